@@ -1,0 +1,111 @@
+package io.megalith.core.config;
+
+import java.util.List;
+
+/**
+ * The whole configuration of a run, bound strictly from YAML (snake_case keys). Defaults live in
+ * {@code megalith-defaults.yaml} next to this class; that file is also the reference of every key.
+ */
+public record MegalithConfig(
+        long seed,
+        Run run,
+        Model model,
+        Data data,
+        Train train,
+        Checkpoint checkpoint,
+        Runtime runtime,
+        Generate generate) {
+
+    /** Where the run lives: checkpoints, metrics.jsonl, loss.png, tokenizer. */
+    public record Run(String dir, String name) {}
+
+    /** GPT shape, as nanoGPT's GPTConfig. vocab_size 0 means "from the tokenizer". */
+    public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias) {}
+
+    /**
+     * What to train on. task "text": a token stream from {@code path} (first 1-val_fraction train);
+     * task "addition": the built-in n-digit addition task, no files needed.
+     */
+    public record Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
+            double heldOutFraction, int evalPairs) {}
+
+    /** Optimisation, as nanoGPT's train.py: AdamW, warmup + cosine decay to min_lr, clipping. */
+    public record Train(int maxSteps, int batchSize, int gradAccum, double lr, double minLr, int warmupSteps,
+            int lrDecaySteps, double weightDecay, double beta1, double beta2, double eps, double gradClip,
+            int evalEvery, int evalBatches, int logEvery) {
+        /** Decay ends at lr_decay_steps, or at max_steps when 0. */
+        public int decayEnd() {
+            return lrDecaySteps > 0 ? lrDecaySteps : maxSteps;
+        }
+    }
+
+    /** every 0 = only at the end; keep_last 0 = keep all. */
+    public record Checkpoint(int every, int keepLast) {}
+
+    /** threads: libtorch intra-op threads for this rank (0 = libtorch's default). */
+    public record Runtime(int threads) {}
+
+    /** Sampling after training and for {@code megalith generate}. */
+    public record Generate(String prompt, int maxNewTokens, double temperature, int topK, int samples) {}
+
+    public static final List<String> TASKS = List.of("text", "addition");
+    public static final List<String> TOKENIZERS = List.of("char", "bpe");
+
+    /** Range and consistency checks that types alone cannot express. */
+    public List<String> problems() {
+        Checks c = new Checks();
+        c.require(run.dir() != null && !run.dir().isBlank(), "run.dir: must be set (a local path or a Hadoop URI)");
+        c.atLeast("model.n_layer", model.nLayer(), 1);
+        c.atLeast("model.n_head", model.nHead(), 1);
+        c.atLeast("model.n_embd", model.nEmbd(), 1);
+        c.atLeast("model.block_size", model.blockSize(), 2);
+        c.atLeast("model.vocab_size", model.vocabSize(), 0);
+        c.below("model.dropout", model.dropout(), 0, 1);
+        if (model.nHead() >= 1 && model.nEmbd() % model.nHead() != 0) {
+            c.require(false, "model.n_embd: must be divisible by model.n_head (" + model.nEmbd() + " % "
+                    + model.nHead() + " != 0); choose n_embd a multiple of n_head");
+        }
+        c.oneOf("data.task", data.task(), TASKS);
+        c.oneOf("data.tokenizer", data.tokenizer(), TOKENIZERS);
+        if ("text".equals(data.task())) {
+            c.require(data.path() != null && !data.path().isBlank(),
+                    "data.path: must be set for data.task=text (e.g. --set data.path=/path/to/input.txt)");
+        }
+        if ("addition".equals(data.task())) {
+            c.require("char".equals(data.tokenizer()), "data.tokenizer: data.task=addition uses the char tokenizer");
+            int needed = 3 * data.digits() + 2;
+            c.require(model.blockSize() >= needed, "model.block_size: must be >= " + needed
+                    + " for " + data.digits() + "-digit addition (got " + model.blockSize() + ")");
+        }
+        c.atLeast("data.bpe_vocab_size", data.bpeVocabSize(), 257);
+        c.below("data.val_fraction", data.valFraction(), 0, 1);
+        c.inRange("data.digits", data.digits(), 1, 9);
+        c.below("data.held_out_fraction", data.heldOutFraction(), 0, 1);
+        c.atLeast("data.eval_pairs", data.evalPairs(), 1);
+        c.atLeast("train.max_steps", train.maxSteps(), 1);
+        c.atLeast("train.batch_size", train.batchSize(), 1);
+        c.atLeast("train.grad_accum", train.gradAccum(), 1);
+        c.atLeast("train.lr", train.lr(), 0);
+        c.atLeast("train.min_lr", train.minLr(), 0);
+        c.require(train.minLr() <= train.lr(), "train.min_lr: must be <= train.lr (" + train.minLr() + " > "
+                + train.lr() + ")");
+        c.atLeast("train.warmup_steps", train.warmupSteps(), 0);
+        c.atLeast("train.lr_decay_steps", train.lrDecaySteps(), 0);
+        c.atLeast("train.weight_decay", train.weightDecay(), 0);
+        c.below("train.beta1", train.beta1(), 0, 1);
+        c.below("train.beta2", train.beta2(), 0, 1);
+        c.atLeast("train.eps", train.eps(), 0);
+        c.atLeast("train.grad_clip", train.gradClip(), 0);
+        c.atLeast("train.eval_every", train.evalEvery(), 0);
+        c.atLeast("train.eval_batches", train.evalBatches(), 1);
+        c.atLeast("train.log_every", train.logEvery(), 1);
+        c.atLeast("checkpoint.every", checkpoint.every(), 0);
+        c.atLeast("checkpoint.keep_last", checkpoint.keepLast(), 0);
+        c.atLeast("runtime.threads", runtime.threads(), 0);
+        c.atLeast("generate.max_new_tokens", generate.maxNewTokens(), 0);
+        c.atLeast("generate.temperature", generate.temperature(), 0);
+        c.atLeast("generate.top_k", generate.topK(), 0);
+        c.atLeast("generate.samples", generate.samples(), 0);
+        return c.problems();
+    }
+}

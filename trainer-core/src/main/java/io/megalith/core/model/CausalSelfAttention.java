@@ -1,0 +1,91 @@
+package io.megalith.core.model;
+
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.Linear;
+import io.megalith.core.nn.Module;
+import io.megalith.core.tensor.Ops;
+
+/**
+ * Multi-head causal self-attention with one fused QKV projection:
+ * softmax(Q K^T / sqrt(hs) + M) V with M[i][j] = -inf for j > i (a key may not be in the query's future).
+ */
+public final class CausalSelfAttention extends Module {
+    private final GptConfig cfg;
+    private final int layer;
+    private final Linear qkv;
+    private final Linear proj;
+
+    public CausalSelfAttention(String prefix, GptConfig cfg, int layer) {
+        super(prefix);
+        this.cfg = cfg;
+        this.layer = layer;
+        this.qkv = child(new Linear(childName("qkv"), cfg.nEmbd(), 3L * cfg.nEmbd(), cfg.bias(), 0.02));
+        this.proj = child(new Linear(childName("proj"), cfg.nEmbd(), cfg.nEmbd(), cfg.bias(),
+                0.02 / Math.sqrt(2.0 * cfg.nLayer())));
+    }
+
+    /**
+     * x [B, T, C] -> [B, T, C]. With a cache, x holds the T positions after the cached ones and attends to
+     * all of them; {@code consts} supplies the scale and the causal mask.
+     */
+    public PtNDArray forward(PtNDArray x, ForwardContext ctx, AttentionConstants consts, KvCache cache) {
+        long[] s = x.getShape().getShape();
+        long b = s[0];
+        long t = s[1];
+        int h = cfg.nHead();
+        int hs = cfg.headSize();
+        // [B, T, 3C] -> [3, B, H, T, hs]: q, k, v are views of one projection.
+        PtNDArray heads = Ops.permute(Ops.reshape(qkv.forward(x), b, t, 3, h, hs), 2, 0, 3, 1, 4);
+        // split, not three slices: a slice's backward zero-fills the whole input, split's is one cat.
+        NDList parts = JniUtils.split(heads, 1, 0);
+        PtNDArray q = JniUtils.squeeze(Ops.pt(parts.get(0)), 0);
+        PtNDArray k = JniUtils.squeeze(Ops.pt(parts.get(1)), 0);
+        PtNDArray v = JniUtils.squeeze(Ops.pt(parts.get(2)), 0);
+        long past = 0;
+        if (cache != null) {
+            past = cache.length();
+            PtNDArray[] kv = cache.append(layer, k, v);
+            k = kv[0];
+            v = kv[1];
+        }
+        long total = past + t;
+        PtNDArray att = Ops.matmul(Ops.mul(q, consts.scale()), Ops.transpose(k, 2, 3)); // [B, H, T, past+T]
+        att = Ops.add(att, consts.mask(past, t, total));
+        att = Ops.softmax(att, -1);
+        att = ctx.dropout(att, cfg.dropout(), prefix() + ".att");
+        PtNDArray y = Ops.matmul(att, v); // [B, H, T, hs]
+        y = Ops.reshape(Ops.transpose(y, 1, 2), b, t, cfg.nEmbd());
+        return ctx.dropout(proj.forward(y), cfg.dropout(), prefix() + ".resid");
+    }
+
+    /** Constants shared by all attention layers of a model, created once. */
+    public static final class AttentionConstants {
+        private final PtNDArray scale;
+        private final PtNDArray causalBias;
+
+        public AttentionConstants(NDManager manager, GptConfig cfg) {
+            this.scale = Ops.scalar(manager, (float) (1.0 / Math.sqrt(cfg.headSize())));
+            int n = cfg.blockSize();
+            float[] bias = new float[n * n];
+            for (int i = 0; i < n; i++) {
+                for (int j = i + 1; j < n; j++) {
+                    bias[i * n + j] = Float.NEGATIVE_INFINITY;
+                }
+            }
+            this.causalBias = Ops.floats(manager, bias, n, n);
+        }
+
+        PtNDArray scale() {
+            return scale;
+        }
+
+        /** Rows [past, past+t) and columns [0, total) of the causal bias. */
+        PtNDArray mask(long past, long t, long total) {
+            return Ops.slice(Ops.slice(causalBias, 0, past, past + t), 1, 0, total);
+        }
+    }
+}

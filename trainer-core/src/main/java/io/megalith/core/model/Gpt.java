@@ -1,0 +1,92 @@
+package io.megalith.core.model;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.engine.PtNDArray;
+import io.megalith.core.nn.Embedding;
+import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.LayerNorm;
+import io.megalith.core.nn.Module;
+import io.megalith.core.tensor.Ops;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A GPT with the architecture of nanoGPT's model.py: token + learned position embeddings, pre-LN
+ * blocks, final LayerNorm, and an LM head tied to the token embedding (logits = h wte^T).
+ * Init: normal(0, 0.02), residual projections normal(0, 0.02/sqrt(2 n_layer)), norms 1, biases 0.
+ */
+public final class Gpt extends Module {
+    private final GptConfig cfg;
+    private final Embedding wte;
+    private final Embedding wpe;
+    private final List<Block> blocks = new ArrayList<>();
+    private final LayerNorm lnF;
+    private CausalSelfAttention.AttentionConstants consts;
+
+    public Gpt(GptConfig cfg) {
+        super("");
+        this.cfg = cfg;
+        this.wte = child(new Embedding("wte", cfg.vocabSize(), cfg.nEmbd(), 0.02));
+        this.wpe = child(new Embedding("wpe", cfg.blockSize(), cfg.nEmbd(), 0.02));
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            blocks.add(child(new Block("blocks." + i, cfg, i)));
+        }
+        this.lnF = child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias()));
+    }
+
+    public GptConfig config() {
+        return cfg;
+    }
+
+    /** Creates the model's constant tensors (mask, scale) in {@code manager}; call once storage is bound. */
+    public void initConstants(NDManager manager) {
+        this.consts = new CausalSelfAttention.AttentionConstants(manager, cfg);
+    }
+
+    /** Final hidden states [B, T, C] for token ids [B, T] (int64), continuing after {@code cache} if given. */
+    public PtNDArray hidden(PtNDArray ids, ForwardContext ctx, KvCache cache) {
+        long t = ids.getShape().get(1);
+        long past = cache == null ? 0 : cache.length();
+        if (past + t > cfg.blockSize()) {
+            throw new IllegalArgumentException("sequence of " + (past + t) + " exceeds block_size " + cfg.blockSize());
+        }
+        PtNDArray table = wpe.weight().value();
+        // [T, C], broadcast over B; the whole table needs no slice (whose backward would zero-fill a copy)
+        PtNDArray pos = past == 0 && t == cfg.blockSize() ? table : Ops.slice(table, 0, past, past + t);
+        PtNDArray x = Ops.add(wte.forward(ids), pos);
+        x = ctx.dropout(x, cfg.dropout(), "drop");
+        for (Block b : blocks) {
+            x = b.forward(x, ctx, consts, cache);
+        }
+        if (cache != null) {
+            cache.advance(t);
+        }
+        return lnF.forward(x);
+    }
+
+    /** Logits [N, V] for hidden states [N, C] through the tied head. */
+    public PtNDArray head(PtNDArray h) {
+        return Ops.linear(h, wte.weight().value(), null);
+    }
+
+    /** Mean cross-entropy of next-token targets over the batch (ignored targets excluded). */
+    public PtNDArray loss(PtNDArray ids, Targets targets, ForwardContext ctx) {
+        PtNDArray h = hidden(ids, ctx, null);
+        PtNDArray logits = head(Ops.reshape(h, -1, cfg.nEmbd()));
+        return Ops.crossEntropy(logits, targets.safe(), targets.mask(), targets.counted());
+    }
+
+    /** Logits [B, V] of the last position only (as nanoGPT's inference path). */
+    public PtNDArray lastLogits(PtNDArray ids, ForwardContext ctx, KvCache cache) {
+        PtNDArray h = hidden(ids, ctx, cache);
+        long t = h.getShape().get(1);
+        PtNDArray last = Ops.reshape(Ops.slice(h, 1, t - 1, t), -1, cfg.nEmbd());
+        return head(last);
+    }
+
+    /** Logits [B, T, V] at every position. */
+    public PtNDArray logits(PtNDArray ids, ForwardContext ctx) {
+        PtNDArray h = hidden(ids, ctx, null);
+        return head(h);
+    }
+}

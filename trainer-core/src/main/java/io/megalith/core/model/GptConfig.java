@@ -1,0 +1,25 @@
+package io.megalith.core.model;
+
+import io.megalith.core.config.MegalithConfig;
+
+/** The shape of a GPT, as nanoGPT's GPTConfig. */
+public record GptConfig(int vocabSize, int blockSize, int nLayer, int nHead, int nEmbd, double dropout, boolean bias) {
+    public GptConfig {
+        if (nEmbd % nHead != 0) {
+            throw new IllegalArgumentException("n_embd " + nEmbd + " not divisible by n_head " + nHead);
+        }
+    }
+
+    public static GptConfig from(MegalithConfig.Model m, int tokenizerVocab) {
+        int vocab = m.vocabSize() > 0 ? m.vocabSize() : tokenizerVocab;
+        if (vocab < tokenizerVocab) {
+            throw new IllegalArgumentException("model.vocab_size " + vocab + " is smaller than the tokenizer's "
+                    + tokenizerVocab);
+        }
+        return new GptConfig(vocab, m.blockSize(), m.nLayer(), m.nHead(), m.nEmbd(), m.dropout(), m.bias());
+    }
+
+    public int headSize() {
+        return nEmbd / nHead;
+    }
+}

@@ -1,0 +1,72 @@
+package io.megalith.core.nn;
+
+import ai.djl.pytorch.engine.PtNDArray;
+import io.megalith.core.tensor.HostTensor;
+import java.util.Arrays;
+
+/**
+ * A trainable tensor with a stable hierarchical name ({@code blocks.3.attn.qkv.weight}).
+ *
+ * <p>Declared by a module with its shape and init; its storage is bound later by a
+ * {@link ParameterStore}, which places all parameters in one flat buffer (so the optimizer, gradient
+ * clipping and gradient communication each work on one contiguous tensor).
+ */
+public final class Parameter {
+    private final String name;
+    private final long[] shape;
+    private final Init init;
+    private final boolean decay;
+    private PtNDArray value;
+    private long offset = -1;
+
+    Parameter(String name, long[] shape, Init init, boolean decay) {
+        this.name = name;
+        this.shape = shape.clone();
+        this.init = init;
+        this.decay = decay;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public long[] shape() {
+        return shape.clone();
+    }
+
+    public long numel() {
+        return HostTensor.numel(shape);
+    }
+
+    public Init init() {
+        return init;
+    }
+
+    /** Whether AdamW's decoupled weight decay applies (matmul weights yes; biases, norms, embeddings no). */
+    public boolean decay() {
+        return decay;
+    }
+
+    /** The live tensor (a view into the store's flat buffer). */
+    public PtNDArray value() {
+        if (value == null) {
+            throw new IllegalStateException("parameter " + name + " has no storage yet: bind it with a ParameterStore");
+        }
+        return value;
+    }
+
+    /** Element offset of this parameter in its store's flat buffer. */
+    public long offset() {
+        return offset;
+    }
+
+    void bind(PtNDArray view, long offset) {
+        this.value = view;
+        this.offset = offset;
+    }
+
+    @Override
+    public String toString() {
+        return name + Arrays.toString(shape);
+    }
+}

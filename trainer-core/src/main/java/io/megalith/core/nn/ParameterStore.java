@@ -1,0 +1,190 @@
+package io.megalith.core.nn;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.tensor.Ops;
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Owns the storage of a module's parameters: one flat float32 buffer, each parameter a contiguous
+ * view of it. Parameters with weight decay come first, so the optimizer sees two contiguous groups.
+ *
+ * <p>Why flat: AdamW, global-norm clipping and (in the parallel module) gradient all-reduce and ZeRO
+ * partitioning each become a handful of ops on one tensor instead of one op per parameter.
+ */
+public final class ParameterStore implements AutoCloseable {
+    private final NDManager manager;
+    private final List<Parameter> params;
+    private final PtNDArray flat;
+    private final long decayElements;
+    private final long totalElements;
+    private PtNDArray[] gradViews;
+
+    /** Allocates and initialises storage for {@code module}'s parameters from {@code seed}. */
+    public ParameterStore(Module module, NDManager parent, long seed) {
+        this.manager = parent.newSubManager();
+        List<Parameter> ordered = new ArrayList<>();
+        module.parameters().stream().filter(Parameter::decay).forEach(ordered::add);
+        module.parameters().stream().filter(p -> !p.decay()).forEach(ordered::add);
+        this.params = List.copyOf(ordered);
+        long n = 0;
+        long nd = 0;
+        for (Parameter p : params) {
+            n += p.numel();
+            if (p.decay()) {
+                nd += p.numel();
+            }
+        }
+        this.totalElements = n;
+        this.decayElements = nd;
+        this.flat = Ops.pt(manager.zeros(new Shape(n), DataType.FLOAT32));
+        NDScope.unregister(flat);
+        FloatBuffer all = Ops.bytes(flat, true).asFloatBuffer();
+        long offset = 0;
+        for (Parameter p : params) {
+            float[] values = new float[(int) p.numel()];
+            p.init().fill(seed, p.name(), 0, values);
+            all.put((int) offset, values);
+            PtNDArray view = Ops.reshape(Ops.slice(flat, 0, offset, offset + p.numel()), p.shape());
+            NDScope.unregister(view);
+            JniUtils.attachGradient(view, true);
+            p.bind(view, offset);
+            offset += p.numel();
+        }
+    }
+
+    public List<Parameter> parameters() {
+        return params;
+    }
+
+    /** All parameter values, one contiguous tensor. */
+    public PtNDArray flat() {
+        return flat;
+    }
+
+    public long numel() {
+        return totalElements;
+    }
+
+    /** Elements [0, decayElements) of the flat buffer take weight decay; the rest do not. */
+    public long decayElements() {
+        return decayElements;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    /** The parameter values as a zero-copy float view of {@link #flat()} (writes update the model). */
+    public FloatBuffer values() {
+        return Ops.bytes(flat, true).asFloatBuffer();
+    }
+
+    /**
+     * Copies the accumulated gradients into {@code dst} (flat, aligned with {@link #flat()}); a parameter
+     * that received no gradient contributes zeros. One memcpy per parameter, no tensor allocated.
+     */
+    public void copyGradients(FloatBuffer dst) {
+        if (dst.remaining() != totalElements) {
+            throw new IllegalArgumentException("gradient buffer has " + dst.remaining() + " elements, need " + totalElements);
+        }
+        int base = dst.position();
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
+            PtNDArray g = gradView(i);
+            FloatBuffer target = dst.duplicate().position(base + (int) p.offset()).limit(base + (int) (p.offset() + p.numel()));
+            if (g == null) {
+                while (target.hasRemaining()) {
+                    target.put(0f);
+                }
+            } else {
+                target.put(Ops.bytes(g, true).asFloatBuffer());
+            }
+        }
+    }
+
+    /** The gradient of parameter i, or null before its first backward. */
+    private PtNDArray gradView(int i) {
+        if (gradViews == null) {
+            gradViews = new PtNDArray[params.size()];
+        }
+        if (gradViews[i] == null) {
+            PtNDArray v = params.get(i).value();
+            if (!v.hasGradient()) {
+                return null;
+            }
+            PtNDArray g = JniUtils.getGradient(v);
+            NDScope.unregister(g);
+            gradViews[i] = g;
+        }
+        return gradViews[i];
+    }
+
+    /** The gradient of {@code p} as a tensor, or null if it has none yet. */
+    public PtNDArray gradient(Parameter p) {
+        return gradView(params.indexOf(p));
+    }
+
+    /** Zeroes every gradient in place (the gradient tensors are reused by the next backward). */
+    public void zeroGradients() {
+        for (int i = 0; i < params.size(); i++) {
+            if (gradView(i) != null) {
+                JniUtils.zeroGrad(params.get(i).value());
+            }
+        }
+    }
+
+    /** A copy of every parameter, by name, in store order. */
+    public Map<String, HostTensor> toHost() {
+        return slices(flat, "");
+    }
+
+    /** Cuts a flat tensor aligned with this store into named host copies ({@code prefix + name}). */
+    public Map<String, HostTensor> slices(PtNDArray flatTensor, String prefix) {
+        ByteBuffer all = Ops.bytes(flatTensor, true);
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (Parameter p : params) {
+            ByteBuffer part = all.duplicate().position((int) p.offset() * 4).limit((int) (p.offset() + p.numel()) * 4);
+            ByteBuffer copy = ByteBuffer.allocate(part.remaining());
+            copy.put(part).flip();
+            out.put(prefix + p.name(), new HostTensor(HostTensor.DType.F32, p.shape(), copy));
+        }
+        return out;
+    }
+
+    /** Copies named host tensors into a flat tensor aligned with this store; every parameter must be present. */
+    public void loadSlices(PtNDArray flatTensor, String prefix, Map<String, HostTensor> tensors) {
+        ByteBuffer all = Ops.bytes(flatTensor, true);
+        for (Parameter p : params) {
+            HostTensor t = tensors.get(prefix + p.name());
+            if (t == null) {
+                throw new IllegalArgumentException("missing tensor " + prefix + p.name());
+            }
+            if (!java.util.Arrays.equals(t.shape(), p.shape()) || t.dtype() != HostTensor.DType.F32) {
+                throw new IllegalArgumentException("tensor " + prefix + p.name() + " has shape "
+                        + java.util.Arrays.toString(t.shape()) + " " + t.dtype() + ", expected "
+                        + java.util.Arrays.toString(p.shape()) + " F32");
+            }
+            all.duplicate().position((int) p.offset() * 4).put(t.data().duplicate());
+        }
+    }
+
+    public void load(Map<String, HostTensor> state) {
+        loadSlices(flat, "", state);
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

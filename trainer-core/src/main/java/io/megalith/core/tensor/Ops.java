@@ -1,0 +1,152 @@
+package io.megalith.core.tensor;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.engine.PtNDManager;
+import ai.djl.pytorch.jni.JniUtils;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * The libtorch operations the models use, called directly through DJL's JNI layer.
+ *
+ * <p>Why not DJL's NDArray API: it allocates Shape/NDIndex objects and scalar tensors per call and
+ * lacks fused ops we need (linear with bias, layer_norm with weight and bias). Each call here is
+ * one libtorch op, recorded by autograd when grad mode is on. A result belongs to its first
+ * operand's manager; callers run inside an {@link ai.djl.ndarray.NDScope} that closes them.
+ */
+public final class Ops {
+    private Ops() {}
+
+    public static PtNDArray pt(NDArray a) {
+        return (PtNDArray) a;
+    }
+
+    /** y = x W^T + b with W [out, in]; b may be null. */
+    public static PtNDArray linear(PtNDArray x, PtNDArray w, PtNDArray b) {
+        return JniUtils.linear(x, w, b);
+    }
+
+    public static PtNDArray layerNorm(PtNDArray x, PtNDArray weight, PtNDArray bias, double eps) {
+        long c = weight.getShape().get(0);
+        return JniUtils.layerNorm(x, new Shape(c), weight, bias, eps);
+    }
+
+    /** Exact GELU, x * Phi(x), as torch.nn.GELU() with approximate='none'. */
+    public static PtNDArray gelu(PtNDArray x) {
+        return JniUtils.gelu(x);
+    }
+
+    public static PtNDArray embedding(PtNDArray ids, PtNDArray table) {
+        return JniUtils.embedding(ids, table, false);
+    }
+
+    public static PtNDArray matmul(PtNDArray a, PtNDArray b) {
+        return JniUtils.matmul(a, b);
+    }
+
+    public static PtNDArray add(PtNDArray a, PtNDArray b) {
+        return JniUtils.add(a, b);
+    }
+
+    public static PtNDArray sub(PtNDArray a, PtNDArray b) {
+        return JniUtils.sub(a, b);
+    }
+
+    public static PtNDArray mul(PtNDArray a, PtNDArray b) {
+        return JniUtils.mul(a, b);
+    }
+
+    public static PtNDArray softmax(PtNDArray x, int dim) {
+        return JniUtils.softmax(x, dim, DataType.FLOAT32);
+    }
+
+    public static PtNDArray logSoftmax(PtNDArray x, int dim) {
+        return JniUtils.logSoftmax(x, dim, DataType.FLOAT32);
+    }
+
+    public static PtNDArray reshape(PtNDArray x, long... shape) {
+        return JniUtils.reshape(x, shape);
+    }
+
+    public static PtNDArray permute(PtNDArray x, long... dims) {
+        return JniUtils.permute(x, dims);
+    }
+
+    public static PtNDArray transpose(PtNDArray x, long d0, long d1) {
+        return JniUtils.transpose(x, d0, d1);
+    }
+
+    /** x[start:end] along dim, a view. */
+    public static PtNDArray slice(PtNDArray x, long dim, long start, long end) {
+        return JniUtils.slice(x, dim, start, end, 1);
+    }
+
+    public static PtNDArray gather(PtNDArray x, PtNDArray index, long dim) {
+        return JniUtils.gather(x, index, dim);
+    }
+
+    public static PtNDArray cat(PtNDArray[] xs, long dim) {
+        return JniUtils.cat(xs, dim);
+    }
+
+    public static PtNDArray sum(PtNDArray x) {
+        return JniUtils.sum(x);
+    }
+
+    public static PtNDArray mean(PtNDArray x) {
+        return JniUtils.mean(x);
+    }
+
+    public static PtNDArray neg(PtNDArray x) {
+        return JniUtils.neg(x);
+    }
+
+    /** A 0-d float constant; precompute these: a scalar operand per call costs several microseconds. */
+    public static PtNDArray scalar(NDManager m, float v) {
+        return pt(m.create(v));
+    }
+
+    /** A new float32 tensor holding a copy of {@code values}. */
+    public static PtNDArray floats(NDManager m, float[] values, long... shape) {
+        return pt(m.create(values, new Shape(shape)));
+    }
+
+    /** A new int64 tensor holding a copy of {@code values}. */
+    public static PtNDArray longs(NDManager m, long[] values, long... shape) {
+        return pt(m.create(values, new Shape(shape)));
+    }
+
+    /** A tensor's memory as a little-endian buffer; with {@code view} a zero-copy window (valid while it lives). */
+    public static ByteBuffer bytes(PtNDArray x, boolean view) {
+        return x.toByteBuffer(view).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    public static float item(PtNDArray x) {
+        return x.getFloat();
+    }
+
+    /**
+     * Mean negative log-likelihood of {@code targets} under {@code logits} [N, V]; targets [N] int64 with
+     * -1 meaning "ignore". {@code counted} is the number of targets that are not ignored (known on the
+     * host, so no device reduction is needed for it); {@code ignoreMask} is a float [N, 1] of 0/1 or null
+     * when nothing is ignored. {@code safeTargets} are the targets with -1 replaced by 0, shape [N, 1].
+     */
+    public static PtNDArray crossEntropy(PtNDArray logits, PtNDArray safeTargets, PtNDArray ignoreMask, long counted) {
+        PtNDArray logp = logSoftmax(logits, -1);
+        PtNDArray picked = gather(logp, safeTargets, 1);
+        if (ignoreMask != null) {
+            picked = mul(picked, ignoreMask);
+        }
+        PtNDArray total = sum(picked);
+        PtNDArray scale = scalar(logits.getManager(), -1f / counted);
+        return mul(total, scale);
+    }
+
+    public static PtNDManager managerOf(PtNDArray x) {
+        return x.getManager();
+    }
+}
