@@ -1,5 +1,7 @@
 package io.megalith.core.train.report;
 
+import io.megalith.core.fs.RunDirFs;
+
 import java.awt.Color;
 import java.io.IOException;
 import java.io.OutputStream;

@@ -1,5 +1,7 @@
 package io.megalith.core.train.report;
 
+import io.megalith.core.fs.RunDirFs;
+
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;

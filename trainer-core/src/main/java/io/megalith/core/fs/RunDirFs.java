@@ -1,4 +1,4 @@
-package io.megalith.core.train.report;
+package io.megalith.core.fs;
 
 import java.io.IOException;
 import java.nio.file.Paths;
@@ -11,8 +11,8 @@ import org.apache.hadoop.fs.Options;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.RawLocalFileSystem;
 
-/** A run directory on some Hadoop file system, and the few file operations the reporters need. */
-record RunDirFs(FileSystem fs, Path dir) {
+/** A run directory on some Hadoop file system, and the few file operations a run needs. */
+public record RunDirFs(FileSystem fs, Path dir) {
     /** A scheme of two or more letters followed by ':'; one letter would be a Windows drive ("C:\runs"). */
     private static final Pattern HAS_SCHEME = Pattern.compile("^[A-Za-z][A-Za-z0-9+.-]+:.*");
 
@@ -21,7 +21,7 @@ record RunDirFs(FileSystem fs, Path dir) {
      * turned into a file: URI on purpose, because Hadoop would otherwise resolve it against
      * fs.defaultFS, which may well be HDFS.
      */
-    static RunDirFs of(String runDir, Configuration conf) throws IOException {
+    public static RunDirFs of(String runDir, Configuration conf) throws IOException {
         Path dir = HAS_SCHEME.matcher(runDir).matches()
                 ? new Path(runDir)
                 : new Path(Paths.get(runDir).toAbsolutePath().toUri());
@@ -34,12 +34,12 @@ record RunDirFs(FileSystem fs, Path dir) {
         return new RunDirFs(fs, fs.makeQualified(dir));
     }
 
-    Path file(String name) {
+    public Path file(String name) {
         return new Path(dir, name);
     }
 
     /** Moves {@code tmp} over {@code dst} so that readers see either the old or the new file, never a mix. */
-    void replace(Path tmp, Path dst) throws IOException {
+    public void replace(Path tmp, Path dst) throws IOException {
         if (fs instanceof RawLocalFileSystem) {
             // Its rename is File.renameTo, i.e. rename(2), which replaces dst atomically on POSIX. Its
             // rename-with-OVERWRITE is the generic delete-then-rename, which is not atomic.
@@ -50,5 +50,26 @@ record RunDirFs(FileSystem fs, Path dir) {
             // HDFS implements rename with OVERWRITE as one atomic namenode operation.
             FileUtil.rename(fs, tmp, dst, Options.Rename.OVERWRITE);
         }
+    }
+
+    /** Writes a whole small file atomically (temporary file, then rename). */
+    public void writeAtomically(String name, byte[] content) throws IOException {
+        fs.mkdirs(dir);
+        Path tmp = file("." + name + ".tmp-" + java.util.UUID.randomUUID());
+        try (org.apache.hadoop.fs.FSDataOutputStream out = fs.create(tmp, true)) {
+            out.write(content);
+        }
+        replace(tmp, file(name));
+    }
+
+    /** Reads a whole small file. */
+    public byte[] read(String name) throws IOException {
+        try (org.apache.hadoop.fs.FSDataInputStream in = fs.open(file(name))) {
+            return in.readAllBytes();
+        }
+    }
+
+    public boolean exists(String name) throws IOException {
+        return fs.exists(file(name));
     }
 }
