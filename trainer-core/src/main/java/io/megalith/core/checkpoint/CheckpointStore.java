@@ -1,0 +1,434 @@
+package io.megalith.core.checkpoint;
+
+import io.megalith.core.checkpoint.CheckpointManifest.FileEntry;
+import io.megalith.core.tensor.HostTensor;
+import java.io.EOFException;
+import java.io.File;
+import java.io.FileNotFoundException;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.URI;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.NavigableMap;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.ChecksumException;
+import org.apache.hadoop.fs.ChecksumFileSystem;
+import org.apache.hadoop.fs.FSDataInputStream;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileAlreadyExistsException;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.StreamCapabilities;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Checkpoints of one training run, stored through the Hadoop {@link FileSystem} API so local disks
+ * and HDFS share one code path. Layout: {@code <runDir>/checkpoints/step-00000042/} holding one
+ * {@code <name>.safetensors} per tensor file, opaque blobs, and {@code manifest.json}.
+ *
+ * <p>Publication protocol (single writer): files go to a {@code .tmp-step-...-<random>} directory,
+ * the manifest with every file's size and CRC32C is written last, and one directory rename makes
+ * the checkpoint visible. A directory is complete iff its manifest parses, so readers never see a
+ * half-written checkpoint; {@link #load} additionally verifies sizes and checksums so bit rot or a
+ * truncated file is detected and {@link #loadLatest} falls back to an older checkpoint.
+ *
+ * <p>Only one process may save to a run directory at a time (it also deletes other writers'
+ * temporaries); any number may read. Instances are not thread-safe.
+ */
+public final class CheckpointStore {
+    private static final Logger LOG = LoggerFactory.getLogger(CheckpointStore.class);
+
+    private static final Pattern STEP_DIR = Pattern.compile("step-(\\d{8,18})");
+    private static final String TMP_PREFIX = ".tmp-";
+    // An older checkpoint of the same step, moved aside while a new one replaces it.
+    private static final Pattern REPLACED_DIR = Pattern.compile("\\.replaced-(step-\\d{8,18})-[0-9a-f]+");
+    private static final int MAX_MANIFEST_BYTES = 16 << 20;
+    private static final int MAX_BLOB_BYTES = Integer.MAX_VALUE - 8;
+
+    private final FileSystem fs;
+    private final Path checkpointsDir;
+    private final int keepLast;
+
+    /**
+     * @param runDir a URI ({@code hdfs://nn:8020/runs/x}, {@code file:///tmp/x}) or a plain local path
+     * @param keepLast how many complete checkpoints to keep after each save; {@code <= 0} keeps all
+     */
+    public CheckpointStore(String runDir, Configuration conf, int keepLast) throws IOException {
+        URI uri = new Path(runDir).toUri();
+        if (uri.getScheme() == null) {
+            // A plain path means the local disk even if fs.defaultFS points at a cluster.
+            uri = new File(runDir).getAbsoluteFile().toURI();
+        }
+        FileSystem fileSystem = FileSystem.get(uri, conf);
+        if (fileSystem instanceof ChecksumFileSystem checksummed) {
+            // The local FS writes a .crc side file per file; the manifest's CRC32C already covers that.
+            fileSystem = checksummed.getRawFileSystem();
+        }
+        this.fs = fileSystem;
+        this.checkpointsDir = fs.makeQualified(new Path(new Path(uri), "checkpoints"));
+        this.keepLast = keepLast;
+    }
+
+    /** The directory holding all checkpoints of the run. */
+    public Path checkpointsDir() {
+        return checkpointsDir;
+    }
+
+    /**
+     * Writes a checkpoint of {@code step}, publishes it atomically, then applies retention. If a
+     * checkpoint of this step exists, it is replaced only once the new one is complete.
+     *
+     * @param tensorFiles each entry becomes {@code <name>.safetensors}
+     * @param blobFiles each entry is written as-is under its name
+     */
+    public void save(long step, Map<String, Map<String, HostTensor>> tensorFiles, Map<String, byte[]> blobFiles)
+            throws IOException {
+        if (step < 0) {
+            throw new IllegalArgumentException("negative step " + step);
+        }
+        checkNames(tensorFiles, blobFiles);
+        Path tmp = new Path(checkpointsDir, TMP_PREFIX + stepDirName(step) + "-" + randomSuffix());
+        try {
+            if (!fs.mkdirs(tmp)) {
+                throw new IOException("cannot create " + tmp);
+            }
+            List<FileEntry> entries = new ArrayList<>();
+            Map<String, String> metadata = new LinkedHashMap<>();
+            metadata.put("format", "pt"); // what HF transformers expects of PyTorch weights
+            metadata.put("megalith.step", Long.toString(step));
+            for (Map.Entry<String, Map<String, HostTensor>> e : tensorFiles.entrySet()) {
+                String name = e.getKey() + CheckpointManifest.SAFETENSORS_SUFFIX;
+                entries.add(writeFile(tmp, name, CheckpointManifest.KIND_SAFETENSORS,
+                        out -> Safetensors.write(out, e.getValue(), metadata)));
+            }
+            for (Map.Entry<String, byte[]> e : blobFiles.entrySet()) {
+                entries.add(writeFile(tmp, e.getKey(), CheckpointManifest.KIND_BLOB, out -> out.write(e.getValue())));
+            }
+            CheckpointManifest manifest = new CheckpointManifest(
+                    CheckpointManifest.FORMAT_VERSION, step, Instant.now().toString(), entries);
+            // Last: until the manifest exists nothing treats the directory as a checkpoint.
+            writeFile(tmp, CheckpointManifest.FILE_NAME, null, out -> out.write(manifest.toJson()));
+            publish(tmp, stepDir(step));
+        } catch (IOException | RuntimeException e) {
+            deleteQuietly(tmp);
+            throw e;
+        }
+        LOG.info("Saved checkpoint {}", stepDir(step));
+        cleanUp(step);
+    }
+
+    /** Steps of all complete checkpoints (manifest present and parsable), ascending. */
+    public List<Long> completeSteps() throws IOException {
+        List<Long> steps = new ArrayList<>();
+        for (Map.Entry<Long, Path> e : stepDirs().entrySet()) {
+            try {
+                readManifest(e.getValue(), e.getKey());
+                steps.add(e.getKey());
+            } catch (CorruptCheckpointException notComplete) {
+                LOG.debug("Not a complete checkpoint: {}", notComplete.getMessage());
+            }
+        }
+        return steps;
+    }
+
+    /**
+     * Loads the newest checkpoint that passes verification. Each one that fails is logged as a
+     * warning naming the bad file, and the next older one is tried.
+     *
+     * @return empty if there is no valid checkpoint
+     * @throws IOException only for failures other than corruption (e.g. the file system is down),
+     *     where silently falling back to an older step would lose progress
+     */
+    public Optional<LoadedCheckpoint> loadLatest() throws IOException {
+        for (Map.Entry<Long, Path> e : stepDirs().descendingMap().entrySet()) {
+            try {
+                return Optional.of(load(e.getKey()));
+            } catch (CorruptCheckpointException | FileNotFoundException bad) {
+                // FileNotFoundException: the directory vanished since listing (retention by the writer).
+                LOG.warn("Skipping checkpoint step {}: {}", e.getKey(), bad.getMessage());
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Loads one checkpoint, verifying every file listed in its manifest (size and CRC32C).
+     *
+     * @throws FileNotFoundException if there is no directory for {@code step}
+     * @throws CorruptCheckpointException naming the file that is missing, has the wrong size or
+     *     checksum, or cannot be parsed
+     */
+    public LoadedCheckpoint load(long step) throws IOException {
+        Path dir = stepDir(step);
+        if (!fs.exists(dir)) {
+            throw new FileNotFoundException("no checkpoint of step " + step + ": " + dir + " does not exist");
+        }
+        CheckpointManifest manifest = readManifest(dir, step);
+        Map<String, Map<String, HostTensor>> tensorFiles = new LinkedHashMap<>();
+        Map<String, byte[]> blobFiles = new LinkedHashMap<>();
+        for (FileEntry f : manifest.files()) {
+            Path file = new Path(dir, f.name());
+            if (CheckpointManifest.KIND_SAFETENSORS.equals(f.kind())) {
+                Map<String, HostTensor> tensors = readVerified(file, f, (in, size) -> Safetensors.read(in, size).tensors());
+                String name = f.name().substring(0, f.name().length() - CheckpointManifest.SAFETENSORS_SUFFIX.length());
+                tensorFiles.put(name, tensors);
+            } else {
+                blobFiles.put(f.name(), readVerified(file, f, CheckpointStore::readBlob));
+            }
+        }
+        return new LoadedCheckpoint(step, tensorFiles, blobFiles);
+    }
+
+    // ---------------------------------------------------------------- writing
+
+    private interface Body {
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    private FileEntry writeFile(Path dir, String name, String kind, Body body) throws IOException {
+        try (FSDataOutputStream raw = fs.create(new Path(dir, name), false)) {
+            Crc32cStreams.Out out = new Crc32cStreams.Out(raw);
+            body.writeTo(out);
+            out.flush();
+            if (raw.hasCapability(StreamCapabilities.HSYNC)) {
+                // Durable before the rename publishes it; otherwise a crash could expose empty files.
+                raw.hsync();
+            }
+            return new FileEntry(name, kind, out.count, Crc32cStreams.hex(out.crc));
+        }
+    }
+
+    /**
+     * Renames the finished temporary directory to its final name. No file system here can atomically
+     * replace a non-empty directory, so an existing checkpoint of the same step is first moved aside
+     * and deleted only after the new one is in place.
+     */
+    private void publish(Path tmp, Path dir) throws IOException {
+        Path replaced = null;
+        if (fs.exists(dir)) {
+            replaced = new Path(checkpointsDir, ".replaced-" + dir.getName() + "-" + randomSuffix());
+            rename(dir, replaced);
+        }
+        try {
+            rename(tmp, dir);
+        } catch (IOException e) {
+            if (replaced != null) {
+                try {
+                    rename(replaced, dir);
+                } catch (IOException undo) {
+                    e.addSuppressed(undo);
+                }
+            }
+            throw e;
+        }
+        if (replaced != null) {
+            deleteQuietly(replaced); // if this fails, the next cleanUp deletes it
+        }
+    }
+
+    /**
+     * FileSystem.rename onto an existing directory "succeeds" on both HDFS and the local FS by moving
+     * {@code src} inside it (locally even by a non-atomic copy), hence the explicit check; with a
+     * single writer nothing can create {@code dst} in between.
+     */
+    private void rename(Path src, Path dst) throws IOException {
+        if (fs.exists(dst)) {
+            throw new FileAlreadyExistsException("cannot rename " + src + ": " + dst + " exists");
+        }
+        if (!fs.rename(src, dst)) {
+            throw new IOException("rename " + src + " -> " + dst + " failed");
+        }
+    }
+
+    /**
+     * After a save: removes leftovers of crashed writers and applies retention. Best effort: the new
+     * checkpoint is already safe, so a failure here is logged rather than thrown.
+     */
+    private void cleanUp(long justWritten) {
+        try {
+            for (FileStatus st : fs.listStatus(checkpointsDir)) {
+                String name = st.getPath().getName();
+                Matcher replaced = REPLACED_DIR.matcher(name);
+                if (replaced.matches()) {
+                    // A writer died between the two renames of a replace: restore the old checkpoint.
+                    Path original = new Path(checkpointsDir, replaced.group(1));
+                    if (fs.exists(original)) {
+                        fs.delete(st.getPath(), true);
+                    } else {
+                        rename(st.getPath(), original);
+                    }
+                } else if (name.startsWith(TMP_PREFIX)) {
+                    // Single writer: any temporary directory other than ours (already renamed) is stale.
+                    LOG.info("Deleting stale {}", st.getPath());
+                    fs.delete(st.getPath(), true);
+                }
+            }
+            if (keepLast <= 0) {
+                return;
+            }
+            List<Long> steps = completeSteps();
+            for (int i = 0; i < steps.size() - keepLast; i++) {
+                long step = steps.get(i);
+                if (step < justWritten) { // a newer checkpoint (from before a rollback) is never ours to delete
+                    delete(step);
+                }
+            }
+        } catch (IOException e) {
+            LOG.warn("Checkpoint cleanup in {} failed: {}", checkpointsDir, e.toString());
+        }
+    }
+
+    /** Renames first so a crash mid-delete leaves a stale temporary, never a half-deleted checkpoint. */
+    private void delete(long step) throws IOException {
+        Path doomed = new Path(checkpointsDir, TMP_PREFIX + "delete-" + stepDirName(step) + "-" + randomSuffix());
+        rename(stepDir(step), doomed);
+        fs.delete(doomed, true);
+        LOG.info("Deleted checkpoint {} (keepLast={})", stepDir(step), keepLast);
+    }
+
+    private void deleteQuietly(Path p) {
+        try {
+            fs.delete(p, true);
+        } catch (IOException e) {
+            LOG.warn("Could not delete {}: {}", p, e.toString());
+        }
+    }
+
+    private static void checkNames(Map<String, Map<String, HostTensor>> tensorFiles, Map<String, byte[]> blobFiles) {
+        Set<String> names = new HashSet<>();
+        List<String> all = new ArrayList<>();
+        tensorFiles.keySet().forEach(n -> all.add(n + CheckpointManifest.SAFETENSORS_SUFFIX));
+        all.addAll(blobFiles.keySet());
+        for (String n : all) {
+            if (!CheckpointManifest.FILE_NAME_PATTERN.matcher(n).matches()) {
+                throw new IllegalArgumentException("invalid checkpoint file name '" + n + "'");
+            }
+            if (n.equals(CheckpointManifest.FILE_NAME) || !names.add(n)) {
+                throw new IllegalArgumentException("checkpoint file name '" + n + "' is reserved or used twice");
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    private interface Parser<T> {
+        T parse(Crc32cStreams.In in, long size) throws IOException;
+    }
+
+    /**
+     * Parses a file while checksumming it, so each byte is read once. Format errors are reported
+     * after the checksum comparison: a CRC mismatch is the more precise diagnosis.
+     */
+    private <T> T readVerified(Path file, FileEntry expected, Parser<T> parser) throws IOException {
+        FileStatus st;
+        try {
+            st = fs.getFileStatus(file);
+        } catch (FileNotFoundException e) {
+            throw new CorruptCheckpointException(file.toString(), "missing (listed in the manifest)");
+        }
+        if (st.getLen() != expected.size()) {
+            throw new CorruptCheckpointException(file.toString(),
+                    "size " + st.getLen() + " bytes, manifest says " + expected.size());
+        }
+        try (FSDataInputStream raw = fs.open(file)) {
+            Crc32cStreams.In in = new Crc32cStreams.In(raw);
+            T value = null;
+            IOException parseError = null;
+            try {
+                value = parser.parse(in, expected.size());
+            } catch (IOException e) {
+                parseError = e;
+            }
+            in.drain();
+            String crc = Crc32cStreams.hex(in.crc);
+            if (in.count != expected.size()) {
+                throw new CorruptCheckpointException(file.toString(),
+                        "read " + in.count + " bytes, manifest says " + expected.size());
+            }
+            if (!crc.equals(expected.crc32c())) {
+                throw new CorruptCheckpointException(file.toString(),
+                        "CRC32C mismatch: file has " + crc + ", manifest says " + expected.crc32c());
+            }
+            if (parseError != null) {
+                throw new CorruptCheckpointException(file.toString(), "unreadable: " + parseError.getMessage(), parseError);
+            }
+            return value;
+        } catch (ChecksumException | EOFException e) {
+            // The file system's own integrity checks failed (e.g. every HDFS replica is corrupt).
+            throw new CorruptCheckpointException(file.toString(), e.toString(), e);
+        }
+    }
+
+    private static byte[] readBlob(Crc32cStreams.In in, long size) throws IOException {
+        if (size > MAX_BLOB_BYTES) {
+            throw new IOException(size + " bytes do not fit in a byte array");
+        }
+        byte[] bytes = in.readNBytes((int) size);
+        if (bytes.length != size) {
+            throw new EOFException("expected " + size + " bytes, got " + bytes.length);
+        }
+        return bytes;
+    }
+
+    private CheckpointManifest readManifest(Path dir, long step) throws IOException {
+        Path file = new Path(dir, CheckpointManifest.FILE_NAME);
+        byte[] json;
+        try (FSDataInputStream in = fs.open(file)) {
+            json = in.readNBytes(MAX_MANIFEST_BYTES + 1);
+        } catch (FileNotFoundException e) {
+            throw new CorruptCheckpointException(file.toString(), "missing");
+        }
+        if (json.length > MAX_MANIFEST_BYTES) {
+            throw new CorruptCheckpointException(file.toString(), "larger than " + MAX_MANIFEST_BYTES + " bytes");
+        }
+        try {
+            return CheckpointManifest.parse(json, step);
+        } catch (IOException e) {
+            throw new CorruptCheckpointException(file.toString(), e.getMessage(), e);
+        }
+    }
+
+    /** Directories named like a checkpoint, by step; completeness is not checked. */
+    private NavigableMap<Long, Path> stepDirs() throws IOException {
+        NavigableMap<Long, Path> dirs = new TreeMap<>();
+        FileStatus[] entries;
+        try {
+            entries = fs.listStatus(checkpointsDir);
+        } catch (FileNotFoundException e) {
+            return dirs;
+        }
+        for (FileStatus st : entries) {
+            Matcher m = STEP_DIR.matcher(st.getPath().getName());
+            // Only canonical names, so stepDir(step) finds the same directory again.
+            if (st.isDirectory() && m.matches() && st.getPath().getName().equals(stepDirName(Long.parseLong(m.group(1))))) {
+                dirs.put(Long.parseLong(m.group(1)), st.getPath());
+            }
+        }
+        return dirs;
+    }
+
+    private Path stepDir(long step) {
+        return new Path(checkpointsDir, stepDirName(step));
+    }
+
+    static String stepDirName(long step) {
+        return String.format("step-%08d", step);
+    }
+
+    private static String randomSuffix() {
+        return String.format("%016x", ThreadLocalRandom.current().nextLong());
+    }
+}
