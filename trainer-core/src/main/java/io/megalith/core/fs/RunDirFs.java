@@ -34,6 +34,19 @@ public record RunDirFs(FileSystem fs, Path dir) {
         return new RunDirFs(fs, fs.makeQualified(dir));
     }
 
+    /** Reads a whole file given as a URI or a plain local path (e.g. a training text). */
+    public static byte[] readFully(String uriOrPath, Configuration conf) throws IOException {
+        Path path = HAS_SCHEME.matcher(uriOrPath).matches()
+                ? new Path(uriOrPath)
+                : new Path(Paths.get(uriOrPath).toAbsolutePath().toUri());
+        FileSystem fs = path.getFileSystem(conf);
+        try (org.apache.hadoop.fs.FSDataInputStream in = fs.open(path)) {
+            return in.readAllBytes();
+        } catch (java.io.FileNotFoundException e) {
+            throw new java.io.FileNotFoundException("no such file: " + path);
+        }
+    }
+
     public Path file(String name) {
         return new Path(dir, name);
     }

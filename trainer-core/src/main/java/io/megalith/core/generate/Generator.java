@@ -43,7 +43,7 @@ public final class Generator {
         int block = model.config().blockSize();
         boolean gradMode = JniUtils.isGradMode();
         JniUtils.setGradMode(false);
-        try (KvCache cache = new KvCache(model.config().nLayer())) {
+        try (KvCache cache = new KvCache(model.config().nLayer(), manager)) {
             boolean cached = useCache;
             for (int len = promptLen; len < promptLen + maxNew; len++) {
                 float[] logits;

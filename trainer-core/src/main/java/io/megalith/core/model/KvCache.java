@@ -1,5 +1,6 @@
 package io.megalith.core.model;
 
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.core.tensor.Ops;
@@ -10,11 +11,14 @@ import io.megalith.core.tensor.Ops;
  * (they outlive the scope of one decoding step) and closes replaced ones.
  */
 public final class KvCache implements AutoCloseable {
+    private final NDManager manager;
     private final PtNDArray[] keys;
     private final PtNDArray[] values;
     private long length;
 
-    public KvCache(int layers) {
+    /** A cache for {@code layers} layers whose tensors live in a sub-manager of {@code parent}. */
+    public KvCache(int layers, NDManager parent) {
+        this.manager = parent.newSubManager();
         this.keys = new PtNDArray[layers];
         this.values = new PtNDArray[layers];
     }
@@ -28,7 +32,10 @@ public final class KvCache implements AutoCloseable {
     PtNDArray[] append(int layer, PtNDArray k, PtNDArray v) {
         PtNDArray fullK = keys[layer] == null ? Ops.cat(new PtNDArray[] {k}, 2) : Ops.cat(new PtNDArray[] {keys[layer], k}, 2);
         PtNDArray fullV = values[layer] == null ? Ops.cat(new PtNDArray[] {v}, 2) : Ops.cat(new PtNDArray[] {values[layer], v}, 2);
+        // they outlive this decoding step's scope and manager
         NDScope.unregister(fullK, fullV);
+        fullK.attach(manager);
+        fullV.attach(manager);
         if (keys[layer] != null) {
             keys[layer].close();
             values[layer].close();
@@ -54,5 +61,6 @@ public final class KvCache implements AutoCloseable {
             }
         }
         length = 0;
+        manager.close();
     }
 }

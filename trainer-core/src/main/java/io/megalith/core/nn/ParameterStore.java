@@ -146,25 +146,22 @@ public final class ParameterStore implements AutoCloseable {
 
     /** A copy of every parameter, by name, in store order. */
     public Map<String, HostTensor> toHost() {
-        return slices(flat, "");
+        return slices(values(), "");
     }
 
-    /** Cuts a flat tensor aligned with this store into named host copies ({@code prefix + name}). */
-    public Map<String, HostTensor> slices(PtNDArray flatTensor, String prefix) {
-        ByteBuffer all = Ops.bytes(flatTensor, true);
+    /** Cuts a flat buffer aligned with this store into named host copies ({@code prefix + name}). */
+    public Map<String, HostTensor> slices(FloatBuffer flatValues, String prefix) {
         Map<String, HostTensor> out = new LinkedHashMap<>();
         for (Parameter p : params) {
-            ByteBuffer part = all.duplicate().position((int) p.offset() * 4).limit((int) (p.offset() + p.numel()) * 4);
-            ByteBuffer copy = ByteBuffer.allocate(part.remaining());
-            copy.put(part).flip();
-            out.put(prefix + p.name(), new HostTensor(HostTensor.DType.F32, p.shape(), copy));
+            float[] part = new float[(int) p.numel()];
+            flatValues.get((int) p.offset(), part);
+            out.put(prefix + p.name(), HostTensor.ofFloats(part, p.shape()));
         }
         return out;
     }
 
-    /** Copies named host tensors into a flat tensor aligned with this store; every parameter must be present. */
-    public void loadSlices(PtNDArray flatTensor, String prefix, Map<String, HostTensor> tensors) {
-        ByteBuffer all = Ops.bytes(flatTensor, true);
+    /** Copies named host tensors into a flat buffer aligned with this store; every parameter must be present. */
+    public void loadSlices(FloatBuffer flatValues, String prefix, Map<String, HostTensor> tensors) {
         for (Parameter p : params) {
             HostTensor t = tensors.get(prefix + p.name());
             if (t == null) {
@@ -175,12 +172,12 @@ public final class ParameterStore implements AutoCloseable {
                         + java.util.Arrays.toString(t.shape()) + " " + t.dtype() + ", expected "
                         + java.util.Arrays.toString(p.shape()) + " F32");
             }
-            all.duplicate().position((int) p.offset() * 4).put(t.data().duplicate());
+            flatValues.put((int) p.offset(), t.toFloats());
         }
     }
 
     public void load(Map<String, HostTensor> state) {
-        loadSlices(flat, "", state);
+        loadSlices(values(), "", state);
     }
 
     @Override

@@ -1,0 +1,61 @@
+package io.megalith.launcher.cli;
+
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.train.TrainedModel;
+import io.megalith.core.train.TrainingRun;
+import java.io.IOException;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.apache.hadoop.conf.Configuration;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code megalith generate}: samples text from the latest checkpoint of a run. */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Sample from a trained run (its latest complete checkpoint), with a KV cache.")
+final class GenerateCommand implements Callable<Integer> {
+    @Option(names = {"-r", "--run"}, required = true, paramLabel = "DIR", description = "run.dir of a trained run")
+    String runDir;
+
+    @Option(names = {"-p", "--prompt"}, description = "text to continue (default: the run's generate.prompt, or a newline)")
+    String prompt;
+
+    @Option(names = {"-n", "--max-new-tokens"}, description = "tokens to generate (default: the run's generate.max_new_tokens)")
+    Integer maxNewTokens;
+
+    @Option(names = {"-t", "--temperature"}, description = "0 = greedy (default: the run's generate.temperature)")
+    Double temperature;
+
+    @Option(names = {"-k", "--top-k"}, description = "sample among the k most likely tokens, 0 = all")
+    Integer topK;
+
+    @Option(names = "--samples", description = "number of samples (default: the run's generate.samples)")
+    Integer samples;
+
+    @Option(names = "--seed", description = "sampling seed (default: the run's seed)")
+    Long seed;
+
+    @Option(names = "--threads", defaultValue = "0", description = "libtorch threads (0 = its default)")
+    int threads;
+
+    @Override
+    public Integer call() throws IOException {
+        try (TrainedModel trained = TrainedModel.load(runDir, new Configuration(), threads)) {
+            MegalithConfig.Generate saved = trained.config().generate();
+            MegalithConfig.Generate g = new MegalithConfig.Generate(
+                    prompt != null ? prompt : saved.prompt(),
+                    maxNewTokens != null ? maxNewTokens : saved.maxNewTokens(),
+                    temperature != null ? temperature : saved.temperature(),
+                    topK != null ? topK : saved.topK(),
+                    Math.max(1, samples != null ? samples : saved.samples()));
+            long s = seed != null ? seed : trained.config().seed();
+            List<String> texts = TrainingRun.generateText(trained.model(), trained.tokenizer(), trained.manager(), g, s);
+            System.out.printf("megalith: %s at step %d%n", runDir, trained.step());
+            for (String t : texts) {
+                System.out.println(t);
+                System.out.println("---");
+            }
+        }
+        return 0;
+    }
+}

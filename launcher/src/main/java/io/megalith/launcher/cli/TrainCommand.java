@@ -1,0 +1,69 @@
+package io.megalith.launcher.cli;
+
+import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.train.TrainingRun;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.apache.hadoop.conf.Configuration;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code megalith train}: trains (or resumes) the run a config describes. */
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Train a model. Reruns with the same run.dir resume from its latest complete checkpoint.")
+final class TrainCommand implements Callable<Integer> {
+    /** The job run when no --config is given, packaged from conf/. */
+    static final String DEFAULT_CONFIG = "conf/addition.yaml";
+
+    @Option(names = {"-c", "--config"}, paramLabel = "FILE", description = "YAML config (default: the built-in "
+            + DEFAULT_CONFIG + " job)")
+    Path config;
+
+    @Option(names = {"-s", "--set"}, paramLabel = "KEY=VALUE", description = "Override a config key, e.g. "
+            + "--set train.max_steps=100 (repeatable)")
+    List<String> overrides = new ArrayList<>();
+
+    @Override
+    public Integer call() throws IOException {
+        MegalithConfig cfg = load(config, overrides);
+        PrintStream out = System.out;
+        try (TrainingRun run = new TrainingRun(cfg, new Configuration(), out)) {
+            TrainingRun.Summary s = run.run();
+            out.println();
+            out.printf("megalith: trained steps %d..%d in %.1f s (%,.0f tokens/s); final train loss %.4f, val loss %.4f%n",
+                    s.startStep(), s.endStep(), s.trainSeconds(), s.tokensPerSec(), s.lastLoss(), s.valLoss());
+            if (s.exactMatch() != null) {
+                out.printf("megalith: exact match on %d held-out problems: %.1f%%%n", cfg.data().evalPairs(),
+                        s.exactMatch() * 100);
+            }
+            if (!s.samples().isEmpty()) {
+                out.println("megalith: samples:");
+                for (String sample : s.samples()) {
+                    out.println(sample.endsWith("\n") ? sample : sample + "\n");
+                }
+            }
+            out.printf("megalith: run directory %s (metrics.jsonl, loss.png, checkpoints/)%n", cfg.run().dir());
+        }
+        return 0;
+    }
+
+    static MegalithConfig load(Path config, List<String> overrides) throws IOException {
+        if (config != null) {
+            return ConfigLoader.load(config, overrides);
+        }
+        try (InputStream in = TrainCommand.class.getClassLoader().getResourceAsStream(DEFAULT_CONFIG)) {
+            if (in == null) {
+                throw new IOException("the default config " + DEFAULT_CONFIG + " is missing from the classpath");
+            }
+            return ConfigLoader.fromYaml(new String(in.readAllBytes(), StandardCharsets.UTF_8), overrides,
+                    DEFAULT_CONFIG + " (built-in)");
+        }
+    }
+}

@@ -1,0 +1,27 @@
+package io.megalith.core.train;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Resident memory of this process, the number that must stay flat over a long run. */
+public final class Memory {
+    private static final Path STATUS = Path.of("/proc/self/status");
+
+    private Memory() {}
+
+    /** VmRSS in MiB from /proc (Linux), or -1 where unavailable. */
+    public static double residentMiB() {
+        try {
+            for (String line : Files.readAllLines(STATUS)) {
+                if (line.startsWith("VmRSS:")) {
+                    String kb = line.substring(6).trim().split("\\s+")[0];
+                    return Long.parseLong(kb) / 1024.0;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+}

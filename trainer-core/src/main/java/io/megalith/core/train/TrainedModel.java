@@ -1,0 +1,72 @@
+package io.megalith.core.train;
+
+import ai.djl.ndarray.NDManager;
+import io.megalith.core.checkpoint.CheckpointStore;
+import io.megalith.core.checkpoint.LoadedCheckpoint;
+import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.tokenizer.Tokenizer;
+import io.megalith.core.model.Gpt;
+import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.tensor.Torch;
+import java.io.IOException;
+import java.util.List;
+import org.apache.hadoop.conf.Configuration;
+
+/** A model and tokenizer loaded from the latest complete checkpoint of a run directory, for inference. */
+public final class TrainedModel implements AutoCloseable {
+    private final MegalithConfig config;
+    private final RunState state;
+    private final Tokenizer tokenizer;
+    private final NDManager manager;
+    private final Gpt model;
+
+    private TrainedModel(MegalithConfig config, RunState state, Tokenizer tokenizer, NDManager manager, Gpt model) {
+        this.config = config;
+        this.state = state;
+        this.tokenizer = tokenizer;
+        this.manager = manager;
+        this.model = model;
+    }
+
+    public static TrainedModel load(String runDir, Configuration hadoop, int threads) throws IOException {
+        Torch.load(threads);
+        LoadedCheckpoint ckpt = new CheckpointStore(runDir, hadoop, 0).loadLatest()
+                .orElseThrow(() -> new IOException("no complete checkpoint in " + runDir + "/checkpoints"));
+        RunState state = RunState.fromJson(ckpt.blobFiles().get(TrainingRun.STATE_FILE));
+        MegalithConfig cfg = ConfigLoader.fromYaml(state.configYaml(), List.of(), runDir + " (saved config)");
+        Tokenizer tok = TrainingRun.tokenizerFrom(ckpt.blobFiles().get(TrainingRun.TOKENIZER_FILE));
+        NDManager manager = Torch.newManager();
+        Gpt model = new Gpt(state.model());
+        ParameterStore params = new ParameterStore(model, manager, state.seed());
+        model.initConstants(manager);
+        params.load(ckpt.tensorFiles().get(TrainingRun.MODEL_FILE));
+        return new TrainedModel(cfg, state, tok, manager, model);
+    }
+
+    public MegalithConfig config() {
+        return config;
+    }
+
+    public long step() {
+        return state.step();
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public Gpt model() {
+        return model;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    @Override
+    public void close() {
+        tokenizer.close();
+        manager.close();
+    }
+}

@@ -1,0 +1,321 @@
+package io.megalith.core.train;
+
+import ai.djl.ndarray.NDManager;
+import io.megalith.core.checkpoint.CheckpointStore;
+import io.megalith.core.checkpoint.LoadedCheckpoint;
+import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.AdditionData;
+import io.megalith.core.data.TextData;
+import io.megalith.core.data.TrainingData;
+import io.megalith.core.data.tokenizer.BpeTokenizer;
+import io.megalith.core.data.tokenizer.CharTokenizer;
+import io.megalith.core.data.tokenizer.Tokenizer;
+import io.megalith.core.data.tokenizer.Tokenizers;
+import io.megalith.core.fs.RunDirFs;
+import io.megalith.core.generate.Generator;
+import io.megalith.core.model.Gpt;
+import io.megalith.core.model.GptConfig;
+import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.tensor.Torch;
+import io.megalith.core.train.report.LossChart;
+import io.megalith.core.train.report.MetricsLog;
+import io.megalith.core.train.report.TrainingProgress;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.hadoop.conf.Configuration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One training run on one rank, from config to trained model: resume from the latest complete
+ * checkpoint of {@code run.dir} (or start fresh), train to {@code train.max_steps} with evaluation,
+ * metrics, a loss chart and checkpoints along the way, then print samples.
+ */
+public final class TrainingRun implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(TrainingRun.class);
+    public static final String MODEL_FILE = "model";
+    public static final String OPTIMIZER_FILE = "optimizer";
+    public static final String STATE_FILE = "state.json";
+    public static final String TOKENIZER_FILE = "tokenizer.json";
+    public static final String CONFIG_FILE = "config.yaml";
+
+    private final MegalithConfig cfg;
+    private final Configuration hadoop;
+    private final PrintStream console;
+    private final RunDirFs runDir;
+    private final CheckpointStore checkpoints;
+    private final NDManager manager;
+    private final TrainingData data;
+    private final Gpt model;
+    private final ParameterStore params;
+    private final Trainer trainer;
+    private final long startStep;
+
+    /** What a run did, for the caller to report. */
+    public record Summary(long startStep, long endStep, double lastLoss, double valLoss, Double exactMatch,
+            List<String> samples, double tokensPerSec, double trainSeconds) {}
+
+    public TrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console) throws IOException {
+        this.cfg = cfg;
+        this.hadoop = hadoop;
+        this.console = console;
+        Torch.load(cfg.runtime().threads());
+        this.runDir = RunDirFs.of(cfg.run().dir(), hadoop);
+        this.checkpoints = new CheckpointStore(cfg.run().dir(), hadoop, cfg.checkpoint().keepLast());
+        Optional<LoadedCheckpoint> latest = checkpoints.loadLatest();
+        RunState resumed = latest.isPresent() ? RunState.fromJson(latest.get().blobFiles().get(STATE_FILE)) : null;
+        Tokenizer tokenizer = resumed != null ? tokenizerFrom(latest.get().blobFiles().get(TOKENIZER_FILE)) : null;
+        this.data = buildData(tokenizer);
+        GptConfig gptConfig = GptConfig.from(cfg.model(), data.tokenizer().vocabSize());
+        if (resumed != null) {
+            checkCompatible(resumed.model(), gptConfig);
+        }
+        this.manager = Torch.newManager();
+        this.model = new Gpt(gptConfig);
+        this.params = new ParameterStore(model, manager, cfg.seed());
+        model.initConstants(manager);
+        this.trainer = new Trainer(cfg, model, params, data, manager);
+        if (resumed != null) {
+            restore(latest.get(), resumed);
+            this.startStep = resumed.step();
+        } else {
+            this.startStep = 0;
+            runDir.writeAtomically(CONFIG_FILE, ConfigLoader.toYaml(cfg).getBytes(StandardCharsets.UTF_8));
+            runDir.writeAtomically(TOKENIZER_FILE, tokenizerBytes(data.tokenizer()));
+        }
+    }
+
+    public long startStep() {
+        return startStep;
+    }
+
+    public Gpt model() {
+        return model;
+    }
+
+    public TrainingData data() {
+        return data;
+    }
+
+    /** Trains to train.max_steps. */
+    public Summary run() throws IOException {
+        return run(cfg.train().maxSteps());
+    }
+
+    /** Trains until {@code stopAt} completed steps (at most max_steps): a stop before the end simulates a crash. */
+    public Summary run(long stopAt) throws IOException {
+        MegalithConfig.Train t = cfg.train();
+        long end = Math.min(stopAt, t.maxSteps());
+        console.printf("megalith: %s%n", data.describe());
+        console.printf("megalith: GPT %d layers, %d heads, %d wide, context %d, vocab %d: %,d parameters; %d libtorch thread(s)%n",
+                cfg.model().nLayer(), cfg.model().nHead(), cfg.model().nEmbd(), cfg.model().blockSize(),
+                model.config().vocabSize(), params.numel(), Torch.threads());
+        if (startStep > 0) {
+            console.printf("megalith: resuming %s from step %d%n", cfg.run().dir(), startStep);
+        }
+        double lastLoss = Double.NaN;
+        double valLoss = Double.NaN;
+        Double exactMatch = null;
+        long trainNanos = 0;
+        long trainTokens = 0;
+        try (MetricsLog metrics = MetricsLog.openForResume(cfg.run().dir(), hadoop, startStep == 0 ? 0 : startStep + 1);
+                TrainingProgress progress = new TrainingProgress(cfg.run().name(), startStep, t.maxSteps(), console)) {
+            if (startStep == 0 && end > 0) {
+                Map<String, Object> rec = new LinkedHashMap<>();
+                rec.put("step", 0L);
+                valLoss = evaluate(rec);
+                exactMatch = (Double) rec.get("exact_match");
+                metrics.write(rec);
+            }
+            for (long step = startStep; step < end; step++) {
+                long t0 = System.nanoTime();
+                Trainer.StepStats s = trainer.step(step);
+                long nanos = System.nanoTime() - t0;
+                trainNanos += nanos;
+                trainTokens += s.tokens();
+                long done = step + 1;
+                lastLoss = s.loss();
+                double tokensPerSec = s.tokens() / (nanos / 1e9);
+                Map<String, Object> rec = new LinkedHashMap<>();
+                rec.put("step", done);
+                rec.put("loss", s.loss());
+                rec.put("lr", s.lr());
+                rec.put("grad_norm", s.gradNorm());
+                rec.put("tokens_per_sec", tokensPerSec);
+                rec.put("step_ms", nanos / 1e6);
+                rec.put("rss_mib", Memory.residentMiB());
+                boolean evalDue = (t.evalEvery() > 0 && done % t.evalEvery() == 0) || done == t.maxSteps();
+                if (evalDue) {
+                    valLoss = evaluate(rec);
+                    exactMatch = (Double) rec.get("exact_match");
+                    progress.message(evalLine(done, s.loss(), valLoss, exactMatch));
+                }
+                metrics.write(rec);
+                progress.update(done, s.loss(), tokensPerSec);
+                int every = cfg.checkpoint().every();
+                if ((every > 0 && done % every == 0) || done == t.maxSteps()) {
+                    save(done);
+                }
+                if (evalDue) {
+                    chart();
+                }
+            }
+        }
+        if (end == startStep && startStep >= t.maxSteps()) {
+            console.printf("megalith: %s is already trained to step %d%n", cfg.run().dir(), startStep);
+            Map<String, Object> rec = new LinkedHashMap<>();
+            valLoss = evaluate(rec);
+            exactMatch = (Double) rec.get("exact_match");
+        }
+        List<String> samples = end >= t.maxSteps() ? samples() : List.of();
+        double seconds = trainNanos / 1e9;
+        return new Summary(startStep, Math.max(end, startStep), lastLoss, valLoss, exactMatch, samples,
+                seconds > 0 ? trainTokens / seconds : 0, seconds);
+    }
+
+    private double evaluate(Map<String, Object> rec) {
+        double val = trainer.validationLoss(cfg.train().evalBatches());
+        rec.put("val_loss", val);
+        if (data instanceof AdditionData addition) {
+            rec.put("exact_match", AdditionAccuracy.evaluate(model, addition, manager, cfg.data().evalPairs(), 0).accuracy());
+        }
+        return val;
+    }
+
+    private static String evalLine(long step, double loss, double val, Double exact) {
+        String line = String.format("step %d: train loss %.4f, val loss %.4f", step, loss, val);
+        return exact == null ? line : line + String.format(", exact match %.1f%%", exact * 100);
+    }
+
+    private void chart() {
+        try {
+            LossChart.writeToRunDir(cfg.run().dir(), hadoop, cfg.run().name(), MetricsLog.read(cfg.run().dir(), hadoop));
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("could not draw {}/loss.png: {}", cfg.run().dir(), e.toString());
+        }
+    }
+
+    /** Samples to show at the end: generated text, or worked held-out additions. */
+    public List<String> samples() {
+        MegalithConfig.Generate g = cfg.generate();
+        if (data instanceof AdditionData addition) {
+            return AdditionAccuracy.evaluate(model, addition, manager, 8, 8).examples();
+        }
+        if (g.samples() == 0 || g.maxNewTokens() == 0) {
+            return List.of();
+        }
+        return generateText(model, data.tokenizer(), manager, g, cfg.seed());
+    }
+
+    /** Text continuations of generate.prompt (a newline when empty, as nanoGPT's sample.py). */
+    public static List<String> generateText(Gpt model, Tokenizer tok, NDManager manager, MegalithConfig.Generate g,
+            long seed) {
+        String prompt = g.prompt().isEmpty() ? "\n" : g.prompt();
+        int[] ids = tok.encode(prompt);
+        long[][] prompts = new long[g.samples()][];
+        for (int i = 0; i < prompts.length; i++) {
+            prompts[i] = AdditionAccuracy.toLongs(ids);
+        }
+        long[][] out = new Generator(model, manager).generate(prompts, g.maxNewTokens(), g.temperature(), g.topK(), seed,
+                true);
+        List<String> texts = new ArrayList<>();
+        for (long[] row : out) {
+            int[] all = new int[row.length];
+            for (int i = 0; i < row.length; i++) {
+                all[i] = (int) row[i];
+            }
+            texts.add(tok.decode(all));
+        }
+        return texts;
+    }
+
+    private void save(long step) throws IOException {
+        Map<String, Map<String, HostTensor>> tensors = new LinkedHashMap<>();
+        tensors.put(MODEL_FILE, params.toHost());
+        Map<String, HostTensor> opt = new LinkedHashMap<>();
+        opt.putAll(params.slices(FloatBuffer.wrap(trainer.optimizer().expAvg()), "exp_avg."));
+        opt.putAll(params.slices(FloatBuffer.wrap(trainer.optimizer().expAvgSq()), "exp_avg_sq."));
+        tensors.put(OPTIMIZER_FILE, opt);
+        RunState state = new RunState(RunState.FORMAT_VERSION, step, cfg.seed(), trainer.optimizer().stepCount(), step,
+                model.config(), data.tokenizer().kind(), ConfigLoader.toYaml(cfg));
+        Map<String, byte[]> blobs = new LinkedHashMap<>();
+        blobs.put(STATE_FILE, state.toJson());
+        blobs.put(TOKENIZER_FILE, tokenizerBytes(data.tokenizer()));
+        checkpoints.save(step, tensors, blobs);
+    }
+
+    private void restore(LoadedCheckpoint ckpt, RunState state) {
+        params.load(ckpt.tensorFiles().get(MODEL_FILE));
+        Map<String, HostTensor> opt = ckpt.tensorFiles().get(OPTIMIZER_FILE);
+        params.loadSlices(FloatBuffer.wrap(trainer.optimizer().expAvg()), "exp_avg.", opt);
+        params.loadSlices(FloatBuffer.wrap(trainer.optimizer().expAvgSq()), "exp_avg_sq.", opt);
+        trainer.optimizer().setStepCount(state.optimizerStep());
+    }
+
+    private static void checkCompatible(GptConfig saved, GptConfig now) {
+        GptConfig a = new GptConfig(saved.vocabSize(), saved.blockSize(), saved.nLayer(), saved.nHead(), saved.nEmbd(), 0,
+                saved.bias());
+        GptConfig b = new GptConfig(now.vocabSize(), now.blockSize(), now.nLayer(), now.nHead(), now.nEmbd(), 0, now.bias());
+        if (!a.equals(b)) {
+            throw new IllegalStateException("run.dir holds checkpoints of a different model (" + saved + ") than the "
+                    + "config asks for (" + now + "); use another run.dir or the same model settings");
+        }
+    }
+
+    private TrainingData buildData(Tokenizer fromCheckpoint) throws IOException {
+        MegalithConfig.Data d = cfg.data();
+        if ("addition".equals(d.task())) {
+            return new AdditionData(d.digits(), d.heldOutFraction(), cfg.seed());
+        }
+        String text = new String(RunDirFs.readFully(d.path(), hadoop), StandardCharsets.UTF_8);
+        Tokenizer tok = fromCheckpoint;
+        if (tok == null) {
+            if ("bpe".equals(d.tokenizer())) {
+                String train = text.substring(0, (int) Math.round(text.length() * (1 - d.valFraction())));
+                tok = BpeTokenizer.train(train, d.bpeVocabSize());
+            } else {
+                tok = CharTokenizer.fit(text);
+            }
+        }
+        return new TextData(tok, tok.encode(text), d.valFraction(), cfg.model().blockSize(), cfg.seed());
+    }
+
+    public static Tokenizer tokenizerFrom(byte[] bytes) throws IOException {
+        Path tmp = Files.createTempFile("megalith-tokenizer", ".json");
+        try {
+            Files.write(tmp, bytes);
+            return Tokenizers.load(tmp);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    static byte[] tokenizerBytes(Tokenizer tok) throws IOException {
+        Path tmp = Files.createTempFile("megalith-tokenizer", ".json");
+        try {
+            tok.save(tmp);
+            return Files.readAllBytes(tmp);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    @Override
+    public void close() {
+        data.close();
+        manager.close();
+    }
+}
