@@ -20,6 +20,12 @@ public final class Checks {
         }
     }
 
+    public void inRange(String path, long value, long min, long max) {
+        if (value < min || value > max) {
+            problems.add(path + ": must be in [" + min + ", " + max + "] (got " + value + ")");
+        }
+    }
+
     public void inRange(String path, double value, double min, double max) {
         if (!(value >= min && value <= max)) {
             problems.add(path + ": must be in [" + min + ", " + max + "] (got " + value + ")");

@@ -1,6 +1,7 @@
 package io.megalith.core.config;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -9,7 +10,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.cfg.CoercionAction;
 import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
-import com.fasterxml.jackson.databind.exc.InvalidFormatException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.json.JsonMapper;
@@ -19,6 +19,7 @@ import com.fasterxml.jackson.databind.type.LogicalType;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import com.fasterxml.jackson.dataformat.yaml.util.StringQuotingChecker;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -28,6 +29,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.stream.Collectors;
 
@@ -38,9 +40,13 @@ import java.util.stream.Collectors;
  */
 public final class ConfigLoader {
     private static final String DEFAULTS = "megalith-defaults.yaml";
+    /** Plain YAML reader, used only to decide whether a string must be quoted to read back as itself. */
+    private static final ObjectMapper PLAIN_YAML = new YAMLMapper();
     private static final ObjectMapper YAML = strict(YAMLMapper.builder(
             YAMLFactory.builder().disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
-                    .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES).build()));
+                    .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES)
+                    .stringQuotingChecker(new RoundTripQuoting())
+                    .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build()));
     private static final ObjectMapper JSON = strict(JsonMapper.builder());
 
     private ConfigLoader() {}
@@ -65,39 +71,51 @@ public final class ConfigLoader {
     public static MegalithConfig load(Path file, List<String> overrides) {
         String source = file == null ? "built-in defaults" : file.toString();
         ObjectNode tree = defaults();
+        List<String> problems = new ArrayList<>();
         if (file != null) {
             if (!Files.isRegularFile(file)) {
                 throw new ConfigException(source, "config file not found: " + file.toAbsolutePath());
             }
+            String text;
             try {
-                merge(tree, readTree(Files.readString(file), source), "");
+                text = Files.readString(file);
             } catch (IOException e) {
-                throw new ConfigException(source, "cannot read: " + e.getMessage());
+                throw new ConfigException(source, "cannot read " + file.toAbsolutePath() + ": " + e);
             }
+            merge(tree, readTree(text, source), "", problems);
         }
-        return bind(tree, overrides, source);
+        return bind(tree, overrides, source, problems);
     }
 
     /** Parses YAML text (e.g. a config saved in a checkpoint) with overrides. */
     public static MegalithConfig fromYaml(String yaml, List<String> overrides, String source) {
         ObjectNode tree = defaults();
-        merge(tree, readTree(yaml, source), "");
-        return bind(tree, overrides, source);
+        List<String> problems = new ArrayList<>();
+        merge(tree, readTree(yaml, source), "", problems);
+        return bind(tree, overrides, source, problems);
     }
 
-    private static MegalithConfig bind(ObjectNode tree, List<String> overrides, String source) {
+    /**
+     * Applies the overrides, binds and range-checks, reporting every problem found: unknown keys and
+     * misplaced sections (from the file and from {@code --set}) together with the first type error or,
+     * when the types are right, every range problem.
+     */
+    private static MegalithConfig bind(ObjectNode tree, List<String> overrides, String source,
+            List<String> problems) {
         for (String o : overrides) {
-            applyOverride(tree, o, source);
+            applyOverride(tree, o, problems);
         }
-        MegalithConfig cfg;
+        MegalithConfig cfg = null;
         try {
             cfg = YAML.treeToValue(tree, MegalithConfig.class);
         } catch (JsonProcessingException e) {
-            throw new ConfigException(source, describe(e));
+            problems.add(describe(e, tree));
         } catch (IllegalArgumentException e) {
-            throw new ConfigException(source, e.getMessage());
+            problems.add(e.getMessage());
         }
-        List<String> problems = cfg.problems();
+        if (cfg != null) {
+            problems.addAll(cfg.problems());
+        }
         if (!problems.isEmpty()) {
             throw new ConfigException(source, problems);
         }
@@ -146,52 +164,91 @@ public final class ConfigLoader {
         }
     }
 
-    /** Deep-merges {@code src} into {@code dst}; a section given as a scalar is a type error. */
-    private static void merge(ObjectNode dst, JsonNode src, String prefix) {
+    /**
+     * Deep-merges {@code src} into {@code dst} (the defaults, which hold every key). A key the defaults
+     * do not have, or a section given as a value, is a problem; every such problem is collected and the
+     * offending entry is left out. Values of the wrong scalar type are left to the binder.
+     */
+    private static void merge(ObjectNode dst, JsonNode src, String prefix, List<String> problems) {
         Iterator<Map.Entry<String, JsonNode>> it = src.fields();
         while (it.hasNext()) {
             Map.Entry<String, JsonNode> e = it.next();
+            String path = prefix + e.getKey();
             JsonNode existing = dst.get(e.getKey());
-            if (existing != null && existing.isObject() && e.getValue().isObject()) {
-                merge((ObjectNode) existing, e.getValue(), prefix + e.getKey() + ".");
+            if (existing == null) {
+                problems.add(unknownKey(path, e.getKey(), fieldNames(dst)));
+            } else if (existing.isObject() && !e.getValue().isObject()) {
+                problems.add(notASection(path, existing, e.getValue()));
+            } else if (existing.isObject()) {
+                merge((ObjectNode) existing, e.getValue(), path + ".", problems);
             } else {
                 dst.set(e.getKey(), e.getValue());
             }
         }
     }
 
-    private static void applyOverride(ObjectNode tree, String override, String source) {
+    private static String notASection(String path, JsonNode section, JsonNode got) {
+        return path + ": expected a section (a mapping with keys " + String.join(", ", fieldNames(section))
+                + "), got " + render(got);
+    }
+
+    /** Applies one {@code a.b=c} override; a problem is added to {@code problems} instead of applying it. */
+    private static void applyOverride(ObjectNode tree, String override, List<String> problems) {
         int eq = override.indexOf('=');
         if (eq <= 0) {
-            throw new ConfigException(source, "--set " + override + ": expected key.path=value, e.g. train.max_steps=100");
+            problems.add("--set " + override + ": expected key.path=value, e.g. --set train.max_steps=100");
+            return;
         }
         String path = override.substring(0, eq).trim();
         String raw = override.substring(eq + 1);
-        String[] keys = path.split("\\.");
+        String[] keys = path.split("\\.", -1);
         ObjectNode node = tree;
         for (int i = 0; i < keys.length - 1; i++) {
+            String sub = String.join(".", List.of(keys).subList(0, i + 1));
             JsonNode child = node.get(keys[i]);
             if (child == null) {
-                throw new ConfigException(source, unknownKey(String.join(".", List.of(keys).subList(0, i + 1)), keys[i],
-                        fieldNames(node)));
+                problems.add("--set " + override + ": " + unknownKey(sub, keys[i], fieldNames(node)));
+                return;
             }
             if (!child.isObject()) {
-                throw new ConfigException(source, "--set " + path + ": " + String.join(".", List.of(keys).subList(0, i + 1))
-                        + " is a value, not a section");
+                problems.add("--set " + override + ": " + sub + " is a value, not a section");
+                return;
             }
             node = (ObjectNode) child;
         }
         String leaf = keys[keys.length - 1];
-        if (!node.has(leaf)) {
-            throw new ConfigException(source, unknownKey(path, leaf, fieldNames(node)));
+        JsonNode existing = node.get(leaf);
+        if (existing == null) {
+            problems.add("--set " + override + ": " + unknownKey(path, leaf, fieldNames(node)));
+            return;
         }
-        JsonNode value;
+        JsonNode value = parseScalar(raw);
+        if (existing.isObject()) {
+            problems.add("--set " + override + ": " + notASection(path, existing, value)
+                    + "; set its keys one by one, e.g. --set " + path + "." + fieldNames(existing).get(0) + "=...");
+            return;
+        }
+        node.set(leaf, value);
+    }
+
+    /**
+     * An override value as a YAML scalar (int, float such as 1e-3, true/false, null, string); anything
+     * that does not read as a single scalar ("a: b", "[1]", "# x", broken quoting) is taken as the literal
+     * string, so free text such as a prompt needs no quoting. The empty string is the empty string.
+     */
+    private static JsonNode parseScalar(String raw) {
+        if (raw.isEmpty()) {
+            return JsonNodeFactory.instance.textNode("");
+        }
         try {
-            value = raw.isEmpty() ? JsonNodeFactory.instance.textNode("") : YAML.readTree(raw);
+            JsonNode value = YAML.readTree(raw);
+            if (value != null && value.isValueNode()) {
+                return value;
+            }
         } catch (JsonProcessingException e) {
-            value = JsonNodeFactory.instance.textNode(raw);
+            // not YAML: literal text
         }
-        node.set(leaf, value == null || value.isMissingNode() ? JsonNodeFactory.instance.nullNode() : value);
+        return JsonNodeFactory.instance.textNode(raw);
     }
 
     private static List<String> fieldNames(JsonNode node) {
@@ -200,19 +257,43 @@ public final class ConfigLoader {
         return names;
     }
 
-    private static String describe(JsonProcessingException e) {
+    private static String describe(JsonProcessingException e, JsonNode tree) {
         String path = pathOf(e);
         if (e instanceof UnrecognizedPropertyException u) {
             List<String> known = u.getKnownPropertyIds().stream().map(Object::toString).sorted().toList();
             return unknownKey(path, u.getPropertyName(), known);
         }
-        if (e instanceof InvalidFormatException f) {
-            return path + ": expected " + typeName(f.getTargetType()) + ", got '" + f.getValue() + "'";
-        }
         if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
-            return path + ": expected " + typeName(m.getTargetType()) + " (" + firstLine(m.getOriginalMessage()) + ")";
+            JsonNode got = at(tree, path);
+            return path + ": expected " + typeName(m.getTargetType()) + ", got "
+                    + (got != null ? render(got) : "'" + firstLine(m.getOriginalMessage()) + "'");
         }
         return path + ": " + firstLine(e.getOriginalMessage());
+    }
+
+    private static JsonNode at(JsonNode tree, String path) {
+        JsonNode node = tree;
+        for (String key : path.split("\\.")) {
+            node = node == null ? null : node.get(key);
+        }
+        return node;
+    }
+
+    /** A value as the user wrote it, for "got ..." in messages. */
+    private static String render(JsonNode v) {
+        if (v == null || v.isNull() || v.isMissingNode()) {
+            return "no value (null)";
+        }
+        if (v.isObject()) {
+            return "a section (mapping)";
+        }
+        if (v.isArray()) {
+            return "a list";
+        }
+        if (v.isTextual()) {
+            return "the string '" + v.asText() + "'";
+        }
+        return v.asText();
     }
 
     private static String pathOf(JsonProcessingException e) {
@@ -246,7 +327,7 @@ public final class ConfigLoader {
         if (t == String.class) {
             return "a string";
         }
-        return "a " + t.getSimpleName() + " section";
+        return "a " + t.getSimpleName().toLowerCase(Locale.ROOT) + " section";
     }
 
     private static String firstLine(String s) {
@@ -274,5 +355,26 @@ public final class ConfigLoader {
             cur = t;
         }
         return prev[b.length()];
+    }
+
+    /**
+     * Quotes a string whenever its plain form would not read back as the same string (e.g. "1.50",
+     * "0x10", "007", "yes", "~"), so that {@link #toYaml} output parses back to an equal config.
+     */
+    private static final class RoundTripQuoting extends StringQuotingChecker.Default {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public boolean needToQuoteValue(String value) {
+            if (super.needToQuoteValue(value)) {
+                return true;
+            }
+            try {
+                JsonNode back = PLAIN_YAML.readTree(value);
+                return back == null || !back.isTextual() || !back.textValue().equals(value);
+            } catch (JsonProcessingException e) {
+                return true;
+            }
+        }
     }
 }

@@ -55,6 +55,7 @@ public record MegalithConfig(
     public List<String> problems() {
         Checks c = new Checks();
         c.require(run.dir() != null && !run.dir().isBlank(), "run.dir: must be set (a local path or a Hadoop URI)");
+        c.require(run.name() != null, "run.name: must be a string (got no value)");
         c.atLeast("model.n_layer", model.nLayer(), 1);
         c.atLeast("model.n_head", model.nHead(), 1);
         c.atLeast("model.n_embd", model.nEmbd(), 1);
@@ -102,6 +103,7 @@ public record MegalithConfig(
         c.atLeast("checkpoint.every", checkpoint.every(), 0);
         c.atLeast("checkpoint.keep_last", checkpoint.keepLast(), 0);
         c.atLeast("runtime.threads", runtime.threads(), 0);
+        c.require(generate.prompt() != null, "generate.prompt: must be a string, \"\" for none (got no value)");
         c.atLeast("generate.max_new_tokens", generate.maxNewTokens(), 0);
         c.atLeast("generate.temperature", generate.temperature(), 0);
         c.atLeast("generate.top_k", generate.topK(), 0);

@@ -1,0 +1,521 @@
+package io.megalith.core.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * "Config in YAML, validated strictly before any work: an unknown key, a wrong type or an out-of-range
+ * value exits non-zero with the YAML path and what is allowed."
+ */
+class ConfigLoaderTest {
+    private static final String TRAIN_KEYS = "max_steps, batch_size, grad_accum, lr, min_lr, warmup_steps, "
+            + "lr_decay_steps, weight_decay, beta1, beta2, eps, grad_clip, eval_every, eval_batches, log_every";
+    private static final String TOP_KEYS = "seed, run, model, data, train, checkpoint, runtime, generate";
+
+    @TempDir
+    Path dir;
+
+    private Path write(String yaml) throws IOException {
+        Path file = dir.resolve("run.yaml");
+        Files.writeString(file, yaml);
+        return file;
+    }
+
+    private MegalithConfig load(String yaml, String... sets) throws IOException {
+        return ConfigLoader.load(write(yaml), List.of(sets));
+    }
+
+    private ConfigException rejected(String yaml, String... sets) throws IOException {
+        Path file = write(yaml);
+        ConfigException e = catchThrowableOfType(ConfigException.class,
+                () -> ConfigLoader.load(file, List.of(sets)));
+        assertThat(e).as("expected the config to be rejected:\n%s\n--set %s", yaml, List.of(sets)).isNotNull();
+        assertThat(e.getMessage()).startsWith("invalid configuration (" + file + "):");
+        return e;
+    }
+
+    /** The single problem of a rejected config. */
+    private String problem(String yaml, String... sets) throws IOException {
+        ConfigException e = rejected(yaml, sets);
+        assertThat(e.problems()).as(e.getMessage()).hasSize(1);
+        assertThat(e.getMessage()).contains(e.problems().get(0));
+        return e.problems().get(0);
+    }
+
+    // ---- Layering ----
+    @Test
+    void defaultsLoadWithoutAFile() {
+        MegalithConfig c = ConfigLoader.load(null, List.of());
+        assertThat(c.seed()).isEqualTo(1337);
+        assertThat(c.run()).isEqualTo(new MegalithConfig.Run("runs/default", "megalith"));
+        assertThat(c.model()).isEqualTo(new MegalithConfig.Model(4, 4, 128, 64, 0, 0.0, false));
+        assertThat(c.data().task()).isEqualTo("addition");
+        assertThat(c.data().path()).isNull();
+        assertThat(c.data().tokenizer()).isEqualTo("char");
+        assertThat(c.train().maxSteps()).isEqualTo(2000);
+        assertThat(c.train().lr()).isEqualTo(1.0e-3);
+        assertThat(c.train().minLr()).isEqualTo(1.0e-4);
+        assertThat(c.train().eps()).isEqualTo(1.0e-8);
+        assertThat(c.train().decayEnd()).isEqualTo(2000);
+        assertThat(c.checkpoint()).isEqualTo(new MegalithConfig.Checkpoint(500, 3));
+        assertThat(c.runtime().threads()).isZero();
+        assertThat(c.generate().prompt()).isEmpty();
+        assertThat(c.generate().temperature()).isEqualTo(0.8);
+    }
+
+    @Test
+    void emptyFileAndEmptyYamlAreTheDefaults() throws IOException {
+        MegalithConfig defaults = ConfigLoader.load(null, List.of());
+        assertThat(load("")).isEqualTo(defaults);
+        assertThat(load("# only a comment\n")).isEqualTo(defaults);
+        assertThat(ConfigLoader.fromYaml("", List.of(), "text")).isEqualTo(defaults);
+    }
+
+    @Test
+    void fileOverridesASubsetAndKeepsTheRest() throws IOException {
+        MegalithConfig c = load("""
+                seed: 7
+                model:
+                  n_embd: 64
+                train:
+                  max_steps: 50
+                  lr: 3.0e-4
+                """);
+        assertThat(c.seed()).isEqualTo(7);
+        assertThat(c.model().nEmbd()).isEqualTo(64);
+        assertThat(c.model().nHead()).isEqualTo(4);
+        assertThat(c.model().nLayer()).isEqualTo(4);
+        assertThat(c.train().maxSteps()).isEqualTo(50);
+        assertThat(c.train().lr()).isEqualTo(3.0e-4);
+        assertThat(c.train().batchSize()).isEqualTo(12);
+        assertThat(c.train().minLr()).isEqualTo(1.0e-4);
+        assertThat(c.run().name()).isEqualTo("megalith");
+    }
+
+    @Test
+    void setOverridesTheFileAndLaterSetsWin() throws IOException {
+        MegalithConfig c = load("""
+                train:
+                  max_steps: 50
+                  batch_size: 4
+                """, "train.max_steps=70", "model.n_layer=2", "model.n_layer=3");
+        assertThat(c.train().maxSteps()).isEqualTo(70);
+        assertThat(c.train().batchSize()).isEqualTo(4);
+        assertThat(c.model().nLayer()).isEqualTo(3);
+    }
+
+    @Test
+    void setIsAppliedBeforeRangeChecks() throws IOException {
+        // the file alone is invalid (task=text needs a path); --set completes it
+        MegalithConfig c = load("data:\n  task: text\n", "data.path=/data/input.txt");
+        assertThat(c.data().path()).isEqualTo("/data/input.txt");
+    }
+
+    @Test
+    void setValuesParseAsYamlScalars() throws IOException {
+        MegalithConfig c = load("", "train.lr=1e-3", "train.min_lr=1.0e-5", "train.eps=5E-9",
+                "train.max_steps=42", "model.dropout=0.25", "train.weight_decay=0",
+                "model.bias=true", "run.name=my-run", "run.dir=hdfs://nn:8020/runs/a", "generate.prompt=");
+        assertThat(c.train().lr()).isEqualTo(0.001);
+        assertThat(c.train().minLr()).isEqualTo(1.0e-5);
+        assertThat(c.train().eps()).isEqualTo(5.0e-9);
+        assertThat(c.train().maxSteps()).isEqualTo(42);
+        assertThat(c.model().dropout()).isEqualTo(0.25);
+        assertThat(c.train().weightDecay()).isZero();
+        assertThat(c.model().bias()).isTrue();
+        assertThat(c.run().name()).isEqualTo("my-run");
+        assertThat(c.run().dir()).isEqualTo("hdfs://nn:8020/runs/a");
+        assertThat(c.generate().prompt()).isEmpty();
+
+        assertThat(load("model:\n  bias: true\n", "model.bias=false").model().bias()).isFalse();
+        assertThat(load("generate:\n  prompt: hi\n", "generate.prompt=").generate().prompt()).isEmpty();
+        assertThat(load("", "generate.prompt='quoted'").generate().prompt()).isEqualTo("quoted");
+        assertThat(load("", "run.name= spaced ").run().name()).isEqualTo("spaced");
+    }
+
+    @Test
+    void floatsInTheFileMayUseExponentsWithOrWithoutADot() throws IOException {
+        MegalithConfig c = load("train:\n  lr: 1e-3\n  min_lr: 1.0e-4\n  eps: 1E-8\n  weight_decay: .5\n");
+        assertThat(c.train().lr()).isEqualTo(1.0e-3);
+        assertThat(c.train().minLr()).isEqualTo(1.0e-4);
+        assertThat(c.train().eps()).isEqualTo(1.0e-8);
+        assertThat(c.train().weightDecay()).isEqualTo(0.5);
+        // an integer is a valid float
+        assertThat(load("train:\n  lr: 2\n  min_lr: 1\n").train().lr()).isEqualTo(2.0);
+    }
+
+    @Test
+    void setTextThatIsNotASingleScalarIsTakenLiterally() throws IOException {
+        assertThat(load("", "generate.prompt=Q: what is 2+2?").generate().prompt()).isEqualTo("Q: what is 2+2?");
+        assertThat(load("", "generate.prompt=[1, 2]").generate().prompt()).isEqualTo("[1, 2]");
+        assertThat(load("", "generate.prompt=# heading").generate().prompt()).isEqualTo("# heading");
+        assertThat(load("", "generate.prompt=a=b").generate().prompt()).isEqualTo("a=b");
+        assertThat(load("", "run.name=\"unclosed").run().name()).isEqualTo("\"unclosed");
+    }
+
+    @Test
+    void numbersAreAcceptedWhereAStringIsExpected() throws IOException {
+        assertThat(load("run:\n  name: 123\n").run().name()).isEqualTo("123");
+        assertThat(load("", "run.name=123").run().name()).isEqualTo("123");
+        assertThat(load("data:\n  task: text\n  path: 42\n").data().path()).isEqualTo("42");
+    }
+
+    // ---- UnknownKeys ----
+    @Test
+    void atTopLevel() throws IOException {
+        String p = problem("sead: 1\n");
+        assertThat(p).isEqualTo("sead: unknown key 'sead'; did you mean 'seed'. Allowed here: " + TOP_KEYS);
+    }
+
+    @Test
+    void inASection() throws IOException {
+        String p = problem("train:\n  max_stpes: 5\n");
+        assertThat(p).startsWith("train.max_stpes: unknown key 'max_stpes'")
+                .contains("did you mean 'max_steps'")
+                .endsWith("Allowed here: " + TRAIN_KEYS);
+    }
+
+    @Test
+    void unknownSection() throws IOException {
+        String p = problem("trian:\n  lr: 0.1\n");
+        assertThat(p).startsWith("trian: unknown key 'trian'").contains("did you mean 'train'").contains(TOP_KEYS);
+    }
+
+    @Test
+    void viaSet() throws IOException {
+        String p = problem("", "train.max_stpes=5");
+        assertThat(p).contains("--set train.max_stpes=5")
+                .contains("train.max_stpes: unknown key 'max_stpes'")
+                .contains("did you mean 'max_steps'")
+                .endsWith("Allowed here: " + TRAIN_KEYS);
+
+        assertThat(problem("", "trian.lr=0.1")).contains("trian: unknown key 'trian'")
+                .contains("did you mean 'train'").contains(TOP_KEYS);
+        assertThat(problem("", "sed=1")).contains("sed: unknown key 'sed'").contains("did you mean 'seed'");
+    }
+
+    @Test
+    void setBelowAValueIsRejected() throws IOException {
+        assertThat(problem("", "train.max_steps.x=5"))
+                .contains("--set train.max_steps.x=5").contains("train.max_steps is a value, not a section");
+    }
+
+    @Test
+    void noSuggestionForAKeyUnlikeAnyOther() throws IOException {
+        String p = problem("model:\n  colour: blue\n");
+        assertThat(p).startsWith("model.colour: unknown key 'colour'").doesNotContain("did you mean")
+                .contains("Allowed here: n_layer, n_head, n_embd, block_size, vocab_size, dropout, bias");
+    }
+
+    @Test
+    void everyUnknownKeyIsReportedAtOnce() throws IOException {
+        ConfigException e = rejected("""
+                foo: 1
+                train:
+                  max_stpes: 5
+                  bacth_size: 3
+                """, "model.n_heads=2");
+        assertThat(e.problems()).hasSize(4);
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("foo: unknown key 'foo'"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("train.max_stpes: unknown key")
+                .contains("did you mean 'max_steps'"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).startsWith("train.bacth_size: unknown key")
+                .contains("did you mean 'batch_size'"));
+        assertThat(e.problems()).anySatisfy(p -> assertThat(p).contains("model.n_heads: unknown key")
+                .contains("did you mean 'n_head'"));
+    }
+
+    @Test
+    void unknownKeysAndRangeProblemsAreReportedTogether() throws IOException {
+        ConfigException e = rejected("train:\n  max_stpes: 5\n  max_steps: 0\n");
+        assertThat(e.problems()).containsExactly(
+                "train.max_stpes: unknown key 'max_stpes'; did you mean 'max_steps'. Allowed here: " + TRAIN_KEYS,
+                "train.max_steps: must be >= 1 (got 0)");
+    }
+
+    @Test
+    void duplicateKeysAreRejected() throws IOException {
+        String p = problem("train:\n  max_steps: 5\n  max_steps: 6\n");
+        assertThat(p).contains("line 3").contains("Duplicate field 'max_steps'");
+    }
+
+    // ---- WrongTypes ----
+    @Test
+    void stringForAnInteger() throws IOException {
+        assertThat(problem("train:\n  max_steps: abc\n"))
+                .isEqualTo("train.max_steps: expected an integer, got the string 'abc'");
+        assertThat(problem("", "train.max_steps=abc"))
+                .isEqualTo("train.max_steps: expected an integer, got the string 'abc'");
+        assertThat(problem("train:\n  max_steps: \"100\"\n"))
+                .isEqualTo("train.max_steps: expected an integer, got the string '100'");
+        assertThat(problem("", "train.max_steps="))
+                .isEqualTo("train.max_steps: expected an integer, got the string ''");
+    }
+
+    @Test
+    void floatForAnInteger() throws IOException {
+        assertThat(problem("train:\n  batch_size: 1.5\n")).isEqualTo("train.batch_size: expected an integer, got 1.5");
+        assertThat(problem("seed: 1.5\n")).isEqualTo("seed: expected an integer, got 1.5");
+        assertThat(problem("train:\n  max_steps: 1.0\n")).startsWith("train.max_steps: expected an integer");
+        assertThat(problem("", "train.max_steps=1e3")).startsWith("train.max_steps: expected an integer");
+    }
+
+    @Test
+    void integerOutOfRangeOfItsType() throws IOException {
+        assertThat(problem("train:\n  max_steps: 3000000000\n"))
+                .startsWith("train.max_steps: ").contains("3000000000").contains("out of range of int");
+    }
+
+    @Test
+    void stringForABoolean() throws IOException {
+        assertThat(problem("model:\n  bias: \"yes\"\n"))
+                .isEqualTo("model.bias: expected true or false, got the string 'yes'");
+        assertThat(problem("model:\n  bias: \"true\"\n"))
+                .isEqualTo("model.bias: expected true or false, got the string 'true'");
+        assertThat(problem("model:\n  bias: 1\n")).isEqualTo("model.bias: expected true or false, got 1");
+    }
+
+    @Test
+    void stringOrBooleanForAFloat() throws IOException {
+        assertThat(problem("train:\n  lr: \"abc\"\n")).isEqualTo("train.lr: expected a number, got the string 'abc'");
+        assertThat(problem("train:\n  lr: \"1e-3\"\n")).isEqualTo("train.lr: expected a number, got the string '1e-3'");
+        assertThat(problem("", "train.lr=fast")).isEqualTo("train.lr: expected a number, got the string 'fast'");
+        assertThat(problem("train:\n  lr: true\n")).isEqualTo("train.lr: expected a number, got true");
+    }
+
+    @Test
+    void nullForAPrimitive() throws IOException {
+        assertThat(problem("train:\n  max_steps: null\n"))
+                .isEqualTo("train.max_steps: expected an integer, got no value (null)");
+        assertThat(problem("", "model.dropout=~")).isEqualTo("model.dropout: expected a number, got no value (null)");
+    }
+
+    @Test
+    void nullForARequiredString() throws IOException {
+        assertThat(problem("run:\n  name: null\n")).startsWith("run.name: must be a string");
+        assertThat(problem("generate:\n  prompt: ~\n")).startsWith("generate.prompt: must be a string");
+    }
+
+    @Test
+    void scalarWhereASectionIsExpected() throws IOException {
+        String expected = "train: expected a section (a mapping with keys " + TRAIN_KEYS + "), got 5";
+        assertThat(problem("train: 5\n")).isEqualTo(expected);
+        assertThat(problem("", "train=5")).contains("--set train=5").contains(expected)
+                .contains("e.g. --set train.max_steps=");
+        assertThat(problem("train: [1, 2]\n")).startsWith("train: expected a section").endsWith("got a list");
+        assertThat(problem("model:\n")).startsWith("model: expected a section (a mapping with keys n_layer,");
+    }
+
+    @Test
+    void sectionWhereAScalarIsExpected() throws IOException {
+        assertThat(problem("train:\n  max_steps:\n    value: 5\n"))
+                .isEqualTo("train.max_steps: expected an integer, got a section (mapping)");
+        assertThat(problem("data:\n  path:\n    file: x\n"))
+                .isEqualTo("data.path: expected a string, got a section (mapping)");
+        assertThat(problem("seed: [1]\n")).isEqualTo("seed: expected an integer, got a list");
+        assertThat(problem("model:\n  bias: {a: 1}\n"))
+                .isEqualTo("model.bias: expected true or false, got a section (mapping)");
+    }
+
+    @Test
+    void topLevelMustBeAMapping() throws IOException {
+        assertThat(problem("- a\n- b\n")).startsWith("top level: must be a mapping of sections");
+        assertThat(problem("just text\n")).startsWith("top level: must be a mapping of sections");
+    }
+
+    // ---- Ranges ----
+    @Test
+    void maxStepsZero() throws IOException {
+        assertThat(problem("train:\n  max_steps: 0\n")).isEqualTo("train.max_steps: must be >= 1 (got 0)");
+        assertThat(problem("", "train.max_steps=-5")).isEqualTo("train.max_steps: must be >= 1 (got -5)");
+        assertThat(load("train:\n  max_steps: 1\n").train().maxSteps()).isEqualTo(1);
+    }
+
+    @Test
+    void dropoutOne() throws IOException {
+        assertThat(problem("model:\n  dropout: 1.0\n")).isEqualTo("model.dropout: must be in [0.0, 1.0) (got 1.0)");
+        assertThat(problem("model:\n  dropout: -0.1\n")).isEqualTo("model.dropout: must be in [0.0, 1.0) (got -0.1)");
+        assertThat(load("model:\n  dropout: 0.99\n").model().dropout()).isEqualTo(0.99);
+    }
+
+    @Test
+    void beta2One() throws IOException {
+        assertThat(problem("train:\n  beta2: 1.0\n")).isEqualTo("train.beta2: must be in [0.0, 1.0) (got 1.0)");
+        assertThat(load("train:\n  beta2: 0.999\n").train().beta2()).isEqualTo(0.999);
+    }
+
+    @Test
+    void nEmbdNotDivisibleByNHead() throws IOException {
+        assertThat(problem("model:\n  n_embd: 100\n  n_head: 3\n"))
+                .startsWith("model.n_embd: must be divisible by model.n_head").contains("100 % 3");
+        assertThat(load("model:\n  n_embd: 96\n  n_head: 3\n").model().nEmbd()).isEqualTo(96);
+    }
+
+    @Test
+    void minLrAboveLr() throws IOException {
+        assertThat(problem("train:\n  lr: 1e-4\n  min_lr: 1e-3\n"))
+                .isEqualTo("train.min_lr: must be <= train.lr (0.001 > 1.0E-4)");
+        assertThat(load("train:\n  lr: 1e-4\n  min_lr: 1e-4\n").train().minLr()).isEqualTo(1e-4);
+    }
+
+    @Test
+    void textTaskWithoutPath() throws IOException {
+        assertThat(problem("data:\n  task: text\n"))
+                .startsWith("data.path: must be set for data.task=text").contains("--set data.path=");
+        assertThat(problem("data:\n  task: text\n  path: \"  \"\n")).startsWith("data.path: must be set");
+    }
+
+    @Test
+    void unknownTaskAndTokenizer() throws IOException {
+        assertThat(problem("data:\n  task: images\n"))
+                .isEqualTo("data.task: must be one of text, addition (got 'images')");
+        assertThat(problem("", "data.task=")).isEqualTo("data.task: must be one of text, addition (got '')");
+        ConfigException e = rejected("data:\n  task: text\n  path: in.txt\n  tokenizer: wordpiece\n");
+        assertThat(e.problems()).containsExactly("data.tokenizer: must be one of char, bpe (got 'wordpiece')");
+    }
+
+    @Test
+    void integerRangesPrintIntegers() throws IOException {
+        assertThat(problem("data:\n  digits: 10\n  held_out_fraction: 0.5\n"))
+                .isEqualTo("data.digits: must be in [1, 9] (got 10)");
+    }
+
+    @Test
+    void consistencyOfTheAdditionTask() throws IOException {
+        assertThat(problem("data:\n  digits: 3\nmodel:\n  block_size: 10\n"))
+                .isEqualTo("model.block_size: must be >= 11 for 3-digit addition (got 10)");
+        assertThat(problem("data:\n  tokenizer: bpe\n")).startsWith("data.tokenizer: data.task=addition uses");
+    }
+
+    @Test
+    void everyRangeProblemIsReportedAtOnce() throws IOException {
+        ConfigException e = rejected("""
+                model:
+                  n_embd: 100
+                  n_head: 3
+                  dropout: 1.0
+                data:
+                  task: nope
+                train:
+                  max_steps: 0
+                  lr: 1.0e-4
+                  min_lr: 1.0e-3
+                  beta2: 1.0
+                """, "checkpoint.keep_last=-1");
+        assertThat(e.problems()).containsExactlyInAnyOrder(
+                "model.dropout: must be in [0.0, 1.0) (got 1.0)",
+                "model.n_embd: must be divisible by model.n_head (100 % 3 != 0); choose n_embd a multiple of n_head",
+                "data.task: must be one of text, addition (got 'nope')",
+                "train.max_steps: must be >= 1 (got 0)",
+                "train.min_lr: must be <= train.lr (0.001 > 1.0E-4)",
+                "train.beta2: must be in [0.0, 1.0) (got 1.0)",
+                "checkpoint.keep_last: must be >= 0 (got -1)");
+        for (String p : e.problems()) {
+            assertThat(e.getMessage()).contains("\n  - " + p);
+        }
+    }
+
+    // ---- InputErrors ----
+    @Test
+    void malformedYamlReportsTheLine() throws IOException {
+        assertThat(problem("train:\n  max_steps: 5\n   lr: [1\n"))
+                .startsWith("not valid YAML at line 3");
+        assertThat(problem("seed: 1\nrun:\n  name: x\n  dir: \"unclosed\n")).startsWith("not valid YAML at line ");
+    }
+
+    @Test
+    void missingFileReportsItsPath() {
+        Path missing = dir.resolve("nope/absent.yaml");
+        ConfigException e = catchThrowableOfType(ConfigException.class,
+                () -> ConfigLoader.load(missing, List.of()));
+        assertThat(e).isNotNull();
+        assertThat(e.getMessage()).contains(missing.toAbsolutePath().toString());
+        assertThat(e.problems()).containsExactly("config file not found: " + missing.toAbsolutePath());
+        // a directory is not a config file either
+        assertThat(catchThrowableOfType(ConfigException.class, () -> ConfigLoader.load(dir, List.of())))
+                .isNotNull();
+    }
+
+    @Test
+    void setWithoutEqualsIsRejectedWithAnExample() throws IOException {
+        assertThat(problem("", "train.max_steps"))
+                .isEqualTo("--set train.max_steps: expected key.path=value, e.g. --set train.max_steps=100");
+        assertThat(problem("", "=5")).startsWith("--set =5: expected key.path=value, e.g.");
+    }
+
+    // ---- RoundTrip ----
+    @Test
+    void toYamlOfALoadedConfigParsesBackEqual() throws IOException {
+        MegalithConfig c = load("""
+                seed: 42
+                run:
+                  dir: file:///tmp/runs/x
+                  name: shakespeare
+                model:
+                  n_layer: 6
+                  n_embd: 192
+                  n_head: 6
+                  dropout: 0.2
+                  bias: true
+                data:
+                  task: text
+                  path: /data/input.txt
+                  tokenizer: bpe
+                train:
+                  lr: 6e-4
+                  min_lr: 6e-5
+                  eps: 1e-9
+                generate:
+                  prompt: "ROMEO:"
+                """, "train.max_steps=123");
+        String yaml = ConfigLoader.toYaml(c);
+        assertThat(yaml).contains("max_steps: 123").contains("n_embd: 192").doesNotContain("maxSteps")
+                .doesNotStartWith("---");
+        MegalithConfig back = ConfigLoader.fromYaml(yaml, List.of(), "round trip");
+        assertThat(back).isEqualTo(c);
+        assertThat(ConfigLoader.toYaml(back)).isEqualTo(yaml);
+
+        // the defaults, too, and written to a file and loaded again
+        MegalithConfig defaults = ConfigLoader.load(null, List.of());
+        assertThat(load(ConfigLoader.toYaml(defaults))).isEqualTo(defaults);
+    }
+
+    @Test
+    void stringsThatLookLikeOtherScalarsSurviveTheRoundTrip() {
+        for (String s : List.of("1.50", "0x10", "007", "1e3", "123", "yes", "no", "on", "true", "null", "~", "",
+                " padded ", "a: b", "# not a comment", "line one\nline two", "[1, 2]", "'quoted'", "-")) {
+            MegalithConfig c = ConfigLoader.fromYaml("", List.of(), "defaults");
+            c = new MegalithConfig(c.seed(), new MegalithConfig.Run("runs/x", s), c.model(), c.data(), c.train(),
+                    c.checkpoint(), c.runtime(),
+                    new MegalithConfig.Generate(s, 10, 1.0, 0, 1));
+            String yaml = ConfigLoader.toYaml(c);
+            assertThat(ConfigLoader.fromYaml(yaml, List.of(), "round trip"))
+                    .as("string %s written as\n%s", s, yaml).isEqualTo(c);
+        }
+    }
+
+    @Test
+    void toJsonUsesSnakeCase() {
+        MegalithConfig c = ConfigLoader.load(null, List.of("train.max_steps=9"));
+        assertThat(ConfigLoader.toJson(c).at("/train/max_steps").asInt()).isEqualTo(9);
+        assertThat(ConfigLoader.toJson(c).at("/model/n_embd").asInt()).isEqualTo(128);
+    }
+
+    @Test
+    void fromYamlAppliesOverridesAndValidates() {
+        MegalithConfig c = ConfigLoader.fromYaml("train:\n  max_steps: 10\n", List.of("train.max_steps=20"), "ckpt");
+        assertThat(c.train().maxSteps()).isEqualTo(20);
+        ConfigException e = catchThrowableOfType(ConfigException.class,
+                () -> ConfigLoader.fromYaml("train:\n  max_stpes: 10\n", List.of(), "checkpoint config.yaml"));
+        assertThat(e).isNotNull();
+        assertThat(e.getMessage()).startsWith("invalid configuration (checkpoint config.yaml):")
+                .contains("train.max_stpes: unknown key");
+    }
+}
