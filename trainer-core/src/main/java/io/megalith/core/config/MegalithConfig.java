@@ -82,6 +82,10 @@ public record MegalithConfig(
         c.below("data.val_fraction", data.valFraction(), 0, 1);
         c.inRange("data.digits", data.digits(), 1, 9);
         c.below("data.held_out_fraction", data.heldOutFraction(), 0, 1);
+        if ("addition".equals(data.task())) {
+            c.require(data.heldOutFraction() > 0, "data.held_out_fraction: must be > 0 for data.task=addition "
+                    + "(exact match is measured on held-out pairs; e.g. 0.1)");
+        }
         c.atLeast("data.eval_pairs", data.evalPairs(), 1);
         c.atLeast("train.max_steps", train.maxSteps(), 1);
         c.atLeast("train.batch_size", train.batchSize(), 1);
