@@ -28,7 +28,11 @@ public final class KvCache implements AutoCloseable {
     PtNDArray[] append(int layer, PtNDArray k, PtNDArray v) {
         PtNDArray fullK = keys[layer] == null ? Ops.cat(new PtNDArray[] {k}, 2) : Ops.cat(new PtNDArray[] {keys[layer], k}, 2);
         PtNDArray fullV = values[layer] == null ? Ops.cat(new PtNDArray[] {v}, 2) : Ops.cat(new PtNDArray[] {values[layer], v}, 2);
+        // The results belong to the step's manager (that of k, v): a caller that closes a per-step
+        // manager (as the generator does) would free the cache under us. Detach them: the cache owns them.
         NDScope.unregister(fullK, fullV);
+        fullK.detach();
+        fullV.detach();
         if (keys[layer] != null) {
             keys[layer].close();
             values[layer].close();
