@@ -37,8 +37,12 @@ final class TrainCommand implements Callable<Integer> {
         try (TrainingRun run = new TrainingRun(cfg, new Configuration(), out)) {
             TrainingRun.Summary s = run.run();
             out.println();
-            out.printf("megalith: trained steps %d..%d in %.1f s (%,.0f tokens/s); final train loss %.4f, val loss %.4f%n",
-                    s.startStep(), s.endStep(), s.trainSeconds(), s.tokensPerSec(), s.lastLoss(), s.valLoss());
+            if (s.endStep() > s.startStep()) {
+                out.printf("megalith: trained steps %d..%d in %.1f s (%,.0f tokens/s); final train loss %.4f, val loss %.4f%n",
+                        s.startStep(), s.endStep(), s.trainSeconds(), s.tokensPerSec(), s.lastLoss(), s.valLoss());
+            } else {
+                out.printf("megalith: nothing left to train; val loss %.4f at step %d%n", s.valLoss(), s.endStep());
+            }
             if (s.exactMatch() != null) {
                 out.printf("megalith: exact match on %d held-out problems: %.1f%%%n", cfg.data().evalPairs(),
                         s.exactMatch() * 100);
