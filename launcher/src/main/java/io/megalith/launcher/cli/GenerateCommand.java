@@ -1,6 +1,8 @@
 package io.megalith.launcher.cli;
 
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.AdditionData;
+import io.megalith.core.train.AdditionAccuracy;
 import io.megalith.core.train.TrainedModel;
 import io.megalith.core.train.TrainingRun;
 import java.io.IOException;
@@ -17,7 +19,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-r", "--run"}, required = true, paramLabel = "DIR", description = "run.dir of a trained run")
     String runDir;
 
-    @Option(names = {"-p", "--prompt"}, description = "text to continue (default: the run's generate.prompt, or a newline)")
+    @Option(names = {"-p", "--prompt"}, description = "text to continue (default: the run's generate.prompt, or a newline; "
+            + "on an addition run: show held-out problems worked greedily)")
     String prompt;
 
     @Option(names = {"-n", "--max-new-tokens"}, description = "tokens to generate (default: the run's generate.max_new_tokens)")
@@ -49,6 +52,17 @@ final class GenerateCommand implements Callable<Integer> {
                     topK != null ? topK : saved.topK(),
                     Math.max(1, samples != null ? samples : saved.samples()));
             long s = seed != null ? seed : trained.config().seed();
+            if (prompt == null && "addition".equals(trained.config().data().task())) {
+                // no free text to continue: show held-out problems worked greedily, as training does at its end
+                MegalithConfig.Data d = trained.config().data();
+                AdditionData data = new AdditionData(d.digits(), d.heldOutFraction(), trained.config().seed());
+                int n = samples != null ? Math.max(1, samples) : 8;
+                AdditionAccuracy.Result r = AdditionAccuracy.evaluate(trained.model(), data, trained.manager(), n, n);
+                System.out.printf("megalith: %s at step %d: %d held-out problems, %.0f%% exact%n", runDir,
+                        trained.step(), n, r.accuracy() * 100);
+                r.examples().forEach(System.out::println);
+                return 0;
+            }
             List<String> texts = TrainingRun.generateText(trained.model(), trained.tokenizer(), trained.manager(), g, s);
             System.out.printf("megalith: %s at step %d%n", runDir, trained.step());
             for (String t : texts) {

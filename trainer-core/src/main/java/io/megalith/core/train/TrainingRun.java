@@ -220,11 +220,13 @@ public final class TrainingRun implements AutoCloseable {
         return generateText(model, data.tokenizer(), manager, g, cfg.seed());
     }
 
-    /** Text continuations of generate.prompt (a newline when empty, as nanoGPT's sample.py). */
+    /**
+     * Text continuations of generate.prompt. An empty prompt starts from a newline, as nanoGPT's sample.py,
+     * or from token 0 when the vocabulary has no newline (a char tokenizer fitted on a one-line text).
+     */
     public static List<String> generateText(Gpt model, Tokenizer tok, NDManager manager, MegalithConfig.Generate g,
             long seed) {
-        String prompt = g.prompt().isEmpty() ? "\n" : g.prompt();
-        int[] ids = tok.encode(prompt);
+        int[] ids = g.prompt().isEmpty() ? startOfText(tok) : tok.encode(g.prompt());
         long[][] prompts = new long[g.samples()][];
         for (int i = 0; i < prompts.length; i++) {
             prompts[i] = AdditionAccuracy.toLongs(ids);
@@ -240,6 +242,18 @@ public final class TrainingRun implements AutoCloseable {
             texts.add(tok.decode(all));
         }
         return texts;
+    }
+
+    private static int[] startOfText(Tokenizer tok) {
+        try {
+            int[] ids = tok.encode("\n");
+            if (ids.length > 0) {
+                return ids;
+            }
+        } catch (IllegalArgumentException notInVocabulary) {
+            // fall through
+        }
+        return new int[] {0};
     }
 
     private void save(long step) throws IOException {

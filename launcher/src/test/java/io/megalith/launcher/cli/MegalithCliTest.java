@@ -1,0 +1,170 @@
+package io.megalith.launcher.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** The megalith command end to end, in this JVM: config errors, a tiny training run, generation. */
+class MegalithCliTest {
+    private static final String TINY_ADDITION = """
+            seed: 3
+            run:
+              dir: runs/never-used
+              name: cli-test
+            model:
+              n_layer: 1
+              n_head: 2
+              n_embd: 32
+              block_size: 8
+              dropout: 0.0
+            data:
+              task: addition
+              digits: 2
+              held_out_fraction: 0.1
+              eval_pairs: 20
+            train:
+              max_steps: 100
+              batch_size: 8
+              warmup_steps: 2
+              eval_every: 10
+              eval_batches: 2
+            checkpoint:
+              every: 10
+              keep_last: 2
+            runtime:
+              threads: 1
+            """;
+
+    @TempDir
+    Path tmp;
+
+    private Path config;
+    private Path runDir;
+
+    /** What one call printed. */
+    private record Result(int exit, String out, String err) {}
+
+    @BeforeEach
+    void writeConfig() throws Exception {
+        config = tmp.resolve("tiny.yaml");
+        Files.writeString(config, TINY_ADDITION);
+        runDir = tmp.resolve("run");
+    }
+
+    private static Result megalith(String... args) {
+        PrintStream out = System.out;
+        PrintStream err = System.err;
+        ByteArrayOutputStream o = new ByteArrayOutputStream();
+        ByteArrayOutputStream e = new ByteArrayOutputStream();
+        int exit;
+        try {
+            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+            exit = Megalith.run(args);
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+        Result r = new Result(exit, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+        System.out.println("megalith " + String.join(" ", args) + " -> " + exit + "\n" + r.out + r.err);
+        return r;
+    }
+
+    static Stream<Arguments> badSettings() {
+        return Stream.of(
+                Arguments.of("unknown key", "train.max_stepz=5", "train.max_stepz"),
+                Arguments.of("unknown section", "trainer.max_steps=5", "trainer"),
+                Arguments.of("wrong type", "train.batch_size=eight", "train.batch_size"),
+                Arguments.of("float for an integer", "model.n_layer=1.5", "model.n_layer"),
+                Arguments.of("out of range", "model.dropout=1.5", "model.dropout"),
+                Arguments.of("inconsistent", "model.block_size=7", "model.block_size"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("badSettings")
+    void configErrorsExitWithTwoNameTheKeyAndCreateNothing(String what, String setting, String path) {
+        Result r = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir, "--set", setting);
+        assertThat(r.exit()).isEqualTo(Megalith.CONFIG_ERROR);
+        assertThat(r.err()).contains("invalid configuration").contains(path);
+        assertThat(runDir).doesNotExist();
+    }
+
+    @Test
+    void errorsInTheFileItselfAreReportedWithTheirPath() throws Exception {
+        Files.writeString(config, TINY_ADDITION.replace("  eval_pairs: 20", "  eval_pairs: 20\n  eval_pears: 3")
+                .replace("n_embd: 32", "n_embd: wide"));
+        Result r = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir);
+        assertThat(r.exit()).isEqualTo(Megalith.CONFIG_ERROR);
+        assertThat(r.err()).contains("data.eval_pears").contains("model.n_embd").contains(config.toString());
+        assertThat(runDir).doesNotExist();
+    }
+
+    @Test
+    void missingConfigFileIsAConfigError() {
+        Result r = megalith("train", "--config", tmp.resolve("nope.yaml").toString(), "--set", "run.dir=" + runDir);
+        assertThat(r.exit()).isEqualTo(Megalith.CONFIG_ERROR);
+        assertThat(r.err()).contains("nope.yaml");
+        assertThat(runDir).doesNotExist();
+    }
+
+    @Test
+    void trainsATinyAdditionRunThenGeneratesFromIt() throws Exception {
+        Result train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
+                "--set", "train.max_steps=30", "--set", "data.eval_pairs=10");
+        assertThat(train.exit()).as(train.err()).isZero();
+        assertThat(train.out()).contains("trained steps 0..30").contains("exact match on 10 held-out problems");
+        assertThat(runDir.resolve("metrics.jsonl")).exists();
+        assertThat(Files.readAllLines(runDir.resolve("metrics.jsonl"))).hasSize(31);
+        assertThat(runDir.resolve("loss.png")).exists();
+        try (Stream<Path> dirs = Files.list(runDir.resolve("checkpoints"))) {
+            assertThat(dirs.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("step-00000020",
+                    "step-00000030");
+        }
+
+        Result gen = megalith("generate", "--run", runDir.toString(), "--prompt", "12+34=", "-n", "3",
+                "--samples", "2", "--temperature", "0");
+        assertThat(gen.exit()).as(gen.err()).isZero();
+        assertThat(gen.out()).contains("at step 30");
+        // two greedy samples of the same prompt: the prompt and three digits (or symbols) each, identical
+        String[] lines = gen.out().lines().filter(l -> l.startsWith("12+34=")).toArray(String[]::new);
+        assertThat(lines).hasSize(2);
+        assertThat(lines[0]).hasSize(9).isEqualTo(lines[1]);
+
+        // rerunning train on the finished run trains nothing more
+        Result again = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
+                "--set", "train.max_steps=30", "--set", "data.eval_pairs=10");
+        assertThat(again.exit()).isZero();
+        assertThat(again.out()).contains("already trained to step 30");
+        assertThat(Files.readAllLines(runDir.resolve("metrics.jsonl"))).hasSize(31);
+    }
+
+    @Test
+    void generateWithTheRunsDefaultsWorksOnAnAdditionRun() {
+        Result train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
+                "--set", "train.max_steps=10", "--set", "data.eval_pairs=10");
+        assertThat(train.exit()).as(train.err()).isZero();
+        Result gen = megalith("generate", "--run", runDir.toString());
+        assertThat(gen.exit()).as(gen.err()).isZero();
+        assertThat(gen.out()).contains("at step 10").contains("8 held-out problems");
+        assertThat(gen.out().lines().filter(l -> l.matches("\\d\\d\\+\\d\\d=.{3}  (ok|\\(expected \\d{3}\\))")))
+                .hasSize(8);
+    }
+
+    @Test
+    void generateWithoutACheckpointFails() {
+        Result gen = megalith("generate", "--run", runDir.toString());
+        assertThat(gen.exit()).isEqualTo(1);
+        assertThat(gen.err()).contains("no complete checkpoint");
+    }
+}
