@@ -25,7 +25,7 @@ import java.util.Random;
  * ({@link Trainer#step}), after warm-up, as the median of timed steps.
  *
  * <pre>
- *   java -cp ... io.megalith.bench.TrainThroughput [--threads 1] [--warmup 20] [--steps 100]
+ *   java -cp ... io.megalith.bench.TrainThroughput [--threads 1] [--workers 1] [--warmup 20] [--steps 100]
  *        [--data tinyshakespeare.txt] [--profile trace.json]
  * </pre>
  *
@@ -37,6 +37,7 @@ public final class TrainThroughput {
 
     public static void main(String[] args) throws Exception {
         int threads = 1;
+        int workers = 1;
         int warmup = 20;
         int steps = 100;
         String dataPath = null;
@@ -44,6 +45,7 @@ public final class TrainThroughput {
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
+                case "--workers" -> workers = Integer.parseInt(args[++i]);
                 case "--warmup" -> warmup = Integer.parseInt(args[++i]);
                 case "--steps" -> steps = Integer.parseInt(args[++i]);
                 case "--data" -> dataPath = args[++i];
@@ -54,9 +56,9 @@ public final class TrainThroughput {
         MegalithConfig cfg = ConfigLoader.fromYaml("""
                 model: {n_layer: 4, n_head: 4, n_embd: 128, block_size: 64, dropout: 0.0, bias: false}
                 data: {task: text, path: bench, tokenizer: char}
-                train: {batch_size: 12, lr: 1.0e-3, min_lr: 1.0e-4, warmup_steps: 100, lr_decay_steps: 2000,
+                train: {batch_size: BATCH, lr: 1.0e-3, min_lr: 1.0e-4, warmup_steps: 100, lr_decay_steps: 2000,
                         beta2: 0.99, grad_clip: 1.0}
-                """, List.of("runtime.threads=" + threads), "bench");
+                """.replace("BATCH", System.getProperty("bench.batch", "12")), List.of("runtime.threads=" + threads, "runtime.workers=" + workers), "bench");
         Torch.load(threads);
         String text = dataPath != null ? Files.readString(Path.of(dataPath), StandardCharsets.UTF_8) : randomText(1_000_000);
         CharTokenizer tok = CharTokenizer.fit(text);
@@ -79,11 +81,11 @@ public final class TrainThroughput {
             Arrays.sort(sorted);
             double medianMs = sorted[steps / 2] / 1e6;
             double tokens = (double) cfg.train().batchSize() * cfg.model().blockSize();
-            System.out.printf("threads=%d params=%d steps=%d median_step_ms=%.2f p10_ms=%.2f p90_ms=%.2f tokens_per_sec=%.0f%n",
-                    Torch.threads(), params.numel(), steps, medianMs, sorted[steps / 10] / 1e6, sorted[steps * 9 / 10] / 1e6,
+            System.out.printf("threads=%d workers=%d params=%d steps=%d median_step_ms=%.2f p10_ms=%.2f p90_ms=%.2f tokens_per_sec=%.0f%n",
+                    threads, workers, params.numel(), steps, medianMs, sorted[steps / 10] / 1e6, sorted[steps * 9 / 10] / 1e6,
                     tokens / (medianMs / 1000));
             if (profile != null) {
-                JniUtils.startProfile(false, false, false);
+                JniUtils.startProfile(false, System.getenv("MEGALITH_PROFILE_SHAPES") != null, false);
                 long t0 = System.nanoTime();
                 for (int s = 0; s < 10; s++) {
                     trainer.step(warmup + steps + s);

@@ -42,8 +42,11 @@ public record MegalithConfig(
     /** every 0 = only at the end; keep_last 0 = keep all. */
     public record Checkpoint(int every, int keepLast) {}
 
-    /** threads: libtorch intra-op threads for this rank (0 = libtorch's default). */
-    public record Runtime(int threads) {}
+    /**
+     * threads: libtorch intra-op threads for this rank (0 = libtorch's default); workers: threads that
+     * split each micro-batch, each running a replica of the model with threads/workers libtorch threads.
+     */
+    public record Runtime(int threads, int workers) {}
 
     /** Sampling after training and for {@code megalith generate}. */
     public record Generate(String prompt, int maxNewTokens, double temperature, int topK, int samples) {}
@@ -107,6 +110,9 @@ public record MegalithConfig(
         c.atLeast("checkpoint.every", checkpoint.every(), 0);
         c.atLeast("checkpoint.keep_last", checkpoint.keepLast(), 0);
         c.atLeast("runtime.threads", runtime.threads(), 0);
+        c.atLeast("runtime.workers", runtime.workers(), 1);
+        c.require(runtime.workers() <= train.batchSize(), "runtime.workers: must be <= train.batch_size ("
+                + runtime.workers() + " > " + train.batchSize() + "): each worker takes a share of a micro-batch");
         c.require(generate.prompt() != null, "generate.prompt: must be a string, \"\" for none (got no value)");
         c.atLeast("generate.max_new_tokens", generate.maxNewTokens(), 0);
         c.atLeast("generate.temperature", generate.temperature(), 0);

@@ -7,20 +7,28 @@ import io.megalith.core.tensor.Ops;
 
 /**
  * What a forward pass needs besides its inputs: whether it trains (dropout on), the random key of
- * this micro-batch, and a manager for tensors the pass creates from host data.
+ * the step, the global index of the first sample in this pass's batch, and a manager for tensors the
+ * pass creates from host data.
  *
- * <p>Dropout masks come from {@link CounterRng} keyed by (micro-batch key, site name), not from
- * libtorch's global generator: they are then identical across thread counts, ranks and resumes.
+ * <p>Dropout masks come from {@link CounterRng} keyed by (step key, site name, global sample index),
+ * not from libtorch's global generator: a sample gets the same mask however the global batch is cut
+ * into micro-batches, worker threads or data-parallel ranks, with any thread count, after a resume.
  */
 public final class ForwardContext {
     private final boolean training;
     private final long key;
+    private final long firstSample;
     private final NDManager manager;
 
-    public ForwardContext(boolean training, long key, NDManager manager) {
+    public ForwardContext(boolean training, long key, long firstSample, NDManager manager) {
         this.training = training;
         this.key = key;
+        this.firstSample = firstSample;
         this.manager = manager;
+    }
+
+    public ForwardContext(boolean training, long key, NDManager manager) {
+        this(training, key, 0, manager);
     }
 
     public static ForwardContext inference(NDManager manager) {
@@ -35,18 +43,26 @@ public final class ForwardContext {
         return manager;
     }
 
-    /** Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p). */
+    /**
+     * Inverted dropout on x, whose leading dimension is the batch: zero each element with probability
+     * p, scale the rest by 1/(1-p).
+     */
     public PtNDArray dropout(PtNDArray x, double p, String site) {
         if (!training || p <= 0) {
             return x;
         }
         long[] shape = x.getShape().getShape();
         int n = (int) x.getShape().size();
+        int rows = (int) shape[0];
+        int perRow = n / rows;
         float keep = (float) (1.0 / (1.0 - p));
         long siteKey = CounterRng.key(key, site);
         float[] mask = new float[n];
-        for (int i = 0; i < n; i++) {
-            mask[i] = CounterRng.uniform(siteKey, i) >= p ? keep : 0f;
+        for (int r = 0; r < rows; r++) {
+            long rowKey = CounterRng.key(siteKey, firstSample + r);
+            for (int j = 0; j < perRow; j++) {
+                mask[r * perRow + j] = CounterRng.uniform(rowKey, j) >= p ? keep : 0f;
+            }
         }
         return Ops.mul(x, Ops.floats(manager, mask, shape));
     }

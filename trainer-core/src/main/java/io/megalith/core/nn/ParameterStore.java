@@ -63,6 +63,39 @@ public final class ParameterStore implements AutoCloseable {
         }
     }
 
+    /**
+     * Binds {@code replica} (a second instance of the same architecture) to the storage of {@code primary}:
+     * its parameters are new views of the same flat buffer, so an update is seen by both, but each view
+     * accumulates its own gradient. Worker threads of one rank each run a replica on part of the batch.
+     */
+    public ParameterStore(Module replica, ParameterStore primary) {
+        this.manager = primary.manager.newSubManager();
+        Map<String, Parameter> byName = new LinkedHashMap<>();
+        for (Parameter p : replica.parameters()) {
+            byName.put(p.name(), p);
+        }
+        List<Parameter> ordered = new ArrayList<>();
+        for (Parameter source : primary.params) {
+            Parameter p = byName.remove(source.name());
+            if (p == null || !java.util.Arrays.equals(p.shape(), source.shape())) {
+                throw new IllegalArgumentException("replica does not match: parameter " + source.name());
+            }
+            PtNDArray view = Ops.reshape(Ops.slice(primary.flat, 0, source.offset(), source.offset() + source.numel()),
+                    p.shape());
+            NDScope.unregister(view);
+            JniUtils.attachGradient(view, true);
+            p.bind(view, source.offset());
+            ordered.add(p);
+        }
+        if (!byName.isEmpty()) {
+            throw new IllegalArgumentException("replica has extra parameters " + byName.keySet());
+        }
+        this.params = List.copyOf(ordered);
+        this.flat = primary.flat;
+        this.totalElements = primary.totalElements;
+        this.decayElements = primary.decayElements;
+    }
+
     public List<Parameter> parameters() {
         return params;
     }
@@ -109,6 +142,33 @@ public final class ParameterStore implements AutoCloseable {
                 }
             } else {
                 target.put(Ops.bytes(g, true).asFloatBuffer());
+            }
+        }
+    }
+
+    private static final int ADD_CHUNK = 4096;
+    private final float[] addA = new float[ADD_CHUNK];
+    private final float[] addB = new float[ADD_CHUNK];
+
+    /** Adds the accumulated gradients to {@code dst} (flat, aligned with {@link #flat()}), element by element. */
+    public void addGradients(FloatBuffer dst) {
+        int base = dst.position();
+        for (int i = 0; i < params.size(); i++) {
+            PtNDArray g = gradView(i);
+            if (g == null) {
+                continue;
+            }
+            FloatBuffer src = Ops.bytes(g, true).asFloatBuffer();
+            int off = base + (int) params.get(i).offset();
+            int n = src.remaining();
+            for (int from = 0; from < n; from += ADD_CHUNK) {
+                int len = Math.min(ADD_CHUNK, n - from);
+                src.get(from, addA, 0, len);
+                dst.get(off + from, addB, 0, len);
+                for (int j = 0; j < len; j++) { // bulk copies + a plain array loop: vectorised, unlike get/put
+                    addB[j] += addA[j];
+                }
+                dst.put(off + from, addB, 0, len);
             }
         }
     }

@@ -18,16 +18,33 @@ import io.megalith.core.tensor.Ops;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * What one rank computes for one optimizer step: forward and backward over the step's micro-batches
- * (gradients accumulate in libtorch), gradients copied once into a flat buffer, global-norm clipping,
- * and the fused AdamW update in place on the flat parameter buffer.
+ * (gradients accumulate in libtorch), gradients summed once into a flat buffer, global-norm
+ * clipping, and the fused AdamW update in place on the flat parameter buffer.
+ *
+ * <p>With {@code runtime.workers} > 1 each micro-batch is split across worker threads, each running
+ * a replica of the model whose parameters are views of the same flat buffer and which accumulates
+ * its own gradients (summed in a fixed order, so results are deterministic). Small matrices scale
+ * better this way than by splitting every matmul across libtorch's threads.
+ *
+ * <p>Every loss is weighted by its share of the scored tokens of the whole step, so the step's loss
+ * and gradient are those of the mean over all its tokens however the batch is cut.
  */
 public final class Trainer implements AutoCloseable {
     private final MegalithConfig.Train cfg;
     private final Gpt model;
     private final ParameterStore store;
+    private final List<Gpt> replicas = new ArrayList<>();
+    private final List<ParameterStore> replicaStores = new ArrayList<>();
     private final AdamW optimizer;
     private final LrSchedule schedule;
     private final TrainingData data;
@@ -35,6 +52,7 @@ public final class Trainer implements AutoCloseable {
     private final FloatBuffer gradients;
     private final FloatBuffer values;
     private final long dropoutKey;
+    private final ExecutorService workers;
 
     /** Result of one optimizer step. */
     public record StepStats(long step, double loss, double lr, double gradNorm, long tokens) {}
@@ -51,6 +69,30 @@ public final class Trainer implements AutoCloseable {
         this.gradients = ByteBuffer.allocateDirect((int) store.numel() * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
         this.values = store.values();
         this.dropoutKey = CounterRng.key(config.seed(), "dropout");
+        int n = Math.max(1, config.runtime().workers());
+        replicas.add(model);
+        replicaStores.add(store);
+        for (int i = 1; i < n; i++) {
+            Gpt replica = new Gpt(model.config());
+            replicaStores.add(new ParameterStore(replica, store));
+            replica.initConstants(manager);
+            replicas.add(replica);
+        }
+        int threads = config.runtime().threads() > 0 ? config.runtime().threads() : io.megalith.core.tensor.Torch.threads();
+        int threadsPerWorker = Math.max(1, threads / n);
+        if (n > 1) {
+            // The calling thread must not keep an OpenMP team of its own: its idle threads spin for
+            // milliseconds after every parallel region and take the cores the workers need.
+            JniUtils.setNumThreads(threadsPerWorker);
+        }
+        this.workers = n == 1 ? null : Executors.newFixedThreadPool(n, r -> {
+            Thread t = new Thread(() -> {
+                JniUtils.setNumThreads(threadsPerWorker);
+                r.run();
+            }, "megalith-worker");
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     public AdamW optimizer() {
@@ -72,35 +114,91 @@ public final class Trainer implements AutoCloseable {
     public StepStats step(long step) {
         int b = cfg.batchSize();
         int accum = cfg.gradAccum();
-        double lossSum = 0;
+        Batch[] micro = new Batch[accum];
+        long scored = 0;
         long tokens = 0;
-        for (int micro = 0; micro < accum; micro++) {
-            Batch batch = data.train(step, micro * b, b);
-            tokens += batch.inputs().length;
-            try (NDScope scope = new NDScope(); NDManager m = manager.newSubManager()) {
-                PtNDArray ids = Ops.longs(m, batch.inputs(), batch.size(), batch.seqLen());
-                Targets targets = Targets.of(m, batch.targets());
-                ForwardContext ctx = new ForwardContext(true, CounterRng.key(dropoutKey, step, micro), m);
-                JniUtils.setGradMode(true);
-                PtNDArray loss;
-                try {
-                    loss = model.loss(ids, targets, ctx);
-                } finally {
-                    JniUtils.setGradMode(false);
-                }
-                // the step's loss is the mean over micro-batches, so each backward carries 1/accum
-                JniUtils.backward(loss, Ops.scalar(m, 1f / accum), false, false);
-                lossSum += loss.getFloat();
-            }
+        for (int m = 0; m < accum; m++) {
+            micro[m] = data.train(step, m * b, b);
+            scored += micro[m].scored();
+            tokens += micro[m].inputs().length;
+        }
+        long stepKey = CounterRng.key(dropoutKey, step);
+        double loss = 0;
+        for (int m = 0; m < accum; m++) {
+            loss += forwardBackward(micro[m], m * b, stepKey, scored);
         }
         store.copyGradients(gradients);
+        for (int w = 1; w < replicaStores.size(); w++) {
+            replicaStores.get(w).addGradients(gradients);
+        }
         double norm = AdamW.l2Norm(gradients);
         // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1
         double clip = cfg.gradClip() > 0 ? Math.min(1.0, cfg.gradClip() / (norm + 1e-6)) : 1.0;
         double lr = schedule.at(step);
         optimizer.step(values, gradients, lr, clip);
-        store.zeroGradients();
-        return new StepStats(step, lossSum / accum, lr, norm, tokens);
+        for (ParameterStore s : replicaStores) {
+            s.zeroGradients();
+        }
+        return new StepStats(step, loss, lr, norm, tokens);
+    }
+
+    /** Forward and backward of one micro-batch, split across the workers; returns its weighted loss. */
+    private double forwardBackward(Batch batch, long firstSample, long stepKey, long stepScored) {
+        int n = replicas.size();
+        if (n == 1) {
+            return part(model, batch, 0, batch.size(), firstSample, stepKey, stepScored);
+        }
+        int[] bounds = new int[n + 1];
+        for (int w = 0; w <= n; w++) {
+            bounds[w] = (int) ((long) batch.size() * w / n);
+        }
+        List<Future<Double>> parts = new ArrayList<>();
+        for (int w = 0; w < n; w++) {
+            Gpt replica = replicas.get(w);
+            int from = bounds[w];
+            int to = bounds[w + 1];
+            parts.add(workers.submit(() -> part(replica, batch, from, to, firstSample, stepKey, stepScored)));
+        }
+        double loss = 0;
+        for (Future<Double> f : parts) {
+            try {
+                loss += f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted in a training step", e);
+            } catch (ExecutionException e) {
+                throw new IllegalStateException("a worker failed in a training step", e.getCause());
+            }
+        }
+        return loss;
+    }
+
+    /** Rows [from, to) of {@code batch} through {@code net}: loss scaled by its share of the step's tokens. */
+    private double part(Gpt net, Batch batch, int from, int to, long firstSample, long stepKey, long stepScored) {
+        if (from == to) {
+            return 0;
+        }
+
+        int t = batch.seqLen();
+        long[] inputs = Arrays.copyOfRange(batch.inputs(), from * t, to * t);
+        long[] targets = Arrays.copyOfRange(batch.targets(), from * t, to * t);
+        JniUtils.setGradMode(false);
+        try (NDScope scope = new NDScope(); NDManager m = manager.newSubManager()) {
+            PtNDArray ids = Ops.longs(m, inputs, to - from, t);
+            Targets tg = Targets.of(m, targets);
+            ForwardContext ctx = new ForwardContext(true, stepKey, firstSample + from, m);
+            JniUtils.setGradMode(true);
+            PtNDArray loss;
+            try {
+                loss = net.loss(ids, tg, ctx);
+            } finally {
+                JniUtils.setGradMode(false);
+            }
+            // mean over this part's tokens, weighted by the part's share of all tokens of the step
+            double share = (double) tg.counted() / stepScored;
+            JniUtils.backward(loss, Ops.scalar(m, (float) share), false, false);
+            return loss.getFloat() * share;
+        }
     }
 
     /** Mean loss over {@code batches} validation batches (no dropout, no gradients). */
@@ -117,5 +215,12 @@ public final class Trainer implements AutoCloseable {
     }
 
     @Override
-    public void close() {}
+    public void close() {
+        if (workers != null) {
+            workers.shutdownNow();
+        }
+        for (int w = 1; w < replicaStores.size(); w++) {
+            replicaStores.get(w).close();
+        }
+    }
 }
