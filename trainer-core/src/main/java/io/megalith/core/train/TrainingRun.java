@@ -120,9 +120,11 @@ public final class TrainingRun implements AutoCloseable {
         MegalithConfig.Train t = cfg.train();
         long end = Math.min(stopAt, t.maxSteps());
         console.printf("megalith: %s%n", data.describe());
-        console.printf("megalith: GPT %d layers, %d heads, %d wide, context %d, vocab %d: %,d parameters; %d libtorch thread(s)%n",
+        int workers = cfg.runtime().workers();
+        console.printf("megalith: GPT %d layers, %d heads, %d wide, context %d, vocab %d: %,d parameters; %s%n",
                 cfg.model().nLayer(), cfg.model().nHead(), cfg.model().nEmbd(), cfg.model().blockSize(),
-                model.config().vocabSize(), params.numel(), Torch.threads());
+                model.config().vocabSize(), params.numel(), workers == 1 ? Torch.threads() + " libtorch thread(s)"
+                        : workers + " workers of " + Torch.threads() + " libtorch thread(s) each");
         if (startStep > 0) {
             console.printf("megalith: resuming %s from step %d%n", cfg.run().dir(), startStep);
         }
