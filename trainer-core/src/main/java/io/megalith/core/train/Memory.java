@@ -10,6 +10,11 @@ public final class Memory {
 
     private Memory() {}
 
+    /** Java heap committed by the JVM, in MiB: the part of {@link #residentMiB()} that is not native memory. */
+    public static double javaHeapMiB() {
+        return java.lang.Runtime.getRuntime().totalMemory() / (1024.0 * 1024.0);
+    }
+
     /** VmRSS in MiB from /proc (Linux), or -1 where unavailable. */
     public static double residentMiB() {
         try {

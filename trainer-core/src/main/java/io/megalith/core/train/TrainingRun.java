@@ -159,6 +159,7 @@ public final class TrainingRun implements AutoCloseable {
                 rec.put("tokens_per_sec", tokensPerSec);
                 rec.put("step_ms", nanos / 1e6);
                 rec.put("rss_mib", Memory.residentMiB());
+                rec.put("heap_mib", Memory.javaHeapMiB());
                 boolean evalDue = (t.evalEvery() > 0 && done % t.evalEvery() == 0) || done == t.maxSteps();
                 if (evalDue) {
                     valLoss = evaluate(rec);
