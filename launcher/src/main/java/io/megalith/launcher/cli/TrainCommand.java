@@ -50,7 +50,11 @@ final class TrainCommand implements Callable<Integer> {
             if (!s.samples().isEmpty()) {
                 out.println("megalith: samples:");
                 for (String sample : s.samples()) {
-                    out.println(sample.endsWith("\n") ? sample : sample + "\n");
+                    if (sample.contains("\n")) { // generated text: separate the samples
+                        out.println(sample.endsWith("\n") ? sample + "---" : sample + "\n---");
+                    } else {
+                        out.println(sample);
+                    }
                 }
             }
             out.printf("megalith: run directory %s (metrics.jsonl, loss.png, checkpoints/)%n", cfg.run().dir());
