@@ -4,6 +4,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.comm.Communicator;
+import io.megalith.core.comm.ElementType;
+import io.megalith.core.comm.ReduceOp;
+import io.megalith.core.comm.SingleRankCommunicator;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TrainingData;
@@ -49,7 +53,9 @@ public final class Trainer implements AutoCloseable {
     private final LrSchedule schedule;
     private final TrainingData data;
     private final NDManager manager;
+    private final ByteBuffer gradientBytes;
     private final FloatBuffer gradients;
+    private final Communicator dataParallel;
     private final FloatBuffer values;
     private final long dropoutKey;
     private final ExecutorService workers;
@@ -58,6 +64,17 @@ public final class Trainer implements AutoCloseable {
     public record StepStats(long step, double loss, double lr, double gradNorm, long tokens) {}
 
     public Trainer(MegalithConfig config, Gpt model, ParameterStore store, TrainingData data, NDManager manager) {
+        this(config, model, store, data, manager, new SingleRankCommunicator());
+    }
+
+    /**
+     * A trainer that is one of the data-parallel ranks of {@code dataParallel}: it computes its share of
+     * every micro-batch (rows [partStart(B, r), partStart(B, r+1))) and the gradients and losses are
+     * summed over the group, so every rank applies the update of the whole global batch.
+     */
+    public Trainer(MegalithConfig config, Gpt model, ParameterStore store, TrainingData data, NDManager manager,
+            Communicator dataParallel) {
+        this.dataParallel = dataParallel;
         this.cfg = config.train();
         this.model = model;
         this.store = store;
@@ -66,7 +83,8 @@ public final class Trainer implements AutoCloseable {
         this.optimizer = new AdamW((int) store.numel(), (int) store.decayElements(), cfg.beta1(), cfg.beta2(), cfg.eps(),
                 cfg.weightDecay());
         this.schedule = new LrSchedule(cfg.lr(), cfg.minLr(), cfg.warmupSteps(), cfg.decayEnd());
-        this.gradients = ByteBuffer.allocateDirect((int) store.numel() * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        this.gradientBytes = ByteBuffer.allocateDirect((int) store.numel() * 4).order(ByteOrder.LITTLE_ENDIAN);
+        this.gradients = gradientBytes.asFloatBuffer();
         this.values = store.values();
         this.dropoutKey = CounterRng.key(config.seed(), "dropout");
         int n = Math.max(1, config.runtime().workers());
@@ -109,28 +127,45 @@ public final class Trainer implements AutoCloseable {
 
     /**
      * Optimizer step {@code step} (0-based: the step-th update): its micro-batches are samples
-     * [m*B, (m+1)*B) of the step's global batch.
+     * [m*B, (m+1)*B) of the step's global batch, of which this data-parallel rank computes its rows.
      */
     public StepStats step(long step) {
         int b = cfg.batchSize();
         int accum = cfg.gradAccum();
+        int dp = dataParallel.size();
+        int from = (int) dataParallel.partStart(b, dataParallel.rank());
+        int to = (int) dataParallel.partStart(b, dataParallel.rank() + 1);
         Batch[] micro = new Batch[accum];
-        long scored = 0;
-        long tokens = 0;
+        long[] counts = new long[2]; // scored tokens, input tokens of the whole step
         for (int m = 0; m < accum; m++) {
-            micro[m] = data.train(step, m * b, b);
-            scored += micro[m].scored();
-            tokens += micro[m].inputs().length;
+            micro[m] = data.train(step, m * b + from, to - from);
+            counts[0] += micro[m].scored();
+            counts[1] += micro[m].inputs().length;
+        }
+        if (dp > 1) {
+            // each part's loss is weighted by its share of the step's scored tokens: the total is global
+            ByteBuffer c = ByteBuffer.allocateDirect(16).order(ByteOrder.LITTLE_ENDIAN);
+            c.putLong(0, counts[0]).putLong(8, counts[1]);
+            dataParallel.allReduce(c, ElementType.I64, ReduceOp.SUM);
+            counts[0] = c.getLong(0);
+            counts[1] = c.getLong(8);
         }
         long stepKey = CounterRng.key(dropoutKey, step);
         double loss = 0;
         for (int m = 0; m < accum; m++) {
-            loss += forwardBackward(micro[m], m * b, stepKey, scored);
+            loss += forwardBackward(micro[m], m * b + from, stepKey, counts[0]);
         }
         store.copyGradients(gradients);
         for (int w = 1; w < replicaStores.size(); w++) {
             replicaStores.get(w).addGradients(gradients);
         }
+        if (dp > 1) {
+            dataParallel.allReduce(gradientBytes, ElementType.F32, ReduceOp.SUM);
+            ByteBuffer l = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
+            l.putLong(0, Double.doubleToRawLongBits(loss));
+            loss = sumDoubles(l);
+        }
+        long tokens = counts[1];
         double norm = AdamW.l2Norm(gradients);
         // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1
         double clip = cfg.gradClip() > 0 ? Math.min(1.0, cfg.gradClip() / (norm + 1e-6)) : 1.0;
@@ -140,6 +175,18 @@ public final class Trainer implements AutoCloseable {
             s.zeroGradients();
         }
         return new StepStats(step, loss, lr, norm, tokens);
+    }
+
+    /** The sum over the data-parallel group of one double per rank (gathered, then added in rank order). */
+    private double sumDoubles(ByteBuffer mine) {
+        int n = dataParallel.size();
+        ByteBuffer all = ByteBuffer.allocateDirect(8 * n).order(ByteOrder.LITTLE_ENDIAN);
+        dataParallel.allGather(mine, all, ElementType.I64);
+        double sum = 0;
+        for (int r = 0; r < n; r++) {
+            sum += Double.longBitsToDouble(all.getLong(8 * r));
+        }
+        return sum;
     }
 
     /** Forward and backward of one micro-batch, split across the workers; returns its weighted loss. */
