@@ -14,7 +14,10 @@ public record MegalithConfig(
         Train train,
         Checkpoint checkpoint,
         Runtime runtime,
-        Generate generate) {
+        Generate generate,
+        Parallel parallel,
+        Comm comm,
+        Launch launch) {
 
     /** Where the run lives: checkpoints, metrics.jsonl, loss.png, tokenizer. */
     public record Run(String dir, String name) {}
@@ -47,6 +50,25 @@ public record MegalithConfig(
      * split each micro-batch, each running a replica of the model with threads/workers libtorch threads.
      */
     public record Runtime(int threads, int workers) {}
+
+    /**
+     * The layout of ranks: world size = dp x tp x pp; ep (expert parallelism) divides dp. Ranks are
+     * ordered tp fastest, then dp, then pp (Megatron's order; see docs/ARCHITECTURE.md).
+     */
+    public record Parallel(int dp, int tp, int pp, int ep) {
+        public int worldSize() {
+            return dp * tp * pp;
+        }
+    }
+
+    /** Collective communication: every operation fails after deadline_seconds instead of hanging. */
+    public record Comm(double deadlineSeconds, int chunkKib, int smallMessageKib, double connectTimeoutSeconds) {}
+
+    /**
+     * How ranks are started: master "local" runs Spark local[world size] inside this JVM; otherwise a
+     * Spark master URL (spark://host:port, yarn, k8s://...) when run through spark-submit.
+     */
+    public record Launch(String master, int maxAttempts, boolean sparkUi) {}
 
     /** Sampling after training and for {@code megalith generate}. */
     public record Generate(String prompt, int maxNewTokens, double temperature, int topK, int samples) {}
@@ -109,6 +131,28 @@ public record MegalithConfig(
         c.atLeast("train.log_every", train.logEvery(), 1);
         c.atLeast("checkpoint.every", checkpoint.every(), 0);
         c.atLeast("checkpoint.keep_last", checkpoint.keepLast(), 0);
+        c.atLeast("parallel.dp", parallel.dp(), 1);
+        c.atLeast("parallel.tp", parallel.tp(), 1);
+        c.atLeast("parallel.pp", parallel.pp(), 1);
+        c.atLeast("parallel.ep", parallel.ep(), 1);
+        c.require(parallel.tp() == 1, "parallel.tp: tensor parallelism is not available yet (got " + parallel.tp()
+                + "); use 1");
+        c.require(parallel.pp() == 1, "parallel.pp: pipeline parallelism is not available yet (got " + parallel.pp()
+                + "); use 1");
+        c.require(parallel.ep() == 1, "parallel.ep: expert parallelism is not available yet (got " + parallel.ep()
+                + "); use 1");
+        if (parallel.dp() >= 1) {
+            c.require(train.batchSize() >= parallel.dp() * Math.max(1, runtime.workers()), "train.batch_size: must be >= "
+                    + "parallel.dp x runtime.workers (" + train.batchSize() + " < " + parallel.dp() + " x "
+                    + runtime.workers() + "): every rank and worker takes a share of each micro-batch");
+        }
+        c.atLeast("comm.deadline_seconds", comm.deadlineSeconds(), 0.001);
+        c.atLeast("comm.chunk_kib", comm.chunkKib(), 1);
+        c.atLeast("comm.small_message_kib", comm.smallMessageKib(), 0);
+        c.atLeast("comm.connect_timeout_seconds", comm.connectTimeoutSeconds(), 0.001);
+        c.require(launch.master() != null && !launch.master().isBlank(),
+                "launch.master: must be 'local' or a Spark master URL (spark://host:7077, yarn, k8s://...)");
+        c.atLeast("launch.max_attempts", launch.maxAttempts(), 1);
         c.atLeast("runtime.threads", runtime.threads(), 0);
         c.atLeast("runtime.workers", runtime.workers(), 1);
         c.require(runtime.workers() <= train.batchSize(), "runtime.workers: must be <= train.batch_size ("
