@@ -3,6 +3,8 @@ package io.megalith.core.train;
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
+import io.megalith.core.comm.Communicator;
+import io.megalith.core.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
@@ -63,13 +65,25 @@ public final class TrainingRun implements AutoCloseable {
     private final ParameterStore params;
     private final Trainer trainer;
     private final long startStep;
+    private final boolean leader;
 
     /** What a run did, for the caller to report. */
     public record Summary(long startStep, long endStep, double lastLoss, double valLoss, Double exactMatch,
             List<String> samples, double tokensPerSec, double trainSeconds) {}
 
     public TrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console) throws IOException {
+        this(cfg, hadoop, console, new SingleRankCommunicator(), true);
+    }
+
+    /**
+     * One rank of a data-parallel job: every rank trains on its share of each batch through
+     * {@code dataParallel}; only the {@code leader} (global rank 0) writes to run.dir: config, tokenizer,
+     * metrics, loss chart, checkpoints (with data parallelism every rank holds the same model).
+     */
+    public TrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, Communicator dataParallel,
+            boolean leader) throws IOException {
         this.cfg = cfg;
+        this.leader = leader;
         this.hadoop = hadoop;
         this.console = console;
         Torch.load(cfg.runtime().threads());
@@ -87,12 +101,14 @@ public final class TrainingRun implements AutoCloseable {
         this.model = new Gpt(gptConfig);
         this.params = new ParameterStore(model, manager, cfg.seed());
         model.initConstants(manager);
-        this.trainer = new Trainer(cfg, model, params, data, manager);
+        this.trainer = new Trainer(cfg, model, params, data, manager, dataParallel);
         if (resumed != null) {
             restore(latest.get(), resumed);
             this.startStep = resumed.step();
         } else {
             this.startStep = 0;
+        }
+        if (resumed == null && leader) {
             runDir.writeAtomically(CONFIG_FILE, ConfigLoader.toYaml(cfg).getBytes(StandardCharsets.UTF_8));
             runDir.writeAtomically(TOKENIZER_FILE, tokenizerBytes(data.tokenizer()));
         }
@@ -133,14 +149,17 @@ public final class TrainingRun implements AutoCloseable {
         Double exactMatch = null;
         long trainNanos = 0;
         long trainTokens = 0;
-        try (MetricsLog metrics = MetricsLog.openForResume(cfg.run().dir(), hadoop, startStep == 0 ? 0 : startStep + 1);
+        try (MetricsLog metrics = leader
+                        ? MetricsLog.openForResume(cfg.run().dir(), hadoop, startStep == 0 ? 0 : startStep + 1) : null;
                 TrainingProgress progress = new TrainingProgress(cfg.run().name(), startStep, t.maxSteps(), console)) {
             if (startStep == 0 && end > 0) {
                 Map<String, Object> rec = new LinkedHashMap<>();
                 rec.put("step", 0L);
                 valLoss = evaluate(rec);
                 exactMatch = (Double) rec.get("exact_match");
-                metrics.write(rec);
+                if (leader) {
+                    metrics.write(rec);
+                }
             }
             for (long step = startStep; step < end; step++) {
                 long t0 = System.nanoTime();
@@ -166,14 +185,16 @@ public final class TrainingRun implements AutoCloseable {
                     exactMatch = (Double) rec.get("exact_match");
                     progress.message(evalLine(done, s.loss(), valLoss, exactMatch));
                 }
-                metrics.write(rec);
                 progress.update(done, s.loss(), tokensPerSec);
-                int every = cfg.checkpoint().every();
-                if ((every > 0 && done % every == 0) || done == t.maxSteps()) {
-                    save(done);
-                }
-                if (evalDue) {
-                    chart();
+                if (leader) {
+                    metrics.write(rec);
+                    int every = cfg.checkpoint().every();
+                    if ((every > 0 && done % every == 0) || done == t.maxSteps()) {
+                        save(done);
+                    }
+                    if (evalDue) {
+                        chart();
+                    }
                 }
             }
         }
@@ -332,6 +353,7 @@ public final class TrainingRun implements AutoCloseable {
 
     @Override
     public void close() {
+        trainer.close();
         data.close();
         manager.close();
     }
