@@ -36,7 +36,8 @@ import java.util.function.Function;
  * sides cannot deadlock behind a blocked receive.
  *
  * <p>Algorithms: all-reduce takes the latency path ({@link DirectCollectives}) up to
- * {@code options.smallMessageBytes()}, the pipelined {@link RingAllReduce} above; likewise reduce-scatter
+ * {@code options.smallMessageBytes()}, the pipelined {@link RingAllReduce} above ({@link Bf16AllReduce}
+ * for F32 when {@code options.bf16Wire()}); likewise reduce-scatter
  * and all-gather; {@link Broadcast}, {@link AllToAll}, {@link Barrier}. AVG on integer types is the sum
  * divided by the group size with Java's integer division (rounded toward zero); integer sums wrap.
  *
@@ -130,7 +131,12 @@ public final class GroupCommunicator implements Communicator {
         long count = elements(buf, type, "all_reduce");
         return new CommHandle(submit("all_reduce", ctx -> {
             if (size() > 1 && count > 0) {
-                if (buf.remaining() <= options.smallMessageBytes()) {
+                boolean bf16 = options.bf16Wire() && type == ElementType.F32;
+                if (bf16 && buf.remaining() <= options.smallMessageBytes()) {
+                    Bf16AllReduce.direct(ctx, buf, op);
+                } else if (bf16) {
+                    Bf16AllReduce.ring(ctx, buf, op);
+                } else if (buf.remaining() <= options.smallMessageBytes()) {
                     DirectCollectives.allReduce(ctx, buf, type, op);
                 } else {
                     RingAllReduce.run(ctx, buf, type, op);
@@ -300,7 +306,7 @@ public final class GroupCommunicator implements Communicator {
                 T value = body.apply(ctx);
                 ctx.awaitSends();
                 result.complete(value);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) { // an Error too: the caller must not wait forever
                 finish(ctx, result, e, -1);
             }
         }
@@ -317,7 +323,7 @@ public final class GroupCommunicator implements Communicator {
             f.complete(null);
             return;
         }
-        CommException ce = e instanceof CommException c && c.getMessage().startsWith(ctx.prefix())
+        CommException ce = e instanceof CommException c && String.valueOf(c.getMessage()).startsWith(ctx.prefix())
                 ? c : ctx.failure(e, peer);
         if (failure == null) {
             synchronized (this) {

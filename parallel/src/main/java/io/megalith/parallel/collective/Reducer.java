@@ -7,6 +7,7 @@ import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.nio.LongBuffer;
+import java.nio.ShortBuffer;
 
 /**
  * Element-wise kernels over little-endian byte regions (position to limit, positions untouched),
@@ -28,6 +29,7 @@ final class Reducer {
     private final int[] ib = new int[BLOCK];
     private final long[] la = new long[BLOCK];
     private final long[] lb = new long[BLOCK];
+    private final short[] sa = new short[BLOCK];
 
     static ByteBuffer le(ByteBuffer b) {
         return b.duplicate().order(ByteOrder.LITTLE_ENDIAN);
@@ -141,6 +143,109 @@ final class Reducer {
                     dst.put(la, 0, k);
                 }
             }
+        }
+    }
+
+    // ---- bfloat16 wire format: the upper 16 bits of an IEEE float, rounded to nearest even ----
+
+    /** Rounds {@code f} to bfloat16, ties to even; NaN stays a (quiet) NaN, overflow becomes infinity. */
+    static short toBf16(float f) {
+        int bits = Float.floatToRawIntBits(f);
+        // add 0x7fff, plus 1 if the kept part is odd: carries into bit 16 exactly when rounding up
+        int rounded = (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
+        int nan = (bits >>> 16) | 0x40;
+        return (short) ((bits & 0x7fffffff) > 0x7f800000 ? nan : rounded); // a select, no branch in the loop
+    }
+
+    static float fromBf16(short h) {
+        return Float.intBitsToFloat((h & 0xffff) << 16);
+    }
+
+    /** {@code dst} (bf16) = {@code src} (f32) rounded. */
+    void encodeBf16(ByteBuffer dst, ByteBuffer src) {
+        FloatBuffer s = le(src).asFloatBuffer();
+        ShortBuffer d = le(dst).asShortBuffer();
+        checkHalf(d, s.remaining());
+        while (s.hasRemaining()) {
+            int k = Math.min(BLOCK, s.remaining());
+            s.get(fa, 0, k);
+            for (int i = 0; i < k; i++) {
+                sa[i] = toBf16(fa[i]);
+            }
+            d.put(sa, 0, k);
+        }
+    }
+
+    /** {@code dst} (f32) = {@code src} (bf16) widened, exactly. */
+    void decodeBf16(ByteBuffer dst, ByteBuffer src) {
+        ShortBuffer s = le(src).asShortBuffer();
+        FloatBuffer d = le(dst).asFloatBuffer();
+        checkHalf(s, d.remaining());
+        while (s.hasRemaining()) {
+            int k = Math.min(BLOCK, s.remaining());
+            s.get(sa, 0, k);
+            for (int i = 0; i < k; i++) {
+                fa[i] = fromBf16(sa[i]);
+            }
+            d.put(fa, 0, k);
+        }
+    }
+
+    /** In place: {@code wire} (bf16) = bf16(wire op mine), the operation done in fp32. */
+    void accumulateBf16(ByteBuffer wire, ByteBuffer mine, ReduceOp op) {
+        ShortBuffer w = le(wire).asShortBuffer();
+        ShortBuffer out = w.duplicate();
+        FloatBuffer m = le(mine).asFloatBuffer();
+        checkHalf(w, m.remaining());
+        boolean max = op == ReduceOp.MAX;
+        while (w.hasRemaining()) {
+            int k = Math.min(BLOCK, w.remaining());
+            w.get(sa, 0, k);
+            m.get(fb, 0, k);
+            for (int i = 0; i < k; i++) {
+                float x = fromBf16(sa[i]);
+                sa[i] = toBf16(max ? Math.max(x, fb[i]) : x + fb[i]);
+            }
+            out.put(sa, 0, k);
+        }
+    }
+
+    /** {@code dst} (f32) = mine op decode(wire), in fp32; {@code dst} may be {@code mine}. */
+    void combineFromBf16(ByteBuffer dst, ByteBuffer mine, ByteBuffer wire, ReduceOp op) {
+        ShortBuffer w = le(wire).asShortBuffer();
+        FloatBuffer m = le(mine).asFloatBuffer();
+        FloatBuffer d = le(dst).asFloatBuffer();
+        checkHalf(w, m.remaining());
+        boolean max = op == ReduceOp.MAX;
+        while (w.hasRemaining()) {
+            int k = Math.min(BLOCK, w.remaining());
+            w.get(sa, 0, k);
+            m.get(fa, 0, k);
+            for (int i = 0; i < k; i++) {
+                float x = fromBf16(sa[i]);
+                fa[i] = max ? Math.max(fa[i], x) : fa[i] + x;
+            }
+            d.put(fa, 0, k);
+        }
+    }
+
+    /** In place: every float of {@code buf} rounded to the nearest bfloat16 value. */
+    void roundToBf16(ByteBuffer buf) {
+        FloatBuffer s = le(buf).asFloatBuffer();
+        FloatBuffer d = s.duplicate();
+        while (s.hasRemaining()) {
+            int k = Math.min(BLOCK, s.remaining());
+            s.get(fa, 0, k);
+            for (int i = 0; i < k; i++) {
+                fa[i] = fromBf16(toBf16(fa[i]));
+            }
+            d.put(fa, 0, k);
+        }
+    }
+
+    private static void checkHalf(ShortBuffer wire, int floats) {
+        if (wire.remaining() != floats) {
+            throw new IllegalArgumentException(wire.remaining() + " bf16 values for " + floats + " floats");
         }
     }
 

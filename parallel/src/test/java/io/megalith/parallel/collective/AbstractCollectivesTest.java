@@ -72,6 +72,46 @@ abstract class AbstractCollectivesTest extends CommTestBase {
         }
     }
 
+    static Stream<Arguments> bf16Reductions() {
+        return IntStream.rangeClosed(1, 4).boxed()
+                .flatMap(n -> Stream.of(ReduceOp.values()).map(op -> Arguments.of(n, op)));
+    }
+
+    /**
+     * bf16 on the wire: MAX is exact up to the rounding of its result (rounding is monotonic), sums are
+     * within the n rounding steps of a bf16 value (|partial| < n, half an ulp = 2^-8 relative each); the
+     * results are bit-identical across ranks.
+     */
+    @ParameterizedTest(name = "n={0} {1}")
+    @MethodSource("bf16Reductions")
+    void bf16WireAllReduceIsCloseAndBitIdenticalAcrossRanks(int n, ReduceOp op) {
+        GroupCommunicator[] g = world(n).all(SMALL.withBf16Wire(true));
+        for (long count : sizes(n, 4)) {
+            List<ByteBuffer> inputs = IntStream.range(0, n).mapToObj(r -> random(ElementType.F32, count, 7L * r + count)).toList();
+            ByteBuffer want = reference(inputs, ElementType.F32, op);
+            List<ByteBuffer> got = onRanks(n, r -> {
+                ByteBuffer buf = copy(inputs.get(r));
+                g[r].allReduce(buf, ElementType.F32, op);
+                return buf;
+            });
+            String what = "bf16 all_reduce " + op + " of " + count;
+            float tolerance = n == 1 ? 0 : n * n / 256f / (op == ReduceOp.AVG ? n : 1);
+            for (int r = 0; r < n; r++) {
+                assertSameBytes(got.get(r), got.get(0), what + " rank " + r + " vs rank 0");
+            }
+            ByteBuffer res = got.get(0).duplicate().order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < count; i++) {
+                float exact = want.getFloat(4 * i);
+                float x = res.getFloat(4 * i);
+                if (op == ReduceOp.MAX && n > 1) {
+                    assertThat(x).as(what + " element " + i).isEqualTo(Reducer.fromBf16(Reducer.toBf16(exact)));
+                } else if (!(Math.abs(x - exact) <= tolerance)) {
+                    assertThat(x).as(what + " element " + i).isEqualTo(exact);
+                }
+            }
+        }
+    }
+
     @ParameterizedTest(name = "n={0} {1} {2}")
     @MethodSource("reductions")
     void reduceScatterLeavesEachRankItsReducedPart(int n, ElementType type, ReduceOp op) {

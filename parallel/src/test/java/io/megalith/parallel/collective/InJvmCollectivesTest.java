@@ -54,4 +54,20 @@ class InJvmCollectivesTest extends AbstractCollectivesTest {
         // per rank: 2 phases x 3 steps x 8 chunks of one segment = 2 (n-1)/n of the buffer, in chunks
         assertThat(((InJvmTransport) w.transports.get(0)).fabric().messagesSent()).isEqualTo(4 * 2 * 3 * 8);
     }
+
+    @Test
+    void bf16WireHalvesTheBytesOfAnF32RingAllReduce() {
+        long[] bytes = new long[2];
+        for (int bf16 = 0; bf16 < 2; bf16++) {
+            World w = world(4);
+            GroupCommunicator[] g = w.all(SMALL.withBf16Wire(bf16 == 1));
+            onRanks(4, r -> {
+                g[r].allReduce(random(ElementType.F32, 40_000, r), ElementType.F32, ReduceOp.SUM);
+                return null;
+            });
+            bytes[bf16] = ((InJvmTransport) w.transports.get(0)).fabric().bytesSent();
+        }
+        assertThat(bytes[0]).isEqualTo(4 * 2 * 3 * 10_000 * 4); // 4 ranks x 2(n-1) steps x a segment of floats
+        assertThat(bytes[1]).isEqualTo(bytes[0] / 2);
+    }
 }

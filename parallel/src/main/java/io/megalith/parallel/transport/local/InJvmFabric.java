@@ -19,6 +19,7 @@ public final class InJvmFabric implements AutoCloseable {
     private final AtomicIntegerArray sendsLeft;
     private final AtomicLong unreleased = new AtomicLong();
     private final AtomicLong sent = new AtomicLong();
+    private final AtomicLong bytesSent = new AtomicLong();
 
     public InJvmFabric(int worldSize) {
         if (worldSize < 1) {
@@ -80,6 +81,11 @@ public final class InJvmFabric implements AutoCloseable {
         return sent.get();
     }
 
+    /** Payload bytes sent since the fabric was created. */
+    public long bytesSent() {
+        return bytesSent.get();
+    }
+
     /** False if {@code rank} must die instead of making this send. */
     boolean takeSend(int rank) {
         while (true) {
@@ -96,9 +102,10 @@ public final class InJvmFabric implements AutoCloseable {
         }
     }
 
-    void messageCreated() {
+    void messageCreated(int bytes) {
         unreleased.incrementAndGet();
         sent.incrementAndGet();
+        bytesSent.addAndGet(bytes);
     }
 
     void messageReleased() {

@@ -13,7 +13,7 @@ final class InJvmMessage implements Message {
     InJvmMessage(ByteBuffer payload, InJvmFabric fabric) {
         this.payload = payload;
         this.fabric = fabric;
-        fabric.messageCreated();
+        fabric.messageCreated(payload.remaining());
     }
 
     @Override
