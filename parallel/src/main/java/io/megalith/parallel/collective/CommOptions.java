@@ -8,13 +8,23 @@ import java.time.Duration;
  * @param deadline how long any one operation may take before it fails naming the silent peer
  * @param chunkBytes size of the pieces a large message is cut into, so ring steps pipeline
  * @param smallMessageBytes messages up to this size take the latency path (direct exchange) instead of the ring
+ * @param bf16Wire F32 all-reduces send bfloat16 on the wire (half the bytes; values rounded to nearest even,
+ *     accumulated in fp32; results keep about 3 significant digits and stay bit-identical across ranks)
  */
-public record CommOptions(Duration deadline, int chunkBytes, int smallMessageBytes) {
+public record CommOptions(Duration deadline, int chunkBytes, int smallMessageBytes, boolean bf16Wire) {
+    public CommOptions(Duration deadline, int chunkBytes, int smallMessageBytes) {
+        this(deadline, chunkBytes, smallMessageBytes, false);
+    }
+
     public static CommOptions defaults() {
-        return new CommOptions(Duration.ofSeconds(60), 1 << 20, 64 << 10);
+        return new CommOptions(Duration.ofSeconds(60), 1 << 20, 64 << 10, false);
     }
 
     public CommOptions withDeadline(Duration d) {
-        return new CommOptions(d, chunkBytes, smallMessageBytes);
+        return new CommOptions(d, chunkBytes, smallMessageBytes, bf16Wire);
+    }
+
+    public CommOptions withBf16Wire(boolean on) {
+        return new CommOptions(deadline, chunkBytes, smallMessageBytes, on);
     }
 }
