@@ -1,0 +1,142 @@
+package io.megalith.parallel.dp;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.TextData;
+import io.megalith.core.data.tokenizer.CharTokenizer;
+import io.megalith.core.model.Gpt;
+import io.megalith.core.model.GptConfig;
+import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.tensor.Torch;
+import io.megalith.core.train.Trainer;
+import io.megalith.parallel.collective.CommOptions;
+import io.megalith.parallel.collective.GroupCommunicator;
+import io.megalith.parallel.mesh.DeviceMesh;
+import io.megalith.parallel.mesh.ParallelContext;
+import io.megalith.parallel.transport.local.InJvmFabric;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Data parallelism is the one-rank computation: DP=2 and DP=4 ranks, each training on its share of
+ * every micro-batch and summing gradients over the group, give the losses, gradient norms and final
+ * weights of one rank with the same global batch (fp32, relative 1e-5), dropout included.
+ */
+class DataParallelEquivalenceTest {
+    static final int STEPS = 10;
+
+    record Result(List<Double> losses, List<Double> norms, Map<String, HostTensor> weights) {}
+
+    static MegalithConfig config(int dp) {
+        return ConfigLoader.fromYaml("""
+                seed: 5
+                model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 16, dropout: 0.1}
+                data: {task: text, path: unused, tokenizer: char}
+                train: {max_steps: 10, batch_size: 8, grad_accum: 2, lr: 3.0e-3, warmup_steps: 2, min_lr: 3.0e-4}
+                runtime: {threads: 1}
+                """, List.of("parallel.dp=" + dp), "dp test");
+    }
+
+    static String text() {
+        StringBuilder sb = new StringBuilder();
+        Random r = new Random(3);
+        String[] words = {"alpha", "beta", "gamma", "delta", "the", "and", "of", "sea", "sky"};
+        while (sb.length() < 8000) {
+            sb.append(words[r.nextInt(words.length)]).append(r.nextInt(6) == 0 ? ".\n" : " ");
+        }
+        return sb.toString();
+    }
+
+    /** Trains one rank; {@code ctx} gives its data-parallel group. */
+    static Result train(MegalithConfig cfg, ParallelContext ctx) {
+        Torch.load(1);
+        Torch.enterThread();
+        JniUtils.setNumThreads(1);
+        String text = text();
+        CharTokenizer tok = CharTokenizer.fit(text);
+        TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
+        try (NDManager manager = Torch.newManager()) {
+            Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
+            ParameterStore store = new ParameterStore(gpt, manager, cfg.seed());
+            gpt.initConstants(manager);
+            List<Double> losses = new ArrayList<>();
+            List<Double> norms = new ArrayList<>();
+            try (Trainer trainer = new Trainer(cfg, gpt, store, data, manager, ctx.dataParallel())) {
+                for (int s = 0; s < STEPS; s++) {
+                    Trainer.StepStats st = trainer.step(s);
+                    losses.add(st.loss());
+                    norms.add(st.gradNorm());
+                }
+            }
+            return new Result(losses, norms, store.toHost());
+        }
+    }
+
+    static List<Result> trainDataParallel(int dp) throws Exception {
+        MegalithConfig cfg = config(dp);
+        ExecutorService pool = Executors.newFixedThreadPool(dp);
+        try (InJvmFabric fabric = new InJvmFabric(dp)) {
+            List<Future<Result>> futures = new ArrayList<>();
+            for (int r = 0; r < dp; r++) {
+                int rank = r;
+                futures.add(pool.submit(() -> {
+                    try (ParallelContext ctx = new ParallelContext(DeviceMesh.of(dp, 1, 1), rank,
+                            (id, name, ranks) -> new GroupCommunicator(fabric.transport(rank), id, name, ranks,
+                                    CommOptions.defaults()))) {
+                        return train(cfg, ctx);
+                    }
+                }));
+            }
+            List<Result> results = new ArrayList<>();
+            for (Future<Result> f : futures) {
+                results.add(f.get());
+            }
+            return results;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void dataParallelRanksReproduceOneRank() throws Exception {
+        Result one = train(config(1), ParallelContext.single());
+        for (int dp : new int[] {2, 4}) {
+            List<Result> ranks = trainDataParallel(dp);
+            for (Result r : ranks) {
+                for (int s = 0; s < STEPS; s++) {
+                    assertThat(r.losses().get(s)).as("dp=%d step %d loss", dp, s + 1)
+                            .isCloseTo(one.losses().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                    assertThat(r.norms().get(s)).as("dp=%d step %d grad norm", dp, s + 1)
+                            .isCloseTo(one.norms().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                }
+                for (Map.Entry<String, HostTensor> e : one.weights().entrySet()) {
+                    float[] want = e.getValue().toFloats();
+                    float[] got = r.weights().get(e.getKey()).toFloats();
+                    for (int i = 0; i < want.length; i++) {
+                        assertThat(Math.abs(got[i] - want[i])).as("dp=%d %s[%d]", dp, e.getKey(), i)
+                                .isLessThanOrEqualTo(1e-5f * Math.max(1f, Math.abs(want[i])));
+                    }
+                }
+            }
+            // every data-parallel rank holds exactly the same model
+            for (Result r : ranks) {
+                for (Map.Entry<String, HostTensor> e : ranks.get(0).weights().entrySet()) {
+                    assertThat(r.weights().get(e.getKey()).contentEquals(e.getValue())).as("dp=%d replicas agree on %s",
+                            dp, e.getKey()).isTrue();
+                }
+            }
+        }
+        assertThat(one.losses().get(STEPS - 1)).as("it trains").isLessThan(one.losses().get(0));
+    }
+}
