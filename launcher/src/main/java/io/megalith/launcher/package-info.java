@@ -1,5 +1,5 @@
 /**
- * How ranks are started and fed: the {@code megalith} command ({@link io.megalith.launcher.cli.Megalith}),
- * and next the Spark barrier-mode job, data sharded by Spark, and spark-submit.
+ * How ranks are started and fed: the {@code megalith} command ({@link io.megalith.launcher.cli.Megalith}), ranks as
+ * the tasks of a Spark barrier stage ({@link io.megalith.launcher.spark}), and next data sharded by Spark.
  */
 package io.megalith.launcher;

@@ -1,0 +1,48 @@
+package io.megalith.launcher.spark;
+
+import java.io.StringWriter;
+import org.apache.logging.log4j.Level;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.core.LoggerContext;
+import org.apache.logging.log4j.core.appender.WriterAppender;
+import org.apache.logging.log4j.core.config.Configuration;
+import org.apache.logging.log4j.core.config.LoggerConfig;
+import org.apache.logging.log4j.core.layout.PatternLayout;
+
+/** Test helper: captures everything logged through Log4j 2 (Spark's logging too) at DEBUG and above. */
+final class LogCapture implements AutoCloseable {
+    private final StringWriter text = new StringWriter();
+    private final WriterAppender appender;
+    private final Level rootLevel;
+    private final LoggerContext ctx = (LoggerContext) LogManager.getContext(false);
+
+    LogCapture() {
+        Configuration config = ctx.getConfiguration();
+        appender = WriterAppender.createAppender(
+                PatternLayout.newBuilder().withPattern("%p %c - %m%n%throwable").withConfiguration(config).build(),
+                null, text, "test-capture", false, true);
+        appender.start();
+        config.addAppender(appender);
+        LoggerConfig root = config.getRootLogger();
+        rootLevel = root.getLevel();
+        root.addAppender(appender, Level.DEBUG, null);
+        root.setLevel(Level.DEBUG);
+        ctx.updateLoggers();
+    }
+
+    /** What was logged so far. */
+    String text() {
+        synchronized (text) {
+            return text.toString();
+        }
+    }
+
+    @Override
+    public void close() {
+        LoggerConfig root = ctx.getConfiguration().getRootLogger();
+        root.removeAppender(appender.getName());
+        root.setLevel(rootLevel);
+        ctx.updateLoggers();
+        appender.stop();
+    }
+}
