@@ -1,8 +1,10 @@
 package io.megalith.launcher.cli;
 
+import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.train.TrainingRun;
+import io.megalith.launcher.train.DistributedTraining;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -34,32 +36,50 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         MegalithConfig cfg = load(config, overrides);
         PrintStream out = System.out;
-        try (TrainingRun run = new TrainingRun(cfg, new Configuration(), out)) {
-            TrainingRun.Summary s = run.run();
-            out.println();
-            if (s.endStep() > s.startStep()) {
-                out.printf("megalith: trained steps %d..%d in %.1f s (%,.0f tokens/s); final train loss %.4f, val loss %.4f%n",
-                        s.startStep(), s.endStep(), s.trainSeconds(), s.tokensPerSec(), s.lastLoss(), s.valLoss());
-            } else {
-                out.printf("megalith: nothing left to train; val loss %.4f at step %d%n", s.valLoss(), s.endStep());
+        TrainingRun.Summary s;
+        if (INPROCESS.equals(cfg.launch().master())) {
+            try (TrainingRun run = new TrainingRun(cfg, new Configuration(), out)) {
+                s = run.run();
             }
-            if (s.exactMatch() != null) {
-                out.printf("megalith: exact match on %d held-out problems: %.1f%%%n", cfg.data().evalPairs(),
-                        s.exactMatch() * 100);
+        } else {
+            boolean submitted = System.getProperty("spark.master") != null;
+            if (!submitted && !"local".equals(cfg.launch().master())) {
+                throw new ConfigException(config == null ? DEFAULT_CONFIG : config.toString(), "launch.master: '"
+                        + cfg.launch().master() + "' is a cluster: start the job with spark-submit (README: \"On a "
+                        + "Spark cluster\"), or use local / inprocess");
             }
-            if (!s.samples().isEmpty()) {
-                out.println("megalith: samples:");
-                for (String sample : s.samples()) {
-                    if (sample.contains("\n")) { // generated text: separate the samples
-                        out.println(sample.endsWith("\n") ? sample + "---" : sample + "\n---");
-                    } else {
-                        out.println(sample);
-                    }
+            s = DistributedTraining.run(cfg, out);
+        }
+        report(cfg, s, out);
+        return 0;
+    }
+
+    /** launch.master value that trains one rank in this JVM without Spark (debugging, fast tests). */
+    static final String INPROCESS = "inprocess";
+
+    private static void report(MegalithConfig cfg, TrainingRun.Summary s, PrintStream out) {
+        out.println();
+        if (s.endStep() > s.startStep()) {
+            out.printf("megalith: trained steps %d..%d in %.1f s (%,.0f tokens/s); final train loss %.4f, val loss %.4f%n",
+                    s.startStep(), s.endStep(), s.trainSeconds(), s.tokensPerSec(), s.lastLoss(), s.valLoss());
+        } else {
+            out.printf("megalith: nothing left to train; val loss %.4f at step %d%n", s.valLoss(), s.endStep());
+        }
+        if (s.exactMatch() != null) {
+            out.printf("megalith: exact match on %d held-out problems: %.1f%%%n", cfg.data().evalPairs(),
+                    s.exactMatch() * 100);
+        }
+        if (!s.samples().isEmpty()) {
+            out.println("megalith: samples:");
+            for (String sample : s.samples()) {
+                if (sample.contains("\n")) { // generated text: separate the samples
+                    out.println(sample.endsWith("\n") ? sample + "---" : sample + "\n---");
+                } else {
+                    out.println(sample);
                 }
             }
-            out.printf("megalith: run directory %s (metrics.jsonl, loss.png, checkpoints/)%n", cfg.run().dir());
         }
-        return 0;
+        out.printf("megalith: run directory %s (metrics.jsonl, loss.png, checkpoints/)%n", cfg.run().dir());
     }
 
     static MegalithConfig load(Path config, List<String> overrides) throws IOException {

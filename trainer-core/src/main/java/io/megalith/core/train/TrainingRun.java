@@ -69,7 +69,24 @@ public final class TrainingRun implements AutoCloseable {
 
     /** What a run did, for the caller to report. */
     public record Summary(long startStep, long endStep, double lastLoss, double valLoss, Double exactMatch,
-            List<String> samples, double tokensPerSec, double trainSeconds) {}
+            List<String> samples, double tokensPerSec, double trainSeconds) implements java.io.Serializable {
+        private static final long serialVersionUID = 1L;
+
+        public Summary {
+            samples = List.copyOf(samples);
+        }
+    }
+
+    /** Called after every completed step with its number (e.g. to inject faults in tests of restarts). */
+    public interface StepListener {
+        void stepDone(long step) throws Exception;
+    }
+
+    private StepListener stepListener = step -> {};
+
+    public void onStep(StepListener listener) {
+        this.stepListener = listener;
+    }
 
     public TrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console) throws IOException {
         this(cfg, hadoop, console, new SingleRankCommunicator(), true);
@@ -186,6 +203,13 @@ public final class TrainingRun implements AutoCloseable {
                     progress.message(evalLine(done, s.loss(), valLoss, exactMatch));
                 }
                 progress.update(done, s.loss(), tokensPerSec);
+                try {
+                    stepListener.stepDone(done);
+                } catch (IOException | RuntimeException e) {
+                    throw e;
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
                 if (leader) {
                     metrics.write(rec);
                     int every = cfg.checkpoint().every();

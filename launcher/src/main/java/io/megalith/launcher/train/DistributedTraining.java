@@ -1,0 +1,79 @@
+package io.megalith.launcher.train;
+
+import io.megalith.core.checkpoint.CheckpointStore;
+import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.train.TrainingRun;
+import io.megalith.launcher.spark.BarrierJob;
+import io.megalith.launcher.spark.BarrierJobException;
+import io.megalith.launcher.spark.LocalSpark;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.util.List;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.sql.SparkSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs a training job as one Spark barrier stage with a task per rank: on an embedded
+ * {@code local[world size]} by default, or on the cluster of the spark-submit that started us. If any
+ * rank fails (exception, lost executor, peer timeout), Spark fails the whole stage; the job is then
+ * submitted again, up to {@code launch.max_attempts} times, each attempt resuming from the last
+ * complete checkpoint in run.dir.
+ */
+public final class DistributedTraining {
+    private static final Logger LOG = LoggerFactory.getLogger(DistributedTraining.class);
+
+    private DistributedTraining() {}
+
+    public static TrainingRun.Summary run(MegalithConfig cfg, PrintStream out) throws IOException {
+        int world = cfg.parallel().worldSize();
+        boolean submitted = System.getProperty("spark.master") != null;
+        String name = cfg.run().name();
+        Configuration hadoop = new Configuration();
+        LocalSpark local = submitted ? null
+                : LocalSpark.builder(world).appName("megalith train " + name).ui(cfg.launch().sparkUi()).start();
+        SparkSession spark = submitted ? SparkSession.builder().appName("megalith train " + name).getOrCreate()
+                : local.session();
+        try {
+            // ranks of local[N] share this machine's cores; on a cluster 0 means spark.task.cpus
+            int threadsPerRank = cfg.runtime().threads() > 0 || submitted ? cfg.runtime().threads()
+                    : Math.max(1, Runtime.getRuntime().availableProcessors() / world);
+            out.printf("megalith: %s: %d rank(s) (dp %d x tp %d x pp %d) as one Spark barrier stage on %s%n", name, world,
+                    cfg.parallel().dp(), cfg.parallel().tp(), cfg.parallel().pp(), spark.sparkContext().master());
+            String yaml = ConfigLoader.toYaml(cfg);
+            FaultInjection failure = FaultInjection.fromSystemProperty();
+            int attempts = cfg.launch().maxAttempts();
+            for (int attempt = 1; ; attempt++) {
+                long start = latestStep(cfg, hadoop);
+                if (attempt > 1) {
+                    out.printf("megalith: attempt %d of %d, resuming from step %d%n", attempt, attempts, start);
+                }
+                TrainRankTask task = new TrainRankTask(yaml, attempt, threadsPerRank, failure);
+                try (MetricsFollower follower = new MetricsFollower(cfg.run().dir(), hadoop, name, start,
+                        cfg.train().maxSteps(), out)) {
+                    List<TrainingRun.Summary> results = BarrierJob.run(spark, "train " + name, world, task);
+                    return results.get(0);
+                } catch (BarrierJobException e) {
+                    LOG.warn("attempt {} of {} failed: {}", attempt, attempts, e.getMessage());
+                    out.printf("megalith: attempt %d of %d failed: %s%n", attempt, attempts, e.getMessage());
+                    if (attempt >= attempts) {
+                        throw e;
+                    }
+                }
+            }
+        } finally {
+            if (local != null) {
+                local.close();
+            } else {
+                spark.stop();
+            }
+        }
+    }
+
+    private static long latestStep(MegalithConfig cfg, Configuration hadoop) throws IOException {
+        List<Long> steps = new CheckpointStore(cfg.run().dir(), hadoop, 0).completeSteps();
+        return steps.isEmpty() ? 0 : steps.get(steps.size() - 1);
+    }
+}
