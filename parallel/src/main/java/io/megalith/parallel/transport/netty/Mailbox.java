@@ -147,6 +147,7 @@ final class Mailbox {
 
     private synchronized CommException failed(String op) {
         // a fresh exception per call: its stack trace shows the caller that hit the failure
-        return new CommException("rank " + owner + ": " + op + " rank " + peer + " failed: " + failure, blamed, cause);
+        // the failed peer first: it is what the operation's error must name
+        return new CommException(failure + " (" + op + " rank " + peer + " from rank " + owner + ")", blamed, cause);
     }
 }

@@ -258,7 +258,7 @@ public final class NettyTransport implements Transport {
 
     void peerFailed(int peer, String reason, Throwable cause, boolean announced) {
         if (!mailboxes[peer].fail(reason, peer, cause) || closed) return;
-        if (announced) log.info("rank {}: {}", rank, reason);
+        if (announced) log.debug("rank {}: {}", rank, reason); // an orderly goodbye (e.g. the job ended)
         else log.warn("rank {}: {}", rank, reason);
     }
 
