@@ -35,7 +35,7 @@ public record MegalithConfig(
     /** Optimisation, as nanoGPT's train.py: AdamW, warmup + cosine decay to min_lr, clipping. */
     public record Train(int maxSteps, int batchSize, int gradAccum, double lr, double minLr, int warmupSteps,
             int lrDecaySteps, double weightDecay, double beta1, double beta2, double eps, double gradClip,
-            int evalEvery, int evalBatches, int logEvery) {
+            int evalEvery, int evalBatches, int logEvery, boolean activationCheckpointing) {
         /** Decay ends at lr_decay_steps, or at max_steps when 0. */
         public int decayEnd() {
             return lrDecaySteps > 0 ? lrDecaySteps : maxSteps;

@@ -43,10 +43,9 @@ public final class Gpt extends Module {
         this.consts = new CausalSelfAttention.AttentionConstants(manager, cfg);
     }
 
-    /** Final hidden states [B, T, C] for token ids [B, T] (int64), continuing after {@code cache} if given. */
-    public PtNDArray hidden(PtNDArray ids, ForwardContext ctx, KvCache cache) {
+    /** Token + position embeddings (with dropout) of ids [B, T] placed after {@code past} cached positions. */
+    private PtNDArray embed(PtNDArray ids, ForwardContext ctx, long past) {
         long t = ids.getShape().get(1);
-        long past = cache == null ? 0 : cache.length();
         if (past + t > cfg.blockSize()) {
             throw new IllegalArgumentException("sequence of " + (past + t) + " exceeds block_size " + cfg.blockSize());
         }
@@ -54,7 +53,38 @@ public final class Gpt extends Module {
         // [T, C], broadcast over B; the whole table needs no slice (whose backward would zero-fill a copy)
         PtNDArray pos = past == 0 && t == cfg.blockSize() ? table : Ops.slice(table, 0, past, past + t);
         PtNDArray x = Ops.add(wte.forward(ids), pos);
-        x = ctx.dropout(x, cfg.dropout(), "drop");
+        return ctx.dropout(x, cfg.dropout(), "drop");
+    }
+
+    /** Final LayerNorm, tied head and mean cross-entropy of hidden states [B, T, C]. */
+    private PtNDArray headLoss(PtNDArray x, Targets targets) {
+        PtNDArray logits = head(Ops.reshape(lnF.forward(x), -1, cfg.nEmbd()));
+        return Ops.crossEntropy(logits, targets.safe(), targets.mask(), targets.counted());
+    }
+
+    /**
+     * The model as a chain for segment-wise training: embedding (ids -> x), one segment per block
+     * (x -> x), and the head with the loss against {@code targets} (x -> scalar). Running them in order
+     * computes exactly {@link #loss}.
+     */
+    public List<Segment> segments(Targets targets) {
+        List<Segment> out = new ArrayList<>();
+        out.add(Segment.of("embed", List.of(wte.weight(), wpe.weight()), (ids, ctx) -> embed(ids, ctx, 0)));
+        for (int i = 0; i < blocks.size(); i++) {
+            Block b = blocks.get(i);
+            out.add(Segment.of("blocks." + i, b.parameters(), (x, ctx) -> b.forward(x, ctx, consts, null)));
+        }
+        List<io.megalith.core.nn.Parameter> headParams = new ArrayList<>(lnF.parameters());
+        headParams.add(wte.weight()); // tied: the head reads the token embedding
+        out.add(Segment.of("head", headParams, (x, ctx) -> headLoss(x, targets)));
+        return out;
+    }
+
+    /** Final hidden states [B, T, C] for token ids [B, T] (int64), continuing after {@code cache} if given. */
+    public PtNDArray hidden(PtNDArray ids, ForwardContext ctx, KvCache cache) {
+        long t = ids.getShape().get(1);
+        long past = cache == null ? 0 : cache.length();
+        PtNDArray x = embed(ids, ctx, past);
         for (Block b : blocks) {
             x = b.forward(x, ctx, consts, cache);
         }
@@ -71,9 +101,11 @@ public final class Gpt extends Module {
 
     /** Mean cross-entropy of next-token targets over the batch (ignored targets excluded). */
     public PtNDArray loss(PtNDArray ids, Targets targets, ForwardContext ctx) {
-        PtNDArray h = hidden(ids, ctx, null);
-        PtNDArray logits = head(Ops.reshape(h, -1, cfg.nEmbd()));
-        return Ops.crossEntropy(logits, targets.safe(), targets.mask(), targets.counted());
+        PtNDArray x = embed(ids, ctx, 0);
+        for (Block b : blocks) {
+            x = b.forward(x, ctx, consts, null);
+        }
+        return headLoss(x, targets);
     }
 
     /** Logits [B, V] of the last position only (as nanoGPT's inference path). */

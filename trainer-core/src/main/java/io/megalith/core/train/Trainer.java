@@ -234,17 +234,11 @@ public final class Trainer implements AutoCloseable {
             PtNDArray ids = Ops.longs(m, inputs, to - from, t);
             Targets tg = Targets.of(m, targets);
             ForwardContext ctx = new ForwardContext(true, stepKey, firstSample + from, m);
-            JniUtils.setGradMode(true);
-            PtNDArray loss;
-            try {
-                loss = net.loss(ids, tg, ctx);
-            } finally {
-                JniUtils.setGradMode(false);
-            }
             // mean over this part's tokens, weighted by the part's share of all tokens of the step
             double share = (double) tg.counted() / stepScored;
-            JniUtils.backward(loss, Ops.scalar(m, (float) share), false, false);
-            return loss.getFloat() * share;
+            float loss = SegmentedPass.run(net.segments(tg), ids, ctx, (float) share, SegmentedPass.NO_HOOKS,
+                    cfg.activationCheckpointing());
+            return loss * share;
         }
     }
 
