@@ -36,16 +36,18 @@ import org.junit.jupiter.api.Test;
 class DataParallelEquivalenceTest {
     static final int STEPS = 10;
 
-    record Result(List<Double> losses, List<Double> norms, Map<String, HostTensor> weights) {}
+    record Result(List<Double> losses, List<Double> norms, Map<String, HostTensor> weights, long[] memory,
+            Map<String, HostTensor> optimizerState) {}
 
-    static MegalithConfig config(int dp) {
+    static MegalithConfig config(int dp, int zero) {
         return ConfigLoader.fromYaml("""
                 seed: 5
                 model: {n_layer: 2, n_head: 2, n_embd: 32, block_size: 16, dropout: 0.1}
                 data: {task: text, path: unused, tokenizer: char}
                 train: {max_steps: 10, batch_size: 8, grad_accum: 2, lr: 3.0e-3, warmup_steps: 2, min_lr: 3.0e-4}
                 runtime: {threads: 1}
-                """, List.of("parallel.dp=" + dp), "dp test");
+                parallel: {grad_bucket_mib: 0.01}
+                """, List.of("parallel.dp=" + dp, "zero.stage=" + zero), "dp test");
     }
 
     static String text() {
@@ -68,7 +70,9 @@ class DataParallelEquivalenceTest {
         TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
-            ParameterStore store = new ParameterStore(gpt, manager, cfg.seed());
+            // laid out in backward order: many small buckets, reduced while backward runs
+            ParameterStore store = new ParameterStore(
+                    io.megalith.core.train.GradientBuckets.backwardOrder(gpt.segments(null)), manager, cfg.seed());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             List<Double> norms = new ArrayList<>();
@@ -78,13 +82,14 @@ class DataParallelEquivalenceTest {
                     losses.add(st.loss());
                     norms.add(st.gradNorm());
                 }
+                return new Result(losses, norms, store.toHost(), trainer.dataParallelOptimizer().memoryBytes(),
+                        trainer.dataParallelOptimizer().gatherState());
             }
-            return new Result(losses, norms, store.toHost());
         }
     }
 
-    static List<Result> trainDataParallel(int dp) throws Exception {
-        MegalithConfig cfg = config(dp);
+    static List<Result> trainDataParallel(int dp, int zero) throws Exception {
+        MegalithConfig cfg = config(dp, zero);
         ExecutorService pool = Executors.newFixedThreadPool(dp);
         try (InJvmFabric fabric = new InJvmFabric(dp)) {
             List<Future<Result>> futures = new ArrayList<>();
@@ -110,9 +115,23 @@ class DataParallelEquivalenceTest {
 
     @Test
     void dataParallelRanksReproduceOneRank() throws Exception {
-        Result one = train(config(1), ParallelContext.single());
+        check(0);
+    }
+
+    @Test
+    void zeroStage1ReproducesOneRankWithAQuarterOfTheOptimizerState() throws Exception {
+        check(1);
+    }
+
+    @Test
+    void zeroStage2ReproducesOneRank() throws Exception {
+        check(2);
+    }
+
+    static void check(int zero) throws Exception {
+        Result one = train(config(1, 0), ParallelContext.single());
         for (int dp : new int[] {2, 4}) {
-            List<Result> ranks = trainDataParallel(dp);
+            List<Result> ranks = trainDataParallel(dp, zero);
             for (Result r : ranks) {
                 for (int s = 0; s < STEPS; s++) {
                     assertThat(r.losses().get(s)).as("dp=%d step %d loss", dp, s + 1)
@@ -135,6 +154,27 @@ class DataParallelEquivalenceTest {
                     assertThat(r.weights().get(e.getKey()).contentEquals(e.getValue())).as("dp=%d replicas agree on %s",
                             dp, e.getKey()).isTrue();
                 }
+            }
+            // the gathered optimizer state is the one-rank state, whatever the partitioning
+            for (Map.Entry<String, HostTensor> e : one.optimizerState().entrySet()) {
+                float[] want = e.getValue().toFloats();
+                float[] got = ranks.get(dp - 1).optimizerState().get(e.getKey()).toFloats();
+                for (int i = 0; i < want.length; i++) {
+                    assertThat(Math.abs(got[i] - want[i])).as("zero %d dp=%d %s[%d]", zero, dp, e.getKey(), i)
+                            .isLessThanOrEqualTo(1e-5f * Math.max(1e-3f, Math.abs(want[i])) + 1e-9f);
+                }
+            }
+            long full = one.memory()[2];
+            long held = ranks.get(0).memory()[2];
+            if (zero == 0) {
+                assertThat(held).isEqualTo(full);
+            } else {
+                assertThat((double) held).as("optimizer bytes of a rank, zero %d dp %d", zero, dp)
+                        .isCloseTo((double) full / dp, org.assertj.core.data.Offset.offset(full * 0.05));
+            }
+            if (zero == 2) {
+                assertThat(ranks.get(0).memory()[1]).as("gradient bytes shrink with stage 2")
+                        .isLessThan(one.memory()[1] + one.memory()[0]);
             }
         }
         assertThat(one.losses().get(STEPS - 1)).as("it trains").isLessThan(one.losses().get(0));

@@ -16,6 +16,7 @@ public record MegalithConfig(
         Runtime runtime,
         Generate generate,
         Parallel parallel,
+        Zero zero,
         Comm comm,
         Launch launch) {
 
@@ -55,11 +56,17 @@ public record MegalithConfig(
      * The layout of ranks: world size = dp x tp x pp; ep (expert parallelism) divides dp. Ranks are
      * ordered tp fastest, then dp, then pp (Megatron's order; see docs/ARCHITECTURE.md).
      */
-    public record Parallel(int dp, int tp, int pp, int ep) {
+    public record Parallel(int dp, int tp, int pp, int ep, double gradBucketMib) {
         public int worldSize() {
             return dp * tp * pp;
         }
     }
+
+    /**
+     * DeepSpeed's ZeRO over the data-parallel group: 1 partitions the AdamW state, 2 also the gradients,
+     * 3 also the parameters (gathered per layer for its forward and backward).
+     */
+    public record Zero(int stage) {}
 
     /** Collective communication: every operation fails after deadline_seconds instead of hanging. */
     public record Comm(double deadlineSeconds, int chunkKib, int smallMessageKib, double connectTimeoutSeconds) {}
@@ -146,6 +153,8 @@ public record MegalithConfig(
                     + "parallel.dp x runtime.workers (" + train.batchSize() + " < " + parallel.dp() + " x "
                     + runtime.workers() + "): every rank and worker takes a share of each micro-batch");
         }
+        c.atLeast("parallel.grad_bucket_mib", parallel.gradBucketMib(), 0.001);
+        c.inRange("zero.stage", zero.stage(), 0, 2);
         c.atLeast("comm.deadline_seconds", comm.deadlineSeconds(), 0.001);
         c.atLeast("comm.chunk_kib", comm.chunkKib(), 1);
         c.atLeast("comm.small_message_kib", comm.smallMessageKib(), 0);

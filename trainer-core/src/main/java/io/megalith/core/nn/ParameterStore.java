@@ -30,12 +30,24 @@ public final class ParameterStore implements AutoCloseable {
     private final long totalElements;
     private PtNDArray[] gradViews;
 
-    /** Allocates and initialises storage for {@code module}'s parameters from {@code seed}. */
+    /** Allocates and initialises storage for {@code module}'s parameters from {@code seed}, decay ones first. */
     public ParameterStore(Module module, NDManager parent, long seed) {
-        this.manager = parent.newSubManager();
+        this(decayFirst(module), parent, seed);
+    }
+
+    private static List<Parameter> decayFirst(Module module) {
         List<Parameter> ordered = new ArrayList<>();
         module.parameters().stream().filter(Parameter::decay).forEach(ordered::add);
         module.parameters().stream().filter(p -> !p.decay()).forEach(ordered::add);
+        return ordered;
+    }
+
+    /**
+     * Allocates and initialises storage for {@code ordered} parameters, laid out in that order (e.g. the
+     * order in which backward completes their gradients, so gradient buckets are contiguous ranges).
+     */
+    public ParameterStore(List<Parameter> ordered, NDManager parent, long seed) {
+        this.manager = parent.newSubManager();
         this.params = List.copyOf(ordered);
         long n = 0;
         long nd = 0;
@@ -109,7 +121,34 @@ public final class ParameterStore implements AutoCloseable {
         return totalElements;
     }
 
-    /** Elements [0, decayElements) of the flat buffer take weight decay; the rest do not. */
+    /**
+     * The ranges of the flat buffer that take weight decay, {from0, to0, from1, to1, ...}, merged where
+     * adjacent.
+     */
+    public long[] decayRanges() {
+        List<Long> r = new ArrayList<>();
+        for (Parameter p : params) {
+            if (!p.decay()) {
+                continue;
+            }
+            long from = p.offset();
+            long to = from + p.numel();
+            if (!r.isEmpty() && r.get(r.size() - 1) == from) {
+                r.set(r.size() - 1, to);
+            } else {
+                r.add(from);
+                r.add(to);
+            }
+        }
+        return r.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /** The parameter values as a zero-copy little-endian byte view of {@link #flat()}, for communication. */
+    public ByteBuffer valueBytes() {
+        return Ops.bytes(flat, true);
+    }
+
+    /** Number of decayed elements (all of them before the rest when built decay-first from a module). */
     public long decayElements() {
         return decayElements;
     }
@@ -142,6 +181,50 @@ public final class ParameterStore implements AutoCloseable {
                 }
             } else {
                 target.put(Ops.bytes(g, true).asFloatBuffer());
+            }
+        }
+    }
+
+    /**
+     * Copies (or, with {@code add}, adds) the gradients of the parameters inside flat range [from, to)
+     * into {@code dst}, element {@code from} landing at {@code dst}'s position. The range must start and
+     * end at parameter boundaries (gradient buckets do).
+     */
+    public void gradientsOfRange(long from, long to, FloatBuffer dst, boolean add) {
+        int base = dst.position();
+        for (int i = 0; i < params.size(); i++) {
+            Parameter p = params.get(i);
+            long off = p.offset();
+            if (off < from || off >= to) {
+                continue;
+            }
+            if (off + p.numel() > to) {
+                throw new IllegalArgumentException("range [" + from + ", " + to + ") cuts parameter " + p.name());
+            }
+            PtNDArray g = gradView(i);
+            int at = base + (int) (off - from);
+            int n = (int) p.numel();
+            if (g == null) {
+                if (!add) {
+                    for (int j = 0; j < n; j++) {
+                        dst.put(at + j, 0f);
+                    }
+                }
+                continue;
+            }
+            FloatBuffer src = Ops.bytes(g, true).asFloatBuffer();
+            if (!add) {
+                dst.put(at, src, 0, n);
+                continue;
+            }
+            for (int c = 0; c < n; c += ADD_CHUNK) {
+                int len = Math.min(ADD_CHUNK, n - c);
+                src.get(c, addA, 0, len);
+                dst.get(at + c, addB, 0, len);
+                for (int j = 0; j < len; j++) {
+                    addB[j] += addA[j];
+                }
+                dst.put(at + c, addB, 0, len);
             }
         }
     }

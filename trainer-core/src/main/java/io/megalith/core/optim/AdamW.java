@@ -27,15 +27,34 @@ public final class AdamW {
     private final double weightDecay;
     private final float[] expAvg;
     private final float[] expAvgSq;
-    private final int decayElements;
+    private final long[] decayRanges;
     private long step;
 
     /** State for {@code numel} elements of which the first {@code decayElements} take weight decay. */
     public AdamW(int numel, int decayElements, double beta1, double beta2, double eps, double weightDecay) {
+        this(numel, new long[] {0, decayElements}, beta1, beta2, eps, weightDecay);
         if (decayElements < 0 || decayElements > numel) {
             throw new IllegalArgumentException("decayElements " + decayElements + " outside [0, " + numel + "]");
         }
-        this.decayElements = decayElements;
+    }
+
+    /**
+     * State for {@code numel} elements; weight decay applies to the ranges {@code decayRanges} =
+     * {from0, to0, from1, to1, ...} (sorted, disjoint, within [0, numel)), e.g. the matmul weights of a
+     * flat buffer or of a ZeRO shard of it.
+     */
+    public AdamW(int numel, long[] decayRanges, double beta1, double beta2, double eps, double weightDecay) {
+        if (decayRanges.length % 2 != 0) {
+            throw new IllegalArgumentException("decay ranges come in (from, to) pairs");
+        }
+        long last = 0;
+        for (int i = 0; i < decayRanges.length; i += 2) {
+            if (decayRanges[i] < last || decayRanges[i + 1] < decayRanges[i] || decayRanges[i + 1] > numel) {
+                throw new IllegalArgumentException("decay ranges must be sorted, disjoint and within [0, " + numel + "]");
+            }
+            last = decayRanges[i + 1];
+        }
+        this.decayRanges = decayRanges.clone();
         this.beta1 = beta1;
         this.beta2 = beta2;
         this.eps = eps;
@@ -51,7 +70,28 @@ public final class AdamW {
             throw new IllegalArgumentException("expected " + n + " elements, got params " + params.remaining()
                     + " and grads " + grads.remaining());
         }
+        beginStep();
+        update(params, grads, 0, lr, clip);
+    }
+
+    /** Starts optimizer step t+1: the bias corrections of the following {@link #update} calls use it. */
+    public void beginStep() {
         step++;
+    }
+
+    /**
+     * Updates the state elements [stateOffset, stateOffset + params.remaining()) with these params and
+     * grads (same length), in the current step. A ZeRO shard made of several pieces calls this per piece.
+     */
+    public void update(FloatBuffer params, FloatBuffer grads, int stateOffset, double lr, double clip) {
+        int n = params.remaining();
+        if (grads.remaining() != n || stateOffset < 0 || stateOffset + n > expAvg.length) {
+            throw new IllegalArgumentException("piece of " + n + " elements at " + stateOffset + " (grads "
+                    + grads.remaining() + ") outside a state of " + expAvg.length);
+        }
+        if (step == 0) {
+            throw new IllegalStateException("call beginStep() first");
+        }
         float bc1 = (float) (1 - Math.pow(beta1, step));
         float sqrtBc2 = (float) Math.sqrt(1 - Math.pow(beta2, step));
         float stepSize = (float) lr / bc1;
@@ -68,25 +108,32 @@ public final class AdamW {
             // that mixes [i] and [from + i] (measured 8x slower).
             params.get(p0 + from, p, 0, len);
             grads.get(g0 + from, g, 0, len);
-            System.arraycopy(expAvg, from, m, 0, len);
-            System.arraycopy(expAvgSq, from, v, 0, len);
-            int decayEnd = Math.max(0, Math.min(len, decayElements - from));
-            update(p, g, m, v, len, decayEnd, decayFactor, (float) clip, stepSize, sqrtBc2);
+            System.arraycopy(expAvg, stateOffset + from, m, 0, len);
+            System.arraycopy(expAvgSq, stateOffset + from, v, 0, len);
+            decay(p, stateOffset + from, len, decayFactor);
+            update(p, g, m, v, len, (float) clip, stepSize, sqrtBc2);
             params.put(p0 + from, p, 0, len);
-            System.arraycopy(m, 0, expAvg, from, len);
-            System.arraycopy(v, 0, expAvgSq, from, len);
+            System.arraycopy(m, 0, expAvg, stateOffset + from, len);
+            System.arraycopy(v, 0, expAvgSq, stateOffset + from, len);
         }
     }
 
-    private void update(float[] p, float[] g, float[] m, float[] v, int len, int decayEnd, float decayFactor,
-            float clip, float stepSize, float sqrtBc2) {
+    /** p *= 1 - lr*wd on the decay ranges that overlap the chunk [from, from + len). */
+    private void decay(float[] p, int from, int len, float decayFactor) {
+        for (int r = 0; r < decayRanges.length; r += 2) {
+            int a = (int) Math.max(decayRanges[r], from) - from;
+            int b = (int) Math.min(decayRanges[r + 1], from + len) - from;
+            for (int i = a; i < b; i++) {
+                p[i] *= decayFactor;
+            }
+        }
+    }
+
+    private void update(float[] p, float[] g, float[] m, float[] v, int len, float clip, float stepSize, float sqrtBc2) {
         float b2 = (float) beta2;
         float ob1 = (float) (1 - beta1);
         float ob2 = (float) (1 - beta2);
         float e = (float) eps;
-        for (int i = 0; i < decayEnd; i++) {
-            p[i] *= decayFactor;
-        }
         for (int i = 0; i < len; i++) {
             float gi = g[i] * clip;
             float mi = m[i] + ob1 * (gi - m[i]);

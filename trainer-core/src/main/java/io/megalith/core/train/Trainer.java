@@ -49,16 +49,15 @@ public final class Trainer implements AutoCloseable {
     private final ParameterStore store;
     private final List<Gpt> replicas = new ArrayList<>();
     private final List<ParameterStore> replicaStores = new ArrayList<>();
-    private final AdamW optimizer;
+    private final DataParallelOptimizer optimizer;
     private final LrSchedule schedule;
     private final TrainingData data;
     private final NDManager manager;
-    private final ByteBuffer gradientBytes;
-    private final FloatBuffer gradients;
+
     private final Communicator dataParallel;
-    private final FloatBuffer values;
     private final long dropoutKey;
     private final ExecutorService workers;
+    private final List<GradientBuckets.Bucket> buckets;
 
     /** Result of one optimizer step. */
     public record StepStats(long step, double loss, double lr, double gradNorm, long tokens) {}
@@ -80,12 +79,7 @@ public final class Trainer implements AutoCloseable {
         this.store = store;
         this.data = data;
         this.manager = manager;
-        this.optimizer = new AdamW((int) store.numel(), (int) store.decayElements(), cfg.beta1(), cfg.beta2(), cfg.eps(),
-                cfg.weightDecay());
         this.schedule = new LrSchedule(cfg.lr(), cfg.minLr(), cfg.warmupSteps(), cfg.decayEnd());
-        this.gradientBytes = ByteBuffer.allocateDirect((int) store.numel() * 4).order(ByteOrder.LITTLE_ENDIAN);
-        this.gradients = gradientBytes.asFloatBuffer();
-        this.values = store.values();
         this.dropoutKey = CounterRng.key(config.seed(), "dropout");
         int n = Math.max(1, config.runtime().workers());
         replicas.add(model);
@@ -96,6 +90,10 @@ public final class Trainer implements AutoCloseable {
             replica.initConstants(manager);
             replicas.add(replica);
         }
+        long bucketElements = Math.max(1, (long) (config.parallel().gradBucketMib() * (1 << 20) / 4));
+        this.buckets = GradientBuckets.plan(model.segments(null), store, bucketElements);
+        this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, dataParallel, config.zero().stage(),
+                cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
         int threads = config.runtime().threads() > 0 ? config.runtime().threads() : io.megalith.core.tensor.Torch.threads();
         int threadsPerWorker = Math.max(1, threads / n);
         if (n > 1) {
@@ -114,6 +112,10 @@ public final class Trainer implements AutoCloseable {
     }
 
     public AdamW optimizer() {
+        return optimizer.optimizer();
+    }
+
+    public DataParallelOptimizer dataParallelOptimizer() {
         return optimizer;
     }
 
@@ -153,27 +155,19 @@ public final class Trainer implements AutoCloseable {
         long stepKey = CounterRng.key(dropoutKey, step);
         double loss = 0;
         for (int m = 0; m < accum; m++) {
-            loss += forwardBackward(micro[m], m * b + from, stepKey, counts[0]);
-        }
-        store.copyGradients(gradients);
-        for (int w = 1; w < replicaStores.size(); w++) {
-            replicaStores.get(w).addGradients(gradients);
+            // the last micro-batch starts reducing each bucket as soon as backward completes it
+            SegmentedPass.Hooks hooks = m == accum - 1 && dp > 1 && replicas.size() == 1 ? overlapHooks()
+                    : SegmentedPass.NO_HOOKS;
+            loss += forwardBackward(micro[m], m * b + from, stepKey, counts[0], hooks);
         }
         if (dp > 1) {
-            dataParallel.allReduce(gradientBytes, ElementType.F32, ReduceOp.SUM);
             ByteBuffer l = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
             l.putLong(0, Double.doubleToRawLongBits(loss));
             loss = sumDoubles(l);
         }
         long tokens = counts[1];
-        double norm = AdamW.l2Norm(gradients);
-        // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1
-        double clip = cfg.gradClip() > 0 ? Math.min(1.0, cfg.gradClip() / (norm + 1e-6)) : 1.0;
         double lr = schedule.at(step);
-        optimizer.step(values, gradients, lr, clip);
-        for (ParameterStore s : replicaStores) {
-            s.zeroGradients();
-        }
+        double norm = optimizer.step(lr, cfg.gradClip());
         return new StepStats(step, loss, lr, norm, tokens);
     }
 
@@ -189,11 +183,26 @@ public final class Trainer implements AutoCloseable {
         return sum;
     }
 
+    /** Hooks that hand each gradient bucket to the optimizer when its last segment's backward is done. */
+    private SegmentedPass.Hooks overlapHooks() {
+        return new SegmentedPass.Hooks() {
+            @Override
+            public void afterBackward(int segment) {
+                for (GradientBuckets.Bucket bucket : buckets) {
+                    if (bucket.readySegment() == segment) {
+                        optimizer.gradientsReady(bucket.index());
+                    }
+                }
+            }
+        };
+    }
+
     /** Forward and backward of one micro-batch, split across the workers; returns its weighted loss. */
-    private double forwardBackward(Batch batch, long firstSample, long stepKey, long stepScored) {
+    private double forwardBackward(Batch batch, long firstSample, long stepKey, long stepScored,
+            SegmentedPass.Hooks hooks) {
         int n = replicas.size();
         if (n == 1) {
-            return part(model, batch, 0, batch.size(), firstSample, stepKey, stepScored);
+            return part(model, batch, 0, batch.size(), firstSample, stepKey, stepScored, hooks);
         }
         int[] bounds = new int[n + 1];
         for (int w = 0; w <= n; w++) {
@@ -204,7 +213,8 @@ public final class Trainer implements AutoCloseable {
             Gpt replica = replicas.get(w);
             int from = bounds[w];
             int to = bounds[w + 1];
-            parts.add(workers.submit(() -> part(replica, batch, from, to, firstSample, stepKey, stepScored)));
+            parts.add(workers.submit(() -> part(replica, batch, from, to, firstSample, stepKey, stepScored,
+                    SegmentedPass.NO_HOOKS)));
         }
         double loss = 0;
         for (Future<Double> f : parts) {
@@ -221,7 +231,8 @@ public final class Trainer implements AutoCloseable {
     }
 
     /** Rows [from, to) of {@code batch} through {@code net}: loss scaled by its share of the step's tokens. */
-    private double part(Gpt net, Batch batch, int from, int to, long firstSample, long stepKey, long stepScored) {
+    private double part(Gpt net, Batch batch, int from, int to, long firstSample, long stepKey, long stepScored,
+            SegmentedPass.Hooks hooks) {
         if (from == to) {
             return 0;
         }
@@ -236,7 +247,7 @@ public final class Trainer implements AutoCloseable {
             ForwardContext ctx = new ForwardContext(true, stepKey, firstSample + from, m);
             // mean over this part's tokens, weighted by the part's share of all tokens of the step
             double share = (double) tg.counted() / stepScored;
-            float loss = SegmentedPass.run(net.segments(tg), ids, ctx, (float) share, SegmentedPass.NO_HOOKS,
+            float loss = SegmentedPass.run(net.segments(tg), ids, ctx, (float) share, hooks,
                     cfg.activationCheckpointing());
             return loss * share;
         }

@@ -116,7 +116,8 @@ public final class TrainingRun implements AutoCloseable {
         }
         this.manager = Torch.newManager();
         this.model = new Gpt(gptConfig);
-        this.params = new ParameterStore(model, manager, cfg.seed());
+        // laid out in the order backward completes gradients: buckets can be reduced while backward runs
+        this.params = new ParameterStore(GradientBuckets.backwardOrder(model.segments(null)), manager, cfg.seed());
         model.initConstants(manager);
         this.trainer = new Trainer(cfg, model, params, data, manager, dataParallel);
         if (resumed != null) {
@@ -210,15 +211,19 @@ public final class TrainingRun implements AutoCloseable {
                 } catch (Exception e) {
                     throw new IllegalStateException(e);
                 }
+                long[] mem = trainer.dataParallelOptimizer().memoryBytes();
+                rec.put("mem_params_bytes", mem[0]);
+                rec.put("mem_grads_bytes", mem[1]);
+                rec.put("mem_optimizer_bytes", mem[2]);
                 if (leader) {
                     metrics.write(rec);
-                    int every = cfg.checkpoint().every();
-                    if ((every > 0 && done % every == 0) || done == t.maxSteps()) {
-                        save(done);
-                    }
-                    if (evalDue) {
-                        chart();
-                    }
+                }
+                int every = cfg.checkpoint().every();
+                if ((every > 0 && done % every == 0) || done == t.maxSteps()) {
+                    save(done);
+                }
+                if (leader && evalDue) {
+                    chart();
                 }
             }
         }
@@ -304,12 +309,14 @@ public final class TrainingRun implements AutoCloseable {
         return new int[] {0};
     }
 
+    /** Every rank calls this (the optimizer state may have to be gathered); the leader writes. */
     private void save(long step) throws IOException {
+        Map<String, HostTensor> opt = trainer.dataParallelOptimizer().gatherState();
+        if (!leader) {
+            return;
+        }
         Map<String, Map<String, HostTensor>> tensors = new LinkedHashMap<>();
         tensors.put(MODEL_FILE, params.toHost());
-        Map<String, HostTensor> opt = new LinkedHashMap<>();
-        opt.putAll(params.slices(FloatBuffer.wrap(trainer.optimizer().expAvg()), "exp_avg."));
-        opt.putAll(params.slices(FloatBuffer.wrap(trainer.optimizer().expAvgSq()), "exp_avg_sq."));
         tensors.put(OPTIMIZER_FILE, opt);
         RunState state = new RunState(RunState.FORMAT_VERSION, step, cfg.seed(), trainer.optimizer().stepCount(), step,
                 model.config(), data.tokenizer().kind(), ConfigLoader.toYaml(cfg));
@@ -321,10 +328,7 @@ public final class TrainingRun implements AutoCloseable {
 
     private void restore(LoadedCheckpoint ckpt, RunState state) {
         params.load(ckpt.tensorFiles().get(MODEL_FILE));
-        Map<String, HostTensor> opt = ckpt.tensorFiles().get(OPTIMIZER_FILE);
-        params.loadSlices(FloatBuffer.wrap(trainer.optimizer().expAvg()), "exp_avg.", opt);
-        params.loadSlices(FloatBuffer.wrap(trainer.optimizer().expAvgSq()), "exp_avg_sq.", opt);
-        trainer.optimizer().setStepCount(state.optimizerStep());
+        trainer.dataParallelOptimizer().loadState(ckpt.tensorFiles().get(OPTIMIZER_FILE), state.optimizerStep());
     }
 
     private static void checkCompatible(GptConfig saved, GptConfig now) {

@@ -16,8 +16,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ConfigLoaderTest {
     private static final String TRAIN_KEYS = "max_steps, batch_size, grad_accum, lr, min_lr, warmup_steps, "
-            + "lr_decay_steps, weight_decay, beta1, beta2, eps, grad_clip, eval_every, eval_batches, log_every";
-    private static final String TOP_KEYS = "seed, run, model, data, train, checkpoint, runtime, parallel, comm, launch, generate";
+            + "lr_decay_steps, weight_decay, beta1, beta2, eps, grad_clip, eval_every, eval_batches, log_every, activation_checkpointing";
+    private static final String TOP_KEYS = "seed, run, model, data, train, checkpoint, runtime, parallel, zero, comm, launch, generate";
 
     @TempDir
     Path dir;
@@ -494,7 +494,7 @@ class ConfigLoaderTest {
             MegalithConfig c = ConfigLoader.fromYaml("", List.of(), "defaults");
             c = new MegalithConfig(c.seed(), new MegalithConfig.Run("runs/x", s), c.model(), c.data(), c.train(),
                     c.checkpoint(), c.runtime(),
-                    new MegalithConfig.Generate(s, 10, 1.0, 0, 1), c.parallel(), c.comm(), c.launch());
+                    new MegalithConfig.Generate(s, 10, 1.0, 0, 1), c.parallel(), c.zero(), c.comm(), c.launch());
             String yaml = ConfigLoader.toYaml(c);
             assertThat(ConfigLoader.fromYaml(yaml, List.of(), "round trip"))
                     .as("string %s written as\n%s", s, yaml).isEqualTo(c);

@@ -1,0 +1,319 @@
+package io.megalith.core.train;
+
+import io.megalith.core.comm.Communicator;
+import io.megalith.core.comm.ElementType;
+import io.megalith.core.comm.Handle;
+import io.megalith.core.comm.ReduceOp;
+import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.optim.AdamW;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Gradient synchronisation and the optimizer step of a data-parallel rank, with DeepSpeed's ZeRO
+ * stages 0-2 over the flat parameter buffer:
+ *
+ * <ul>
+ *   <li>stage 0: every bucket of gradients is all-reduced; every rank runs AdamW on everything;
+ *   <li>stage 1: gradients all-reduced; AdamW state is partitioned: each rank updates only its piece of
+ *       every bucket ([partStart(len, r), partStart(len, r+1)) of it), then the pieces are all-gathered;
+ *   <li>stage 2: as 1, but buckets are reduce-scattered, so each rank keeps only its pieces of the
+ *       gradients (the flat gradient buffer is 1/dp the size; two bucket-sized staging buffers remain).
+ * </ul>
+ *
+ * Buckets are launched asynchronously as soon as backward completes them ({@link #gradientsReady}), so
+ * their communication overlaps the backward of earlier segments and the copying of later buckets.
+ * Gradients are summed (each rank's loss already carries its share of the step's tokens), so the
+ * update is that of the whole global batch. Global-norm clipping uses the norm over all gradients:
+ * over the full buffer (stages 0, 1) or from the pieces' sums of squares gathered in rank order
+ * (stage 2), the same on every rank.
+ */
+public final class DataParallelOptimizer {
+    private final Communicator dp;
+    private final int stage;
+    private final ParameterStore store;
+    private final List<ParameterStore> replicas;
+    private final List<GradientBuckets.Bucket> buckets;
+    private final long[] pieceFrom;
+    private final long[] pieceTo;
+    private final int[] shardOffset;
+    private final int shardSize;
+    private final AdamW adam;
+    private final ByteBuffer grads; // stage 0/1: all gradients; stage 2: this rank's pieces
+    private final ByteBuffer[] staging; // stage 2: full buckets on their way to be reduce-scattered
+    private final Handle[] inFlight;
+    private final List<Handle> pending = new ArrayList<>();
+    private final boolean[] launched;
+
+    /**
+     * @param replicas the stores whose gradients are summed locally first (worker threads); element 0 is
+     *     {@code store}
+     */
+    public DataParallelOptimizer(ParameterStore store, List<ParameterStore> replicas, List<GradientBuckets.Bucket> buckets,
+            Communicator dp, int stage, double beta1, double beta2, double eps, double weightDecay) {
+        if (stage < 0 || stage > 2) {
+            throw new IllegalArgumentException("ZeRO stage " + stage + " is not handled here");
+        }
+        this.dp = dp;
+        this.stage = stage;
+        this.store = store;
+        this.replicas = List.copyOf(replicas);
+        this.buckets = List.copyOf(buckets);
+        int n = buckets.size();
+        pieceFrom = new long[n];
+        pieceTo = new long[n];
+        shardOffset = new int[n];
+        int shard = 0;
+        long maxBucket = 0;
+        for (GradientBuckets.Bucket b : buckets) {
+            pieceFrom[b.index()] = b.from() + dp.partStart(b.size(), dp.rank());
+            pieceTo[b.index()] = b.from() + dp.partStart(b.size(), dp.rank() + 1);
+            shardOffset[b.index()] = shard;
+            shard += (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
+            maxBucket = Math.max(maxBucket, b.size());
+        }
+        this.shardSize = shard;
+        long[] decay = store.decayRanges();
+        this.adam = stage == 0
+                ? new AdamW((int) store.numel(), decay, beta1, beta2, eps, weightDecay)
+                : new AdamW(shardSize, shardDecayRanges(decay), beta1, beta2, eps, weightDecay);
+        this.grads = direct(stage == 2 ? shardSize : store.numel());
+        this.staging = stage == 2 ? new ByteBuffer[] {direct(maxBucket), direct(maxBucket)} : new ByteBuffer[0];
+        this.inFlight = new Handle[2];
+        this.launched = new boolean[n];
+    }
+
+    public int stage() {
+        return stage;
+    }
+
+    public List<GradientBuckets.Bucket> buckets() {
+        return buckets;
+    }
+
+    public AdamW optimizer() {
+        return adam;
+    }
+
+    /** The state elements this rank holds: [from, to) ranges of the flat buffer, in state order. */
+    public long[][] stateRanges() {
+        if (stage == 0) {
+            return new long[][] {{0, store.numel()}};
+        }
+        long[][] r = new long[buckets.size()][];
+        for (int b = 0; b < r.length; b++) {
+            r[b] = new long[] {pieceFrom[b], pieceTo[b]};
+        }
+        return r;
+    }
+
+    /** Bucket {@code b}'s gradients are complete: gather them from libtorch and start reducing them. */
+    public void gradientsReady(int b) {
+        GradientBuckets.Bucket bucket = buckets.get(b);
+        if (launched[b]) {
+            throw new IllegalStateException("bucket " + b + " launched twice in one step");
+        }
+        launched[b] = true;
+        if (stage < 2) {
+            FloatBuffer dst = floats(grads, bucket.from(), bucket.to());
+            for (int w = 0; w < replicas.size(); w++) {
+                replicas.get(w).gradientsOfRange(bucket.from(), bucket.to(), dst, w > 0);
+            }
+            if (dp.size() > 1) {
+                pending.add(dp.allReduceAsync(bytes(grads, bucket.from(), bucket.to()), ElementType.F32, ReduceOp.SUM));
+            }
+            return;
+        }
+        // stage 2: stage the full bucket, reduce-scatter it into this rank's piece; at most two in flight
+        int k = b % 2;
+        if (inFlight[k] != null) {
+            inFlight[k].await();
+        }
+        ByteBuffer stage = staging[k];
+        FloatBuffer dst = floats(stage, 0, bucket.size());
+        for (int w = 0; w < replicas.size(); w++) {
+            replicas.get(w).gradientsOfRange(bucket.from(), bucket.to(), dst, w > 0);
+        }
+        ByteBuffer out = bytes(grads, shardOffset[b], shardOffset[b] + (pieceTo[b] - pieceFrom[b]));
+        inFlight[k] = dp.reduceScatterAsync(bytes(stage, 0, bucket.size()), out, ElementType.F32, ReduceOp.SUM);
+        pending.add(inFlight[k]);
+    }
+
+    /**
+     * Finishes the step: launches buckets not yet launched, waits for all communication, clips by the
+     * global norm, updates (this rank's part of) the parameters and gathers them, zeroes the gradients.
+     * Returns the global gradient norm before clipping.
+     */
+    public double step(double lr, double gradClip) {
+        for (int b = 0; b < buckets.size(); b++) {
+            if (!launched[b]) {
+                gradientsReady(b);
+            }
+        }
+        for (Handle h : pending) {
+            h.await();
+        }
+        pending.clear();
+        inFlight[0] = null;
+        inFlight[1] = null;
+        java.util.Arrays.fill(launched, false);
+        double norm = norm();
+        // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1
+        double clip = gradClip > 0 ? Math.min(1.0, gradClip / (norm + 1e-6)) : 1.0;
+        FloatBuffer values = store.values();
+        adam.beginStep();
+        if (stage == 0) {
+            adam.update(values, floats(grads, 0, store.numel()), 0, lr, clip);
+        } else {
+            for (int b = 0; b < buckets.size(); b++) {
+                long len = pieceTo[b] - pieceFrom[b];
+                if (len == 0) {
+                    continue;
+                }
+                FloatBuffer g = stage == 1 ? floats(grads, pieceFrom[b], pieceTo[b])
+                        : floats(grads, shardOffset[b], shardOffset[b] + len);
+                adam.update(slice(values, pieceFrom[b], pieceTo[b]), g, shardOffset[b], lr, clip);
+            }
+            gatherParameters();
+        }
+        for (ParameterStore s : replicas) {
+            s.zeroGradients();
+        }
+        return norm;
+    }
+
+    /** Every rank broadcasts its updated pieces: afterwards all ranks hold the same full parameters. */
+    private void gatherParameters() {
+        if (dp.size() == 1) {
+            return;
+        }
+        ByteBuffer values = store.valueBytes();
+        List<Handle> gathers = new ArrayList<>();
+        List<ByteBuffer> inputs = new ArrayList<>();
+        for (GradientBuckets.Bucket b : buckets) {
+            // the input is a copy: the all-gather writes the bucket range the piece lies in
+            ByteBuffer mine = direct(pieceTo[b.index()] - pieceFrom[b.index()]);
+            mine.put(bytes(values, pieceFrom[b.index()], pieceTo[b.index()])).flip();
+            inputs.add(mine);
+            gathers.add(dp.allGatherAsync(mine, bytes(values, b.from(), b.to()), ElementType.F32));
+        }
+        for (Handle h : gathers) {
+            h.await();
+        }
+    }
+
+    private double norm() {
+        if (stage < 2) {
+            return AdamW.l2Norm(floats(grads, 0, store.numel()));
+        }
+        double local = AdamW.l2Norm(floats(grads, 0, shardSize));
+        if (dp.size() == 1) {
+            return local;
+        }
+        ByteBuffer mine = direct(2).order(ByteOrder.LITTLE_ENDIAN); // 8 bytes: one double as I64 bits
+        mine.putLong(0, Double.doubleToRawLongBits(local * local));
+        ByteBuffer all = ByteBuffer.allocateDirect(8 * dp.size()).order(ByteOrder.LITTLE_ENDIAN);
+        dp.allGather(mine, all, ElementType.I64);
+        double sum = 0;
+        for (int r = 0; r < dp.size(); r++) {
+            sum += Double.longBitsToDouble(all.getLong(8 * r)); // rank order: the same sum everywhere
+        }
+        return Math.sqrt(sum);
+    }
+
+    /**
+     * The full AdamW state as named tensors ({@code exp_avg.<param>}, {@code exp_avg_sq.<param>}),
+     * whatever the stage: with a partitioned state every rank contributes its pieces (a collective: all
+     * ranks of the group call it), so a checkpoint does not depend on the layout it was saved with.
+     */
+    public java.util.Map<String, io.megalith.core.tensor.HostTensor> gatherState() {
+        java.util.Map<String, io.megalith.core.tensor.HostTensor> out = new java.util.LinkedHashMap<>();
+        out.putAll(store.slices(full(adam.expAvg()), "exp_avg."));
+        out.putAll(store.slices(full(adam.expAvgSq()), "exp_avg_sq."));
+        return out;
+    }
+
+    private FloatBuffer full(float[] state) {
+        if (stage == 0) {
+            return FloatBuffer.wrap(state);
+        }
+        ByteBuffer all = direct(store.numel());
+        for (GradientBuckets.Bucket b : buckets) {
+            int len = (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
+            ByteBuffer mine = direct(len);
+            mine.asFloatBuffer().put(state, shardOffset[b.index()], len);
+            dp.allGather(mine, bytes(all, b.from(), b.to()), ElementType.F32);
+        }
+        return floats(all, 0, store.numel());
+    }
+
+    /** Restores the AdamW state from full named tensors (see {@link #gatherState}) and the step count. */
+    public void loadState(java.util.Map<String, io.megalith.core.tensor.HostTensor> tensors, long stepCount) {
+        loadInto(tensors, "exp_avg.", adam.expAvg());
+        loadInto(tensors, "exp_avg_sq.", adam.expAvgSq());
+        adam.setStepCount(stepCount);
+    }
+
+    private void loadInto(java.util.Map<String, io.megalith.core.tensor.HostTensor> tensors, String prefix, float[] state) {
+        float[] all = new float[(int) store.numel()];
+        store.loadSlices(FloatBuffer.wrap(all), prefix, tensors);
+        if (stage == 0) {
+            System.arraycopy(all, 0, state, 0, all.length);
+            return;
+        }
+        for (GradientBuckets.Bucket b : buckets) {
+            int len = (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
+            System.arraycopy(all, (int) pieceFrom[b.index()], state, shardOffset[b.index()], len);
+        }
+    }
+
+    /** Bytes this rank holds for parameters, gradients (Megalith's buffers + libtorch's .grad) and AdamW state. */
+    public long[] memoryBytes() {
+        long params = store.numel() * 4;
+        long libtorchGrads = store.numel() * 4L * replicas.size();
+        long gradBuffers = (long) grads.capacity() + (staging.length == 0 ? 0 : 2L * staging[0].capacity());
+        long optimizer = 2L * 4 * (stage == 0 ? store.numel() : shardSize);
+        return new long[] {params, libtorchGrads + gradBuffers, optimizer};
+    }
+
+    private long[] shardDecayRanges(long[] decay) {
+        List<Long> out = new ArrayList<>();
+        for (int b = 0; b < buckets.size(); b++) {
+            for (int r = 0; r < decay.length; r += 2) {
+                long a = Math.max(decay[r], pieceFrom[b]);
+                long e = Math.min(decay[r + 1], pieceTo[b]);
+                if (a < e) {
+                    long s = shardOffset[b] + (a - pieceFrom[b]);
+                    long t = shardOffset[b] + (e - pieceFrom[b]);
+                    if (!out.isEmpty() && out.get(out.size() - 1) == s) {
+                        out.set(out.size() - 1, t);
+                    } else {
+                        out.add(s);
+                        out.add(t);
+                    }
+                }
+            }
+        }
+        return out.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    private static ByteBuffer direct(long floats) {
+        return ByteBuffer.allocateDirect((int) (floats * 4)).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /** Elements [from, to) of a float32 byte buffer, as bytes. */
+    private static ByteBuffer bytes(ByteBuffer buf, long from, long to) {
+        return buf.duplicate().position((int) from * 4).limit((int) to * 4).slice().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    private static FloatBuffer floats(ByteBuffer buf, long from, long to) {
+        return bytes(buf, from, to).asFloatBuffer();
+    }
+
+    private static FloatBuffer slice(FloatBuffer buf, long from, long to) {
+        return buf.duplicate().position((int) from).limit((int) to).slice();
+    }
+}

@@ -1,0 +1,81 @@
+package io.megalith.core.train;
+
+import io.megalith.core.model.Segment;
+import io.megalith.core.nn.Parameter;
+import io.megalith.core.nn.ParameterStore;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Groups parameters into gradient buckets in the order backward completes them, so each bucket can be
+ * reduced while backward still runs on the segments before it. A parameter's gradient is complete
+ * after the backward of the first segment (in forward order) that reads it: the token embedding, read
+ * by the embedding and by the tied head, is complete only at the very end.
+ */
+public final class GradientBuckets {
+    /** Elements [from, to) of the flat buffer, complete after segment {@code readySegment}'s backward. */
+    public record Bucket(int index, long from, long to, int readySegment) {
+        public long size() {
+            return to - from;
+        }
+    }
+
+    private GradientBuckets() {}
+
+    /** Segment after whose backward each parameter's gradient is complete. */
+    public static Map<Parameter, Integer> readySegments(List<Segment> segments) {
+        Map<Parameter, Integer> ready = new IdentityHashMap<>();
+        for (int i = segments.size() - 1; i >= 0; i--) {
+            for (Parameter p : segments.get(i).parameters()) {
+                ready.put(p, i); // the lowest index wins: iterate from the end
+            }
+        }
+        return ready;
+    }
+
+    /** The parameters in the order their gradients complete during backward (layout for a {@link ParameterStore}). */
+    public static List<Parameter> backwardOrder(List<Segment> segments) {
+        Map<Parameter, Integer> ready = readySegments(segments);
+        Set<Parameter> order = new LinkedHashSet<>();
+        for (int i = segments.size() - 1; i >= 0; i--) {
+            for (Parameter p : segments.get(i).parameters()) {
+                if (ready.get(p) == i) {
+                    order.add(p);
+                }
+            }
+        }
+        return new ArrayList<>(order);
+    }
+
+    /**
+     * Cuts {@code store} into buckets of at least {@code bucketElements} elements. A store laid out in
+     * backward order gets buckets that complete one after the other; any other layout gets one bucket,
+     * complete at the end of backward.
+     */
+    public static List<Bucket> plan(List<Segment> segments, ParameterStore store, long bucketElements) {
+        Map<Parameter, Integer> ready = readySegments(segments);
+        List<Bucket> out = new ArrayList<>();
+        long from = 0;
+        int lastReady = Integer.MAX_VALUE;
+        for (Parameter p : store.parameters()) {
+            int r = ready.getOrDefault(p, 0);
+            if (r > lastReady) {
+                return List.of(new Bucket(0, 0, store.numel(), 0));
+            }
+            lastReady = r;
+            long end = p.offset() + p.numel();
+            if (end - from >= bucketElements) {
+                out.add(new Bucket(out.size(), from, end, r));
+                from = end;
+            }
+        }
+        if (from < store.numel()) {
+            out.add(new Bucket(out.size(), from, store.numel(), lastReady));
+        }
+        return out;
+    }
+}
