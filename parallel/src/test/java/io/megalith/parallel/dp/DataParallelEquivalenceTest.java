@@ -10,7 +10,6 @@ import io.megalith.core.data.TextData;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
-import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.Trainer;
@@ -70,9 +69,8 @@ class DataParallelEquivalenceTest {
         TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
-            // laid out in backward order: many small buckets, reduced while backward runs
-            ParameterStore store = new ParameterStore(
-                    io.megalith.core.train.GradientBuckets.backwardOrder(gpt.segments(null)), manager, cfg.seed());
+            // laid out in backward order (many small buckets, reduced while backward runs), partitioned from stage 2
+            io.megalith.core.nn.ModelParameters store = Trainer.createParameters(cfg, gpt, manager, ctx.dataParallel());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             List<Double> norms = new ArrayList<>();
@@ -82,8 +80,8 @@ class DataParallelEquivalenceTest {
                     losses.add(st.loss());
                     norms.add(st.gradNorm());
                 }
-                return new Result(losses, norms, store.toHost(), trainer.dataParallelOptimizer().memoryBytes(),
-                        trainer.dataParallelOptimizer().gatherState());
+                long[] memory = trainer.memoryBytes();
+                return new Result(losses, norms, store.toHost(), memory, trainer.gatherOptimizerState());
             }
         }
     }
@@ -124,8 +122,13 @@ class DataParallelEquivalenceTest {
     }
 
     @Test
-    void zeroStage2ReproducesOneRank() throws Exception {
+    void zeroStage2ReproducesOneRankWithPartitionedGradients() throws Exception {
         check(2);
+    }
+
+    @Test
+    void zeroStage3ReproducesOneRankWithPartitionedParameters() throws Exception {
+        check(3);
     }
 
     static void check(int zero) throws Exception {
@@ -172,9 +175,17 @@ class DataParallelEquivalenceTest {
                 assertThat((double) held).as("optimizer bytes of a rank, zero %d dp %d", zero, dp)
                         .isCloseTo((double) full / dp, org.assertj.core.data.Offset.offset(full * 0.05));
             }
-            if (zero == 2) {
-                assertThat(ranks.get(0).memory()[1]).as("gradient bytes shrink with stage 2")
-                        .isLessThan(one.memory()[1] + one.memory()[0]);
+            long paramsFull = one.memory()[0];
+            if (zero >= 2) {
+                // gradients: libtorch's tensors are freed as each group is reduced; the rank keeps its pieces
+                assertThat((double) ranks.get(0).memory()[1]).as("gradient bytes of a rank, zero %d dp %d", zero, dp)
+                        .isCloseTo((double) paramsFull / dp, org.assertj.core.data.Offset.offset(paramsFull * 0.05));
+            }
+            if (zero == 3) {
+                assertThat((double) ranks.get(0).memory()[0]).as("parameter bytes of a rank outside a layer, dp %d", dp)
+                        .isCloseTo((double) paramsFull / dp, org.assertj.core.data.Offset.offset(paramsFull * 0.05));
+            } else {
+                assertThat(ranks.get(0).memory()[0]).as("replicated parameters").isGreaterThanOrEqualTo(paramsFull);
             }
         }
         assertThat(one.losses().get(STEPS - 1)).as("it trains").isLessThan(one.losses().get(0));

@@ -154,7 +154,9 @@ public record MegalithConfig(
                     + runtime.workers() + "): every rank and worker takes a share of each micro-batch");
         }
         c.atLeast("parallel.grad_bucket_mib", parallel.gradBucketMib(), 0.001);
-        c.inRange("zero.stage", zero.stage(), 0, 2);
+        c.inRange("zero.stage", zero.stage(), 0, 3);
+        c.require(zero.stage() < 2 || runtime.workers() == 1, "runtime.workers: must be 1 with zero.stage " + zero.stage()
+                + " (partitioned gradients are reduced per layer as backward completes them, on one thread)");
         c.atLeast("comm.deadline_seconds", comm.deadlineSeconds(), 0.001);
         c.atLeast("comm.chunk_kib", comm.chunkKib(), 1);
         c.atLeast("comm.small_message_kib", comm.smallMessageKib(), 0);

@@ -50,9 +50,20 @@ public final class Parameter {
     /** The live tensor (a view into the store's flat buffer). */
     public PtNDArray value() {
         if (value == null) {
-            throw new IllegalStateException("parameter " + name + " has no storage yet: bind it with a ParameterStore");
+            throw new IllegalStateException("parameter " + name + " has no storage: bind it with a ParameterStore, "
+                    + "or (ZeRO-3) gather its group first");
         }
         return value;
+    }
+
+    /** Assigns the flat offset without storage (partitioned layouts bind storage later, per use). */
+    public void place(long offset) {
+        this.offset = offset;
+    }
+
+    /** Whether the parameter currently has storage (ZeRO-3 releases it between uses). */
+    public boolean isBound() {
+        return value != null;
     }
 
     /** Element offset of this parameter in its store's flat buffer. */
@@ -60,6 +71,7 @@ public final class Parameter {
         return offset;
     }
 
+    /** Binds to storage (a view) at flat offset {@code offset}; a null view leaves the parameter placed but unbound. */
     void bind(PtNDArray view, long offset) {
         this.value = view;
         this.offset = offset;

@@ -22,7 +22,7 @@ import java.util.Map;
  * <p>Why flat: AdamW, global-norm clipping and (in the parallel module) gradient all-reduce and ZeRO
  * partitioning each become a handful of ops on one tensor instead of one op per parameter.
  */
-public final class ParameterStore implements AutoCloseable {
+public final class ParameterStore implements ModelParameters {
     private final NDManager manager;
     private final List<Parameter> params;
     private final PtNDArray flat;
@@ -108,6 +108,7 @@ public final class ParameterStore implements AutoCloseable {
         this.decayElements = primary.decayElements;
     }
 
+    @Override
     public List<Parameter> parameters() {
         return params;
     }

@@ -13,23 +13,20 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Gradient synchronisation and the optimizer step of a data-parallel rank, with DeepSpeed's ZeRO
- * stages 0-2 over the flat parameter buffer:
+ * Gradient synchronisation and the optimizer step of a data-parallel rank with replicated parameters,
+ * ZeRO stages 0 and 1 over the flat parameter buffer (stages 2 and 3: {@link PartitionedOptimizer}):
  *
  * <ul>
  *   <li>stage 0: every bucket of gradients is all-reduced; every rank runs AdamW on everything;
  *   <li>stage 1: gradients all-reduced; AdamW state is partitioned: each rank updates only its piece of
- *       every bucket ([partStart(len, r), partStart(len, r+1)) of it), then the pieces are all-gathered;
- *   <li>stage 2: as 1, but buckets are reduce-scattered, so each rank keeps only its pieces of the
- *       gradients (the flat gradient buffer is 1/dp the size; two bucket-sized staging buffers remain).
+ *       every bucket ([partStart(len, r), partStart(len, r+1)) of it), then the pieces are all-gathered.
  * </ul>
  *
  * Buckets are launched asynchronously as soon as backward completes them ({@link #gradientsReady}), so
  * their communication overlaps the backward of earlier segments and the copying of later buckets.
  * Gradients are summed (each rank's loss already carries its share of the step's tokens), so the
- * update is that of the whole global batch. Global-norm clipping uses the norm over all gradients:
- * over the full buffer (stages 0, 1) or from the pieces' sums of squares gathered in rank order
- * (stage 2), the same on every rank.
+ * update is that of the whole global batch. Global-norm clipping uses the norm over the full, reduced
+ * gradient buffer: the same on every rank.
  */
 public final class DataParallelOptimizer {
     private final Communicator dp;
@@ -42,9 +39,7 @@ public final class DataParallelOptimizer {
     private final int[] shardOffset;
     private final int shardSize;
     private final AdamW adam;
-    private final ByteBuffer grads; // stage 0/1: all gradients; stage 2: this rank's pieces
-    private final ByteBuffer[] staging; // stage 2: full buckets on their way to be reduce-scattered
-    private final Handle[] inFlight;
+    private final ByteBuffer grads; // all gradients, reduced in place
     private final List<Handle> pending = new ArrayList<>();
     private final boolean[] launched;
 
@@ -54,7 +49,7 @@ public final class DataParallelOptimizer {
      */
     public DataParallelOptimizer(ParameterStore store, List<ParameterStore> replicas, List<GradientBuckets.Bucket> buckets,
             Communicator dp, int stage, double beta1, double beta2, double eps, double weightDecay) {
-        if (stage < 0 || stage > 2) {
+        if (stage < 0 || stage > 1) {
             throw new IllegalArgumentException("ZeRO stage " + stage + " is not handled here");
         }
         this.dp = dp;
@@ -67,22 +62,18 @@ public final class DataParallelOptimizer {
         pieceTo = new long[n];
         shardOffset = new int[n];
         int shard = 0;
-        long maxBucket = 0;
         for (GradientBuckets.Bucket b : buckets) {
             pieceFrom[b.index()] = b.from() + dp.partStart(b.size(), dp.rank());
             pieceTo[b.index()] = b.from() + dp.partStart(b.size(), dp.rank() + 1);
             shardOffset[b.index()] = shard;
             shard += (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
-            maxBucket = Math.max(maxBucket, b.size());
         }
         this.shardSize = shard;
         long[] decay = store.decayRanges();
         this.adam = stage == 0
                 ? new AdamW((int) store.numel(), decay, beta1, beta2, eps, weightDecay)
                 : new AdamW(shardSize, shardDecayRanges(decay), beta1, beta2, eps, weightDecay);
-        this.grads = direct(stage == 2 ? shardSize : store.numel());
-        this.staging = stage == 2 ? new ByteBuffer[] {direct(maxBucket), direct(maxBucket)} : new ByteBuffer[0];
-        this.inFlight = new Handle[2];
+        this.grads = direct(store.numel());
         this.launched = new boolean[n];
     }
 
@@ -117,29 +108,13 @@ public final class DataParallelOptimizer {
             throw new IllegalStateException("bucket " + b + " launched twice in one step");
         }
         launched[b] = true;
-        if (stage < 2) {
-            FloatBuffer dst = floats(grads, bucket.from(), bucket.to());
-            for (int w = 0; w < replicas.size(); w++) {
-                replicas.get(w).gradientsOfRange(bucket.from(), bucket.to(), dst, w > 0);
-            }
-            if (dp.size() > 1) {
-                pending.add(dp.allReduceAsync(bytes(grads, bucket.from(), bucket.to()), ElementType.F32, ReduceOp.SUM));
-            }
-            return;
-        }
-        // stage 2: stage the full bucket, reduce-scatter it into this rank's piece; at most two in flight
-        int k = b % 2;
-        if (inFlight[k] != null) {
-            inFlight[k].await();
-        }
-        ByteBuffer stage = staging[k];
-        FloatBuffer dst = floats(stage, 0, bucket.size());
+        FloatBuffer dst = floats(grads, bucket.from(), bucket.to());
         for (int w = 0; w < replicas.size(); w++) {
             replicas.get(w).gradientsOfRange(bucket.from(), bucket.to(), dst, w > 0);
         }
-        ByteBuffer out = bytes(grads, shardOffset[b], shardOffset[b] + (pieceTo[b] - pieceFrom[b]));
-        inFlight[k] = dp.reduceScatterAsync(bytes(stage, 0, bucket.size()), out, ElementType.F32, ReduceOp.SUM);
-        pending.add(inFlight[k]);
+        if (dp.size() > 1) {
+            pending.add(dp.allReduceAsync(bytes(grads, bucket.from(), bucket.to()), ElementType.F32, ReduceOp.SUM));
+        }
     }
 
     /**
@@ -157,8 +132,6 @@ public final class DataParallelOptimizer {
             h.await();
         }
         pending.clear();
-        inFlight[0] = null;
-        inFlight[1] = null;
         java.util.Arrays.fill(launched, false);
         double norm = norm();
         // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1
@@ -173,8 +146,7 @@ public final class DataParallelOptimizer {
                 if (len == 0) {
                     continue;
                 }
-                FloatBuffer g = stage == 1 ? floats(grads, pieceFrom[b], pieceTo[b])
-                        : floats(grads, shardOffset[b], shardOffset[b] + len);
+                FloatBuffer g = floats(grads, pieceFrom[b], pieceTo[b]);
                 adam.update(slice(values, pieceFrom[b], pieceTo[b]), g, shardOffset[b], lr, clip);
             }
             gatherParameters();
@@ -206,22 +178,7 @@ public final class DataParallelOptimizer {
     }
 
     private double norm() {
-        if (stage < 2) {
-            return AdamW.l2Norm(floats(grads, 0, store.numel()));
-        }
-        double local = AdamW.l2Norm(floats(grads, 0, shardSize));
-        if (dp.size() == 1) {
-            return local;
-        }
-        ByteBuffer mine = direct(2).order(ByteOrder.LITTLE_ENDIAN); // 8 bytes: one double as I64 bits
-        mine.putLong(0, Double.doubleToRawLongBits(local * local));
-        ByteBuffer all = ByteBuffer.allocateDirect(8 * dp.size()).order(ByteOrder.LITTLE_ENDIAN);
-        dp.allGather(mine, all, ElementType.I64);
-        double sum = 0;
-        for (int r = 0; r < dp.size(); r++) {
-            sum += Double.longBitsToDouble(all.getLong(8 * r)); // rank order: the same sum everywhere
-        }
-        return Math.sqrt(sum);
+        return AdamW.l2Norm(floats(grads, 0, store.numel()));
     }
 
     /**
@@ -274,7 +231,7 @@ public final class DataParallelOptimizer {
     public long[] memoryBytes() {
         long params = store.numel() * 4;
         long libtorchGrads = store.numel() * 4L * replicas.size();
-        long gradBuffers = (long) grads.capacity() + (staging.length == 0 ? 0 : 2L * staging[0].capacity());
+        long gradBuffers = grads.capacity();
         long optimizer = 2L * 4 * (stage == 0 ? store.numel() : shardSize);
         return new long[] {params, libtorchGrads + gradBuffers, optimizer};
     }

@@ -57,24 +57,40 @@ public final class GradientBuckets {
      * complete at the end of backward.
      */
     public static List<Bucket> plan(List<Segment> segments, ParameterStore store, long bucketElements) {
+        return plan(segments, store.parameters(), bucketElements, false);
+    }
+
+    /**
+     * Cuts parameters laid out in this order (their offsets assigned, contiguous from 0) into buckets of at
+     * least {@code bucketElements} elements; with {@code splitAtSegments} also wherever the ready segment
+     * changes (one bucket per layer, as ZeRO-3 gathers layer by layer).
+     */
+    public static List<Bucket> plan(List<Segment> segments, List<Parameter> layout, long bucketElements,
+            boolean splitAtSegments) {
         Map<Parameter, Integer> ready = readySegments(segments);
+        long total = 0;
+        for (Parameter p : layout) {
+            total += p.numel();
+        }
         List<Bucket> out = new ArrayList<>();
         long from = 0;
         int lastReady = Integer.MAX_VALUE;
-        for (Parameter p : store.parameters()) {
+        for (int i = 0; i < layout.size(); i++) {
+            Parameter p = layout.get(i);
             int r = ready.getOrDefault(p, 0);
             if (r > lastReady) {
-                return List.of(new Bucket(0, 0, store.numel(), 0));
+                return List.of(new Bucket(0, 0, total, 0));
             }
             lastReady = r;
             long end = p.offset() + p.numel();
-            if (end - from >= bucketElements) {
+            boolean segmentEnds = i + 1 == layout.size() || ready.getOrDefault(layout.get(i + 1), 0) != r;
+            if (end - from >= bucketElements || (splitAtSegments && segmentEnds)) {
                 out.add(new Bucket(out.size(), from, end, r));
                 from = end;
             }
         }
-        if (from < store.numel()) {
-            out.add(new Bucket(out.size(), from, store.numel(), lastReady));
+        if (from < total) {
+            out.add(new Bucket(out.size(), from, total, lastReady));
         }
         return out;
     }

@@ -26,14 +26,24 @@ public final class SegmentedPass {
         /** Before segment i's forward, and before its recomputed forward (e.g. gather its parameters). */
         default void beforeForward(int segment, boolean recomputing) {}
 
-        /** After segment i's forward (e.g. release gathered parameters). */
-        default void afterForward(int segment) {}
+        /** After segment i's forward, or its recomputed forward (e.g. release gathered parameters). */
+        default void afterForward(int segment, boolean recomputing) {}
 
         /** After segment i's backward: its parameters' gradients for this micro-batch are complete. */
         default void afterBackward(int segment) {}
     }
 
     public static final Hooks NO_HOOKS = new Hooks() {};
+
+    /** Which activations are dropped and recomputed during backward. */
+    public enum Recompute {
+        /** Keep every segment's graph (fastest, most memory). */
+        NONE,
+        /** Keep only segment inputs; recompute every segment but the last (activation checkpointing). */
+        ALL_BUT_LAST,
+        /** Recompute every segment, the loss too: no graph outlives its segment's forward (ZeRO-3). */
+        ALL
+    }
 
     private SegmentedPass() {}
 
@@ -43,31 +53,63 @@ public final class SegmentedPass {
      */
     public static float run(List<Segment> segments, PtNDArray input, ForwardContext ctx, float lossScale, Hooks hooks,
             boolean recompute) {
+        return run(segments, input, ctx, lossScale, hooks, recompute ? Recompute.ALL_BUT_LAST : Recompute.NONE);
+    }
+
+    /** As above, with the recomputation policy spelled out. */
+    public static float run(List<Segment> segments, PtNDArray input, ForwardContext ctx, float lossScale, Hooks hooks,
+            Recompute recompute) {
         int n = segments.size();
         List<PtNDArray> inputs = new ArrayList<>(n);
         PtNDArray[] outputs = new PtNDArray[n];
         PtNDArray x = input;
+        float loss = Float.NaN;
         for (int i = 0; i < n; i++) {
             PtNDArray in = i == 0 ? x : leaf(x);
             inputs.add(in);
+            boolean drop = recompute == Recompute.ALL || (recompute == Recompute.ALL_BUT_LAST && i < n - 1);
             hooks.beforeForward(i, false);
-            PtNDArray out = forward(segments.get(i), in, ctx);
-            hooks.afterForward(i);
-            // a recomputing pass keeps the output only as the next input (detached: no graph behind it)
-            outputs[i] = recompute && i < n - 1 ? null : out;
-            x = out;
+            if (!drop) {
+                outputs[i] = forward(segments.get(i), in, ctx);
+                x = outputs[i];
+            } else {
+                // Every tensor of this forward lives in its own scope: closing it frees the segment's graph
+                // and activations at once; only a detached copy of the output survives as the next input.
+                try (NDScope segmentScope = new NDScope()) {
+                    PtNDArray out = forward(segments.get(i), in, ctx);
+                    if (i < n - 1) {
+                        x = JniUtils.detachGradient(out);
+                        NDScope.unregister(x);
+                    } else {
+                        loss = out.getFloat();
+                    }
+                }
+                if (i < n - 1) {
+                    NDScope.register(x);
+                }
+            }
+            hooks.afterForward(i, false);
         }
-        float loss = x.getFloat();
+        if (outputs[n - 1] != null) {
+            loss = outputs[n - 1].getFloat();
+        }
         PtNDArray upstream = Ops.scalar(ctx.manager(), lossScale);
         for (int i = n - 1; i >= 0; i--) {
-            PtNDArray out = outputs[i];
-            if (out == null) {
-                hooks.beforeForward(i, true);
-                out = forward(segments.get(i), inputs.get(i), ctx);
-                hooks.afterForward(i);
+            NDScope segmentScope = outputs[i] == null ? new NDScope() : null;
+            try {
+                PtNDArray out = outputs[i];
+                if (out == null) {
+                    hooks.beforeForward(i, true);
+                    out = forward(segments.get(i), inputs.get(i), ctx);
+                    hooks.afterForward(i, true);
+                }
+                JniUtils.backward(out, upstream, false, false);
+                hooks.afterBackward(i);
+            } finally {
+                if (segmentScope != null) {
+                    segmentScope.close(); // the recomputed graph is done with
+                }
             }
-            JniUtils.backward(out, upstream, false, false);
-            hooks.afterBackward(i);
             if (i > 0) {
                 upstream = JniUtils.getGradient(inputs.get(i));
             }

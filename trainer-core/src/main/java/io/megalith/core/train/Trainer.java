@@ -14,7 +14,11 @@ import io.megalith.core.data.TrainingData;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.Targets;
 import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.nn.PartitionedParameters;
+import io.megalith.core.tensor.HostTensor;
+import java.util.Map;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.optim.LrSchedule;
 import io.megalith.core.tensor.CounterRng;
@@ -46,10 +50,12 @@ import java.util.concurrent.Future;
 public final class Trainer implements AutoCloseable {
     private final MegalithConfig.Train cfg;
     private final Gpt model;
-    private final ParameterStore store;
+    private final ModelParameters params;
+    private final ParameterStore store; // replicated storage (ZeRO 0/1), else null
     private final List<Gpt> replicas = new ArrayList<>();
     private final List<ParameterStore> replicaStores = new ArrayList<>();
-    private final DataParallelOptimizer optimizer;
+    private final DataParallelOptimizer optimizer; // ZeRO 0/1, else null
+    private final PartitionedOptimizer partitioned; // ZeRO 2/3, else null
     private final LrSchedule schedule;
     private final TrainingData data;
     private final NDManager manager;
@@ -62,8 +68,36 @@ public final class Trainer implements AutoCloseable {
     /** Result of one optimizer step. */
     public record StepStats(long step, double loss, double lr, double gradNorm, long tokens) {}
 
-    public Trainer(MegalithConfig config, Gpt model, ParameterStore store, TrainingData data, NDManager manager) {
-        this(config, model, store, data, manager, new SingleRankCommunicator());
+    public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager) {
+        this(config, model, params, data, manager, new SingleRankCommunicator());
+    }
+
+    /**
+     * Storage for {@code model}'s parameters as {@code config}'s ZeRO stage wants it: replicated and laid out in
+     * backward order (stages 0, 1), or partitioned over {@code dataParallel} (stage 2 in buckets, stage 3 one
+     * layer per group, as it gathers them).
+     */
+    public static ModelParameters createParameters(MegalithConfig config, Gpt model, NDManager manager,
+            Communicator dataParallel) {
+        List<io.megalith.core.model.Segment> plan = model.segments(null);
+        List<io.megalith.core.nn.Parameter> layout = GradientBuckets.backwardOrder(plan);
+        if (config.zero().stage() < 2) {
+            return new ParameterStore(layout, manager, config.seed());
+        }
+        long offset = 0;
+        for (io.megalith.core.nn.Parameter p : layout) {
+            p.place(offset);
+            offset += p.numel();
+        }
+        boolean perLayer = config.zero().stage() == 3;
+        long bucket = perLayer ? Long.MAX_VALUE : bucketElements(config);
+        long[] ends = GradientBuckets.plan(plan, layout, bucket, perLayer).stream()
+                .mapToLong(GradientBuckets.Bucket::to).toArray();
+        return new PartitionedParameters(layout, ends, dataParallel, manager, config.seed());
+    }
+
+    private static long bucketElements(MegalithConfig config) {
+        return Math.max(1, (long) (config.parallel().gradBucketMib() * (1 << 20) / 4));
     }
 
     /**
@@ -71,29 +105,41 @@ public final class Trainer implements AutoCloseable {
      * every micro-batch (rows [partStart(B, r), partStart(B, r+1))) and the gradients and losses are
      * summed over the group, so every rank applies the update of the whole global batch.
      */
-    public Trainer(MegalithConfig config, Gpt model, ParameterStore store, TrainingData data, NDManager manager,
+    public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager,
             Communicator dataParallel) {
         this.dataParallel = dataParallel;
         this.cfg = config.train();
         this.model = model;
-        this.store = store;
+        this.params = params;
+        this.store = params instanceof ParameterStore ps ? ps : null;
         this.data = data;
         this.manager = manager;
         this.schedule = new LrSchedule(cfg.lr(), cfg.minLr(), cfg.warmupSteps(), cfg.decayEnd());
         this.dropoutKey = CounterRng.key(config.seed(), "dropout");
         int n = Math.max(1, config.runtime().workers());
         replicas.add(model);
-        replicaStores.add(store);
+        if (store != null) {
+            replicaStores.add(store);
+        } else if (n > 1) {
+            throw new IllegalArgumentException("runtime.workers > 1 needs replicated parameters (zero.stage 0 or 1)");
+        }
         for (int i = 1; i < n; i++) {
             Gpt replica = new Gpt(model.config());
             replicaStores.add(new ParameterStore(replica, store));
             replica.initConstants(manager);
             replicas.add(replica);
         }
-        long bucketElements = Math.max(1, (long) (config.parallel().gradBucketMib() * (1 << 20) / 4));
-        this.buckets = GradientBuckets.plan(model.segments(null), store, bucketElements);
-        this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, dataParallel, config.zero().stage(),
-                cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
+        if (store != null) {
+            this.buckets = GradientBuckets.plan(model.segments(null), store, bucketElements(config));
+            this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, dataParallel, config.zero().stage(),
+                    cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
+            this.partitioned = null;
+        } else {
+            this.buckets = List.of();
+            this.optimizer = null;
+            this.partitioned = new PartitionedOptimizer((PartitionedParameters) params, model.segments(null), dataParallel,
+                    config.zero().stage(), cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
+        }
         int threads = config.runtime().threads() > 0 ? config.runtime().threads() : io.megalith.core.tensor.Torch.threads();
         int threadsPerWorker = Math.max(1, threads / n);
         if (n > 1) {
@@ -112,15 +158,46 @@ public final class Trainer implements AutoCloseable {
     }
 
     public AdamW optimizer() {
-        return optimizer.optimizer();
+        return optimizer != null ? optimizer.optimizer() : partitioned.optimizer();
     }
 
-    public DataParallelOptimizer dataParallelOptimizer() {
-        return optimizer;
+    /** The parameters' storage (replicated or partitioned). */
+    public ModelParameters parameters() {
+        return params;
     }
 
-    public ParameterStore store() {
-        return store;
+    /** Full AdamW state by name, whatever the partitioning (a collective over the data-parallel group). */
+    public Map<String, HostTensor> gatherOptimizerState() {
+        return optimizer != null ? optimizer.gatherState() : partitioned.gatherState();
+    }
+
+    public void loadOptimizerState(Map<String, HostTensor> tensors, long stepCount) {
+        if (optimizer != null) {
+            optimizer.loadState(tensors, stepCount);
+        } else {
+            partitioned.loadState(tensors, stepCount);
+        }
+    }
+
+    /** Bytes this rank holds for parameters, gradients and optimizer state. */
+    public long[] memoryBytes() {
+        return optimizer != null ? optimizer.memoryBytes() : partitioned.memoryBytes();
+    }
+
+    /**
+     * Makes every parameter available (ZeRO-3 gathers them all) for evaluation or sampling, then restores the
+     * partitioned state. A collective under ZeRO-3: every rank must call it.
+     */
+    public <T> T withFullModel(java.util.function.Supplier<T> work) {
+        if (partitioned == null || partitioned.stage() < 3) {
+            return work.get();
+        }
+        partitioned.materialiseAll();
+        try {
+            return work.get();
+        } finally {
+            partitioned.releaseAll();
+        }
     }
 
     public Gpt model() {
@@ -156,8 +233,8 @@ public final class Trainer implements AutoCloseable {
         double loss = 0;
         for (int m = 0; m < accum; m++) {
             // the last micro-batch starts reducing each bucket as soon as backward completes it
-            SegmentedPass.Hooks hooks = m == accum - 1 && dp > 1 && replicas.size() == 1 ? overlapHooks()
-                    : SegmentedPass.NO_HOOKS;
+            SegmentedPass.Hooks hooks = partitioned != null ? partitioned.hooks()
+                    : m == accum - 1 && dp > 1 && replicas.size() == 1 ? overlapHooks() : SegmentedPass.NO_HOOKS;
             loss += forwardBackward(micro[m], m * b + from, stepKey, counts[0], hooks);
         }
         if (dp > 1) {
@@ -167,7 +244,7 @@ public final class Trainer implements AutoCloseable {
         }
         long tokens = counts[1];
         double lr = schedule.at(step);
-        double norm = optimizer.step(lr, cfg.gradClip());
+        double norm = optimizer != null ? optimizer.step(lr, cfg.gradClip()) : partitioned.step(lr, cfg.gradClip());
         return new StepStats(step, loss, lr, norm, tokens);
     }
 
@@ -247,14 +324,20 @@ public final class Trainer implements AutoCloseable {
             ForwardContext ctx = new ForwardContext(true, stepKey, firstSample + from, m);
             // mean over this part's tokens, weighted by the part's share of all tokens of the step
             double share = (double) tg.counted() / stepScored;
+            SegmentedPass.Recompute asked = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST
+                    : SegmentedPass.Recompute.NONE;
             float loss = SegmentedPass.run(net.segments(tg), ids, ctx, (float) share, hooks,
-                    cfg.activationCheckpointing());
+                    partitioned != null ? partitioned.recompute(asked) : asked);
             return loss * share;
         }
     }
 
     /** Mean loss over {@code batches} validation batches (no dropout, no gradients). */
     public double validationLoss(int batches) {
+        return withFullModel(() -> validationLossOfFullModel(batches));
+    }
+
+    private double validationLossOfFullModel(int batches) {
         double sum = 0;
         for (int i = 0; i < batches; i++) {
             Batch batch = data.validation(i, cfg.batchSize());

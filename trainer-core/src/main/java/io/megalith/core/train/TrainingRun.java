@@ -18,7 +18,7 @@ import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.generate.Generator;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
-import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.report.LossChart;
@@ -62,7 +62,7 @@ public final class TrainingRun implements AutoCloseable {
     private final NDManager manager;
     private final TrainingData data;
     private final Gpt model;
-    private final ParameterStore params;
+    private final ModelParameters params;
     private final Trainer trainer;
     private final long startStep;
     private final boolean leader;
@@ -116,8 +116,9 @@ public final class TrainingRun implements AutoCloseable {
         }
         this.manager = Torch.newManager();
         this.model = new Gpt(gptConfig);
-        // laid out in the order backward completes gradients: buckets can be reduced while backward runs
-        this.params = new ParameterStore(GradientBuckets.backwardOrder(model.segments(null)), manager, cfg.seed());
+        // laid out in the order backward completes gradients (buckets reduced while backward runs), and
+        // partitioned over the data-parallel group from ZeRO stage 2
+        this.params = Trainer.createParameters(cfg, model, manager, dataParallel);
         model.initConstants(manager);
         this.trainer = new Trainer(cfg, model, params, data, manager, dataParallel);
         if (resumed != null) {
@@ -211,7 +212,7 @@ public final class TrainingRun implements AutoCloseable {
                 } catch (Exception e) {
                     throw new IllegalStateException(e);
                 }
-                long[] mem = trainer.dataParallelOptimizer().memoryBytes();
+                long[] mem = trainer.memoryBytes();
                 rec.put("mem_params_bytes", mem[0]);
                 rec.put("mem_grads_bytes", mem[1]);
                 rec.put("mem_optimizer_bytes", mem[2]);
@@ -243,7 +244,8 @@ public final class TrainingRun implements AutoCloseable {
         double val = trainer.validationLoss(cfg.train().evalBatches());
         rec.put("val_loss", val);
         if (data instanceof AdditionData addition) {
-            rec.put("exact_match", AdditionAccuracy.evaluate(model, addition, manager, cfg.data().evalPairs(), 0).accuracy());
+            rec.put("exact_match", trainer.withFullModel(
+                    () -> AdditionAccuracy.evaluate(model, addition, manager, cfg.data().evalPairs(), 0).accuracy()));
         }
         return val;
     }
@@ -263,6 +265,10 @@ public final class TrainingRun implements AutoCloseable {
 
     /** Samples to show at the end: generated text, or worked held-out additions. */
     public List<String> samples() {
+        return trainer.withFullModel(this::samplesOfFullModel);
+    }
+
+    private List<String> samplesOfFullModel() {
         MegalithConfig.Generate g = cfg.generate();
         if (data instanceof AdditionData addition) {
             return AdditionAccuracy.evaluate(model, addition, manager, 8, 8).examples();
@@ -311,12 +317,13 @@ public final class TrainingRun implements AutoCloseable {
 
     /** Every rank calls this (the optimizer state may have to be gathered); the leader writes. */
     private void save(long step) throws IOException {
-        Map<String, HostTensor> opt = trainer.dataParallelOptimizer().gatherState();
+        Map<String, HostTensor> opt = trainer.gatherOptimizerState();
+        Map<String, HostTensor> weights = params.toHost(); // partitioned parameters are gathered: every rank calls
         if (!leader) {
             return;
         }
         Map<String, Map<String, HostTensor>> tensors = new LinkedHashMap<>();
-        tensors.put(MODEL_FILE, params.toHost());
+        tensors.put(MODEL_FILE, weights);
         tensors.put(OPTIMIZER_FILE, opt);
         RunState state = new RunState(RunState.FORMAT_VERSION, step, cfg.seed(), trainer.optimizer().stepCount(), step,
                 model.config(), data.tokenizer().kind(), ConfigLoader.toYaml(cfg));
@@ -328,7 +335,7 @@ public final class TrainingRun implements AutoCloseable {
 
     private void restore(LoadedCheckpoint ckpt, RunState state) {
         params.load(ckpt.tensorFiles().get(MODEL_FILE));
-        trainer.dataParallelOptimizer().loadState(ckpt.tensorFiles().get(OPTIMIZER_FILE), state.optimizerStep());
+        trainer.loadOptimizerState(ckpt.tensorFiles().get(OPTIMIZER_FILE), state.optimizerStep());
     }
 
     private static void checkCompatible(GptConfig saved, GptConfig now) {

@@ -1,0 +1,25 @@
+package io.megalith.core.nn;
+
+import io.megalith.core.tensor.HostTensor;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Where a model's parameters live: replicated in one flat buffer ({@link ParameterStore}) or partitioned
+ * over a data-parallel group ({@link PartitionedParameters}). What a run needs from either.
+ */
+public interface ModelParameters extends AutoCloseable {
+    /** The parameters in layout order. */
+    List<Parameter> parameters();
+
+    long numel();
+
+    /** Every parameter in full, by name (partitioned storage gathers: a collective). */
+    Map<String, HostTensor> toHost();
+
+    /** Sets every parameter from full named tensors. */
+    void load(Map<String, HostTensor> tensors);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,377 @@
+package io.megalith.core.nn;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.comm.Communicator;
+import io.megalith.core.comm.ElementType;
+import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.tensor.Ops;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Parameters partitioned over a data-parallel group (ZeRO-2/3): the flat parameter space is cut into
+ * groups (gradient buckets, or one layer each), and every rank persistently owns only its piece
+ * [partStart(len, r), partStart(len, r+1)) of each group. A group is <em>materialised</em> by
+ * all-gathering the pieces into a full tensor whose views become the parameters' storage, and
+ * <em>released</em> by closing them (ZeRO-3 does that around every use; ZeRO-2 keeps every group
+ * materialised). Gradients are read from the current views and the views can be renewed, which frees
+ * libtorch's gradient tensors (DJL cannot reset a parameter's .grad otherwise).
+ */
+public final class PartitionedParameters implements ModelParameters {
+    /** Flat elements [from, to) and the parameters laid out in them. */
+    public record Group(int index, long from, long to, List<Parameter> params) {
+        public long size() {
+            return to - from;
+        }
+    }
+
+    private final Communicator dp;
+    private final NDManager manager;
+    private final List<Parameter> layout;
+    private final List<Group> groups;
+    private final long numel;
+    private final long[] pieceFrom;
+    private final long[] pieceTo;
+    private final int[] shardOffset;
+    private final ByteBuffer shard; // this rank's pieces of every group, concatenated
+    private final PtNDArray[] full;
+    private final Map<Parameter, PtNDArray> gradViews = new java.util.IdentityHashMap<>();
+
+    /**
+     * Places {@code layout} contiguously from offset 0, cuts it at {@code groupEnds} (exclusive end offsets,
+     * ascending, the last = total) and initialises this rank's pieces from {@code seed} (each element is a
+     * function of (seed, parameter name, index), so no rank ever needs the full initial tensors).
+     */
+    public PartitionedParameters(List<Parameter> layout, long[] groupEnds, Communicator dp, NDManager parent, long seed) {
+        this.dp = dp;
+        this.manager = parent.newSubManager();
+        this.layout = List.copyOf(layout);
+        long off = 0;
+        for (Parameter p : layout) {
+            p.bind(null, off);
+            off += p.numel();
+        }
+        this.numel = off;
+        if (groupEnds.length == 0 || groupEnds[groupEnds.length - 1] != numel) {
+            throw new IllegalArgumentException("groups must end at " + numel);
+        }
+        List<Group> gs = new ArrayList<>();
+        long from = 0;
+        for (long end : groupEnds) {
+            List<Parameter> members = new ArrayList<>();
+            for (Parameter p : layout) {
+                if (p.offset() >= from && p.offset() < end) {
+                    if (p.offset() + p.numel() > end) {
+                        throw new IllegalArgumentException("group end " + end + " cuts parameter " + p.name());
+                    }
+                    members.add(p);
+                }
+            }
+            gs.add(new Group(gs.size(), from, end, List.copyOf(members)));
+            from = end;
+        }
+        this.groups = List.copyOf(gs);
+        int n = groups.size();
+        pieceFrom = new long[n];
+        pieceTo = new long[n];
+        shardOffset = new int[n];
+        int size = 0;
+        for (Group g : groups) {
+            pieceFrom[g.index()] = g.from() + dp.partStart(g.size(), dp.rank());
+            pieceTo[g.index()] = g.from() + dp.partStart(g.size(), dp.rank() + 1);
+            shardOffset[g.index()] = size;
+            size += (int) (pieceTo[g.index()] - pieceFrom[g.index()]);
+        }
+        this.shard = ByteBuffer.allocateDirect(size * 4).order(ByteOrder.LITTLE_ENDIAN);
+        this.full = new PtNDArray[n];
+        initialise(seed);
+    }
+
+    private void initialise(long seed) {
+        FloatBuffer values = shard.asFloatBuffer();
+        for (Group g : groups) {
+            for (Parameter p : g.params()) {
+                long a = Math.max(p.offset(), pieceFrom[g.index()]);
+                long b = Math.min(p.offset() + p.numel(), pieceTo[g.index()]);
+                if (a >= b) {
+                    continue;
+                }
+                float[] part = new float[(int) (b - a)];
+                p.init().fill(seed, p.name(), a - p.offset(), part);
+                values.put(shardOffset[g.index()] + (int) (a - pieceFrom[g.index()]), part);
+            }
+        }
+    }
+
+    public List<Group> groups() {
+        return groups;
+    }
+
+    public List<Parameter> parameters() {
+        return layout;
+    }
+
+    public long numel() {
+        return numel;
+    }
+
+    /** Number of elements this rank owns. */
+    public int shardSize() {
+        return shard.capacity() / 4;
+    }
+
+    /** This rank's piece of group g: flat [from, to), and where it starts in the shard. */
+    public long pieceFrom(int g) {
+        return pieceFrom[g];
+    }
+
+    public long pieceTo(int g) {
+        return pieceTo[g];
+    }
+
+    public int shardOffset(int g) {
+        return shardOffset[g];
+    }
+
+    /** The owned values (live, for the optimizer). */
+    public FloatBuffer shardValues() {
+        return shard.asFloatBuffer();
+    }
+
+    /** Decay ranges in shard coordinates ({from, to, ...}), for AdamW over the shard. */
+    public long[] shardDecayRanges() {
+        List<Long> out = new ArrayList<>();
+        for (Group g : groups) {
+            for (Parameter p : g.params()) {
+                if (!p.decay()) {
+                    continue;
+                }
+                long a = Math.max(p.offset(), pieceFrom[g.index()]);
+                long b = Math.min(p.offset() + p.numel(), pieceTo[g.index()]);
+                if (a < b) {
+                    long s = shardOffset[g.index()] + (a - pieceFrom[g.index()]);
+                    long t = s + (b - a);
+                    if (!out.isEmpty() && out.get(out.size() - 1) == s) {
+                        out.set(out.size() - 1, t);
+                    } else {
+                        out.add(s);
+                        out.add(t);
+                    }
+                }
+            }
+        }
+        return out.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    public boolean isMaterialised(int g) {
+        return full[g] != null;
+    }
+
+    /** All-gathers group g's pieces into a full tensor and binds its parameters to views of it. */
+    public void materialise(int g) {
+        if (full[g] != null) {
+            return;
+        }
+        Group group = groups.get(g);
+        PtNDArray t = Ops.pt(manager.zeros(new Shape(group.size()), DataType.FLOAT32));
+        NDScope.unregister(t);
+        ByteBuffer mine = ByteBuffer.allocateDirect((int) (pieceTo[g] - pieceFrom[g]) * 4).order(ByteOrder.LITTLE_ENDIAN);
+        mine.put(shard.duplicate().position(shardOffset[g] * 4).limit(shardOffset[g] * 4 + mine.capacity())).flip();
+        dp.allGather(mine, Ops.bytes(t, true), ElementType.F32);
+        full[g] = t;
+        bindViews(group);
+    }
+
+    /** Closes group g's full tensor and views: its parameters have no storage until materialised again. */
+    public void release(int g) {
+        if (full[g] == null) {
+            return;
+        }
+        for (Parameter p : groups.get(g).params()) {
+            closeView(p);
+            p.bind(null, p.offset());
+        }
+        full[g].close();
+        full[g] = null;
+    }
+
+    /**
+     * Replaces the views of group g's parameters by fresh ones over the same storage: the old views' gradients
+     * are freed (read them first), the next backward allocates new ones.
+     */
+    public void renewViews(int g) {
+        if (full[g] == null) {
+            return;
+        }
+        Group group = groups.get(g);
+        for (Parameter p : group.params()) {
+            closeView(p);
+        }
+        bindViews(group);
+    }
+
+    /**
+     * Adds (or with {@code add} false copies) the gradients of group g's current views into {@code dst}
+     * (group coordinates: element {@code from} of the group at dst's position); a parameter without a
+     * gradient contributes nothing (zeros when copying).
+     */
+    public void gradients(int g, FloatBuffer dst, boolean add) {
+        Group group = groups.get(g);
+        float[] a = new float[4096];
+        float[] b = new float[4096];
+        for (Parameter p : group.params()) {
+            int at = dst.position() + (int) (p.offset() - group.from());
+            int n = (int) p.numel();
+            PtNDArray grad = gradView(p);
+            if (grad == null) {
+                if (!add) {
+                    for (int j = 0; j < n; j++) {
+                        dst.put(at + j, 0f);
+                    }
+                }
+                continue;
+            }
+            FloatBuffer src = Ops.bytes(grad, true).asFloatBuffer();
+            if (!add) {
+                dst.put(at, src, 0, n);
+                continue;
+            }
+            for (int c = 0; c < n; c += a.length) {
+                int len = Math.min(a.length, n - c);
+                src.get(c, a, 0, len);
+                dst.get(at + c, b, 0, len);
+                for (int j = 0; j < len; j++) {
+                    b[j] += a[j];
+                }
+                dst.put(at + c, b, 0, len);
+            }
+        }
+    }
+
+    /** Writes this rank's updated pieces into the materialised full tensors (ZeRO-2 keeps them; others re-gather). */
+    public void allGatherMaterialised() {
+        for (Group g : groups) {
+            if (full[g.index()] == null) {
+                continue;
+            }
+            ByteBuffer mine = ByteBuffer.allocateDirect((int) (pieceTo[g.index()] - pieceFrom[g.index()]) * 4)
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            mine.put(shard.duplicate().position(shardOffset[g.index()] * 4).limit(shardOffset[g.index()] * 4
+                    + mine.capacity())).flip();
+            dp.allGather(mine, Ops.bytes(full[g.index()], true), ElementType.F32);
+        }
+    }
+
+    @Override
+    public Map<String, HostTensor> toHost() {
+        return gatherFull();
+    }
+
+    @Override
+    public void load(Map<String, HostTensor> tensors) {
+        loadFull(tensors);
+    }
+
+    /** Every parameter in full, by name (a collective: all ranks of the group call it). */
+    public Map<String, HostTensor> gatherFull() {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (Group g : groups) {
+            boolean was = full[g.index()] != null;
+            materialise(g.index());
+            ByteBuffer all = Ops.bytes(full[g.index()], true);
+            for (Parameter p : g.params()) {
+                float[] v = new float[(int) p.numel()];
+                all.duplicate().position((int) (p.offset() - g.from()) * 4).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(v);
+                out.put(p.name(), HostTensor.ofFloats(v, p.shape()));
+            }
+            if (!was) {
+                release(g.index());
+            }
+        }
+        return out;
+    }
+
+    /** Takes this rank's pieces from full named tensors (and refreshes materialised groups). */
+    public void loadFull(Map<String, HostTensor> tensors) {
+        FloatBuffer values = shard.asFloatBuffer();
+        for (Group g : groups) {
+            for (Parameter p : g.params()) {
+                HostTensor t = tensors.get(p.name());
+                if (t == null || !java.util.Arrays.equals(t.shape(), p.shape())) {
+                    throw new IllegalArgumentException("missing or misshapen tensor " + p.name());
+                }
+                long a = Math.max(p.offset(), pieceFrom[g.index()]);
+                long b = Math.min(p.offset() + p.numel(), pieceTo[g.index()]);
+                if (a < b) {
+                    float[] all = t.toFloats();
+                    values.put(shardOffset[g.index()] + (int) (a - pieceFrom[g.index()]), all, (int) (a - p.offset()),
+                            (int) (b - a));
+                }
+            }
+            if (full[g.index()] != null) {
+                release(g.index());
+                materialise(g.index());
+            }
+        }
+    }
+
+    /** Elements of parameters currently held in full (materialised) plus the owned shard. */
+    public long heldParameterElements() {
+        long held = shardSize();
+        for (Group g : groups) {
+            if (full[g.index()] != null) {
+                held += g.size();
+            }
+        }
+        return held;
+    }
+
+    private void bindViews(Group group) {
+        PtNDArray t = full[group.index()];
+        for (Parameter p : group.params()) {
+            long at = p.offset() - group.from();
+            PtNDArray view = Ops.reshape(Ops.slice(t, 0, at, at + p.numel()), p.shape());
+            NDScope.unregister(view);
+            JniUtils.attachGradient(view, true);
+            p.bind(view, p.offset());
+        }
+    }
+
+    private PtNDArray gradView(Parameter p) {
+        PtNDArray g = gradViews.get(p);
+        if (g == null && p.isBound() && p.value().hasGradient()) {
+            g = JniUtils.getGradient(p.value());
+            NDScope.unregister(g);
+            gradViews.put(p, g);
+        }
+        return g;
+    }
+
+    private void closeView(Parameter p) {
+        PtNDArray g = gradViews.remove(p);
+        if (g != null) {
+            g.close();
+        }
+        if (p.isBound()) {
+            p.value().close();
+        }
+    }
+
+    @Override
+    public void close() {
+        for (int g = 0; g < groups.size(); g++) {
+            release(g);
+        }
+        manager.close();
+    }
+}

@@ -1,0 +1,272 @@
+package io.megalith.core.train;
+
+import io.megalith.core.comm.Communicator;
+import io.megalith.core.comm.ElementType;
+import io.megalith.core.comm.ReduceOp;
+import io.megalith.core.model.Segment;
+import io.megalith.core.nn.Parameter;
+import io.megalith.core.nn.PartitionedParameters;
+import io.megalith.core.optim.AdamW;
+import io.megalith.core.tensor.HostTensor;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * ZeRO stages 2 and 3 over {@link PartitionedParameters}: each rank keeps only its pieces of the
+ * gradients (and with stage 3 of the parameters) and the AdamW state for them.
+ *
+ * <p>Per micro-batch, when backward completes a group's gradients, the group is reduce-scattered into the
+ * rank's gradient pieces (accumulated over micro-batches, as DeepSpeed does for these stages) and
+ * libtorch's gradient tensors are freed (views renewed). Stage 3 also gathers a layer's parameters just
+ * before its forward, releases them after, and gathers them again for its backward, which therefore
+ * recomputes the layer's forward (no graph may keep released parameters alive). After the update, stage 2
+ * all-gathers the new values into its full parameters; stage 3 has nothing to gather until next use.
+ */
+public final class PartitionedOptimizer implements AutoCloseable {
+    private final PartitionedParameters params;
+    private final Communicator dp;
+    private final int stage;
+    private final int[] readySegment; // per group
+    private final List<Set<Integer>> groupsOfSegment; // groups each segment reads
+    private final ByteBuffer grads; // this rank's gradient pieces, summed over micro-batches
+    private final ByteBuffer[] pending; // stage 3: gradients of a group gathered from several segments
+    private final AdamW adam;
+
+    public PartitionedOptimizer(PartitionedParameters params, List<Segment> plan, Communicator dp, int stage,
+            double beta1, double beta2, double eps, double weightDecay) {
+        if (stage != 2 && stage != 3) {
+            throw new IllegalArgumentException("ZeRO stage " + stage + " is not partitioned here");
+        }
+        this.params = params;
+        this.dp = dp;
+        this.stage = stage;
+        Map<Parameter, Integer> ready = GradientBuckets.readySegments(plan);
+        Map<Parameter, Integer> groupOf = new IdentityHashMap<>();
+        int n = params.groups().size();
+        readySegment = new int[n];
+        for (PartitionedParameters.Group g : params.groups()) {
+            int r = Integer.MAX_VALUE;
+            for (Parameter p : g.params()) {
+                groupOf.put(p, g.index());
+                r = Math.min(r, ready.getOrDefault(p, 0));
+            }
+            readySegment[g.index()] = r;
+        }
+        groupsOfSegment = new ArrayList<>();
+        for (Segment s : plan) {
+            Set<Integer> gs = new LinkedHashSet<>();
+            for (Parameter p : s.parameters()) {
+                gs.add(groupOf.get(p));
+            }
+            groupsOfSegment.add(gs);
+        }
+        this.grads = ByteBuffer.allocateDirect(params.shardSize() * 4).order(ByteOrder.LITTLE_ENDIAN);
+        this.pending = new ByteBuffer[n];
+        this.adam = new AdamW(params.shardSize(), params.shardDecayRanges(), beta1, beta2, eps, weightDecay);
+        if (stage == 2) {
+            for (int g = 0; g < n; g++) {
+                params.materialise(g);
+            }
+        }
+    }
+
+    public int stage() {
+        return stage;
+    }
+
+    public AdamW optimizer() {
+        return adam;
+    }
+
+    public PartitionedParameters parameters() {
+        return params;
+    }
+
+    /** Stage 3 recomputes every segment in backward; stage 2 keeps graphs (or whatever the run asked for). */
+    public SegmentedPass.Recompute recompute(SegmentedPass.Recompute asked) {
+        return stage == 3 ? SegmentedPass.Recompute.ALL : asked;
+    }
+
+    /** What happens between segments, for every micro-batch. */
+    public SegmentedPass.Hooks hooks() {
+        return new SegmentedPass.Hooks() {
+            @Override
+            public void beforeForward(int segment, boolean recomputing) {
+                if (stage == 3) {
+                    groupsOfSegment.get(segment).forEach(params::materialise);
+                }
+            }
+
+            @Override
+            public void afterForward(int segment, boolean recomputing) {
+                if (stage == 3 && !recomputing) {
+                    groupsOfSegment.get(segment).forEach(params::release);
+                }
+            }
+
+            @Override
+            public void afterBackward(int segment) {
+                if (stage == 3) {
+                    for (int g : groupsOfSegment.get(segment)) {
+                        collect(g); // this segment's share of the group's gradient
+                        params.release(g);
+                        if (readySegment[g] == segment) {
+                            reduceScatter(g, pending[g]);
+                            pending[g] = null;
+                        }
+                    }
+                    return;
+                }
+                for (PartitionedParameters.Group group : params.groups()) {
+                    if (readySegment[group.index()] == segment) {
+                        ByteBuffer staged = direct((int) group.size());
+                        params.gradients(group.index(), staged.asFloatBuffer(), false);
+                        params.renewViews(group.index()); // frees libtorch's gradient tensors of the group
+                        reduceScatter(group.index(), staged);
+                    }
+                }
+            }
+        };
+    }
+
+    private void collect(int g) {
+        boolean first = pending[g] == null;
+        if (first) {
+            pending[g] = direct((int) params.groups().get(g).size());
+        }
+        params.gradients(g, pending[g].asFloatBuffer(), !first);
+    }
+
+    /** Sums the group's full gradients over the group and adds this rank's piece into the accumulated pieces. */
+    private void reduceScatter(int g, ByteBuffer in) {
+        int len = (int) (params.pieceTo(g) - params.pieceFrom(g));
+        ByteBuffer out = ByteBuffer.allocateDirect(len * 4).order(ByteOrder.LITTLE_ENDIAN);
+        dp.reduceScatter(in, out, ElementType.F32, ReduceOp.SUM);
+        FloatBuffer acc = grads.asFloatBuffer();
+        FloatBuffer add = out.asFloatBuffer();
+        int at = params.shardOffset(g);
+        for (int i = 0; i < len; i++) {
+            acc.put(at + i, acc.get(at + i) + add.get(i));
+        }
+    }
+
+    /** The update of the step: global norm and clipping, AdamW on this rank's pieces, re-gathering (stage 2). */
+    public double step(double lr, double gradClip) {
+        double norm = globalNorm();
+        double clip = gradClip > 0 ? Math.min(1.0, gradClip / (norm + 1e-6)) : 1.0;
+        adam.step(params.shardValues(), grads.asFloatBuffer(), lr, clip);
+        grads.clear();
+        while (grads.hasRemaining()) {
+            grads.putLong(0L);
+        }
+        grads.clear();
+        if (stage == 2) {
+            params.allGatherMaterialised();
+        }
+        return norm;
+    }
+
+    private double globalNorm() {
+        double local = AdamW.l2Norm(grads.asFloatBuffer());
+        ByteBuffer mine = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
+        mine.putLong(0, Double.doubleToRawLongBits(local * local));
+        ByteBuffer all = ByteBuffer.allocateDirect(8 * dp.size()).order(ByteOrder.LITTLE_ENDIAN);
+        dp.allGather(mine, all, ElementType.I64);
+        double sum = 0;
+        for (int r = 0; r < dp.size(); r++) {
+            sum += Double.longBitsToDouble(all.getLong(8 * r)); // rank order: the same sum on every rank
+        }
+        return Math.sqrt(sum);
+    }
+
+    /** Full AdamW state by name (a collective). */
+    public Map<String, HostTensor> gatherState() {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        out.putAll(full(adam.expAvg(), "exp_avg."));
+        out.putAll(full(adam.expAvgSq(), "exp_avg_sq."));
+        return out;
+    }
+
+    private Map<String, HostTensor> full(float[] state, String prefix) {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (PartitionedParameters.Group g : params.groups()) {
+            int len = (int) (params.pieceTo(g.index()) - params.pieceFrom(g.index()));
+            ByteBuffer mine = ByteBuffer.allocateDirect(len * 4).order(ByteOrder.LITTLE_ENDIAN);
+            mine.asFloatBuffer().put(state, params.shardOffset(g.index()), len);
+            ByteBuffer all = ByteBuffer.allocateDirect((int) g.size() * 4).order(ByteOrder.LITTLE_ENDIAN);
+            dp.allGather(mine, all, ElementType.F32);
+            FloatBuffer f = all.asFloatBuffer();
+            for (Parameter p : g.params()) {
+                float[] v = new float[(int) p.numel()];
+                f.get((int) (p.offset() - g.from()), v);
+                out.put(prefix + p.name(), HostTensor.ofFloats(v, p.shape()));
+            }
+        }
+        return out;
+    }
+
+    /** Restores this rank's pieces of the AdamW state from full named tensors, and the step count. */
+    public void loadState(Map<String, HostTensor> tensors, long stepCount) {
+        loadInto(tensors, "exp_avg.", adam.expAvg());
+        loadInto(tensors, "exp_avg_sq.", adam.expAvgSq());
+        adam.setStepCount(stepCount);
+    }
+
+    private void loadInto(Map<String, HostTensor> tensors, String prefix, float[] state) {
+        for (PartitionedParameters.Group g : params.groups()) {
+            for (Parameter p : g.params()) {
+                HostTensor t = tensors.get(prefix + p.name());
+                if (t == null) {
+                    throw new IllegalArgumentException("missing optimizer tensor " + prefix + p.name());
+                }
+                long a = Math.max(p.offset(), params.pieceFrom(g.index()));
+                long b = Math.min(p.offset() + p.numel(), params.pieceTo(g.index()));
+                if (a < b) {
+                    float[] all = t.toFloats();
+                    System.arraycopy(all, (int) (a - p.offset()), state,
+                            params.shardOffset(g.index()) + (int) (a - params.pieceFrom(g.index())), (int) (b - a));
+                }
+            }
+        }
+    }
+
+    /** Bytes this rank holds between steps: parameters, gradients, AdamW state. */
+    public long[] memoryBytes() {
+        long paramBytes = params.heldParameterElements() * 4;
+        long gradBytes = (long) grads.capacity(); // libtorch's gradient tensors were freed when reduced
+        long optimizerBytes = 2L * 4 * params.shardSize();
+        return new long[] {paramBytes, gradBytes, optimizerBytes};
+    }
+
+    /** Stage 3: gathers every group (for evaluation, sampling); {@link #releaseAll} undoes it. */
+    public void materialiseAll() {
+        for (int g = 0; g < params.groups().size(); g++) {
+            params.materialise(g);
+        }
+    }
+
+    public void releaseAll() {
+        if (stage == 3) {
+            for (int g = 0; g < params.groups().size(); g++) {
+                params.release(g);
+            }
+        }
+    }
+
+    private static ByteBuffer direct(int floats) {
+        return ByteBuffer.allocateDirect(floats * 4).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    @Override
+    public void close() {
+        params.close();
+    }
+}
