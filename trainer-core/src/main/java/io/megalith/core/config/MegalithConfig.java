@@ -27,11 +27,13 @@ public record MegalithConfig(
     public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias) {}
 
     /**
-     * What to train on. task "text": a token stream from {@code path} (first 1-val_fraction train);
-     * task "addition": the built-in n-digit addition task, no files needed.
+     * What to train on. task "text": a token stream from {@code path} (first 1-val_fraction train), a file, a
+     * directory or a glob of text, JSON Lines or Parquet ({@code format}, {@code text_field}), prepared into shards
+     * under {@code cache_dir} or the run directory; task "addition": the built-in n-digit addition task, no files
+     * needed.
      */
     public record Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
-            double heldOutFraction, int evalPairs) {}
+            double heldOutFraction, int evalPairs, String format, String textField, String cacheDir) {}
 
     /** Optimisation, as nanoGPT's train.py: AdamW, warmup + cosine decay to min_lr, clipping. */
     public record Train(int maxSteps, int batchSize, int gradAccum, double lr, double minLr, int warmupSteps,
@@ -82,6 +84,7 @@ public record MegalithConfig(
 
     public static final List<String> TASKS = List.of("text", "addition");
     public static final List<String> TOKENIZERS = List.of("char", "bpe");
+    public static final List<String> DATA_FORMATS = List.of("auto", "text", "jsonl", "parquet");
 
     /** Range and consistency checks that types alone cannot express. */
     public List<String> problems() {
@@ -119,6 +122,11 @@ public record MegalithConfig(
                     + "(exact match is measured on held-out pairs; e.g. 0.1)");
         }
         c.atLeast("data.eval_pairs", data.evalPairs(), 1);
+        c.oneOf("data.format", data.format(), DATA_FORMATS);
+        c.require(data.textField() != null && !data.textField().isBlank(), "data.text_field: must name the field "
+                + "(JSON Lines) or column (Parquet) holding the text (got " + Checks.quote(data.textField()) + ")");
+        c.require(data.cacheDir() == null || !data.cacheDir().isBlank(), "data.cache_dir: must be null (prepare "
+                + "into <run.dir>/data) or a local path or Hadoop URI (got '" + data.cacheDir() + "')");
         c.atLeast("train.max_steps", train.maxSteps(), 1);
         c.atLeast("train.batch_size", train.batchSize(), 1);
         c.atLeast("train.grad_accum", train.gradAccum(), 1);

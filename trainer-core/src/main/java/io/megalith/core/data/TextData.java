@@ -6,26 +6,35 @@ import io.megalith.core.tensor.CounterRng;
 /**
  * A token stream split into train (first 1 - valFraction) and validation (the rest); a sample is a
  * window of T+1 tokens at a random offset, as nanoGPT's get_batch: x = w[0:T], y = w[1:T+1].
+ *
+ * <p>The stream is any {@link TokenSource}: an array tokenized in this process, or shards prepared by Spark
+ * ({@link io.megalith.core.data.shards.ShardedTextData}). Split and offsets depend only on the stream's length
+ * and (seed, step, sample index), so the same stream gives the same samples however it is stored.
  */
 public final class TextData implements TrainingData {
     private final Tokenizer tokenizer;
-    private final int[] tokens;
-    private final int trainEnd;
+    private final TokenSource tokens;
+    private final long trainEnd;
     private final int seqLen;
     private final long trainKey;
     private final long valKey;
 
     public TextData(Tokenizer tokenizer, int[] tokens, double valFraction, int seqLen, long seed) {
+        this(tokenizer, TokenSource.of(tokens), valFraction, seqLen, seed);
+    }
+
+    public TextData(Tokenizer tokenizer, TokenSource tokens, double valFraction, int seqLen, long seed) {
         this.tokenizer = tokenizer;
         this.tokens = tokens;
-        this.trainEnd = (int) Math.round(tokens.length * (1 - valFraction));
+        long size = tokens.size();
+        this.trainEnd = Math.round(size * (1 - valFraction));
         this.seqLen = seqLen;
         this.trainKey = CounterRng.key(seed, "data.train");
         this.valKey = CounterRng.key(seed, "data.val");
-        int shortest = Math.min(trainEnd, tokens.length - trainEnd);
+        long shortest = Math.min(trainEnd, size - trainEnd);
         if (shortest <= seqLen + 1) {
-            throw new IllegalArgumentException("text too short: " + tokens.length + " tokens give splits of "
-                    + trainEnd + " and " + (tokens.length - trainEnd) + ", each needs more than " + (seqLen + 1)
+            throw new IllegalArgumentException("text too short: " + size + " tokens give splits of "
+                    + trainEnd + " and " + (size - trainEnd) + ", each needs more than " + (seqLen + 1)
                     + " (lower model.block_size or data.val_fraction, or use more text)");
         }
     }
@@ -40,12 +49,12 @@ public final class TextData implements TrainingData {
         return seqLen;
     }
 
-    public int trainTokens() {
+    public long trainTokens() {
         return trainEnd;
     }
 
-    public int valTokens() {
-        return tokens.length - trainEnd;
+    public long valTokens() {
+        return tokens.size() - trainEnd;
     }
 
     @Override
@@ -56,18 +65,20 @@ public final class TextData implements TrainingData {
 
     @Override
     public Batch validation(int index, int size) {
-        return windows(trainEnd, tokens.length, CounterRng.key(valKey, index), 0, size);
+        return windows(trainEnd, tokens.size(), CounterRng.key(valKey, index), 0, size);
     }
 
-    private Batch windows(int from, int to, long key, int first, int count) {
+    private Batch windows(long from, long to, long key, int first, int count) {
         long[] x = new long[count * seqLen];
         long[] y = new long[count * seqLen];
-        int span = to - from - seqLen; // valid starts: [from, to - seqLen)
+        long span = to - from - seqLen; // valid starts: [from, to - seqLen)
+        int[] window = new int[seqLen + 1]; // one read per sample: a source may be slow per call
         for (int i = 0; i < count; i++) {
-            int start = from + (int) CounterRng.below(key, first + i, span);
+            long start = from + CounterRng.below(key, first + i, span);
+            tokens.read(start, window);
             for (int t = 0; t < seqLen; t++) {
-                x[i * seqLen + t] = tokens[start + t];
-                y[i * seqLen + t] = tokens[start + t + 1];
+                x[i * seqLen + t] = window[t];
+                y[i * seqLen + t] = window[t + 1];
             }
         }
         return new Batch(x, y, count, seqLen);
@@ -75,7 +86,7 @@ public final class TextData implements TrainingData {
 
     @Override
     public String describe() {
-        return String.format("text: %,d tokens (%s tokenizer, vocab %d), %,d train / %,d val", tokens.length,
-                tokenizer.kind(), tokenizer.vocabSize(), trainEnd, tokens.length - trainEnd);
+        return String.format("text: %,d tokens (%s tokenizer, vocab %d), %,d train / %,d val", tokens.size(),
+                tokenizer.kind(), tokenizer.vocabSize(), trainEnd, tokens.size() - trainEnd);
     }
 }

@@ -382,6 +382,23 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void dataFormatTextFieldAndCacheDir() throws IOException {
+        MegalithConfig d = load("data:\n  task: text\n  path: in/\n");
+        assertThat(d.data().format()).isEqualTo("auto");
+        assertThat(d.data().textField()).isEqualTo("text");
+        assertThat(d.data().cacheDir()).isNull();
+        MegalithConfig c = load("data:\n  task: text\n  path: in/*.parquet\n  format: parquet\n  text_field: body\n",
+                "data.cache_dir=hdfs://nn:8020/cache");
+        assertThat(c.data().format()).isEqualTo("parquet");
+        assertThat(c.data().textField()).isEqualTo("body");
+        assertThat(c.data().cacheDir()).isEqualTo("hdfs://nn:8020/cache");
+        assertThat(problem("data:\n  format: csv\n"))
+                .isEqualTo("data.format: must be one of auto, text, jsonl, parquet (got 'csv')");
+        assertThat(problem("data:\n  text_field: \"\"\n")).startsWith("data.text_field: must name the field");
+        assertThat(problem("", "data.cache_dir= ")).startsWith("data.cache_dir: must be null");
+    }
+
+    @Test
     void integerRangesPrintIntegers() throws IOException {
         assertThat(problem("data:\n  digits: 10\n  held_out_fraction: 0.5\n"))
                 .isEqualTo("data.digits: must be in [1, 9] (got 10)");

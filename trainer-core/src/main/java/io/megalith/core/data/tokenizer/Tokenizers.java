@@ -3,6 +3,7 @@ package io.megalith.core.data.tokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Loads any saved {@link Tokenizer}, telling the kinds apart by the JSON content. */
@@ -29,5 +30,28 @@ public final class Tokenizers {
             return BpeTokenizer.load(file);
         }
         throw new IOException("unknown tokenizer format (neither megalith-char nor HF BPE): " + file);
+    }
+
+    /** {@link #load(Path)} of a file's bytes (e.g. a tokenizer read from HDFS or sent to a Spark executor). */
+    public static Tokenizer fromBytes(byte[] file) throws IOException {
+        // The loaders (HF's native one in particular) read local files, hence the temporary file.
+        Path tmp = Files.createTempFile("megalith-tokenizer", ".json");
+        try {
+            Files.write(tmp, file);
+            return load(tmp);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** The bytes {@link Tokenizer#save} writes. */
+    public static byte[] toBytes(Tokenizer tokenizer) throws IOException {
+        Path tmp = Files.createTempFile("megalith-tokenizer", ".json");
+        try {
+            tokenizer.save(tmp);
+            return Files.readAllBytes(tmp);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
     }
 }
