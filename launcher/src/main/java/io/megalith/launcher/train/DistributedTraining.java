@@ -4,6 +4,7 @@ import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.train.TrainingRun;
+import io.megalith.launcher.data.DataPreparation;
 import io.megalith.launcher.spark.BarrierJob;
 import io.megalith.launcher.spark.BarrierJobException;
 import io.megalith.launcher.spark.LocalSpark;
@@ -43,6 +44,8 @@ public final class DistributedTraining {
             out.printf("megalith: %s: %d rank(s) (dp %d x tp %d x pp %d) as one Spark barrier stage on %s%n", name, world,
                     cfg.parallel().dp(), cfg.parallel().tp(), cfg.parallel().pp(), spark.sparkContext().master());
             String yaml = ConfigLoader.toYaml(cfg);
+            // text is tokenized once, by Spark, into shards the ranks read (reused while the input is unchanged)
+            String prepared = "text".equals(cfg.data().task()) ? DataPreparation.prepare(cfg, spark) : null;
             FaultInjection failure = FaultInjection.fromSystemProperty();
             int attempts = cfg.launch().maxAttempts();
             for (int attempt = 1; ; attempt++) {
@@ -50,7 +53,7 @@ public final class DistributedTraining {
                 if (attempt > 1) {
                     out.printf("megalith: attempt %d of %d, resuming from step %d%n", attempt, attempts, start);
                 }
-                TrainRankTask task = new TrainRankTask(yaml, attempt, threadsPerRank, failure);
+                TrainRankTask task = new TrainRankTask(yaml, attempt, threadsPerRank, failure, prepared);
                 try (MetricsFollower follower = new MetricsFollower(cfg.run().dir(), hadoop, name, start,
                         cfg.train().maxSteps(), out)) {
                     List<TrainingRun.Summary> results = BarrierJob.run(spark, "train " + name, world, task);

@@ -27,8 +27,9 @@ import org.apache.hadoop.conf.Configuration;
  * @param attempt which attempt of the job this is (1 = first), for logs and fault injection
  * @param threadsPerRank libtorch threads of this rank; 0 = the CPUs Spark gives the task (spark.task.cpus)
  * @param failure an injected fault for tests of restarts, or null
+ * @param preparedData the token shards Spark prepared for a text task, or null
  */
-record TrainRankTask(String configYaml, int attempt, int threadsPerRank, FaultInjection failure)
+record TrainRankTask(String configYaml, int attempt, int threadsPerRank, FaultInjection failure, String preparedData)
         implements RankTask<TrainingRun.Summary> {
     private static final long serialVersionUID = 1L;
 
@@ -50,7 +51,8 @@ record TrainRankTask(String configYaml, int attempt, int threadsPerRank, FaultIn
         try (NettyTransport transport = NettyTransport.start(ctx.rank(), ctx.worldSize(), transportConfig, ctx.rendezvous());
                 ParallelContext parallel = new ParallelContext(mesh, ctx.rank(),
                         (id, name, ranks) -> new GroupCommunicator(transport, id, name, ranks, options));
-                TrainingRun run = new TrainingRun(cfg, new Configuration(), quiet, parallel.dataParallel(), ctx.rank() == 0)) {
+                TrainingRun run = new TrainingRun(cfg, new Configuration(), quiet, parallel.dataParallel(), ctx.rank() == 0,
+                        preparedData)) {
             if (failure != null) {
                 run.onStep(step -> failure.maybeFail(ctx.rank(), step, attempt));
             }

@@ -42,6 +42,7 @@ class DistributedTrainingTest {
         while (sb.length() < 6000) {
             sb.append(words[r.nextInt(words.length)]).append(r.nextInt(7) == 0 ? ".\n" : " ");
         }
+        sb.append('\n'); // Spark's preparation reads lines: a text ending in a newline tokenizes exactly as a whole
         text = tmp.resolve("input.txt");
         Files.writeString(text, sb);
     }

@@ -10,6 +10,7 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.TextData;
 import io.megalith.core.data.TrainingData;
+import io.megalith.core.data.shards.ShardedTextData;
 import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
@@ -99,6 +100,15 @@ public final class TrainingRun implements AutoCloseable {
      */
     public TrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, Communicator dataParallel,
             boolean leader) throws IOException {
+        this(cfg, hadoop, console, dataParallel, leader, null);
+    }
+
+    /**
+     * As above, reading text from {@code preparedData}, a token data set prepared once by the launcher
+     * (Spark tokenizes the input into shards), instead of tokenizing data.path on every rank.
+     */
+    public TrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, Communicator dataParallel,
+            boolean leader, String preparedData) throws IOException {
         this.cfg = cfg;
         this.leader = leader;
         this.hadoop = hadoop;
@@ -109,7 +119,9 @@ public final class TrainingRun implements AutoCloseable {
         Optional<LoadedCheckpoint> latest = checkpoints.loadLatest();
         RunState resumed = latest.isPresent() ? RunState.fromJson(latest.get().blobFiles().get(STATE_FILE)) : null;
         Tokenizer tokenizer = resumed != null ? tokenizerFrom(latest.get().blobFiles().get(TOKENIZER_FILE)) : null;
-        this.data = buildData(tokenizer);
+        this.data = preparedData != null && "text".equals(cfg.data().task())
+                ? openPrepared(preparedData, latest.isPresent() ? latest.get().blobFiles().get(TOKENIZER_FILE) : null)
+                : buildData(tokenizer);
         GptConfig gptConfig = GptConfig.from(cfg.model(), data.tokenizer().vocabSize());
         if (resumed != null) {
             checkCompatible(resumed.model(), gptConfig);
@@ -346,6 +358,20 @@ public final class TrainingRun implements AutoCloseable {
             throw new IllegalStateException("run.dir holds checkpoints of a different model (" + saved + ") than the "
                     + "config asks for (" + now + "); use another run.dir or the same model settings");
         }
+    }
+
+    /** The prepared shards; on resume their tokenizer must be the checkpoint's (else the ids mean other things). */
+    private TrainingData openPrepared(String dir, byte[] checkpointTokenizer) throws IOException {
+        MegalithConfig.Data d = cfg.data();
+        ShardedTextData prepared = ShardedTextData.open(dir, hadoop, d.valFraction(), cfg.model().blockSize(), cfg.seed());
+        if (checkpointTokenizer != null
+                && !java.util.Arrays.equals(checkpointTokenizer, tokenizerBytes(prepared.tokenizer()))) {
+            prepared.close();
+            throw new IllegalStateException("the data prepared in " + dir + " was tokenized with another tokenizer than "
+                    + "the checkpoint in " + cfg.run().dir() + " (did data.path change?); use the original data or a "
+                    + "new run.dir");
+        }
+        return prepared;
     }
 
     private TrainingData buildData(Tokenizer fromCheckpoint) throws IOException {
