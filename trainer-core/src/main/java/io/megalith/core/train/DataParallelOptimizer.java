@@ -42,6 +42,7 @@ public final class DataParallelOptimizer {
     private final ByteBuffer grads; // all gradients, reduced in place
     private final List<Handle> pending = new ArrayList<>();
     private final boolean[] launched;
+    private long commNanos;
 
     /**
      * @param replicas the stores whose gradients are summed locally first (worker threads); element 0 is
@@ -75,6 +76,11 @@ public final class DataParallelOptimizer {
                 : new AdamW(shardSize, shardDecayRanges(decay), beta1, beta2, eps, weightDecay);
         this.grads = direct(store.numel());
         this.launched = new boolean[n];
+    }
+
+    /** Time the last step spent waiting for communication (not hidden behind backward), in nanoseconds. */
+    public long commNanos() {
+        return commNanos;
     }
 
     public int stage() {
@@ -128,9 +134,11 @@ public final class DataParallelOptimizer {
                 gradientsReady(b);
             }
         }
+        long waitStart = System.nanoTime();
         for (Handle h : pending) {
             h.await();
         }
+        commNanos = System.nanoTime() - waitStart; // what the overlap did not hide
         pending.clear();
         java.util.Arrays.fill(launched, false);
         double norm = norm();
@@ -149,7 +157,9 @@ public final class DataParallelOptimizer {
                 FloatBuffer g = floats(grads, pieceFrom[b], pieceTo[b]);
                 adam.update(slice(values, pieceFrom[b], pieceTo[b]), g, shardOffset[b], lr, clip);
             }
+            long gatherStart = System.nanoTime();
             gatherParameters();
+            commNanos += System.nanoTime() - gatherStart;
         }
         for (ParameterStore s : replicas) {
             s.zeroGradients();

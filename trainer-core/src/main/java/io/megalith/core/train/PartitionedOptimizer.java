@@ -39,6 +39,13 @@ public final class PartitionedOptimizer implements AutoCloseable {
     private final ByteBuffer grads; // this rank's gradient pieces, summed over micro-batches
     private final ByteBuffer[] pending; // stage 3: gradients of a group gathered from several segments
     private final AdamW adam;
+    private long commNanos;
+    private long lastCommNanos;
+
+    /** Time the last step spent communicating (gathers, reduce-scatters, the norm), in nanoseconds. */
+    public long commNanos() {
+        return lastCommNanos;
+    }
 
     public PartitionedOptimizer(PartitionedParameters params, List<Segment> plan, Communicator dp, int stage,
             double beta1, double beta2, double eps, double weightDecay) {
@@ -101,7 +108,9 @@ public final class PartitionedOptimizer implements AutoCloseable {
             @Override
             public void beforeForward(int segment, boolean recomputing) {
                 if (stage == 3) {
+                    long t0 = System.nanoTime();
                     groupsOfSegment.get(segment).forEach(params::materialise);
+                    commNanos += System.nanoTime() - t0;
                 }
             }
 
@@ -147,6 +156,15 @@ public final class PartitionedOptimizer implements AutoCloseable {
 
     /** Sums the group's full gradients over the group and adds this rank's piece into the accumulated pieces. */
     private void reduceScatter(int g, ByteBuffer in) {
+        long t0 = System.nanoTime();
+        try {
+            reduceScatterTimed(g, in);
+        } finally {
+            commNanos += System.nanoTime() - t0;
+        }
+    }
+
+    private void reduceScatterTimed(int g, ByteBuffer in) {
         int len = (int) (params.pieceTo(g) - params.pieceFrom(g));
         ByteBuffer out = ByteBuffer.allocateDirect(len * 4).order(ByteOrder.LITTLE_ENDIAN);
         dp.reduceScatter(in, out, ElementType.F32, ReduceOp.SUM);
@@ -160,7 +178,9 @@ public final class PartitionedOptimizer implements AutoCloseable {
 
     /** The update of the step: global norm and clipping, AdamW on this rank's pieces, re-gathering (stage 2). */
     public double step(double lr, double gradClip) {
+        long t0 = System.nanoTime();
         double norm = globalNorm();
+        commNanos += System.nanoTime() - t0;
         double clip = gradClip > 0 ? Math.min(1.0, gradClip / (norm + 1e-6)) : 1.0;
         adam.step(params.shardValues(), grads.asFloatBuffer(), lr, clip);
         grads.clear();
@@ -169,8 +189,12 @@ public final class PartitionedOptimizer implements AutoCloseable {
         }
         grads.clear();
         if (stage == 2) {
+            long t1 = System.nanoTime();
             params.allGatherMaterialised();
+            commNanos += System.nanoTime() - t1;
         }
+        lastCommNanos = commNanos;
+        commNanos = 0;
         return norm;
     }
 

@@ -66,7 +66,7 @@ public final class Trainer implements AutoCloseable {
     private final List<GradientBuckets.Bucket> buckets;
 
     /** Result of one optimizer step. */
-    public record StepStats(long step, double loss, double lr, double gradNorm, long tokens) {}
+    public record StepStats(long step, double loss, double lr, double gradNorm, long tokens, double commMs) {}
 
     public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager) {
         this(config, model, params, data, manager, new SingleRankCommunicator());
@@ -221,13 +221,16 @@ public final class Trainer implements AutoCloseable {
             counts[0] += micro[m].scored();
             counts[1] += micro[m].inputs().length;
         }
+        long commNanos = 0;
         if (dp > 1) {
+            long t0 = System.nanoTime();
             // each part's loss is weighted by its share of the step's scored tokens: the total is global
             ByteBuffer c = ByteBuffer.allocateDirect(16).order(ByteOrder.LITTLE_ENDIAN);
             c.putLong(0, counts[0]).putLong(8, counts[1]);
             dataParallel.allReduce(c, ElementType.I64, ReduceOp.SUM);
             counts[0] = c.getLong(0);
             counts[1] = c.getLong(8);
+            commNanos += System.nanoTime() - t0;
         }
         long stepKey = CounterRng.key(dropoutKey, step);
         double loss = 0;
@@ -238,14 +241,17 @@ public final class Trainer implements AutoCloseable {
             loss += forwardBackward(micro[m], m * b + from, stepKey, counts[0], hooks);
         }
         if (dp > 1) {
+            long t0 = System.nanoTime();
             ByteBuffer l = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
             l.putLong(0, Double.doubleToRawLongBits(loss));
             loss = sumDoubles(l);
+            commNanos += System.nanoTime() - t0;
         }
         long tokens = counts[1];
         double lr = schedule.at(step);
         double norm = optimizer != null ? optimizer.step(lr, cfg.gradClip()) : partitioned.step(lr, cfg.gradClip());
-        return new StepStats(step, loss, lr, norm, tokens);
+        commNanos += optimizer != null ? optimizer.commNanos() : partitioned.commNanos();
+        return new StepStats(step, loss, lr, norm, tokens, commNanos / 1e6);
     }
 
     /** The sum over the data-parallel group of one double per rank (gathered, then added in rank order). */

@@ -208,6 +208,7 @@ public final class TrainingRun implements AutoCloseable {
                 rec.put("grad_norm", s.gradNorm());
                 rec.put("tokens_per_sec", tokensPerSec);
                 rec.put("step_ms", nanos / 1e6);
+                rec.put("comm_ms", s.commMs()); // communication the step waited for (not hidden by backward)
                 rec.put("rss_mib", Memory.residentMiB());
                 rec.put("heap_mib", Memory.javaHeapMiB());
                 boolean evalDue = (t.evalEvery() > 0 && done % t.evalEvery() == 0) || done == t.maxSteps();
