@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # A real Spark standalone cluster on 127.0.0.1, laid out from the Maven-built Spark jars (no Spark download):
-# one master and two workers of one core each, so a 2-rank barrier job has one rank per worker.
+# one master and two workers of one core each, so a 2-rank barrier job has one rank per worker. For trying things by
+# hand; 'mvn verify' runs the same setup in Java (dist's StandaloneClusterIT, which trains on it).
 #
 #   standalone-cluster.sh start DIR               lay out DIR/spark-home, start master + 2 workers, print the master URL
 #   standalone-cluster.sh submit DIR JAR ARGS...  spark-submit JAR (client mode, its Main-Class) to that cluster
 #   standalone-cluster.sh stop DIR                stop the workers (and their executors) and the master started in DIR
-#   standalone-cluster.sh check [DIR]             end to end: build the spark-app jar, start, submit
+#   standalone-cluster.sh check [DIR]             end to end: build the spark-submit jar, start, submit
 #                                                 'spark-check --ranks 2', verify both ranks met across 2 executors, stop
 #
 # Every port is chosen by the OS (0), so several clusters can run on one machine. Logs: DIR/*.log.
 # Environment: JAVA_HOME (optional), EXECUTOR_CORES (total cores the submitted app asks for, default 2).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../.." && pwd)"
-SCRIPTS="$ROOT/launcher/src/test/scripts"
+SCRIPTS="$ROOT/dist/src/test/scripts"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 # Spark's module flags, from the one place they are written down
 read -r -a FLAGS <<< "$(sed -n 's:.*<megalith.spark.jvmFlags>\(.*\)</megalith.spark.jvmFlags>.*:\1:p' "$ROOT/pom.xml")"
@@ -87,13 +88,14 @@ stop() {
 check() {
   CHECK_DIR="${1:-$(mktemp -d /tmp/megalith-standalone.XXXXXX)}"
   local dir="$CHECK_DIR" t0=$SECONDS
-  echo "== building the spark-app jar" >&2
-  (cd "$ROOT" && mvn -B -q -Pspark-app -pl launcher -am package -DskipTests) >&2
+  echo "== building the spark-submit jar" >&2
+  (cd "$ROOT" && mvn -B -q -pl dist -am package -DskipTests) >&2
+  local jar; jar="$(ls "$ROOT"/dist/target/megalith-*-spark.jar)"
   trap 'stop "$CHECK_DIR"' EXIT
   echo "== starting master and 2 workers in $dir" >&2
   start "$dir" >&2
-  echo "== spark-submit megalith-spark-app.jar spark-check --ranks 2" >&2
-  submit "$dir" "$ROOT/launcher/target/megalith-spark-app.jar" spark-check --ranks 2 2> "$dir/submit.log" \
+  echo "== spark-submit $(basename "$jar") spark-check --ranks 2" >&2
+  submit "$dir" "$jar" spark-check --ranks 2 2> "$dir/submit.log" \
       | tee "$dir/submit.out"
   grep -q "spark-check ok: 2 ranks in 2 executor JVM(s) agree on 2 addresses" "$dir/submit.out"
   grep -q "rank 0: executor" "$dir/submit.out" && grep -q "rank 1: executor" "$dir/submit.out"
