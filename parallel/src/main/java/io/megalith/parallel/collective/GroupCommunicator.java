@@ -246,9 +246,11 @@ public final class GroupCommunicator implements Communicator {
         CompletableFuture<Void> done = new CompletableFuture<>();
         if (!failIfBroken(ctx, done)) {
             receivers.execute(() -> {
-                try (Message m = ctx.recv(peer, tag, buf.remaining())) {
-                    Reducer.copy(buf, m.payload());
-                    done.complete(null);
+                try {
+                    try (Message m = ctx.recv(peer, tag, buf.remaining())) {
+                        Reducer.copy(buf, m.payload());
+                    }
+                    done.complete(null); // only after the message is released: a waiter may check for leaks
                 } catch (RuntimeException e) {
                     finish(ctx, done, e, peer);
                 }
