@@ -150,8 +150,12 @@ public record MegalithConfig(
         c.atLeast("parallel.tp", parallel.tp(), 1);
         c.atLeast("parallel.pp", parallel.pp(), 1);
         c.atLeast("parallel.ep", parallel.ep(), 1);
-        c.require(parallel.tp() == 1, "parallel.tp: tensor parallelism is not available yet (got " + parallel.tp()
-                + "); use 1");
+        if (parallel.tp() > 1) {
+            c.require(model.nHead() % parallel.tp() == 0, "parallel.tp: must divide model.n_head (" + model.nHead()
+                    + " heads over " + parallel.tp() + " ranks); choose tp among the divisors of n_head");
+            c.require(zero.stage() <= 1, "zero.stage: at most 1 with parallel.tp > 1 (got " + zero.stage() + ")");
+            c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.tp > 1");
+        }
         c.require(parallel.pp() == 1, "parallel.pp: pipeline parallelism is not available yet (got " + parallel.pp()
                 + "); use 1");
         c.require(parallel.ep() == 1, "parallel.ep: expert parallelism is not available yet (got " + parallel.ep()

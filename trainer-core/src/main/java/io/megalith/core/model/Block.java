@@ -5,6 +5,7 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.TpLayout;
 
 /** A pre-LayerNorm transformer block: x + attn(ln1(x)), then x + mlp(ln2(x)). */
 public final class Block extends Module {
@@ -14,11 +15,45 @@ public final class Block extends Module {
     private final Mlp mlp;
 
     public Block(String prefix, GptConfig cfg, int layer) {
+        this(prefix, cfg, layer, TpLayout.SINGLE);
+    }
+
+    public Block(String prefix, GptConfig cfg, int layer, TpLayout tp) {
         super(prefix);
-        this.ln1 = child(new LayerNorm(childName("ln1"), cfg.nEmbd(), cfg.bias()));
-        this.attn = child(new CausalSelfAttention(childName("attn"), cfg, layer));
-        this.ln2 = child(new LayerNorm(childName("ln2"), cfg.nEmbd(), cfg.bias()));
-        this.mlp = child(new Mlp(childName("mlp"), cfg));
+        this.ln1 = child(new LayerNorm(childName("ln1"), cfg.nEmbd(), cfg.bias(), tp.parallel()));
+        this.attn = child(new CausalSelfAttention(childName("attn"), cfg, layer, tp));
+        this.ln2 = child(new LayerNorm(childName("ln2"), cfg.nEmbd(), cfg.bias(), tp.parallel()));
+        this.mlp = child(new Mlp(childName("mlp"), cfg, tp));
+    }
+
+    /**
+     * The attention half of the block on one tensor-parallel rank: x/tp + attn(ln1(x)). Summed over the group
+     * (the all-reduce at the segment boundary) it is x + attn(ln1(x)): the residual is carried as tp equal
+     * shares so that the block's halves are single-input segments, and the gradient reaching x on each rank is
+     * a partial sum, summed at the boundary too (Megatron's f and g operators).
+     */
+    public PtNDArray attentionHalf(PtNDArray x, ForwardContext ctx, CausalSelfAttention.AttentionConstants consts,
+            PtNDArray scale) {
+        return Ops.add(Ops.mul(x, scale), attn.forward(ln1.forward(x), ctx, consts, null));
+    }
+
+    /** Parameters the attention half reads. */
+    public java.util.List<io.megalith.core.nn.Parameter> attentionParameters() {
+        java.util.List<io.megalith.core.nn.Parameter> p = new java.util.ArrayList<>(ln1.parameters());
+        p.addAll(attn.parameters());
+        return p;
+    }
+
+    /** Parameters the MLP half reads. */
+    public java.util.List<io.megalith.core.nn.Parameter> mlpParameters() {
+        java.util.List<io.megalith.core.nn.Parameter> p = new java.util.ArrayList<>(ln2.parameters());
+        p.addAll(mlp.parameters());
+        return p;
+    }
+
+    /** The MLP half: x/tp + mlp(ln2(x)), summed over the group at the segment boundary. */
+    public PtNDArray mlpHalf(PtNDArray x, ForwardContext ctx, PtNDArray scale) {
+        return Ops.add(Ops.mul(x, scale), mlp.forward(ln2.forward(x), ctx));
     }
 
     public PtNDArray forward(PtNDArray x, ForwardContext ctx, CausalSelfAttention.AttentionConstants consts,

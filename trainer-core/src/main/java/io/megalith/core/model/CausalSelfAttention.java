@@ -8,6 +8,7 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Linear;
 import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.TpLayout;
 
 /**
  * Multi-head causal self-attention with one fused QKV projection:
@@ -18,14 +19,33 @@ public final class CausalSelfAttention extends Module {
     private final int layer;
     private final Linear qkv;
     private final Linear proj;
+    private final int heads; // heads of this rank
+    private final int firstHead;
 
     public CausalSelfAttention(String prefix, GptConfig cfg, int layer) {
+        this(prefix, cfg, layer, TpLayout.SINGLE);
+    }
+
+    /**
+     * With tensor parallelism each rank owns n_head/tp heads: QKV is column-parallel (the q, k and v rows of
+     * its heads), the output projection row-parallel (the columns of its heads), so the rank's output is a
+     * partial sum of the full attention output.
+     */
+    public CausalSelfAttention(String prefix, GptConfig cfg, int layer, TpLayout tp) {
         super(prefix);
         this.cfg = cfg;
         this.layer = layer;
-        this.qkv = child(new Linear(childName("qkv"), cfg.nEmbd(), 3L * cfg.nEmbd(), cfg.bias(), 0.02));
-        this.proj = child(new Linear(childName("proj"), cfg.nEmbd(), cfg.nEmbd(), cfg.bias(),
-                0.02 / Math.sqrt(2.0 * cfg.nLayer())));
+        long c = cfg.nEmbd();
+        double residualStd = 0.02 / Math.sqrt(2.0 * cfg.nLayer());
+        if (tp.parallel()) {
+            this.qkv = child(Linear.columnParallel(childName("qkv"), c, 3 * c, cfg.bias(), 0.02, tp.parts(c, 3), tp));
+            this.proj = child(Linear.rowParallel(childName("proj"), c, c, cfg.bias(), residualStd, tp.part(c), tp));
+        } else {
+            this.qkv = child(new Linear(childName("qkv"), c, 3 * c, cfg.bias(), 0.02));
+            this.proj = child(new Linear(childName("proj"), c, c, cfg.bias(), residualStd));
+        }
+        this.heads = cfg.nHead() / tp.size();
+        this.firstHead = (int) (cfg.nHead() * (long) tp.rank() / tp.size());
     }
 
     /**
@@ -36,7 +56,7 @@ public final class CausalSelfAttention extends Module {
         long[] s = x.getShape().getShape();
         long b = s[0];
         long t = s[1];
-        int h = cfg.nHead();
+        int h = heads;
         int hs = cfg.headSize();
         // [B, T, 3C] -> [3, B, H, T, hs]: q, k, v are views of one projection.
         PtNDArray heads = Ops.permute(Ops.reshape(qkv.forward(x), b, t, 3, h, hs), 2, 0, 3, 1, 4);
@@ -56,9 +76,10 @@ public final class CausalSelfAttention extends Module {
         PtNDArray att = Ops.matmul(Ops.mul(q, consts.scale()), Ops.transpose(k, 2, 3)); // [B, H, T, past+T]
         att = Ops.add(att, consts.mask(past, t, total));
         att = Ops.softmax(att, -1);
-        att = ctx.dropout(att, cfg.dropout(), prefix() + ".att");
+        // the mask of these heads in the one-rank model's [B, H, T, T_total] tensor
+        att = ctx.dropout(att, cfg.dropout(), prefix() + ".att", (long) firstHead * t * total);
         PtNDArray y = Ops.matmul(att, v); // [B, H, T, hs]
-        y = Ops.reshape(Ops.transpose(y, 1, 2), b, t, cfg.nEmbd());
+        y = Ops.reshape(Ops.transpose(y, 1, 2), b, t, (long) h * hs);
         return ctx.dropout(proj.forward(y), cfg.dropout(), prefix() + ".resid");
     }
 

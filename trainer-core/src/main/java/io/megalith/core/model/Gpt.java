@@ -6,7 +6,10 @@ import io.megalith.core.nn.Embedding;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
+import io.megalith.core.comm.Communicator;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.tensorparallel.VocabParallelCrossEntropy;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -22,16 +25,41 @@ public final class Gpt extends Module {
     private final List<Block> blocks = new ArrayList<>();
     private final LayerNorm lnF;
     private CausalSelfAttention.AttentionConstants consts;
+    private final TpLayout tp;
+    private final Communicator tpGroup;
+    private PtNDArray residualScale;
 
     public Gpt(GptConfig cfg) {
+        this(cfg, TpLayout.SINGLE, null);
+    }
+
+    /**
+     * The GPT on one rank of a tensor-parallel group {@code tpGroup} (Megatron's layout): vocab-parallel token
+     * embedding and cross-entropy, column/row-parallel attention and MLP, replicated norms and positions.
+     * With a group of one it is exactly the plain model.
+     */
+    public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup) {
         super("");
         this.cfg = cfg;
-        this.wte = child(new Embedding("wte", cfg.vocabSize(), cfg.nEmbd(), 0.02));
-        this.wpe = child(new Embedding("wpe", cfg.blockSize(), cfg.nEmbd(), 0.02));
-        for (int i = 0; i < cfg.nLayer(); i++) {
-            blocks.add(child(new Block("blocks." + i, cfg, i)));
+        this.tp = tp;
+        this.tpGroup = tpGroup;
+        if (tp.parallel() && (cfg.nHead() % tp.size() != 0)) {
+            throw new IllegalArgumentException("n_head " + cfg.nHead() + " is not divisible by tp " + tp.size());
         }
-        this.lnF = child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias()));
+        this.wte = child(tp.parallel() ? new Embedding("wte", cfg.vocabSize(), cfg.nEmbd(), 0.02, tp.part(cfg.vocabSize()))
+                : new Embedding("wte", cfg.vocabSize(), cfg.nEmbd(), 0.02));
+        this.wpe = child(new Embedding("wpe", cfg.blockSize(), cfg.nEmbd(), 0.02));
+        if (tp.parallel()) {
+            wpe.weight().shard(io.megalith.core.nn.Parameter.Sharding.PARTIAL); // added as wpe/tp on every rank
+        }
+        for (int i = 0; i < cfg.nLayer(); i++) {
+            blocks.add(child(new Block("blocks." + i, cfg, i, tp)));
+        }
+        this.lnF = child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias(), tp.parallel()));
+    }
+
+    public TpLayout tensorParallel() {
+        return tp;
     }
 
     public GptConfig config() {
@@ -41,6 +69,7 @@ public final class Gpt extends Module {
     /** Creates the model's constant tensors (mask, scale) in {@code manager}; call once storage is bound. */
     public void initConstants(NDManager manager) {
         this.consts = new CausalSelfAttention.AttentionConstants(manager, cfg);
+        this.residualScale = Ops.scalar(manager, 1f / tp.size());
     }
 
     /** Token + position embeddings (with dropout) of ids [B, T] placed after {@code past} cached positions. */
@@ -52,14 +81,24 @@ public final class Gpt extends Module {
         PtNDArray table = wpe.weight().value();
         // [T, C], broadcast over B; the whole table needs no slice (whose backward would zero-fill a copy)
         PtNDArray pos = past == 0 && t == cfg.blockSize() ? table : Ops.slice(table, 0, past, past + t);
+        if (tp.parallel()) {
+            pos = Ops.mul(pos, residualScale); // each rank adds wpe/tp: the sum over the group adds it once
+        }
         PtNDArray x = Ops.add(wte.forward(ids), pos);
         return ctx.dropout(x, cfg.dropout(), "drop");
     }
 
     /** Final LayerNorm, tied head and mean cross-entropy of hidden states [B, T, C]. */
-    private PtNDArray headLoss(PtNDArray x, Targets targets) {
+    private PtNDArray headLoss(PtNDArray x, Targets targets, ForwardContext ctx) {
         PtNDArray logits = head(Ops.reshape(lnF.forward(x), -1, cfg.nEmbd()));
-        return Ops.crossEntropy(logits, targets.safe(), targets.mask(), targets.counted());
+        if (!tp.parallel()) {
+            return Ops.crossEntropy(logits, targets.safe(), targets.mask(), targets.counted());
+        }
+        float[] loss = new float[1];
+        PtNDArray surrogate = VocabParallelCrossEntropy.surrogate(logits, targets.host(), wte.firstRow(),
+                targets.counted(), tpGroup, loss);
+        ctx.reportLoss(loss[0]);
+        return surrogate;
     }
 
     /**
@@ -72,16 +111,24 @@ public final class Gpt extends Module {
         out.add(Segment.of("embed", List.of(wte.weight(), wpe.weight()), (ids, ctx) -> embed(ids, ctx, 0)));
         for (int i = 0; i < blocks.size(); i++) {
             Block b = blocks.get(i);
-            out.add(Segment.of("blocks." + i, b.parameters(), (x, ctx) -> b.forward(x, ctx, consts, null)));
+            if (tp.parallel()) {
+                // two segments per block: the all-reduce of each half's partial sum sits between them
+                out.add(Segment.of("blocks." + i + ".attn", b.attentionParameters(),
+                        (x, ctx) -> b.attentionHalf(x, ctx, consts, residualScale)));
+                out.add(Segment.of("blocks." + i + ".mlp", b.mlpParameters(), (x, ctx) -> b.mlpHalf(x, ctx, residualScale)));
+            } else {
+                out.add(Segment.of("blocks." + i, b.parameters(), (x, ctx) -> b.forward(x, ctx, consts, null)));
+            }
         }
         List<io.megalith.core.nn.Parameter> headParams = new ArrayList<>(lnF.parameters());
         headParams.add(wte.weight()); // tied: the head reads the token embedding
-        out.add(Segment.of("head", headParams, (x, ctx) -> headLoss(x, targets)));
+        out.add(Segment.of("head", headParams, (x, ctx) -> headLoss(x, targets, ctx)));
         return out;
     }
 
     /** Final hidden states [B, T, C] for token ids [B, T] (int64), continuing after {@code cache} if given. */
     public PtNDArray hidden(PtNDArray ids, ForwardContext ctx, KvCache cache) {
+        requireSingleRank("hidden");
         long t = ids.getShape().get(1);
         long past = cache == null ? 0 : cache.length();
         PtNDArray x = embed(ids, ctx, past);
@@ -101,11 +148,19 @@ public final class Gpt extends Module {
 
     /** Mean cross-entropy of next-token targets over the batch (ignored targets excluded). */
     public PtNDArray loss(PtNDArray ids, Targets targets, ForwardContext ctx) {
+        requireSingleRank("loss");
         PtNDArray x = embed(ids, ctx, 0);
         for (Block b : blocks) {
             x = b.forward(x, ctx, consts, null);
         }
-        return headLoss(x, targets);
+        return headLoss(x, targets, ctx);
+    }
+
+    /** Whole-graph paths (inference, the KV cache) are for the full model; tensor-parallel runs use segments. */
+    private void requireSingleRank(String what) {
+        if (tp.parallel()) {
+            throw new IllegalStateException(what + " of a tensor-parallel shard: run segments(), or a full model");
+        }
     }
 
     /** Logits [B, V] of the last position only (as nanoGPT's inference path). */

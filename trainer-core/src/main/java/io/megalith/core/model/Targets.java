@@ -8,7 +8,7 @@ import io.megalith.core.tensor.Ops;
  * Next-token targets prepared for the loss: ids [N, 1] with ignored positions (-1) replaced by 0,
  * a 0/1 mask [N, 1] (null when nothing is ignored) and the number of counted positions.
  */
-public record Targets(PtNDArray safe, PtNDArray mask, long counted) {
+public record Targets(PtNDArray safe, PtNDArray mask, long counted, long[] host) {
     public static Targets of(NDManager manager, long[] targets) {
         long[] safe = new long[targets.length];
         float[] mask = new float[targets.length];
@@ -24,6 +24,6 @@ public record Targets(PtNDArray safe, PtNDArray mask, long counted) {
             throw new IllegalArgumentException("every target is ignored");
         }
         PtNDArray m = counted == targets.length ? null : Ops.floats(manager, mask, targets.length, 1);
-        return new Targets(Ops.longs(manager, safe, targets.length, 1), m, counted);
+        return new Targets(Ops.longs(manager, safe, targets.length, 1), m, counted, targets.clone());
     }
 }

@@ -7,13 +7,54 @@ import io.megalith.core.tensor.Ops;
 public final class Embedding extends Module {
     private final Parameter weight;
 
+    private final long first;
+    private final long rows;
+    private final boolean vocabParallel;
+
     public Embedding(String prefix, long count, long dim, double std) {
         super(prefix);
         this.weight = parameter("weight", new long[] {count, dim}, Init.normal(std), false);
+        this.first = 0;
+        this.rows = count;
+        this.vocabParallel = false;
+    }
+
+    /**
+     * Megatron's vocab-parallel embedding: this rank holds rows [from, to) of the [count, dim] table and looks
+     * up only the ids in its range (zeros elsewhere), so the sum over the group is the full lookup.
+     */
+    public Embedding(String prefix, long count, long dim, double std, long[] range) {
+        super(prefix);
+        this.first = range[0];
+        this.rows = range[1] - range[0];
+        this.vocabParallel = true;
+        this.weight = parameter("weight", new long[] {rows, dim}, Init.normal(std), false);
+        weight.shard(Parameter.Sharding.slice(new long[] {count, dim}, 0, new long[][] {range}));
     }
 
     public PtNDArray forward(PtNDArray ids) {
-        return Ops.embedding(ids, weight.value());
+        if (!vocabParallel) {
+            return Ops.embedding(ids, weight.value());
+        }
+        long[] all = ids.toLongArray();
+        long[] local = new long[all.length];
+        float[] mask = new float[all.length];
+        for (int i = 0; i < all.length; i++) {
+            long l = all[i] - first;
+            boolean mine = l >= 0 && l < rows;
+            local[i] = mine ? l : 0;
+            mask[i] = mine ? 1f : 0f;
+        }
+        long[] shape = ids.getShape().getShape();
+        long[] maskShape = java.util.Arrays.copyOf(shape, shape.length + 1);
+        maskShape[shape.length] = 1;
+        PtNDArray found = Ops.embedding(Ops.longs(ids.getManager(), local, shape), weight.value());
+        return Ops.mul(found, Ops.floats(ids.getManager(), mask, maskShape));
+    }
+
+    /** First row of the full table this rank holds (0 unless vocab-parallel). */
+    public long firstRow() {
+        return first;
     }
 
     public Parameter weight() {

@@ -19,6 +19,7 @@ public final class ForwardContext {
     private final long key;
     private final long firstSample;
     private final NDManager manager;
+    private Float reportedLoss;
 
     public ForwardContext(boolean training, long key, long firstSample, NDManager manager) {
         this.training = training;
@@ -44,10 +45,31 @@ public final class ForwardContext {
     }
 
     /**
+     * A segment whose output is not the loss itself (e.g. a vocab-parallel surrogate whose gradient is the
+     * loss's) reports the loss value here.
+     */
+    public void reportLoss(float loss) {
+        this.reportedLoss = loss;
+    }
+
+    public Float reportedLoss() {
+        return reportedLoss;
+    }
+
+    /**
      * Inverted dropout on x, whose leading dimension is the batch: zero each element with probability
      * p, scale the rest by 1/(1-p).
      */
     public PtNDArray dropout(PtNDArray x, double p, String site) {
+        return dropout(x, p, site, 0);
+    }
+
+    /**
+     * Dropout on a slice of a larger tensor: element j of a row of x is element {@code rowOffset + j} of the
+     * same row of the full tensor (e.g. this tensor-parallel rank's attention heads), so the mask is the one
+     * the one-rank model draws there.
+     */
+    public PtNDArray dropout(PtNDArray x, double p, String site, long rowOffset) {
         if (!training || p <= 0) {
             return x;
         }
@@ -61,7 +83,7 @@ public final class ForwardContext {
         for (int r = 0; r < rows; r++) {
             long rowKey = CounterRng.key(siteKey, firstSample + r);
             for (int j = 0; j < perRow; j++) {
-                mask[r * perRow + j] = CounterRng.uniform(rowKey, j) >= p ? keep : 0f;
+                mask[r * perRow + j] = CounterRng.uniform(rowKey, rowOffset + j) >= p ? keep : 0f;
             }
         }
         return Ops.mul(x, Ops.floats(manager, mask, shape));

@@ -15,9 +15,24 @@ public final class LayerNorm extends Module {
     private PtNDArray zeroBias; // DJL's layer_norm binding needs a bias tensor even when there is none
 
     public LayerNorm(String prefix, long dim, boolean bias) {
+        this(prefix, dim, bias, false);
+    }
+
+    /**
+     * With {@code partialGradients}, each tensor-parallel rank sees only its part of the gradient flowing
+     * into this norm (it sits inside a segment whose input gradient is summed over the group), so its
+     * parameters' gradients are summed over the group too.
+     */
+    public LayerNorm(String prefix, long dim, boolean bias, boolean partialGradients) {
         super(prefix);
         this.weight = parameter("weight", new long[] {dim}, Init.ones(), false);
         this.bias = bias ? parameter("bias", new long[] {dim}, Init.zeros(), false) : null;
+        if (partialGradients) {
+            weight.shard(Parameter.Sharding.PARTIAL);
+            if (this.bias != null) {
+                this.bias.shard(Parameter.Sharding.PARTIAL);
+            }
+        }
     }
 
     public PtNDArray forward(PtNDArray x) {

@@ -17,6 +17,7 @@ public final class Parameter {
     private final Init init;
     private final boolean decay;
     private PtNDArray value;
+    private Sharding sharding = Sharding.NONE;
     private long offset = -1;
 
     Parameter(String name, long[] shape, Init init, boolean decay) {
@@ -40,6 +41,41 @@ public final class Parameter {
 
     public Init init() {
         return init;
+    }
+
+    /**
+     * How a parameter relates to the one-rank model under tensor parallelism: not at all (NONE), a slice
+     * of the full tensor along {@code dim} ({@code ranges} in full coordinates), or a replica whose
+     * gradient on each rank is only a partial sum (PARTIAL: summed over the tensor-parallel group).
+     */
+    public record Sharding(Kind kind, long[] fullShape, int dim, long[][] ranges) {
+        public enum Kind { NONE, SLICE, PARTIAL }
+
+        public static final Sharding NONE = new Sharding(Kind.NONE, null, 0, null);
+        public static final Sharding PARTIAL = new Sharding(Kind.PARTIAL, null, 0, null);
+
+        public static Sharding slice(long[] fullShape, int dim, long[][] ranges) {
+            return new Sharding(Kind.SLICE, fullShape.clone(), dim, ranges);
+        }
+    }
+
+    public Sharding sharding() {
+        return sharding;
+    }
+
+    /** Marks this parameter as a tensor-parallel slice or partial-gradient replica (set by its module). */
+    public Parameter shard(Sharding s) {
+        this.sharding = s;
+        return this;
+    }
+
+    /** Initial values of this (local) parameter: its slice of the full tensor when sliced. */
+    public void initialValues(long seed, float[] out) {
+        if (sharding.kind() == Sharding.Kind.SLICE) {
+            init.fillShard(seed, name, sharding.fullShape(), sharding.dim(), sharding.ranges(), out);
+        } else {
+            init.fill(seed, name, 0, out);
+        }
     }
 
     /** Whether AdamW's decoupled weight decay applies (matmul weights yes; biases, norms, embeddings no). */

@@ -65,7 +65,7 @@ public final class ParameterStore implements ModelParameters {
         long offset = 0;
         for (Parameter p : params) {
             float[] values = new float[(int) p.numel()];
-            p.init().fill(seed, p.name(), 0, values);
+            p.initialValues(seed, values);
             all.put((int) offset, values);
             PtNDArray view = Ops.reshape(Ops.slice(flat, 0, offset, offset + p.numel()), p.shape());
             NDScope.unregister(view);

@@ -30,6 +30,7 @@ import java.util.List;
  */
 public final class DataParallelOptimizer {
     private final Communicator dp;
+    private final Communicator tp;
     private final int stage;
     private final ParameterStore store;
     private final List<ParameterStore> replicas;
@@ -50,6 +51,18 @@ public final class DataParallelOptimizer {
      */
     public DataParallelOptimizer(ParameterStore store, List<ParameterStore> replicas, List<GradientBuckets.Bucket> buckets,
             Communicator dp, int stage, double beta1, double beta2, double eps, double weightDecay) {
+        this(store, replicas, buckets, dp, new io.megalith.core.comm.SingleRankCommunicator(), stage, beta1, beta2, eps,
+                weightDecay);
+    }
+
+    /**
+     * With a tensor-parallel group {@code tp}: gradients of replicated parameters that each rank sees only in
+     * part (LayerNorms, positions, row-parallel biases) are summed over it, and the global norm counts every
+     * slice once and every replica once.
+     */
+    public DataParallelOptimizer(ParameterStore store, List<ParameterStore> replicas, List<GradientBuckets.Bucket> buckets,
+            Communicator dp, Communicator tp, int stage, double beta1, double beta2, double eps, double weightDecay) {
+        this.tp = tp;
         if (stage < 0 || stage > 1) {
             throw new IllegalArgumentException("ZeRO stage " + stage + " is not handled here");
         }
@@ -141,6 +154,7 @@ public final class DataParallelOptimizer {
         commNanos = System.nanoTime() - waitStart; // what the overlap did not hide
         pending.clear();
         java.util.Arrays.fill(launched, false);
+        sumPartialGradientsOverTensorParallel();
         double norm = norm();
         // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1
         double clip = gradClip > 0 ? Math.min(1.0, gradClip / (norm + 1e-6)) : 1.0;
@@ -187,8 +201,54 @@ public final class DataParallelOptimizer {
         }
     }
 
+    /** The gradients of PARTIAL parameters, summed over the tensor-parallel group in one all-reduce. */
+    private void sumPartialGradientsOverTensorParallel() {
+        if (tp.size() == 1) {
+            return;
+        }
+        List<io.megalith.core.nn.Parameter> partial = store.parameters().stream()
+                .filter(p -> p.sharding().kind() == io.megalith.core.nn.Parameter.Sharding.Kind.PARTIAL).toList();
+        long n = partial.stream().mapToLong(io.megalith.core.nn.Parameter::numel).sum();
+        if (n == 0) {
+            return;
+        }
+        ByteBuffer packed = direct(n);
+        FloatBuffer f = packed.asFloatBuffer();
+        for (io.megalith.core.nn.Parameter p : partial) {
+            f.put(floats(grads, p.offset(), p.offset() + p.numel()));
+        }
+        tp.allReduce(packed, ElementType.F32, ReduceOp.SUM);
+        f = packed.asFloatBuffer();
+        for (io.megalith.core.nn.Parameter p : partial) {
+            float[] v = new float[(int) p.numel()];
+            f.get(v);
+            floats(grads, p.offset(), p.offset() + p.numel()).put(v);
+        }
+    }
+
+    /**
+     * The norm of the one-rank model's gradient: with tensor parallelism, slices are summed over the group
+     * and replicas counted once (their share 1/tp on each rank), in rank order, the same on every rank.
+     */
     private double norm() {
-        return AdamW.l2Norm(floats(grads, 0, store.numel()));
+        if (tp.size() == 1) {
+            return AdamW.l2Norm(floats(grads, 0, store.numel()));
+        }
+        double local = 0;
+        for (io.megalith.core.nn.Parameter p : store.parameters()) {
+            double s = AdamW.l2Norm(floats(grads, p.offset(), p.offset() + p.numel()));
+            boolean replica = p.sharding().kind() != io.megalith.core.nn.Parameter.Sharding.Kind.SLICE;
+            local += replica ? s * s / tp.size() : s * s;
+        }
+        ByteBuffer mine = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
+        mine.putLong(0, Double.doubleToRawLongBits(local));
+        ByteBuffer all = ByteBuffer.allocateDirect(8 * tp.size()).order(ByteOrder.LITTLE_ENDIAN);
+        tp.allGather(mine, all, ElementType.I64);
+        double sum = 0;
+        for (int r = 0; r < tp.size(); r++) {
+            sum += Double.longBitsToDouble(all.getLong(8 * r));
+        }
+        return Math.sqrt(sum);
     }
 
     /**

@@ -3,6 +3,9 @@ package io.megalith.core.train;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.comm.Communicator;
+import io.megalith.core.comm.ElementType;
+import io.megalith.core.comm.ReduceOp;
 import io.megalith.core.model.Segment;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.Ops;
@@ -59,6 +62,18 @@ public final class SegmentedPass {
     /** As above, with the recomputation policy spelled out. */
     public static float run(List<Segment> segments, PtNDArray input, ForwardContext ctx, float lossScale, Hooks hooks,
             Recompute recompute) {
+        return run(segments, input, ctx, lossScale, hooks, recompute, null);
+    }
+
+    /**
+     * As above, for segments whose outputs and input gradients are partial sums over {@code partialSums}
+     * (tensor parallelism): every segment output but the loss is all-reduced before it becomes the next
+     * input, and every input gradient is all-reduced before it becomes the upstream of the segment before.
+     * These are Megatron's g and f operators, placed at segment boundaries. Null: no such group.
+     */
+    public static float run(List<Segment> segments, PtNDArray input, ForwardContext ctx, float lossScale, Hooks hooks,
+            Recompute recompute, Communicator partialSums) {
+        boolean sum = partialSums != null && partialSums.size() > 1;
         int n = segments.size();
         List<PtNDArray> inputs = new ArrayList<>(n);
         PtNDArray[] outputs = new PtNDArray[n];
@@ -71,14 +86,14 @@ public final class SegmentedPass {
             hooks.beforeForward(i, false);
             if (!drop) {
                 outputs[i] = forward(segments.get(i), in, ctx);
-                x = outputs[i];
+                x = sum && i < n - 1 ? summed(outputs[i], partialSums) : outputs[i];
             } else {
                 // Every tensor of this forward lives in its own scope: closing it frees the segment's graph
                 // and activations at once; only a detached copy of the output survives as the next input.
                 try (NDScope segmentScope = new NDScope()) {
                     PtNDArray out = forward(segments.get(i), in, ctx);
                     if (i < n - 1) {
-                        x = JniUtils.detachGradient(out);
+                        x = sum ? summed(out, partialSums) : JniUtils.detachGradient(out);
                         NDScope.unregister(x);
                     } else {
                         loss = out.getFloat();
@@ -92,6 +107,9 @@ public final class SegmentedPass {
         }
         if (outputs[n - 1] != null) {
             loss = outputs[n - 1].getFloat();
+        }
+        if (ctx.reportedLoss() != null) {
+            loss = ctx.reportedLoss(); // the last segment returned a surrogate with the loss's gradient
         }
         PtNDArray upstream = Ops.scalar(ctx.manager(), lossScale);
         for (int i = n - 1; i >= 0; i--) {
@@ -112,9 +130,23 @@ public final class SegmentedPass {
             }
             if (i > 0) {
                 upstream = JniUtils.getGradient(inputs.get(i));
+                if (sum) {
+                    allReduce(upstream, partialSums);
+                }
             }
         }
         return loss;
+    }
+
+    /** A copy of x (no graph) summed over the group. */
+    private static PtNDArray summed(PtNDArray x, Communicator group) {
+        PtNDArray copy = JniUtils.clone(JniUtils.detachGradient(x));
+        allReduce(copy, group);
+        return copy;
+    }
+
+    private static void allReduce(PtNDArray x, Communicator group) {
+        group.allReduce(Ops.bytes(x, true), ElementType.F32, ReduceOp.SUM);
     }
 
     private static PtNDArray forward(Segment s, PtNDArray in, ForwardContext ctx) {

@@ -18,6 +18,7 @@ import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.nn.PartitionedParameters;
 import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.tensorparallel.TensorParallelState;
 import java.util.Map;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.optim.LrSchedule;
@@ -61,6 +62,9 @@ public final class Trainer implements AutoCloseable {
     private final NDManager manager;
 
     private final Communicator dataParallel;
+    private final Communicator tensorParallel;
+    private Gpt fullModel; // tensor parallelism: a one-rank copy for evaluation and sampling
+    private ParameterStore fullParams;
     private final long dropoutKey;
     private final ExecutorService workers;
     private final List<GradientBuckets.Bucket> buckets;
@@ -107,7 +111,18 @@ public final class Trainer implements AutoCloseable {
      */
     public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager,
             Communicator dataParallel) {
+        this(config, model, params, data, manager, dataParallel, new SingleRankCommunicator());
+    }
+
+    /**
+     * A rank of a data-parallel group whose model is also split over a tensor-parallel group: segment
+     * outputs and input gradients are summed over {@code tensorParallel}, as are the gradients of replicated
+     * parameters; every rank of a tensor-parallel group reads the same samples.
+     */
+    public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager,
+            Communicator dataParallel, Communicator tensorParallel) {
         this.dataParallel = dataParallel;
+        this.tensorParallel = tensorParallel;
         this.cfg = config.train();
         this.model = model;
         this.params = params;
@@ -123,6 +138,9 @@ public final class Trainer implements AutoCloseable {
         } else if (n > 1) {
             throw new IllegalArgumentException("runtime.workers > 1 needs replicated parameters (zero.stage 0 or 1)");
         }
+        if (tensorParallel.size() > 1 && (n > 1 || store == null)) {
+            throw new IllegalArgumentException("tensor parallelism runs with runtime.workers 1 and zero.stage 0 or 1");
+        }
         for (int i = 1; i < n; i++) {
             Gpt replica = new Gpt(model.config());
             replicaStores.add(new ParameterStore(replica, store));
@@ -131,8 +149,8 @@ public final class Trainer implements AutoCloseable {
         }
         if (store != null) {
             this.buckets = GradientBuckets.plan(model.segments(null), store, bucketElements(config));
-            this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, dataParallel, config.zero().stage(),
-                    cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
+            this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, dataParallel, tensorParallel,
+                    config.zero().stage(), cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
             this.partitioned = null;
         } else {
             this.buckets = List.of();
@@ -168,15 +186,41 @@ public final class Trainer implements AutoCloseable {
 
     /** Full AdamW state by name, whatever the partitioning (a collective over the data-parallel group). */
     public Map<String, HostTensor> gatherOptimizerState() {
-        return optimizer != null ? optimizer.gatherState() : partitioned.gatherState();
+        Map<String, HostTensor> local = optimizer != null ? optimizer.gatherState() : partitioned.gatherState();
+        if (tensorParallel.size() == 1) {
+            return local;
+        }
+        Map<String, HostTensor> m = new java.util.LinkedHashMap<>();
+        Map<String, HostTensor> v = new java.util.LinkedHashMap<>();
+        local.forEach((k, t) -> (k.startsWith("exp_avg_sq.") ? v : m).put(k, t));
+        Map<String, HostTensor> out = new java.util.LinkedHashMap<>(
+                TensorParallelState.gather(m, params.parameters(), tensorParallel, "exp_avg."));
+        out.putAll(TensorParallelState.gather(v, params.parameters(), tensorParallel, "exp_avg_sq."));
+        return out;
     }
 
+    /** Restores the optimizer state from full (one-rank) tensors: this rank takes its slices. */
     public void loadOptimizerState(Map<String, HostTensor> tensors, long stepCount) {
-        if (optimizer != null) {
-            optimizer.loadState(tensors, stepCount);
-        } else {
-            partitioned.loadState(tensors, stepCount);
+        Map<String, HostTensor> local = tensors;
+        if (tensorParallel.size() > 1) {
+            local = new java.util.LinkedHashMap<>(TensorParallelState.slice(tensors, params.parameters(), "exp_avg."));
+            local.putAll(TensorParallelState.slice(tensors, params.parameters(), "exp_avg_sq."));
         }
+        if (optimizer != null) {
+            optimizer.loadState(local, stepCount);
+        } else {
+            partitioned.loadState(local, stepCount);
+        }
+    }
+
+    /** The one-rank model's parameters by name (a collective under tensor parallelism and ZeRO-3). */
+    public Map<String, HostTensor> fullParameters() {
+        return TensorParallelState.gather(params.toHost(), params.parameters(), tensorParallel, "");
+    }
+
+    /** Sets every parameter from the one-rank model's tensors (this rank takes its slices). */
+    public void loadFullParameters(Map<String, HostTensor> full) {
+        params.load(tensorParallel.size() > 1 ? TensorParallelState.slice(full, params.parameters(), "") : full);
     }
 
     /** Bytes this rank holds for parameters, gradients and optimizer state. */
@@ -188,13 +232,23 @@ public final class Trainer implements AutoCloseable {
      * Makes every parameter available (ZeRO-3 gathers them all) for evaluation or sampling, then restores the
      * partitioned state. A collective under ZeRO-3: every rank must call it.
      */
-    public <T> T withFullModel(java.util.function.Supplier<T> work) {
+    public <T> T withFullModel(java.util.function.Function<Gpt, T> work) {
+        if (tensorParallel.size() > 1) {
+            Map<String, HostTensor> full = fullParameters();
+            if (fullModel == null) {
+                fullModel = new Gpt(model.config());
+                fullParams = new ParameterStore(fullModel, manager, 0);
+                fullModel.initConstants(manager);
+            }
+            fullParams.load(full);
+            return work.apply(fullModel);
+        }
         if (partitioned == null || partitioned.stage() < 3) {
-            return work.get();
+            return work.apply(model);
         }
         partitioned.materialiseAll();
         try {
-            return work.get();
+            return work.apply(model);
         } finally {
             partitioned.releaseAll();
         }
@@ -333,23 +387,23 @@ public final class Trainer implements AutoCloseable {
             SegmentedPass.Recompute asked = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST
                     : SegmentedPass.Recompute.NONE;
             float loss = SegmentedPass.run(net.segments(tg), ids, ctx, (float) share, hooks,
-                    partitioned != null ? partitioned.recompute(asked) : asked);
+                    partitioned != null ? partitioned.recompute(asked) : asked, tensorParallel);
             return loss * share;
         }
     }
 
     /** Mean loss over {@code batches} validation batches (no dropout, no gradients). */
     public double validationLoss(int batches) {
-        return withFullModel(() -> validationLossOfFullModel(batches));
+        return withFullModel(full -> validationLossOf(full, batches));
     }
 
-    private double validationLossOfFullModel(int batches) {
+    private double validationLossOf(Gpt full, int batches) {
         double sum = 0;
         for (int i = 0; i < batches; i++) {
             Batch batch = data.validation(i, cfg.batchSize());
             try (NDScope scope = new NDScope(); NDManager m = manager.newSubManager()) {
                 PtNDArray ids = Ops.longs(m, batch.inputs(), batch.size(), batch.seqLen());
-                sum += model.loss(ids, Targets.of(m, batch.targets()), ForwardContext.inference(m)).getFloat();
+                sum += full.loss(ids, Targets.of(m, batch.targets()), ForwardContext.inference(m)).getFloat();
             }
         }
         return sum / batches;

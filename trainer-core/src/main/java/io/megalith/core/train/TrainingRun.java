@@ -10,6 +10,7 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.TextData;
 import io.megalith.core.data.TrainingData;
+import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.data.shards.ShardedTextData;
 import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
@@ -109,6 +110,12 @@ public final class TrainingRun implements AutoCloseable {
      */
     public TrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, Communicator dataParallel,
             boolean leader, String preparedData) throws IOException {
+        this(cfg, hadoop, console, dataParallel, new SingleRankCommunicator(), leader, preparedData);
+    }
+
+    /** One rank of a data- and tensor-parallel job (its groups from the device mesh). */
+    public TrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, Communicator dataParallel,
+            Communicator tensorParallel, boolean leader, String preparedData) throws IOException {
         this.cfg = cfg;
         this.leader = leader;
         this.hadoop = hadoop;
@@ -127,12 +134,12 @@ public final class TrainingRun implements AutoCloseable {
             checkCompatible(resumed.model(), gptConfig);
         }
         this.manager = Torch.newManager();
-        this.model = new Gpt(gptConfig);
+        this.model = new Gpt(gptConfig, new TpLayout(tensorParallel.rank(), tensorParallel.size()), tensorParallel);
         // laid out in the order backward completes gradients (buckets reduced while backward runs), and
         // partitioned over the data-parallel group from ZeRO stage 2
         this.params = Trainer.createParameters(cfg, model, manager, dataParallel);
         model.initConstants(manager);
-        this.trainer = new Trainer(cfg, model, params, data, manager, dataParallel);
+        this.trainer = new Trainer(cfg, model, params, data, manager, dataParallel, tensorParallel);
         if (resumed != null) {
             restore(latest.get(), resumed);
             this.startStep = resumed.step();
@@ -258,7 +265,7 @@ public final class TrainingRun implements AutoCloseable {
         rec.put("val_loss", val);
         if (data instanceof AdditionData addition) {
             rec.put("exact_match", trainer.withFullModel(
-                    () -> AdditionAccuracy.evaluate(model, addition, manager, cfg.data().evalPairs(), 0).accuracy()));
+                    full -> AdditionAccuracy.evaluate(full, addition, manager, cfg.data().evalPairs(), 0).accuracy()));
         }
         return val;
     }
@@ -278,10 +285,10 @@ public final class TrainingRun implements AutoCloseable {
 
     /** Samples to show at the end: generated text, or worked held-out additions. */
     public List<String> samples() {
-        return trainer.withFullModel(this::samplesOfFullModel);
+        return trainer.withFullModel(this::samplesOf);
     }
 
-    private List<String> samplesOfFullModel() {
+    private List<String> samplesOf(Gpt model) {
         MegalithConfig.Generate g = cfg.generate();
         if (data instanceof AdditionData addition) {
             return AdditionAccuracy.evaluate(model, addition, manager, 8, 8).examples();
@@ -331,7 +338,7 @@ public final class TrainingRun implements AutoCloseable {
     /** Every rank calls this (the optimizer state may have to be gathered); the leader writes. */
     private void save(long step) throws IOException {
         Map<String, HostTensor> opt = trainer.gatherOptimizerState();
-        Map<String, HostTensor> weights = params.toHost(); // partitioned parameters are gathered: every rank calls
+        Map<String, HostTensor> weights = trainer.fullParameters(); // gathered when sharded: every rank calls
         if (!leader) {
             return;
         }
@@ -347,7 +354,7 @@ public final class TrainingRun implements AutoCloseable {
     }
 
     private void restore(LoadedCheckpoint ckpt, RunState state) {
-        params.load(ckpt.tensorFiles().get(MODEL_FILE));
+        trainer.loadFullParameters(ckpt.tensorFiles().get(MODEL_FILE));
         trainer.loadOptimizerState(ckpt.tensorFiles().get(OPTIMIZER_FILE), state.optimizerStep());
     }
 
