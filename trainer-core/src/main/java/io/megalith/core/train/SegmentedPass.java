@@ -48,8 +48,6 @@ public final class SegmentedPass {
         ALL
     }
 
-    private SegmentedPass() {}
-
     /**
      * Runs {@code segments} on {@code input}; the last segment must return the scalar loss, whose
      * backward starts from {@code lossScale}. Returns the loss value. Call within an NDScope.
@@ -73,45 +71,117 @@ public final class SegmentedPass {
      */
     public static float run(List<Segment> segments, PtNDArray input, ForwardContext ctx, float lossScale, Hooks hooks,
             Recompute recompute, Communicator partialSums) {
-        boolean sum = partialSums != null && partialSums.size() > 1;
+        SegmentedPass pass = new SegmentedPass(segments, ctx, hooks, recompute, partialSums, false, true);
+        try {
+            pass.forward(input);
+            float loss = pass.loss();
+            pass.backward(Ops.scalar(ctx.manager(), lossScale));
+            return loss;
+        } finally {
+            pass.close();
+        }
+    }
+
+    private final List<Segment> segments;
+    private final ForwardContext ctx;
+    private final Hooks hooks;
+    private final Recompute recompute;
+    private final Communicator partialSums;
+    private final boolean sum;
+    private final boolean inputNeedsGradient;
+    private final boolean endsWithLoss;
+    private final List<PtNDArray> inputs = new ArrayList<>();
+    private PtNDArray[] outputs;
+    private final List<PtNDArray> owned = new ArrayList<>();
+    private float loss = Float.NaN;
+
+    /**
+     * One micro-batch through a chain that may be a pipeline stage: {@code inputNeedsGradient} when the chain's
+     * input comes from a previous stage (its gradient is sent back), {@code endsWithLoss} when the last segment
+     * returns the loss (the last stage). Forward and backward are separate calls so that a pipeline schedule
+     * can interleave micro-batches; the pass owns the tensors that must live from one to the other (call
+     * {@link #close()} after backward).
+     */
+    public SegmentedPass(List<Segment> segments, ForwardContext ctx, Hooks hooks, Recompute recompute,
+            Communicator partialSums, boolean inputNeedsGradient, boolean endsWithLoss) {
+        this.segments = segments;
+        this.ctx = ctx;
+        this.hooks = hooks;
+        this.recompute = recompute;
+        this.partialSums = partialSums;
+        this.sum = partialSums != null && partialSums.size() > 1;
+        this.inputNeedsGradient = inputNeedsGradient;
+        this.endsWithLoss = endsWithLoss;
+    }
+
+    /**
+     * Runs every segment's forward. Returns the loss (last stage), else the activation to hand to the next
+     * stage (summed over the tensor-parallel group, detached: the caller may send and close it).
+     */
+    public PtNDArray forward(PtNDArray input) {
         int n = segments.size();
-        List<PtNDArray> inputs = new ArrayList<>(n);
-        PtNDArray[] outputs = new PtNDArray[n];
+        outputs = new PtNDArray[n];
         PtNDArray x = input;
-        float loss = Float.NaN;
+        PtNDArray result = null;
         for (int i = 0; i < n; i++) {
-            PtNDArray in = i == 0 ? x : leaf(x);
+            PtNDArray in = i == 0 && !inputNeedsGradient ? x : own(leaf(x));
             inputs.add(in);
-            boolean drop = recompute == Recompute.ALL || (recompute == Recompute.ALL_BUT_LAST && i < n - 1);
+            boolean last = i == n - 1;
+            boolean drop = recompute == Recompute.ALL || (recompute == Recompute.ALL_BUT_LAST && !last)
+                    || (recompute == Recompute.ALL_BUT_LAST && last && !endsWithLoss);
             hooks.beforeForward(i, false);
             if (!drop) {
-                outputs[i] = forward(segments.get(i), in, ctx);
-                x = sum && i < n - 1 ? summed(outputs[i], partialSums) : outputs[i];
+                outputs[i] = own(forward(segments.get(i), in, ctx));
+                x = handOn(outputs[i], last);
+                if (last) {
+                    result = x;
+                }
             } else {
                 // Every tensor of this forward lives in its own scope: closing it frees the segment's graph
                 // and activations at once; only a detached copy of the output survives as the next input.
+                PtNDArray kept;
                 try (NDScope segmentScope = new NDScope()) {
                     PtNDArray out = forward(segments.get(i), in, ctx);
-                    if (i < n - 1) {
-                        x = sum ? summed(out, partialSums) : JniUtils.detachGradient(out);
-                        NDScope.unregister(x);
-                    } else {
+                    if (last && endsWithLoss) {
                         loss = out.getFloat();
+                        kept = null;
+                    } else {
+                        kept = handOn(out, false);
+                        NDScope.unregister(kept);
                     }
                 }
-                if (i < n - 1) {
-                    NDScope.register(x);
+                if (kept != null) {
+                    x = own(kept);
+                    if (last) {
+                        result = JniUtils.clone(kept); // the caller's copy, in its scope
+                    }
                 }
             }
             hooks.afterForward(i, false);
         }
-        if (outputs[n - 1] != null) {
-            loss = outputs[n - 1].getFloat();
+        if (endsWithLoss) {
+            if (outputs[n - 1] != null) {
+                loss = outputs[n - 1].getFloat();
+            }
+            if (ctx.reportedLoss() != null) {
+                loss = ctx.reportedLoss(); // the last segment returned a surrogate with the loss's gradient
+            }
         }
-        if (ctx.reportedLoss() != null) {
-            loss = ctx.reportedLoss(); // the last segment returned a surrogate with the loss's gradient
-        }
-        PtNDArray upstream = Ops.scalar(ctx.manager(), lossScale);
+        return result;
+    }
+
+    /** The loss of a chain that ends with it, after {@link #forward}. */
+    public float loss() {
+        return loss;
+    }
+
+    /**
+     * Runs every segment's backward from {@code upstream} (the loss scale, or the gradient of this stage's output
+     * received from the next stage). Returns the gradient of the chain's input when it needs one (summed over the
+     * tensor-parallel group), else null.
+     */
+    public PtNDArray backward(PtNDArray upstream) {
+        int n = segments.size();
         for (int i = n - 1; i >= 0; i--) {
             NDScope segmentScope = outputs[i] == null ? new NDScope() : null;
             try {
@@ -128,14 +198,36 @@ public final class SegmentedPass {
                     segmentScope.close(); // the recomputed graph is done with
                 }
             }
-            if (i > 0) {
+            if (i > 0 || inputNeedsGradient) {
                 upstream = JniUtils.getGradient(inputs.get(i));
                 if (sum) {
                     allReduce(upstream, partialSums);
                 }
             }
         }
-        return loss;
+        return inputNeedsGradient ? upstream : null;
+    }
+
+    /** Releases the tensors kept between forward and backward. */
+    public void close() {
+        for (PtNDArray t : owned) {
+            t.close();
+        }
+        owned.clear();
+    }
+
+    /** What a segment's output becomes as the next input: summed over the group (not the loss), detached. */
+    private PtNDArray handOn(PtNDArray out, boolean last) {
+        if (last && endsWithLoss) {
+            return out;
+        }
+        return sum ? summed(out, partialSums) : JniUtils.detachGradient(out);
+    }
+
+    private PtNDArray own(PtNDArray t) {
+        NDScope.unregister(t);
+        owned.add(t);
+        return t;
     }
 
     /** A copy of x (no graph) summed over the group. */
@@ -161,7 +253,6 @@ public final class SegmentedPass {
     /** A new leaf sharing x's memory, whose gradient the next backward fills. */
     private static PtNDArray leaf(PtNDArray x) {
         PtNDArray d = JniUtils.detachGradient(x);
-        NDScope.register(d);
         JniUtils.attachGradient(d, true);
         return d;
     }
