@@ -51,8 +51,8 @@ record TrainRankTask(String configYaml, int attempt, int threadsPerRank, FaultIn
         try (NettyTransport transport = NettyTransport.start(ctx.rank(), ctx.worldSize(), transportConfig, ctx.rendezvous());
                 ParallelContext parallel = new ParallelContext(mesh, ctx.rank(),
                         (id, name, ranks) -> new GroupCommunicator(transport, id, name, ranks, options));
-                TrainingRun run = new TrainingRun(cfg, new Configuration(), quiet, parallel.dataParallel(),
-                        parallel.tensorParallel(), ctx.rank() == 0, preparedData)) {
+                TrainingRun run = new TrainingRun(cfg, new Configuration(), quiet, parallel.rankGroups(), ctx.rank() == 0,
+                        preparedData)) {
             if (failure != null) {
                 run.onStep(step -> failure.maybeFail(ctx.rank(), step, attempt));
             }

@@ -41,10 +41,40 @@ public final class ParallelContext implements AutoCloseable {
                 groups.put(kind, group);
                 communicators.put(kind, create(group, factory));
             }
+            this.embedding = createEmbeddingGroup(factory);
         } catch (RuntimeException | Error e) {
             closeAll(e);
             throw e;
         }
+    }
+
+    /**
+     * Megatron's embedding group: with pipelining, the first and the last stage of the same (tp, dp) position
+     * both hold the token embedding (the head is tied to it) and sum its gradient. Null on middle stages and
+     * without pipelining. Its id follows the mesh's groups ({@link DeviceMesh#firstFreeGroupId()}).
+     */
+    private Communicator createEmbeddingGroup(GroupFactory factory) {
+        int pp = mesh.pp();
+        MeshCoordinates c = coordinates;
+        if (pp == 1 || (c.ppRank() != 0 && c.ppRank() != pp - 1)) {
+            return null;
+        }
+        int first = mesh.rank(c.tpRank(), c.dpRank(), 0);
+        int last = mesh.rank(c.tpRank(), c.dpRank(), pp - 1);
+        int id = mesh.firstFreeGroupId() + first;
+        return factory.create(id, "embed[" + first + "," + last + "]", new int[] {first, last});
+    }
+
+    private final Communicator embedding;
+
+    /** The embedding group of this rank (first and last pipeline stage), or null. */
+    public Communicator embedding() {
+        return embedding;
+    }
+
+    /** This rank's groups as trainer-core sees them. */
+    public io.megalith.core.comm.RankGroups rankGroups() {
+        return new io.megalith.core.comm.RankGroups(dataParallel(), tensorParallel(), pipeline(), embedding);
     }
 
     /** The context of a job of one rank: every communicator is a {@link SingleRankCommunicator}. */
@@ -155,6 +185,9 @@ public final class ParallelContext implements AutoCloseable {
             return;
         }
         closed = true;
+        if (embedding != null) {
+            embedding.close();
+        }
         RuntimeException first = closeAll(null);
         if (first != null) {
             throw first;

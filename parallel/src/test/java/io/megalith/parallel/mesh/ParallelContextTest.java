@@ -24,7 +24,9 @@ class ParallelContextTest {
                     new Call(10, "tp[4,5]", List.of(4, 5)),
                     new Call(19, "dp[5,7]", List.of(5, 7)),
                     new Call(25, "pp[1,5]", List.of(1, 5)),
-                    new Call(35, "ep[5,7]", List.of(5, 7)));
+                    new Call(35, "ep[5,7]", List.of(5, 7)),
+                    // rank 5 is a last pipeline stage: it ties its token embedding with rank 1, the first stage
+                    new Call(mesh.firstFreeGroupId() + 1, "embed[1,5]", List.of(1, 5)));
             assertThat(ctx.rank()).isEqualTo(5);
             assertThat(ctx.mesh()).isSameAs(mesh);
             assertThat(ctx.coordinates()).isEqualTo(new MeshCoordinates(1, 0, 1, 0, 0));
@@ -49,7 +51,8 @@ class ParallelContextTest {
             assertThat(ctx.world()).isSameAs(ctx.communicator(GroupKind.WORLD)).isSameAs(factory.made.get(0));
             assertThat(ctx.tensorParallel()).isSameAs(factory.made.get(1));
             assertThat(ctx.expertDataParallel()).isSameAs(edp);
-            assertThat(factory.calls).hasSize(5);
+            assertThat(factory.calls).hasSize(6);
+            assertThat(ctx.embedding()).isSameAs(factory.made.get(5));
         }
         assertThat(factory.made).extracting(c -> c.closeCount).containsOnly(1);
     }
@@ -60,7 +63,7 @@ class ParallelContextTest {
         ParallelContext ctx = new ParallelContext(mesh, 0, factory);
         ctx.close();
         ctx.close();
-        assertThat(factory.made).hasSize(5).extracting(c -> c.closeCount).containsOnly(1);
+        assertThat(factory.made).hasSize(6).extracting(c -> c.closeCount).containsOnly(1);
         assertThatThrownBy(ctx::dataParallel).isInstanceOf(IllegalStateException.class).hasMessageContaining("closed");
     }
 
@@ -91,7 +94,8 @@ class ParallelContextTest {
             assertThat(requests.get(call.groupId())).as(call.name()).isEqualTo(call.ranks().size());
         }
         long multiRankGroups = m.allGroups().stream().filter(g -> g.size() > 1).count();
-        assertThat(byId).hasSize((int) multiRankGroups);
+        long embeddingGroups = (long) m.dp() * m.tp(); // one per (tp, dp) position: first and last stage
+        assertThat(byId).hasSize((int) (multiRankGroups + embeddingGroups));
     }
 
     @Test
@@ -147,7 +151,7 @@ class ParallelContextTest {
         };
         ParallelContext ctx = new ParallelContext(mesh, 5, dpCloseFails);
         assertThatThrownBy(ctx::close).hasMessage("socket already gone");
-        assertThat(recording.made).hasSize(5).extracting(c -> c.closeCount).containsOnly(1);
+        assertThat(recording.made).hasSize(6).extracting(c -> c.closeCount).containsOnly(1); // with embed[1,5]
     }
 
     @Test

@@ -45,8 +45,22 @@ public final class LoopbackRanks {
                 }));
             }
             List<R> out = new ArrayList<>();
-            for (Future<R> f : futures) {
-                out.add(f.get());
+            Exception failure = null;
+            for (int r = 0; r < futures.size(); r++) {
+                try {
+                    out.add(futures.get(r).get());
+                } catch (java.util.concurrent.ExecutionException e) {
+                    // keep every rank's failure: the first one is usually the cause, the others its echo
+                    Exception named = new Exception("rank " + r + " failed: " + e.getCause(), e.getCause());
+                    if (failure == null) {
+                        failure = named;
+                    } else {
+                        failure.addSuppressed(named);
+                    }
+                }
+            }
+            if (failure != null) {
+                throw failure;
             }
             return out;
         } finally {

@@ -58,7 +58,7 @@ public record MegalithConfig(
      * The layout of ranks: world size = dp x tp x pp; ep (expert parallelism) divides dp. Ranks are
      * ordered tp fastest, then dp, then pp (Megatron's order; see docs/ARCHITECTURE.md).
      */
-    public record Parallel(int dp, int tp, int pp, int ep, double gradBucketMib) {
+    public record Parallel(int dp, int tp, int pp, int ep, double gradBucketMib, String schedule) {
         public int worldSize() {
             return dp * tp * pp;
         }
@@ -156,8 +156,16 @@ public record MegalithConfig(
             c.require(zero.stage() <= 1, "zero.stage: at most 1 with parallel.tp > 1 (got " + zero.stage() + ")");
             c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.tp > 1");
         }
-        c.require(parallel.pp() == 1, "parallel.pp: pipeline parallelism is not available yet (got " + parallel.pp()
-                + "); use 1");
+        c.oneOf("parallel.schedule", parallel.schedule(), io.megalith.core.pipeline.PipelineSchedule.NAMES);
+        if (parallel.pp() > 1) {
+            c.require(parallel.pp() <= model.nLayer(), "parallel.pp: " + parallel.pp() + " stages for "
+                    + model.nLayer() + " layers; use at most model.n_layer stages");
+            c.require(!"1f1b".equals(parallel.schedule()) || train.gradAccum() >= parallel.pp(), "train.grad_accum: "
+                    + "the 1f1b schedule needs at least parallel.pp micro-batches per step (" + train.gradAccum() + " < "
+                    + parallel.pp() + "); raise train.grad_accum or use parallel.schedule=gpipe");
+            c.require(zero.stage() <= 1, "zero.stage: at most 1 with parallel.pp > 1 (got " + zero.stage() + ")");
+            c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.pp > 1");
+        }
         c.require(parallel.ep() == 1, "parallel.ep: expert parallelism is not available yet (got " + parallel.ep()
                 + "); use 1");
         if (parallel.dp() >= 1) {

@@ -7,6 +7,7 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
 import io.megalith.core.comm.Communicator;
+import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.tensorparallel.VocabParallelCrossEntropy;
@@ -20,10 +21,10 @@ import java.util.List;
  */
 public final class Gpt extends Module {
     private final GptConfig cfg;
-    private final Embedding wte;
-    private final Embedding wpe;
+    private final Embedding wte; // null on middle pipeline stages
+    private final Embedding wpe; // first stage only
     private final List<Block> blocks = new ArrayList<>();
-    private final LayerNorm lnF;
+    private final LayerNorm lnF; // last stage only
     private CausalSelfAttention.AttentionConstants consts;
     private final TpLayout tp;
     private final Communicator tpGroup;
@@ -39,23 +40,50 @@ public final class Gpt extends Module {
      * With a group of one it is exactly the plain model.
      */
     public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup) {
+        this(cfg, tp, tpGroup, PpLayout.SINGLE);
+    }
+
+    /**
+     * The part of the GPT one pipeline stage holds (see {@link PpLayout}), tensor-parallel within the stage.
+     * Parameters keep their one-rank names ({@code blocks.5.mlp.fc.weight} on whichever stage holds block 5).
+     */
+    public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp) {
         super("");
         this.cfg = cfg;
         this.tp = tp;
         this.tpGroup = tpGroup;
+        this.pp = pp;
+        if (pp.size() > cfg.nLayer()) {
+            throw new IllegalArgumentException(pp.size() + " pipeline stages for " + cfg.nLayer() + " layers");
+        }
         if (tp.parallel() && (cfg.nHead() % tp.size() != 0)) {
             throw new IllegalArgumentException("n_head " + cfg.nHead() + " is not divisible by tp " + tp.size());
         }
-        this.wte = child(tp.parallel() ? new Embedding("wte", cfg.vocabSize(), cfg.nEmbd(), 0.02, tp.part(cfg.vocabSize()))
+        boolean tokens = pp.first() || pp.last();
+        this.wte = !tokens ? null : child(tp.parallel()
+                ? new Embedding("wte", cfg.vocabSize(), cfg.nEmbd(), 0.02, tp.part(cfg.vocabSize()))
                 : new Embedding("wte", cfg.vocabSize(), cfg.nEmbd(), 0.02));
-        this.wpe = child(new Embedding("wpe", cfg.blockSize(), cfg.nEmbd(), 0.02));
-        if (tp.parallel()) {
+        this.wpe = !pp.first() ? null : child(new Embedding("wpe", cfg.blockSize(), cfg.nEmbd(), 0.02));
+        if (wpe != null && tp.parallel()) {
             wpe.weight().shard(io.megalith.core.nn.Parameter.Sharding.PARTIAL); // added as wpe/tp on every rank
         }
-        for (int i = 0; i < cfg.nLayer(); i++) {
+        this.firstBlock = pp.firstBlock(cfg.nLayer());
+        for (int i = firstBlock; i < pp.endBlock(cfg.nLayer()); i++) {
             blocks.add(child(new Block("blocks." + i, cfg, i, tp)));
         }
-        this.lnF = child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias(), tp.parallel()));
+        this.lnF = !pp.last() ? null : child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias(), tp.parallel()));
+    }
+
+    private final PpLayout pp;
+    private final int firstBlock;
+
+    public PpLayout pipeline() {
+        return pp;
+    }
+
+    /** The token embedding this stage holds (first and last stage: the head is tied to it), or null. */
+    public io.megalith.core.nn.Parameter tokenEmbedding() {
+        return wte == null ? null : wte.weight();
     }
 
     public TpLayout tensorParallel() {
@@ -108,9 +136,12 @@ public final class Gpt extends Module {
      */
     public List<Segment> segments(Targets targets) {
         List<Segment> out = new ArrayList<>();
-        out.add(Segment.of("embed", List.of(wte.weight(), wpe.weight()), (ids, ctx) -> embed(ids, ctx, 0)));
-        for (int i = 0; i < blocks.size(); i++) {
-            Block b = blocks.get(i);
+        if (pp.first()) {
+            out.add(Segment.of("embed", List.of(wte.weight(), wpe.weight()), (ids, ctx) -> embed(ids, ctx, 0)));
+        }
+        for (int k = 0; k < blocks.size(); k++) {
+            Block b = blocks.get(k);
+            int i = firstBlock + k;
             if (tp.parallel()) {
                 // two segments per block: the all-reduce of each half's partial sum sits between them
                 out.add(Segment.of("blocks." + i + ".attn", b.attentionParameters(),
@@ -120,9 +151,11 @@ public final class Gpt extends Module {
                 out.add(Segment.of("blocks." + i, b.parameters(), (x, ctx) -> b.forward(x, ctx, consts, null)));
             }
         }
-        List<io.megalith.core.nn.Parameter> headParams = new ArrayList<>(lnF.parameters());
-        headParams.add(wte.weight()); // tied: the head reads the token embedding
-        out.add(Segment.of("head", headParams, (x, ctx) -> headLoss(x, targets, ctx)));
+        if (pp.last()) {
+            List<io.megalith.core.nn.Parameter> headParams = new ArrayList<>(lnF.parameters());
+            headParams.add(wte.weight()); // tied: the head reads the token embedding
+            out.add(Segment.of("head", headParams, (x, ctx) -> headLoss(x, targets, ctx)));
+        }
         return out;
     }
 
@@ -158,7 +191,7 @@ public final class Gpt extends Module {
 
     /** Whole-graph paths (inference, the KV cache) are for the full model; tensor-parallel runs use segments. */
     private void requireSingleRank(String what) {
-        if (tp.parallel()) {
+        if (tp.parallel() || pp.parallel()) {
             throw new IllegalStateException(what + " of a tensor-parallel shard: run segments(), or a full model");
         }
     }

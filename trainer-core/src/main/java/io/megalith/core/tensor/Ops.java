@@ -107,17 +107,29 @@ public final class Ops {
 
     /** A 0-d float constant; precompute these: a scalar operand per call costs several microseconds. */
     public static PtNDArray scalar(NDManager m, float v) {
-        return pt(m.create(v));
+        return owned(pt(m.create(v)));
     }
 
-    /** A new float32 tensor holding a copy of {@code values}. */
+    /** A new float32 tensor holding a copy of {@code values} in memory libtorch owns. */
     public static PtNDArray floats(NDManager m, float[] values, long... shape) {
-        return pt(m.create(values, new Shape(shape)));
+        return owned(pt(m.create(values, new Shape(shape))));
     }
 
-    /** A new int64 tensor holding a copy of {@code values}. */
+    /** A new int64 tensor holding a copy of {@code values} in memory libtorch owns. */
     public static PtNDArray longs(NDManager m, long[] values, long... shape) {
-        return pt(m.create(values, new Shape(shape)));
+        return owned(pt(m.create(values, new Shape(shape))));
+    }
+
+    /**
+     * DJL builds a tensor from Java data over a direct buffer that only its Java wrapper keeps alive. If autograd
+     * saves the tensor (an embedding's ids, a gather's index, a dropout mask) and the wrapper is closed before
+     * backward (a pipeline stage closes each action's tensors), the buffer can be collected under libtorch's
+     * feet. A clone lives in libtorch's own memory, kept alive by whatever references it.
+     */
+    private static PtNDArray owned(PtNDArray fromJava) {
+        PtNDArray copy = JniUtils.clone(fromJava);
+        fromJava.close();
+        return copy;
     }
 
     /** A tensor's memory as a little-endian buffer; with {@code view} a zero-copy window (valid while it lives). */

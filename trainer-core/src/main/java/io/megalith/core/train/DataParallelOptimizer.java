@@ -31,6 +31,9 @@ import java.util.List;
 public final class DataParallelOptimizer {
     private final Communicator dp;
     private final Communicator tp;
+    private final Communicator pp;
+    private final Communicator embedding;
+    private final io.megalith.core.nn.Parameter tied; // the token embedding held by first and last stage
     private final int stage;
     private final ParameterStore store;
     private final List<ParameterStore> replicas;
@@ -51,8 +54,8 @@ public final class DataParallelOptimizer {
      */
     public DataParallelOptimizer(ParameterStore store, List<ParameterStore> replicas, List<GradientBuckets.Bucket> buckets,
             Communicator dp, int stage, double beta1, double beta2, double eps, double weightDecay) {
-        this(store, replicas, buckets, dp, new io.megalith.core.comm.SingleRankCommunicator(), stage, beta1, beta2, eps,
-                weightDecay);
+        this(store, replicas, buckets, io.megalith.core.comm.RankGroups.dataParallelOnly(dp), null, stage, beta1, beta2,
+                eps, weightDecay);
     }
 
     /**
@@ -61,8 +64,13 @@ public final class DataParallelOptimizer {
      * slice once and every replica once.
      */
     public DataParallelOptimizer(ParameterStore store, List<ParameterStore> replicas, List<GradientBuckets.Bucket> buckets,
-            Communicator dp, Communicator tp, int stage, double beta1, double beta2, double eps, double weightDecay) {
-        this.tp = tp;
+            io.megalith.core.comm.RankGroups groups, io.megalith.core.nn.Parameter tiedEmbedding, int stage, double beta1,
+            double beta2, double eps, double weightDecay) {
+        Communicator dp = groups.dataParallel();
+        this.tp = groups.tensorParallel();
+        this.pp = groups.pipeline();
+        this.embedding = groups.embedding();
+        this.tied = embedding != null && embedding.size() > 1 ? tiedEmbedding : null;
         if (stage < 0 || stage > 1) {
             throw new IllegalArgumentException("ZeRO stage " + stage + " is not handled here");
         }
@@ -89,6 +97,11 @@ public final class DataParallelOptimizer {
                 : new AdamW(shardSize, shardDecayRanges(decay), beta1, beta2, eps, weightDecay);
         this.grads = direct(store.numel());
         this.launched = new boolean[n];
+    }
+
+    /** The gradients of the last step (reduced, before clipping) by parameter name: for tests and debugging. */
+    public java.util.Map<String, io.megalith.core.tensor.HostTensor> lastGradients() {
+        return store.slices(floats(grads, 0, store.numel()), "");
     }
 
     /** Time the last step spent waiting for communication (not hidden behind backward), in nanoseconds. */
@@ -155,6 +168,7 @@ public final class DataParallelOptimizer {
         pending.clear();
         java.util.Arrays.fill(launched, false);
         sumPartialGradientsOverTensorParallel();
+        sumTiedEmbeddingOverStages();
         double norm = norm();
         // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1
         double clip = gradClip > 0 ? Math.min(1.0, gradClip / (norm + 1e-6)) : 1.0;
@@ -201,6 +215,17 @@ public final class DataParallelOptimizer {
         }
     }
 
+    /**
+     * The first and last pipeline stage each hold the token embedding (read by the embedding and by the tied
+     * head): each has part of its gradient; summed over the two, both apply the same update.
+     */
+    private void sumTiedEmbeddingOverStages() {
+        if (tied == null) {
+            return;
+        }
+        embedding.allReduce(bytes(grads, tied.offset(), tied.offset() + tied.numel()), ElementType.F32, ReduceOp.SUM);
+    }
+
     /** The gradients of PARTIAL parameters, summed over the tensor-parallel group in one all-reduce. */
     private void sumPartialGradientsOverTensorParallel() {
         if (tp.size() == 1) {
@@ -231,24 +256,35 @@ public final class DataParallelOptimizer {
      * and replicas counted once (their share 1/tp on each rank), in rank order, the same on every rank.
      */
     private double norm() {
-        if (tp.size() == 1) {
+        if (tp.size() == 1 && pp.size() == 1) {
             return AdamW.l2Norm(floats(grads, 0, store.numel()));
         }
         double local = 0;
         for (io.megalith.core.nn.Parameter p : store.parameters()) {
+            if (p == tied && pp.rank() == pp.size() - 1) {
+                continue; // the tied embedding is counted on the first stage only
+            }
             double s = AdamW.l2Norm(floats(grads, p.offset(), p.offset() + p.numel()));
             boolean replica = p.sharding().kind() != io.megalith.core.nn.Parameter.Sharding.Kind.SLICE;
             local += replica ? s * s / tp.size() : s * s;
         }
+        return Math.sqrt(sumInRankOrder(sumInRankOrder(local, tp), pp));
+    }
+
+    /** The sum of one double per rank of {@code group}, added in rank order: the same on every rank. */
+    private static double sumInRankOrder(double value, Communicator group) {
+        if (group.size() == 1) {
+            return value;
+        }
         ByteBuffer mine = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
-        mine.putLong(0, Double.doubleToRawLongBits(local));
-        ByteBuffer all = ByteBuffer.allocateDirect(8 * tp.size()).order(ByteOrder.LITTLE_ENDIAN);
-        tp.allGather(mine, all, ElementType.I64);
+        mine.putLong(0, Double.doubleToRawLongBits(value));
+        ByteBuffer all = ByteBuffer.allocateDirect(8 * group.size()).order(ByteOrder.LITTLE_ENDIAN);
+        group.allGather(mine, all, ElementType.I64);
         double sum = 0;
-        for (int r = 0; r < tp.size(); r++) {
+        for (int r = 0; r < group.size(); r++) {
             sum += Double.longBitsToDouble(all.getLong(8 * r));
         }
-        return Math.sqrt(sum);
+        return sum;
     }
 
     /**

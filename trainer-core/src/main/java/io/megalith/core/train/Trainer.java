@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.comm.Communicator;
+import io.megalith.core.comm.RankGroups;
 import io.megalith.core.comm.ElementType;
 import io.megalith.core.comm.ReduceOp;
 import io.megalith.core.comm.SingleRankCommunicator;
@@ -63,6 +64,8 @@ public final class Trainer implements AutoCloseable {
 
     private final Communicator dataParallel;
     private final Communicator tensorParallel;
+    private final RankGroups groups;
+    private final String pipelineSchedule;
     private Gpt fullModel; // tensor parallelism: a one-rank copy for evaluation and sampling
     private ParameterStore fullParams;
     private final long dropoutKey;
@@ -121,8 +124,20 @@ public final class Trainer implements AutoCloseable {
      */
     public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager,
             Communicator dataParallel, Communicator tensorParallel) {
-        this.dataParallel = dataParallel;
-        this.tensorParallel = tensorParallel;
+        this(config, model, params, data, manager, new RankGroups(dataParallel, tensorParallel,
+                new SingleRankCommunicator("pp", 0), null));
+    }
+
+    /**
+     * A rank of a 3D layout: data-parallel, tensor-parallel within its pipeline stage, the stage's model part
+     * ({@code model} built for the stage) run under {@code parallel.schedule} over the step's micro-batches.
+     */
+    public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager,
+            RankGroups groups) {
+        this.groups = groups;
+        this.dataParallel = groups.dataParallel();
+        this.tensorParallel = groups.tensorParallel();
+        this.pipelineSchedule = config.parallel().schedule();
         this.cfg = config.train();
         this.model = model;
         this.params = params;
@@ -138,8 +153,9 @@ public final class Trainer implements AutoCloseable {
         } else if (n > 1) {
             throw new IllegalArgumentException("runtime.workers > 1 needs replicated parameters (zero.stage 0 or 1)");
         }
-        if (tensorParallel.size() > 1 && (n > 1 || store == null)) {
-            throw new IllegalArgumentException("tensor parallelism runs with runtime.workers 1 and zero.stage 0 or 1");
+        if ((tensorParallel.size() > 1 || groups.pipeline().size() > 1) && (n > 1 || store == null)) {
+            throw new IllegalArgumentException("tensor and pipeline parallelism run with runtime.workers 1 and zero.stage "
+                    + "0 or 1");
         }
         for (int i = 1; i < n; i++) {
             Gpt replica = new Gpt(model.config());
@@ -149,7 +165,7 @@ public final class Trainer implements AutoCloseable {
         }
         if (store != null) {
             this.buckets = GradientBuckets.plan(model.segments(null), store, bucketElements(config));
-            this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, dataParallel, tensorParallel,
+            this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, groups, model.tokenEmbedding(),
                     config.zero().stage(), cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
             this.partitioned = null;
         } else {
@@ -188,7 +204,7 @@ public final class Trainer implements AutoCloseable {
     public Map<String, HostTensor> gatherOptimizerState() {
         Map<String, HostTensor> local = optimizer != null ? optimizer.gatherState() : partitioned.gatherState();
         if (tensorParallel.size() == 1) {
-            return local;
+            return acrossStages(local);
         }
         Map<String, HostTensor> m = new java.util.LinkedHashMap<>();
         Map<String, HostTensor> v = new java.util.LinkedHashMap<>();
@@ -196,7 +212,38 @@ public final class Trainer implements AutoCloseable {
         Map<String, HostTensor> out = new java.util.LinkedHashMap<>(
                 TensorParallelState.gather(m, params.parameters(), tensorParallel, "exp_avg."));
         out.putAll(TensorParallelState.gather(v, params.parameters(), tensorParallel, "exp_avg_sq."));
-        return out;
+        return acrossStages(out);
+    }
+
+    /**
+     * Every pipeline stage's tensors, on every stage (a collective over the pipeline group): each stage
+     * serialises its map as safetensors and sends it to all; the first occurrence of a name wins (the token
+     * embedding is the same on the first and last stage).
+     */
+    private Map<String, HostTensor> acrossStages(Map<String, HostTensor> mine) {
+        Communicator pp = groups.pipeline();
+        if (pp.size() == 1) {
+            return mine;
+        }
+        try {
+            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+            io.megalith.core.checkpoint.Safetensors.write(bytes, mine, Map.of());
+            ByteBuffer encoded = ByteBuffer.wrap(bytes.toByteArray());
+            ByteBuffer[] send = new ByteBuffer[pp.size()];
+            for (int r = 0; r < send.length; r++) {
+                send[r] = encoded.duplicate();
+            }
+            Map<String, HostTensor> all = new java.util.LinkedHashMap<>();
+            for (ByteBuffer b : pp.allToAll(send)) {
+                byte[] a = new byte[b.remaining()];
+                b.duplicate().get(a);
+                io.megalith.core.checkpoint.Safetensors.read(new java.io.ByteArrayInputStream(a)).tensors()
+                        .forEach(all::putIfAbsent);
+            }
+            return all;
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     /** Restores the optimizer state from full (one-rank) tensors: this rank takes its slices. */
@@ -215,7 +262,15 @@ public final class Trainer implements AutoCloseable {
 
     /** The one-rank model's parameters by name (a collective under tensor parallelism and ZeRO-3). */
     public Map<String, HostTensor> fullParameters() {
-        return TensorParallelState.gather(params.toHost(), params.parameters(), tensorParallel, "");
+        return acrossStages(TensorParallelState.gather(params.toHost(), params.parameters(), tensorParallel, ""));
+    }
+
+    /**
+     * The one-rank model's gradients of the last step (summed over every group, before clipping), by name: a
+     * collective like {@link #fullParameters()}. Replicated ZeRO 0/1 storage only.
+     */
+    public Map<String, HostTensor> fullGradients() {
+        return acrossStages(TensorParallelState.gather(optimizer.lastGradients(), params.parameters(), tensorParallel, ""));
     }
 
     /** Sets every parameter from the one-rank model's tensors (this rank takes its slices). */
@@ -233,7 +288,7 @@ public final class Trainer implements AutoCloseable {
      * partitioned state. A collective under ZeRO-3: every rank must call it.
      */
     public <T> T withFullModel(java.util.function.Function<Gpt, T> work) {
-        if (tensorParallel.size() > 1) {
+        if (tensorParallel.size() > 1 || groups.pipeline().size() > 1) {
             Map<String, HostTensor> full = fullParameters();
             if (fullModel == null) {
                 fullModel = new Gpt(model.config());
@@ -263,6 +318,9 @@ public final class Trainer implements AutoCloseable {
      * [m*B, (m+1)*B) of the step's global batch, of which this data-parallel rank computes its rows.
      */
     public StepStats step(long step) {
+        if (groups.pipeline().size() > 1) {
+            return pipelineStep(step);
+        }
         int b = cfg.batchSize();
         int accum = cfg.gradAccum();
         int dp = dataParallel.size();
@@ -308,11 +366,130 @@ public final class Trainer implements AutoCloseable {
         return new StepStats(step, loss, lr, norm, tokens, commNanos / 1e6);
     }
 
+    /**
+     * One step of a pipeline stage: the step's micro-batches run under the schedule (GPipe or 1F1B);
+     * activations go to the next stage and their gradients come back with send/recv on the pipeline group
+     * (tags 2m and 2m+1). The first stage reads the inputs, the last the targets and computes the loss, which
+     * is then shared with every stage. The time a stage waits for its neighbours is its bubble.
+     */
+    private StepStats pipelineStep(long step) {
+        Communicator pp = groups.pipeline();
+        boolean first = pp.rank() == 0;
+        boolean last = pp.rank() == pp.size() - 1;
+        int b = cfg.batchSize();
+        int accum = cfg.gradAccum();
+        int dp = dataParallel.size();
+        int from = (int) dataParallel.partStart(b, dataParallel.rank());
+        int rows = (int) dataParallel.partStart(b, dataParallel.rank() + 1) - from;
+        Batch[] micro = new Batch[accum];
+        long[] counts = new long[2];
+        for (int m = 0; m < accum; m++) {
+            micro[m] = data.train(step, m * b + from, rows);
+            counts[0] += micro[m].scored();
+            counts[1] += micro[m].inputs().length;
+        }
+        long commNanos = 0;
+        long t0 = System.nanoTime();
+        if (dp > 1) {
+            ByteBuffer c = ByteBuffer.allocateDirect(16).order(ByteOrder.LITTLE_ENDIAN);
+            c.putLong(0, counts[0]).putLong(8, counts[1]);
+            dataParallel.allReduce(c, ElementType.I64, ReduceOp.SUM);
+            counts[0] = c.getLong(0);
+            counts[1] = c.getLong(8);
+        }
+        commNanos += System.nanoTime() - t0;
+        long stepKey = CounterRng.key(dropoutKey, step);
+        int seq = micro[0].seqLen();
+        long width = model.config().nEmbd();
+        SegmentedPass.Recompute recompute = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST
+                : SegmentedPass.Recompute.NONE;
+        SegmentedPass[] passes = new SegmentedPass[accum];
+        NDManager[] managers = new NDManager[accum];
+        double[] shares = new double[accum];
+        double loss = 0;
+        long waitNanos = 0;
+        long start = System.nanoTime();
+        for (io.megalith.core.pipeline.PipelineSchedule.Action a
+                : io.megalith.core.pipeline.PipelineSchedule.of(pipelineSchedule, accum, pp.rank(), pp.size())) {
+            int m = a.microBatch();
+            if (a.forward()) {
+                managers[m] = manager.newSubManager();
+                try (NDScope scope = new NDScope()) {
+                    NDManager mm = managers[m];
+                    Targets tg = Targets.of(mm, micro[m].targets());
+                    shares[m] = (double) tg.counted() / counts[0];
+                    ForwardContext ctx = new ForwardContext(true, stepKey, m * b + from, mm);
+                    SegmentedPass.Hooks hooks = m == accum - 1 && dp > 1 ? overlapHooks() : SegmentedPass.NO_HOOKS;
+                    passes[m] = new SegmentedPass(model.segments(tg), ctx, hooks, recompute, tensorParallel, !first, last);
+                    PtNDArray input;
+                    if (first) {
+                        input = Ops.longs(mm, micro[m].inputs(), rows, seq);
+                    } else {
+                        input = Ops.pt(mm.zeros(new ai.djl.ndarray.types.Shape(rows, seq, width)));
+                        long w = System.nanoTime();
+                        pp.recv(Ops.bytes(input, true), pp.rank() - 1, 2 * m);
+                        waitNanos += System.nanoTime() - w;
+                    }
+                    PtNDArray out = passes[m].forward(input);
+                    if (last) {
+                        loss += passes[m].loss() * shares[m];
+                    } else {
+                        pp.send(Ops.bytes(out, true), pp.rank() + 1, 2 * m);
+                    }
+                }
+            } else {
+                try (NDScope scope = new NDScope()) {
+                    PtNDArray upstream;
+                    if (last) {
+                        upstream = Ops.scalar(managers[m], (float) shares[m]);
+                    } else {
+                        upstream = Ops.pt(managers[m].zeros(new ai.djl.ndarray.types.Shape(rows, seq, width)));
+                        long w = System.nanoTime();
+                        pp.recv(Ops.bytes(upstream, true), pp.rank() + 1, 2 * m + 1);
+                        waitNanos += System.nanoTime() - w;
+                    }
+                    PtNDArray grad = passes[m].backward(upstream);
+                    if (!first) {
+                        pp.send(Ops.bytes(JniUtils.clone(grad), true), pp.rank() - 1, 2 * m + 1);
+                    }
+                    passes[m].close();
+                    managers[m].close();
+                }
+            }
+        }
+        lastBubble = (double) waitNanos / (System.nanoTime() - start);
+        t0 = System.nanoTime();
+        // the loss lives on the last stage (other stages add 0), then is summed over data-parallel ranks
+        ByteBuffer l = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
+        l.putLong(0, Double.doubleToRawLongBits(loss));
+        loss = sumDoubles(l, pp);
+        if (dp > 1) {
+            l.putLong(0, Double.doubleToRawLongBits(loss));
+            loss = sumDoubles(l, dataParallel);
+        }
+        commNanos += System.nanoTime() - t0;
+        double lr = schedule.at(step);
+        double norm = optimizer.step(lr, cfg.gradClip());
+        commNanos += optimizer.commNanos();
+        return new StepStats(step, loss, lr, norm, counts[1], commNanos / 1e6);
+    }
+
+    private double lastBubble;
+
+    /** Fraction of the last pipelined step this stage spent waiting for its neighbours (0 without pipelining). */
+    public double bubble() {
+        return groups.pipeline().size() > 1 ? lastBubble : 0;
+    }
+
     /** The sum over the data-parallel group of one double per rank (gathered, then added in rank order). */
     private double sumDoubles(ByteBuffer mine) {
-        int n = dataParallel.size();
+        return sumDoubles(mine, dataParallel);
+    }
+
+    private static double sumDoubles(ByteBuffer mine, Communicator group) {
+        int n = group.size();
         ByteBuffer all = ByteBuffer.allocateDirect(8 * n).order(ByteOrder.LITTLE_ENDIAN);
-        dataParallel.allGather(mine, all, ElementType.I64);
+        group.allGather(mine, all, ElementType.I64);
         double sum = 0;
         for (int r = 0; r < n; r++) {
             sum += Double.longBitsToDouble(all.getLong(8 * r));

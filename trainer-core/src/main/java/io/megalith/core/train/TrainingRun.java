@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDManager;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.core.comm.Communicator;
+import io.megalith.core.comm.RankGroups;
+import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
@@ -116,6 +118,15 @@ public final class TrainingRun implements AutoCloseable {
     /** One rank of a data- and tensor-parallel job (its groups from the device mesh). */
     public TrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, Communicator dataParallel,
             Communicator tensorParallel, boolean leader, String preparedData) throws IOException {
+        this(cfg, hadoop, console, new RankGroups(dataParallel, tensorParallel, new SingleRankCommunicator("pp", 0), null),
+                leader, preparedData);
+    }
+
+    /** One rank of a 3D (data x tensor x pipeline parallel) job, with its groups from the device mesh. */
+    public TrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups, boolean leader,
+            String preparedData) throws IOException {
+        Communicator dataParallel = groups.dataParallel();
+        Communicator tensorParallel = groups.tensorParallel();
         this.cfg = cfg;
         this.leader = leader;
         this.hadoop = hadoop;
@@ -134,12 +145,13 @@ public final class TrainingRun implements AutoCloseable {
             checkCompatible(resumed.model(), gptConfig);
         }
         this.manager = Torch.newManager();
-        this.model = new Gpt(gptConfig, new TpLayout(tensorParallel.rank(), tensorParallel.size()), tensorParallel);
+        this.model = new Gpt(gptConfig, new TpLayout(tensorParallel.rank(), tensorParallel.size()), tensorParallel,
+                new PpLayout(groups.pipeline().rank(), groups.pipeline().size()));
         // laid out in the order backward completes gradients (buckets reduced while backward runs), and
         // partitioned over the data-parallel group from ZeRO stage 2
         this.params = Trainer.createParameters(cfg, model, manager, dataParallel);
         model.initConstants(manager);
-        this.trainer = new Trainer(cfg, model, params, data, manager, dataParallel, tensorParallel);
+        this.trainer = new Trainer(cfg, model, params, data, manager, groups);
         if (resumed != null) {
             restore(latest.get(), resumed);
             this.startStep = resumed.step();
@@ -216,6 +228,11 @@ public final class TrainingRun implements AutoCloseable {
                 rec.put("tokens_per_sec", tokensPerSec);
                 rec.put("step_ms", nanos / 1e6);
                 rec.put("comm_ms", s.commMs()); // communication the step waited for (not hidden by backward)
+                if (cfg.parallel().pp() > 1) {
+                    rec.put("bubble", trainer.bubble()); // this stage's idle share of the step (rank 0: the first stage)
+                    rec.put("bubble_theory", io.megalith.core.pipeline.PipelineSchedule.bubble(cfg.parallel().pp(),
+                            t.gradAccum()));
+                }
                 rec.put("rss_mib", Memory.residentMiB());
                 rec.put("heap_mib", Memory.javaHeapMiB());
                 boolean evalDue = (t.evalEvery() > 0 && done % t.evalEvery() == 0) || done == t.maxSteps();

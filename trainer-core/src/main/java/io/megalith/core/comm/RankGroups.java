@@ -1,0 +1,19 @@
+package io.megalith.core.comm;
+
+/**
+ * The process groups one rank trains with, from the device mesh: data-parallel (shares the batch, sums
+ * gradients), tensor-parallel (splits layers), pipeline (consecutive stages), and the embedding group that
+ * ties the first and last stage's copies of the token embedding (null on other stages or without
+ * pipelining). Groups of one are {@link SingleRankCommunicator}s.
+ */
+public record RankGroups(Communicator dataParallel, Communicator tensorParallel, Communicator pipeline,
+        Communicator embedding) {
+    public static RankGroups single() {
+        return new RankGroups(new SingleRankCommunicator("dp", 0), new SingleRankCommunicator("tp", 0),
+                new SingleRankCommunicator("pp", 0), null);
+    }
+
+    public static RankGroups dataParallelOnly(Communicator dp) {
+        return new RankGroups(dp, new SingleRankCommunicator("tp", 0), new SingleRankCommunicator("pp", 0), null);
+    }
+}
