@@ -269,6 +269,12 @@ public final class AllReduceBench {
                 throw new IllegalStateException("rank " + r + " exited with " + procs.get(r).exitValue());
             }
         }
+        try (var files = Files.list(dir)) {
+            for (Path f : files.toList()) {
+                Files.delete(f);
+            }
+        }
+        Files.delete(dir);
         return times;
     }
 

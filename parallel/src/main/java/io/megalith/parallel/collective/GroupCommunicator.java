@@ -297,10 +297,11 @@ public final class GroupCommunicator implements Communicator {
             receivers.execute(() -> {
                 try (Message m = ctx.recv(peer, tag, buf.remaining())) {
                     Reducer.copy(buf, m.payload());
-                    done.complete(null);
                 } catch (RuntimeException e) {
                     finish(ctx, done, e, peer);
+                    return;
                 }
+                done.complete(null); // after the message is released: a caller that awaits finds it freed
             });
         }
         return new CommHandle(done);

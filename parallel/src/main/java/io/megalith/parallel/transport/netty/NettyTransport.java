@@ -160,8 +160,9 @@ public final class NettyTransport implements Transport {
                 done.complete(null);
             } else {
                 CommException why = mailboxes[peer].failure("send to");
+                // the peer first, as in the mailbox's failures: it is the rank the error is about
                 done.completeExceptionally(why != null ? why
-                        : new CommException("rank " + rank + ": send to rank " + peer + " failed", peer, f.cause()));
+                        : new CommException("rank " + peer + ": send from rank " + rank + " failed", peer, f.cause()));
             }
         });
         return done;
