@@ -16,8 +16,14 @@ public record CommOptions(Duration deadline, int chunkBytes, int smallMessageByt
         this(deadline, chunkBytes, smallMessageBytes, false);
     }
 
+    /**
+     * 60 s deadline, 1 MiB chunks, latency path up to 32 KiB, fp32 on the wire. Measured on loopback
+     * (2 cores, 2 and 4 ranks; docs/BENCHMARKS-allreduce.md): chunks of 64-512 KiB were slower at 1 MiB
+     * (per-frame costs outweigh the finer pipelining) and 2-4 MiB no better at 16-64 MiB; the direct
+     * exchange beats the ring up to 16-32 KiB, and loses at 64 KiB (2 ranks: ~270 us vs ~170 us).
+     */
     public static CommOptions defaults() {
-        return new CommOptions(Duration.ofSeconds(60), 1 << 20, 64 << 10, false);
+        return new CommOptions(Duration.ofSeconds(60), 1 << 20, 32 << 10, false);
     }
 
     public CommOptions withDeadline(Duration d) {

@@ -8,8 +8,11 @@ import io.megalith.core.comm.ReduceOp;
 import io.megalith.parallel.transport.Message;
 import io.megalith.parallel.transport.Transport;
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
 import java.util.Arrays;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -23,11 +26,15 @@ import java.util.function.Function;
  * A process group over a {@link Transport}: the ranks {@code globalRanks} of the job, this rank being
  * the one whose global rank is {@code transport.rank()}.
  *
- * <p>Threading: collectives are queued on one thread per communicator and run in issue order, each
- * under the next sequence number of the group, all its messages keyed {@code MessageKey(groupId, seq,
- * tag)}. Async variants return at once; the blocking ones await. Different communicators therefore run
- * concurrently without ever taking each other's messages, and since every rank issues a group's
- * collectives in the same order, the same seq means the same operation everywhere.
+ * <p>Threading: collectives run one at a time in issue order, each under the next sequence number of
+ * the group, all its messages keyed {@code MessageKey(groupId, seq, tag)}. Async variants queue the
+ * operation on the communicator's thread and return at once. A blocking call whose group has nothing
+ * queued or running runs the operation on the caller's own thread instead (else it queues and awaits):
+ * that saves two thread hand-offs (caller to communicator thread and back), most of a small
+ * all-reduce's latency on a busy machine. Interrupting a thread that runs an operation fails that
+ * operation (and so the group). Different communicators run concurrently without ever taking each
+ * other's messages, and since every rank issues a group's collectives in the same order, the same seq
+ * means the same operation everywhere.
  *
  * <p>Point-to-point send/recv are not collectives and do not take a sequence number: the k-th send to
  * peer p with tag t matches p's k-th recv from us with tag t (key seq = -(k+1), so never a collective's).
@@ -54,8 +61,13 @@ public final class GroupCommunicator implements Communicator {
     private final int[] globalRanks;
     private final int rank;
     private final CommOptions options;
+    /** Runs queued operations ({@link #drain}); one thread. */
     private final ExecutorService queue;
     private final ExecutorService receivers;
+    /** Operations issued but not started, in seq order. Guarded by this. */
+    private final ArrayDeque<OpTask<?>> pending = new ArrayDeque<>();
+    /** An operation runs (on the queue's thread or a caller's) or a drain is scheduled. Guarded by this. */
+    private boolean busy;
     private final Reducer reducer = new Reducer();
     private final Map<Long, Long> sendCounts = new HashMap<>();
     private final Map<Long, Long> recvCounts = new HashMap<>();
@@ -127,9 +139,18 @@ public final class GroupCommunicator implements Communicator {
     }
 
     @Override
+    public void allReduce(ByteBuffer buf, ElementType type, ReduceOp op) {
+        CommHandle.join(allReduce(buf, type, op, true));
+    }
+
+    @Override
     public Handle allReduceAsync(ByteBuffer buf, ElementType type, ReduceOp op) {
+        return new CommHandle(allReduce(buf, type, op, false));
+    }
+
+    private CompletableFuture<Void> allReduce(ByteBuffer buf, ElementType type, ReduceOp op, boolean blocking) {
         long count = elements(buf, type, "all_reduce");
-        return new CommHandle(submit("all_reduce", ctx -> {
+        return submit("all_reduce", blocking, ctx -> {
             if (size() > 1 && count > 0) {
                 boolean bf16 = options.bf16Wire() && type == ElementType.F32;
                 if (bf16 && buf.remaining() <= options.smallMessageBytes()) {
@@ -143,32 +164,51 @@ public final class GroupCommunicator implements Communicator {
                 }
             }
             return null;
-        }));
+        });
+    }
+
+    @Override
+    public void reduceScatter(ByteBuffer input, ByteBuffer output, ElementType type, ReduceOp op) {
+        CommHandle.join(reduceScatter(input, output, type, op, true));
     }
 
     @Override
     public Handle reduceScatterAsync(ByteBuffer input, ByteBuffer output, ElementType type, ReduceOp op) {
+        return new CommHandle(reduceScatter(input, output, type, op, false));
+    }
+
+    private CompletableFuture<Void> reduceScatter(ByteBuffer input, ByteBuffer output, ElementType type, ReduceOp op,
+            boolean blocking) {
         Segments seg = new Segments(elements(input, type, "reduce_scatter"), size(), type.bytes, options.chunkBytes());
         checkBytes(output, seg.length(rank) * type.bytes, "reduce_scatter output");
-        return new CommHandle(submit("reduce_scatter", ctx -> {
+        return submit("reduce_scatter", blocking, ctx -> {
             if (size() == 1) {
                 Reducer.copy(output, input);
             } else if (seg.count > 0) {
                 if (input.remaining() <= options.smallMessageBytes()) {
                     DirectCollectives.reduceScatter(ctx, seg, input, output, type, op);
                 } else {
-                    RingReduceScatter.run(ctx, seg, input, output, type, op);
+                    RingReduceScatter.run(ctx, seg, input, output, type, op, false);
                 }
             }
             return null;
-        }));
+        });
+    }
+
+    @Override
+    public void allGather(ByteBuffer input, ByteBuffer output, ElementType type) {
+        CommHandle.join(allGather(input, output, type, true));
     }
 
     @Override
     public Handle allGatherAsync(ByteBuffer input, ByteBuffer output, ElementType type) {
+        return new CommHandle(allGather(input, output, type, false));
+    }
+
+    private CompletableFuture<Void> allGather(ByteBuffer input, ByteBuffer output, ElementType type, boolean blocking) {
         Segments seg = new Segments(elements(output, type, "all_gather"), size(), type.bytes, options.chunkBytes());
         checkBytes(input, seg.length(rank) * type.bytes, "all_gather input");
-        return new CommHandle(submit("all_gather", ctx -> {
+        return submit("all_gather", blocking, ctx -> {
             if (size() == 1) {
                 Reducer.copy(output, input);
             } else if (seg.count > 0) {
@@ -176,22 +216,31 @@ public final class GroupCommunicator implements Communicator {
                     DirectCollectives.allGather(ctx, seg, input, output);
                 } else {
                     Reducer.copy(seg.segment(output, rank), input);
-                    RingAllGather.run(ctx, seg, output, 0);
+                    RingAllGather.run(ctx, seg, output, 0, false);
                 }
             }
             return null;
-        }));
+        });
+    }
+
+    @Override
+    public void broadcast(ByteBuffer buf, int root) {
+        CommHandle.join(broadcast(buf, root, true));
     }
 
     @Override
     public Handle broadcastAsync(ByteBuffer buf, int root) {
+        return new CommHandle(broadcast(buf, root, false));
+    }
+
+    private CompletableFuture<Void> broadcast(ByteBuffer buf, int root, boolean blocking) {
         checkPeer(root, "root");
-        return new CommHandle(submit("broadcast", ctx -> {
+        return submit("broadcast", blocking, ctx -> {
             if (size() > 1 && buf.hasRemaining()) {
                 Broadcast.run(ctx, buf, root);
             }
             return null;
-        }));
+        });
     }
 
     @Override
@@ -200,12 +249,12 @@ public final class GroupCommunicator implements Communicator {
             throw new IllegalArgumentException("all_to_all on " + name + ": " + send.length + " parts for "
                     + size() + " ranks");
         }
-        return CommHandle.join(submit("all_to_all", ctx -> AllToAll.run(ctx, send)));
+        return CommHandle.join(submit("all_to_all", true, ctx -> AllToAll.run(ctx, send)));
     }
 
     @Override
     public void barrier() {
-        CommHandle.join(submit("barrier", ctx -> {
+        CommHandle.join(submit("barrier", true, ctx -> {
             Barrier.run(ctx);
             return null;
         }));
@@ -246,46 +295,104 @@ public final class GroupCommunicator implements Communicator {
         CompletableFuture<Void> done = new CompletableFuture<>();
         if (!failIfBroken(ctx, done)) {
             receivers.execute(() -> {
-                try {
-                    try (Message m = ctx.recv(peer, tag, buf.remaining())) {
-                        Reducer.copy(buf, m.payload());
-                    }
-                    done.complete(null); // only after the message is released: a waiter may check for leaks
+                try (Message m = ctx.recv(peer, tag, buf.remaining())) {
+                    Reducer.copy(buf, m.payload());
                 } catch (RuntimeException e) {
                     finish(ctx, done, e, peer);
+                    return;
                 }
+                done.complete(null); // after the message is released: a caller that awaits finds it freed
             });
         }
         return new CommHandle(done);
     }
 
-    /** Stops this communicator's threads and fails its queued operations; the transport stays open. */
+    /**
+     * Stops this communicator's threads and fails its queued operations; the transport stays open. An
+     * operation already running on a caller's thread ends as it would have (done, failed or timed out).
+     */
     @Override
     public void close() {
-        closed = true;
-        CommException e = new CommException("group " + name + " closed", -1);
-        for (Runnable r : queue.shutdownNow()) {
-            ((OpTask<?>) r).result.completeExceptionally(e);
+        List<OpTask<?>> dropped;
+        synchronized (this) {
+            closed = true;
+            dropped = new ArrayList<>(pending);
+            pending.clear();
         }
+        CommException e = new CommException("group " + name + " closed", -1);
+        for (OpTask<?> t : dropped) {
+            t.result.completeExceptionally(e);
+        }
+        queue.shutdownNow();
         receivers.shutdownNow();
     }
 
-    /** Queues {@code body} as the group's next operation. */
-    private <T> CompletableFuture<T> submit(String op, Function<OpContext, T> body) {
+    /**
+     * Issues {@code body} as the group's next operation: runs it here and now if {@code blocking} and the
+     * group is idle, else queues it for the communicator's thread. Operations start in seq order either
+     * way: one starts only when the one before it has ended and nothing older waits.
+     */
+    private <T> CompletableFuture<T> submit(String op, boolean blocking, Function<OpContext, T> body) {
+        OpTask<T> task;
         synchronized (this) {
             long seq = nextSeq++;
-            OpTask<T> task = new OpTask<>(op, seq, body);
-            try {
-                queue.execute(task);
-            } catch (RejectedExecutionException e) {
+            task = new OpTask<>(op, seq, body);
+            if (closed) {
                 task.result.completeExceptionally(new CommException(op + " on group " + name + " (seq " + seq
                         + "): group closed", -1));
+                return task.result;
             }
-            return task.result;
+            // an interrupted caller queues: the operation then waits uninterruptibly, as before
+            boolean inline = blocking && !busy && !Thread.currentThread().isInterrupted();
+            if (!inline) {
+                pending.add(task);
+                if (!busy) {
+                    busy = true;
+                    schedule();
+                }
+                return task.result;
+            }
+            busy = true;
+        }
+        try {
+            task.run();
+        } finally {
+            synchronized (this) {
+                if (pending.isEmpty()) {
+                    busy = false;
+                } else {
+                    schedule(); // async operations issued meanwhile (by other threads) go on there
+                }
+            }
+        }
+        return task.result;
+    }
+
+    /** Has the queue's thread run the pending operations. Called holding the lock, with busy set. */
+    private void schedule() {
+        try {
+            queue.execute(this::drain);
+        } catch (RejectedExecutionException e) { // closed: close() failed whatever was pending
+            busy = false;
         }
     }
 
-    /** One queued collective; runs on the communicator's thread. */
+    /** On the queue's thread: runs pending operations until none is left. */
+    private void drain() {
+        while (true) {
+            OpTask<?> task;
+            synchronized (this) {
+                task = pending.poll();
+                if (task == null) {
+                    busy = false;
+                    return;
+                }
+            }
+            task.run();
+        }
+    }
+
+    /** One collective; runs on the communicator's thread, or inline on the thread of a blocking call. */
     private final class OpTask<T> implements Runnable {
         final CompletableFuture<T> result = new CompletableFuture<>();
         private final String op;

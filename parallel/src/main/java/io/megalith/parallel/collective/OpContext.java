@@ -99,7 +99,13 @@ final class OpContext {
 
     /** Waits until every send of this operation is done, so the caller's buffers are free again. */
     void awaitSends() {
-        for (PendingSend s : sends) {
+        awaitFirstSends(sends.size());
+        sends.clear();
+    }
+
+    /** Waits until the first {@code count} sends of this operation (in issue order) are done. */
+    void awaitFirstSends(int count) {
+        for (PendingSend s : sends.subList(0, Math.min(count, sends.size()))) {
             try {
                 s.future().get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
             } catch (TimeoutException e) {
@@ -113,7 +119,6 @@ final class OpContext {
                 throw failure(e, s.peer());
             }
         }
-        sends.clear();
     }
 
     /** "all_reduce on group dp[0,2] (seq 17)". */

@@ -16,13 +16,17 @@ import java.nio.ByteBuffer;
 final class RingAllGather {
     private RingAllGather() {}
 
-    /** @param firstStep step number of this phase's first step in message tags (after a reduce-scatter: n-1) */
-    static void run(OpContext ctx, Segments seg, ByteBuffer buf, int firstStep) {
+    /**
+     * @param firstStep step number of this phase's first step in message tags (after a reduce-scatter: n-1)
+     * @param firstSendsDone segment r was already sent to the right (by the reduce-scatter, see
+     *     {@link RingReduceScatter#run}): only receive and forward
+     */
+    static void run(OpContext ctx, Segments seg, ByteBuffer buf, int firstStep, boolean firstSendsDone) {
         int n = ctx.size();
         int r = ctx.rank();
         int left = mod(r - 1, n);
         int right = mod(r + 1, n);
-        for (int c = 0; c < seg.chunks(r); c++) {
+        for (int c = 0; c < seg.chunks(r) && !firstSendsDone; c++) {
             ctx.send(right, seg.tag(firstStep, c), seg.chunk(buf, r, c));
         }
         for (int s = 0; s < n - 1; s++) {

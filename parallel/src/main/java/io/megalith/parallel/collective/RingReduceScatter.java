@@ -20,6 +20,10 @@ import java.nio.ByteBuffer;
  * middle of the ring, so all chunks may be in flight at once. Zero copies: step 0 sends slices of the
  * input; later steps combine the input into the received payload and forward that payload (the message is
  * released when its send is done); the last step combines straight into the output. The input is only read.
+ *
+ * <p>For AVG each output chunk is divided by n as soon as it is final, so an all-reduce may start
+ * gathering it at once ({@code startGather}): its first all-gather send then leaves while the rest of the
+ * reduce-scatter still arrives, instead of after the whole phase.
  */
 final class RingReduceScatter {
     private RingReduceScatter() {}
@@ -27,8 +31,11 @@ final class RingReduceScatter {
     /**
      * @param input all elements; read only
      * @param output segment r (may be segment r of {@code input} itself, as in an in-place all-reduce)
+     * @param startGather also send each final chunk of the output to the right as step 0 of a
+     *     {@link RingAllGather} (of {@code input}, starting at step n-1) as soon as it is final
      */
-    static void run(OpContext ctx, Segments seg, ByteBuffer input, ByteBuffer output, ElementType type, ReduceOp op) {
+    static void run(OpContext ctx, Segments seg, ByteBuffer input, ByteBuffer output, ElementType type, ReduceOp op,
+            boolean startGather) {
         int n = ctx.size();
         int r = ctx.rank();
         int left = mod(r - 1, n);
@@ -47,10 +54,17 @@ final class RingReduceScatter {
                 Message m = ctx.recv(left, seg.tag(s, c), mine.remaining());
                 ByteBuffer theirs = Reducer.le(m.payload());
                 if (last) {
+                    ByteBuffer result = seg.chunkOfSegment(output, r, c);
                     try {
-                        ctx.reducer.combine(seg.chunkOfSegment(output, r, c), mine, theirs, type, combineOp);
+                        ctx.reducer.combine(result, mine, theirs, type, combineOp);
                     } finally {
                         m.close();
+                    }
+                    if (op == ReduceOp.AVG) {
+                        ctx.reducer.divide(result, type, n); // once, by the owner: every rank then gets these same bits
+                    }
+                    if (startGather) {
+                        ctx.send(right, seg.tag(n - 1, c), result);
                     }
                 } else if (!theirs.isReadOnly()) {
                     ctx.reducer.combine(theirs, theirs, mine, type, combineOp);
@@ -65,9 +79,6 @@ final class RingReduceScatter {
                     ctx.send(right, seg.tag(s + 1, c), acc);
                 }
             }
-        }
-        if (op == ReduceOp.AVG) {
-            ctx.reducer.divide(output, type, n); // once, by the owner: every rank then gets these same bits
         }
     }
 }

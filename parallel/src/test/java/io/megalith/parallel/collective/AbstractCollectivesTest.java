@@ -297,6 +297,50 @@ abstract class AbstractCollectivesTest extends CommTestBase {
     }
 
     /**
+     * A blocking call runs on the caller's thread only when nothing of its group is queued or running;
+     * otherwise it waits its turn behind the async operations issued before it (same seq order on all ranks).
+     */
+    @Test
+    void blockingCallsIssuedBehindAsyncOnesRunInIssueOrder() {
+        GroupCommunicator[] g = world(3).all(SMALL);
+        onRanks(3, r -> {
+            for (int iter = 0; iter < 20; iter++) {
+                if (r == iter % 3) {
+                    sleep(iter % 2 == 0 ? 20 : 0); // a late rank: the others' blocking calls wait for it
+                }
+                ByteBuffer ring = fill(5_000, r, iter); // above SMALL's threshold: the ring
+                ByteBuffer direct = fill(10, r, iter + 100);
+                ByteBuffer blocking = fill(3_000, r, iter + 200);
+                Handle h1 = g[r].allReduceAsync(ring, ElementType.I32, ReduceOp.SUM);
+                Handle h2 = g[r].allReduceAsync(direct, ElementType.I32, ReduceOp.MAX);
+                g[r].allReduce(blocking, ElementType.I32, ReduceOp.SUM); // queued behind h1 and h2
+                assertThat(h1.isDone() && h2.isDone()).as("earlier operations finished first").isTrue();
+                g[r].barrier(); // the group is idle again: this one runs on this thread
+                ByteBuffer inline = fill(7, r, iter + 300);
+                g[r].allReduce(inline, ElementType.I32, ReduceOp.SUM);
+                String where = "rank " + r + " iteration " + iter;
+                assertSameBytes(ring, sumOverRanks(5_000, 3, iter), where + " ring");
+                assertSameBytes(direct, fill(10, 2, iter + 100), where + " max"); // values grow with the rank
+                assertSameBytes(blocking, sumOverRanks(3_000, 3, iter + 200), where + " blocking");
+                assertSameBytes(inline, sumOverRanks(7, 3, iter + 300), where + " inline");
+            }
+            return null;
+        });
+    }
+
+    private static ByteBuffer sumOverRanks(int size, int n, int iter) {
+        ByteBuffer want = ByteBuffer.allocate(4 * size).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < size; i++) {
+            int sum = 0;
+            for (int g = 0; g < n; g++) {
+                sum += value(g, iter, i);
+            }
+            want.putInt(sum);
+        }
+        return want.flip();
+    }
+
+    /**
      * A mesh of 4 ranks as 2 x 2 (dp x tp) plus the world: every rank drives its three communicators from
      * three threads at once, issuing several async ops before awaiting them, on small and ring-sized buffers.
      */

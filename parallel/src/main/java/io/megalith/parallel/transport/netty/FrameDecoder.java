@@ -14,11 +14,14 @@ import io.netty.handler.codec.TooLongFrameException;
  * <p>Why not {@code LengthFieldBasedFrameDecoder}: its limit is fixed at construction (replacing it
  * mid-stream loses buffered bytes) and its cumulation buffer grows in 4 MiB steps, re-copying a 64 MiB
  * frame many times. Here a frame that lies inside one socket read is a zero-copy slice of it; a larger
- * one gets a direct buffer of exactly its size, and once it is started {@link FrameReadAllocator} has
- * the socket read the rest straight into it (see {@link #readTarget()}), so big payloads are not copied.
+ * one gets a direct buffer of exactly its size (from the {@link RecvBufferPool} from
+ * {@link #DIRECT_READ_MIN_BYTES} up, so large frames reuse memory), and once it is started
+ * {@link FrameReadAllocator} has the socket read the rest straight into it (see {@link #readTarget()}),
+ * so big payloads are not copied.
  */
 final class FrameDecoder extends ChannelInboundHandlerAdapter {
     private final int maxFrameBytes;
+    private final RecvBufferPool pool;
     private int limit;
     private int prefixBytes; // how many bytes of the current length prefix were read
     private int prefix;
@@ -29,9 +32,10 @@ final class FrameDecoder extends ChannelInboundHandlerAdapter {
     /** Below this many missing bytes, reading into a normal buffer and copying is just as good. */
     static final int DIRECT_READ_MIN_BYTES = 64 << 10;
 
-    FrameDecoder(int handshakeMaxFrameBytes, int maxFrameBytes) {
+    FrameDecoder(int handshakeMaxFrameBytes, int maxFrameBytes, RecvBufferPool pool) {
         this.limit = handshakeMaxFrameBytes;
         this.maxFrameBytes = maxFrameBytes;
+        this.pool = pool;
     }
 
     /** Raises the limit to the data limit; called on the event loop, between two frames. */
@@ -74,7 +78,9 @@ final class FrameDecoder extends ChannelInboundHandlerAdapter {
                         ctx.fireChannelRead(in.readRetainedSlice((int) length));
                         continue;
                     }
-                    partial = ctx.alloc().directBuffer((int) length, (int) length);
+                    partial = length >= DIRECT_READ_MIN_BYTES
+                            ? pool.allocate(ctx.alloc(), (int) length)
+                            : ctx.alloc().directBuffer((int) length, (int) length);
                 }
                 partial.writeBytes(in, Math.min(in.readableBytes(), partial.writableBytes()));
                 if (!partial.isWritable()) {

@@ -46,6 +46,8 @@ public final class NettyTransport implements Transport {
     /** Every I/O thread of every rank has a name starting with this. */
     static final String THREAD_NAME_PREFIX = "megalith-netty-";
     private static final long RETRY_MS = 100;
+    /** Most bytes of released large-frame buffers kept for reuse (see {@link RecvBufferPool}). */
+    static final long RECV_POOL_BYTES = 64 << 20;
 
     private final int rank;
     private final int worldSize;
@@ -54,6 +56,7 @@ public final class NettyTransport implements Transport {
     private final EventLoopGroup group;
     private final ControlCodec codec = new ControlCodec();
     private final Mailbox[] mailboxes;
+    private final RecvBufferPool recvPool = new RecvBufferPool(RECV_POOL_BYTES);
     private final Channel[] channels; // guarded by this until start returns, then only read
     private final String[] lastError; // guarded by this: what went wrong with each rank, for the timeout message
     private int connected; // guarded by this
@@ -157,8 +160,9 @@ public final class NettyTransport implements Transport {
                 done.complete(null);
             } else {
                 CommException why = mailboxes[peer].failure("send to");
+                // the peer first, as in the mailbox's failures: it is the rank the error is about
                 done.completeExceptionally(why != null ? why
-                        : new CommException("rank " + rank + ": send to rank " + peer + " failed", peer, f.cause()));
+                        : new CommException("rank " + peer + ": send from rank " + rank + " failed", peer, f.cause()));
             }
         });
         return done;
@@ -205,6 +209,7 @@ public final class NettyTransport implements Transport {
             if (!f.awaitUninterruptibly(2, TimeUnit.SECONDS)) f.channel().close(); // a goodbye stuck behind a big write
         }
         group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(10, TimeUnit.SECONDS);
+        recvPool.close(); // messages still held by their receivers free their blocks when released
     }
 
     // ---- called by PeerHandler (on event loops) ----
@@ -302,7 +307,7 @@ public final class NettyTransport implements Transport {
 
     /** Puts a frame decoder first in the pipeline, and lets the channel read large frames straight into it. */
     private FrameDecoder framing(Channel ch) {
-        FrameDecoder d = new FrameDecoder(cfg.handshakeMaxFrameBytes(), cfg.maxFrameBytes());
+        FrameDecoder d = new FrameDecoder(cfg.handshakeMaxFrameBytes(), cfg.maxFrameBytes(), recvPool);
         ch.config().setRecvByteBufAllocator(new FrameReadAllocator(ch.config().getRecvByteBufAllocator(), d));
         ch.pipeline().addLast(d);
         return d;
