@@ -141,6 +141,9 @@ public final class NettyTransport implements Transport {
     public CompletableFuture<Void> send(int peer, MessageKey key, ByteBuffer payload) {
         checkPeer(peer);
         Objects.requireNonNull(key, "key");
+        if (peer != rank) {
+            payloadBytesSent.addAndGet(payload.remaining());
+        }
         if (payload.remaining() > cfg.maxPayloadBytes()) {
             throw new IllegalArgumentException("payload of " + payload.remaining() + " bytes exceeds the limit of "
                     + cfg.maxPayloadBytes() + " (maxFrameBytes " + cfg.maxFrameBytes() + ")");
@@ -178,6 +181,13 @@ public final class NettyTransport implements Transport {
         checkPeer(peer);
         return new NettyMessage(mailboxes[peer].receive(Objects.requireNonNull(key, "key"), deadlineNanos));
     }
+
+    /** Payload bytes this rank has sent to other ranks (communication volume; self-sends excluded). */
+    public long bytesSent() {
+        return payloadBytesSent.get();
+    }
+
+    private final java.util.concurrent.atomic.AtomicLong payloadBytesSent = new java.util.concurrent.atomic.AtomicLong();
 
     @Override
     public boolean isAlive(int peer) {
