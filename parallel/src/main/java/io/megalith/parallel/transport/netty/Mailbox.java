@@ -17,7 +17,9 @@ import java.util.concurrent.TimeoutException;
 /**
  * Messages from one peer, matched to receivers by {@link MessageKey}. A message may arrive before or
  * after its receive; messages with the same key are matched in arrival order. Once {@link #fail failed},
- * buffered messages are released and every pending and later receive throws.
+ * messages that arrived before the failure can still be received (a peer that finished its last collective
+ * and closed must not take back what it sent: TCP delivered it before the goodbye); every receive that would
+ * have to wait throws. {@link #close} releases what is left.
  */
 final class Mailbox {
     private final int owner;
@@ -102,12 +104,12 @@ final class Mailbox {
     }
 
     /**
-     * Marks the peer gone (first reason wins); fails pending receives. {@code blamed} is the rank that
-     * {@link CommException#peer()} reports (-1 when this rank itself closed). Returns false if already failed.
+     * Marks the peer gone (first reason wins); fails pending receives, keeps messages that already arrived.
+     * {@code blamed} is the rank that {@link CommException#peer()} reports (-1 when this rank itself closed).
+     * Returns false if already failed.
      */
     boolean fail(String reason, int blamed, Throwable cause) {
         List<CompletableFuture<ByteBuf>> waiters;
-        List<ByteBuf> dropped = new ArrayList<>();
         synchronized (this) {
             if (failure != null) return false;
             failure = reason;
@@ -115,14 +117,22 @@ final class Mailbox {
             this.cause = cause;
             waiters = new ArrayList<>(waiting.values());
             waiting.clear();
-            arrived.values().forEach(dropped::addAll);
-            arrived.clear();
         }
-        dropped.forEach(ByteBuf::release);
         for (CompletableFuture<ByteBuf> w : waiters) {
             w.completeExceptionally(new CommException(reason, blamed, cause));
         }
         return true;
+    }
+
+    /** This rank is closing: fails the mailbox (if the peer has not already) and releases buffered messages. */
+    void close(String reason) {
+        fail(reason, -1, null);
+        List<ByteBuf> dropped = new ArrayList<>();
+        synchronized (this) {
+            arrived.values().forEach(dropped::addAll);
+            arrived.clear();
+        }
+        dropped.forEach(ByteBuf::release);
     }
 
     /** Receives now waiting (for tests). */

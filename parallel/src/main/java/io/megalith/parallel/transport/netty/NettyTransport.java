@@ -207,7 +207,7 @@ public final class NettyTransport implements Transport {
             notifyAll();
         }
         // fail our own mailboxes first, so the channel closes below are not reported as peer failures
-        for (Mailbox m : mailboxes) m.fail("rank " + rank + " is closed", -1, null);
+        for (Mailbox m : mailboxes) m.close("rank " + rank + " is closed");
         List<ChannelFuture> closing = new ArrayList<>();
         byte[] bye = codec.encode(new Goodbye("rank " + rank + " closed its transport"));
         for (Channel ch : snapshotChannels()) {
@@ -260,7 +260,6 @@ public final class NettyTransport implements Transport {
         notifyAll();
     }
 
-    /** Marks {@code peer} gone; {@code announced}: it said goodbye, so this is news (INFO), not trouble (WARN). */
     /**
      * We refused a connection claiming to be {@code claimed}: not fatal (anyone can claim anything), but
      * if that rank never joins, start()'s timeout blames it and says why.
@@ -271,6 +270,7 @@ public final class NettyTransport implements Transport {
         }
     }
 
+    /** Marks {@code peer} gone; {@code announced}: it said goodbye, so this is news (DEBUG), not trouble (WARN). */
     void peerFailed(int peer, String reason, Throwable cause, boolean announced) {
         if (!mailboxes[peer].fail(reason, peer, cause) || closed) return;
         if (announced) log.debug("rank {}: {}", rank, reason); // an orderly goodbye (e.g. the job ended)

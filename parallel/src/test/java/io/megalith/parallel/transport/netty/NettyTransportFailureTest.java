@@ -57,6 +57,25 @@ class NettyTransportFailureTest {
         }
     }
 
+    /**
+     * A peer that sent its last message and closed at once (its job part ended) must not take that message
+     * back: it arrived before the goodbye, so a receive posted later still gets it; only the next one fails.
+     */
+    @Test
+    void messageSentJustBeforeThePeerClosedCanStillBeReceived() throws Exception {
+        try (Cluster c = Cluster.start(2, "fail-send-close")) {
+            NettyTransport r0 = c.rank(0);
+            c.rank(1).send(0, KEY, ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(0, 42L)).get(5, TimeUnit.SECONDS);
+            c.rank(1).close();
+            awaitTrue("rank 1 seen gone", 5000, () -> !r0.isAlive(1));
+            try (io.megalith.parallel.transport.Message m = r0.receive(1, KEY, deadline(1000))) {
+                assertThat(m.payload().order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(m.payload().position())).isEqualTo(42L);
+            }
+            assertThatThrownBy(() -> r0.receive(1, KEY, deadline(1000))).isInstanceOf(CommException.class)
+                    .hasMessageContaining("rank 1 disconnected");
+        }
+    }
+
     @Test
     void peerProcessKilledWhileWeWaitFailsTheWaiterNamingIt(@TempDir Path dir) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
