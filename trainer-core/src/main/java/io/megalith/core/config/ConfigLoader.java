@@ -105,6 +105,7 @@ public final class ConfigLoader {
         for (String o : overrides) {
             applyOverride(tree, o, problems);
         }
+        applyMicrobatches(tree);
         MegalithConfig cfg = null;
         try {
             cfg = YAML.treeToValue(tree, MegalithConfig.class);
@@ -120,6 +121,20 @@ public final class ConfigLoader {
             throw new ConfigException(source, problems);
         }
         return cfg;
+    }
+
+    /**
+     * parallel.microbatches (Megatron's name) and train.grad_accum are one quantity, the micro-batches of a
+     * step: a positive microbatches fills a grad_accum left at 1; any other disagreement is reported by
+     * {@link MegalithConfig#problems()}.
+     */
+    private static void applyMicrobatches(ObjectNode tree) {
+        JsonNode micro = tree.path("parallel").path("microbatches");
+        JsonNode accum = tree.path("train").path("grad_accum");
+        if (micro.isInt() && micro.intValue() > 0 && accum.isInt() && accum.intValue() == 1
+                && tree.get("train") instanceof ObjectNode train) {
+            train.put("grad_accum", micro.intValue());
+        }
     }
 
     /** The configuration as YAML, with every key (what a run actually used). */

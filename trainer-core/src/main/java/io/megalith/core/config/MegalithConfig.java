@@ -58,7 +58,7 @@ public record MegalithConfig(
      * The layout of ranks: world size = dp x tp x pp; ep (expert parallelism) divides dp. Ranks are
      * ordered tp fastest, then dp, then pp (Megatron's order; see docs/ARCHITECTURE.md).
      */
-    public record Parallel(int dp, int tp, int pp, int ep, double gradBucketMib, String schedule) {
+    public record Parallel(int dp, int tp, int pp, int ep, int microbatches, double gradBucketMib, String schedule) {
         public int worldSize() {
             return dp * tp * pp;
         }
@@ -150,6 +150,10 @@ public record MegalithConfig(
         c.atLeast("parallel.tp", parallel.tp(), 1);
         c.atLeast("parallel.pp", parallel.pp(), 1);
         c.atLeast("parallel.ep", parallel.ep(), 1);
+        c.atLeast("parallel.microbatches", parallel.microbatches(), 0);
+        c.require(parallel.microbatches() <= 0 || parallel.microbatches() == train.gradAccum(), "parallel.microbatches: "
+                + "disagrees with train.grad_accum (" + parallel.microbatches() + " != " + train.gradAccum() + "); both "
+                + "are the micro-batches per step: set one of them (or both to the same value)");
         if (parallel.tp() > 1) {
             c.require(model.nHead() % parallel.tp() == 0, "parallel.tp: must divide model.n_head (" + model.nHead()
                     + " heads over " + parallel.tp() + " ranks); choose tp among the divisors of n_head");
@@ -160,9 +164,9 @@ public record MegalithConfig(
         if (parallel.pp() > 1) {
             c.require(parallel.pp() <= model.nLayer(), "parallel.pp: " + parallel.pp() + " stages for "
                     + model.nLayer() + " layers; use at most model.n_layer stages");
-            c.require(!"1f1b".equals(parallel.schedule()) || train.gradAccum() >= parallel.pp(), "train.grad_accum: "
+            c.require(!"1f1b".equals(parallel.schedule()) || train.gradAccum() >= parallel.pp(), "parallel.microbatches: "
                     + "the 1f1b schedule needs at least parallel.pp micro-batches per step (" + train.gradAccum() + " < "
-                    + parallel.pp() + "); raise train.grad_accum or use parallel.schedule=gpipe");
+                    + parallel.pp() + "); raise parallel.microbatches (= train.grad_accum) or use parallel.schedule=gpipe");
             c.require(zero.stage() <= 1, "zero.stage: at most 1 with parallel.pp > 1 (got " + zero.stage() + ")");
             c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.pp > 1");
         }

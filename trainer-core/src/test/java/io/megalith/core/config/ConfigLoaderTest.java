@@ -411,6 +411,34 @@ class ConfigLoaderTest {
         assertThat(problem("data:\n  tokenizer: bpe\n")).startsWith("data.tokenizer: data.task=addition uses");
     }
 
+    /** Layouts that cannot work stop before any rank starts, naming the field to change. */
+    @Test
+    void impossibleParallelLayoutsAreRejectedNamingTheField() throws IOException {
+        assertThat(problem("", "parallel.tp=3")).startsWith("parallel.tp: must divide model.n_head (4 heads over 3 ranks)");
+        assertThat(problem("", "parallel.pp=5", "parallel.schedule=gpipe")).startsWith("parallel.pp: 5 stages for 4 layers");
+        assertThat(problem("", "parallel.pp=2", "train.grad_accum=1"))
+                .startsWith("parallel.microbatches: the 1f1b schedule needs at least parallel.pp micro-batches per step (1 < 2)");
+        assertThat(load("", "parallel.pp=2", "parallel.schedule=gpipe").parallel().pp()).isEqualTo(2);
+        assertThat(problem("", "parallel.tp=2", "zero.stage=2")).startsWith("zero.stage: at most 1 with parallel.tp > 1");
+        assertThat(problem("", "parallel.pp=2", "parallel.microbatches=2", "runtime.workers=2"))
+                .startsWith("runtime.workers: must be 1 with parallel.pp > 1");
+        assertThat(problem("", "parallel.dp=4", "train.batch_size=2")).startsWith("train.batch_size: must be >= parallel.dp");
+    }
+
+    /** parallel.microbatches is Megatron's name for the micro-batches of a step, which train.grad_accum also sets. */
+    @Test
+    void microbatchesAndGradAccumAreOneQuantity() throws IOException {
+        MegalithConfig c = load("", "parallel.pp=2", "parallel.microbatches=4");
+        assertThat(c.train().gradAccum()).isEqualTo(4);
+        assertThat(load("train:\n  grad_accum: 3\n").parallel().microbatches()).isZero();
+        assertThat(load("", "train.grad_accum=3", "parallel.microbatches=3").train().gradAccum()).isEqualTo(3);
+        assertThat(problem("", "train.grad_accum=3", "parallel.microbatches=4"))
+                .startsWith("parallel.microbatches: disagrees with train.grad_accum (4 != 3)");
+        assertThat(problem("", "parallel.microbatches=-1")).startsWith("parallel.microbatches: must be >= 0 (got -1)");
+        // what a run saves (every key) loads back to the same config
+        assertThat(ConfigLoader.fromYaml(ConfigLoader.toYaml(c), List.of(), "saved")).isEqualTo(c);
+    }
+
     @Test
     void everyRangeProblemIsReportedAtOnce() throws IOException {
         ConfigException e = rejected("""
