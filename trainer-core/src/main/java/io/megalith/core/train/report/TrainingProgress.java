@@ -102,7 +102,8 @@ public final class TrainingProgress implements AutoCloseable {
 
         @Override
         public synchronized void accept(String rendered) {
-            if (closed) {
+            // in a log, the final redraw at close() often repeats the timer's last one word for word
+            if (closed || (!terminal && rendered.equals(lastBar))) {
                 return;
             }
             lastBar = rendered;

@@ -37,6 +37,7 @@ class TrainingProgressTest {
                 .startsWith("train 100%")
                 .contains("10000/10000")
                 .contains("loss 0.0010 | 12.3k tok/s");
+        assertThat(lines).as("no line printed twice in a row").doesNotHaveDuplicates();
     }
 
     @ParameterizedTest
