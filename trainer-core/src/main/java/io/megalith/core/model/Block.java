@@ -12,7 +12,8 @@ public final class Block extends Module {
     private final LayerNorm ln1;
     private final CausalSelfAttention attn;
     private final LayerNorm ln2;
-    private final Mlp mlp;
+    private final Mlp mlp; // null in an MoE block
+    private final io.megalith.core.moe.MoeMlp moe; // null in a dense block
 
     public Block(String prefix, GptConfig cfg, int layer) {
         this(prefix, cfg, layer, TpLayout.SINGLE);
@@ -23,7 +24,23 @@ public final class Block extends Module {
         this.ln1 = child(new LayerNorm(childName("ln1"), cfg.nEmbd(), cfg.bias(), tp.parallel()));
         this.attn = child(new CausalSelfAttention(childName("attn"), cfg, layer, tp));
         this.ln2 = child(new LayerNorm(childName("ln2"), cfg.nEmbd(), cfg.bias(), tp.parallel()));
-        this.mlp = child(new Mlp(childName("mlp"), cfg, tp));
+        if (cfg.moe().moeLayer(layer)) {
+            if (tp.parallel()) {
+                throw new IllegalArgumentException("MoE blocks run with tp 1 (got tp " + tp.size() + ")");
+            }
+            this.mlp = null;
+            this.moe = child(new io.megalith.core.moe.MoeMlp(childName("moe"), cfg.moe(),
+                    io.megalith.core.moe.MoeMlp.moeIndex(cfg.moe(), layer), cfg.nEmbd(), cfg.bias(), cfg.dropout(),
+                    cfg.nLayer()));
+        } else {
+            this.mlp = child(new Mlp(childName("mlp"), cfg, tp));
+            this.moe = null;
+        }
+    }
+
+    /** The feed-forward half's output (before the residual add): the dense MLP or the MoE block. */
+    private PtNDArray feedForward(PtNDArray x, ForwardContext ctx) {
+        return moe != null ? moe.forward(x, ctx) : mlp.forward(x, ctx);
     }
 
     /**
@@ -47,18 +64,18 @@ public final class Block extends Module {
     /** Parameters the MLP half reads. */
     public java.util.List<io.megalith.core.nn.Parameter> mlpParameters() {
         java.util.List<io.megalith.core.nn.Parameter> p = new java.util.ArrayList<>(ln2.parameters());
-        p.addAll(mlp.parameters());
+        p.addAll(moe != null ? moe.parameters() : mlp.parameters());
         return p;
     }
 
     /** The MLP half: x/tp + mlp(ln2(x)), summed over the group at the segment boundary. */
     public PtNDArray mlpHalf(PtNDArray x, ForwardContext ctx, PtNDArray scale) {
-        return Ops.add(Ops.mul(x, scale), mlp.forward(ln2.forward(x), ctx));
+        return Ops.add(Ops.mul(x, scale), feedForward(ln2.forward(x), ctx));
     }
 
     public PtNDArray forward(PtNDArray x, ForwardContext ctx, CausalSelfAttention.AttentionConstants consts,
             KvCache cache) {
         x = Ops.add(x, attn.forward(ln1.forward(x), ctx, consts, cache));
-        return Ops.add(x, mlp.forward(ln2.forward(x), ctx));
+        return Ops.add(x, feedForward(ln2.forward(x), ctx));
     }
 }

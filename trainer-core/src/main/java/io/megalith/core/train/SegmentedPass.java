@@ -92,6 +92,7 @@ public final class SegmentedPass {
     private final boolean endsWithLoss;
     private final List<PtNDArray> inputs = new ArrayList<>();
     private PtNDArray[] outputs;
+    private PtNDArray[] extras; // per segment: its auxiliary loss (MoE), added to its backward, or null
     private final List<PtNDArray> owned = new ArrayList<>();
     private float loss = Float.NaN;
 
@@ -121,6 +122,7 @@ public final class SegmentedPass {
     public PtNDArray forward(PtNDArray input) {
         int n = segments.size();
         outputs = new PtNDArray[n];
+        extras = new PtNDArray[n];
         PtNDArray x = input;
         PtNDArray result = null;
         for (int i = 0; i < n; i++) {
@@ -132,6 +134,10 @@ public final class SegmentedPass {
             hooks.beforeForward(i, false);
             if (!drop) {
                 outputs[i] = own(forward(segments.get(i), in, ctx));
+                PtNDArray extra = ctx.moe() == null ? null : ctx.moe().takeLoss();
+                if (extra != null) {
+                    extras[i] = own(extra);
+                }
                 x = handOn(outputs[i], last);
                 if (last) {
                     result = x;
@@ -142,6 +148,9 @@ public final class SegmentedPass {
                 PtNDArray kept;
                 try (NDScope segmentScope = new NDScope()) {
                     PtNDArray out = forward(segments.get(i), in, ctx);
+                    if (ctx.moe() != null) {
+                        ctx.moe().takeLoss(); // added again by the recomputed forward before backward
+                    }
                     if (last && endsWithLoss) {
                         loss = out.getFloat();
                         kept = null;
@@ -186,12 +195,29 @@ public final class SegmentedPass {
             NDScope segmentScope = outputs[i] == null ? new NDScope() : null;
             try {
                 PtNDArray out = outputs[i];
+                PtNDArray extra = extras[i];
                 if (out == null) {
                     hooks.beforeForward(i, true);
-                    out = forward(segments.get(i), inputs.get(i), ctx);
+                    if (ctx.moe() != null) {
+                        ctx.moe().recording(false);
+                    }
+                    try {
+                        out = forward(segments.get(i), inputs.get(i), ctx);
+                    } finally {
+                        if (ctx.moe() != null) {
+                            ctx.moe().recording(true);
+                            extra = ctx.moe().takeLoss();
+                        }
+                    }
                     hooks.afterForward(i, true);
                 }
-                JniUtils.backward(out, upstream, false, false);
+                if (extra == null) {
+                    JniUtils.backward(out, upstream, false, false);
+                } else {
+                    // the segment also adds an auxiliary loss (MoE): one backward of
+                    // sum(out * upstream) + extra is the vector-Jacobian product of both outputs
+                    backwardWithExtra(out, upstream, extra);
+                }
                 hooks.afterBackward(i);
             } finally {
                 if (segmentScope != null) {
@@ -206,6 +232,17 @@ public final class SegmentedPass {
             }
         }
         return inputNeedsGradient ? upstream : null;
+    }
+
+    private void backwardWithExtra(PtNDArray out, PtNDArray upstream, PtNDArray extra) {
+        JniUtils.setGradMode(true);
+        PtNDArray total;
+        try {
+            total = Ops.add(Ops.sum(Ops.mul(out, JniUtils.detachGradient(upstream))), extra);
+        } finally {
+            JniUtils.setGradMode(false);
+        }
+        JniUtils.backward(total, Ops.scalar(ctx.manager(), 1f), false, false);
     }
 
     /** Releases the tensors kept between forward and backward. */

@@ -345,6 +345,7 @@ public final class Trainer implements AutoCloseable {
             commNanos += System.nanoTime() - t0;
         }
         long stepKey = CounterRng.key(dropoutKey, step);
+        startMoeStats();
         double loss = 0;
         for (int m = 0; m < accum; m++) {
             // the last micro-batch starts reducing each bucket as soon as backward completes it
@@ -359,6 +360,7 @@ public final class Trainer implements AutoCloseable {
             loss = sumDoubles(l);
             commNanos += System.nanoTime() - t0;
         }
+        commNanos += finishMoeStats();
         long tokens = counts[1];
         double lr = schedule.at(step);
         double norm = optimizer != null ? optimizer.step(lr, cfg.gradClip()) : partitioned.step(lr, cfg.gradClip());
@@ -399,6 +401,7 @@ public final class Trainer implements AutoCloseable {
         }
         commNanos += System.nanoTime() - t0;
         long stepKey = CounterRng.key(dropoutKey, step);
+        startMoeStats();
         int seq = micro[0].seqLen();
         long width = model.config().nEmbd();
         SegmentedPass.Recompute recompute = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST
@@ -418,7 +421,7 @@ public final class Trainer implements AutoCloseable {
                     NDManager mm = managers[m];
                     Targets tg = Targets.of(mm, micro[m].targets());
                     shares[m] = (double) tg.counted() / counts[0];
-                    ForwardContext ctx = new ForwardContext(true, stepKey, m * b + from, mm);
+                    ForwardContext ctx = new ForwardContext(true, stepKey, m * b + from, mm).withMoe(moeContext());
                     SegmentedPass.Hooks hooks = m == accum - 1 && dp > 1 ? overlapHooks() : SegmentedPass.NO_HOOKS;
                     passes[m] = new SegmentedPass(model.segments(tg), ctx, hooks, recompute, tensorParallel, !first, last);
                     PtNDArray input;
@@ -468,6 +471,10 @@ public final class Trainer implements AutoCloseable {
             loss = sumDoubles(l, dataParallel);
         }
         commNanos += System.nanoTime() - t0;
+        if (moeStats != null) { // every stage's MoE layers, then every data-parallel rank's tokens
+            moeStats.fromArray(sumDoubleArrays(moeStats.toArray(), pp));
+        }
+        commNanos += finishMoeStats();
         double lr = schedule.at(step);
         double norm = optimizer.step(lr, cfg.gradClip());
         commNanos += optimizer.commNanos();
@@ -475,6 +482,56 @@ public final class Trainer implements AutoCloseable {
     }
 
     private double lastBubble;
+    private io.megalith.core.moe.MoeStats moeStats; // this step's routing statistics (MoE models), else null
+
+    private void startMoeStats() {
+        io.megalith.core.config.MegalithConfig.Moe moe = model.config().moe();
+        moeStats = moe.enabled() ? new io.megalith.core.moe.MoeStats(
+                io.megalith.core.moe.MoeMlp.moeLayers(moe, model.config().nLayer()), moe.experts()) : null;
+    }
+
+    /** A forward pass's sink for auxiliary losses: one sequence weighs 1 / (sequences in the step). */
+    private io.megalith.core.moe.MoeContext moeContext() {
+        return moeStats == null ? null
+                : new io.megalith.core.moe.MoeContext(1.0 / ((long) cfg.batchSize() * cfg.gradAccum()), moeStats);
+    }
+
+    /** Sums the step's routing statistics over the data-parallel group; returns the nanoseconds it took. */
+    private long finishMoeStats() {
+        if (moeStats == null || dataParallel.size() == 1) {
+            return 0;
+        }
+        long t0 = System.nanoTime();
+        moeStats.fromArray(sumDoubleArrays(moeStats.toArray(), dataParallel));
+        return System.nanoTime() - t0;
+    }
+
+    /** Routing statistics of the last step summed over all ranks (MoE models), else null. */
+    public io.megalith.core.moe.MoeStats moeStats() {
+        return moeStats;
+    }
+
+    /** Element-wise sums over {@code group} of one array per rank (gathered, then added in rank order). */
+    private static double[] sumDoubleArrays(double[] mine, Communicator group) {
+        int n = group.size();
+        if (n == 1) {
+            return mine;
+        }
+        int len = mine.length;
+        ByteBuffer buf = ByteBuffer.allocateDirect(8 * len).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < len; i++) {
+            buf.putLong(8 * i, Double.doubleToRawLongBits(mine[i]));
+        }
+        ByteBuffer all = ByteBuffer.allocateDirect(8 * len * n).order(ByteOrder.LITTLE_ENDIAN);
+        group.allGather(buf, all, ElementType.I64);
+        double[] sum = new double[len];
+        for (int r = 0; r < n; r++) {
+            for (int i = 0; i < len; i++) {
+                sum[i] += Double.longBitsToDouble(all.getLong(8 * (r * len + i)));
+            }
+        }
+        return sum;
+    }
 
     /** Fraction of the last pipelined step this stage spent waiting for its neighbours (0 without pipelining). */
     public double bubble() {
@@ -558,7 +615,7 @@ public final class Trainer implements AutoCloseable {
         try (NDScope scope = new NDScope(); NDManager m = manager.newSubManager()) {
             PtNDArray ids = Ops.longs(m, inputs, to - from, t);
             Targets tg = Targets.of(m, targets);
-            ForwardContext ctx = new ForwardContext(true, stepKey, firstSample + from, m);
+            ForwardContext ctx = new ForwardContext(true, stepKey, firstSample + from, m).withMoe(moeContext());
             // mean over this part's tokens, weighted by the part's share of all tokens of the step
             double share = (double) tg.counted() / stepScored;
             SegmentedPass.Recompute asked = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST

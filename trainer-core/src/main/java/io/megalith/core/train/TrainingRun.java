@@ -228,6 +228,14 @@ public final class TrainingRun implements AutoCloseable {
                 rec.put("tokens_per_sec", tokensPerSec);
                 rec.put("step_ms", nanos / 1e6);
                 rec.put("comm_ms", s.commMs()); // communication the step waited for (not hidden by backward)
+                io.megalith.core.moe.MoeStats moe = trainer.moeStats();
+                if (moe != null) { // routing of the whole step, all MoE layers and ranks
+                    rec.put("moe_aux_loss", moe.auxLoss()); // load balancing, 1.0 = balanced (before its coefficient)
+                    rec.put("moe_z_loss", moe.zLoss()); // router z-loss (before its coefficient)
+                    rec.put("moe_dropped", moe.dropFraction()); // fraction of (token, choice) assignments dropped
+                    rec.put("moe_expert_tokens_min", moe.minExpertTokens()); // over experts of every MoE layer
+                    rec.put("moe_expert_tokens_max", moe.maxExpertTokens());
+                }
                 if (cfg.parallel().pp() > 1) {
                     rec.put("bubble", trainer.bubble()); // this stage's idle share of the step (rank 0: the first stage)
                     rec.put("bubble_theory", io.megalith.core.pipeline.PipelineSchedule.bubble(cfg.parallel().pp(),
@@ -377,8 +385,9 @@ public final class TrainingRun implements AutoCloseable {
 
     private static void checkCompatible(GptConfig saved, GptConfig now) {
         GptConfig a = new GptConfig(saved.vocabSize(), saved.blockSize(), saved.nLayer(), saved.nHead(), saved.nEmbd(), 0,
-                saved.bias());
-        GptConfig b = new GptConfig(now.vocabSize(), now.blockSize(), now.nLayer(), now.nHead(), now.nEmbd(), 0, now.bias());
+                saved.bias(), saved.moe());
+        GptConfig b = new GptConfig(now.vocabSize(), now.blockSize(), now.nLayer(), now.nHead(), now.nEmbd(), 0, now.bias(),
+                now.moe());
         if (!a.equals(b)) {
             throw new IllegalStateException("run.dir holds checkpoints of a different model (" + saved + ") than the "
                     + "config asks for (" + now + "); use another run.dir or the same model settings");
