@@ -222,8 +222,21 @@ public record MegalithConfig(
             c.require(zero.stage() <= 1, "zero.stage: at most 1 with parallel.pp > 1 (got " + zero.stage() + ")");
             c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.pp > 1");
         }
-        c.require(parallel.ep() == 1, "parallel.ep: expert parallelism is not available yet (got " + parallel.ep()
-                + "); use 1");
+        if (parallel.ep() > 1) {
+            c.require(model.moe() != null && model.moe().enabled(), "parallel.ep: expert parallelism splits the "
+                    + "experts of MoE blocks, and model.moe.every is 0 (a dense model); set model.moe.every or "
+                    + "parallel.ep=1");
+            c.require(parallel.dp() % parallel.ep() == 0, "parallel.ep: must divide parallel.dp (" + parallel.ep()
+                    + " does not divide " + parallel.dp() + "); expert-parallel ranks are data-parallel ranks");
+            c.require(parallel.tp() == 1 && parallel.pp() == 1, "parallel.ep: expert parallelism runs with tp 1 and "
+                    + "pp 1 (got tp " + parallel.tp() + ", pp " + parallel.pp() + ")");
+            c.require(zero.stage() == 0, "zero.stage: must be 0 with parallel.ep > 1 (got " + zero.stage()
+                    + "); ZeRO does not compose with expert parallelism yet");
+            c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.ep > 1 (the workers would "
+                    + "share one expert-parallel group)");
+            c.require(!train.activationCheckpointing(), "train.activation_checkpointing: not with parallel.ep > 1 "
+                    + "(the MoE segment's all-to-alls are not recomputed); set it to false or parallel.ep=1");
+        }
         if (parallel.dp() >= 1) {
             c.require(train.batchSize() >= parallel.dp() * Math.max(1, runtime.workers()), "train.batch_size: must be >= "
                     + "parallel.dp x runtime.workers (" + train.batchSize() + " < " + parallel.dp() + " x "

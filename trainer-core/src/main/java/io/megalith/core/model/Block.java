@@ -20,6 +20,11 @@ public final class Block extends Module {
     }
 
     public Block(String prefix, GptConfig cfg, int layer, TpLayout tp) {
+        this(prefix, cfg, layer, tp, 0, 1);
+    }
+
+    /** With expert parallelism: an MoE block holds the experts of rank {@code epRank} of {@code ep}. */
+    public Block(String prefix, GptConfig cfg, int layer, TpLayout tp, int epRank, int ep) {
         super(prefix);
         this.ln1 = child(new LayerNorm(childName("ln1"), cfg.nEmbd(), cfg.bias(), tp.parallel()));
         this.attn = child(new CausalSelfAttention(childName("attn"), cfg, layer, tp));
@@ -31,11 +36,21 @@ public final class Block extends Module {
             this.mlp = null;
             this.moe = child(new io.megalith.core.moe.MoeMlp(childName("moe"), cfg.moe(),
                     io.megalith.core.moe.MoeMlp.moeIndex(cfg.moe(), layer), cfg.nEmbd(), cfg.bias(), cfg.dropout(),
-                    cfg.nLayer()));
+                    cfg.nLayer(), epRank, ep));
         } else {
             this.mlp = child(new Mlp(childName("mlp"), cfg, tp));
             this.moe = null;
         }
+    }
+
+    /** The MoE feed-forward of this block, or null for a dense block. */
+    public io.megalith.core.moe.MoeMlp moe() {
+        return moe;
+    }
+
+    /** The second LayerNorm (before the feed-forward). */
+    public PtNDArray norm2(PtNDArray x) {
+        return ln2.forward(x);
     }
 
     /** The feed-forward half's output (before the residual add): the dense MLP or the MoE block. */

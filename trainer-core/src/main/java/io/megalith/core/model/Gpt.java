@@ -48,7 +48,17 @@ public final class Gpt extends Module {
      * Parameters keep their one-rank names ({@code blocks.5.mlp.fc.weight} on whichever stage holds block 5).
      */
     public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp) {
+        this(cfg, tp, tpGroup, pp, null);
+    }
+
+    /**
+     * With an expert-parallel group {@code expertParallel} of more than one rank, each MoE block holds this rank's
+     * share of the experts and runs as an {@link io.megalith.core.moe.ExpertParallelSegment} (tokens exchanged
+     * all-to-all); null or a group of one: every expert.
+     */
+    public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp, Communicator expertParallel) {
         super("");
+        this.expertParallel = expertParallel != null && expertParallel.size() > 1 ? expertParallel : null;
         this.cfg = cfg;
         this.tp = tp;
         this.tpGroup = tpGroup;
@@ -69,13 +79,15 @@ public final class Gpt extends Module {
         }
         this.firstBlock = pp.firstBlock(cfg.nLayer());
         for (int i = firstBlock; i < pp.endBlock(cfg.nLayer()); i++) {
-            blocks.add(child(new Block("blocks." + i, cfg, i, tp)));
+            blocks.add(child(this.expertParallel == null ? new Block("blocks." + i, cfg, i, tp)
+                    : new Block("blocks." + i, cfg, i, tp, this.expertParallel.rank(), this.expertParallel.size())));
         }
         this.lnF = !pp.last() ? null : child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias(), tp.parallel()));
     }
 
     private final PpLayout pp;
     private final int firstBlock;
+    private final Communicator expertParallel; // null: every rank holds every expert
 
     public PpLayout pipeline() {
         return pp;
@@ -142,7 +154,13 @@ public final class Gpt extends Module {
         for (int k = 0; k < blocks.size(); k++) {
             Block b = blocks.get(k);
             int i = firstBlock + k;
-            if (tp.parallel()) {
+            if (expertParallel != null && b.moe() != null) {
+                // the attention half, then the MoE half with its all-to-alls inside (its own backward)
+                out.add(Segment.of("blocks." + i + ".attn", b.attentionParameters(),
+                        (x, ctx) -> b.attentionHalf(x, ctx, consts, residualScale)));
+                out.add(new io.megalith.core.moe.ExpertParallelSegment("blocks." + i + ".moe", b.mlpParameters(),
+                        b::norm2, b.moe(), expertParallel));
+            } else if (tp.parallel()) {
                 // two segments per block: the all-reduce of each half's partial sum sits between them
                 out.add(Segment.of("blocks." + i + ".attn", b.attentionParameters(),
                         (x, ctx) -> b.attentionHalf(x, ctx, consts, residualScale)));
@@ -191,7 +209,7 @@ public final class Gpt extends Module {
 
     /** Whole-graph paths (inference, the KV cache) are for the full model; tensor-parallel runs use segments. */
     private void requireSingleRank(String what) {
-        if (tp.parallel() || pp.parallel()) {
+        if (tp.parallel() || pp.parallel() || expertParallel != null) {
             throw new IllegalStateException(what + " of a tensor-parallel shard: run segments(), or a full model");
         }
     }

@@ -23,6 +23,16 @@ public interface Segment {
     /** The parameters this segment reads (its gradients are complete after its backward). */
     List<io.megalith.core.nn.Parameter> parameters();
 
+    /**
+     * A segment that runs its own backward because something happens inside it between autograd regions (the
+     * all-to-alls of expert parallelism). Its forward returns its output; {@link #backward} gets d loss / d output
+     * and must leave d loss / d input in the gradient of the input leaf it was given. One forward is pending at a
+     * time; it is not recomputed (no activation checkpointing).
+     */
+    interface Custom extends Segment {
+        void backward(PtNDArray upstream, ForwardContext ctx);
+    }
+
     /** A segment from a name, a function and its parameters. */
     static Segment of(String name, List<Parameter> params, java.util.function.BiFunction<PtNDArray, ForwardContext, PtNDArray> f) {
         return new Segment() {

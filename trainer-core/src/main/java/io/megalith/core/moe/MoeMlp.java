@@ -31,27 +31,67 @@ public final class MoeMlp extends Module {
     private final Router router;
     private final List<Expert> experts = new ArrayList<>();
 
-    /** The MoE block of the {@code moeLayer}-th MoE layer (counting MoE layers only). */
+    private final int firstExpert; // this rank holds experts [firstExpert, firstExpert + experts.size())
+
+    /** The MoE block of the {@code moeLayer}-th MoE layer (counting MoE layers only), with every expert. */
     public MoeMlp(String prefix, MegalithConfig.Moe cfg, int moeLayer, long width, boolean bias, double dropout,
             int nLayer) {
+        this(prefix, cfg, moeLayer, width, bias, dropout, nLayer, 0, 1);
+    }
+
+    /**
+     * The part of the MoE block that rank {@code epRank} of an expert-parallel group of {@code ep} holds: the
+     * router and experts [epRank E/ep, (epRank+1) E/ep), named by their global index (so initialised as on one rank).
+     */
+    public MoeMlp(String prefix, MegalithConfig.Moe cfg, int moeLayer, long width, boolean bias, double dropout,
+            int nLayer, int epRank, int ep) {
         super(prefix);
+        if (cfg.experts() % ep != 0) {
+            throw new IllegalArgumentException(cfg.experts() + " experts are not divisible by ep " + ep);
+        }
         this.cfg = cfg;
         this.moeLayer = moeLayer;
         this.width = width;
         this.dropout = dropout;
         this.router = child(new Router(childName("router"), width, cfg.experts()));
         double residualStd = 0.02 / Math.sqrt(2.0 * nLayer);
-        for (int e = 0; e < cfg.experts(); e++) {
+        int local = cfg.experts() / ep;
+        this.firstExpert = epRank * local;
+        for (int e = firstExpert; e < firstExpert + local; e++) {
             experts.add(child(new Expert(childName("experts." + e), width, bias, residualStd)));
         }
+    }
+
+    public MegalithConfig.Moe config() {
+        return cfg;
+    }
+
+    /** Experts this rank holds. */
+    public int localExperts() {
+        return experts.size();
+    }
+
+    /** The global index of this rank's first expert. */
+    public int firstExpert() {
+        return firstExpert;
+    }
+
+    /** The parameters of this rank's experts (reduced over the expert-data-parallel group). */
+    public List<io.megalith.core.nn.Parameter> expertParameters() {
+        List<io.megalith.core.nn.Parameter> p = new ArrayList<>();
+        for (Expert e : experts) {
+            p.addAll(e.parameters());
+        }
+        return p;
     }
 
     public Router router() {
         return router;
     }
 
+    /** Expert {@code e} (global index), which this rank must hold. */
     public Expert expert(int e) {
-        return experts.get(e);
+        return experts.get(e - firstExpert);
     }
 
     /** Which MoE layer (0-based, counting MoE layers only) block {@code layer} is. */
@@ -66,6 +106,32 @@ public final class MoeMlp extends Module {
 
     /** The block's feed-forward output [B, T, C] for normalised hidden states [B, T, C] (before the residual add). */
     public PtNDArray forward(PtNDArray x, ForwardContext ctx) {
+        if (experts.size() != cfg.experts()) {
+            throw new IllegalStateException(prefix() + " holds " + experts.size() + " of " + cfg.experts()
+                    + " experts: run it as an expert-parallel segment");
+        }
+        Dispatch d = dispatch(x, ctx);
+        if (d.auxLoss != null) {
+            ctx.moe().addLoss(d.auxLoss);
+        }
+        PtNDArray[] outs = new PtNDArray[cfg.experts()];
+        for (int e = 0; e < outs.length; e++) {
+            outs[e] = experts.get(e).forward(Ops.slice(d.tokens, 0, d.offset[e], d.offset[e + 1]));
+        }
+        return combine(d, Ops.cat(outs, 0), d.gate, ctx);
+    }
+
+    /**
+     * The routed tokens of one forward: {@code tokens} [S, C] are the kept assignments' hidden states in expert
+     * order (expert e's rows are [offset[e], offset[e+1])); {@code gate} [N, k] their mixing weights;
+     * {@code position[a]} the row of assignment a in the expert outputs (S for a dropped one); {@code auxLoss}
+     * the weighted auxiliary losses (training) or null.
+     */
+    public record Dispatch(long[] shape, Routing routing, PtNDArray gate, PtNDArray tokens, int[] offset,
+            long[] position, PtNDArray auxLoss) {}
+
+    /** Router, routing, gate weights and tokens gathered into expert order (and the auxiliary losses). */
+    public Dispatch dispatch(PtNDArray x, ForwardContext ctx) {
         long[] shape = x.getShape().getShape();
         int seqLen = (int) shape[1];
         int n = (int) (shape[0] * shape[1]);
@@ -104,25 +170,33 @@ public final class MoeMlp extends Module {
                 position[kept[i]] = offset[x0] + i;
             }
         }
-        PtNDArray dispatched = Ops.embedding(Ops.longs(ctx.manager(), rows, total), h);
-        PtNDArray[] outs = new PtNDArray[e + 1];
-        for (int x0 = 0; x0 < e; x0++) {
-            outs[x0] = experts.get(x0).forward(Ops.slice(dispatched, 0, offset[x0], offset[x0 + 1]));
-        }
-        outs[e] = Ops.floats(ctx.manager(), new float[(int) width], 1, width);
-        PtNDArray expertOut = Ops.cat(outs, 0); // [S + 1, C]
-        PtNDArray picked = Ops.embedding(Ops.longs(ctx.manager(), position, n, k), expertOut); // [N, k, C]
-        PtNDArray y = Ops.matmul(Ops.reshape(gate, n, 1, k), picked); // [N, 1, C]
-        y = Ops.reshape(y, shape[0], shape[1], width);
-
+        PtNDArray tokens = Ops.embedding(Ops.longs(ctx.manager(), rows, total), h);
         MoeContext moe = ctx.moe();
-        if (moe != null) {
-            auxiliaryLosses(moe, r, p, logits, probs, ctx);
-        }
+        PtNDArray aux = moe == null ? null : auxiliaryLosses(moe, r, p, logits, probs, ctx);
+        return new Dispatch(shape, r, gate, tokens, offset, position, aux);
+    }
+
+    /** Runs local expert {@code local} (0-based on this rank) on its rows [n, C]. */
+    public PtNDArray runLocalExpert(int local, PtNDArray rows) {
+        return experts.get(local).forward(rows);
+    }
+
+    /**
+     * Each token's output [B, T, C]: its kept assignments' expert outputs ({@code expertOut} [S, C], in dispatch
+     * order) mixed by {@code gate} [N, k], dropout applied.
+     */
+    public PtNDArray combine(Dispatch d, PtNDArray expertOut, PtNDArray gate, ForwardContext ctx) {
+        int n = d.routing.tokens;
+        int k = cfg.topK();
+        PtNDArray zero = Ops.floats(ctx.manager(), new float[(int) width], 1, width);
+        PtNDArray table = Ops.cat(new PtNDArray[] {expertOut, zero}, 0); // [S + 1, C]
+        PtNDArray picked = Ops.embedding(Ops.longs(ctx.manager(), d.position, n, k), table); // [N, k, C]
+        PtNDArray y = Ops.matmul(Ops.reshape(gate, n, 1, k), picked); // [N, 1, C]
+        y = Ops.reshape(y, d.shape[0], d.shape[1], width);
         return ctx.dropout(y, dropout, prefix() + ".resid");
     }
 
-    private void auxiliaryLosses(MoeContext moe, Routing r, float[] p, PtNDArray logits, PtNDArray probs,
+    private PtNDArray auxiliaryLosses(MoeContext moe, Routing r, float[] p, PtNDArray logits, PtNDArray probs,
             ForwardContext ctx) {
         int e = cfg.experts();
         int n = r.tokens;
@@ -156,8 +230,6 @@ public final class MoeMlp extends Module {
                     Ops.scalar(ctx.manager(), (float) (cfg.zLossCoef() * w / seqLen)));
             loss = loss == null ? z : Ops.add(loss, z);
         }
-        if (loss != null) {
-            moe.addLoss(loss);
-        }
+        return loss;
     }
 }

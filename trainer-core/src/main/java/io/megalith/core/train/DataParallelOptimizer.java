@@ -30,6 +30,16 @@ import java.util.List;
  */
 public final class DataParallelOptimizer {
     private final Communicator dp;
+    private final Communicator ep; // splits the experts (expert parallelism), or a group of one
+    private final Communicator edp; // holds the same experts: their gradients are summed over it
+    private final boolean expertParallel;
+    private final List<io.megalith.core.nn.Parameter> experts; // this rank's expert parameters
+    private final List<io.megalith.core.nn.Parameter> shared; // every other parameter
+
+    /** Parameters of an MoE expert (a rank of an expert-parallel group holds only its own experts). */
+    static boolean isExpert(io.megalith.core.nn.Parameter p) {
+        return p.name().contains(".moe.experts.");
+    }
     private final Communicator tp;
     private final Communicator pp;
     private final Communicator embedding;
@@ -75,6 +85,14 @@ public final class DataParallelOptimizer {
             throw new IllegalArgumentException("ZeRO stage " + stage + " is not handled here");
         }
         this.dp = dp;
+        this.ep = groups.expertParallel();
+        this.edp = groups.expertDataParallel();
+        this.expertParallel = ep != null && ep.size() > 1;
+        if (expertParallel && (stage != 0 || tp.size() > 1 || pp.size() > 1)) {
+            throw new IllegalArgumentException("expert parallelism runs with ZeRO stage 0, tp 1 and pp 1");
+        }
+        this.experts = store.parameters().stream().filter(p -> isExpert(p)).toList();
+        this.shared = store.parameters().stream().filter(p -> !isExpert(p)).toList();
         this.stage = stage;
         this.store = store;
         this.replicas = List.copyOf(replicas);
@@ -144,7 +162,7 @@ public final class DataParallelOptimizer {
         for (int w = 0; w < replicas.size(); w++) {
             replicas.get(w).gradientsOfRange(bucket.from(), bucket.to(), dst, w > 0);
         }
-        if (dp.size() > 1) {
+        if (dp.size() > 1 && !expertParallel) {
             pending.add(dp.allReduceAsync(bytes(grads, bucket.from(), bucket.to()), ElementType.F32, ReduceOp.SUM));
         }
     }
@@ -167,6 +185,12 @@ public final class DataParallelOptimizer {
         commNanos = System.nanoTime() - waitStart; // what the overlap did not hide
         pending.clear();
         java.util.Arrays.fill(launched, false);
+        if (expertParallel) {
+            long reduceStart = System.nanoTime();
+            sumOver(shared, dp); // everything but the experts: over the data-parallel group
+            sumOver(experts, edp); // the experts: over the ranks that hold the same ones
+            commNanos += System.nanoTime() - reduceStart;
+        }
         sumPartialGradientsOverTensorParallel();
         sumTiedEmbeddingOverStages();
         double norm = norm();
@@ -226,6 +250,26 @@ public final class DataParallelOptimizer {
         embedding.allReduce(bytes(grads, tied.offset(), tied.offset() + tied.numel()), ElementType.F32, ReduceOp.SUM);
     }
 
+    /** The gradients of {@code params}, packed and summed over {@code group} in one all-reduce. */
+    private void sumOver(List<io.megalith.core.nn.Parameter> params, Communicator group) {
+        long n = params.stream().mapToLong(io.megalith.core.nn.Parameter::numel).sum();
+        if (group.size() == 1 || n == 0) {
+            return;
+        }
+        ByteBuffer packed = direct(n);
+        FloatBuffer f = packed.asFloatBuffer();
+        for (io.megalith.core.nn.Parameter p : params) {
+            f.put(floats(grads, p.offset(), p.offset() + p.numel()));
+        }
+        group.allReduce(packed, ElementType.F32, ReduceOp.SUM);
+        f = packed.asFloatBuffer();
+        for (io.megalith.core.nn.Parameter p : params) {
+            float[] v = new float[(int) p.numel()];
+            f.get(v);
+            floats(grads, p.offset(), p.offset() + p.numel()).put(v);
+        }
+    }
+
     /** The gradients of PARTIAL parameters, summed over the tensor-parallel group in one all-reduce. */
     private void sumPartialGradientsOverTensorParallel() {
         if (tp.size() == 1) {
@@ -256,6 +300,19 @@ public final class DataParallelOptimizer {
      * and replicas counted once (their share 1/tp on each rank), in rank order, the same on every rank.
      */
     private double norm() {
+        if (expertParallel) { // shared parameters are the same on every rank; each expert lives on one rank of ep
+            double sharedSq = 0;
+            for (io.megalith.core.nn.Parameter p : shared) {
+                double s = AdamW.l2Norm(floats(grads, p.offset(), p.offset() + p.numel()));
+                sharedSq += s * s;
+            }
+            double expertSq = 0;
+            for (io.megalith.core.nn.Parameter p : experts) {
+                double s = AdamW.l2Norm(floats(grads, p.offset(), p.offset() + p.numel()));
+                expertSq += s * s;
+            }
+            return Math.sqrt(sharedSq + sumInRankOrder(expertSq, ep));
+        }
         if (tp.size() == 1 && pp.size() == 1) {
             return AdamW.l2Norm(floats(grads, 0, store.numel()));
         }

@@ -211,7 +211,13 @@ public final class SegmentedPass {
                     }
                     hooks.afterForward(i, true);
                 }
-                if (extra == null) {
+                if (segments.get(i) instanceof Segment.Custom custom) {
+                    if (outputs[i] == null) {
+                        throw new IllegalStateException(segments.get(i).name() + " runs its own backward and cannot "
+                                + "be recomputed (activation checkpointing, ZeRO-3)");
+                    }
+                    custom.backward(upstream, ctx);
+                } else if (extra == null) {
                     JniUtils.backward(out, upstream, false, false);
                 } else {
                     // the segment also adds an auxiliary loss (MoE): one backward of

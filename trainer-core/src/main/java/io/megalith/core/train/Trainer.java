@@ -153,6 +153,9 @@ public final class Trainer implements AutoCloseable {
         } else if (n > 1) {
             throw new IllegalArgumentException("runtime.workers > 1 needs replicated parameters (zero.stage 0 or 1)");
         }
+        if (groups.expertParallel().size() > 1 && (n > 1 || store == null)) {
+            throw new IllegalArgumentException("expert parallelism runs with runtime.workers 1 and zero.stage 0");
+        }
         if ((tensorParallel.size() > 1 || groups.pipeline().size() > 1) && (n > 1 || store == null)) {
             throw new IllegalArgumentException("tensor and pipeline parallelism run with runtime.workers 1 and zero.stage "
                     + "0 or 1");
@@ -202,7 +205,8 @@ public final class Trainer implements AutoCloseable {
 
     /** Full AdamW state by name, whatever the partitioning (a collective over the data-parallel group). */
     public Map<String, HostTensor> gatherOptimizerState() {
-        Map<String, HostTensor> local = optimizer != null ? optimizer.gatherState() : partitioned.gatherState();
+        Map<String, HostTensor> local = acrossExperts(optimizer != null ? optimizer.gatherState()
+                : partitioned.gatherState());
         if (tensorParallel.size() == 1) {
             return acrossStages(local);
         }
@@ -221,8 +225,16 @@ public final class Trainer implements AutoCloseable {
      * embedding is the same on the first and last stage).
      */
     private Map<String, HostTensor> acrossStages(Map<String, HostTensor> mine) {
-        Communicator pp = groups.pipeline();
-        if (pp.size() == 1) {
+        return acrossGroup(mine, groups.pipeline());
+    }
+
+    /** Every expert-parallel rank's tensors (each holds its experts), on every rank of the expert-parallel group. */
+    private Map<String, HostTensor> acrossExperts(Map<String, HostTensor> mine) {
+        return acrossGroup(mine, groups.expertParallel());
+    }
+
+    private static Map<String, HostTensor> acrossGroup(Map<String, HostTensor> mine, Communicator pp) {
+        if (pp == null || pp.size() == 1) {
             return mine;
         }
         try {
@@ -262,7 +274,8 @@ public final class Trainer implements AutoCloseable {
 
     /** The one-rank model's parameters by name (a collective under tensor parallelism and ZeRO-3). */
     public Map<String, HostTensor> fullParameters() {
-        return acrossStages(TensorParallelState.gather(params.toHost(), params.parameters(), tensorParallel, ""));
+        return acrossStages(acrossExperts(TensorParallelState.gather(params.toHost(), params.parameters(), tensorParallel,
+                "")));
     }
 
     /**
@@ -270,7 +283,8 @@ public final class Trainer implements AutoCloseable {
      * collective like {@link #fullParameters()}. Replicated ZeRO 0/1 storage only.
      */
     public Map<String, HostTensor> fullGradients() {
-        return acrossStages(TensorParallelState.gather(optimizer.lastGradients(), params.parameters(), tensorParallel, ""));
+        return acrossStages(acrossExperts(TensorParallelState.gather(optimizer.lastGradients(), params.parameters(),
+                tensorParallel, "")));
     }
 
     /** Sets every parameter from the one-rank model's tensors (this rank takes its slices). */
@@ -288,7 +302,7 @@ public final class Trainer implements AutoCloseable {
      * partitioned state. A collective under ZeRO-3: every rank must call it.
      */
     public <T> T withFullModel(java.util.function.Function<Gpt, T> work) {
-        if (tensorParallel.size() > 1 || groups.pipeline().size() > 1) {
+        if (tensorParallel.size() > 1 || groups.pipeline().size() > 1 || groups.expertParallel().size() > 1) {
             Map<String, HostTensor> full = fullParameters();
             if (fullModel == null) {
                 fullModel = new Gpt(model.config());
