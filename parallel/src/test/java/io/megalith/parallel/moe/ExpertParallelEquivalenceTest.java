@@ -34,7 +34,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * real Netty sockets on loopback, give the losses and gradient norms of one rank holding every expert and the
  * whole global batch over 5 steps (fp32, relative 1e-5), for top-1 and top-2, with capacity dropping and without;
  * and the final weights (every expert gathered from its rank) agree too. Dropout is on, 4 experts over 2 MoE
- * layers, 2 micro-batches per step.
+ * layers, 2 micro-batches per step. ZeRO-1 composes (shared state partitioned over dp, expert state over edp), and
+ * experts that receive no token work.
  */
 class ExpertParallelEquivalenceTest {
     static final int STEPS = 5;
@@ -136,6 +137,22 @@ class ExpertParallelEquivalenceTest {
                 ctx -> train(config(4, 2, k, capacity), ctx.rankGroups()));
         for (Result r : ep2dp2) {
             assertSame(one, r, "ep=2 x dp=2");
+        }
+    }
+
+    @Test
+    void composesWithZeroStage1() throws Exception {
+        // ZeRO-1 partitions the AdamW state of shared buckets over dp and of expert buckets over edp
+        Result one = train(config(1, 1, 2, 1.0), RankGroups.single());
+        List<Result> ep2 = LoopbackRanks.run(DeviceMesh.forWorld(2, 2, 1, 1, 2),
+                ctx -> train(config(2, 2, 2, 1.0, "zero.stage=1"), ctx.rankGroups()));
+        for (Result r : ep2) {
+            assertSame(one, r, "ep=2, zero 1");
+        }
+        List<Result> ep2dp2 = LoopbackRanks.run(DeviceMesh.forWorld(4, 4, 1, 1, 2),
+                ctx -> train(config(4, 2, 2, 1.0, "zero.stage=1"), ctx.rankGroups()));
+        for (Result r : ep2dp2) {
+            assertSame(one, r, "ep=2 x dp=2, zero 1");
         }
     }
 

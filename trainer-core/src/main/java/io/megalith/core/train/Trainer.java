@@ -154,7 +154,7 @@ public final class Trainer implements AutoCloseable {
             throw new IllegalArgumentException("runtime.workers > 1 needs replicated parameters (zero.stage 0 or 1)");
         }
         if (groups.expertParallel().size() > 1 && (n > 1 || store == null)) {
-            throw new IllegalArgumentException("expert parallelism runs with runtime.workers 1 and zero.stage 0");
+            throw new IllegalArgumentException("expert parallelism runs with runtime.workers 1 and zero.stage 0 or 1");
         }
         if ((tensorParallel.size() > 1 || groups.pipeline().size() > 1) && (n > 1 || store == null)) {
             throw new IllegalArgumentException("tensor and pipeline parallelism run with runtime.workers 1 and zero.stage "
@@ -167,7 +167,11 @@ public final class Trainer implements AutoCloseable {
             replicas.add(replica);
         }
         if (store != null) {
-            this.buckets = GradientBuckets.plan(model.segments(null), store, bucketElements(config));
+            this.buckets = groups.expertParallel().size() > 1
+                    // expert buckets are reduced over the expert-data-parallel group: never mixed with others
+                    ? GradientBuckets.plan(model.segments(null), store.parameters(), bucketElements(config), false,
+                            DataParallelOptimizer::isExpert)
+                    : GradientBuckets.plan(model.segments(null), store, bucketElements(config));
             this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, groups, model.tokenEmbedding(),
                     config.zero().stage(), cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
             this.partitioned = null;
