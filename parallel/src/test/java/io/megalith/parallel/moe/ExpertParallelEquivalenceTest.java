@@ -33,7 +33,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * 4: two expert-parallel groups, expert gradients summed over the expert-data-parallel pairs), ranks talking over
  * real Netty sockets on loopback, give the losses and gradient norms of one rank holding every expert and the
  * whole global batch over 5 steps (fp32, relative 1e-5), for top-1 and top-2, with capacity dropping and without;
- * and the final weights (every expert gathered from its rank) agree too. Dropout is on, 4 experts over 2 MoE
+ * and the final weights (every expert gathered from its rank) and the validation loss (evaluated on the gathered
+ * one-rank model) agree too. Dropout is on, 4 experts over 2 MoE
  * layers, 2 micro-batches per step. ZeRO-1 composes (shared state partitioned over dp, expert state over edp), and
  * experts that receive no token work.
  */
@@ -41,7 +42,7 @@ class ExpertParallelEquivalenceTest {
     static final int STEPS = 5;
 
     record Result(List<Double> losses, List<Double> norms, Map<String, HostTensor> weights, long localParameters,
-            double dropped, long minExpertTokens) {}
+            double dropped, long minExpertTokens, double valLoss) {}
 
     static MegalithConfig config(int dp, int ep, int k, double capacity, String... more) {
         return ConfigLoader.fromYaml("""
@@ -90,8 +91,10 @@ class ExpertParallelEquivalenceTest {
                     dropped += trainer.moeStats().dropFraction();
                     minTokens = Math.min(minTokens, trainer.moeStats().minExpertTokens());
                 }
+                // evaluation gathers every expert into a one-rank model (a collective over the ep group)
+                double val = trainer.validationLoss(2);
                 return new Result(losses, norms, trainer.fullParameters(), params.parameters().stream()
-                        .mapToLong(io.megalith.core.nn.Parameter::numel).sum(), dropped, minTokens);
+                        .mapToLong(io.megalith.core.nn.Parameter::numel).sum(), dropped, minTokens, val);
             }
         }
     }
@@ -105,6 +108,8 @@ class ExpertParallelEquivalenceTest {
                     .as("%s step %d grad norm", layout, s + 1)
                     .isLessThanOrEqualTo(1e-5 * Math.abs(one.norms().get(s)));
         }
+        assertThat(Math.abs(other.valLoss() - one.valLoss())).as("%s validation loss", layout)
+                .isLessThanOrEqualTo(1e-5 * one.valLoss());
         assertThat(other.weights().keySet()).isEqualTo(one.weights().keySet());
         for (Map.Entry<String, HostTensor> e : one.weights().entrySet()) {
             float[] want = e.getValue().toFloats();
