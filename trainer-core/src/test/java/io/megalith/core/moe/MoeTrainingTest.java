@@ -59,6 +59,28 @@ class MoeTrainingTest {
     }
 
     @Test
+    void zeroStagesAndResumeGiveTheSameLosses() throws Exception {
+        List<Double> plain = TinyRuns.series(run(config("plain", "model.moe.top_k=2")), "loss");
+        for (String stage : List.of("2", "3")) { // 3 recomputes every segment: the auxiliary losses are re-added
+            List<Double> zero = TinyRuns.series(run(config("zero" + stage, "model.moe.top_k=2", "zero.stage=" + stage)),
+                    "loss");
+            for (int i = 0; i < plain.size(); i++) {
+                assertThat(zero.get(i)).as("step %d, zero %s", i + 1, stage)
+                        .isCloseTo(plain.get(i), Percentage.withPercentage(1e-3));
+            }
+        }
+        // stopped at step 6 and resumed from its checkpoint (state.json keeps model.moe): the same run
+        MegalithConfig cfg = config("resumed", "model.moe.top_k=2", "checkpoint.every=3");
+        TinyRuns.train(cfg, 6);
+        TinyRuns.train(cfg, cfg.train().maxSteps());
+        List<Double> resumed = TinyRuns.series(TinyRuns.metrics(cfg), "loss");
+        assertThat(resumed).hasSize(plain.size());
+        for (int i = 0; i < plain.size(); i++) {
+            assertThat(resumed.get(i)).as("step %d, resumed", i + 1).isCloseTo(plain.get(i), Percentage.withPercentage(1e-3));
+        }
+    }
+
+    @Test
     void workersAndRecomputationGiveTheSameLosses() throws Exception {
         List<Double> one = TinyRuns.series(run(config("one", "model.moe.top_k=2")), "loss");
         List<Double> two = TinyRuns.series(run(config("two", "model.moe.top_k=2", "runtime.workers=2",
