@@ -62,4 +62,29 @@ class MoeConfigTest {
         assertThat(problem("", "model.moe.every=1", "parallel.tp=2", "parallel.dp=1"))
                 .contains("parallel.tp: MoE blocks (model.moe.every > 0) run with tp 1");
     }
+
+    @Test
+    void expertParallelLayoutsAreChecked() {
+        String[] moe = {"model.moe.every=1", "model.moe.experts=4", "parallel.dp=2"};
+        assertThat(load("", concat(moe, "parallel.ep=2")).parallel().ep()).isEqualTo(2);
+        assertThat(load("", concat(moe, "parallel.ep=2", "zero.stage=1")).zero().stage()).isEqualTo(1);
+        assertThat(problem("", "parallel.dp=2", "parallel.ep=2")).startsWith("parallel.ep: expert parallelism splits "
+                + "the experts of MoE blocks, and model.moe.every is 0");
+        assertThat(problem("", "model.moe.every=1", "model.moe.experts=3", "parallel.dp=2", "parallel.ep=2"))
+                .startsWith("model.moe.experts: must be divisible by parallel.ep (3 experts over 2 ranks)");
+        assertThat(problem("", "model.moe.every=1", "parallel.dp=3", "parallel.ep=2"))
+                .startsWith("parallel.ep: must divide parallel.dp");
+        assertThat(problem("", concat(moe, "parallel.ep=2", "zero.stage=2"))).startsWith("zero.stage: at most 1 with "
+                + "parallel.ep > 1");
+        assertThat(problem("", concat(moe, "parallel.ep=2", "runtime.workers=2"))).startsWith("runtime.workers: must be "
+                + "1 with parallel.ep > 1");
+        assertThat(problem("", concat(moe, "parallel.ep=2", "train.activation_checkpointing=true")))
+                .startsWith("train.activation_checkpointing: not with parallel.ep > 1");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
 }
