@@ -75,8 +75,8 @@ class ExpertParallelEquivalenceTest {
         CharTokenizer tok = CharTokenizer.fit(text);
         TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
         try (NDManager manager = Torch.newManager()) {
-            Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), TpLayout.SINGLE, null, PpLayout.SINGLE,
-                    groups.expertParallel());
+            Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), TpLayout.SINGLE, null,
+                    new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), groups.expertParallel());
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
@@ -158,6 +158,17 @@ class ExpertParallelEquivalenceTest {
                 ctx -> train(config(4, 2, 2, 1.0, "zero.stage=1"), ctx.rankGroups()));
         for (Result r : ep2dp2) {
             assertSame(one, r, "ep=2 x dp=2, zero 1");
+        }
+    }
+
+    @Test
+    void moeBlocksInAPipeline() throws Exception {
+        // pp=2 (one MoE block per stage, ep 1): the auxiliary losses ride each stage's segment backward
+        Result one = train(config(1, 1, 2, 1.0), RankGroups.single());
+        List<Result> pp2 = LoopbackRanks.run(DeviceMesh.forWorld(2, 1, 1, 2, 1),
+                ctx -> train(config(1, 1, 2, 1.0, "parallel.pp=2"), ctx.rankGroups()));
+        for (Result r : pp2) {
+            assertSame(one, r, "pp=2");
         }
     }
 
