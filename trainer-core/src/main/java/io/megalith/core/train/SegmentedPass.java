@@ -196,6 +196,10 @@ public final class SegmentedPass {
             try {
                 PtNDArray out = outputs[i];
                 PtNDArray extra = extras[i];
+                if (out == null && segments.get(i) instanceof Segment.Custom) {
+                    throw new IllegalStateException(segments.get(i).name() + " runs its own backward and cannot be "
+                            + "recomputed (activation checkpointing, ZeRO-3)");
+                }
                 if (out == null) {
                     hooks.beforeForward(i, true);
                     if (ctx.moe() != null) {
@@ -212,10 +216,6 @@ public final class SegmentedPass {
                     hooks.afterForward(i, true);
                 }
                 if (segments.get(i) instanceof Segment.Custom custom) {
-                    if (outputs[i] == null) {
-                        throw new IllegalStateException(segments.get(i).name() + " runs its own backward and cannot "
-                                + "be recomputed (activation checkpointing, ZeRO-3)");
-                    }
                     custom.backward(upstream, ctx);
                 } else if (extra == null) {
                     JniUtils.backward(out, upstream, false, false);
