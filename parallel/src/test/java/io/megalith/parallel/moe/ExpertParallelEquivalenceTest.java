@@ -35,8 +35,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * whole global batch over 5 steps (fp32, relative 1e-5), for top-1 and top-2, with capacity dropping and without;
  * and the final weights (every expert gathered from its rank) and the validation loss (evaluated on the gathered
  * one-rank model) agree too. Dropout is on, 4 experts over 2 MoE
- * layers, 2 micro-batches per step. ZeRO-1 composes (shared state partitioned over dp, expert state over edp), and
- * experts that receive no token work.
+ * layers, 2 micro-batches per step. ZeRO-1 and ZeRO-2 compose (shared state partitioned over dp, expert state over
+ * edp), and experts that receive no token work.
  */
 class ExpertParallelEquivalenceTest {
     static final int STEPS = 5;
@@ -77,7 +77,7 @@ class ExpertParallelEquivalenceTest {
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), TpLayout.SINGLE, null,
                     new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), groups.expertParallel());
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
+            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups);
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             List<Double> norms = new ArrayList<>();
@@ -145,19 +145,21 @@ class ExpertParallelEquivalenceTest {
         }
     }
 
-    @Test
-    void composesWithZeroStage1() throws Exception {
-        // ZeRO-1 partitions the AdamW state of shared buckets over dp and of expert buckets over edp
+    @ParameterizedTest(name = "ZeRO-{0}")
+    @CsvSource({"1", "2"})
+    void composesWithZero(int stage) throws Exception {
+        // ZeRO-1 partitions the AdamW state, ZeRO-2 also the gradients: of shared buckets over dp, of expert
+        // buckets over edp
         Result one = train(config(1, 1, 2, 1.0), RankGroups.single());
         List<Result> ep2 = LoopbackRanks.run(DeviceMesh.forWorld(2, 2, 1, 1, 2),
-                ctx -> train(config(2, 2, 2, 1.0, "zero.stage=1"), ctx.rankGroups()));
+                ctx -> train(config(2, 2, 2, 1.0, "zero.stage=" + stage), ctx.rankGroups()));
         for (Result r : ep2) {
-            assertSame(one, r, "ep=2, zero 1");
+            assertSame(one, r, "ep=2, zero " + stage);
         }
         List<Result> ep2dp2 = LoopbackRanks.run(DeviceMesh.forWorld(4, 4, 1, 1, 2),
-                ctx -> train(config(4, 2, 2, 1.0, "zero.stage=1"), ctx.rankGroups()));
+                ctx -> train(config(4, 2, 2, 1.0, "zero.stage=" + stage), ctx.rankGroups()));
         for (Result r : ep2dp2) {
-            assertSame(one, r, "ep=2 x dp=2, zero 1");
+            assertSame(one, r, "ep=2 x dp=2, zero " + stage);
         }
     }
 

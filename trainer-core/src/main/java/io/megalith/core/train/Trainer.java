@@ -86,6 +86,17 @@ public final class Trainer implements AutoCloseable {
      */
     public static ModelParameters createParameters(MegalithConfig config, Gpt model, NDManager manager,
             Communicator dataParallel) {
+        return createParameters(config, model, manager, RankGroups.dataParallelOnly(dataParallel));
+    }
+
+    /**
+     * As above for a rank of {@code groups}: with expert parallelism, ZeRO-2 groups never mix expert and other
+     * parameters, and expert groups are partitioned over the expert-data-parallel group.
+     */
+    public static ModelParameters createParameters(MegalithConfig config, Gpt model, NDManager manager,
+            RankGroups groups) {
+        Communicator dataParallel = groups.dataParallel();
+        boolean ep = groups.expertParallel().size() > 1;
         List<io.megalith.core.model.Segment> plan = model.segments(null);
         List<io.megalith.core.nn.Parameter> layout = GradientBuckets.backwardOrder(plan);
         if (config.zero().stage() < 2) {
@@ -98,9 +109,11 @@ public final class Trainer implements AutoCloseable {
         }
         boolean perLayer = config.zero().stage() == 3;
         long bucket = perLayer ? Long.MAX_VALUE : bucketElements(config);
-        long[] ends = GradientBuckets.plan(plan, layout, bucket, perLayer).stream()
-                .mapToLong(GradientBuckets.Bucket::to).toArray();
-        return new PartitionedParameters(layout, ends, dataParallel, manager, config.seed());
+        long[] ends = GradientBuckets.plan(plan, layout, bucket, perLayer, ep ? DataParallelOptimizer::isExpert : null)
+                .stream().mapToLong(GradientBuckets.Bucket::to).toArray();
+        return ep ? new PartitionedParameters(layout, ends, dataParallel, groups.expertDataParallel(),
+                DataParallelOptimizer::isExpert, manager, config.seed())
+                : new PartitionedParameters(layout, ends, dataParallel, manager, config.seed());
     }
 
     private static long bucketElements(MegalithConfig config) {
@@ -153,8 +166,8 @@ public final class Trainer implements AutoCloseable {
         } else if (n > 1) {
             throw new IllegalArgumentException("runtime.workers > 1 needs replicated parameters (zero.stage 0 or 1)");
         }
-        if (groups.expertParallel().size() > 1 && (n > 1 || store == null)) {
-            throw new IllegalArgumentException("expert parallelism runs with runtime.workers 1 and zero.stage 0 or 1");
+        if (groups.expertParallel().size() > 1 && (n > 1 || config.zero().stage() > 2)) {
+            throw new IllegalArgumentException("expert parallelism runs with runtime.workers 1 and zero.stage <= 2");
         }
         if ((tensorParallel.size() > 1 || groups.pipeline().size() > 1) && (n > 1 || store == null)) {
             throw new IllegalArgumentException("tensor and pipeline parallelism run with runtime.workers 1 and zero.stage "

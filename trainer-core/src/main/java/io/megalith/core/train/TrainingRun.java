@@ -149,7 +149,7 @@ public final class TrainingRun implements AutoCloseable {
                 new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), groups.expertParallel());
         // laid out in the order backward completes gradients (buckets reduced while backward runs), and
         // partitioned over the data-parallel group from ZeRO stage 2
-        this.params = Trainer.createParameters(cfg, model, manager, dataParallel);
+        this.params = Trainer.createParameters(cfg, model, manager, groups);
         model.initConstants(manager);
         this.trainer = new Trainer(cfg, model, params, data, manager, groups);
         if (resumed != null) {
