@@ -35,8 +35,9 @@ import org.junit.jupiter.params.provider.CsvSource;
  * whole global batch over 5 steps (fp32, relative 1e-5), for top-1 and top-2, with capacity dropping and without;
  * and the final weights (every expert gathered from its rank) and the validation loss (evaluated on the gathered
  * one-rank model) agree too. Dropout is on, 4 experts over 2 MoE
- * layers, 2 micro-batches per step. ZeRO-1 and ZeRO-2 compose (shared state partitioned over dp, expert state over
- * edp), and experts that receive no token work.
+ * layers, 2 micro-batches per step. ZeRO-1/2/3 compose (shared state partitioned over dp, expert state over edp),
+ * as does activation checkpointing (the MoE segment's forward and its all-to-alls run again before its backward),
+ * and experts that receive no token work.
  */
 class ExpertParallelEquivalenceTest {
     static final int STEPS = 5;
@@ -145,21 +146,22 @@ class ExpertParallelEquivalenceTest {
         }
     }
 
-    @ParameterizedTest(name = "ZeRO-{0}")
-    @CsvSource({"1", "2"})
-    void composesWithZero(int stage) throws Exception {
-        // ZeRO-1 partitions the AdamW state, ZeRO-2 also the gradients: of shared buckets over dp, of expert
-        // buckets over edp
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"zero.stage=1", "zero.stage=2", "zero.stage=3", "train.activation_checkpointing=true"})
+    void composesWithZeroAndRecomputation(String setting) throws Exception {
+        // ZeRO-1 partitions the AdamW state, ZeRO-2 also the gradients, ZeRO-3 also the parameters: of shared
+        // buckets over dp, of expert buckets over edp. ZeRO-3 and activation checkpointing run the MoE segment's
+        // forward (all-to-alls included) again just before its backward
         Result one = train(config(1, 1, 2, 1.0), RankGroups.single());
         List<Result> ep2 = LoopbackRanks.run(DeviceMesh.forWorld(2, 2, 1, 1, 2),
-                ctx -> train(config(2, 2, 2, 1.0, "zero.stage=" + stage), ctx.rankGroups()));
+                ctx -> train(config(2, 2, 2, 1.0, setting), ctx.rankGroups()));
         for (Result r : ep2) {
-            assertSame(one, r, "ep=2, zero " + stage);
+            assertSame(one, r, "ep=2, " + setting);
         }
         List<Result> ep2dp2 = LoopbackRanks.run(DeviceMesh.forWorld(4, 4, 1, 1, 2),
-                ctx -> train(config(4, 2, 2, 1.0, "zero.stage=" + stage), ctx.rankGroups()));
+                ctx -> train(config(4, 2, 2, 1.0, setting), ctx.rankGroups()));
         for (Result r : ep2dp2) {
-            assertSame(one, r, "ep=2 x dp=2, zero " + stage);
+            assertSame(one, r, "ep=2 x dp=2, " + setting);
         }
     }
 

@@ -230,12 +230,8 @@ public record MegalithConfig(
                     + " does not divide " + parallel.dp() + "); expert-parallel ranks are data-parallel ranks");
             c.require(parallel.tp() == 1 && parallel.pp() == 1, "parallel.ep: expert parallelism runs with tp 1 and "
                     + "pp 1 (got tp " + parallel.tp() + ", pp " + parallel.pp() + ")");
-            c.require(zero.stage() <= 2, "zero.stage: at most 2 with parallel.ep > 1 (got " + zero.stage()
-                    + "); ZeRO-3 recomputes every segment, and the expert-parallel MoE segment is not recomputed");
             c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.ep > 1 (the workers would "
                     + "share one expert-parallel group)");
-            c.require(!train.activationCheckpointing(), "train.activation_checkpointing: not with parallel.ep > 1 "
-                    + "(the MoE segment's all-to-alls are not recomputed); set it to false or parallel.ep=1");
         }
         if (parallel.dp() >= 1) {
             c.require(train.batchSize() >= parallel.dp() * Math.max(1, runtime.workers()), "train.batch_size: must be >= "

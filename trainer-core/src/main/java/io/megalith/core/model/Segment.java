@@ -26,11 +26,15 @@ public interface Segment {
     /**
      * A segment that runs its own backward because something happens inside it between autograd regions (the
      * all-to-alls of expert parallelism). Its forward returns its output; {@link #backward} gets d loss / d output
-     * and must leave d loss / d input in the gradient of the input leaf it was given. One forward is pending at a
-     * time; it is not recomputed (no activation checkpointing).
+     * and must leave d loss / d input in the gradient of the input leaf it was given, for the last forward it ran
+     * (one forward is pending at a time). Recomputation (activation checkpointing, ZeRO-3) runs its forward, then
+     * {@link #discard()}s it, and runs it again just before its backward.
      */
     interface Custom extends Segment {
         void backward(PtNDArray upstream, ForwardContext ctx);
+
+        /** Forgets the pending forward (its tensors are being freed). */
+        void discard();
     }
 
     /** A segment from a name, a function and its parameters. */

@@ -137,6 +137,11 @@ public final class ExpertParallelSegment implements Segment.Custom {
     }
 
     @Override
+    public void discard() {
+        pending = null;
+    }
+
+    @Override
     public void backward(PtNDArray upstream, ForwardContext ctx) {
         Pending p = pending;
         pending = null;

@@ -151,6 +151,9 @@ public final class SegmentedPass {
                     if (ctx.moe() != null) {
                         ctx.moe().takeLoss(); // added again by the recomputed forward before backward
                     }
+                    if (segments.get(i) instanceof Segment.Custom custom) {
+                        custom.discard(); // run again before its backward
+                    }
                     if (last && endsWithLoss) {
                         loss = out.getFloat();
                         kept = null;
@@ -196,10 +199,6 @@ public final class SegmentedPass {
             try {
                 PtNDArray out = outputs[i];
                 PtNDArray extra = extras[i];
-                if (out == null && segments.get(i) instanceof Segment.Custom) {
-                    throw new IllegalStateException(segments.get(i).name() + " runs its own backward and cannot be "
-                            + "recomputed (activation checkpointing, ZeRO-3)");
-                }
                 if (out == null) {
                     hooks.beforeForward(i, true);
                     if (ctx.moe() != null) {

@@ -166,8 +166,8 @@ public final class Trainer implements AutoCloseable {
         } else if (n > 1) {
             throw new IllegalArgumentException("runtime.workers > 1 needs replicated parameters (zero.stage 0 or 1)");
         }
-        if (groups.expertParallel().size() > 1 && (n > 1 || config.zero().stage() > 2)) {
-            throw new IllegalArgumentException("expert parallelism runs with runtime.workers 1 and zero.stage <= 2");
+        if (groups.expertParallel().size() > 1 && n > 1) {
+            throw new IllegalArgumentException("expert parallelism runs with runtime.workers 1");
         }
         if ((tensorParallel.size() > 1 || groups.pipeline().size() > 1) && (n > 1 || store == null)) {
             throw new IllegalArgumentException("tensor and pipeline parallelism run with runtime.workers 1 and zero.stage "
