@@ -9,6 +9,7 @@ import io.megalith.core.comm.ReduceOp;
 import io.megalith.core.model.Segment;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.SequenceParallel;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -64,10 +65,12 @@ public final class SegmentedPass {
     }
 
     /**
-     * As above, for segments whose outputs and input gradients are partial sums over {@code partialSums}
-     * (tensor parallelism): every segment output but the loss is all-reduced before it becomes the next
-     * input, and every input gradient is all-reduced before it becomes the upstream of the segment before.
-     * These are Megatron's g and f operators, placed at segment boundaries. Null: no such group.
+     * As above, for segments whose outputs and input gradients cross {@code partialSums}, the tensor-parallel
+     * group, at segment boundaries as each segment's {@link Segment#boundary()} says: with plain tensor
+     * parallelism every segment output but the loss is all-reduced before it becomes the next input, and every
+     * input gradient is all-reduced before it becomes the upstream of the segment before (Megatron's g and f
+     * operators); with sequence parallelism boundaries all-gather or reduce-scatter along the sequence instead,
+     * and their transposes run in backward. Null: no such group.
      */
     public static float run(List<Segment> segments, PtNDArray input, ForwardContext ctx, float lossScale, Hooks hooks,
             Recompute recompute, Communicator partialSums) {
@@ -93,6 +96,7 @@ public final class SegmentedPass {
     private final List<PtNDArray> inputs = new ArrayList<>();
     private PtNDArray[] outputs;
     private final List<PtNDArray> owned = new ArrayList<>();
+    private final Segment.Boundary stageInput;
     private float loss = Float.NaN;
 
     /**
@@ -104,6 +108,17 @@ public final class SegmentedPass {
      */
     public SegmentedPass(List<Segment> segments, ForwardContext ctx, Hooks hooks, Recompute recompute,
             Communicator partialSums, boolean inputNeedsGradient, boolean endsWithLoss) {
+        this(segments, ctx, hooks, recompute, partialSums, inputNeedsGradient, endsWithLoss, Segment.Boundary.ALL_REDUCE);
+    }
+
+    /**
+     * As above; {@code stageInput} is the boundary the chain's input crossed after the previous stage's last
+     * segment, whose transpose the gradient of the input goes through before it is returned (all-reduced under
+     * plain tensor parallelism, as is under sequence parallelism, whose stages exchange sequence shards).
+     */
+    public SegmentedPass(List<Segment> segments, ForwardContext ctx, Hooks hooks, Recompute recompute,
+            Communicator partialSums, boolean inputNeedsGradient, boolean endsWithLoss, Segment.Boundary stageInput) {
+        this.stageInput = stageInput;
         this.segments = segments;
         this.ctx = ctx;
         this.hooks = hooks;
@@ -131,8 +146,8 @@ public final class SegmentedPass {
                     || (recompute == Recompute.ALL_BUT_LAST && last && !endsWithLoss);
             hooks.beforeForward(i, false);
             if (!drop) {
-                outputs[i] = own(forward(segments.get(i), in, ctx));
-                x = handOn(outputs[i], last);
+                outputs[i] = own(forward(i, in));
+                x = handOn(outputs[i], last, segments.get(i).boundary());
                 if (last) {
                     result = x;
                 }
@@ -141,12 +156,12 @@ public final class SegmentedPass {
                 // and activations at once; only a detached copy of the output survives as the next input.
                 PtNDArray kept;
                 try (NDScope segmentScope = new NDScope()) {
-                    PtNDArray out = forward(segments.get(i), in, ctx);
+                    PtNDArray out = forward(i, in);
                     if (last && endsWithLoss) {
                         loss = out.getFloat();
                         kept = null;
                     } else {
-                        kept = handOn(out, false);
+                        kept = handOn(out, false, segments.get(i).boundary());
                         NDScope.unregister(kept);
                     }
                 }
@@ -188,7 +203,7 @@ public final class SegmentedPass {
                 PtNDArray out = outputs[i];
                 if (out == null) {
                     hooks.beforeForward(i, true);
-                    out = forward(segments.get(i), inputs.get(i), ctx);
+                    out = forward(i, inputs.get(i));
                     hooks.afterForward(i, true);
                 }
                 JniUtils.backward(out, upstream, false, false);
@@ -199,10 +214,8 @@ public final class SegmentedPass {
                 }
             }
             if (i > 0 || inputNeedsGradient) {
-                upstream = JniUtils.getGradient(inputs.get(i));
-                if (sum) {
-                    allReduce(upstream, partialSums);
-                }
+                upstream = gradientAcross(JniUtils.getGradient(inputs.get(i)),
+                        i > 0 ? segments.get(i - 1).boundary() : stageInput);
             }
         }
         return inputNeedsGradient ? upstream : null;
@@ -216,12 +229,58 @@ public final class SegmentedPass {
         owned.clear();
     }
 
-    /** What a segment's output becomes as the next input: summed over the group (not the loss), detached. */
-    private PtNDArray handOn(PtNDArray out, boolean last) {
+    /**
+     * What a segment's output becomes as the next input (not the loss): detached, after its boundary's
+     * collective (summed over the group, or gathered or scattered along the sequence).
+     */
+    private PtNDArray handOn(PtNDArray out, boolean last, Segment.Boundary boundary) {
         if (last && endsWithLoss) {
             return out;
         }
-        return sum ? summed(out, partialSums) : JniUtils.detachGradient(out);
+        if (!sum) {
+            return JniUtils.detachGradient(out);
+        }
+        return switch (boundary) {
+            case ALL_REDUCE -> summed(out, partialSums);
+            case ALL_GATHER_T -> SequenceParallel.gather(JniUtils.detachGradient(out), partialSums);
+            case REDUCE_SCATTER_T -> SequenceParallel.scatter(JniUtils.detachGradient(out), partialSums);
+            case NONE -> JniUtils.detachGradient(out);
+        };
+    }
+
+    /** The gradient of a segment's input through the transpose of the boundary it crossed (in place when it can). */
+    private PtNDArray gradientAcross(PtNDArray grad, Segment.Boundary boundary) {
+        if (!sum) {
+            return grad;
+        }
+        return switch (boundary) {
+            case ALL_REDUCE -> {
+                allReduce(grad, partialSums);
+                yield grad;
+            }
+            case ALL_GATHER_T -> SequenceParallel.scatter(grad, partialSums);
+            case REDUCE_SCATTER_T -> SequenceParallel.gather(grad, partialSums);
+            case NONE -> grad;
+        };
+    }
+
+    /** Segment i's forward on {@code in}, with the input of the segment it skips back to if it has a residual. */
+    private PtNDArray forward(int i, PtNDArray in) {
+        Segment s = segments.get(i);
+        int back = s.skipBack();
+        if (back == 0) {
+            return forward(s, in, ctx);
+        }
+        if (back > i || (i - back == 0 && !inputNeedsGradient)) {
+            throw new IllegalStateException("segment " + s.name() + " skips back " + back + " segments to no leaf input");
+        }
+        PtNDArray skip = inputs.get(i - back);
+        JniUtils.setGradMode(true);
+        try {
+            return s.forward(in, skip, ctx);
+        } finally {
+            JniUtils.setGradMode(false);
+        }
     }
 
     private PtNDArray own(PtNDArray t) {
