@@ -28,7 +28,11 @@ public final class SequenceParallel {
                 DataType.FLOAT32, shard.getDevice(), SparseFormat.DENSE);
         tp.allGather(Ops.bytes(shard, true), Ops.bytes(parts, true), ElementType.F32);
         // [tp, B, T/tp, C] -> [B, tp, T/tp, C] -> [B, T, C]: reshape copies the permuted layout once
-        return Ops.reshape(Ops.permute(parts, 1, 0, 2, 3), s[0], n * s[1], s[2]);
+        PtNDArray permuted = Ops.permute(parts, 1, 0, 2, 3);
+        PtNDArray full = Ops.reshape(permuted, s[0], n * s[1], s[2]);
+        permuted.close(); // the receive buffer is freed now, not when the step's scope closes (B = 1: full keeps it)
+        parts.close();
+        return full;
     }
 
     /** This rank's shard [B, T/tp, C] of the sum over the group of partial sums [B, T, C] (reduce-scatter along T). */
@@ -37,10 +41,15 @@ public final class SequenceParallel {
         int n = tp.size();
         long local = s[1] / n;
         // [B, T, C] -> [B, tp, T/tp, C] -> [tp, B, T/tp, C], flattened: one copy into rank-major order
-        PtNDArray ordered = Ops.reshape(Ops.permute(Ops.reshape(partial, s[0], n, local, s[2]), 1, 0, 2, 3), -1);
+        PtNDArray split = Ops.reshape(partial, s[0], n, local, s[2]);
+        PtNDArray permuted = Ops.permute(split, 1, 0, 2, 3);
+        PtNDArray ordered = Ops.reshape(permuted, -1);
         PtNDArray out = JniUtils.createEmptyNdArray(partial.getManager(), new Shape(s[0], local, s[2]),
                 DataType.FLOAT32, partial.getDevice(), SparseFormat.DENSE);
         tp.reduceScatter(Ops.bytes(ordered, true), Ops.bytes(out, true), ElementType.F32, ReduceOp.SUM);
+        ordered.close(); // the send copy is freed now, not when the step's scope closes
+        permuted.close();
+        split.close();
         return out;
     }
 

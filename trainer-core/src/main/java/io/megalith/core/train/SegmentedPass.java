@@ -197,6 +197,7 @@ public final class SegmentedPass {
      */
     public PtNDArray backward(PtNDArray upstream) {
         int n = segments.size();
+        boolean temporary = false; // upstream is a copy made by a sequence-parallel collective: free it once used
         for (int i = n - 1; i >= 0; i--) {
             NDScope segmentScope = outputs[i] == null ? new NDScope() : null;
             try {
@@ -207,6 +208,9 @@ public final class SegmentedPass {
                     hooks.afterForward(i, true);
                 }
                 JniUtils.backward(out, upstream, false, false);
+                if (temporary) {
+                    upstream.close();
+                }
                 hooks.afterBackward(i);
             } finally {
                 if (segmentScope != null) {
@@ -214,8 +218,13 @@ public final class SegmentedPass {
                 }
             }
             if (i > 0 || inputNeedsGradient) {
-                upstream = gradientAcross(JniUtils.getGradient(inputs.get(i)),
-                        i > 0 ? segments.get(i - 1).boundary() : stageInput);
+                Segment.Boundary crossed = i > 0 ? segments.get(i - 1).boundary() : stageInput;
+                PtNDArray grad = JniUtils.getGradient(inputs.get(i));
+                upstream = gradientAcross(grad, crossed);
+                temporary = upstream != grad;
+                if (temporary) {
+                    grad.close(); // a handle only: the gradient itself belongs to the leaf
+                }
             }
         }
         return inputNeedsGradient ? upstream : null;
