@@ -91,20 +91,23 @@ public final class SequenceParallelBench {
         List<ParallelLayoutBench.Measure> ranks = ParallelLayoutBench.run(DeviceMesh.of(1, 2, 1), cfg, steps);
         sampling.set(false);
         sampler.join();
-        long activations = activationBytes(cfg);
+        long[] activations = activationBytes(cfg);
         double slowest = ranks.stream().mapToDouble(ParallelLayoutBench.Measure::stepMs).max().orElse(0);
         System.out.printf("sequence_parallel=%s tp=2 n_embd=%d block_size=%d median_step_ms=%.0f sent_MiB_per_step_per_rank=%.2f "
                 + "heap_peak_MiB_per_rank=%.1f heap_between_steps_MiB_per_rank=%.1f step_transient_MiB_per_rank=%.1f "
-                + "peak_rss_MiB_process=%.0f activations_after_forward_MiB_per_rank=%.1f%n", sp, width, context, slowest, ranks.get(0).bytesPerStep() / 1048576.0,
+                + "peak_rss_MiB_process=%.0f activations_after_forward_MiB_per_rank=%.1f "
+                + "micro_batch_after_backward_MiB_per_rank=%.1f%n", sp, width, context, slowest, ranks.get(0).bytesPerStep() / 1048576.0,
                 peak.get() / 2 / 1048576.0, low.get() / 2 / 1048576.0, (peak.get() - low.get()) / 2 / 1048576.0,
-                ActivationMemoryBench.peakMiB(), activations / 1048576.0);
+                ActivationMemoryBench.peakMiB(), activations[0] / 1048576.0,
+                activations[1] / 1048576.0);
     }
 
     /**
      * What one micro-batch keeps from its forward for its backward, per rank: the native heap in use after the
-     * forward minus before it (both ranks stopped at a barrier, halved), the median of 3 micro-batches.
+     * forward minus before it (both ranks stopped at a barrier, halved), the median of 3 micro-batches; and the same
+     * after its backward, before its tensors are released (activations plus every gradient: the micro-batch's peak).
      */
-    static long activationBytes(MegalithConfig cfg) throws Exception {
+    static long[] activationBytes(MegalithConfig cfg) throws Exception {
         int n = 2;
         byte[] secret = "sequence-parallel-bench-secret".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
         io.megalith.parallel.transport.InJvmRendezvous rendezvous =
@@ -112,7 +115,7 @@ public final class SequenceParallelBench {
         DeviceMesh mesh = DeviceMesh.of(1, 2, 1);
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(n);
         try {
-            List<java.util.concurrent.Future<Long>> futures = new java.util.ArrayList<>();
+            List<java.util.concurrent.Future<long[]>> futures = new java.util.ArrayList<>();
             for (int r = 0; r < n; r++) {
                 int me = r;
                 futures.add(pool.submit(() -> {
@@ -125,7 +128,7 @@ public final class SequenceParallelBench {
                     }
                 }));
             }
-            long result = futures.get(0).get();
+            long[] result = futures.get(0).get();
             futures.get(1).get();
             return result;
         } finally {
@@ -133,7 +136,7 @@ public final class SequenceParallelBench {
         }
     }
 
-    static long forwardFootprint(MegalithConfig cfg, io.megalith.core.comm.RankGroups groups) {
+    static long[] forwardFootprint(MegalithConfig cfg, io.megalith.core.comm.RankGroups groups) {
         io.megalith.core.tensor.Torch.load(1);
         io.megalith.core.tensor.Torch.enterThread();
         ai.djl.pytorch.jni.JniUtils.setNumThreads(1);
@@ -149,6 +152,7 @@ public final class SequenceParallelBench {
             io.megalith.core.train.Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             long[] kept = new long[3];
+            long[] keptAfterBackward = new long[3];
             for (int rep = 0; rep < kept.length; rep++) {
                 var batch = data.train(rep, 0, cfg.train().batchSize());
                 try (ai.djl.ndarray.NDScope scope = new ai.djl.ndarray.NDScope();
@@ -167,12 +171,17 @@ public final class SequenceParallelBench {
                     long after = measures ? heapInUse() : 0;
                     tp.barrier();
                     pass.backward(io.megalith.core.tensor.Ops.scalar(m, 1f));
+                    tp.barrier();
+                    long end = measures ? heapInUse() : 0;
+                    tp.barrier();
                     pass.close();
                     kept[rep] = (after - before) / 2;
+                    keptAfterBackward[rep] = (end - before) / 2;
                 }
             }
             java.util.Arrays.sort(kept);
-            return kept[1];
+            java.util.Arrays.sort(keptAfterBackward);
+            return new long[] {kept[1], keptAfterBackward[1]};
         }
     }
 }
