@@ -177,5 +177,8 @@ class SequenceParallelEquivalenceTest {
         assertThatThrownBy(() -> ConfigLoader.fromYaml("data: {task: addition, digits: 3}\n",
                 List.of("parallel.tp=2", "parallel.sequence_parallel=true"), "sp test"))
                 .hasMessageContaining("data.digits: the addition task's sequences of 3 x digits + 2 = 11 tokens");
+        // bound strictly like every key: a non-boolean names the path
+        assertThatThrownBy(() -> config(List.of("parallel.sequence_parallel=2")))
+                .hasMessageContaining("parallel.sequence_parallel");
     }
 }

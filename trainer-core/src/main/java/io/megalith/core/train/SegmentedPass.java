@@ -192,8 +192,9 @@ public final class SegmentedPass {
 
     /**
      * Runs every segment's backward from {@code upstream} (the loss scale, or the gradient of this stage's output
-     * received from the next stage). Returns the gradient of the chain's input when it needs one (summed over the
-     * tensor-parallel group), else null.
+     * received from the next stage). Returns the gradient of the chain's input when it needs one (through the
+     * transpose of the stage boundary: summed over the tensor-parallel group, or this rank's sequence shard's), else
+     * null.
      */
     public PtNDArray backward(PtNDArray upstream) {
         int n = segments.size();
