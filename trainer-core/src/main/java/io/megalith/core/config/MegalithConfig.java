@@ -80,9 +80,11 @@ public record MegalithConfig(
 
     /**
      * The layout of ranks: world size = dp x tp x pp; ep (expert parallelism) divides dp. Ranks are
-     * ordered tp fastest, then dp, then pp (Megatron's order; see docs/ARCHITECTURE.md).
+     * ordered tp fastest, then dp, then pp (Megatron's order; see docs/ARCHITECTURE.md). sequence_parallel:
+     * Megatron's --sequence-parallel, activations between tensor-parallel regions split along the sequence.
      */
-    public record Parallel(int dp, int tp, int pp, int ep, int microbatches, double gradBucketMib, String schedule) {
+    public record Parallel(int dp, int tp, int pp, int ep, int microbatches, double gradBucketMib, String schedule,
+            boolean sequenceParallel) {
         public int worldSize() {
             return dp * tp * pp;
         }
@@ -131,6 +133,10 @@ public record MegalithConfig(
         c.atLeast("model.moe.z_loss_coef", m.zLossCoef(), 0);
         c.require(parallel.tp() == 1, "parallel.tp: MoE blocks (model.moe.every > 0) run with tp 1 (got "
                 + parallel.tp() + "); set parallel.tp=1 or model.moe.every=0");
+        // sequence parallelism splits the activations of a tensor-parallel group, which MoE blocks never have
+        c.require(!parallel.sequenceParallel(), "parallel.sequence_parallel: MoE blocks (model.moe.every > 0) run "
+                + "without sequence parallelism (it needs tp > 1, and MoE runs with tp 1); set "
+                + "parallel.sequence_parallel=false or model.moe.every=0");
         if (parallel.ep() >= 1 && m.experts() >= 1) {
             c.require(m.experts() % parallel.ep() == 0, "model.moe.experts: must be divisible by parallel.ep ("
                     + m.experts() + " experts over " + parallel.ep() + " ranks); choose experts a multiple of ep");
@@ -211,6 +217,16 @@ public record MegalithConfig(
                     + " heads over " + parallel.tp() + " ranks); choose tp among the divisors of n_head");
             c.require(zero.stage() <= 1, "zero.stage: at most 1 with parallel.tp > 1 (got " + zero.stage() + ")");
             c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.tp > 1");
+            if (parallel.sequenceParallel()) {
+                c.require(model.blockSize() % parallel.tp() == 0, "model.block_size: must be divisible by parallel.tp "
+                        + "with parallel.sequence_parallel (" + model.blockSize() + " positions over " + parallel.tp()
+                        + " ranks); choose a multiple of tp, or set parallel.sequence_parallel=false");
+                int additionLength = 3 * data.digits() + 2;
+                c.require(!"addition".equals(data.task()) || additionLength % parallel.tp() == 0, "data.digits: the "
+                        + "addition task's sequences of 3 x digits + 2 = " + additionLength + " tokens must be divisible "
+                        + "by parallel.tp with parallel.sequence_parallel; change data.digits or parallel.tp, or set "
+                        + "parallel.sequence_parallel=false");
+            }
         }
         c.oneOf("parallel.schedule", parallel.schedule(), io.megalith.core.pipeline.PipelineSchedule.NAMES);
         if (parallel.pp() > 1) {

@@ -88,6 +88,45 @@ public final class Block extends Module {
         return Ops.add(Ops.mul(x, scale), feedForward(ln2.forward(x), ctx));
     }
 
+    // Sequence parallelism: the block as six pieces, LayerNorms, dropouts and residual adds on this rank's
+    // shard of the sequence [B, T/tp, C], attention and MLP on the whole (gathered) sequence (see Gpt.segments).
+
+    public LayerNorm ln1() {
+        return ln1;
+    }
+
+    public LayerNorm ln2() {
+        return ln2;
+    }
+
+    public java.util.List<io.megalith.core.nn.Parameter> attnParameters() {
+        return attn.parameters();
+    }
+
+    public java.util.List<io.megalith.core.nn.Parameter> mlpOnlyParameters() {
+        return mlp.parameters();
+    }
+
+    /** This rank's partial sum [B, T, C] of attn(h), h = ln1(x) gathered over the sequence; no residual dropout. */
+    public PtNDArray attentionPartial(PtNDArray h, ForwardContext ctx, CausalSelfAttention.AttentionConstants consts) {
+        return attn.forward(h, ctx, consts, null, false);
+    }
+
+    /** x + dropout(a) on a shard: a the attention output's shard, {@code rowOffset} = first position x C. */
+    public PtNDArray attentionResidual(PtNDArray a, PtNDArray x, ForwardContext ctx, long rowOffset) {
+        return Ops.add(x, attn.residualDropout(a, ctx, rowOffset));
+    }
+
+    /** This rank's partial sum [B, T, C] of mlp(g), g = ln2(x) gathered over the sequence; no residual dropout. */
+    public PtNDArray mlpPartial(PtNDArray g) {
+        return mlp.forwardBeforeDropout(g);
+    }
+
+    /** x + dropout(m) on a shard. */
+    public PtNDArray mlpResidual(PtNDArray m, PtNDArray x, ForwardContext ctx, long rowOffset) {
+        return Ops.add(x, mlp.residualDropout(m, ctx, rowOffset));
+    }
+
     public PtNDArray forward(PtNDArray x, ForwardContext ctx, CausalSelfAttention.AttentionConstants consts,
             KvCache cache) {
         x = Ops.add(x, attn.forward(ln1.forward(x), ctx, consts, cache));

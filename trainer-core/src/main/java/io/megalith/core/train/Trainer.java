@@ -433,7 +433,7 @@ public final class Trainer implements AutoCloseable {
         commNanos += System.nanoTime() - t0;
         long stepKey = CounterRng.key(dropoutKey, step);
         startMoeStats();
-        int seq = micro[0].seqLen();
+        int seq = model.stageSequenceLength(micro[0].seqLen()); // sequence parallelism: stages exchange shards
         long width = model.config().nEmbd();
         SegmentedPass.Recompute recompute = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST
                 : SegmentedPass.Recompute.NONE;
@@ -454,10 +454,11 @@ public final class Trainer implements AutoCloseable {
                     shares[m] = (double) tg.counted() / counts[0];
                     ForwardContext ctx = new ForwardContext(true, stepKey, m * b + from, mm).withMoe(moeContext());
                     SegmentedPass.Hooks hooks = m == accum - 1 && dp > 1 ? overlapHooks() : SegmentedPass.NO_HOOKS;
-                    passes[m] = new SegmentedPass(model.segments(tg), ctx, hooks, recompute, tensorParallel, !first, last);
+                    passes[m] = new SegmentedPass(model.segments(tg), ctx, hooks, recompute, tensorParallel, !first, last,
+                            model.stageBoundary());
                     PtNDArray input;
                     if (first) {
-                        input = Ops.longs(mm, micro[m].inputs(), rows, seq);
+                        input = Ops.longs(mm, micro[m].inputs(), rows, micro[m].seqLen());
                     } else {
                         input = Ops.pt(mm.zeros(new ai.djl.ndarray.types.Shape(rows, seq, width)));
                         long w = System.nanoTime();

@@ -146,7 +146,8 @@ public final class TrainingRun implements AutoCloseable {
         }
         this.manager = Torch.newManager();
         this.model = new Gpt(gptConfig, new TpLayout(tensorParallel.rank(), tensorParallel.size()), tensorParallel,
-                new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), groups.expertParallel());
+                new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), cfg.parallel().sequenceParallel(),
+                groups.expertParallel());
         // laid out in the order backward completes gradients (buckets reduced while backward runs), and
         // partitioned over the data-parallel group from ZeRO stage 2
         this.params = Trainer.createParameters(cfg, model, manager, groups);

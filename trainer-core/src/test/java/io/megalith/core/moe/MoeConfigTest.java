@@ -61,6 +61,13 @@ class MoeConfigTest {
         assertThat(problem("", "model.moe.every=1", "model.moe.experts=0")).startsWith("model.moe.experts:");
         assertThat(problem("", "model.moe.every=1", "parallel.tp=2", "parallel.dp=1"))
                 .contains("parallel.tp: MoE blocks (model.moe.every > 0) run with tp 1");
+        assertThat(problem("", "model.moe.every=1", "parallel.sequence_parallel=true"))
+                .startsWith("parallel.sequence_parallel: MoE blocks (model.moe.every > 0) run without sequence "
+                        + "parallelism");
+        ConfigException both = catchThrowableOfType(ConfigException.class, () -> load("", "model.moe.every=1",
+                "parallel.tp=2", "parallel.dp=1", "parallel.sequence_parallel=true"));
+        assertThat(both.problems()).anyMatch(p -> p.startsWith("parallel.tp: MoE blocks"))
+                .anyMatch(p -> p.startsWith("parallel.sequence_parallel: MoE blocks"));
     }
 
     @Test
