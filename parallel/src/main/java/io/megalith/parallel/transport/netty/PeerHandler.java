@@ -203,6 +203,10 @@ final class PeerHandler extends ChannelInboundHandlerAdapter {
         String reason = cause instanceof TooLongFrameException || cause.getCause() instanceof TooLongFrameException
                 ? "frame too long: " + cause.getMessage()
                 : cause instanceof IOException ? "I/O error: " + cause.getMessage() : cause.toString();
+        if (connecting && state != State.OPEN && state != State.CLOSED && cause instanceof IOException) {
+            // the rank we dialled dropped the socket mid-handshake (a reset can overtake its Reject): name it
+            reason = "rank " + peer + " closed the connection during the handshake (" + reason + ")";
+        }
         fail(ctx, reason, cause);
     }
 
