@@ -68,4 +68,17 @@ class ReverseDigitsTaskTest {
             assertThat(r.exactMatch()).isGreaterThan(0.9);
         }
     }
+
+    /** conf/seq2seq-reverse.yaml binds (unknown keys are rejected, overrides apply). */
+    @Test
+    void shippedConfigLoads() throws Exception {
+        java.nio.file.Path conf = java.nio.file.Path.of("../conf/seq2seq-reverse.yaml");
+        ReverseTaskConfig.Loaded l = ReverseTaskConfig.load(conf, java.util.List.of("train.max_steps=10", "decode.beams=3"));
+        assertThat(l.settings().steps()).isEqualTo(10);
+        assertThat(l.settings().beams()).isEqualTo(3);
+        assertThat(l.settings().maxLen()).isEqualTo(8);
+        assertThat(l.settings().minLen()).isEqualTo(4);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> ReverseTaskConfig.load(conf, java.util.List.of("train.lrr=1")))
+                .hasMessageContaining("train.lrr");
+    }
 }
