@@ -77,6 +77,25 @@ public final class Lora {
         return out;
     }
 
+    /**
+     * Loads a checkpoint of the model without adapters into {@code store} of the same model with adapters: every
+     * base parameter must be in {@code base}; adapters keep their fresh init (B = 0: the loaded model computes
+     * exactly the checkpoint's function).
+     */
+    public static void loadBase(io.megalith.core.nn.ParameterStore store, Map<String, HostTensor> base) {
+        java.nio.FloatBuffer values = store.values();
+        for (Parameter p : store.parameters()) {
+            if (isAdapter(p.name())) {
+                continue;
+            }
+            HostTensor t = base.get(p.name());
+            if (t == null || !java.util.Arrays.equals(t.shape(), p.shape())) {
+                throw new IllegalArgumentException("checkpoint has no tensor " + p.name() + java.util.Arrays.toString(p.shape()));
+            }
+            values.put((int) p.offset(), t.toFloats());
+        }
+    }
+
     /** Folds every adapter of {@code model} into its base weight in place (see {@link LoraLinear#merge()}). */
     public static void mergeInPlace(Module model) {
         forEach(model, LoraLinear::merge);
