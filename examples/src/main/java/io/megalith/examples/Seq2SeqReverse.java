@@ -1,7 +1,7 @@
 package io.megalith.examples;
 
 import ai.djl.ndarray.NDManager;
-import io.megalith.core.model.seq2seq.ReverseTaskConfig;
+import io.megalith.core.model.seq2seq.Seq2SeqTaskConfig;
 import io.megalith.core.model.seq2seq.Seq2SeqTraining;
 import io.megalith.core.tensor.Torch;
 import java.nio.file.Path;
@@ -11,7 +11,8 @@ import java.util.List;
  * The encoder-decoder family on its built-in task: train a small encoder-decoder to reverse digit strings
  * (teacher forcing, one rank), then decode held-out strings greedily (or with beam search) over the decoder's
  * KV cache and report exact match. {@code Seq2SeqReverse [conf/seq2seq-reverse.yaml] [key=value ...]},
- * e.g. {@code train.max_steps=500 decode.beams=4}.
+ * e.g. {@code train.max_steps=500 decode.beams=4}; {@code data.task=pairs data.path=file.tsv} trains on
+ * source<TAB>target lines of a file instead.
  */
 public final class Seq2SeqReverse {
     private Seq2SeqReverse() {}
@@ -19,7 +20,7 @@ public final class Seq2SeqReverse {
     public static void main(String[] args) throws Exception {
         Path config = Path.of(args.length > 0 ? args[0] : "conf/seq2seq-reverse.yaml");
         List<String> overrides = args.length > 1 ? List.of(args).subList(1, args.length) : List.of();
-        ReverseTaskConfig.Loaded cfg = ReverseTaskConfig.load(config, overrides);
+        Seq2SeqTaskConfig.Loaded cfg = Seq2SeqTaskConfig.load(config, overrides);
         Torch.load(cfg.threads());
         try (NDManager root = Torch.newManager()) {
             Seq2SeqTraining.Result r = Seq2SeqTraining.run(cfg.settings(), root, System.out);

@@ -1,6 +1,5 @@
 package io.megalith.core.model.seq2seq;
 
-import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.tensor.CounterRng;
 
 /**
@@ -12,10 +11,7 @@ import io.megalith.core.tensor.CounterRng;
  * digits + EOS (later positions are ignored). Sample {@code i} of step {@code s} is a pure function of
  * (seed, s, i).
  */
-public final class ReverseDigitsTask {
-    public static final long PAD = 0;
-    public static final long BOS = 1;
-    public static final long EOS = 2;
+public final class ReverseDigitsTask implements Seq2SeqTask {
     public static final int VOCAB = 13;
     private final int minLen;
     private final int maxLen;
@@ -23,9 +19,6 @@ public final class ReverseDigitsTask {
     private final long heldOutKey;
     private final long trainKey;
     private final long evalKey;
-
-    /** A batch: sources [batch, srcLen], decoder inputs and targets [batch, tgtLen] (targets -1 = ignored). */
-    public record Batch(long[] src, int srcLen, long[] tgtIn, long[] targets, int tgtLen, int batch) {}
 
     public ReverseDigitsTask(int minLen, int maxLen, double heldOutFraction, long seed) {
         if (minLen < 1 || maxLen < minLen) {
@@ -39,10 +32,45 @@ public final class ReverseDigitsTask {
         this.evalKey = CounterRng.key(seed, "reverse.eval");
     }
 
-    /** A model shape for this task's vocabulary and lengths. */
-    public Seq2SeqConfig modelConfig(int nEncoderLayer, int nDecoderLayer, int nHead, int nEmbd, double dropout) {
-        return new Seq2SeqConfig(VOCAB, maxLen, maxLen + 1, nEncoderLayer, nDecoderLayer, nHead, nEmbd, dropout, true,
-                PAD, BOS, EOS, LoraConfig.NONE);
+    @Override
+    public int vocabSize() {
+        return VOCAB;
+    }
+
+    @Override
+    public int maxSourceLen() {
+        return maxLen;
+    }
+
+    @Override
+    public int maxTargetLen() {
+        return maxLen + 1;
+    }
+
+    private int[][] heldOutCache = new int[0][];
+
+    @Override
+    public int heldOutSize(int wanted) {
+        return wanted;
+    }
+
+    @Override
+    public Batch heldOut(int from, int count) {
+        if (heldOutCache.length < from + count) {
+            heldOutCache = heldOut(from + count);
+        }
+        return batch(java.util.Arrays.copyOfRange(heldOutCache, from, from + count));
+    }
+
+    @Override
+    public String text(long[] tokens) {
+        return text(digits(tokens));
+    }
+
+    @Override
+    public String describe() {
+        return "reverse " + minLen + "-" + maxLen + " digit strings, " + Math.round(100 * heldOutFraction)
+                + "% of strings held out";
     }
 
     public int maxLen() {
@@ -100,27 +128,18 @@ public final class ReverseDigitsTask {
     }
 
     public Batch batch(int[][] strings) {
-        int b = strings.length;
-        int s = maxLen;
-        int t = maxLen + 1;
-        long[] src = new long[b * s];
-        long[] in = new long[b * t];
-        long[] tg = new long[b * t];
-        java.util.Arrays.fill(tg, -1);
-        for (int i = 0; i < b; i++) {
+        long[][] src = new long[strings.length][];
+        long[][] tgt = new long[strings.length][];
+        for (int i = 0; i < strings.length; i++) {
             int[] d = strings[i];
-            in[i * t] = BOS;
+            src[i] = new long[d.length];
+            tgt[i] = new long[d.length];
             for (int j = 0; j < d.length; j++) {
-                src[i * s + j] = 3 + d[j];
-                long rev = 3 + d[d.length - 1 - j];
-                tg[i * t + j] = rev;
-                if (j + 1 < t) {
-                    in[i * t + j + 1] = rev;
-                }
+                src[i][j] = 3 + d[j];
+                tgt[i][j] = 3 + d[d.length - 1 - j];
             }
-            tg[i * t + d.length] = EOS;
         }
-        return new Batch(src, s, in, tg, t, b);
+        return Seq2SeqTask.batch(src, tgt, maxLen, maxLen + 1);
     }
 
     /** Token ids of a decoded output back to digits (any non-digit token makes it wrong: -1). */

@@ -14,7 +14,7 @@ class ReverseDigitsTaskTest {
     @Test
     void batchLayout() {
         ReverseDigitsTask task = new ReverseDigitsTask(4, 8, 0.1, 1);
-        ReverseDigitsTask.Batch b = task.batch(new int[][] {{4, 0, 2, 1, 3}});
+        Seq2SeqTask.Batch b = task.batch(new int[][] {{4, 0, 2, 1, 3}});
         assertThat(b.src()).containsExactly(7, 3, 5, 4, 6, 0, 0, 0);
         assertThat(b.tgtIn()).containsExactly(1, 6, 4, 5, 3, 7, 0, 0, 0);
         assertThat(b.targets()).containsExactly(6, 4, 5, 3, 7, 2, -1, -1, -1);
@@ -32,13 +32,13 @@ class ReverseDigitsTaskTest {
         assertThat(held).as("distinct").hasSize(2000);
         int[] lengths = new int[9];
         for (int step = 0; step < 50; step++) {
-            ReverseDigitsTask.Batch b = task.train(step, 0, 64);
+            Seq2SeqTask.Batch b = task.train(step, 0, 64);
             for (int i = 0; i < 64; i++) {
                 StringBuilder sb = new StringBuilder();
                 int n = 0;
                 for (int j = 0; j < 8; j++) {
                     long t = b.src()[i * 8 + j];
-                    if (t != ReverseDigitsTask.PAD) {
+                    if (t != Seq2SeqTask.PAD) {
                         sb.append((char) ('0' + t - 3));
                         n++;
                     }
@@ -61,7 +61,7 @@ class ReverseDigitsTaskTest {
         Torch.load(1);
         try (NDManager root = Torch.newManager()) {
             int steps = 300;
-            Seq2SeqTraining.Settings s = new Seq2SeqTraining.Settings(7, 3, 5, 0.1, 1, 1, 2, 32, 0.0, steps, 32,
+            Seq2SeqTraining.Settings s = new Seq2SeqTraining.Settings(7, "reverse", null, 3, 5, 0.1, 1, 1, 2, 32, 0.0, steps, 32,
                     new ModuleTrainer.Settings(3e-3, 3e-4, 20, steps, 0.01, 0.9, 0.99, 1e-8, 1.0), 100, 200, 1);
             Seq2SeqTraining.Result r = Seq2SeqTraining.run(s, root, System.out);
             r.samples().forEach(System.out::println);
@@ -73,12 +73,12 @@ class ReverseDigitsTaskTest {
     @Test
     void shippedConfigLoads() throws Exception {
         java.nio.file.Path conf = java.nio.file.Path.of("../conf/seq2seq-reverse.yaml");
-        ReverseTaskConfig.Loaded l = ReverseTaskConfig.load(conf, java.util.List.of("train.max_steps=10", "decode.beams=3"));
+        Seq2SeqTaskConfig.Loaded l = Seq2SeqTaskConfig.load(conf, java.util.List.of("train.max_steps=10", "decode.beams=3"));
         assertThat(l.settings().steps()).isEqualTo(10);
         assertThat(l.settings().beams()).isEqualTo(3);
         assertThat(l.settings().maxLen()).isEqualTo(8);
         assertThat(l.settings().minLen()).isEqualTo(4);
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> ReverseTaskConfig.load(conf, java.util.List.of("train.lrr=1")))
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Seq2SeqTaskConfig.load(conf, java.util.List.of("train.lrr=1")))
                 .hasMessageContaining("train.lrr");
     }
 }
