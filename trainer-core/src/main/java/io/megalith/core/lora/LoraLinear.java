@@ -28,8 +28,42 @@ public final class LoraLinear extends Module {
     private PtNDArray scaleTensor;
 
     public LoraLinear(String prefix, long in, long out, boolean bias, double std, LoraConfig lora) {
+        this(prefix, new Linear(prefix, in, out, bias, std), in, out, lora);
+    }
+
+    /**
+     * Megatron's column-parallel linear ({@link Linear#columnParallel}) keeping output features {@code outRanges};
+     * with a single-rank layout the plain layer. LoRA adapters are not supported on a sharded layer yet.
+     */
+    public static LoraLinear columnParallel(String prefix, long in, long out, boolean bias, double std, long[][] outRanges,
+            io.megalith.core.tensorparallel.TpLayout tp, LoraConfig lora) {
+        if (!tp.parallel()) {
+            return new LoraLinear(prefix, in, out, bias, std, lora);
+        }
+        requireNoAdapter(prefix, lora);
+        return new LoraLinear(prefix, Linear.columnParallel(prefix, in, out, bias, std, outRanges, tp), in, out, lora);
+    }
+
+    /** Megatron's row-parallel linear ({@link Linear#rowParallel}) keeping input features {@code inRange}. */
+    public static LoraLinear rowParallel(String prefix, long in, long out, boolean bias, double std, long[] inRange,
+            io.megalith.core.tensorparallel.TpLayout tp, LoraConfig lora) {
+        if (!tp.parallel()) {
+            return new LoraLinear(prefix, in, out, bias, std, lora);
+        }
+        requireNoAdapter(prefix, lora);
+        return new LoraLinear(prefix, Linear.rowParallel(prefix, in, out, bias, std, inRange, tp), in, out, lora);
+    }
+
+    private static void requireNoAdapter(String prefix, LoraConfig lora) {
+        if (lora.applies(prefix)) {
+            throw new UnsupportedOperationException("LoRA adapter on " + prefix + " under tensor parallelism is not "
+                    + "supported yet: run LoRA fine-tuning with tp 1");
+        }
+    }
+
+    private LoraLinear(String prefix, Linear base, long in, long out, LoraConfig lora) {
         super(prefix);
-        this.base = child(new Linear(prefix, in, out, bias, std));
+        this.base = child(base);
         if (lora.applies(prefix)) {
             this.a = parameter(A, new long[] {lora.rank(), in}, Init.normal(1.0 / Math.sqrt(in)), true);
             this.b = parameter(B, new long[] {out, lora.rank()}, Init.zeros(), true);

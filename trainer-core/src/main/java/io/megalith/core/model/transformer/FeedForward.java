@@ -17,11 +17,19 @@ public final class FeedForward extends Module {
     private final LoraLinear proj;
 
     public FeedForward(String prefix, LayerSpec spec) {
+        this(prefix, spec, io.megalith.core.tensorparallel.TpLayout.SINGLE);
+    }
+
+    /** Tensor-parallel as {@link io.megalith.core.model.Mlp}: fc column-parallel, proj row-parallel (a partial sum). */
+    public FeedForward(String prefix, LayerSpec spec, io.megalith.core.tensorparallel.TpLayout tp) {
         super(prefix);
         this.spec = spec;
         long c = spec.nEmbd();
-        this.fc = child(new LoraLinear(childName("fc"), c, 4 * c, spec.bias(), 0.02, spec.lora()));
-        this.proj = child(new LoraLinear(childName("proj"), 4 * c, c, spec.bias(), spec.residualStd(), spec.lora()));
+        long[] hidden = tp.part(4 * c);
+        this.fc = child(LoraLinear.columnParallel(childName("fc"), c, 4 * c, spec.bias(), 0.02, new long[][] {hidden}, tp,
+                spec.lora()));
+        this.proj = child(LoraLinear.rowParallel(childName("proj"), 4 * c, c, spec.bias(), spec.residualStd(), hidden, tp,
+                spec.lora()));
     }
 
     public PtNDArray forward(PtNDArray x, ForwardContext ctx) {

@@ -4,10 +4,12 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.TpLayout;
 
 /**
  * Multi-head attention with an explicit additive mask, as self-attention (one fused {@code qkv} projection,
@@ -27,22 +29,41 @@ public final class MultiHeadAttention extends Module {
     private final LoraLinear kv; // cross
     private final LoraLinear proj;
     private PtNDArray scale;
+    private final int heads; // heads of this rank
+    private final int firstHead;
 
     public MultiHeadAttention(String prefix, LayerSpec spec, boolean cross) {
+        this(prefix, spec, cross, TpLayout.SINGLE);
+    }
+
+    /**
+     * On one rank of a tensor-parallel group (Megatron's split, as {@link io.megalith.core.model.CausalSelfAttention}):
+     * this rank owns heads [n_head r / tp, n_head (r+1) / tp); qkv, q and kv are column-parallel (the rows of its
+     * heads), proj row-parallel (their columns), so the output is this rank's partial sum of the full output
+     * (summed over the group by the caller: an all-reduce at a segment boundary).
+     */
+    public MultiHeadAttention(String prefix, LayerSpec spec, boolean cross, TpLayout tp) {
         super(prefix);
+        if (spec.nHead() % tp.size() != 0) {
+            throw new IllegalArgumentException("n_head " + spec.nHead() + " is not divisible by tp " + tp.size());
+        }
         this.spec = spec;
         this.cross = cross;
+        this.heads = spec.nHead() / tp.size();
+        this.firstHead = (int) ((long) spec.nHead() * tp.rank() / tp.size());
         long c = spec.nEmbd();
+        LoraConfig lora = spec.lora();
         if (cross) {
             this.qkv = null;
-            this.q = child(new LoraLinear(childName("q"), c, c, spec.bias(), 0.02, spec.lora()));
-            this.kv = child(new LoraLinear(childName("kv"), c, 2 * c, spec.bias(), 0.02, spec.lora()));
+            this.q = child(LoraLinear.columnParallel(childName("q"), c, c, spec.bias(), 0.02, tp.parts(c, 1), tp, lora));
+            this.kv = child(LoraLinear.columnParallel(childName("kv"), c, 2 * c, spec.bias(), 0.02, tp.parts(c, 2), tp, lora));
         } else {
-            this.qkv = child(new LoraLinear(childName("qkv"), c, 3 * c, spec.bias(), 0.02, spec.lora()));
+            this.qkv = child(LoraLinear.columnParallel(childName("qkv"), c, 3 * c, spec.bias(), 0.02, tp.parts(c, 3), tp, lora));
             this.q = null;
             this.kv = null;
         }
-        this.proj = child(new LoraLinear(childName("proj"), c, c, spec.bias(), spec.residualStd(), spec.lora()));
+        this.proj = child(LoraLinear.rowParallel(childName("proj"), c, c, spec.bias(), spec.residualStd(), tp.part(c), tp,
+                lora));
     }
 
     public boolean isCross() {
@@ -58,7 +79,7 @@ public final class MultiHeadAttention extends Module {
         long[] s = x.getShape().getShape();
         long b = s[0];
         long t = s[1];
-        int h = spec.nHead();
+        int h = heads;
         int hs = spec.headSize();
         PtNDArray qh;
         PtNDArray k;
@@ -97,7 +118,9 @@ public final class MultiHeadAttention extends Module {
             att = Ops.add(att, bias);
         }
         att = Ops.softmax(att, -1);
-        att = ctx.dropout(att, spec.dropout(), prefix() + ".att");
+        long tk = att.getShape().get(3);
+        // the mask of these heads in the one-rank model's [B, H, Tq, Tk] tensor
+        att = ctx.dropout(att, spec.dropout(), prefix() + ".att", (long) firstHead * t * tk);
         PtNDArray y = Ops.matmul(att, v); // [B, H, Tq, hs]
         y = Ops.reshape(Ops.transpose(y, 1, 2), b, t, (long) h * hs);
         return ctx.dropout(proj.forward(y), spec.dropout(), prefix() + ".resid");
