@@ -14,6 +14,7 @@ import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.ModuleTrainer;
 import java.io.PrintStream;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -31,7 +32,7 @@ public final class SpeakerExperiment {
     public record Settings(long seed, int speakers, double testFraction, int seqLen, int nLayer, int nHead, int nEmbd,
             double dropout, boolean preLn, boolean nsp, int pretrainSteps, int pretrainBatch, double pretrainLr,
             int finetuneSteps, int finetuneBatch, double finetuneLr, List<String> freeze, LoraConfig lora,
-            double loraLr) {}
+            double loraLr, String runDir, String pretrainedFile) {}
 
     /** One variant's test accuracy, wall time and number of trained elements. */
     public record Outcome(String name, double accuracy, double seconds, long trainable) {}
@@ -47,10 +48,23 @@ public final class SpeakerExperiment {
         out.add(new Outcome("majority class", data.majorityBaseline(), 0, 0));
         log.printf("majority-class baseline: %.2f%%%n", 100 * data.majorityBaseline());
 
-        long t0 = System.nanoTime();
-        Map<String, HostTensor> pretrained = pretrain(s, cfg, data, root, log);
-        double pretrainSeconds = (System.nanoTime() - t0) / 1e9;
-        log.printf("pre-training: %d steps in %.1f s%n", s.pretrainSteps(), pretrainSeconds);
+        Map<String, HostTensor> pretrained;
+        if (s.pretrainedFile() != null && !s.pretrainedFile().isEmpty()) {
+            pretrained = io(() -> ModelFiles.load(Path.of(s.pretrainedFile())).tensors());
+            log.printf("pre-trained model: %s (%d tensors)%n", s.pretrainedFile(), pretrained.size());
+        } else {
+            long t0 = System.nanoTime();
+            pretrained = pretrain(s, cfg, data, root, log);
+            log.printf("pre-training: %d steps in %.1f s%n", s.pretrainSteps(), (System.nanoTime() - t0) / 1e9);
+            if (s.runDir() != null) {
+                Path f = Path.of(s.runDir(), "pretrained.safetensors");
+                io(() -> {
+                    ModelFiles.save(f, pretrained, Map.of("family", "bert"));
+                    return null;
+                });
+                log.println("saved " + f);
+            }
+        }
 
         out.add(finetune("from scratch", s, cfg, data, null, p -> true, root, log));
         out.add(finetune("pre-trained, full fine-tune" + (s.freeze().isEmpty() ? "" : " (frozen " + s.freeze() + ")"), s,
@@ -62,6 +76,18 @@ public final class SpeakerExperiment {
                     data, pretrained, loraTrainable, root, log));
         }
         return out;
+    }
+
+    private interface IoWork<T> {
+        T run() throws java.io.IOException;
+    }
+
+    private static <T> T io(IoWork<T> w) {
+        try {
+            return w.run();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     static Map<String, HostTensor> pretrain(Settings s, BertConfig cfg, ShakespeareSpeakers data, NDManager root,
@@ -124,19 +150,47 @@ public final class SpeakerExperiment {
             }
             double acc = accuracy(model, data, trainer, s.seqLen());
             if (cfg.lora().enabled()) {
-                // merged into the base weights, the model built without LoRA gives the same predictions
-                Map<String, HostTensor> merged = Lora.merged(trainer.store().toHost(), cfg.lora().scale());
-                SequenceClassifier plain = new SequenceClassifier(new BertConfig(cfg.vocabSize(), cfg.maxPositions(),
-                        cfg.typeVocabSize(), cfg.nLayer(), cfg.nHead(), cfg.nEmbd(), cfg.dropout(), cfg.bias(), cfg.preLn(),
-                        cfg.nsp(), cfg.padId(), LoraConfig.NONE), data.speakers().size());
+                // only the adapters (and the head and pooler trained with them) are saved; merged into the pre-trained
+                // weights, the model built without LoRA gives the same predictions
+                Map<String, HostTensor> state = trainer.store().toHost();
+                Predicate<String> alsoTrained = n -> n.startsWith(SequenceClassifier.HEAD + ".") || n.startsWith("pooler.");
+                Path dir = s.runDir() != null ? Path.of(s.runDir()) : io(() -> java.nio.file.Files.createTempDirectory("lora"));
+                Path adapterFile = dir.resolve("lora-adapters.safetensors");
+                io(() -> {
+                    ModelFiles.saveAdapters(adapterFile, state, cfg.lora(), alsoTrained);
+                    return null;
+                });
+                ModelFiles.Adapters saved = io(() -> ModelFiles.loadAdapters(adapterFile));
+                Map<String, HostTensor> merged = ModelFiles.mergeAdapters(pretrained, saved);
+                SequenceClassifier plain = new SequenceClassifier(cfg.withLora(LoraConfig.NONE), data.speakers().size());
                 try (ModuleTrainer holder = new ModuleTrainer(plain, root, 0, optim)) {
-                    holder.store().load(merged);
+                    Pretrained.load(holder.store(), merged, n -> false);
                     double mergedAcc = accuracy(plain, data, holder, s.seqLen());
-                    long adapterElements = Lora.adapterState(trainer.store().toHost()).values().stream()
-                            .mapToLong(HostTensor::numel).sum();
-                    log.printf("%s: adapters %d elements; merged into the base weights: test accuracy %.2f%% (unmerged %.2f%%)%n",
-                            name, adapterElements, 100 * mergedAcc, 100 * acc);
+                    long adapterElements = saved.tensors().values().stream().mapToLong(HostTensor::numel).sum();
+                    log.printf("%s: saved %d tensors (%d elements) to %s; merged into the pre-trained weights: test "
+                            + "accuracy %.2f%% (unmerged %.2f%%)%n", name, saved.tensors().size(), adapterElements,
+                            adapterFile, 100 * mergedAcc, 100 * acc);
+                    if (s.runDir() != null) {
+                        Path mergedFile = dir.resolve("lora-merged.safetensors");
+                        io(() -> {
+                            ModelFiles.save(mergedFile, merged, Map.of("family", "bert"));
+                            return null;
+                        });
+                    } else {
+                        io(() -> {
+                            java.nio.file.Files.delete(adapterFile);
+                            java.nio.file.Files.delete(dir);
+                            return null;
+                        });
+                    }
                 }
+            } else if (s.runDir() != null && pretrained != null) {
+                Path f = Path.of(s.runDir(), "finetuned.safetensors");
+                io(() -> {
+                    ModelFiles.save(f, trainer.store().toHost(), Map.of("family", "bert"));
+                    return null;
+                });
+                log.println("saved " + f);
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             log.printf("%s: test accuracy %.2f%% (%.1f s)%n", name, 100 * acc, seconds);
@@ -161,5 +215,14 @@ public final class SpeakerExperiment {
             }
         }
         return (double) hits / test.size();
+    }
+
+    /** The outcomes as a text table. */
+    public static String table(List<Outcome> outcomes) {
+        StringBuilder sb = new StringBuilder(String.format("%-62s %9s %12s %8s%n", "variant", "accuracy", "trained", "time"));
+        for (Outcome o : outcomes) {
+            sb.append(String.format("%-62s %8.2f%% %12d %7.1fs%n", o.name(), 100 * o.accuracy(), o.trainable(), o.seconds()));
+        }
+        return sb.toString();
     }
 }

@@ -139,4 +139,66 @@ class FineTuningTest {
         // "is next" only when the line continues the same speech (2 lines each here, minus test lines): ~1 in 5
         assertThat(nextPairs).isBetween(3L, 25L);
     }
+
+    /** The shipped config binds; overrides apply; unknown keys fail with their path. */
+    @Test
+    void shippedConfigLoads() throws Exception {
+        java.nio.file.Path conf = java.nio.file.Path.of("../conf/bert-shakespeare-speakers.yaml");
+        SpeakerConfig.Loaded l = SpeakerConfig.load(conf, List.of("finetune.steps=7", "finetune.freeze=[embeddings.]"));
+        assertThat(l.settings().finetuneSteps()).isEqualTo(7);
+        assertThat(l.settings().freeze()).containsExactly("embeddings.");
+        assertThat(l.settings().lora().enabled()).isTrue();
+        assertThat(l.settings().pretrainedFile()).isNull();
+        assertThatThrownBy(() -> SpeakerConfig.load(conf, List.of("finetune.lora.rnak=3")))
+                .hasMessageContaining("finetune.lora.rnak");
+    }
+
+    /**
+     * The whole pipeline on a tiny synthetic play, with a run directory: pre-training writes its checkpoint, a
+     * second run starts from it (no pre-training), LoRA writes adapters + head only, and the merged model's accuracy
+     * equals the unmerged one's.
+     */
+    @Test
+    void pipelineWritesAndReusesItsFiles(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        StringBuilder text = new StringBuilder();
+        Random r = new Random(5);
+        String[] names = {"ROMEO", "JULIET", "NURSE"};
+        for (int i = 0; i < 90; i++) {
+            int who = r.nextInt(3);
+            text.append(names[who]).append(":\n");
+            for (int k = 0; k < 2; k++) {
+                text.append(who == 0 ? "o love " : who == 1 ? "ay me " : "marry ").append(r.nextInt(100)).append("\n");
+            }
+            text.append("\n");
+        }
+        io.megalith.core.lora.LoraConfig lora = new io.megalith.core.lora.LoraConfig(2, 4, List.of("attn.qkv"));
+        SpeakerExperiment.Settings s = new SpeakerExperiment.Settings(1, 3, 0.2, 16, 1, 2, 16, 0.0, false, true, 20, 8,
+                3e-3, 60, 16, 3e-3, List.of("embeddings."), lora, 1e-2, dir.toString(), null);
+        java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
+        List<SpeakerExperiment.Outcome> out = SpeakerExperiment.run(s, text.toString(), root, new java.io.PrintStream(log));
+        String printed = log.toString();
+        System.out.print(printed);
+        assertThat(out).extracting(SpeakerExperiment.Outcome::name).hasSize(4);
+        assertThat(out.get(1).accuracy()).as("from scratch: the marker words make this easy").isGreaterThan(0.9);
+        for (String f : List.of("pretrained.safetensors", "finetuned.safetensors", "lora-adapters.safetensors",
+                "lora-merged.safetensors")) {
+            assertThat(dir.resolve(f)).exists();
+        }
+        ModelFiles.Adapters adapters = ModelFiles.loadAdapters(dir.resolve("lora-adapters.safetensors"));
+        assertThat(adapters.config()).isEqualTo(lora);
+        assertThat(adapters.tensors().keySet()).containsExactlyInAnyOrder("layers.0.attn.qkv.lora_a",
+                "layers.0.attn.qkv.lora_b", "classifier.weight", "classifier.bias", "pooler.dense.weight",
+                "pooler.dense.bias");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("merged into the pre-trained weights: test accuracy "
+                + "([0-9.]+)% \\(unmerged ([0-9.]+)%\\)").matcher(printed);
+        assertThat(m.find()).isTrue();
+        assertThat(m.group(1)).isEqualTo(m.group(2));
+        // a second run starts from the saved pre-trained model instead of pre-training
+        SpeakerExperiment.Settings again = new SpeakerExperiment.Settings(1, 3, 0.2, 16, 1, 2, 16, 0.0, false, true, 20, 8,
+                3e-3, 5, 16, 3e-3, List.of(), io.megalith.core.lora.LoraConfig.NONE, 1e-2, null,
+                dir.resolve("pretrained.safetensors").toString());
+        java.io.ByteArrayOutputStream log2 = new java.io.ByteArrayOutputStream();
+        SpeakerExperiment.run(again, text.toString(), root, new java.io.PrintStream(log2));
+        assertThat(log2.toString()).contains("pre-trained model: ").doesNotContain("pre-training BERT");
+    }
 }
