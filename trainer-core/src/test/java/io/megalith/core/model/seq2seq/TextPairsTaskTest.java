@@ -59,6 +59,7 @@ class TextPairsTaskTest {
         assertThat(t.targets()[t.expected(0).length]).isEqualTo(Seq2SeqTask.EOS);
     }
 
+    /** A tiny model learns the pairs of a file; held-out exact match of beam-search decoding. */
     @Test
     void tinyModelLearnsPairsFromAFile() throws Exception {
         Path file = write(3000);
@@ -67,7 +68,7 @@ class TextPairsTaskTest {
             int steps = 300;
             Seq2SeqTraining.Settings s = new Seq2SeqTraining.Settings(7, "pairs", file.toString(), 0, 0, 0.1, 1, 1, 2, 32,
                     0.0, steps, 32, new ModuleTrainer.Settings(3e-3, 3e-4, 20, steps, 0.01, 0.9, 0.99, 1e-8, 1.0), 0, 200,
-                    1);
+                    3); // evaluated with beam search (3 beams): hypotheses that end in EOS on a trained model
             Seq2SeqTraining.Result r = Seq2SeqTraining.run(s, root, System.out);
             r.samples().forEach(System.out::println);
             assertThat(r.exactMatch()).isGreaterThan(0.8);
