@@ -169,6 +169,94 @@ class TensorParallelLayersTest {
                 .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("attn.qkv");
     }
 
+    /** Two layers as one module, on one rank of a tensor-parallel layout. */
+    private static final class Stack extends Module {
+        final List<TransformerLayer> layers = new java.util.ArrayList<>();
+
+        Stack(LayerSpec spec, boolean cross, TpLayout tp) {
+            super("");
+            for (int i = 0; i < 2; i++) {
+                layers.add(child(new TransformerLayer("layers." + i, spec, cross, tp)));
+            }
+        }
+    }
+
+    /**
+     * Whole layers: a BERT-like post-LN encoder stack and a T5-like pre-LN decoder stack (self-attention with a causal
+     * + padding mask, cross-attention over a padded memory), dropout on. Running each rank's {@link
+     * TransformerLayer#halves} and summing the ranks' outputs after every step (what the all-reduce at a segment
+     * boundary does) gives the one-rank forward.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void layerStacksPostLnEncoderAndPreLnDecoder(boolean decoder) {
+        LayerSpec spec = new LayerSpec(16, 4, 0.2, true, decoder, 2, LoraConfig.NONE);
+        Random r = new Random(decoder ? 2 : 3);
+        float[] x = gaussian(r, B * T * 16);
+        float[] mem = gaussian(r, B * TK * 16);
+        float[] selfBias = new float[B * T * T];
+        for (int b = 0; b < B; b++) {
+            for (int i = 0; i < T; i++) {
+                for (int j = 0; j < T; j++) {
+                    boolean blocked = (decoder && j > i) || (!decoder && b == 1 && j >= T - 2);
+                    selfBias[(b * T + i) * T + j] = blocked ? AttentionMask.BLOCKED : 0f;
+                }
+            }
+        }
+        float[] memBias = new float[B * TK];
+        memBias[TK - 1] = AttentionMask.BLOCKED;
+        Stack full = new Stack(spec, decoder, TpLayout.SINGLE);
+        Stack[] shards = {new Stack(spec, decoder, new TpLayout(0, 2)), new Stack(spec, decoder, new TpLayout(1, 2))};
+        JniUtils.setGradMode(false);
+        try (ParameterStore fullStore = new ParameterStore(full, root, 3);
+                ParameterStore s0 = new ParameterStore(shards[0], root, 0);
+                ParameterStore s1 = new ParameterStore(shards[1], root, 0);
+                NDScope scope = new NDScope(); NDManager m = root.newSubManager()) {
+            FloatBuffer v = fullStore.values();
+            for (Parameter p : fullStore.parameters()) {
+                boolean norm = p.name().contains("ln") && p.name().endsWith("weight");
+                for (int i = 0; i < p.numel(); i++) {
+                    v.put((int) p.offset() + i, (float) ((norm ? 1 : 0) + 0.3 * r.nextGaussian()));
+                }
+            }
+            s0.load(TensorParallelState.slice(fullStore.toHost(), s0.parameters(), ""));
+            s1.load(TensorParallelState.slice(fullStore.toHost(), s1.parameters(), ""));
+            ForwardContext ctx = new ForwardContext(true, 7, m);
+            PtNDArray sb = Ops.floats(m, selfBias, B, 1, T, T);
+            PtNDArray memory = decoder ? Ops.floats(m, mem, B, TK, 16) : null;
+            PtNDArray mb = decoder ? Ops.floats(m, memBias, B, 1, 1, TK) : null;
+            PtNDArray h = Ops.floats(m, x, B, T, 16);
+            for (TransformerLayer layer : full.layers) {
+                h = layer.forward(h, sb, memory, mb, ctx, null, null);
+            }
+            float[] expected = h.toFloatArray();
+
+            PtNDArray share = Ops.scalar(m, 0.5f);
+            PtNDArray cur = Ops.floats(m, x, B, T, 16);
+            int steps = 0;
+            for (int l = 0; l < 2; l++) {
+                List<List<TransformerLayer.Half>> halves = new java.util.ArrayList<>();
+                for (Stack st : shards) {
+                    io.megalith.core.nn.LayerNorm before = l == 0 ? null : st.layers.get(l - 1).outputNorm();
+                    halves.add(st.layers.get(l).halves(sb, memory, mb, share, before));
+                }
+                for (int k = 0; k < halves.get(0).size(); k++) {
+                    PtNDArray a = halves.get(0).get(k).forward(cur, ctx);
+                    PtNDArray b = halves.get(1).get(k).forward(cur, ctx);
+                    cur = Ops.add(a, b); // the all-reduce
+                    steps++;
+                }
+            }
+            io.megalith.core.nn.LayerNorm last = shards[0].layers.get(1).outputNorm();
+            if (last != null) {
+                cur = last.forward(cur);
+            }
+            assertThat(steps).isEqualTo(decoder ? 6 : 4);
+            assertClose(cur.toFloatArray(), expected, (decoder ? "pre-LN decoder" : "post-LN encoder")
+                    + ": sum over ranks after every step = one-rank forward");
+        }
+    }
+
     private static void add(float[] acc, float[] x) {
         for (int i = 0; i < acc.length; i++) {
             acc[i] += x[i];
