@@ -37,6 +37,11 @@ public abstract class Module {
         return module;
     }
 
+    /** The direct sub-modules, in declaration order. */
+    public List<Module> children() {
+        return Collections.unmodifiableList(children);
+    }
+
     /** All parameters of this module and its children, depth first in declaration order. */
     public List<Parameter> parameters() {
         List<Parameter> all = new ArrayList<>(own);

@@ -161,4 +161,29 @@ public final class Ops {
     public static PtNDManager managerOf(PtNDArray x) {
         return x.getManager();
     }
+
+    // ---------------------------------------------------------------------------------------------
+    // Ops added for the encoder (BERT) and encoder-decoder families and LoRA (model/bert, model/seq2seq,
+    // model/transformer, lora).
+    // ---------------------------------------------------------------------------------------------
+
+    public static PtNDArray tanh(PtNDArray x) {
+        return JniUtils.tanh(x);
+    }
+
+    /** Rows {@code rows} of x along dimension 0 (index_select), any rank; e.g. reordering beams of a KV cache. */
+    public static PtNDArray selectRows(PtNDArray x, long[] rows) {
+        long[] shape = x.getShape().getShape();
+        long rest = x.getShape().size() / shape[0];
+        PtNDArray table = reshape(x, shape[0], rest);
+        PtNDArray picked = embedding(longs(x.getManager(), rows, rows.length), table);
+        long[] out = shape.clone();
+        out[0] = rows.length;
+        return reshape(picked, out);
+    }
+
+    /** x += y in place (no autograd: call with grad mode off; x may be a parameter view). */
+    public static void addInPlace(PtNDArray x, PtNDArray y) {
+        JniUtils.addi(x, y);
+    }
 }

@@ -1,0 +1,137 @@
+package io.megalith.core.model.transformer;
+
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.lora.LoraLinear;
+import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.Module;
+import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.TpLayout;
+
+/**
+ * Multi-head attention with an explicit additive mask, as self-attention (one fused {@code qkv} projection,
+ * the layout of {@link io.megalith.core.model.CausalSelfAttention}) or cross-attention (queries from x
+ * through {@code q}, keys and values from the encoder output through one fused {@code kv}):
+ * softmax(Q K^T / sqrt(hs) + bias) V, then the output projection {@code proj}.
+ *
+ * <p>The bias decides what attends to what: padding [B, 1, 1, Tk], causal [Tq, Tk], their sum, or null for
+ * full bidirectional attention (see {@link AttentionMask}). Projections are {@link LoraLinear}s, so LoRA can
+ * target {@code attn.qkv}, {@code cross.q}, {@code cross.kv}, {@code attn.proj}, ...
+ */
+public final class MultiHeadAttention extends Module {
+    private final LayerSpec spec;
+    private final boolean cross;
+    private final LoraLinear qkv; // self
+    private final LoraLinear q; // cross
+    private final LoraLinear kv; // cross
+    private final LoraLinear proj;
+    private PtNDArray scale;
+    private final int heads; // heads of this rank
+    private final int firstHead;
+
+    public MultiHeadAttention(String prefix, LayerSpec spec, boolean cross) {
+        this(prefix, spec, cross, TpLayout.SINGLE);
+    }
+
+    /**
+     * On one rank of a tensor-parallel group (Megatron's split, as {@link io.megalith.core.model.CausalSelfAttention}):
+     * this rank owns heads [n_head r / tp, n_head (r+1) / tp); qkv, q and kv are column-parallel (the rows of its
+     * heads), proj row-parallel (their columns), so the output is this rank's partial sum of the full output
+     * (summed over the group by the caller: an all-reduce at a segment boundary).
+     */
+    public MultiHeadAttention(String prefix, LayerSpec spec, boolean cross, TpLayout tp) {
+        super(prefix);
+        if (spec.nHead() % tp.size() != 0) {
+            throw new IllegalArgumentException("n_head " + spec.nHead() + " is not divisible by tp " + tp.size());
+        }
+        this.spec = spec;
+        this.cross = cross;
+        this.heads = spec.nHead() / tp.size();
+        this.firstHead = (int) ((long) spec.nHead() * tp.rank() / tp.size());
+        long c = spec.nEmbd();
+        LoraConfig lora = spec.lora();
+        if (cross) {
+            this.qkv = null;
+            this.q = child(LoraLinear.columnParallel(childName("q"), c, c, spec.bias(), 0.02, tp.parts(c, 1), tp, lora));
+            this.kv = child(LoraLinear.columnParallel(childName("kv"), c, 2 * c, spec.bias(), 0.02, tp.parts(c, 2), tp, lora));
+        } else {
+            this.qkv = child(LoraLinear.columnParallel(childName("qkv"), c, 3 * c, spec.bias(), 0.02, tp.parts(c, 3), tp, lora));
+            this.q = null;
+            this.kv = null;
+        }
+        this.proj = child(LoraLinear.rowParallel(childName("proj"), c, c, spec.bias(), spec.residualStd(), tp.part(c), tp,
+                lora));
+    }
+
+    public boolean isCross() {
+        return cross;
+    }
+
+    /**
+     * x [B, Tq, C] -> [B, Tq, C]. Self-attention ({@code memory} null): with a cache, x holds the positions after
+     * the cached ones and its keys and values are appended (the bias must then cover [Tq, past + Tq]).
+     * Cross-attention: keys and values come from {@code memory} [B, Tk, C], or from the cache once filled.
+     */
+    public PtNDArray forward(PtNDArray x, PtNDArray memory, PtNDArray bias, ForwardContext ctx, AttentionCache cache) {
+        long[] s = x.getShape().getShape();
+        long b = s[0];
+        long t = s[1];
+        int h = heads;
+        int hs = spec.headSize();
+        PtNDArray qh;
+        PtNDArray k;
+        PtNDArray v;
+        if (!cross) {
+            PtNDArray heads = Ops.permute(Ops.reshape(qkv.forward(x), b, t, 3, h, hs), 2, 0, 3, 1, 4);
+            NDList parts = JniUtils.split(heads, 1, 0);
+            qh = JniUtils.squeeze(Ops.pt(parts.get(0)), 0);
+            k = JniUtils.squeeze(Ops.pt(parts.get(1)), 0);
+            v = JniUtils.squeeze(Ops.pt(parts.get(2)), 0);
+            if (cache != null) {
+                PtNDArray[] full = cache.append(k, v);
+                k = full[0];
+                v = full[1];
+            }
+        } else {
+            qh = Ops.permute(Ops.reshape(q.forward(x), b, t, h, hs), 0, 2, 1, 3);
+            if (cache != null && !cache.isEmpty()) {
+                k = cache.keys();
+                v = cache.values();
+            } else {
+                long tk = memory.getShape().get(1);
+                PtNDArray heads = Ops.permute(Ops.reshape(kv.forward(memory), b, tk, 2, h, hs), 2, 0, 3, 1, 4);
+                NDList parts = JniUtils.split(heads, 1, 0);
+                k = JniUtils.squeeze(Ops.pt(parts.get(0)), 0);
+                v = JniUtils.squeeze(Ops.pt(parts.get(1)), 0);
+                if (cache != null) {
+                    PtNDArray[] kept = cache.set(k, v);
+                    k = kept[0];
+                    v = kept[1];
+                }
+            }
+        }
+        PtNDArray att = Ops.matmul(Ops.mul(qh, scale(x.getManager())), Ops.transpose(k, 2, 3)); // [B, H, Tq, Tk]
+        if (bias != null) {
+            att = Ops.add(att, bias);
+        }
+        att = Ops.softmax(att, -1);
+        long tk = att.getShape().get(3);
+        // the mask of these heads in the one-rank model's [B, H, Tq, Tk] tensor
+        att = ctx.dropout(att, spec.dropout(), prefix() + ".att", (long) firstHead * t * tk);
+        PtNDArray y = Ops.matmul(att, v); // [B, H, Tq, hs]
+        y = Ops.reshape(Ops.transpose(y, 1, 2), b, t, (long) h * hs);
+        return ctx.dropout(proj.forward(y), spec.dropout(), prefix() + ".resid");
+    }
+
+    private PtNDArray scale(NDManager any) {
+        if (scale == null) {
+            PtNDArray sc = Ops.scalar(proj.base().weight().value().getManager(), (float) (1.0 / Math.sqrt(spec.headSize())));
+            ai.djl.ndarray.NDScope.unregister(sc);
+            scale = sc;
+        }
+        return scale;
+    }
+}
