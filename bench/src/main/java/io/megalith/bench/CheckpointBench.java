@@ -165,8 +165,11 @@ public final class CheckpointBench {
         int every = 4;
         int steps = every * Math.max(3, rounds) + 2;
         System.out.printf("%n%d steps, a checkpoint every %d (after 2 warm-up steps)%n", steps, every);
-        System.out.println("| mode | median step | run time | training thread per save | write per save | hidden |");
-        System.out.println("|---|---:|---:|---:|---:|---:|");
+        System.out.println("| mode | run time | median step | cost vs none | snapshot on the training thread "
+                + "| waited for the previous save | write per save | hidden (write not waited for) |");
+        System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|");
+        double none = 0;
+        double sync = 0;
         for (String mode : List.of("none", "sync", "async")) {
             try (Rank rank = new Rank();
                     ShardedCheckpointer ckpt = rank.checkpointer(uri + "/bench/" + mode, conf, mode.equals("async"))) {
@@ -182,29 +185,41 @@ public final class CheckpointBench {
                         ckpt.save(s + 1, rank.blobs(s + 1));
                     }
                     stepMs.add((System.nanoTime() - a) / 1e6);
-                    if (ckpt.lastTiming() != null && (timings.isEmpty()
-                            || timings.get(timings.size() - 1).step() != ckpt.lastTiming().step())) {
-                        timings.add(ckpt.lastTiming());
-                    }
+                    record(ckpt, timings);
                 }
                 ckpt.awaitPending();
-                if (ckpt.lastTiming() != null && (timings.isEmpty()
-                        || timings.get(timings.size() - 1).step() != ckpt.lastTiming().step())) {
-                    timings.add(ckpt.lastTiming());
-                }
+                record(ckpt, timings);
                 double run = (System.nanoTime() - t0) / 1e6;
-                double blocking = median(timings.stream().mapToDouble(t -> t.blockingMs() + t.waitedMs()
-                        + (mode.equals("sync") ? t.writeMs() : 0)).toArray());
-                double write = median(timings.stream().mapToDouble(ShardedCheckpointer.Timing::writeMs).toArray());
-                double hiddenFrac = median(timings.stream().mapToDouble(ShardedCheckpointer.Timing::hiddenFraction)
-                        .toArray());
-                System.out.printf("| %s | %.0f ms | %.0f ms | %s | %s | %s |%n", mode,
-                        median(stepMs.stream().mapToDouble(Double::doubleValue).toArray()), run,
-                        timings.isEmpty() ? "" : String.format("%.0f ms", blocking),
-                        timings.isEmpty() ? "" : String.format("%.0f ms", write),
-                        timings.isEmpty() ? "" : String.format("%.0f%%", 100 * hiddenFrac));
+                if (mode.equals("none")) {
+                    none = run;
+                } else if (mode.equals("sync")) {
+                    sync = run;
+                }
+                String cost = mode.equals("none") ? "" : String.format("+%.0f ms", run - none);
+                if (mode.equals("async") && sync > none) {
+                    cost += String.format(" (%.0f%% of sync's)", 100 * (run - none) / (sync - none));
+                }
+                System.out.printf("| %s | %.0f ms | %.0f ms | %s | %s | %s | %s | %s |%n", mode, run,
+                        median(stepMs.stream().mapToDouble(Double::doubleValue).toArray()), cost,
+                        col(timings, ShardedCheckpointer.Timing::blockingMs, " ms"),
+                        col(timings, ShardedCheckpointer.Timing::waitedMs, " ms"),
+                        col(timings, ShardedCheckpointer.Timing::writeMs, " ms"),
+                        timings.isEmpty() ? "" : String.format("%.0f%%", 100 * median(timings.stream()
+                                .mapToDouble(ShardedCheckpointer.Timing::hiddenFraction).toArray())));
             }
         }
+    }
+
+    static void record(ShardedCheckpointer ckpt, List<ShardedCheckpointer.Timing> timings) {
+        ShardedCheckpointer.Timing t = ckpt.lastTiming();
+        if (t != null && (timings.isEmpty() || timings.get(timings.size() - 1).step() != t.step())) {
+            timings.add(t);
+        }
+    }
+
+    static String col(List<ShardedCheckpointer.Timing> timings,
+            java.util.function.ToDoubleFunction<ShardedCheckpointer.Timing> f, String unit) {
+        return timings.isEmpty() ? "" : String.format("%.0f%s", median(timings.stream().mapToDouble(f).toArray()), unit);
     }
 
     static double median(double[] v) {

@@ -245,8 +245,17 @@ public final class CheckpointStore {
      */
     public RankShard writeShard(Path staging, int rank, Map<String, List<Piece>> tensorFiles, Map<String, byte[]> blobs)
             throws IOException {
+        return writeShard(staging, rank, tensorFiles, blobs, true);
+    }
+
+    /**
+     * As above; without the marker when {@code marker} is false: the committing rank passes its own shard to
+     * {@link #commitSharded} directly, which saves a file (one more sequential HDFS close) per save.
+     */
+    public RankShard writeShard(Path staging, int rank, Map<String, List<Piece>> tensorFiles, Map<String, byte[]> blobs,
+            boolean marker) throws IOException {
         fs.mkdirs(staging); // every rank: idempotent
-        List<FileEntry> entries = new ArrayList<>();
+        List<java.util.concurrent.Callable<FileEntry>> writes = new ArrayList<>();
         List<CheckpointManifest.TensorEntry> tensors = new ArrayList<>();
         Map<String, String> metadata = new LinkedHashMap<>();
         metadata.put("format", "pt");
@@ -268,18 +277,22 @@ public final class CheckpointStore {
                 tensors.add(new CheckpointManifest.TensorEntry(p.name(), p.data().dtype().name(), p.globalShape(),
                         List.of(new CheckpointManifest.Piece(file, p.dim(), p.ranges()))));
             }
-            entries.add(writeFile(staging, file, CheckpointManifest.KIND_SAFETENSORS,
+            writes.add(() -> writeFile(staging, file, CheckpointManifest.KIND_SAFETENSORS,
                     out -> Safetensors.write(out, content, metadata)));
         }
         for (Map.Entry<String, byte[]> e : blobs.entrySet()) {
             checkFileName(e.getKey());
-            entries.add(writeFile(staging, e.getKey(), CheckpointManifest.KIND_BLOB, out -> out.write(e.getValue())));
+            writes.add(() -> writeFile(staging, e.getKey(), CheckpointManifest.KIND_BLOB, out -> out.write(e.getValue())));
         }
+        List<FileEntry> entries = writeAll(writes);
         RankShard shard = new RankShard(rank, entries, tensors);
-        String marker = markerName(rank);
-        writeFile(staging, marker + ".part", null, out -> out.write(MARKER_JSON.writeValueAsBytes(shard)));
-        if (!fs.rename(new Path(staging, marker + ".part"), new Path(staging, marker))) {
-            throw new IOException("cannot publish " + new Path(staging, marker));
+        if (!marker) {
+            return shard;
+        }
+        String name = markerName(rank);
+        writeFile(staging, name + ".part", null, out -> out.write(MARKER_JSON.writeValueAsBytes(shard)));
+        if (!fs.rename(new Path(staging, name + ".part"), new Path(staging, name))) {
+            throw new IOException("cannot publish " + new Path(staging, name));
         }
         return shard;
     }
@@ -293,10 +306,22 @@ public final class CheckpointStore {
      */
     public void commitSharded(long step, Path staging, CheckpointManifest.Layout layout, String stateFile,
             long timeoutMillis) throws IOException, InterruptedException {
+        commitSharded(step, staging, layout, stateFile, timeoutMillis, null);
+    }
+
+    /** As above, with the committing rank 0's own shard ({@code own}, written without a marker) if not null. */
+    public void commitSharded(long step, Path staging, CheckpointManifest.Layout layout, String stateFile,
+            long timeoutMillis, RankShard own) throws IOException, InterruptedException {
         long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
         List<RankShard> shards = new ArrayList<>();
+        if (own != null) {
+            shards.add(own);
+        }
         try {
             for (int r = 0; r < layout.world(); r++) {
+                if (own != null && r == own.rank()) {
+                    continue;
+                }
                 Path marker = new Path(staging, markerName(r));
                 long sleep = 2;
                 while (!fs.exists(marker)) {
@@ -347,6 +372,54 @@ public final class CheckpointStore {
         LOG.info("Saved checkpoint {} ({} ranks)", stepDir(step), layout.world());
         cleanUp(step);
     }
+
+    /**
+     * Writes a rank's files concurrently (up to {@link #WRITE_THREADS}): each HDFS file pays a pipeline setup, an
+     * hsync and a close that waits for the NameNode, and these latencies overlap.
+     */
+    private static List<FileEntry> writeAll(List<java.util.concurrent.Callable<FileEntry>> writes) throws IOException {
+        if (writes.size() <= 1) {
+            List<FileEntry> one = new ArrayList<>();
+            for (java.util.concurrent.Callable<FileEntry> w : writes) {
+                try {
+                    one.add(w.call());
+                } catch (IOException | RuntimeException e) {
+                    throw e;
+                } catch (Exception e) {
+                    throw new IOException(e);
+                }
+            }
+            return one;
+        }
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(
+                Math.min(WRITE_THREADS, writes.size()), r -> {
+                    Thread t = new Thread(r, "megalith-ckpt-file");
+                    t.setDaemon(true);
+                    return t;
+                });
+        try {
+            List<java.util.concurrent.Future<FileEntry>> futures = new ArrayList<>();
+            for (java.util.concurrent.Callable<FileEntry> w : writes) {
+                futures.add(pool.submit(w));
+            }
+            List<FileEntry> entries = new ArrayList<>();
+            for (java.util.concurrent.Future<FileEntry> f : futures) {
+                try {
+                    entries.add(f.get());
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted writing a checkpoint shard");
+                }
+            }
+            return entries;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static final int WRITE_THREADS = 4;
 
     private static String markerName(int rank) {
         return String.format("%s%05d%s", MARKER_PREFIX, rank, MARKER_SUFFIX);
