@@ -160,53 +160,66 @@ public final class CheckpointBench {
         }
     }
 
-    /** Steps with a checkpoint every {@code every} steps: none, synchronous, asynchronous. */
+    /**
+     * Steps with a checkpoint every {@code every} steps: none, synchronous, asynchronous, interleaved and repeated
+     * {@code reps} times (the machine is shared: medians over repetitions).
+     */
     static void hidden(String uri, Configuration conf, int rounds) throws Exception {
         int every = 4;
-        int steps = every * Math.max(3, rounds) + 2;
-        System.out.printf("%n%d steps, a checkpoint every %d (after 2 warm-up steps)%n", steps, every);
+        int steps = every * 5 + 2;
+        int reps = Math.max(3, rounds / 2);
+        List<String> modes = List.of("none", "sync", "async");
+        Map<String, List<Double>> runs = new LinkedHashMap<>();
+        Map<String, List<Double>> stepMedians = new LinkedHashMap<>();
+        Map<String, List<ShardedCheckpointer.Timing>> all = new LinkedHashMap<>();
+        for (int rep = 0; rep < reps; rep++) {
+            for (String mode : modes) {
+                try (Rank rank = new Rank(); ShardedCheckpointer ckpt = rank.checkpointer(uri + "/bench/" + mode + rep,
+                        conf, mode.equals("async"))) {
+                    rank.trainer.step(0);
+                    rank.trainer.step(1);
+                    List<Double> stepMs = new ArrayList<>();
+                    List<ShardedCheckpointer.Timing> timings = all.computeIfAbsent(mode, m -> new ArrayList<>());
+                    long t0 = System.nanoTime();
+                    for (int s = 2; s < steps; s++) {
+                        long a = System.nanoTime();
+                        rank.trainer.step(s);
+                        if (!mode.equals("none") && (s + 1) % every == 0) {
+                            ckpt.save(s + 1, rank.blobs(s + 1));
+                        }
+                        stepMs.add((System.nanoTime() - a) / 1e6);
+                        record(ckpt, timings);
+                    }
+                    ckpt.awaitPending();
+                    record(ckpt, timings);
+                    runs.computeIfAbsent(mode, m -> new ArrayList<>()).add((System.nanoTime() - t0) / 1e6);
+                    stepMedians.computeIfAbsent(mode, m -> new ArrayList<>())
+                            .add(median(stepMs.stream().mapToDouble(Double::doubleValue).toArray()));
+                }
+            }
+        }
+        System.out.printf("%n%d steps with a checkpoint every %d (after 2 warm-up steps), each mode %d times, "
+                + "interleaved: medians%n", steps - 2, every, reps);
         System.out.println("| mode | run time | median step | cost vs none | snapshot on the training thread "
                 + "| waited for the previous save | write per save | hidden (write not waited for) |");
         System.out.println("|---|---:|---:|---:|---:|---:|---:|---:|");
-        double none = 0;
-        double sync = 0;
-        for (String mode : List.of("none", "sync", "async")) {
-            try (Rank rank = new Rank();
-                    ShardedCheckpointer ckpt = rank.checkpointer(uri + "/bench/" + mode, conf, mode.equals("async"))) {
-                rank.trainer.step(0);
-                rank.trainer.step(1);
-                List<Double> stepMs = new ArrayList<>();
-                List<ShardedCheckpointer.Timing> timings = new ArrayList<>();
-                long t0 = System.nanoTime();
-                for (int s = 2; s < steps; s++) {
-                    long a = System.nanoTime();
-                    rank.trainer.step(s);
-                    if (!mode.equals("none") && (s + 1) % every == 0) {
-                        ckpt.save(s + 1, rank.blobs(s + 1));
-                    }
-                    stepMs.add((System.nanoTime() - a) / 1e6);
-                    record(ckpt, timings);
-                }
-                ckpt.awaitPending();
-                record(ckpt, timings);
-                double run = (System.nanoTime() - t0) / 1e6;
-                if (mode.equals("none")) {
-                    none = run;
-                } else if (mode.equals("sync")) {
-                    sync = run;
-                }
-                String cost = mode.equals("none") ? "" : String.format("+%.0f ms", run - none);
-                if (mode.equals("async") && sync > none) {
-                    cost += String.format(" (%.0f%% of sync's)", 100 * (run - none) / (sync - none));
-                }
-                System.out.printf("| %s | %.0f ms | %.0f ms | %s | %s | %s | %s | %s |%n", mode, run,
-                        median(stepMs.stream().mapToDouble(Double::doubleValue).toArray()), cost,
-                        col(timings, ShardedCheckpointer.Timing::blockingMs, " ms"),
-                        col(timings, ShardedCheckpointer.Timing::waitedMs, " ms"),
-                        col(timings, ShardedCheckpointer.Timing::writeMs, " ms"),
-                        timings.isEmpty() ? "" : String.format("%.0f%%", 100 * median(timings.stream()
-                                .mapToDouble(ShardedCheckpointer.Timing::hiddenFraction).toArray())));
+        double none = median(runs.get("none").stream().mapToDouble(Double::doubleValue).toArray());
+        double sync = median(runs.get("sync").stream().mapToDouble(Double::doubleValue).toArray());
+        for (String mode : modes) {
+            double run = median(runs.get(mode).stream().mapToDouble(Double::doubleValue).toArray());
+            List<ShardedCheckpointer.Timing> timings = all.get(mode);
+            String cost = mode.equals("none") ? "" : String.format("%+.0f ms", run - none);
+            if (mode.equals("async") && sync > none) {
+                cost += String.format(" (%.0f%% of sync's)", 100 * (run - none) / (sync - none));
             }
+            System.out.printf("| %s | %.0f ms | %.0f ms | %s | %s | %s | %s | %s |%n", mode, run,
+                    median(stepMedians.get(mode).stream().mapToDouble(Double::doubleValue).toArray()), cost,
+                    col(timings, ShardedCheckpointer.Timing::blockingMs, " ms"),
+                    col(timings, ShardedCheckpointer.Timing::waitedMs, " ms"),
+                    col(timings, ShardedCheckpointer.Timing::writeMs, " ms"),
+                    timings.isEmpty() ? "" : String.format("%.0f%%", 100 * median(timings.stream()
+                            .mapToDouble(ShardedCheckpointer.Timing::hiddenFraction).toArray())));
+            System.out.printf("  %s run times: %s%n", mode, runs.get(mode));
         }
     }
 

@@ -104,6 +104,7 @@ class ReshardingTest {
                         ckpt.save(s + 1, blobs); // the write goes on while the next steps run
                     }
                 }
+                ckpt.awaitPending();
             }
             return losses;
         } catch (java.io.IOException e) {

@@ -407,16 +407,20 @@ public final class ShardedCheckpointer implements AutoCloseable {
         return b.getLong(0) == 0;
     }
 
+    /**
+     * Stops the writer. A save still in flight is abandoned (its thread interrupted; the staging directory stays
+     * invisible and the next successful save deletes it): a run that ends normally calls {@link #awaitPending}
+     * first, and one that failed must not wait for a commit whose peers may be gone.
+     */
     @Override
     public void close() {
-        try {
-            awaitPending();
-        } catch (IOException e) {
-            LOG.warn("The last checkpoint failed: {}", e.toString());
-        } finally {
-            if (writer != null) {
-                writer.shutdownNow();
-            }
+        if (pending != null && !pending.isDone()) {
+            LOG.warn("Abandoning the checkpoint of step {} still being written (rank {})", pendingTiming.step(), rank);
+            pending.cancel(true);
+        }
+        pending = null;
+        if (writer != null) {
+            writer.shutdownNow();
         }
     }
 }
