@@ -72,6 +72,11 @@ class ReshardingTest {
      * the steps it ran.
      */
     static List<Double> train(MegalithConfig cfg, RankGroups groups, boolean resume, String runDir) {
+        return train(cfg, groups, resume, runDir, List.of((long) SAVE_AT), SAVE_AT);
+    }
+
+    static List<Double> train(MegalithConfig cfg, RankGroups groups, boolean resume, String runDir, List<Long> saves,
+            long expectedStart) {
         Torch.load(1);
         Torch.enterThread();
         JniUtils.setNumThreads(1);
@@ -91,11 +96,11 @@ class ReshardingTest {
                 long start = 0;
                 if (resume) {
                     start = ckpt.restore(Long.MAX_VALUE).orElseThrow().step();
-                    assertThat(start).isEqualTo(SAVE_AT);
+                    assertThat(start).isEqualTo(expectedStart);
                 }
                 for (long s = start; s < STEPS; s++) {
                     losses.add(trainer.step(s).loss());
-                    if (!resume && s + 1 == SAVE_AT) {
+                    if (!resume && saves.contains(s + 1)) {
                         RunState state = new RunState(RunState.FORMAT_VERSION, s + 1, cfg.seed(),
                                 trainer.optimizer().stepCount(), s + 1, gpt.config(), "char", ConfigLoader.toYaml(cfg));
                         Map<String, byte[]> blobs = new LinkedHashMap<>();
@@ -205,6 +210,36 @@ class ReshardingTest {
         for (int i = 0; i < resumed.get(0).size(); i++) {
             assertThat(Math.abs(resumed.get(0).get(i) - straight.get(i)) / straight.get(i))
                     .as("1 rank step %d", SAVE_AT + i + 1).isLessThanOrEqualTo(1e-5);
+        }
+    }
+
+    /**
+     * Step 3's shard of rank 3 is corrupt. In the new layout only the second stage's ranks read that file; the
+     * first stage could load step 3, but all ranks agree to fall back to step 2 (the rank that found it warns
+     * naming the file), and continue exactly like the original run.
+     */
+    @Test
+    void aCorruptShardMakesEveryRankFallBackToTheOlderCheckpoint() throws Exception {
+        String dir = tmp.resolve("corrupt").toString();
+        MegalithConfig cfg = config("parallel.tp=2", "parallel.pp=2");
+        List<Double> straight = LoopbackRanks.run(DeviceMesh.of(1, 2, 2),
+                ctx -> train(cfg, ctx.rankGroups(), false, dir, List.of(2L, 3L), 0)).get(0);
+        java.nio.file.Path shard = Path.of(dir, "checkpoints", "step-00000003", "model-r00003.safetensors");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(shard.toFile(), "rw")) {
+            long pos = f.length() * 3 / 4;
+            f.seek(pos);
+            int b = f.read();
+            f.seek(pos);
+            f.write(~b & 0xff);
+        }
+        List<List<Double>> resumed = LoopbackRanks.run(DeviceMesh.of(1, 2, 2),
+                ctx -> train(cfg, ctx.rankGroups(), true, dir, List.of(), 2));
+        for (List<Double> r : resumed) {
+            assertThat(r).hasSize(STEPS - 2);
+            for (int i = 0; i < r.size(); i++) {
+                assertThat(Math.abs(r.get(i) - straight.get(2 + i)) / straight.get(2 + i)).as("step %d", 3 + i)
+                        .isLessThanOrEqualTo(1e-5);
+            }
         }
     }
 }

@@ -67,7 +67,7 @@ public final class ShardedCheckpointer implements AutoCloseable {
     private final ExecutorService writer;
     private Future<?> pending;
     private Timing pendingTiming;
-    private Timing last;
+    private volatile Timing last;
     private volatile Runnable beforeCommit = () -> {};
 
     /**
@@ -176,6 +176,7 @@ public final class ShardedCheckpointer implements AutoCloseable {
         pending = writer.submit(() -> {
             write.call();
             pendingTiming = timing[0];
+            last = timing[0]; // visible to metrics as soon as it is written; awaitPending adds the wait
             return null;
         });
     }
@@ -203,7 +204,7 @@ public final class ShardedCheckpointer implements AutoCloseable {
         log(last);
     }
 
-    /** The last completed save's timing, or null. */
+    /** The last completed save's timing (its wait filled in once the next save or the end waited), or null. */
     public Timing lastTiming() {
         return last;
     }
