@@ -68,7 +68,6 @@ public final class ShardedCheckpointer implements AutoCloseable {
     private Future<?> pending;
     private Timing pendingTiming;
     private volatile Timing last;
-    private volatile Runnable beforeCommit = () -> {};
 
     /**
      * What a save cost. {@code blockingMs}: on the training thread (gathers and the copy to host memory);
@@ -116,11 +115,6 @@ public final class ShardedCheckpointer implements AutoCloseable {
         return layout;
     }
 
-    /** Test hook: runs on the writing thread after this rank's shard is written, before its commit. */
-    void beforeCommit(Runnable hook) {
-        this.beforeCommit = hook;
-    }
-
     // ------------------------------------------------------------------------------------------------ save
 
     /**
@@ -148,11 +142,9 @@ public final class ShardedCheckpointer implements AutoCloseable {
         org.apache.hadoop.fs.Path staging = store.stagingDir(step, nonce);
         long total = bytes;
         Timing[] timing = new Timing[1];
-        Runnable hook = beforeCommit;
         java.util.concurrent.Callable<Void> write = () -> {
             long w0 = System.nanoTime();
             CheckpointStore.RankShard own = store.writeShard(staging, rank, files, blobs, rank != 0);
-            hook.run();
             if (rank == 0) { // rank 0 needs no marker of its own
                 store.commitSharded(step, staging, layout, RunStateCodec.FILE, commitTimeoutMillis, own);
             }
