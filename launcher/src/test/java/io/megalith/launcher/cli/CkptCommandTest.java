@@ -135,10 +135,6 @@ class CkptCommandTest {
         assertThat(init.exit()).as(init.err()).isZero();
         List<String> sourceMetrics = Files.readAllLines(tmp.resolve("run").resolve("metrics.jsonl"));
         double source = valLoss(sourceMetrics, 20);
-        // the asynchronous save of step 10 is reported in later steps' metrics
-        JsonNode last = new ObjectMapper().readTree(sourceMetrics.get(sourceMetrics.size() - 1));
-        assertThat(last.get("ckpt_hidden_frac").asDouble()).isBetween(0.0, 1.0);
-        assertThat(last.get("ckpt_blocking_ms").asDouble()).isPositive();
         double started = valLoss(Files.readAllLines(fresh.resolve("metrics.jsonl")), 0);
         assertThat(started).isCloseTo(source, org.assertj.core.data.Offset.offset(1e-6));
 

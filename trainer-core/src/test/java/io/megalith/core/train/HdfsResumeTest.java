@@ -62,6 +62,11 @@ class HdfsResumeTest {
         assertThat(train(onHdfs, Long.MAX_VALUE)).isEqualTo(4);
         assertThat(store.completeSteps()).as("keep_last 2").containsExactly(8L, 12L);
         assertThat(store.verify(12)).isEmpty();
+        // saves at 4, 8, 12: the save of step 8 waited for step 4's, so steps 9.. report it (the metrics line
+        // of a step is written before that step's save)
+        java.util.Map<String, Object> last = metrics(local).get(metrics(local).size() - 1);
+        assertThat(((Number) last.get("ckpt_hidden_frac")).doubleValue()).isBetween(0.0, 1.0);
+        assertThat(((Number) last.get("ckpt_blocking_ms")).doubleValue()).isPositive();
         List<Double> want = series(metrics(local), "loss");
         List<Double> got = series(metrics(onHdfs), "loss");
         assertThat(got).hasSameSizeAs(want);
