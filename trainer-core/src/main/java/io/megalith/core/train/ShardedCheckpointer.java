@@ -400,16 +400,36 @@ public final class ShardedCheckpointer implements AutoCloseable {
         return b.getLong(0) == 0;
     }
 
+    /** How long {@link #close} lets a save in flight finish before abandoning it. */
+    static final long CLOSE_GRACE_MILLIS = 60_000;
+
     /**
-     * Stops the writer. A save still in flight is abandoned (its thread interrupted; the staging directory stays
-     * invisible and the next successful save deletes it): a run that ends normally calls {@link #awaitPending}
-     * first, and one that failed must not wait for a commit whose peers may be gone.
+     * Stops the writer. A save still in flight gets {@link #CLOSE_GRACE_MILLIS} to finish (its snapshot is valid
+     * even if the run failed after it: a restarted job resumes from it), then is abandoned (its thread
+     * interrupted; the staging directory stays invisible and the next successful save deletes it), so a rank
+     * whose peers died does not wait the whole commit timeout. A run that ends normally calls
+     * {@link #awaitPending} first.
      */
     @Override
     public void close() {
         if (pending != null && !pending.isDone()) {
-            LOG.warn("Abandoning the checkpoint of step {} still being written (rank {})", pendingTiming.step(), rank);
-            pending.cancel(true);
+            boolean interrupted = Thread.interrupted(); // e.g. Spark killing the task: still let the save finish
+            try {
+                pending.get(CLOSE_GRACE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                LOG.warn("Abandoning the checkpoint of step {} still being written (rank {})", pendingTiming.step(),
+                        rank);
+                pending.cancel(true);
+            } catch (ExecutionException e) {
+                LOG.warn("The checkpoint of step {} failed: {}", pendingTiming.step(), e.getCause().toString());
+            } catch (InterruptedException e) {
+                interrupted = true;
+                pending.cancel(true);
+            } finally {
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
+            }
         }
         pending = null;
         if (writer != null) {

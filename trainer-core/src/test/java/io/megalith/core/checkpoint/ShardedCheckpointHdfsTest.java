@@ -258,11 +258,15 @@ class ShardedCheckpointHdfsTest {
         CheckpointStore store = new CheckpointStore(runDir(test), conf, 0);
         int scale = 100_000; // a.weight: 800000 x 6 floats = 19 MB, several blocks in flight
         Path staging = store.stagingDir(7, Long.toHexString(7 * 7919 + 1));
+        boolean[] during = new boolean[1];
         Thread killer = new Thread(() -> {
             try {
-                while (!hdfs.exists(new Path(staging, "model-r00000.safetensors"))) {
+                long deadline = System.nanoTime() + 60_000_000_000L;
+                while (!hdfs.exists(new Path(staging, "model-r00000.safetensors"))
+                        && !hdfs.exists(store.directory(7)) && System.nanoTime() < deadline) {
                     Thread.sleep(5);
                 }
+                during[0] = hdfs.exists(staging);
                 cluster.stopDataNode(0); // while the ranks' shard files are being written
             } catch (InterruptedException | IOException e) {
                 throw new IllegalStateException(e);
@@ -272,7 +276,9 @@ class ShardedCheckpointHdfsTest {
         long t0 = System.nanoTime();
         save(store, 7, scale);
         killer.join();
-        System.out.printf("save of step 7 with a DataNode stopped took %.1f s%n", (System.nanoTime() - t0) / 1e9);
+        System.out.printf("save of step 7 with a DataNode stopped %s took %.1f s%n",
+                during[0] ? "during the save" : "after the save (the killer thread was late)",
+                (System.nanoTime() - t0) / 1e9);
         assertThat(cluster.getDataNodes()).hasSize(2);
         assertThat(store.completeSteps()).containsExactly(7L);
         assertThat(store.verify(7)).isEmpty();
