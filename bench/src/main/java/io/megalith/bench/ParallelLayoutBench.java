@@ -43,6 +43,9 @@ public final class ParallelLayoutBench {
 
     record Measure(double stepMs, long bytesPerStep, long[] memory, double bubble) {}
 
+    /** Called by rank 0 when its timed steps begin (after the warm-up), e.g. to reset a memory sampler. */
+    static volatile Runnable onTimedStart = () -> {};
+
     public static void main(String[] args) throws Exception {
         int steps = args.length > 0 ? Integer.parseInt(args[0]) : 12;
         String model = "{n_layer: 4, n_head: 8, n_embd: 256, block_size: 128, dropout: 0.0, bias: false}";
@@ -103,13 +106,17 @@ public final class ParallelLayoutBench {
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
                     new TpLayout(groups.tensorParallel().rank(), groups.tensorParallel().size()), groups.tensorParallel(),
-                    new PpLayout(groups.pipeline().rank(), groups.pipeline().size()));
+                    new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), cfg.parallel().sequenceParallel());
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, groups)) {
                 int warmup = 3;
                 for (int s = 0; s < warmup; s++) {
                     trainer.step(s);
+                }
+                if (groups.tensorParallel().rank() == 0 && groups.dataParallel().rank() == 0
+                        && groups.pipeline().rank() == 0) {
+                    onTimedStart.run();
                 }
                 long bytes0 = transport.bytesSent();
                 double[] ms = new double[steps];

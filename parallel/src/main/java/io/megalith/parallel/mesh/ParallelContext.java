@@ -74,7 +74,8 @@ public final class ParallelContext implements AutoCloseable {
 
     /** This rank's groups as trainer-core sees them. */
     public io.megalith.core.comm.RankGroups rankGroups() {
-        return new io.megalith.core.comm.RankGroups(dataParallel(), tensorParallel(), pipeline(), embedding);
+        return new io.megalith.core.comm.RankGroups(dataParallel(), tensorParallel(), pipeline(), embedding,
+                expertParallel(), expertDataParallel());
     }
 
     /** The context of a job of one rank: every communicator is a {@link SingleRankCommunicator}. */

@@ -24,7 +24,31 @@ public record MegalithConfig(
     public record Run(String dir, String name) {}
 
     /** GPT shape, as nanoGPT's GPTConfig. vocab_size 0 means "from the tokenizer". */
-    public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias) {}
+    public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
+            Moe moe) {
+        /** A dense model (no MoE layers). */
+        public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias) {
+            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, Moe.OFF);
+        }
+    }
+
+    /**
+     * Mixture of experts (see io.megalith.core.moe): every {@code every}-th block (layers every-1, 2 every-1, ...)
+     * has a routed MoE feed-forward of {@code experts} experts instead of the dense MLP; 0 = a dense model.
+     * capacity_factor 0 = no dropping.
+     */
+    public record Moe(int every, int experts, int topK, double capacityFactor, double auxLossCoef, double zLossCoef) {
+        public static final Moe OFF = new Moe(0, 0, 1, 0, 0, 0);
+
+        public boolean enabled() {
+            return every > 0;
+        }
+
+        /** Whether block {@code layer} (0-based) is an MoE block. */
+        public boolean moeLayer(int layer) {
+            return every > 0 && (layer + 1) % every == 0;
+        }
+    }
 
     /**
      * What to train on. task "text": a token stream from {@code path} (first 1-val_fraction train), a file, a
@@ -64,9 +88,11 @@ public record MegalithConfig(
 
     /**
      * The layout of ranks: world size = dp x tp x pp; ep (expert parallelism) divides dp. Ranks are
-     * ordered tp fastest, then dp, then pp (Megatron's order; see docs/ARCHITECTURE.md).
+     * ordered tp fastest, then dp, then pp (Megatron's order; see docs/ARCHITECTURE.md). sequence_parallel:
+     * Megatron's --sequence-parallel, activations between tensor-parallel regions split along the sequence.
      */
-    public record Parallel(int dp, int tp, int pp, int ep, int microbatches, double gradBucketMib, String schedule) {
+    public record Parallel(int dp, int tp, int pp, int ep, int microbatches, double gradBucketMib, String schedule,
+            boolean sequenceParallel) {
         public int worldSize() {
             return dp * tp * pp;
         }
@@ -94,6 +120,37 @@ public record MegalithConfig(
     public static final List<String> TOKENIZERS = List.of("char", "bpe");
     public static final List<String> DATA_FORMATS = List.of("auto", "text", "jsonl", "parquet");
 
+    private void moeProblems(Checks c) {
+        Moe m = model.moe();
+        if (m == null) {
+            c.require(false, "model.moe: must be a section (every: 0 for a dense model)");
+            return;
+        }
+        c.atLeast("model.moe.every", m.every(), 0);
+        if (!m.enabled()) {
+            return;
+        }
+        c.require(m.every() <= model.nLayer(), "model.moe.every: " + m.every() + " > model.n_layer " + model.nLayer()
+                + " would give no MoE block; use 1.." + model.nLayer() + " (or 0 for a dense model)");
+        c.atLeast("model.moe.experts", m.experts(), 1);
+        c.inRange("model.moe.top_k", m.topK(), 1, 2);
+        c.require(m.experts() < 1 || m.topK() <= m.experts(), "model.moe.top_k: must be <= model.moe.experts (" + m.topK() + " > "
+                + m.experts() + "); use top_k 1 or more experts");
+        c.atLeast("model.moe.capacity_factor", m.capacityFactor(), 0);
+        c.atLeast("model.moe.aux_loss_coef", m.auxLossCoef(), 0);
+        c.atLeast("model.moe.z_loss_coef", m.zLossCoef(), 0);
+        c.require(parallel.tp() == 1, "parallel.tp: MoE blocks (model.moe.every > 0) run with tp 1 (got "
+                + parallel.tp() + "); set parallel.tp=1 or model.moe.every=0");
+        // sequence parallelism splits the activations of a tensor-parallel group, which MoE blocks never have
+        c.require(!parallel.sequenceParallel(), "parallel.sequence_parallel: MoE blocks (model.moe.every > 0) run "
+                + "without sequence parallelism (it needs tp > 1, and MoE runs with tp 1); set "
+                + "parallel.sequence_parallel=false or model.moe.every=0");
+        if (parallel.ep() >= 1 && m.experts() >= 1) {
+            c.require(m.experts() % parallel.ep() == 0, "model.moe.experts: must be divisible by parallel.ep ("
+                    + m.experts() + " experts over " + parallel.ep() + " ranks); choose experts a multiple of ep");
+        }
+    }
+
     /** Range and consistency checks that types alone cannot express. */
     public List<String> problems() {
         Checks c = new Checks();
@@ -109,6 +166,7 @@ public record MegalithConfig(
             c.require(false, "model.n_embd: must be divisible by model.n_head (" + model.nEmbd() + " % "
                     + model.nHead() + " != 0); choose n_embd a multiple of n_head");
         }
+        moeProblems(c);
         c.oneOf("data.task", data.task(), TASKS);
         c.oneOf("data.tokenizer", data.tokenizer(), TOKENIZERS);
         if ("text".equals(data.task())) {
@@ -167,6 +225,16 @@ public record MegalithConfig(
                     + " heads over " + parallel.tp() + " ranks); choose tp among the divisors of n_head");
             c.require(zero.stage() <= 1, "zero.stage: at most 1 with parallel.tp > 1 (got " + zero.stage() + ")");
             c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.tp > 1");
+            if (parallel.sequenceParallel()) {
+                c.require(model.blockSize() % parallel.tp() == 0, "model.block_size: must be divisible by parallel.tp "
+                        + "with parallel.sequence_parallel (" + model.blockSize() + " positions over " + parallel.tp()
+                        + " ranks); choose a multiple of tp, or set parallel.sequence_parallel=false");
+                int additionLength = 3 * data.digits() + 2;
+                c.require(!"addition".equals(data.task()) || additionLength % parallel.tp() == 0, "data.digits: the "
+                        + "addition task's sequences of 3 x digits + 2 = " + additionLength + " tokens must be divisible "
+                        + "by parallel.tp with parallel.sequence_parallel; change data.digits or parallel.tp, or set "
+                        + "parallel.sequence_parallel=false");
+            }
         }
         c.oneOf("parallel.schedule", parallel.schedule(), io.megalith.core.pipeline.PipelineSchedule.NAMES);
         if (parallel.pp() > 1) {
@@ -178,8 +246,17 @@ public record MegalithConfig(
             c.require(zero.stage() <= 1, "zero.stage: at most 1 with parallel.pp > 1 (got " + zero.stage() + ")");
             c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.pp > 1");
         }
-        c.require(parallel.ep() == 1, "parallel.ep: expert parallelism is not available yet (got " + parallel.ep()
-                + "); use 1");
+        if (parallel.ep() > 1) {
+            c.require(model.moe() != null && model.moe().enabled(), "parallel.ep: expert parallelism splits the "
+                    + "experts of MoE blocks, and model.moe.every is 0 (a dense model); set model.moe.every or "
+                    + "parallel.ep=1");
+            c.require(parallel.dp() % parallel.ep() == 0, "parallel.ep: must divide parallel.dp (" + parallel.ep()
+                    + " does not divide " + parallel.dp() + "); expert-parallel ranks are data-parallel ranks");
+            c.require(parallel.tp() == 1 && parallel.pp() == 1, "parallel.ep: expert parallelism runs with tp 1 and "
+                    + "pp 1 (got tp " + parallel.tp() + ", pp " + parallel.pp() + ")");
+            c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.ep > 1 (the workers would "
+                    + "share one expert-parallel group)");
+        }
         if (parallel.dp() >= 1) {
             c.require(train.batchSize() >= parallel.dp() * Math.max(1, runtime.workers()), "train.batch_size: must be >= "
                     + "parallel.dp x runtime.workers (" + train.batchSize() + " < " + parallel.dp() + " x "

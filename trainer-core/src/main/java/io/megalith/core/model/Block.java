@@ -12,18 +12,50 @@ public final class Block extends Module {
     private final LayerNorm ln1;
     private final CausalSelfAttention attn;
     private final LayerNorm ln2;
-    private final Mlp mlp;
+    private final Mlp mlp; // null in an MoE block
+    private final io.megalith.core.moe.MoeMlp moe; // null in a dense block
 
     public Block(String prefix, GptConfig cfg, int layer) {
         this(prefix, cfg, layer, TpLayout.SINGLE);
     }
 
     public Block(String prefix, GptConfig cfg, int layer, TpLayout tp) {
+        this(prefix, cfg, layer, tp, 0, 1);
+    }
+
+    /** With expert parallelism: an MoE block holds the experts of rank {@code epRank} of {@code ep}. */
+    public Block(String prefix, GptConfig cfg, int layer, TpLayout tp, int epRank, int ep) {
         super(prefix);
         this.ln1 = child(new LayerNorm(childName("ln1"), cfg.nEmbd(), cfg.bias(), tp.parallel()));
         this.attn = child(new CausalSelfAttention(childName("attn"), cfg, layer, tp));
         this.ln2 = child(new LayerNorm(childName("ln2"), cfg.nEmbd(), cfg.bias(), tp.parallel()));
-        this.mlp = child(new Mlp(childName("mlp"), cfg, tp));
+        if (cfg.moe().moeLayer(layer)) {
+            if (tp.parallel()) {
+                throw new IllegalArgumentException("MoE blocks run with tp 1 (got tp " + tp.size() + ")");
+            }
+            this.mlp = null;
+            this.moe = child(new io.megalith.core.moe.MoeMlp(childName("moe"), cfg.moe(),
+                    io.megalith.core.moe.MoeMlp.moeIndex(cfg.moe(), layer), cfg.nEmbd(), cfg.bias(), cfg.dropout(),
+                    cfg.nLayer(), epRank, ep));
+        } else {
+            this.mlp = child(new Mlp(childName("mlp"), cfg, tp));
+            this.moe = null;
+        }
+    }
+
+    /** The MoE feed-forward of this block, or null for a dense block. */
+    public io.megalith.core.moe.MoeMlp moe() {
+        return moe;
+    }
+
+    /** The second LayerNorm (before the feed-forward). */
+    public PtNDArray norm2(PtNDArray x) {
+        return ln2.forward(x);
+    }
+
+    /** The feed-forward half's output (before the residual add): the dense MLP or the MoE block. */
+    private PtNDArray feedForward(PtNDArray x, ForwardContext ctx) {
+        return moe != null ? moe.forward(x, ctx) : mlp.forward(x, ctx);
     }
 
     /**
@@ -47,18 +79,57 @@ public final class Block extends Module {
     /** Parameters the MLP half reads. */
     public java.util.List<io.megalith.core.nn.Parameter> mlpParameters() {
         java.util.List<io.megalith.core.nn.Parameter> p = new java.util.ArrayList<>(ln2.parameters());
-        p.addAll(mlp.parameters());
+        p.addAll(moe != null ? moe.parameters() : mlp.parameters());
         return p;
     }
 
     /** The MLP half: x/tp + mlp(ln2(x)), summed over the group at the segment boundary. */
     public PtNDArray mlpHalf(PtNDArray x, ForwardContext ctx, PtNDArray scale) {
-        return Ops.add(Ops.mul(x, scale), mlp.forward(ln2.forward(x), ctx));
+        return Ops.add(Ops.mul(x, scale), feedForward(ln2.forward(x), ctx));
+    }
+
+    // Sequence parallelism: the block as six pieces, LayerNorms, dropouts and residual adds on this rank's
+    // shard of the sequence [B, T/tp, C], attention and MLP on the whole (gathered) sequence (see Gpt.segments).
+
+    public LayerNorm ln1() {
+        return ln1;
+    }
+
+    public LayerNorm ln2() {
+        return ln2;
+    }
+
+    public java.util.List<io.megalith.core.nn.Parameter> attnParameters() {
+        return attn.parameters();
+    }
+
+    public java.util.List<io.megalith.core.nn.Parameter> mlpOnlyParameters() {
+        return mlp.parameters();
+    }
+
+    /** This rank's partial sum [B, T, C] of attn(h), h = ln1(x) gathered over the sequence; no residual dropout. */
+    public PtNDArray attentionPartial(PtNDArray h, ForwardContext ctx, CausalSelfAttention.AttentionConstants consts) {
+        return attn.forward(h, ctx, consts, null, false);
+    }
+
+    /** x + dropout(a) on a shard: a the attention output's shard, {@code rowOffset} = first position x C. */
+    public PtNDArray attentionResidual(PtNDArray a, PtNDArray x, ForwardContext ctx, long rowOffset) {
+        return Ops.add(x, attn.residualDropout(a, ctx, rowOffset));
+    }
+
+    /** This rank's partial sum [B, T, C] of mlp(g), g = ln2(x) gathered over the sequence; no residual dropout. */
+    public PtNDArray mlpPartial(PtNDArray g) {
+        return mlp.forwardBeforeDropout(g);
+    }
+
+    /** x + dropout(m) on a shard. */
+    public PtNDArray mlpResidual(PtNDArray m, PtNDArray x, ForwardContext ctx, long rowOffset) {
+        return Ops.add(x, mlp.residualDropout(m, ctx, rowOffset));
     }
 
     public PtNDArray forward(PtNDArray x, ForwardContext ctx, CausalSelfAttention.AttentionConstants consts,
             KvCache cache) {
         x = Ops.add(x, attn.forward(ln1.forward(x), ctx, consts, cache));
-        return Ops.add(x, mlp.forward(ln2.forward(x), ctx));
+        return Ops.add(x, feedForward(ln2.forward(x), ctx));
     }
 }

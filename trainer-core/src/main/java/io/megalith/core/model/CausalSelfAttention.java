@@ -53,6 +53,15 @@ public final class CausalSelfAttention extends Module {
      * all of them; {@code consts} supplies the scale and the causal mask.
      */
     public PtNDArray forward(PtNDArray x, ForwardContext ctx, AttentionConstants consts, KvCache cache) {
+        return forward(x, ctx, consts, cache, true);
+    }
+
+    /**
+     * As above; without {@code dropResidual} the output is the projection before the residual dropout, which a
+     * sequence-parallel block applies to its shard of the sequence afterwards ({@link #residualDropout}).
+     */
+    public PtNDArray forward(PtNDArray x, ForwardContext ctx, AttentionConstants consts, KvCache cache,
+            boolean dropResidual) {
         long[] s = x.getShape().getShape();
         long b = s[0];
         long t = s[1];
@@ -80,7 +89,16 @@ public final class CausalSelfAttention extends Module {
         att = ctx.dropout(att, cfg.dropout(), prefix() + ".att", (long) firstHead * t * total);
         PtNDArray y = Ops.matmul(att, v); // [B, H, T, hs]
         y = Ops.reshape(Ops.transpose(y, 1, 2), b, t, (long) h * hs);
-        return ctx.dropout(proj.forward(y), cfg.dropout(), prefix() + ".resid");
+        PtNDArray out = proj.forward(y);
+        return dropResidual ? ctx.dropout(out, cfg.dropout(), prefix() + ".resid") : out;
+    }
+
+    /**
+     * The residual dropout of positions [t0, t0 + T') of the output, given as y [B, T', C] with
+     * {@code rowOffset} = t0 C: the one-rank model's mask at those positions.
+     */
+    public PtNDArray residualDropout(PtNDArray y, ForwardContext ctx, long rowOffset) {
+        return ctx.dropout(y, cfg.dropout(), prefix() + ".resid", rowOffset);
     }
 
     /** Constants shared by all attention layers of a model, created once. */

@@ -48,7 +48,36 @@ public final class Gpt extends Module {
      * Parameters keep their one-rank names ({@code blocks.5.mlp.fc.weight} on whichever stage holds block 5).
      */
     public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp) {
+        this(cfg, tp, tpGroup, pp, false, null);
+    }
+
+    /**
+     * As above, with Megatron's sequence parallelism when {@code sequenceParallel} and the group has more than one
+     * rank: between the tensor-parallel regions (LayerNorms, dropouts, residual adds) each rank holds its shard
+     * [B, T/tp, C] of the sequence; see {@link #segments}. A no-op with a group of one.
+     */
+    public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp, boolean sequenceParallel) {
+        this(cfg, tp, tpGroup, pp, sequenceParallel, null);
+    }
+
+    /**
+     * With an expert-parallel group {@code expertParallel} of more than one rank, each MoE block holds this rank's
+     * share of the experts and runs as an {@link io.megalith.core.moe.ExpertParallelSegment} (tokens exchanged
+     * all-to-all); null or a group of one: every expert.
+     */
+    public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp, Communicator expertParallel) {
+        this(cfg, tp, tpGroup, pp, false, expertParallel);
+    }
+
+    /**
+     * Sequence parallelism (tensor-parallel groups of more than one rank) and expert parallelism (MoE blocks, which
+     * run with tp 1 only) as in the constructors above; they never apply together.
+     */
+    public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp, boolean sequenceParallel,
+            Communicator expertParallel) {
         super("");
+        this.sequenceParallel = sequenceParallel && tp.parallel();
+        this.expertParallel = expertParallel != null && expertParallel.size() > 1 ? expertParallel : null;
         this.cfg = cfg;
         this.tp = tp;
         this.tpGroup = tpGroup;
@@ -69,13 +98,35 @@ public final class Gpt extends Module {
         }
         this.firstBlock = pp.firstBlock(cfg.nLayer());
         for (int i = firstBlock; i < pp.endBlock(cfg.nLayer()); i++) {
-            blocks.add(child(new Block("blocks." + i, cfg, i, tp)));
+            blocks.add(child(this.expertParallel == null ? new Block("blocks." + i, cfg, i, tp)
+                    : new Block("blocks." + i, cfg, i, tp, this.expertParallel.rank(), this.expertParallel.size())));
         }
         this.lnF = !pp.last() ? null : child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias(), tp.parallel()));
     }
 
     private final PpLayout pp;
     private final int firstBlock;
+    private final Communicator expertParallel; // null: every rank holds every expert
+    private final boolean sequenceParallel;
+
+    /** Whether activations between tensor-parallel regions are split along the sequence (tp > 1 only). */
+    public boolean sequenceParallel() {
+        return sequenceParallel;
+    }
+
+    /**
+     * What crosses from one pipeline stage to the next (the boundary after a block): complete activations under
+     * sequence parallelism (each rank sends its shard to the same tensor-parallel rank of the next stage), partial
+     * sums summed over the group otherwise.
+     */
+    public Segment.Boundary stageBoundary() {
+        return sequenceParallel ? Segment.Boundary.NONE : Segment.Boundary.ALL_REDUCE;
+    }
+
+    /** Positions of a sequence of {@code t} that this rank's activations between stages hold. */
+    public int stageSequenceLength(int t) {
+        return sequenceParallel ? t / tp.size() : t;
+    }
 
     public PpLayout pipeline() {
         return pp;
@@ -118,7 +169,12 @@ public final class Gpt extends Module {
 
     /** Final LayerNorm, tied head and mean cross-entropy of hidden states [B, T, C]. */
     private PtNDArray headLoss(PtNDArray x, Targets targets, ForwardContext ctx) {
-        PtNDArray logits = head(Ops.reshape(lnF.forward(x), -1, cfg.nEmbd()));
+        return normalisedHeadLoss(lnF.forward(x), targets, ctx);
+    }
+
+    /** Tied head and mean cross-entropy of final-LayerNorm outputs [B, T, C]. */
+    private PtNDArray normalisedHeadLoss(PtNDArray h, Targets targets, ForwardContext ctx) {
+        PtNDArray logits = head(Ops.reshape(h, -1, cfg.nEmbd()));
         if (!tp.parallel()) {
             return Ops.crossEntropy(logits, targets.safe(), targets.mask(), targets.counted());
         }
@@ -135,6 +191,9 @@ public final class Gpt extends Module {
      * computes exactly {@link #loss}.
      */
     public List<Segment> segments(Targets targets) {
+        if (sequenceParallel) {
+            return sequenceParallelSegments(targets);
+        }
         List<Segment> out = new ArrayList<>();
         if (pp.first()) {
             out.add(Segment.of("embed", List.of(wte.weight(), wpe.weight()), (ids, ctx) -> embed(ids, ctx, 0)));
@@ -142,7 +201,13 @@ public final class Gpt extends Module {
         for (int k = 0; k < blocks.size(); k++) {
             Block b = blocks.get(k);
             int i = firstBlock + k;
-            if (tp.parallel()) {
+            if (expertParallel != null && b.moe() != null) {
+                // the attention half, then the MoE half with its all-to-alls inside (its own backward)
+                out.add(Segment.of("blocks." + i + ".attn", b.attentionParameters(),
+                        (x, ctx) -> b.attentionHalf(x, ctx, consts, residualScale)));
+                out.add(new io.megalith.core.moe.ExpertParallelSegment("blocks." + i + ".moe", b.mlpParameters(),
+                        b::norm2, b.moe(), expertParallel));
+            } else if (tp.parallel()) {
                 // two segments per block: the all-reduce of each half's partial sum sits between them
                 out.add(Segment.of("blocks." + i + ".attn", b.attentionParameters(),
                         (x, ctx) -> b.attentionHalf(x, ctx, consts, residualScale)));
@@ -157,6 +222,70 @@ public final class Gpt extends Module {
             out.add(Segment.of("head", headParams, (x, ctx) -> headLoss(x, targets, ctx)));
         }
         return out;
+    }
+
+    /**
+     * The chain under sequence parallelism (Megatron's layout): the embedding's partial sums are reduce-scattered
+     * along T, and each block is six segments,
+     * <pre>
+     *   ln1 (shard) -AG-> attention (partial sum) -RS-> x + dropout(a) (shard)
+     *   ln2 (shard) -AG-> MLP (partial sum)       -RS-> x + dropout(m) (shard)
+     * </pre>
+     * (AG: all-gather along T, reduce-scatter in backward; RS: reduce-scatter, all-gather in backward). The residual
+     * adds read the block's (or half's) input as a skip connection; the final LayerNorm runs on the shard and is
+     * gathered for the head. LayerNorm gradients are partial sums over the sequence shards (PARTIAL parameters,
+     * summed over the group like every PARTIAL gradient).
+     */
+    private List<Segment> sequenceParallelSegments(Targets targets) {
+        List<Segment> out = new ArrayList<>();
+        if (pp.first()) {
+            out.add(Segment.of("embed", List.of(wte.weight(), wpe.weight()), Segment.Boundary.REDUCE_SCATTER_T, 0,
+                    (ids, skip, ctx) -> embedPartial(ids)));
+            if (cfg.dropout() > 0) {
+                out.add(Segment.of("drop", List.of(), Segment.Boundary.NONE, 0,
+                        (x, skip, ctx) -> ctx.dropout(x, cfg.dropout(), "drop", shardOffset(x))));
+            }
+        }
+        for (int k = 0; k < blocks.size(); k++) {
+            Block b = blocks.get(k);
+            String p = "blocks." + (firstBlock + k);
+            out.add(Segment.of(p + ".ln1", b.ln1().parameters(), Segment.Boundary.ALL_GATHER_T, 0,
+                    (x, skip, ctx) -> b.ln1().forward(x)));
+            out.add(Segment.of(p + ".attn", b.attnParameters(), Segment.Boundary.REDUCE_SCATTER_T, 0,
+                    (h, skip, ctx) -> b.attentionPartial(h, ctx, consts)));
+            out.add(Segment.of(p + ".attn_residual", List.of(), Segment.Boundary.NONE, 2,
+                    (a, x, ctx) -> b.attentionResidual(a, x, ctx, shardOffset(a))));
+            out.add(Segment.of(p + ".ln2", b.ln2().parameters(), Segment.Boundary.ALL_GATHER_T, 0,
+                    (x, skip, ctx) -> b.ln2().forward(x)));
+            out.add(Segment.of(p + ".mlp", b.mlpOnlyParameters(), Segment.Boundary.REDUCE_SCATTER_T, 0,
+                    (g, skip, ctx) -> b.mlpPartial(g)));
+            out.add(Segment.of(p + ".mlp_residual", List.of(), Segment.Boundary.NONE, 2,
+                    (m, x, ctx) -> b.mlpResidual(m, x, ctx, shardOffset(m))));
+        }
+        if (pp.last()) {
+            out.add(Segment.of("ln_f", lnF.parameters(), Segment.Boundary.ALL_GATHER_T, 0, (x, skip, ctx) -> lnF.forward(x)));
+            out.add(Segment.of("head", List.of(wte.weight()), Segment.Boundary.NONE, 0,
+                    (h, skip, ctx) -> normalisedHeadLoss(h, targets, ctx)));
+        }
+        return out;
+    }
+
+    /** This rank's partial sum of token + position embeddings of ids [B, T] (dropout follows on the shard). */
+    private PtNDArray embedPartial(PtNDArray ids) {
+        long t = ids.getShape().get(1);
+        io.megalith.core.tensorparallel.SequenceParallel.checkDivisible(t, tp.size());
+        if (t > cfg.blockSize()) {
+            throw new IllegalArgumentException("sequence of " + t + " exceeds block_size " + cfg.blockSize());
+        }
+        PtNDArray table = wpe.weight().value();
+        PtNDArray pos = t == cfg.blockSize() ? table : Ops.slice(table, 0, 0, t);
+        return Ops.add(wte.forward(ids), Ops.mul(pos, residualScale)); // wpe/tp per rank: summed once over the group
+    }
+
+    /** Offset of this rank's sequence shard x [B, T/tp, C] within a sample's T x C elements (for dropout masks). */
+    private long shardOffset(PtNDArray x) {
+        long[] s = x.getShape().getShape();
+        return tp.rank() * s[1] * s[2];
     }
 
     /** Final hidden states [B, T, C] for token ids [B, T] (int64), continuing after {@code cache} if given. */
@@ -191,7 +320,7 @@ public final class Gpt extends Module {
 
     /** Whole-graph paths (inference, the KV cache) are for the full model; tensor-parallel runs use segments. */
     private void requireSingleRank(String what) {
-        if (tp.parallel() || pp.parallel()) {
+        if (tp.parallel() || pp.parallel() || expertParallel != null) {
             throw new IllegalStateException(what + " of a tensor-parallel shard: run segments(), or a full model");
         }
     }

@@ -34,6 +34,16 @@ public final class Mlp extends Module {
     }
 
     public PtNDArray forward(PtNDArray x, ForwardContext ctx) {
-        return ctx.dropout(proj.forward(Ops.gelu(fc.forward(x))), cfg.dropout(), prefix() + ".resid");
+        return ctx.dropout(forwardBeforeDropout(x), cfg.dropout(), prefix() + ".resid");
+    }
+
+    /** proj(gelu(fc(x))) without the residual dropout (sequence parallelism applies it to its shard). */
+    public PtNDArray forwardBeforeDropout(PtNDArray x) {
+        return proj.forward(Ops.gelu(fc.forward(x)));
+    }
+
+    /** The residual dropout of positions [t0, t0 + T') of the output, y [B, T', C], {@code rowOffset} = t0 C. */
+    public PtNDArray residualDropout(PtNDArray y, ForwardContext ctx, long rowOffset) {
+        return ctx.dropout(y, cfg.dropout(), prefix() + ".resid", rowOffset);
     }
 }

@@ -56,6 +56,18 @@ public final class ForwardContext {
         return reportedLoss;
     }
 
+    private io.megalith.core.moe.MoeContext moe;
+
+    /** Where MoE layers put their auxiliary losses and routing statistics (training only); null: nowhere. */
+    public io.megalith.core.moe.MoeContext moe() {
+        return moe;
+    }
+
+    public ForwardContext withMoe(io.megalith.core.moe.MoeContext moe) {
+        this.moe = moe;
+        return this;
+    }
+
     /**
      * Inverted dropout on x, whose leading dimension is the batch: zero each element with probability
      * p, scale the rest by 1/(1-p).

@@ -36,6 +36,13 @@ public final class PartitionedParameters implements ModelParameters {
     }
 
     private final Communicator dp;
+    private final Communicator edp; // partitions expert groups (expert parallelism); dp otherwise
+    private final boolean[] expertGroup;
+
+    /** The group that partitions (reduce-scatters, all-gathers) parameter group g. */
+    public Communicator communicator(int g) {
+        return expertGroup[g] ? edp : dp;
+    }
     private final NDManager manager;
     private final List<Parameter> layout;
     private final List<Group> groups;
@@ -53,7 +60,17 @@ public final class PartitionedParameters implements ModelParameters {
      * function of (seed, parameter name, index), so no rank ever needs the full initial tensors).
      */
     public PartitionedParameters(List<Parameter> layout, long[] groupEnds, Communicator dp, NDManager parent, long seed) {
+        this(layout, groupEnds, dp, null, null, parent, seed);
+    }
+
+    /**
+     * With expert parallelism: groups whose parameters are all {@code expert} (each group is all or none) are
+     * partitioned over {@code expertDataParallel}, the ranks holding the same experts; the others over dp.
+     */
+    public PartitionedParameters(List<Parameter> layout, long[] groupEnds, Communicator dp, Communicator expertDataParallel,
+            java.util.function.Predicate<Parameter> expert, NDManager parent, long seed) {
         this.dp = dp;
+        this.edp = expertDataParallel == null ? dp : expertDataParallel;
         this.manager = parent.newSubManager();
         this.layout = List.copyOf(layout);
         long off = 0;
@@ -82,13 +99,22 @@ public final class PartitionedParameters implements ModelParameters {
         }
         this.groups = List.copyOf(gs);
         int n = groups.size();
+        this.expertGroup = new boolean[n];
+        for (Group g : groups) {
+            long experts = expert == null ? 0 : g.params().stream().filter(expert).count();
+            if (experts > 0 && experts < g.params().size()) {
+                throw new IllegalArgumentException("group " + g.index() + " mixes expert and other parameters");
+            }
+            expertGroup[g.index()] = experts > 0;
+        }
         pieceFrom = new long[n];
         pieceTo = new long[n];
         shardOffset = new int[n];
         int size = 0;
         for (Group g : groups) {
-            pieceFrom[g.index()] = g.from() + dp.partStart(g.size(), dp.rank());
-            pieceTo[g.index()] = g.from() + dp.partStart(g.size(), dp.rank() + 1);
+            Communicator c = communicator(g.index());
+            pieceFrom[g.index()] = g.from() + c.partStart(g.size(), c.rank());
+            pieceTo[g.index()] = g.from() + c.partStart(g.size(), c.rank() + 1);
             shardOffset[g.index()] = size;
             size += (int) (pieceTo[g.index()] - pieceFrom[g.index()]);
         }
@@ -187,7 +213,7 @@ public final class PartitionedParameters implements ModelParameters {
         NDScope.unregister(t);
         ByteBuffer mine = ByteBuffer.allocateDirect((int) (pieceTo[g] - pieceFrom[g]) * 4).order(ByteOrder.LITTLE_ENDIAN);
         mine.put(shard.duplicate().position(shardOffset[g] * 4).limit(shardOffset[g] * 4 + mine.capacity())).flip();
-        dp.allGather(mine, Ops.bytes(t, true), ElementType.F32);
+        communicator(g).allGather(mine, Ops.bytes(t, true), ElementType.F32);
         full[g] = t;
         bindViews(group);
     }
@@ -268,7 +294,7 @@ public final class PartitionedParameters implements ModelParameters {
                     .order(ByteOrder.LITTLE_ENDIAN);
             mine.put(shard.duplicate().position(shardOffset[g.index()] * 4).limit(shardOffset[g.index()] * 4
                     + mine.capacity())).flip();
-            dp.allGather(mine, Ops.bytes(full[g.index()], true), ElementType.F32);
+            communicator(g.index()).allGather(mine, Ops.bytes(full[g.index()], true), ElementType.F32);
         }
     }
 

@@ -30,6 +30,22 @@ import java.util.List;
  */
 public final class DataParallelOptimizer {
     private final Communicator dp;
+    private final Communicator ep; // splits the experts (expert parallelism), or a group of one
+    private final Communicator edp; // holds the same experts: their gradients are summed over it
+    private final boolean expertParallel;
+    private final List<io.megalith.core.nn.Parameter> experts; // this rank's expert parameters
+    private final List<io.megalith.core.nn.Parameter> shared; // every other parameter
+    private final boolean[] expertBucket; // per bucket: it holds expert parameters (reduced and sharded over edp)
+
+    /** The group a bucket is reduced (and, ZeRO-1, partitioned) over: its experts' edp group, else dp. */
+    private Communicator groupOf(int bucket) {
+        return expertBucket[bucket] ? edp : dp;
+    }
+
+    /** Parameters of an MoE expert (a rank of an expert-parallel group holds only its own experts). */
+    public static boolean isExpert(io.megalith.core.nn.Parameter p) {
+        return p.name().contains(".moe.experts.");
+    }
     private final Communicator tp;
     private final Communicator pp;
     private final Communicator embedding;
@@ -75,6 +91,32 @@ public final class DataParallelOptimizer {
             throw new IllegalArgumentException("ZeRO stage " + stage + " is not handled here");
         }
         this.dp = dp;
+        this.ep = groups.expertParallel();
+        this.edp = groups.expertDataParallel();
+        this.expertParallel = ep != null && ep.size() > 1;
+        if (expertParallel && (tp.size() > 1 || pp.size() > 1)) {
+            throw new IllegalArgumentException("expert parallelism runs with tp 1 and pp 1");
+        }
+        this.experts = store.parameters().stream().filter(p -> isExpert(p)).toList();
+        this.shared = store.parameters().stream().filter(p -> !isExpert(p)).toList();
+        this.expertBucket = new boolean[buckets.size()];
+        if (expertParallel) {
+            for (GradientBuckets.Bucket b : buckets) {
+                boolean any = false;
+                boolean all = true;
+                for (io.megalith.core.nn.Parameter p : store.parameters()) {
+                    if (p.offset() >= b.from() && p.offset() < b.to()) {
+                        any |= isExpert(p);
+                        all &= isExpert(p);
+                    }
+                }
+                if (any && !all) {
+                    throw new IllegalArgumentException("bucket " + b.index() + " mixes expert and other parameters: "
+                            + "plan buckets split by GradientBuckets.plan(..., DataParallelOptimizer::isExpert)");
+                }
+                expertBucket[b.index()] = all;
+            }
+        }
         this.stage = stage;
         this.store = store;
         this.replicas = List.copyOf(replicas);
@@ -85,8 +127,9 @@ public final class DataParallelOptimizer {
         shardOffset = new int[n];
         int shard = 0;
         for (GradientBuckets.Bucket b : buckets) {
-            pieceFrom[b.index()] = b.from() + dp.partStart(b.size(), dp.rank());
-            pieceTo[b.index()] = b.from() + dp.partStart(b.size(), dp.rank() + 1);
+            Communicator g = groupOf(b.index());
+            pieceFrom[b.index()] = b.from() + g.partStart(b.size(), g.rank());
+            pieceTo[b.index()] = b.from() + g.partStart(b.size(), g.rank() + 1);
             shardOffset[b.index()] = shard;
             shard += (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
         }
@@ -144,8 +187,9 @@ public final class DataParallelOptimizer {
         for (int w = 0; w < replicas.size(); w++) {
             replicas.get(w).gradientsOfRange(bucket.from(), bucket.to(), dst, w > 0);
         }
-        if (dp.size() > 1) {
-            pending.add(dp.allReduceAsync(bytes(grads, bucket.from(), bucket.to()), ElementType.F32, ReduceOp.SUM));
+        Communicator g = groupOf(b);
+        if (g.size() > 1) {
+            pending.add(g.allReduceAsync(bytes(grads, bucket.from(), bucket.to()), ElementType.F32, ReduceOp.SUM));
         }
     }
 
@@ -197,7 +241,7 @@ public final class DataParallelOptimizer {
 
     /** Every rank broadcasts its updated pieces: afterwards all ranks hold the same full parameters. */
     private void gatherParameters() {
-        if (dp.size() == 1) {
+        if (dp.size() == 1 && edp.size() == 1) {
             return;
         }
         ByteBuffer values = store.valueBytes();
@@ -208,7 +252,7 @@ public final class DataParallelOptimizer {
             ByteBuffer mine = direct(pieceTo[b.index()] - pieceFrom[b.index()]);
             mine.put(bytes(values, pieceFrom[b.index()], pieceTo[b.index()])).flip();
             inputs.add(mine);
-            gathers.add(dp.allGatherAsync(mine, bytes(values, b.from(), b.to()), ElementType.F32));
+            gathers.add(groupOf(b.index()).allGatherAsync(mine, bytes(values, b.from(), b.to()), ElementType.F32));
         }
         for (Handle h : gathers) {
             h.await();
@@ -256,6 +300,19 @@ public final class DataParallelOptimizer {
      * and replicas counted once (their share 1/tp on each rank), in rank order, the same on every rank.
      */
     private double norm() {
+        if (expertParallel) { // shared parameters are the same on every rank; each expert lives on one rank of ep
+            double sharedSq = 0;
+            for (io.megalith.core.nn.Parameter p : shared) {
+                double s = AdamW.l2Norm(floats(grads, p.offset(), p.offset() + p.numel()));
+                sharedSq += s * s;
+            }
+            double expertSq = 0;
+            for (io.megalith.core.nn.Parameter p : experts) {
+                double s = AdamW.l2Norm(floats(grads, p.offset(), p.offset() + p.numel()));
+                expertSq += s * s;
+            }
+            return Math.sqrt(sharedSq + sumInRankOrder(expertSq, ep));
+        }
         if (tp.size() == 1 && pp.size() == 1) {
             return AdamW.l2Norm(floats(grads, 0, store.numel()));
         }
@@ -308,7 +365,7 @@ public final class DataParallelOptimizer {
             int len = (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
             ByteBuffer mine = direct(len);
             mine.asFloatBuffer().put(state, shardOffset[b.index()], len);
-            dp.allGather(mine, bytes(all, b.from(), b.to()), ElementType.F32);
+            groupOf(b.index()).allGather(mine, bytes(all, b.from(), b.to()), ElementType.F32);
         }
         return floats(all, 0, store.numel());
     }

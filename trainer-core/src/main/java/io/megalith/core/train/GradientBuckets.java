@@ -67,6 +67,15 @@ public final class GradientBuckets {
      */
     public static List<Bucket> plan(List<Segment> segments, List<Parameter> layout, long bucketElements,
             boolean splitAtSegments) {
+        return plan(segments, layout, bucketElements, splitAtSegments, null);
+    }
+
+    /**
+     * As above; with {@code kind} also wherever it changes between neighbouring parameters, so that every bucket
+     * holds one kind (expert parallelism: expert parameters are reduced over another group than the rest).
+     */
+    public static List<Bucket> plan(List<Segment> segments, List<Parameter> layout, long bucketElements,
+            boolean splitAtSegments, java.util.function.Predicate<Parameter> kind) {
         Map<Parameter, Integer> ready = readySegments(segments);
         long total = 0;
         for (Parameter p : layout) {
@@ -84,7 +93,8 @@ public final class GradientBuckets {
             lastReady = r;
             long end = p.offset() + p.numel();
             boolean segmentEnds = i + 1 == layout.size() || ready.getOrDefault(layout.get(i + 1), 0) != r;
-            if (end - from >= bucketElements || (splitAtSegments && segmentEnds)) {
+            boolean kindEnds = kind != null && (i + 1 == layout.size() || kind.test(p) != kind.test(layout.get(i + 1)));
+            if (end - from >= bucketElements || (splitAtSegments && segmentEnds) || kindEnds) {
                 out.add(new Bucket(out.size(), from, end, r));
                 from = end;
             }

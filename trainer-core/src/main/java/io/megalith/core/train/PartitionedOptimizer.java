@@ -167,7 +167,7 @@ public final class PartitionedOptimizer implements AutoCloseable {
     private void reduceScatterTimed(int g, ByteBuffer in) {
         int len = (int) (params.pieceTo(g) - params.pieceFrom(g));
         ByteBuffer out = ByteBuffer.allocateDirect(len * 4).order(ByteOrder.LITTLE_ENDIAN);
-        dp.reduceScatter(in, out, ElementType.F32, ReduceOp.SUM);
+        params.communicator(g).reduceScatter(in, out, ElementType.F32, ReduceOp.SUM);
         FloatBuffer acc = grads.asFloatBuffer();
         FloatBuffer add = out.asFloatBuffer();
         int at = params.shardOffset(g);
@@ -198,6 +198,11 @@ public final class PartitionedOptimizer implements AutoCloseable {
         return norm;
     }
 
+    /**
+     * Each rank's pieces partition the gradient: shared groups over dp, expert groups over edp within each
+     * expert-parallel rank (whose experts are disjoint), so the sum over dp of the pieces' squares is the
+     * squared norm of the whole model's gradient, with or without expert parallelism.
+     */
     private double globalNorm() {
         double local = AdamW.l2Norm(grads.asFloatBuffer());
         ByteBuffer mine = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
@@ -226,7 +231,7 @@ public final class PartitionedOptimizer implements AutoCloseable {
             ByteBuffer mine = ByteBuffer.allocateDirect(len * 4).order(ByteOrder.LITTLE_ENDIAN);
             mine.asFloatBuffer().put(state, params.shardOffset(g.index()), len);
             ByteBuffer all = ByteBuffer.allocateDirect((int) g.size() * 4).order(ByteOrder.LITTLE_ENDIAN);
-            dp.allGather(mine, all, ElementType.F32);
+            params.communicator(g.index()).allGather(mine, all, ElementType.F32);
             FloatBuffer f = all.asFloatBuffer();
             for (Parameter p : g.params()) {
                 float[] v = new float[(int) p.numel()];

@@ -9,6 +9,7 @@ import io.megalith.core.comm.ReduceOp;
 import io.megalith.core.model.Segment;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.SequenceParallel;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -64,10 +65,12 @@ public final class SegmentedPass {
     }
 
     /**
-     * As above, for segments whose outputs and input gradients are partial sums over {@code partialSums}
-     * (tensor parallelism): every segment output but the loss is all-reduced before it becomes the next
-     * input, and every input gradient is all-reduced before it becomes the upstream of the segment before.
-     * These are Megatron's g and f operators, placed at segment boundaries. Null: no such group.
+     * As above, for segments whose outputs and input gradients cross {@code partialSums}, the tensor-parallel
+     * group, at segment boundaries as each segment's {@link Segment#boundary()} says: with plain tensor
+     * parallelism every segment output but the loss is all-reduced before it becomes the next input, and every
+     * input gradient is all-reduced before it becomes the upstream of the segment before (Megatron's g and f
+     * operators); with sequence parallelism boundaries all-gather or reduce-scatter along the sequence instead,
+     * and their transposes run in backward. Null: no such group.
      */
     public static float run(List<Segment> segments, PtNDArray input, ForwardContext ctx, float lossScale, Hooks hooks,
             Recompute recompute, Communicator partialSums) {
@@ -92,7 +95,9 @@ public final class SegmentedPass {
     private final boolean endsWithLoss;
     private final List<PtNDArray> inputs = new ArrayList<>();
     private PtNDArray[] outputs;
+    private PtNDArray[] extras; // per segment: its auxiliary loss (MoE), added to its backward, or null
     private final List<PtNDArray> owned = new ArrayList<>();
+    private final Segment.Boundary stageInput;
     private float loss = Float.NaN;
 
     /**
@@ -104,6 +109,17 @@ public final class SegmentedPass {
      */
     public SegmentedPass(List<Segment> segments, ForwardContext ctx, Hooks hooks, Recompute recompute,
             Communicator partialSums, boolean inputNeedsGradient, boolean endsWithLoss) {
+        this(segments, ctx, hooks, recompute, partialSums, inputNeedsGradient, endsWithLoss, Segment.Boundary.ALL_REDUCE);
+    }
+
+    /**
+     * As above; {@code stageInput} is the boundary the chain's input crossed after the previous stage's last
+     * segment, whose transpose the gradient of the input goes through before it is returned (all-reduced under
+     * plain tensor parallelism, as is under sequence parallelism, whose stages exchange sequence shards).
+     */
+    public SegmentedPass(List<Segment> segments, ForwardContext ctx, Hooks hooks, Recompute recompute,
+            Communicator partialSums, boolean inputNeedsGradient, boolean endsWithLoss, Segment.Boundary stageInput) {
+        this.stageInput = stageInput;
         this.segments = segments;
         this.ctx = ctx;
         this.hooks = hooks;
@@ -121,6 +137,7 @@ public final class SegmentedPass {
     public PtNDArray forward(PtNDArray input) {
         int n = segments.size();
         outputs = new PtNDArray[n];
+        extras = new PtNDArray[n];
         PtNDArray x = input;
         PtNDArray result = null;
         for (int i = 0; i < n; i++) {
@@ -131,8 +148,12 @@ public final class SegmentedPass {
                     || (recompute == Recompute.ALL_BUT_LAST && last && !endsWithLoss);
             hooks.beforeForward(i, false);
             if (!drop) {
-                outputs[i] = own(forward(segments.get(i), in, ctx));
-                x = handOn(outputs[i], last);
+                outputs[i] = own(forward(i, in));
+                PtNDArray extra = ctx.moe() == null ? null : ctx.moe().takeLoss();
+                if (extra != null) {
+                    extras[i] = own(extra);
+                }
+                x = handOn(outputs[i], last, segments.get(i).boundary());
                 if (last) {
                     result = x;
                 }
@@ -141,12 +162,18 @@ public final class SegmentedPass {
                 // and activations at once; only a detached copy of the output survives as the next input.
                 PtNDArray kept;
                 try (NDScope segmentScope = new NDScope()) {
-                    PtNDArray out = forward(segments.get(i), in, ctx);
+                    PtNDArray out = forward(i, in);
+                    if (ctx.moe() != null) {
+                        ctx.moe().takeLoss(); // added again by the recomputed forward before backward
+                    }
+                    if (segments.get(i) instanceof Segment.Custom custom) {
+                        custom.discard(); // run again before its backward
+                    }
                     if (last && endsWithLoss) {
                         loss = out.getFloat();
                         kept = null;
                     } else {
-                        kept = handOn(out, false);
+                        kept = handOn(out, false, segments.get(i).boundary());
                         NDScope.unregister(kept);
                     }
                 }
@@ -177,21 +204,45 @@ public final class SegmentedPass {
 
     /**
      * Runs every segment's backward from {@code upstream} (the loss scale, or the gradient of this stage's output
-     * received from the next stage). Returns the gradient of the chain's input when it needs one (summed over the
-     * tensor-parallel group), else null.
+     * received from the next stage). Returns the gradient of the chain's input when it needs one (through the
+     * transpose of the stage boundary: summed over the tensor-parallel group, or this rank's sequence shard's), else
+     * null.
      */
     public PtNDArray backward(PtNDArray upstream) {
         int n = segments.size();
+        boolean temporary = false; // upstream is a copy made by a sequence-parallel collective: free it once used
         for (int i = n - 1; i >= 0; i--) {
             NDScope segmentScope = outputs[i] == null ? new NDScope() : null;
             try {
                 PtNDArray out = outputs[i];
+                PtNDArray extra = extras[i];
                 if (out == null) {
                     hooks.beforeForward(i, true);
-                    out = forward(segments.get(i), inputs.get(i), ctx);
+                    if (ctx.moe() != null) {
+                        ctx.moe().recording(false);
+                    }
+                    try {
+                        out = forward(i, inputs.get(i));
+                    } finally {
+                        if (ctx.moe() != null) {
+                            ctx.moe().recording(true);
+                            extra = ctx.moe().takeLoss();
+                        }
+                    }
                     hooks.afterForward(i, true);
                 }
-                JniUtils.backward(out, upstream, false, false);
+                if (segments.get(i) instanceof Segment.Custom custom) {
+                    custom.backward(upstream, ctx);
+                } else if (extra == null) {
+                    JniUtils.backward(out, upstream, false, false);
+                } else {
+                    // the segment also adds an auxiliary loss (MoE): one backward of
+                    // sum(out * upstream) + extra is the vector-Jacobian product of both outputs
+                    backwardWithExtra(out, upstream, extra);
+                }
+                if (temporary) {
+                    upstream.close();
+                }
                 hooks.afterBackward(i);
             } finally {
                 if (segmentScope != null) {
@@ -199,13 +250,27 @@ public final class SegmentedPass {
                 }
             }
             if (i > 0 || inputNeedsGradient) {
-                upstream = JniUtils.getGradient(inputs.get(i));
-                if (sum) {
-                    allReduce(upstream, partialSums);
+                Segment.Boundary crossed = i > 0 ? segments.get(i - 1).boundary() : stageInput;
+                PtNDArray grad = JniUtils.getGradient(inputs.get(i));
+                upstream = gradientAcross(grad, crossed);
+                temporary = upstream != grad;
+                if (temporary) {
+                    grad.close(); // a handle only: the gradient itself belongs to the leaf
                 }
             }
         }
         return inputNeedsGradient ? upstream : null;
+    }
+
+    private void backwardWithExtra(PtNDArray out, PtNDArray upstream, PtNDArray extra) {
+        JniUtils.setGradMode(true);
+        PtNDArray total;
+        try {
+            total = Ops.add(Ops.sum(Ops.mul(out, JniUtils.detachGradient(upstream))), extra);
+        } finally {
+            JniUtils.setGradMode(false);
+        }
+        JniUtils.backward(total, Ops.scalar(ctx.manager(), 1f), false, false);
     }
 
     /** Releases the tensors kept between forward and backward. */
@@ -216,12 +281,58 @@ public final class SegmentedPass {
         owned.clear();
     }
 
-    /** What a segment's output becomes as the next input: summed over the group (not the loss), detached. */
-    private PtNDArray handOn(PtNDArray out, boolean last) {
+    /**
+     * What a segment's output becomes as the next input (not the loss): detached, after its boundary's
+     * collective (summed over the group, or gathered or scattered along the sequence).
+     */
+    private PtNDArray handOn(PtNDArray out, boolean last, Segment.Boundary boundary) {
         if (last && endsWithLoss) {
             return out;
         }
-        return sum ? summed(out, partialSums) : JniUtils.detachGradient(out);
+        if (!sum) {
+            return JniUtils.detachGradient(out);
+        }
+        return switch (boundary) {
+            case ALL_REDUCE -> summed(out, partialSums);
+            case ALL_GATHER_T -> SequenceParallel.gather(JniUtils.detachGradient(out), partialSums);
+            case REDUCE_SCATTER_T -> SequenceParallel.scatter(JniUtils.detachGradient(out), partialSums);
+            case NONE -> JniUtils.detachGradient(out);
+        };
+    }
+
+    /** The gradient of a segment's input through the transpose of the boundary it crossed (in place when it can). */
+    private PtNDArray gradientAcross(PtNDArray grad, Segment.Boundary boundary) {
+        if (!sum) {
+            return grad;
+        }
+        return switch (boundary) {
+            case ALL_REDUCE -> {
+                allReduce(grad, partialSums);
+                yield grad;
+            }
+            case ALL_GATHER_T -> SequenceParallel.scatter(grad, partialSums);
+            case REDUCE_SCATTER_T -> SequenceParallel.gather(grad, partialSums);
+            case NONE -> grad;
+        };
+    }
+
+    /** Segment i's forward on {@code in}, with the input of the segment it skips back to if it has a residual. */
+    private PtNDArray forward(int i, PtNDArray in) {
+        Segment s = segments.get(i);
+        int back = s.skipBack();
+        if (back == 0) {
+            return forward(s, in, ctx);
+        }
+        if (back > i || (i - back == 0 && !inputNeedsGradient)) {
+            throw new IllegalStateException("segment " + s.name() + " skips back " + back + " segments to no leaf input");
+        }
+        PtNDArray skip = inputs.get(i - back);
+        JniUtils.setGradMode(true);
+        try {
+            return s.forward(in, skip, ctx);
+        } finally {
+            JniUtils.setGradMode(false);
+        }
     }
 
     private PtNDArray own(PtNDArray t) {

@@ -34,15 +34,18 @@ import org.slf4j.LoggerFactory;
  * Sharded, asynchronous checkpoints of one rank of a (dp x tp x pp, ZeRO) job, and their resharding load.
  *
  * <p><b>Save.</b> Every rank snapshots what it owns to host memory on the training thread (ZeRO pieces are
- * gathered over dp first, a collective), then a background thread writes it as {@code model-rNNNNN} and
- * {@code optimizer-rNNNNN.safetensors} into the step's shared staging directory, with its marker last. Who
- * writes what: a tensor-parallel slice is written by its tp rank (a piece: ranges along one dim); a tensor
- * replicated over tp by tp rank 0; the token embedding (on the first and last stage) by the first stage; and
- * among the dp replicas the tensors are dealt out by size, so every rank writes about 1/dp of its stage's
- * bytes. Rank 0 writes the Kryo training state and the tokenizer, waits for every rank's marker, writes the
- * manifest and renames the directory ({@link CheckpointStore#commitSharded}). The next save waits for the
- * previous one, and no rank starts a save before rank 0 committed the previous one (the staging name is
- * broadcast from rank 0 after its commit).
+ * gathered over dp first, over edp for expert parameters: a collective), then a background thread writes it as
+ * {@code model-rNNNNN} and {@code optimizer-rNNNNN.safetensors} into the step's shared staging directory, with its
+ * marker last. Who writes what: a tensor-parallel slice is written by its tp rank (a piece: ranges along one dim);
+ * a tensor replicated over tp by tp rank 0; the token embedding (on the first and last stage) by the first stage;
+ * and among the dp replicas the tensors are dealt out by size, so every rank writes about 1/dp of its stage's
+ * bytes. With expert parallelism ({@code parallel.ep} > 1) an expert's tensors are not dp replicas: the ranks of
+ * one expert-data-parallel group hold them (the ep rank's experts, named by their global index) and gather their
+ * ZeRO pieces, so they are dealt out among that group only; the load then reads, by global name, the experts each
+ * rank holds in its own layout (any ep). Rank 0 writes the Kryo training state and the tokenizer, waits for every
+ * rank's marker, writes the manifest and renames the directory ({@link CheckpointStore#commitSharded}). The next
+ * save waits for the previous one, and no rank starts a save before rank 0 committed the previous one (the staging
+ * name is broadcast from rank 0 after its commit).
  *
  * <p><b>Load.</b> Each rank assembles, from the pieces in the manifest, the whole tensors of its own
  * parameters in its new layout (reading and verifying only the files holding them) and hands them to the
@@ -223,8 +226,8 @@ public final class ShardedCheckpointer implements AutoCloseable {
 
     /** The pieces this rank writes, by file: copies in host memory (the step may go on). */
     private Map<String, List<CheckpointStore.Piece>> snapshot() {
-        Map<String, HostTensor> values = trainer.parameters().toHost(); // ZeRO-2/3: gathered over dp
-        Map<String, HostTensor> moments = trainer.localOptimizerState(); // ZeRO-1+: gathered over dp
+        Map<String, HostTensor> values = trainer.parameters().toHost(); // ZeRO-2/3: gathered over dp (experts: edp)
+        Map<String, HostTensor> moments = trainer.localOptimizerState(); // ZeRO-1+: over dp (experts: edp)
         Communicator tp = groups.tensorParallel();
         Communicator dp = groups.dataParallel();
         boolean firstStage = groups.pipeline().rank() == 0;
@@ -239,19 +242,27 @@ public final class ShardedCheckpointer implements AutoCloseable {
             }
             mine.add(p);
         }
-        // deal the tensors out among the dp replicas by size (every replica computes the same assignment)
+        // Deal the tensors out among the ranks holding the same copy, by size (each of them computes the same
+        // assignment): the dp replicas for every tensor, except that with expert parallelism an expert's
+        // tensors are held (and their ZeRO pieces gathered) only by the expert-data-parallel group of the ep
+        // rank holding that expert: they are dealt out among that group, each under its global name.
+        Communicator edp = groups.expertDataParallel();
+        boolean expertParallel = groups.expertParallel().size() > 1;
         long[] load = new long[dp.size()];
+        long[] expertLoad = new long[expertParallel ? edp.size() : 0];
         List<CheckpointStore.Piece> weights = new ArrayList<>();
         List<CheckpointStore.Piece> optimizer = new ArrayList<>();
         for (Parameter p : mine) {
+            boolean expert = expertParallel && DataParallelOptimizer.isExpert(p);
+            long[] l = expert ? expertLoad : load;
             int owner = 0;
-            for (int r = 1; r < load.length; r++) {
-                if (load[r] < load[owner]) {
+            for (int r = 1; r < l.length; r++) {
+                if (l[r] < l[owner]) {
                     owner = r;
                 }
             }
-            load[owner] += p.numel();
-            if (owner != dp.rank()) {
+            l[owner] += p.numel();
+            if (owner != (expert ? edp.rank() : dp.rank())) {
                 continue;
             }
             weights.add(piece(p, p.name(), values.get(p.name())));

@@ -86,6 +86,17 @@ public final class Trainer implements AutoCloseable {
      */
     public static ModelParameters createParameters(MegalithConfig config, Gpt model, NDManager manager,
             Communicator dataParallel) {
+        return createParameters(config, model, manager, RankGroups.dataParallelOnly(dataParallel));
+    }
+
+    /**
+     * As above for a rank of {@code groups}: with expert parallelism, ZeRO-2 groups never mix expert and other
+     * parameters, and expert groups are partitioned over the expert-data-parallel group.
+     */
+    public static ModelParameters createParameters(MegalithConfig config, Gpt model, NDManager manager,
+            RankGroups groups) {
+        Communicator dataParallel = groups.dataParallel();
+        boolean ep = groups.expertParallel().size() > 1;
         List<io.megalith.core.model.Segment> plan = model.segments(null);
         List<io.megalith.core.nn.Parameter> layout = GradientBuckets.backwardOrder(plan);
         if (config.zero().stage() < 2) {
@@ -98,9 +109,11 @@ public final class Trainer implements AutoCloseable {
         }
         boolean perLayer = config.zero().stage() == 3;
         long bucket = perLayer ? Long.MAX_VALUE : bucketElements(config);
-        long[] ends = GradientBuckets.plan(plan, layout, bucket, perLayer).stream()
-                .mapToLong(GradientBuckets.Bucket::to).toArray();
-        return new PartitionedParameters(layout, ends, dataParallel, manager, config.seed());
+        long[] ends = GradientBuckets.plan(plan, layout, bucket, perLayer, ep ? DataParallelOptimizer::isExpert : null)
+                .stream().mapToLong(GradientBuckets.Bucket::to).toArray();
+        return ep ? new PartitionedParameters(layout, ends, dataParallel, groups.expertDataParallel(),
+                DataParallelOptimizer::isExpert, manager, config.seed())
+                : new PartitionedParameters(layout, ends, dataParallel, manager, config.seed());
     }
 
     private static long bucketElements(MegalithConfig config) {
@@ -153,6 +166,9 @@ public final class Trainer implements AutoCloseable {
         } else if (n > 1) {
             throw new IllegalArgumentException("runtime.workers > 1 needs replicated parameters (zero.stage 0 or 1)");
         }
+        if (groups.expertParallel().size() > 1 && n > 1) {
+            throw new IllegalArgumentException("expert parallelism runs with runtime.workers 1");
+        }
         if ((tensorParallel.size() > 1 || groups.pipeline().size() > 1) && (n > 1 || store == null)) {
             throw new IllegalArgumentException("tensor and pipeline parallelism run with runtime.workers 1 and zero.stage "
                     + "0 or 1");
@@ -164,7 +180,11 @@ public final class Trainer implements AutoCloseable {
             replicas.add(replica);
         }
         if (store != null) {
-            this.buckets = GradientBuckets.plan(model.segments(null), store, bucketElements(config));
+            this.buckets = groups.expertParallel().size() > 1
+                    // expert buckets are reduced over the expert-data-parallel group: never mixed with others
+                    ? GradientBuckets.plan(model.segments(null), store.parameters(), bucketElements(config), false,
+                            DataParallelOptimizer::isExpert)
+                    : GradientBuckets.plan(model.segments(null), store, bucketElements(config));
             this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, groups, model.tokenEmbedding(),
                     config.zero().stage(), cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
             this.partitioned = null;
@@ -210,7 +230,8 @@ public final class Trainer implements AutoCloseable {
 
     /** Full AdamW state by name, whatever the partitioning (a collective over the data-parallel group). */
     public Map<String, HostTensor> gatherOptimizerState() {
-        Map<String, HostTensor> local = optimizer != null ? optimizer.gatherState() : partitioned.gatherState();
+        Map<String, HostTensor> local = acrossExperts(optimizer != null ? optimizer.gatherState()
+                : partitioned.gatherState());
         if (tensorParallel.size() == 1) {
             return acrossStages(local);
         }
@@ -229,8 +250,16 @@ public final class Trainer implements AutoCloseable {
      * embedding is the same on the first and last stage).
      */
     private Map<String, HostTensor> acrossStages(Map<String, HostTensor> mine) {
-        Communicator pp = groups.pipeline();
-        if (pp.size() == 1) {
+        return acrossGroup(mine, groups.pipeline());
+    }
+
+    /** Every expert-parallel rank's tensors (each holds its experts), on every rank of the expert-parallel group. */
+    private Map<String, HostTensor> acrossExperts(Map<String, HostTensor> mine) {
+        return acrossGroup(mine, groups.expertParallel());
+    }
+
+    private static Map<String, HostTensor> acrossGroup(Map<String, HostTensor> mine, Communicator pp) {
+        if (pp == null || pp.size() == 1) {
             return mine;
         }
         try {
@@ -270,7 +299,8 @@ public final class Trainer implements AutoCloseable {
 
     /** The one-rank model's parameters by name (a collective under tensor parallelism and ZeRO-3). */
     public Map<String, HostTensor> fullParameters() {
-        return acrossStages(TensorParallelState.gather(params.toHost(), params.parameters(), tensorParallel, ""));
+        return acrossStages(acrossExperts(TensorParallelState.gather(params.toHost(), params.parameters(), tensorParallel,
+                "")));
     }
 
     /**
@@ -278,7 +308,8 @@ public final class Trainer implements AutoCloseable {
      * collective like {@link #fullParameters()}. Replicated ZeRO 0/1 storage only.
      */
     public Map<String, HostTensor> fullGradients() {
-        return acrossStages(TensorParallelState.gather(optimizer.lastGradients(), params.parameters(), tensorParallel, ""));
+        return acrossStages(acrossExperts(TensorParallelState.gather(optimizer.lastGradients(), params.parameters(),
+                tensorParallel, "")));
     }
 
     /** Sets every parameter from the one-rank model's tensors (this rank takes its slices). */
@@ -296,7 +327,7 @@ public final class Trainer implements AutoCloseable {
      * partitioned state. A collective under ZeRO-3: every rank must call it.
      */
     public <T> T withFullModel(java.util.function.Function<Gpt, T> work) {
-        if (tensorParallel.size() > 1 || groups.pipeline().size() > 1) {
+        if (tensorParallel.size() > 1 || groups.pipeline().size() > 1 || groups.expertParallel().size() > 1) {
             Map<String, HostTensor> full = fullParameters();
             if (fullModel == null) {
                 fullModel = new Gpt(model.config());
@@ -353,6 +384,7 @@ public final class Trainer implements AutoCloseable {
             commNanos += System.nanoTime() - t0;
         }
         long stepKey = CounterRng.key(dropoutKey, step);
+        startMoeStats();
         double loss = 0;
         for (int m = 0; m < accum; m++) {
             // the last micro-batch starts reducing each bucket as soon as backward completes it
@@ -367,6 +399,7 @@ public final class Trainer implements AutoCloseable {
             loss = sumDoubles(l);
             commNanos += System.nanoTime() - t0;
         }
+        commNanos += finishMoeStats();
         long tokens = counts[1];
         double lr = schedule.at(step);
         double norm = optimizer != null ? optimizer.step(lr, cfg.gradClip()) : partitioned.step(lr, cfg.gradClip());
@@ -407,7 +440,8 @@ public final class Trainer implements AutoCloseable {
         }
         commNanos += System.nanoTime() - t0;
         long stepKey = CounterRng.key(dropoutKey, step);
-        int seq = micro[0].seqLen();
+        startMoeStats();
+        int seq = model.stageSequenceLength(micro[0].seqLen()); // sequence parallelism: stages exchange shards
         long width = model.config().nEmbd();
         SegmentedPass.Recompute recompute = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST
                 : SegmentedPass.Recompute.NONE;
@@ -426,12 +460,13 @@ public final class Trainer implements AutoCloseable {
                     NDManager mm = managers[m];
                     Targets tg = Targets.of(mm, micro[m].targets());
                     shares[m] = (double) tg.counted() / counts[0];
-                    ForwardContext ctx = new ForwardContext(true, stepKey, m * b + from, mm);
+                    ForwardContext ctx = new ForwardContext(true, stepKey, m * b + from, mm).withMoe(moeContext());
                     SegmentedPass.Hooks hooks = m == accum - 1 && dp > 1 ? overlapHooks() : SegmentedPass.NO_HOOKS;
-                    passes[m] = new SegmentedPass(model.segments(tg), ctx, hooks, recompute, tensorParallel, !first, last);
+                    passes[m] = new SegmentedPass(model.segments(tg), ctx, hooks, recompute, tensorParallel, !first, last,
+                            model.stageBoundary());
                     PtNDArray input;
                     if (first) {
-                        input = Ops.longs(mm, micro[m].inputs(), rows, seq);
+                        input = Ops.longs(mm, micro[m].inputs(), rows, micro[m].seqLen());
                     } else {
                         input = Ops.pt(mm.zeros(new ai.djl.ndarray.types.Shape(rows, seq, width)));
                         long w = System.nanoTime();
@@ -476,6 +511,10 @@ public final class Trainer implements AutoCloseable {
             loss = sumDoubles(l, dataParallel);
         }
         commNanos += System.nanoTime() - t0;
+        if (moeStats != null) { // every stage's MoE layers, then every data-parallel rank's tokens
+            moeStats.fromArray(sumDoubleArrays(moeStats.toArray(), pp));
+        }
+        commNanos += finishMoeStats();
         double lr = schedule.at(step);
         double norm = optimizer.step(lr, cfg.gradClip());
         commNanos += optimizer.commNanos();
@@ -483,6 +522,56 @@ public final class Trainer implements AutoCloseable {
     }
 
     private double lastBubble;
+    private io.megalith.core.moe.MoeStats moeStats; // this step's routing statistics (MoE models), else null
+
+    private void startMoeStats() {
+        io.megalith.core.config.MegalithConfig.Moe moe = model.config().moe();
+        moeStats = moe.enabled() ? new io.megalith.core.moe.MoeStats(
+                io.megalith.core.moe.MoeMlp.moeLayers(moe, model.config().nLayer()), moe.experts()) : null;
+    }
+
+    /** A forward pass's sink for auxiliary losses: one sequence weighs 1 / (sequences in the step). */
+    private io.megalith.core.moe.MoeContext moeContext() {
+        return moeStats == null ? null
+                : new io.megalith.core.moe.MoeContext(1.0 / ((long) cfg.batchSize() * cfg.gradAccum()), moeStats);
+    }
+
+    /** Sums the step's routing statistics over the data-parallel group; returns the nanoseconds it took. */
+    private long finishMoeStats() {
+        if (moeStats == null || dataParallel.size() == 1) {
+            return 0;
+        }
+        long t0 = System.nanoTime();
+        moeStats.fromArray(sumDoubleArrays(moeStats.toArray(), dataParallel));
+        return System.nanoTime() - t0;
+    }
+
+    /** Routing statistics of the last step summed over all ranks (MoE models), else null. */
+    public io.megalith.core.moe.MoeStats moeStats() {
+        return moeStats;
+    }
+
+    /** Element-wise sums over {@code group} of one array per rank (gathered, then added in rank order). */
+    private static double[] sumDoubleArrays(double[] mine, Communicator group) {
+        int n = group.size();
+        if (n == 1) {
+            return mine;
+        }
+        int len = mine.length;
+        ByteBuffer buf = ByteBuffer.allocateDirect(8 * len).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < len; i++) {
+            buf.putLong(8 * i, Double.doubleToRawLongBits(mine[i]));
+        }
+        ByteBuffer all = ByteBuffer.allocateDirect(8 * len * n).order(ByteOrder.LITTLE_ENDIAN);
+        group.allGather(buf, all, ElementType.I64);
+        double[] sum = new double[len];
+        for (int r = 0; r < n; r++) {
+            for (int i = 0; i < len; i++) {
+                sum[i] += Double.longBitsToDouble(all.getLong(8 * (r * len + i)));
+            }
+        }
+        return sum;
+    }
 
     /** Fraction of the last pipelined step this stage spent waiting for its neighbours (0 without pipelining). */
     public double bubble() {
@@ -566,7 +655,7 @@ public final class Trainer implements AutoCloseable {
         try (NDScope scope = new NDScope(); NDManager m = manager.newSubManager()) {
             PtNDArray ids = Ops.longs(m, inputs, to - from, t);
             Targets tg = Targets.of(m, targets);
-            ForwardContext ctx = new ForwardContext(true, stepKey, firstSample + from, m);
+            ForwardContext ctx = new ForwardContext(true, stepKey, firstSample + from, m).withMoe(moeContext());
             // mean over this part's tokens, weighted by the part's share of all tokens of the step
             double share = (double) tg.counted() / stepScored;
             SegmentedPass.Recompute asked = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST

@@ -151,10 +151,11 @@ public final class TrainingRun implements AutoCloseable {
         }
         this.manager = Torch.newManager();
         this.model = new Gpt(gptConfig, new TpLayout(tensorParallel.rank(), tensorParallel.size()), tensorParallel,
-                new PpLayout(groups.pipeline().rank(), groups.pipeline().size()));
+                new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), cfg.parallel().sequenceParallel(),
+                groups.expertParallel());
         // laid out in the order backward completes gradients (buckets reduced while backward runs), and
         // partitioned over the data-parallel group from ZeRO stage 2
-        this.params = Trainer.createParameters(cfg, model, manager, dataParallel);
+        this.params = Trainer.createParameters(cfg, model, manager, groups);
         model.initConstants(manager);
         this.trainer = new Trainer(cfg, model, params, data, manager, groups);
         this.checkpointer = new ShardedCheckpointer(checkpoints, groups, trainer, model, cfg.parallel().ep(),
@@ -240,6 +241,14 @@ public final class TrainingRun implements AutoCloseable {
                 rec.put("tokens_per_sec", tokensPerSec);
                 rec.put("step_ms", nanos / 1e6);
                 rec.put("comm_ms", s.commMs()); // communication the step waited for (not hidden by backward)
+                io.megalith.core.moe.MoeStats moe = trainer.moeStats();
+                if (moe != null) { // routing of the whole step, all MoE layers and ranks
+                    rec.put("moe_aux_loss", moe.auxLoss()); // load balancing, 1.0 = balanced (before its coefficient)
+                    rec.put("moe_z_loss", moe.zLoss()); // router z-loss (before its coefficient)
+                    rec.put("moe_dropped", moe.dropFraction()); // fraction of (token, choice) assignments dropped
+                    rec.put("moe_expert_tokens_min", moe.minExpertTokens()); // over experts of every MoE layer
+                    rec.put("moe_expert_tokens_max", moe.maxExpertTokens());
+                }
                 if (cfg.parallel().pp() > 1) {
                     rec.put("bubble", trainer.bubble()); // this stage's idle share of the step (rank 0: the first stage)
                     rec.put("bubble_theory", io.megalith.core.pipeline.PipelineSchedule.bubble(cfg.parallel().pp(),
@@ -405,8 +414,9 @@ public final class TrainingRun implements AutoCloseable {
 
     private static void checkCompatible(GptConfig saved, GptConfig now) {
         GptConfig a = new GptConfig(saved.vocabSize(), saved.blockSize(), saved.nLayer(), saved.nHead(), saved.nEmbd(), 0,
-                saved.bias());
-        GptConfig b = new GptConfig(now.vocabSize(), now.blockSize(), now.nLayer(), now.nHead(), now.nEmbd(), 0, now.bias());
+                saved.bias(), saved.moe());
+        GptConfig b = new GptConfig(now.vocabSize(), now.blockSize(), now.nLayer(), now.nHead(), now.nEmbd(), 0, now.bias(),
+                now.moe());
         if (!a.equals(b)) {
             throw new IllegalStateException("run.dir holds checkpoints of a different model (" + saved + ") than the "
                     + "config asks for (" + now + "); use another run.dir or the same model settings");

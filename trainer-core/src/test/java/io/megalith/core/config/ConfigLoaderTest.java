@@ -55,7 +55,8 @@ class ConfigLoaderTest {
         MegalithConfig c = ConfigLoader.load(null, List.of());
         assertThat(c.seed()).isEqualTo(1337);
         assertThat(c.run()).isEqualTo(new MegalithConfig.Run("runs/default", "megalith"));
-        assertThat(c.model()).isEqualTo(new MegalithConfig.Model(4, 4, 128, 64, 0, 0.0, false));
+        assertThat(c.model()).isEqualTo(new MegalithConfig.Model(4, 4, 128, 64, 0, 0.0, false,
+                new MegalithConfig.Moe(0, 4, 1, 1.25, 0.01, 0.001)));
         assertThat(c.data().task()).isEqualTo("addition");
         assertThat(c.data().path()).isNull();
         assertThat(c.data().tokenizer()).isEqualTo("char");
