@@ -7,8 +7,8 @@ import picocli.CommandLine.Command;
 /** The {@code megalith} command: train a model from a YAML config, or sample from a trained run. */
 @Command(name = "megalith", mixinStandardHelpOptions = true, version = "megalith 0.1.0",
         description = "Distributed training of transformers on the JVM.",
-        subcommands = {TrainCommand.class, FinetuneCommand.class, GenerateCommand.class, SparkCheckCommand.class,
-                CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, FinetuneCommand.class, GenerateCommand.class, CkptCommand.class,
+                SparkCheckCommand.class, CommandLine.HelpCommand.class})
 public final class Megalith {
     /** Exit code of a configuration error: nothing was started or written. */
     public static final int CONFIG_ERROR = 2;

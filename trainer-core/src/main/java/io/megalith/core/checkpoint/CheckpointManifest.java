@@ -14,8 +14,11 @@ import java.util.regex.Pattern;
  * {@code manifest.json} of one checkpoint: what files it holds and how to verify them. Written
  * last, so its presence is what makes a checkpoint directory complete.
  */
-record CheckpointManifest(int formatVersion, long step, String createdAt, List<FileEntry> files) {
+public record CheckpointManifest(int formatVersion, long step, String createdAt, List<FileEntry> files, Layout layout,
+        List<TensorEntry> tensors, String stateFile) {
+    /** Version 1: one writer, whole tensors per file. Version 2: sharded (layout, tensors with pieces). Both are read. */
     static final int FORMAT_VERSION = 1;
+    public static final int SHARDED_FORMAT_VERSION = 2;
     static final String FILE_NAME = "manifest.json";
     static final String KIND_SAFETENSORS = "safetensors";
     static final String KIND_BLOB = "blob";
@@ -37,7 +40,33 @@ record CheckpointManifest(int formatVersion, long step, String createdAt, List<F
      * @param kind {@link #KIND_SAFETENSORS} or {@link #KIND_BLOB}
      * @param crc32c CRC32C of the whole file as 8 lower-case hex digits
      */
-    record FileEntry(String name, String kind, long size, String crc32c) {}
+    public record FileEntry(String name, String kind, long size, String crc32c) {}
+
+    /** The parallel layout the checkpoint was saved with (informational: any layout can load it). */
+    public record Layout(int world, int dp, int tp, int pp, int ep, int zeroStage) {}
+
+    /**
+     * One global tensor (the one-rank model's name, dtype and shape) and the pieces that tile it. A piece is
+     * stored under the tensor's name in {@code file}: the concatenation along {@code dim} of the index ranges
+     * {@code ranges} ([from, to) along dim, in order), all other dims whole (a tensor-parallel slice; a whole
+     * tensor is one piece with the range [0, shape[dim])).
+     */
+    public record TensorEntry(String name, String dtype, long[] shape, List<Piece> pieces) {}
+
+    public record Piece(String file, int dim, long[][] ranges) {}
+
+    public boolean sharded() {
+        return formatVersion == SHARDED_FORMAT_VERSION;
+    }
+
+    public FileEntry file(String name) {
+        for (FileEntry f : files) {
+            if (f.name.equals(name)) {
+                return f;
+            }
+        }
+        throw new IllegalArgumentException("no file " + name + " in the manifest of step " + step);
+    }
 
     byte[] toJson() throws IOException {
         return JSON.writeValueAsBytes(this);
@@ -54,8 +83,9 @@ record CheckpointManifest(int formatVersion, long step, String createdAt, List<F
         if (m == null) {
             throw new IOException("empty manifest");
         }
-        if (m.formatVersion != FORMAT_VERSION) {
-            throw new IOException("unsupported format version " + m.formatVersion);
+        if (m.formatVersion != FORMAT_VERSION && m.formatVersion != SHARDED_FORMAT_VERSION) {
+            throw new IOException("unsupported format version " + m.formatVersion + " (this Megalith reads "
+                    + FORMAT_VERSION + " and " + SHARDED_FORMAT_VERSION + ")");
         }
         if (m.step != expectedStep) {
             throw new IOException("manifest is for step " + m.step + ", directory for step " + expectedStep);
@@ -80,6 +110,34 @@ record CheckpointManifest(int formatVersion, long step, String createdAt, List<F
                 throw new IOException("invalid size or crc32c of " + f.name);
             }
         }
+        if (m.sharded()) {
+            validateTensors(m, seen);
+        }
         return m;
+    }
+
+    private static void validateTensors(CheckpointManifest m, Set<String> files) throws IOException {
+        if (m.tensors == null || m.layout == null) {
+            throw new IOException("sharded manifest without tensors or layout");
+        }
+        Set<String> names = new HashSet<>();
+        for (TensorEntry t : m.tensors) {
+            if (t == null || t.name == null || !names.add(t.name) || t.shape == null || t.pieces == null
+                    || t.dtype == null) {
+                throw new IOException("invalid or duplicate tensor in manifest: " + (t == null ? null : t.name));
+            }
+            long covered = 0;
+            for (Piece p : t.pieces) {
+                if (p == null || !files.contains(p.file) || p.ranges == null || p.dim < 0
+                        || (t.shape.length > 0 && p.dim >= t.shape.length)) {
+                    throw new IOException("invalid piece of tensor " + t.name);
+                }
+                covered += TensorPieces.numel(t.shape, p.dim, p.ranges);
+            }
+            if (covered != io.megalith.core.tensor.HostTensor.numel(t.shape)) {
+                throw new IOException("the pieces of tensor " + t.name + " cover " + covered + " of "
+                        + io.megalith.core.tensor.HostTensor.numel(t.shape) + " elements");
+            }
+        }
     }
 }

@@ -118,7 +118,7 @@ public final class CheckpointStore {
                 entries.add(writeFile(tmp, e.getKey(), CheckpointManifest.KIND_BLOB, out -> out.write(e.getValue())));
             }
             CheckpointManifest manifest = new CheckpointManifest(
-                    CheckpointManifest.FORMAT_VERSION, step, Instant.now().toString(), entries);
+                    CheckpointManifest.FORMAT_VERSION, step, Instant.now().toString(), entries, null, null, null);
             // Last: until the manifest exists nothing treats the directory as a checkpoint.
             writeFile(tmp, CheckpointManifest.FILE_NAME, null, out -> out.write(manifest.toJson()));
             publish(tmp, stepDir(step));
@@ -179,6 +179,21 @@ public final class CheckpointStore {
         CheckpointManifest manifest = readManifest(dir, step);
         Map<String, Map<String, HostTensor>> tensorFiles = new LinkedHashMap<>();
         Map<String, byte[]> blobFiles = new LinkedHashMap<>();
+        if (manifest.sharded()) {
+            // whole tensors, grouped by the name of the files their pieces are in up to "-r<rank>"
+            Map<String, HostTensor> all = assemble(step, manifest, n -> true);
+            for (CheckpointManifest.TensorEntry t : manifest.tensors()) {
+                String file = t.pieces().get(0).file();
+                String group = SHARD_FILE.matcher(file).replaceFirst("");
+                tensorFiles.computeIfAbsent(group, g -> new LinkedHashMap<>()).put(t.name(), all.get(t.name()));
+            }
+            for (FileEntry f : manifest.files()) {
+                if (CheckpointManifest.KIND_BLOB.equals(f.kind())) {
+                    blobFiles.put(f.name(), readBlob(step, manifest, f.name()));
+                }
+            }
+            return new LoadedCheckpoint(step, tensorFiles, blobFiles);
+        }
         for (FileEntry f : manifest.files()) {
             Path file = new Path(dir, f.name());
             if (CheckpointManifest.KIND_SAFETENSORS.equals(f.kind())) {
@@ -190,6 +205,350 @@ public final class CheckpointStore {
             }
         }
         return new LoadedCheckpoint(step, tensorFiles, blobFiles);
+    }
+
+    // ---------------------------------------------------------------- sharded checkpoints (format 2)
+
+    private static final String MARKER_PREFIX = "rank-";
+    private static final Pattern SHARD_FILE = Pattern.compile("(-r\\d+)?\\.safetensors$");
+    private static final String MARKER_SUFFIX = ".json";
+    private static final com.fasterxml.jackson.databind.json.JsonMapper MARKER_JSON =
+            com.fasterxml.jackson.databind.json.JsonMapper.builder().build();
+
+    /**
+     * A piece of a global tensor as one rank holds it.
+     *
+     * @param data the piece (shape: the global shape with dim {@code dim} cut to the ranges)
+     */
+    public record Piece(String name, long[] globalShape, int dim, long[][] ranges, HostTensor data) {
+        public static Piece whole(String name, HostTensor t) {
+            return new Piece(name, t.shape(), 0, TensorPieces.whole(t.shape()), t);
+        }
+    }
+
+    /** What one rank wrote into a staging directory: its files (with CRC32C) and the pieces they hold. */
+    public record RankShard(int rank, List<FileEntry> files, List<CheckpointManifest.TensorEntry> tensors) {}
+
+    /** The staging directory of a sharded save; every rank of the save must use the same {@code nonce}. */
+    public Path stagingDir(long step, String nonce) {
+        if (!nonce.matches("[0-9a-f]{1,32}")) {
+            throw new IllegalArgumentException("nonce must be hex: " + nonce);
+        }
+        return new Path(checkpointsDir, TMP_PREFIX + stepDirName(step) + "-" + nonce);
+    }
+
+    /**
+     * Writes one rank's shard of a sharded checkpoint into {@code staging}: each entry of {@code tensorFiles}
+     * becomes {@code <name>.safetensors} holding its pieces (by global tensor name), each blob a file, then the
+     * rank's marker {@code rank-NNNNN.json} (files, sizes, CRC32C, pieces) appears by an atomic rename: the
+     * committing rank takes a rank as done when its marker exists.
+     */
+    public RankShard writeShard(Path staging, int rank, Map<String, List<Piece>> tensorFiles, Map<String, byte[]> blobs)
+            throws IOException {
+        return writeShard(staging, rank, tensorFiles, blobs, true);
+    }
+
+    /**
+     * As above; without the marker when {@code marker} is false: the committing rank passes its own shard to
+     * {@link #commitSharded} directly, which saves a file (one more sequential HDFS close) per save.
+     */
+    public RankShard writeShard(Path staging, int rank, Map<String, List<Piece>> tensorFiles, Map<String, byte[]> blobs,
+            boolean marker) throws IOException {
+        fs.mkdirs(staging); // every rank: idempotent
+        List<java.util.concurrent.Callable<FileEntry>> writes = new ArrayList<>();
+        List<CheckpointManifest.TensorEntry> tensors = new ArrayList<>();
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put("format", "pt");
+        metadata.put("megalith.rank", Integer.toString(rank));
+        for (Map.Entry<String, List<Piece>> e : tensorFiles.entrySet()) {
+            String file = e.getKey() + CheckpointManifest.SAFETENSORS_SUFFIX;
+            checkFileName(file);
+            Map<String, HostTensor> content = new LinkedHashMap<>();
+            for (Piece p : e.getValue()) {
+                long[] expected = TensorPieces.pieceShape(p.globalShape(), p.dim(), p.ranges());
+                if (!java.util.Arrays.equals(expected, p.data().shape())) {
+                    throw new IllegalArgumentException("piece of " + p.name() + " has shape "
+                            + java.util.Arrays.toString(p.data().shape()) + ", its ranges say "
+                            + java.util.Arrays.toString(expected));
+                }
+                if (content.put(p.name(), p.data()) != null) {
+                    throw new IllegalArgumentException("two pieces of " + p.name() + " in " + file);
+                }
+                tensors.add(new CheckpointManifest.TensorEntry(p.name(), p.data().dtype().name(), p.globalShape(),
+                        List.of(new CheckpointManifest.Piece(file, p.dim(), p.ranges()))));
+            }
+            writes.add(() -> writeFile(staging, file, CheckpointManifest.KIND_SAFETENSORS,
+                    out -> Safetensors.write(out, content, metadata)));
+        }
+        for (Map.Entry<String, byte[]> e : blobs.entrySet()) {
+            checkFileName(e.getKey());
+            writes.add(() -> writeFile(staging, e.getKey(), CheckpointManifest.KIND_BLOB, out -> out.write(e.getValue())));
+        }
+        List<FileEntry> entries = writeAll(writes);
+        RankShard shard = new RankShard(rank, entries, tensors);
+        if (!marker) {
+            return shard;
+        }
+        String name = markerName(rank);
+        writeFile(staging, name + ".part", null, out -> out.write(MARKER_JSON.writeValueAsBytes(shard)));
+        if (!fs.rename(new Path(staging, name + ".part"), new Path(staging, name))) {
+            throw new IOException("cannot publish " + new Path(staging, name));
+        }
+        return shard;
+    }
+
+    /**
+     * The commit of a sharded checkpoint, by one rank (rank 0) after it wrote its own shard: waits until all
+     * {@code layout.world()} ranks' markers exist in {@code staging} (a barrier through the file system, so it
+     * can run on a background thread without a collective), merges them into {@code manifest.json} (written
+     * last), publishes the directory by one rename and applies retention. If a rank does not finish within
+     * {@code timeoutMillis} the staging directory is deleted and nothing becomes visible.
+     */
+    public void commitSharded(long step, Path staging, CheckpointManifest.Layout layout, String stateFile,
+            long timeoutMillis) throws IOException, InterruptedException {
+        commitSharded(step, staging, layout, stateFile, timeoutMillis, null);
+    }
+
+    /** As above, with the committing rank 0's own shard ({@code own}, written without a marker) if not null. */
+    public void commitSharded(long step, Path staging, CheckpointManifest.Layout layout, String stateFile,
+            long timeoutMillis, RankShard own) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+        List<RankShard> shards = new ArrayList<>();
+        if (own != null) {
+            shards.add(own);
+        }
+        try {
+            for (int r = 0; r < layout.world(); r++) {
+                if (own != null && r == own.rank()) {
+                    continue;
+                }
+                Path marker = new Path(staging, markerName(r));
+                long sleep = 2;
+                while (!fs.exists(marker)) {
+                    if (System.nanoTime() > deadline) {
+                        throw new IOException("rank " + r + " did not finish its shard of step " + step + " within "
+                                + timeoutMillis + " ms: checkpoint not published");
+                    }
+                    Thread.sleep(sleep);
+                    sleep = Math.min(100, sleep * 2);
+                }
+                try (FSDataInputStream in = fs.open(marker)) {
+                    shards.add(MARKER_JSON.readValue(in.readNBytes(MAX_MANIFEST_BYTES), RankShard.class));
+                }
+            }
+            List<FileEntry> files = new ArrayList<>();
+            Map<String, CheckpointManifest.TensorEntry> tensors = new LinkedHashMap<>();
+            for (RankShard shard : shards) {
+                files.addAll(shard.files());
+                for (CheckpointManifest.TensorEntry t : shard.tensors()) {
+                    CheckpointManifest.TensorEntry have = tensors.get(t.name());
+                    if (have == null) {
+                        tensors.put(t.name(), new CheckpointManifest.TensorEntry(t.name(), t.dtype(), t.shape(),
+                                new ArrayList<>(t.pieces())));
+                        continue;
+                    }
+                    if (!have.dtype().equals(t.dtype()) || !java.util.Arrays.equals(have.shape(), t.shape())) {
+                        throw new IOException("ranks disagree on the shape or dtype of " + t.name());
+                    }
+                    for (CheckpointManifest.Piece p : t.pieces()) {
+                        boolean duplicate = have.pieces().stream().anyMatch(
+                                q -> q.dim() == p.dim() && java.util.Arrays.deepEquals(q.ranges(), p.ranges()));
+                        if (!duplicate) { // the same piece from two ranks (a replica): the lower rank's is used
+                            have.pieces().add(p);
+                        }
+                    }
+                }
+            }
+            CheckpointManifest manifest = new CheckpointManifest(CheckpointManifest.SHARDED_FORMAT_VERSION, step,
+                    Instant.now().toString(), files, layout, new ArrayList<>(tensors.values()), stateFile);
+            byte[] json = manifest.toJson();
+            CheckpointManifest.parse(json, step); // the checks a reader makes, before anything is visible
+            writeFile(staging, CheckpointManifest.FILE_NAME, null, out -> out.write(json));
+            publish(staging, stepDir(step));
+        } catch (IOException | RuntimeException | InterruptedException e) {
+            deleteQuietly(staging);
+            throw e;
+        }
+        LOG.info("Saved checkpoint {} ({} ranks)", stepDir(step), layout.world());
+        cleanUp(step);
+    }
+
+    /**
+     * Writes a rank's files concurrently (up to {@link #WRITE_THREADS}): each HDFS file pays a pipeline setup, an
+     * hsync and a close that waits for the NameNode, and these latencies overlap.
+     */
+    private static List<FileEntry> writeAll(List<java.util.concurrent.Callable<FileEntry>> writes) throws IOException {
+        if (writes.size() <= 1) {
+            List<FileEntry> one = new ArrayList<>();
+            for (java.util.concurrent.Callable<FileEntry> w : writes) {
+                try {
+                    one.add(w.call());
+                } catch (IOException | RuntimeException e) {
+                    throw e;
+                } catch (Exception e) {
+                    throw new IOException(e);
+                }
+            }
+            return one;
+        }
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(
+                Math.min(WRITE_THREADS, writes.size()), r -> {
+                    Thread t = new Thread(r, "megalith-ckpt-file");
+                    t.setDaemon(true);
+                    return t;
+                });
+        try {
+            List<java.util.concurrent.Future<FileEntry>> futures = new ArrayList<>();
+            for (java.util.concurrent.Callable<FileEntry> w : writes) {
+                futures.add(pool.submit(w));
+            }
+            List<FileEntry> entries = new ArrayList<>();
+            for (java.util.concurrent.Future<FileEntry> f : futures) {
+                try {
+                    entries.add(f.get());
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted writing a checkpoint shard");
+                }
+            }
+            return entries;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static final int WRITE_THREADS = 4;
+
+    private static String markerName(int rank) {
+        return String.format("%s%05d%s", MARKER_PREFIX, rank, MARKER_SUFFIX);
+    }
+
+    private static void checkFileName(String n) {
+        if (!CheckpointManifest.FILE_NAME_PATTERN.matcher(n).matches() || n.equals(CheckpointManifest.FILE_NAME)
+                || n.startsWith(MARKER_PREFIX)) {
+            throw new IllegalArgumentException("invalid or reserved checkpoint file name '" + n + "'");
+        }
+    }
+
+    /** Steps of directories named like checkpoints, newest first (completeness not checked: see {@link #manifest}). */
+    public List<Long> stepsNewestFirst() throws IOException {
+        return new ArrayList<>(stepDirs().descendingKeySet());
+    }
+
+    /** The directory of one checkpoint. */
+    public Path directory(long step) {
+        return stepDir(step);
+    }
+
+    /**
+     * The parsed manifest of a checkpoint.
+     *
+     * @throws CorruptCheckpointException if it is missing or invalid (the checkpoint is incomplete)
+     */
+    public CheckpointManifest manifest(long step) throws IOException {
+        Path dir = stepDir(step);
+        if (!fs.exists(dir)) {
+            throw new FileNotFoundException("no checkpoint of step " + step + ": " + dir + " does not exist");
+        }
+        return readManifest(dir, step);
+    }
+
+    /** One blob of a checkpoint, verified against the manifest. */
+    public byte[] readBlob(long step, CheckpointManifest m, String name) throws IOException {
+        return readVerified(new Path(stepDir(step), name), m.file(name), CheckpointStore::readBlob);
+    }
+
+    /** One safetensors file of a checkpoint, verified against the manifest. */
+    public Map<String, HostTensor> readTensorFile(long step, CheckpointManifest m, String name) throws IOException {
+        return readVerified(new Path(stepDir(step), name), m.file(name), (in, size) -> Safetensors.read(in, size).tensors());
+    }
+
+    /**
+     * The whole tensors of a sharded checkpoint whose names pass {@code wanted}, assembled from their pieces.
+     * Reads (and verifies) only the files holding pieces of them, each once.
+     *
+     * @throws CorruptCheckpointException naming the first file that fails verification
+     */
+    public Map<String, HostTensor> assemble(long step, CheckpointManifest m, java.util.function.Predicate<String> wanted)
+            throws IOException {
+        Map<String, List<CheckpointManifest.TensorEntry>> byFile = new LinkedHashMap<>();
+        Map<String, byte[]> whole = new LinkedHashMap<>();
+        for (CheckpointManifest.TensorEntry t : m.tensors()) {
+            if (!wanted.test(t.name())) {
+                continue;
+            }
+            HostTensor.DType dtype = HostTensor.DType.valueOf(t.dtype());
+            whole.put(t.name(), new byte[Math.toIntExact(HostTensor.numel(t.shape()) * dtype.bytes)]);
+            for (CheckpointManifest.Piece p : t.pieces()) {
+                byFile.computeIfAbsent(p.file(), f -> new ArrayList<>()).add(t);
+            }
+        }
+        for (Map.Entry<String, List<CheckpointManifest.TensorEntry>> e : byFile.entrySet()) {
+            Map<String, HostTensor> content = readTensorFile(step, m, e.getKey());
+            for (CheckpointManifest.TensorEntry t : e.getValue()) {
+                for (CheckpointManifest.Piece p : t.pieces()) {
+                    if (!p.file().equals(e.getKey())) {
+                        continue;
+                    }
+                    HostTensor piece = content.get(t.name());
+                    long[] shape = TensorPieces.pieceShape(t.shape(), p.dim(), p.ranges());
+                    Path file = new Path(stepDir(step), e.getKey());
+                    if (piece == null || !java.util.Arrays.equals(piece.shape(), shape)
+                            || !piece.dtype().name().equals(t.dtype())) {
+                        throw new CorruptCheckpointException(file.toString(), "does not hold the piece of " + t.name()
+                                + " that the manifest lists");
+                    }
+                    TensorPieces.place(piece, whole.get(t.name()), t.shape(), p.dim(), p.ranges());
+                }
+            }
+        }
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        for (CheckpointManifest.TensorEntry t : m.tensors()) {
+            byte[] b = whole.get(t.name());
+            if (b != null) {
+                out.put(t.name(), new HostTensor(HostTensor.DType.valueOf(t.dtype()), t.shape(),
+                        java.nio.ByteBuffer.wrap(b)));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Verifies every file of one checkpoint (size, CRC32C, parse).
+     *
+     * @return one line per bad file, empty when the checkpoint is intact
+     */
+    public List<String> verify(long step) throws IOException {
+        List<String> problems = new ArrayList<>();
+        CheckpointManifest m;
+        try {
+            m = manifest(step);
+        } catch (CorruptCheckpointException e) {
+            return List.of(e.getMessage());
+        }
+        for (FileEntry f : m.files()) {
+            try {
+                if (CheckpointManifest.KIND_SAFETENSORS.equals(f.kind())) {
+                    readTensorFile(step, m, f.name());
+                } else {
+                    readBlob(step, m, f.name());
+                }
+            } catch (CorruptCheckpointException e) {
+                problems.add(e.getMessage());
+            }
+        }
+        return problems;
+    }
+
+    /** Deletes one checkpoint (renamed away first, so a crash never leaves a half-deleted checkpoint visible). */
+    public void deleteCheckpoint(long step) throws IOException {
+        delete(step);
+    }
+
+    public FileSystem fileSystem() {
+        return fs;
     }
 
     // ---------------------------------------------------------------- writing

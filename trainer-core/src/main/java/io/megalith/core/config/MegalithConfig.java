@@ -69,8 +69,16 @@ public record MegalithConfig(
         }
     }
 
-    /** every 0 = only at the end; keep_last 0 = keep all. */
-    public record Checkpoint(int every, int keepLast) {}
+    /**
+     * every 0 = only at the end; keep_last 0 = keep all; init_from: weights to start a fresh run from (a
+     * safetensors file, a Hugging Face sharded index or a directory holding either, or a checkpoint
+     * directory), "" for none; async: write checkpoints in the background while training goes on.
+     */
+    public record Checkpoint(int every, int keepLast, String initFrom, boolean async) {
+        public Checkpoint(int every, int keepLast) {
+            this(every, keepLast, "", true);
+        }
+    }
 
     /**
      * threads: libtorch intra-op threads for this rank (0 = libtorch's default); workers: threads that

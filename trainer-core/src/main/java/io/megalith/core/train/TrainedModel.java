@@ -33,7 +33,9 @@ public final class TrainedModel implements AutoCloseable {
         Torch.load(threads);
         LoadedCheckpoint ckpt = new CheckpointStore(runDir, hadoop, 0).loadLatest()
                 .orElseThrow(() -> new IOException("no complete checkpoint in " + runDir + "/checkpoints"));
-        RunState state = RunState.fromJson(ckpt.blobFiles().get(TrainingRun.STATE_FILE));
+        byte[] kryo = ckpt.blobFiles().get(RunStateCodec.FILE);
+        RunState state = kryo != null ? RunStateCodec.decode(kryo)
+                : RunState.fromJson(ckpt.blobFiles().get(TrainingRun.STATE_FILE));
         MegalithConfig cfg = ConfigLoader.fromYaml(state.configYaml(), List.of(), runDir + " (saved config)");
         Tokenizer tok = TrainingRun.tokenizerFrom(ckpt.blobFiles().get(TrainingRun.TOKENIZER_FILE));
         NDManager manager = Torch.newManager();

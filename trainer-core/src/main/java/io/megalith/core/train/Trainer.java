@@ -220,6 +220,14 @@ public final class Trainer implements AutoCloseable {
         return params;
     }
 
+    /**
+     * This rank's AdamW state by name as its layout holds the parameters: whole over the data-parallel group
+     * (ZeRO pieces gathered: a collective over dp), this rank's tensor-parallel slices, this stage's tensors.
+     */
+    public Map<String, HostTensor> localOptimizerState() {
+        return optimizer != null ? optimizer.gatherState() : partitioned.gatherState();
+    }
+
     /** Full AdamW state by name, whatever the partitioning (a collective over the data-parallel group). */
     public Map<String, HostTensor> gatherOptimizerState() {
         Map<String, HostTensor> local = acrossExperts(optimizer != null ? optimizer.gatherState()

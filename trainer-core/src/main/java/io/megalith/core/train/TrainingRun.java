@@ -57,6 +57,8 @@ public final class TrainingRun implements AutoCloseable {
     public static final String STATE_FILE = "state.json";
     public static final String TOKENIZER_FILE = "tokenizer.json";
     public static final String CONFIG_FILE = "config.yaml";
+    /** How long rank 0 waits for the other ranks' shards before giving a checkpoint up. */
+    static final long COMMIT_TIMEOUT_MILLIS = 10 * 60_000L;
 
     private final MegalithConfig cfg;
     private final Configuration hadoop;
@@ -68,6 +70,7 @@ public final class TrainingRun implements AutoCloseable {
     private final Gpt model;
     private final ModelParameters params;
     private final Trainer trainer;
+    private final ShardedCheckpointer checkpointer;
     private final long startStep;
     private final boolean leader;
 
@@ -134,11 +137,13 @@ public final class TrainingRun implements AutoCloseable {
         Torch.load(cfg.runtime().threads());
         this.runDir = RunDirFs.of(cfg.run().dir(), hadoop);
         this.checkpoints = new CheckpointStore(cfg.run().dir(), hadoop, cfg.checkpoint().keepLast());
-        Optional<LoadedCheckpoint> latest = checkpoints.loadLatest();
-        RunState resumed = latest.isPresent() ? RunState.fromJson(latest.get().blobFiles().get(STATE_FILE)) : null;
-        Tokenizer tokenizer = resumed != null ? tokenizerFrom(latest.get().blobFiles().get(TOKENIZER_FILE)) : null;
+        // the newest checkpoint's state and tokenizer; its tensors are read once the model exists
+        Optional<ShardedCheckpointer.Restored> latest = ShardedCheckpointer.peekLatest(checkpoints);
+        RunState resumed = latest.map(ShardedCheckpointer.Restored::state).orElse(null);
+        byte[] checkpointTokenizer = latest.map(ShardedCheckpointer.Restored::tokenizer).orElse(null);
+        Tokenizer tokenizer = resumed != null ? tokenizerFrom(checkpointTokenizer) : null;
         this.data = preparedData != null && "text".equals(cfg.data().task())
-                ? openPrepared(preparedData, latest.isPresent() ? latest.get().blobFiles().get(TOKENIZER_FILE) : null)
+                ? openPrepared(preparedData, checkpointTokenizer)
                 : buildData(tokenizer);
         GptConfig gptConfig = GptConfig.from(cfg.model(), data.tokenizer().vocabSize());
         if (resumed != null) {
@@ -153,11 +158,18 @@ public final class TrainingRun implements AutoCloseable {
         this.params = Trainer.createParameters(cfg, model, manager, groups);
         model.initConstants(manager);
         this.trainer = new Trainer(cfg, model, params, data, manager, groups);
-        if (resumed != null) {
-            restore(latest.get(), resumed);
-            this.startStep = resumed.step();
-        } else {
-            this.startStep = 0;
+        this.checkpointer = new ShardedCheckpointer(checkpoints, groups, trainer, model, cfg.parallel().ep(),
+                cfg.zero().stage(), cfg.checkpoint().async(), COMMIT_TIMEOUT_MILLIS);
+        Optional<ShardedCheckpointer.Restored> restored = resumed != null
+                ? checkpointer.restore(latest.get().step()) : Optional.empty();
+        if (restored.isPresent() && !java.util.Arrays.equals(restored.get().tokenizer(), checkpointTokenizer)) {
+            throw new IllegalStateException("checkpoint step " + restored.get().step() + " in " + cfg.run().dir()
+                    + " has another tokenizer than step " + latest.get().step() + "; delete the newer checkpoint");
+        }
+        resumed = restored.map(ShardedCheckpointer.Restored::state).orElse(null);
+        this.startStep = resumed != null ? resumed.step() : 0;
+        if (resumed == null && !cfg.checkpoint().initFrom().isEmpty()) {
+            initFrom(cfg.checkpoint().initFrom());
         }
         if (resumed == null && leader) {
             runDir.writeAtomically(CONFIG_FILE, ConfigLoader.toYaml(cfg).getBytes(StandardCharsets.UTF_8));
@@ -262,6 +274,11 @@ public final class TrainingRun implements AutoCloseable {
                 rec.put("mem_params_bytes", mem[0]);
                 rec.put("mem_grads_bytes", mem[1]);
                 rec.put("mem_optimizer_bytes", mem[2]);
+                ShardedCheckpointer.Timing ckpt = checkpointer.lastTiming();
+                if (ckpt != null) { // the last completed save
+                    rec.put("ckpt_blocking_ms", ckpt.blockingMs());
+                    rec.put("ckpt_hidden_frac", ckpt.hiddenFraction());
+                }
                 if (leader) {
                     metrics.write(rec);
                 }
@@ -273,6 +290,7 @@ public final class TrainingRun implements AutoCloseable {
                     chart();
                 }
             }
+            checkpointer.awaitPending(); // the last checkpoint is complete when the run returns
         }
         if (end == startStep && startStep >= t.maxSteps()) {
             console.printf("megalith: %s is already trained to step %d%n", cfg.run().dir(), startStep);
@@ -361,27 +379,37 @@ public final class TrainingRun implements AutoCloseable {
         return new int[] {0};
     }
 
-    /** Every rank calls this (the optimizer state may have to be gathered); the leader writes. */
+    /**
+     * Every rank calls this: each snapshots and writes its shard (in the background when checkpoint.async), world
+     * rank 0 adds the training state and tokenizer and commits (see {@link ShardedCheckpointer}).
+     */
     private void save(long step) throws IOException {
-        Map<String, HostTensor> opt = trainer.gatherOptimizerState();
-        Map<String, HostTensor> weights = trainer.fullParameters(); // gathered when sharded: every rank calls
-        if (!leader) {
-            return;
-        }
-        Map<String, Map<String, HostTensor>> tensors = new LinkedHashMap<>();
-        tensors.put(MODEL_FILE, weights);
-        tensors.put(OPTIMIZER_FILE, opt);
         RunState state = new RunState(RunState.FORMAT_VERSION, step, cfg.seed(), trainer.optimizer().stepCount(), step,
                 model.config(), data.tokenizer().kind(), ConfigLoader.toYaml(cfg));
         Map<String, byte[]> blobs = new LinkedHashMap<>();
-        blobs.put(STATE_FILE, state.toJson());
+        blobs.put(RunStateCodec.FILE, RunStateCodec.encode(state));
         blobs.put(TOKENIZER_FILE, tokenizerBytes(data.tokenizer()));
-        checkpoints.save(step, tensors, blobs);
+        checkpointer.save(step, blobs);
     }
 
-    private void restore(LoadedCheckpoint ckpt, RunState state) {
-        trainer.loadFullParameters(ckpt.tensorFiles().get(MODEL_FILE));
-        trainer.loadOptimizerState(ckpt.tensorFiles().get(OPTIMIZER_FILE), state.optimizerStep());
+    /** checkpoint.init_from: weights trained elsewhere (names and shapes of the one-rank model), fresh optimizer. */
+    private void initFrom(String location) throws IOException {
+        Map<String, HostTensor> weights = io.megalith.core.checkpoint.SafetensorsWeights.read(location, hadoop);
+        for (io.megalith.core.nn.Parameter p : params.parameters()) {
+            HostTensor t = weights.get(p.name());
+            long[] want = p.sharding().kind() == io.megalith.core.nn.Parameter.Sharding.Kind.SLICE
+                    ? p.sharding().fullShape() : p.shape();
+            if (t == null) {
+                throw new IllegalArgumentException("checkpoint.init_from " + location + " has no tensor " + p.name());
+            }
+            if (!java.util.Arrays.equals(t.shape(), want) || t.dtype() != HostTensor.DType.F32) {
+                throw new IllegalArgumentException("checkpoint.init_from " + location + ": tensor " + p.name()
+                        + " is " + t.dtype() + java.util.Arrays.toString(t.shape()) + ", the model needs F32"
+                        + java.util.Arrays.toString(want));
+            }
+        }
+        trainer.loadFullParameters(weights);
+        LOG.info("Initialised {} parameters from {} (fresh optimizer, step 0)", params.parameters().size(), location);
     }
 
     private static void checkCompatible(GptConfig saved, GptConfig now) {
@@ -449,6 +477,7 @@ public final class TrainingRun implements AutoCloseable {
 
     @Override
     public void close() {
+        checkpointer.close();
         trainer.close();
         data.close();
         manager.close();

@@ -69,7 +69,7 @@ class MoeTrainingTest {
                         .isCloseTo(plain.get(i), Percentage.withPercentage(1e-3));
             }
         }
-        // stopped at step 6 and resumed from its checkpoint (state.json keeps model.moe): the same run
+        // stopped at step 6 and resumed from its checkpoint (the training state keeps model.moe): the same run
         MegalithConfig cfg = config("resumed", "model.moe.top_k=2", "checkpoint.every=3");
         TinyRuns.train(cfg, 6);
         TinyRuns.train(cfg, cfg.train().maxSteps());

@@ -82,7 +82,7 @@ class ResumeTest {
         train(crashed, 10);
         CheckpointStore store = store(crashed);
         assertThat(store.completeSteps()).containsExactly(4L, 8L);
-        Path model = Path.of(crashed.run().dir(), "checkpoints", "step-00000008", "model.safetensors");
+        Path model = Path.of(crashed.run().dir(), "checkpoints", "step-00000008", "model-r00000.safetensors");
         flipByte(model, 0.6);
 
         long resumedFrom = train(crashed, Long.MAX_VALUE);

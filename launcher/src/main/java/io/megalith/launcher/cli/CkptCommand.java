@@ -1,0 +1,199 @@
+package io.megalith.launcher.cli;
+
+import io.megalith.core.checkpoint.CheckpointManifest;
+import io.megalith.core.checkpoint.CheckpointStore;
+import io.megalith.core.checkpoint.CorruptCheckpointException;
+import io.megalith.core.checkpoint.SafetensorsWeights;
+import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.train.RunState;
+import io.megalith.core.train.RunStateCodec;
+import io.megalith.core.train.ShardedCheckpointer;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code megalith ckpt list|inspect|verify|export PATH}: checkpoints on any Hadoop path. PATH is a run
+ * directory, its {@code checkpoints} directory, or one {@code checkpoints/step-N} directory.
+ */
+@Command(name = "ckpt", mixinStandardHelpOptions = true,
+        description = "List, inspect, verify and export the checkpoints of a run (local path or Hadoop URI).",
+        subcommands = {CkptCommand.ListCmd.class, CkptCommand.InspectCmd.class, CkptCommand.VerifyCmd.class,
+            CkptCommand.ExportCmd.class})
+final class CkptCommand {
+    private static final Pattern STEP_DIR = Pattern.compile("step-(\\d+)");
+
+    /** A run directory and, if PATH named one checkpoint, its step. */
+    record Target(CheckpointStore store, Long step) {
+        static Target of(String path, Long stepOption) throws IOException {
+            Path p = new Path(path);
+            Long step = stepOption;
+            Matcher m = STEP_DIR.matcher(p.getName());
+            if (m.matches() && p.getParent() != null && "checkpoints".equals(p.getParent().getName())) {
+                step = step != null ? step : Long.valueOf(m.group(1));
+                p = p.getParent().getParent();
+            } else if ("checkpoints".equals(p.getName())) {
+                p = p.getParent();
+            }
+            return new Target(new CheckpointStore(p.toString(), new Configuration(), 0), step);
+        }
+
+        /** The given step, or the newest complete one. */
+        long stepOrLatest() throws IOException {
+            if (step != null) {
+                return step;
+            }
+            List<Long> steps = store.completeSteps();
+            if (steps.isEmpty()) {
+                throw new IOException("no complete checkpoint in " + store.checkpointsDir());
+            }
+            return steps.get(steps.size() - 1);
+        }
+    }
+
+    abstract static class Sub implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "PATH", description = "run dir, its checkpoints dir, or a step-N dir")
+        String path;
+
+        PrintStream out = System.out;
+    }
+
+    @Command(name = "list", mixinStandardHelpOptions = true, description = "Every checkpoint directory: step, "
+            + "complete or not, format, layout, size.")
+    static final class ListCmd extends Sub {
+        @Override
+        public Integer call() throws IOException {
+            Target t = Target.of(path, null);
+            List<Long> steps = t.store().stepsNewestFirst();
+            java.util.Collections.reverse(steps);
+            out.printf("%s: %d checkpoint director%s%n", t.store().checkpointsDir(), steps.size(),
+                    steps.size() == 1 ? "y" : "ies");
+            for (long s : steps) {
+                try {
+                    CheckpointManifest m = t.store().manifest(s);
+                    long bytes = m.files().stream().mapToLong(CheckpointManifest.FileEntry::size).sum();
+                    out.printf("step %d  complete  format %d  %s  %d files  %.2f MiB  %s%n", s, m.formatVersion(),
+                            layout(m), m.files().size(), bytes / 1048576.0, m.createdAt());
+                } catch (CorruptCheckpointException e) {
+                    out.printf("step %d  INCOMPLETE  %s%n", s, e.getMessage());
+                }
+            }
+            return 0;
+        }
+    }
+
+    static String layout(CheckpointManifest m) {
+        CheckpointManifest.Layout l = m.layout();
+        return l == null ? "one writer" : String.format("dp=%d tp=%d pp=%d ep=%d zero=%d (%d ranks)", l.dp(), l.tp(),
+                l.pp(), l.ep(), l.zeroStage(), l.world());
+    }
+
+    @Command(name = "inspect", mixinStandardHelpOptions = true,
+            description = "The manifest of one checkpoint: layout, training state, files, tensors and their pieces.")
+    static final class InspectCmd extends Sub {
+        @Option(names = "--step", description = "step to inspect (default: the newest complete one)")
+        Long step;
+
+        @Override
+        public Integer call() throws IOException {
+            Target t = Target.of(path, step);
+            long s = t.stepOrLatest();
+            CheckpointManifest m = t.store().manifest(s);
+            out.printf("checkpoint %s%n", t.store().directory(s));
+            out.printf("step %d, format %d, created %s, layout %s%n", m.step(), m.formatVersion(), m.createdAt(),
+                    layout(m));
+            byte[] stateBytes = t.store().readBlob(s, m, m.sharded() ? m.stateFile()
+                    : ShardedCheckpointer.LEGACY_STATE_FILE);
+            RunState st = m.sharded() ? RunStateCodec.decode(stateBytes) : RunState.fromJson(stateBytes);
+            out.printf("state: step %d, seed %d, optimizer step %d, data position %d, tokenizer %s, model %s%n",
+                    st.step(), st.seed(), st.optimizerStep(), st.dataPosition(), st.tokenizerKind(), st.model());
+            out.println("files:");
+            for (CheckpointManifest.FileEntry f : m.files()) {
+                out.printf("  %-32s %-11s %12d bytes  crc32c %s%n", f.name(), f.kind(), f.size(), f.crc32c());
+            }
+            if (m.sharded()) {
+                out.println("tensors:");
+                for (CheckpointManifest.TensorEntry e : m.tensors()) {
+                    out.printf("  %-36s %s %s  %s%n", e.name(), e.dtype(), Arrays.toString(e.shape()),
+                            e.pieces().stream().map(p -> p.file() + (p.ranges().length == 1 && p.ranges()[0][0] == 0
+                                    && (e.shape().length == 0 || p.ranges()[0][1] == e.shape()[p.dim()]) ? ""
+                                    : " dim " + p.dim() + " " + Arrays.deepToString(p.ranges())))
+                                    .collect(Collectors.joining(", ")));
+                }
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "verify", mixinStandardHelpOptions = true, description = "Read every file of the checkpoints "
+            + "(or of one) and check sizes and CRC32C; exit 1 naming each bad file.")
+    static final class VerifyCmd extends Sub {
+        @Option(names = "--step", description = "verify only this step (default: all)")
+        Long step;
+
+        @Override
+        public Integer call() throws IOException {
+            Target t = Target.of(path, step);
+            List<Long> steps = t.step() != null ? List.of(t.step()) : t.store().stepsNewestFirst();
+            int bad = 0;
+            for (long s : steps) {
+                List<String> problems = t.store().verify(s);
+                if (problems.isEmpty()) {
+                    out.printf("step %d: OK%n", s);
+                } else {
+                    bad++;
+                    out.printf("step %d: BAD%n", s);
+                    problems.forEach(p -> out.println("  " + p));
+                }
+            }
+            out.printf("%d of %d checkpoint(s) verified%n", steps.size() - bad, steps.size());
+            return bad == 0 ? 0 : 1;
+        }
+    }
+
+    @Command(name = "export", mixinStandardHelpOptions = true, description = "Write a checkpoint's model weights as "
+            + "safetensors with Megalith's parameter names: model.safetensors, or Hugging Face style shards "
+            + "model-0000i-of-0000n.safetensors with model.safetensors.index.json.")
+    static final class ExportCmd extends Sub {
+        @Option(names = "--step", description = "step to export (default: the newest complete one)")
+        Long step;
+
+        @Option(names = {"-o", "--out"}, required = true, paramLabel = "DIR", description = "output directory (any "
+                + "Hadoop path)")
+        String outDir;
+
+        @Option(names = "--max-shard-mb", defaultValue = "0", description = "shard files of at most this many MiB "
+                + "(0: one file)")
+        double maxShardMb;
+
+        @Override
+        public Integer call() throws IOException {
+            Target t = Target.of(path, step);
+            long s = t.stepOrLatest();
+            CheckpointManifest m = t.store().manifest(s);
+            Map<String, HostTensor> weights = m.sharded()
+                    ? t.store().assemble(s, m, n -> !n.startsWith("exp_avg"))
+                    : t.store().load(s).tensorFiles().get(ShardedCheckpointer.MODEL);
+            Path out = new Path(outDir);
+            if (out.toUri().getScheme() == null) {
+                out = new Path(new java.io.File(outDir).getAbsoluteFile().toURI());
+            }
+            List<Path> files = SafetensorsWeights.export(out.getFileSystem(new Configuration()), out, weights,
+                    (long) (maxShardMb * 1048576), Map.of("megalith.step", Long.toString(s)));
+            this.out.printf("exported %d tensors of step %d to %s: %s%n", weights.size(), s, out,
+                    files.stream().map(Path::getName).collect(Collectors.joining(", ")));
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,173 @@
+package io.megalith.launcher.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.List;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FSDataInputStream;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.FileUtil;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code megalith ckpt list|inspect|verify|export} on hdfs:// paths (a MiniDFSCluster), and
+ * {@code checkpoint.init_from} importing the exported weights into a fresh run.
+ */
+class CkptCommandTest {
+    private static final String TINY = """
+            seed: 3
+            run: {dir: runs/never-used, name: ckpt-test}
+            model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 8, dropout: 0.0}
+            data: {task: addition, digits: 2, held_out_fraction: 0.1, eval_pairs: 10}
+            train: {max_steps: 20, batch_size: 8, warmup_steps: 2, eval_every: 10, eval_batches: 2}
+            checkpoint: {every: 10, keep_last: 0}
+            runtime: {threads: 1}
+            launch: {master: inprocess}
+            """;
+
+    @TempDir
+    static java.nio.file.Path tmp;
+    private static MiniDFSCluster cluster;
+    private static FileSystem hdfs;
+    private static String run;
+    private static java.nio.file.Path config;
+
+    record Result(int exit, String out, String err) {}
+
+    static Result megalith(String... args) {
+        PrintStream out = System.out;
+        PrintStream err = System.err;
+        ByteArrayOutputStream o = new ByteArrayOutputStream();
+        ByteArrayOutputStream e = new ByteArrayOutputStream();
+        int exit;
+        try {
+            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+            exit = Megalith.run(args);
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+        Result r = new Result(exit, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+        System.out.println("megalith " + String.join(" ", args) + " -> " + exit + "\n" + r.out + r.err);
+        return r;
+    }
+
+    @BeforeAll
+    static void trainAndCopyToHdfs() throws Exception {
+        File base = new File("target/minidfs-" + CkptCommandTest.class.getSimpleName()).getAbsoluteFile();
+        FileUtil.fullyDelete(base);
+        Configuration conf = new Configuration();
+        conf.setInt("dfs.replication", 1);
+        cluster = new MiniDFSCluster.Builder(conf, base).numDataNodes(1).build();
+        cluster.waitActive();
+        hdfs = cluster.getFileSystem();
+        config = tmp.resolve("tiny.yaml");
+        Files.writeString(config, TINY);
+        java.nio.file.Path local = tmp.resolve("run");
+        Result train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + local);
+        assertThat(train.exit()).as(train.err()).isZero();
+        run = hdfs.getUri() + "/runs/a";
+        hdfs.mkdirs(new Path(run));
+        hdfs.copyFromLocalFile(new Path(local.resolve("checkpoints").toUri()), new Path(run));
+        hdfs.copyFromLocalFile(new Path(local.resolve("metrics.jsonl").toUri()), new Path(run));
+    }
+
+    @AfterAll
+    static void stop() {
+        if (cluster != null) {
+            cluster.shutdown();
+        }
+    }
+
+    @Test
+    void listInspectVerifyExportAndInitFrom() throws Exception {
+        Result list = megalith("ckpt", "list", run);
+        assertThat(list.exit()).isZero();
+        assertThat(list.out()).contains("2 checkpoint directories").containsPattern("step 10 +complete +format 2")
+                .containsPattern("step 20 +complete").contains("dp=1 tp=1 pp=1");
+
+        Result inspect = megalith("ckpt", "inspect", run + "/checkpoints/step-00000020");
+        assertThat(inspect.exit()).as(inspect.err()).isZero();
+        assertThat(inspect.out()).contains("step 20, format 2").contains("state: step 20, seed 3")
+                .contains("model-r00000.safetensors").contains("wte.weight").contains("exp_avg_sq.wte.weight");
+
+        Result ok = megalith("ckpt", "verify", run);
+        assertThat(ok.exit()).isZero();
+        assertThat(ok.out()).contains("step 10: OK", "step 20: OK", "2 of 2 checkpoint(s) verified");
+
+        // export the newest: one file, and Hugging Face style shards with an index
+        String single = hdfs.getUri() + "/export/single";
+        assertThat(megalith("ckpt", "export", run, "--out", single).exit()).isZero();
+        assertThat(hdfs.exists(new Path(single, "model.safetensors"))).isTrue();
+        String sharded = hdfs.getUri() + "/export/sharded";
+        Result export = megalith("ckpt", "export", run, "--step", "20", "--out", sharded, "--max-shard-mb", "0.02");
+        assertThat(export.exit()).as(export.err()).isZero();
+        FileStatus[] files = hdfs.listStatus(new Path(sharded));
+        assertThat(files.length).isGreaterThan(2);
+        JsonNode index;
+        try (FSDataInputStream in = hdfs.open(new Path(sharded, "model.safetensors.index.json"))) {
+            index = new ObjectMapper().readTree(in);
+        }
+        int n = files.length - 1;
+        assertThat(index.get("weight_map").get("wte.weight").asText()).matches("model-0000\\d-of-0000" + n
+                + "\\.safetensors");
+        assertThat(index.get("metadata").get("total_size").asLong()).isPositive();
+
+        // a fresh run from the exported weights: its step-0 evaluation is the source run's step-20 one
+        java.nio.file.Path fresh = tmp.resolve("fresh");
+        Result init = megalith("train", "--config", config.toString(), "--set", "run.dir=" + fresh, "--set",
+                "checkpoint.init_from=" + sharded, "--set", "train.max_steps=2");
+        assertThat(init.exit()).as(init.err()).isZero();
+        List<String> sourceMetrics = Files.readAllLines(tmp.resolve("run").resolve("metrics.jsonl"));
+        double source = valLoss(sourceMetrics, 20);
+        double started = valLoss(Files.readAllLines(fresh.resolve("metrics.jsonl")), 0);
+        assertThat(started).isCloseTo(source, org.assertj.core.data.Offset.offset(1e-6));
+
+        // a model of another shape: a clear error naming a tensor
+        Result mismatch = megalith("train", "--config", config.toString(), "--set", "run.dir=" + tmp.resolve("bad"),
+                "--set", "checkpoint.init_from=" + single, "--set", "model.n_embd=16");
+        assertThat(mismatch.exit()).isNotZero();
+        assertThat(mismatch.err()).contains("checkpoint.init_from").containsPattern("tensor [a-z_0-9.]+ is F32\\[");
+
+        // a flipped byte: verify names the file and fails
+        Path shard = new Path(run + "/checkpoints/step-00000010/model-r00000.safetensors");
+        byte[] all;
+        try (FSDataInputStream in = hdfs.open(shard)) {
+            all = in.readAllBytes();
+        }
+        all[all.length / 2] ^= 0x10;
+        try (FSDataOutputStream out = hdfs.create(shard, true)) {
+            out.write(all);
+        }
+        Result bad = megalith("ckpt", "verify", run);
+        assertThat(bad.exit()).isEqualTo(1);
+        assertThat(bad.out()).contains("step 10: BAD", "step-00000010/model-r00000.safetensors", "CRC32C mismatch",
+                "step 20: OK", "1 of 2");
+    }
+
+    static double valLoss(List<String> metrics, long step) throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        for (String line : metrics) {
+            JsonNode r = json.readTree(line);
+            if (r.get("step").asLong() == step && r.has("val_loss")) {
+                return r.get("val_loss").asDouble();
+            }
+        }
+        throw new AssertionError("no val_loss at step " + step);
+    }
+}
