@@ -44,7 +44,8 @@ import org.apache.hadoop.conf.Configuration;
  * with the loss on the answer tokens only (a JSONL / TSV file, or the built-in {@code upper}: a word of the base
  * text -> the word in capitals, no files needed). Options: freezing by name prefix or the first N blocks, LoRA
  * adapters (rank, alpha, targets) with only the adapters trained and saved (safetensors with rank/alpha/targets
- * metadata) and merged into a plain GPT state dict. Ends with greedy generations for a few prompts.
+ * metadata) and merged into a plain GPT state dict. Ends with greedy continuations of a few prompts
+ * (greedy for answers, sampled for text).
  *
  * <p>The GPT's shape is stored in the metadata of every model file written here ({@code gpt.n_head}, ...), so a
  * merged or fine-tuned file can be the {@code base.safetensors} of the next fine-tuning.
@@ -59,7 +60,8 @@ public final class GptFinetune {
     public record Settings(long seed, String baseRun, String baseSafetensors, String baseTokenizer, int baseNHead,
             String task, String path, String builtin, String source, double evalFraction, int maxPairs, int steps,
             int batchSize, double lr, double dropout, List<String> freeze, int freezeBlocks, LoraConfig lora,
-            int evalEvery, String outputDir, boolean saveMerged, List<String> prompts, int maxNewTokens) {
+            int evalEvery, String outputDir, boolean saveMerged, List<String> prompts, int maxNewTokens, double temperature,
+            int topK) {
         public Settings {
             freeze = List.copyOf(freeze);
             prompts = List.copyOf(prompts);
@@ -399,7 +401,8 @@ public final class GptFinetune {
             List<String> generations = new ArrayList<>();
             for (String p : prompts) {
                 int max = pairs != null && s.prompts().isEmpty() ? maxAnswer(tok, evalPairs) + end.length : s.maxNewTokens();
-                String g = greedy(model, tok, p, max, end, pairs != null, manager, s.seed());
+                String g = continuation(model, tok, p, max, end, pairs != null, s.temperature(), s.topK(), manager,
+                        s.seed());
                 generations.add(p + g);
                 out.printf("  %s|%s%n", show(p), show(g));
             }
@@ -491,11 +494,14 @@ public final class GptFinetune {
         return tok.decode(Arrays.stream(Arrays.copyOf(ids, n)).mapToInt(x -> (int) x).toArray());
     }
 
-    /** A greedy continuation of {@code prompt} (cut at the end-of-answer token for answers). */
-    public static String greedy(Gpt model, Tokenizer tok, String prompt, int maxNew, int[] end, boolean answer,
-            NDManager manager, long seed) {
+    /**
+     * A continuation of {@code prompt}, greedy at temperature 0 (cut at the end-of-answer token for answers), else
+     * sampled from the top k.
+     */
+    public static String continuation(Gpt model, Tokenizer tok, String prompt, int maxNew, int[] end, boolean answer,
+            double temperature, int topK, NDManager manager, long seed) {
         long[] p = Arrays.stream(tok.encode(prompt)).asLongStream().toArray();
-        long[] got = new Generator(model, manager).generate(new long[][] {p}, maxNew, 0, 0, seed, true)[0];
+        long[] got = new Generator(model, manager).generate(new long[][] {p}, maxNew, temperature, topK, seed, true)[0];
         long[] gen = Arrays.copyOfRange(got, p.length, got.length);
         return answer ? cut(tok, gen, end) : tok.decode(Arrays.stream(gen).mapToInt(x -> (int) x).toArray());
     }

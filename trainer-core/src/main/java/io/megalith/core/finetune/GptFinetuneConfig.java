@@ -32,7 +32,7 @@ public final class GptFinetuneConfig {
             "finetune", Set.of("steps", "batch_size", "lr", "dropout", "freeze", "freeze_blocks", "lora", "eval_every"),
             "finetune.lora", Set.of("rank", "alpha", "targets"),
             "output", Set.of("dir", "save_merged"),
-            "generate", Set.of("prompts", "max_new_tokens"),
+            "generate", Set.of("prompts", "max_new_tokens", "temperature", "top_k"),
             "runtime", Set.of("threads"));
 
     public record Loaded(GptFinetune.Settings settings, int threads) {}
@@ -158,6 +158,10 @@ public final class GptFinetuneConfig {
         JsonNode g = root.path("generate");
         List<String> prompts = new ArrayList<>();
         g.path("prompts").forEach(n -> prompts.add(n.asText()));
+        double temperature = g.path("temperature").asDouble(kind.equals("pairs") ? 0.0 : 0.8);
+        if (temperature < 0) {
+            problems.add("generate.temperature: must be >= 0 (0: greedy), got " + temperature);
+        }
         if (!problems.isEmpty()) {
             throw new ConfigException(source, problems);
         }
@@ -165,7 +169,7 @@ public final class GptFinetuneConfig {
         GptFinetune.Settings s = new GptFinetune.Settings(root.path("seed").asLong(1337), run, st, tok, nHead, kind, path,
                 builtin, str(t, "source"), evalFraction, t.path("max_pairs").asInt(0), steps, batch, lr, dropout, freeze,
                 freezeBlocks, lora, evalEvery, dir, o.path("save_merged").asBoolean(true), prompts,
-                g.path("max_new_tokens").asInt(24));
+                g.path("max_new_tokens").asInt(24), temperature, g.path("top_k").asInt(200));
         return new Loaded(s, root.path("runtime").path("threads").asInt(1));
     }
 

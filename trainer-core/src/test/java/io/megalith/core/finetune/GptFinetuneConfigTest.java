@@ -59,6 +59,9 @@ class GptFinetuneConfigTest {
         assertThat(s.lora().targets()).containsExactly("attn.qkv", "blocks.1.mlp.fc");
         assertThat(s.evalEvery()).isEqualTo(2);
         assertThat(s.saveMerged()).isTrue();
+        assertThat(s.temperature()).isZero();
+        assertThat(parse(VALID.replace("kind: pairs, builtin: upper", "kind: causal_lm, path: t.txt")).settings()
+                .temperature()).isEqualTo(0.8);
     }
 
     @Test

@@ -61,7 +61,7 @@ class GptFinetuneTest {
     private static GptFinetune.Settings settings(String task, String path, String builtin, LoraConfig lora, int freezeBlocks,
             int steps, Path out) {
         return new GptFinetune.Settings(5, runDir.toString(), null, null, 0, task, path, builtin, null, 0.1, 0, steps, 16,
-                1e-2, 0.0, List.of(), freezeBlocks, lora, Math.max(1, steps / 5), out.toString(), true, List.of(), 16);
+                1e-2, 0.0, List.of(), freezeBlocks, lora, Math.max(1, steps / 5), out.toString(), true, List.of(), 16, 0.0, 0);
     }
 
     @Test
@@ -118,7 +118,7 @@ class GptFinetuneTest {
         // the merged file is a base for the next fine-tuning (shape from its metadata)
         GptFinetune.Settings next = new GptFinetune.Settings(5, null, out.resolve(GptFinetune.MERGED_FILE).toString(),
                 out.resolve(GptFinetune.TOKENIZER_FILE).toString(), 0, "pairs", null, "upper", text.toString(), 0.1, 0, 1,
-                4, 1e-3, 0.0, List.of(), 0, LoraConfig.NONE, 1, dir.resolve("next").toString(), true, List.of("king "), 4);
+                4, 1e-3, 0.0, List.of(), 0, LoraConfig.NONE, 1, dir.resolve("next").toString(), true, List.of("king "), 4, 0.0, 0);
         GptFinetune.Base again = GptFinetune.loadBase(next, TinyRuns.CONF, 1);
         assertThat(again.config().nLayer()).isEqualTo(2);
     }
