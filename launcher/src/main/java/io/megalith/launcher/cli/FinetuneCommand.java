@@ -1,6 +1,8 @@
 package io.megalith.launcher.cli;
 
 import ai.djl.ndarray.NDManager;
+import io.megalith.core.finetune.GptFinetune;
+import io.megalith.core.finetune.GptFinetuneConfig;
 import io.megalith.core.finetune.SpeakerConfig;
 import io.megalith.core.finetune.SpeakerExperiment;
 import io.megalith.core.tensor.Torch;
@@ -13,12 +15,20 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code megalith finetune}: the encoder family's pre-train / fine-tune pipeline on one rank (model.family bert):
- * pre-train (or load run.pretrained), then fine-tune a sequence classifier fully (finetune.freeze: frozen name
- * prefixes) and with LoRA adapters (finetune.lora), against training from scratch and the majority class.
+ * {@code megalith finetune}, on one rank, dispatching on the config's family:
+ * <ul>
+ *   <li>{@code family: gpt} ({@code conf/gpt-finetune-*.yaml}, {@link GptFinetuneConfig}): fine-tune a GPT from a
+ *       {@code megalith train} run or safetensors weights, on continued causal LM or prompt -> answer pairs, with
+ *       frozen layers and/or LoRA adapters (saved alone and merged);
+ *   <li>{@code model.family: bert} ({@code conf/bert-shakespeare-speakers.yaml}): the encoder family's pre-train /
+ *       fine-tune pipeline: pre-train (or load run.pretrained), then fine-tune a sequence classifier fully
+ *       (finetune.freeze: frozen name prefixes) and with LoRA adapters (finetune.lora), against training from
+ *       scratch and the majority class.
+ * </ul>
  */
 @Command(name = "finetune", mixinStandardHelpOptions = true,
-        description = "Pre-train and fine-tune a BERT classifier (full, frozen layers, LoRA) on one rank.")
+        description = "Fine-tune on one rank: a GPT (family: gpt; causal LM or prompt->answer, frozen layers, LoRA) "
+                + "or a BERT classifier (model.family: bert).")
 final class FinetuneCommand implements Callable<Integer> {
     static final String DEFAULT_CONFIG = "conf/bert-shakespeare-speakers.yaml";
 
@@ -31,6 +41,18 @@ final class FinetuneCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (GptFinetuneConfig.isGpt(config)) {
+            GptFinetuneConfig.Loaded g = GptFinetuneConfig.load(config, overrides);
+            Torch.load(g.threads());
+            GptFinetune.Base base = GptFinetune.loadBase(g.settings(), new org.apache.hadoop.conf.Configuration(),
+                    g.threads());
+            try (NDManager manager = Torch.newManager()) {
+                GptFinetune.run(g.settings(), base, manager, System.out);
+            } finally {
+                base.tokenizer().close();
+            }
+            return 0;
+        }
         SpeakerConfig.Loaded cfg = SpeakerConfig.load(config, overrides);
         Torch.load(cfg.threads());
         try (NDManager manager = Torch.newManager()) {

@@ -167,4 +167,37 @@ class MegalithCliTest {
         assertThat(gen.exit()).isEqualTo(1);
         assertThat(gen.err()).contains("no complete checkpoint");
     }
+
+    /** megalith finetune on a GPT config: a tiny addition run is the base, LoRA on prompt<TAB>answer pairs. */
+    @Test
+    void finetunesAGptFromATrainRunWithLora() throws Exception {
+        Result train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
+                "--set", "train.max_steps=10", "--set", "data.eval_pairs=10");
+        assertThat(train.exit()).as(train.err()).isZero();
+        StringBuilder pairs = new StringBuilder();
+        for (int i = 0; i < 40; i++) {
+            int a = (i * 37) % 100;
+            int b = (i * 61 + 7) % 100;
+            pairs.append(String.format("%02d+%02d=\t%03d%n", a, b, a + b));
+        }
+        Path tsv = Files.writeString(tmp.resolve("pairs.tsv"), pairs);
+        Path out = tmp.resolve("ft");
+        Path ft = Files.writeString(tmp.resolve("ft.yaml"), """
+                family: gpt
+                base: {run: "%s"}
+                task: {kind: pairs, path: "%s", eval_fraction: 0.2}
+                finetune: {steps: 6, batch_size: 4, lora: {rank: 2, alpha: 4, targets: [attn.qkv, mlp.fc]}}
+                output: {dir: "%s"}
+                """.formatted(runDir, tsv, out));
+        Result r = megalith("finetune", "--config", ft.toString());
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("40 prompt/answer pairs (32 train, 8 held out)").contains("at step 10")
+                .contains("LoRA rank 2").contains("held-out exact match").contains("after 6 steps");
+        assertThat(out.resolve("adapters.safetensors")).exists();
+        assertThat(out.resolve("merged.safetensors")).exists();
+
+        Result bad = megalith("finetune", "--config", ft.toString(), "--set", "finetune.lora.rnak=2");
+        assertThat(bad.exit()).isEqualTo(Megalith.CONFIG_ERROR);
+        assertThat(bad.err()).contains(ft.toString()).contains("finetune.lora.rnak: unknown key");
+    }
 }

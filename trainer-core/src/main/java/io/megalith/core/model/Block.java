@@ -25,9 +25,15 @@ public final class Block extends Module {
 
     /** With expert parallelism: an MoE block holds the experts of rank {@code epRank} of {@code ep}. */
     public Block(String prefix, GptConfig cfg, int layer, TpLayout tp, int epRank, int ep) {
+        this(prefix, cfg, layer, tp, epRank, ep, io.megalith.core.lora.LoraConfig.NONE);
+    }
+
+    /** With LoRA adapters on the attention and MLP projections {@code lora} targets (dense MLPs only). */
+    public Block(String prefix, GptConfig cfg, int layer, TpLayout tp, int epRank, int ep,
+            io.megalith.core.lora.LoraConfig lora) {
         super(prefix);
         this.ln1 = child(new LayerNorm(childName("ln1"), cfg.nEmbd(), cfg.bias(), tp.parallel()));
-        this.attn = child(new CausalSelfAttention(childName("attn"), cfg, layer, tp));
+        this.attn = child(new CausalSelfAttention(childName("attn"), cfg, layer, tp, lora));
         this.ln2 = child(new LayerNorm(childName("ln2"), cfg.nEmbd(), cfg.bias(), tp.parallel()));
         if (cfg.moe().moeLayer(layer)) {
             if (tp.parallel()) {
@@ -38,7 +44,7 @@ public final class Block extends Module {
                     io.megalith.core.moe.MoeMlp.moeIndex(cfg.moe(), layer), cfg.nEmbd(), cfg.bias(), cfg.dropout(),
                     cfg.nLayer(), epRank, ep));
         } else {
-            this.mlp = child(new Mlp(childName("mlp"), cfg, tp));
+            this.mlp = child(new Mlp(childName("mlp"), cfg, tp, lora));
             this.moe = null;
         }
     }

@@ -5,7 +5,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.nn.ForwardContext;
-import io.megalith.core.nn.Linear;
+import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;
@@ -17,8 +18,8 @@ import io.megalith.core.tensorparallel.TpLayout;
 public final class CausalSelfAttention extends Module {
     private final GptConfig cfg;
     private final int layer;
-    private final Linear qkv;
-    private final Linear proj;
+    private final LoraLinear qkv;
+    private final LoraLinear proj;
     private final int heads; // heads of this rank
     private final int firstHead;
 
@@ -32,17 +33,25 @@ public final class CausalSelfAttention extends Module {
      * partial sum of the full attention output.
      */
     public CausalSelfAttention(String prefix, GptConfig cfg, int layer, TpLayout tp) {
+        this(prefix, cfg, layer, tp, LoraConfig.NONE);
+    }
+
+    /**
+     * With LoRA adapters on the projections {@code lora} targets ({@code attn.qkv}, {@code attn.proj}); without a
+     * targeting config the layers are plain {@code Linear}s with their names ({@code <prefix>.qkv.weight}).
+     */
+    public CausalSelfAttention(String prefix, GptConfig cfg, int layer, TpLayout tp, LoraConfig lora) {
         super(prefix);
         this.cfg = cfg;
         this.layer = layer;
         long c = cfg.nEmbd();
         double residualStd = 0.02 / Math.sqrt(2.0 * cfg.nLayer());
         if (tp.parallel()) {
-            this.qkv = child(Linear.columnParallel(childName("qkv"), c, 3 * c, cfg.bias(), 0.02, tp.parts(c, 3), tp));
-            this.proj = child(Linear.rowParallel(childName("proj"), c, c, cfg.bias(), residualStd, tp.part(c), tp));
+            this.qkv = child(LoraLinear.columnParallel(childName("qkv"), c, 3 * c, cfg.bias(), 0.02, tp.parts(c, 3), tp, lora));
+            this.proj = child(LoraLinear.rowParallel(childName("proj"), c, c, cfg.bias(), residualStd, tp.part(c), tp, lora));
         } else {
-            this.qkv = child(new Linear(childName("qkv"), c, 3 * c, cfg.bias(), 0.02));
-            this.proj = child(new Linear(childName("proj"), c, c, cfg.bias(), residualStd));
+            this.qkv = child(new LoraLinear(childName("qkv"), c, 3 * c, cfg.bias(), 0.02, lora));
+            this.proj = child(new LoraLinear(childName("proj"), c, c, cfg.bias(), residualStd, lora));
         }
         this.heads = cfg.nHead() / tp.size();
         this.firstHead = (int) (cfg.nHead() * (long) tp.rank() / tp.size());

@@ -75,6 +75,22 @@ public final class Gpt extends Module {
      */
     public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp, boolean sequenceParallel,
             Communicator expertParallel) {
+        this(cfg, tp, tpGroup, pp, sequenceParallel, expertParallel, io.megalith.core.lora.LoraConfig.NONE);
+    }
+
+    /**
+     * The plain one-rank GPT with LoRA adapters ({@link io.megalith.core.lora.LoraLinear}) on the attention and MLP
+     * projections {@code lora} targets ({@code attn.qkv}, {@code attn.proj}, {@code mlp.fc}, {@code mlp.proj}, or a
+     * full name such as {@code blocks.3.mlp.fc}): base parameters keep their names, adapters add
+     * {@code <layer>.lora_a/lora_b}. With {@link io.megalith.core.lora.LoraConfig#NONE} it is exactly {@link #Gpt(GptConfig)}.
+     */
+    public Gpt(GptConfig cfg, io.megalith.core.lora.LoraConfig lora) {
+        this(cfg, TpLayout.SINGLE, null, PpLayout.SINGLE, false, null, lora);
+    }
+
+    /** Every option above, with LoRA adapters (tp 1 only: a sharded layer refuses an adapter). */
+    public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp, boolean sequenceParallel,
+            Communicator expertParallel, io.megalith.core.lora.LoraConfig lora) {
         super("");
         this.sequenceParallel = sequenceParallel && tp.parallel();
         this.expertParallel = expertParallel != null && expertParallel.size() > 1 ? expertParallel : null;
@@ -98,8 +114,8 @@ public final class Gpt extends Module {
         }
         this.firstBlock = pp.firstBlock(cfg.nLayer());
         for (int i = firstBlock; i < pp.endBlock(cfg.nLayer()); i++) {
-            blocks.add(child(this.expertParallel == null ? new Block("blocks." + i, cfg, i, tp)
-                    : new Block("blocks." + i, cfg, i, tp, this.expertParallel.rank(), this.expertParallel.size())));
+            blocks.add(child(this.expertParallel == null ? new Block("blocks." + i, cfg, i, tp, 0, 1, lora)
+                    : new Block("blocks." + i, cfg, i, tp, this.expertParallel.rank(), this.expertParallel.size(), lora)));
         }
         this.lnF = !pp.last() ? null : child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias(), tp.parallel()));
     }
