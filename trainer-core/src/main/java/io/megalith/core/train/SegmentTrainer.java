@@ -44,8 +44,16 @@ public final class SegmentTrainer implements AutoCloseable {
         /** Input tokens it reads. */
         long tokens();
 
-        /** Forward and backward (gradients from {@code lossScale}); returns its mean loss. */
-        float run(ForwardContext ctx, float lossScale, SegmentedPass.Recompute recompute, Communicator tensorParallel);
+        /** Sequences (rows) it holds. */
+        int rows();
+
+        /**
+         * Forward and backward of its share of the step's loss, the step having {@code stepScored} scored targets
+         * and {@code stepRows} rows over all parts and ranks; returns that share of the loss (its mean loss weighted
+         * by its share of the step's scored targets).
+         */
+        double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Recompute recompute,
+                Communicator tensorParallel);
     }
 
     /** The rows [first, first + count) of micro-batch rows of a step (global row indices). */
@@ -53,7 +61,10 @@ public final class SegmentTrainer implements AutoCloseable {
         Part part(long step, int first, int count);
     }
 
-    /** A BERT pre-training part (masked LM, plus NSP when the batch has labels; see {@link Bert#segments}). */
+    /**
+     * A BERT pre-training part (masked LM, plus NSP when the batch has labels; see {@link Bert#segments}): the step's
+     * loss is the mean MLM loss over its masked tokens plus the mean NSP loss over its sequences.
+     */
     public static Part bert(Bert model, MlmBatch batch) {
         long scored = java.util.Arrays.stream(batch.targets()).filter(t -> t >= 0).count();
         return new Part() {
@@ -68,9 +79,18 @@ public final class SegmentTrainer implements AutoCloseable {
             }
 
             @Override
-            public float run(ForwardContext ctx, float lossScale, SegmentedPass.Recompute recompute, Communicator tp) {
+            public int rows() {
+                return batch.batch();
+            }
+
+            @Override
+            public double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Recompute recompute,
+                    Communicator tp) {
                 NDManager m = ctx.manager();
-                return SegmentedPass.run(model.segments(batch, m), Bert.inputIds(m, batch), ctx, lossScale,
+                // MLM: a mean over the step's masked tokens; NSP: a mean over its sequences
+                float mlm = (float) ((double) scored / stepScored);
+                float nsp = (float) ((double) batch.batch() / stepRows);
+                return SegmentedPass.run(model.segments(batch, m, mlm, nsp), Bert.inputIds(m, batch), ctx, 1f,
                         SegmentedPass.NO_HOOKS, recompute, tp);
             }
         };
@@ -91,10 +111,17 @@ public final class SegmentTrainer implements AutoCloseable {
             }
 
             @Override
-            public float run(ForwardContext ctx, float lossScale, SegmentedPass.Recompute recompute, Communicator tp) {
+            public int rows() {
+                return batch.batch();
+            }
+
+            @Override
+            public double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Recompute recompute,
+                    Communicator tp) {
                 EncoderDecoder.Chains c = model.segments(batch, ctx.manager());
-                return SegmentedPass.runTwoChains(c.encoder(), c.source(), c.decoder(), c.target(), ctx, lossScale,
-                        SegmentedPass.NO_HOOKS, recompute, tp);
+                double share = (double) scored / stepScored;
+                return share * SegmentedPass.runTwoChains(c.encoder(), c.source(), c.decoder(), c.target(), ctx,
+                        (float) share, SegmentedPass.NO_HOOKS, recompute, tp);
             }
         };
     }
@@ -157,19 +184,21 @@ public final class SegmentTrainer implements AutoCloseable {
         int from = (int) dataParallel.partStart(b, dataParallel.rank());
         int to = (int) dataParallel.partStart(b, dataParallel.rank() + 1);
         Part[] parts = new Part[accum];
-        long[] counts = new long[2];
+        long[] counts = new long[3]; // scored targets, input tokens, rows of the whole step
         for (int m = 0; m < accum; m++) {
             parts[m] = to > from ? data.part(step, m * b + from, to - from) : null;
             counts[0] += parts[m] == null ? 0 : parts[m].scored();
             counts[1] += parts[m] == null ? 0 : parts[m].tokens();
+            counts[2] += parts[m] == null ? 0 : parts[m].rows();
         }
         long t0 = System.nanoTime();
         if (dataParallel.size() > 1) {
-            ByteBuffer c = ByteBuffer.allocateDirect(16).order(ByteOrder.LITTLE_ENDIAN);
-            c.putLong(0, counts[0]).putLong(8, counts[1]);
+            ByteBuffer c = ByteBuffer.allocateDirect(24).order(ByteOrder.LITTLE_ENDIAN);
+            c.putLong(0, counts[0]).putLong(8, counts[1]).putLong(16, counts[2]);
             dataParallel.allReduce(c, ElementType.I64, ReduceOp.SUM);
             counts[0] = c.getLong(0);
             counts[1] = c.getLong(8);
+            counts[2] = c.getLong(16);
         }
         long commNanos = System.nanoTime() - t0;
         long stepKey = CounterRng.key(dropoutKey, step);
@@ -177,14 +206,13 @@ public final class SegmentTrainer implements AutoCloseable {
                 : SegmentedPass.Recompute.NONE;
         double loss = 0;
         for (int m = 0; m < accum; m++) {
-            if (parts[m] == null || parts[m].scored() == 0) {
+            if (parts[m] == null) {
                 continue;
             }
             JniUtils.setGradMode(false);
             try (NDScope scope = new NDScope(); NDManager mm = manager.newSubManager()) {
                 ForwardContext ctx = new ForwardContext(true, stepKey, m * b + from, mm);
-                double share = (double) parts[m].scored() / counts[0];
-                loss += parts[m].run(ctx, (float) share, recompute, tensorParallel) * share;
+                loss += parts[m].run(ctx, counts[0], counts[2], recompute, tensorParallel);
             }
         }
         if (dataParallel.size() > 1) {

@@ -202,6 +202,16 @@ public final class Bert extends Module {
      * gives the chain's shape only (its parameters per segment, for planning buckets).
      */
     public List<Segment> segments(MlmBatch batch, NDManager m) {
+        return segments(batch, m, 1f, 1f);
+    }
+
+    /**
+     * As above, the chain's loss being {@code mlmWeight} times the mean MLM loss of the batch plus {@code nspWeight}
+     * times its mean NSP loss: a trainer cutting a step into parts weighs each part's MLM by its share of the
+     * step's masked tokens and its NSP by its share of the step's sequences (a part without masked tokens then
+     * adds its NSP loss only).
+     */
+    public List<Segment> segments(MlmBatch batch, NDManager m, float mlmWeight, float nspWeight) {
         int b = batch == null ? 0 : batch.batch();
         int t = batch == null ? 0 : batch.seqLen();
         if (t > cfg.maxPositions()) {
@@ -210,7 +220,8 @@ public final class Bert extends Module {
         PtNDArray segs = batch == null || batch.segments() == null ? null : Ops.longs(m, batch.segments(), b, t);
         PtNDArray bias = batch == null ? null : paddingBias(m, batch.inputs(), b, t);
         PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
-        Targets targets = batch == null ? null : Targets.of(m, batch.targets());
+        boolean masked = batch != null && java.util.Arrays.stream(batch.targets()).anyMatch(v -> v >= 0);
+        Targets targets = masked ? Targets.of(m, batch.targets()) : null; // null: no MLM loss (NSP only)
         List<Segment> out = new ArrayList<>();
         List<Parameter> embParams = new ArrayList<>(List.of(word.weight(), position.weight(), segment.weight()));
         if (!tp.parallel()) {
@@ -254,7 +265,7 @@ public final class Bert extends Module {
         headParams.add(word.weight()); // tied
         long[] nspLabels = batch == null ? null : batch.nspLabels();
         out.add(Segment.of("head", headParams, Segment.Boundary.NONE, 0,
-                (x, skip, ctx) -> headLoss(x, targets, nspLabels, share, ctx)));
+                (x, skip, ctx) -> headLoss(x, targets, nspLabels, mlmWeight, nspWeight, share, ctx)));
         return out;
     }
 
@@ -272,7 +283,8 @@ public final class Bert extends Module {
     }
 
     /** The heads and the loss of the layers' (summed) output x [B, T, C]. */
-    private PtNDArray headLoss(PtNDArray x, Targets targets, long[] nspLabels, PtNDArray share, ForwardContext ctx) {
+    private PtNDArray headLoss(PtNDArray x, Targets targets, long[] nspLabels, float mlmWeight, float nspWeight,
+            PtNDArray share, ForwardContext ctx) {
         LayerNorm last = lnF != null ? lnF : tp.parallel() ? layers.get(layers.size() - 1).outputNorm() : null;
         PtNDArray h = last == null ? x : last.forward(x);
         boolean withNsp = nspLabels != null && nsp != null;
@@ -280,24 +292,39 @@ public final class Bert extends Module {
         if (withNsp) {
             long b = h.getShape().get(0);
             nspLoss = Ops.crossEntropy(nspLogits(pooled(h)), Ops.longs(ctx.manager(), nspLabels, b, 1), null, b);
+            nspLoss = weighted(nspLoss, nspWeight, ctx);
+        }
+        boolean withMlm = targets != null;
+        if (!withMlm && !withNsp) {
+            throw new IllegalArgumentException("a BERT batch without masked tokens or NSP labels has no loss");
         }
         if (!tp.parallel()) {
-            PtNDArray loss = mlmLoss(h, targets);
-            return withNsp ? Ops.add(loss, nspLoss) : loss;
+            PtNDArray loss = withMlm ? weighted(mlmLoss(h, targets), mlmWeight, ctx) : null;
+            return !withNsp ? loss : loss == null ? nspLoss : Ops.add(loss, nspLoss);
         }
-        PtNDArray flat = Ops.reshape(h, -1, cfg.nEmbd());
-        PtNDArray logits = Ops.linear(mlmLn.forward(Ops.gelu(mlmDense.forward(flat))), word.weight().value(),
-                mlmBias.value()); // [N, V/tp]: this rank's vocabulary slice
-        float[] loss = new float[1];
-        PtNDArray surrogate = VocabParallelCrossEntropy.surrogate(logits, targets.host(), word.firstRow(),
-                targets.counted(), tpGroup, loss);
+        float reported = 0;
+        PtNDArray surrogate = null;
+        if (withMlm) {
+            PtNDArray flat = Ops.reshape(h, -1, cfg.nEmbd());
+            PtNDArray logits = Ops.linear(mlmLn.forward(Ops.gelu(mlmDense.forward(flat))), word.weight().value(),
+                    mlmBias.value()); // [N, V/tp]: this rank's vocabulary slice
+            float[] loss = new float[1];
+            surrogate = weighted(VocabParallelCrossEntropy.surrogate(logits, targets.host(), word.firstRow(),
+                    targets.counted(), tpGroup, loss), mlmWeight, ctx);
+            reported = loss[0] * mlmWeight;
+        }
         if (withNsp) {
             // replicated on every rank: each contributes 1/tp of its gradient, which the all-reduces add up once
-            ctx.reportLoss(loss[0] + nspLoss.getFloat());
-            return Ops.add(surrogate, Ops.mul(nspLoss, share));
+            reported += nspLoss.getFloat();
+            PtNDArray part = Ops.mul(nspLoss, share);
+            surrogate = surrogate == null ? part : Ops.add(surrogate, part);
         }
-        ctx.reportLoss(loss[0]);
+        ctx.reportLoss(reported);
         return surrogate;
+    }
+
+    private static PtNDArray weighted(PtNDArray loss, float weight, ForwardContext ctx) {
+        return weight == 1f ? loss : Ops.mul(loss, Ops.scalar(ctx.manager(), weight));
     }
 
     /** The word embedding (the MLM head reads it too). */
