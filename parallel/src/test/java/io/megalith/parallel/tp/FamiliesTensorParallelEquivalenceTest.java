@@ -35,7 +35,7 @@ import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.Test;
 
 /**
- * BERT (masked LM + NSP, post-LN) and the encoder-decoder (teacher-forced reversal) train the same at TP=2 and at
+ * BERT (masked LM + NSP, post-LN; pre-LN at TP=2 too) and the encoder-decoder (teacher-forced reversal) train the same at TP=2 and at
  * DP=2 as on one rank, ranks over real Netty sockets on 127.0.0.1, dropout on: the losses of 6 AdamW steps agree
  * within 1e-5 relative and the step-1 gradients of named parameters (gathered from their slices, summed replicas,
  * averaged over data-parallel ranks as the optimizer applies them) within 1e-5 of their largest element.
@@ -55,7 +55,7 @@ class FamiliesTensorParallelEquivalenceTest {
 
     record Result(List<Double> losses, Map<String, float[]> grads, long localParameters) {}
 
-    enum Family { BERT, SEQ2SEQ }
+    enum Family { BERT, BERT_PRE_LN, SEQ2SEQ }
 
     static MegalithConfig config(int dp, int tp) {
         return ConfigLoader.fromYaml("""
@@ -115,13 +115,17 @@ class FamiliesTensorParallelEquivalenceTest {
             List<Segment> plan;
             SegmentTrainer.Data data;
             List<String> checked;
-            if (family == Family.BERT) {
-                BertConfig bc = new BertConfig(VOCAB, 16, 2, 2, 4, 32, 0.1, true, false, true, 0, LoraConfig.NONE);
+            if (family != Family.SEQ2SEQ) {
+                BertConfig bc = new BertConfig(VOCAB, 16, 2, 2, 4, 32, 0.1, true, family == Family.BERT_PRE_LN, true, 0,
+                        LoraConfig.NONE);
                 Bert bert = new Bert(bc, layout, tp);
                 model = bert;
                 plan = bert.segments(null, null);
                 data = (step, first, count) -> SegmentTrainer.bert(bert, bertRows(step, first, count));
-                checked = BERT_CHECKED;
+                checked = new ArrayList<>(BERT_CHECKED);
+                if (family == Family.BERT_PRE_LN) {
+                    checked.add("ln_f.weight");
+                }
             } else {
                 ReverseDigitsTask task = new ReverseDigitsTask(2, 6, 0.1, 5);
                 EncoderDecoder ed = new EncoderDecoder(task.modelConfig(2, 2, 4, 32, 0.1), layout, tp);
@@ -169,6 +173,10 @@ class FamiliesTensorParallelEquivalenceTest {
     }
 
     static void check(Family family) throws Exception {
+        check(family, true);
+    }
+
+    static void check(Family family, boolean dataParallel) throws Exception {
         Result one = train(family, config(1, 1), new SingleRankCommunicator(), new SingleRankCommunicator());
         List<Result> tp2 = LoopbackRanks.run(DeviceMesh.of(1, 2, 1),
                 (ParallelContext ctx) -> train(family, config(1, 2), ctx.dataParallel(), ctx.tensorParallel()));
@@ -176,6 +184,9 @@ class FamiliesTensorParallelEquivalenceTest {
             assertSame(one, r, family + " tp=2");
             // each rank really holds about half the model (norms, positions and small heads are replicated)
             assertThat((double) r.localParameters()).isLessThan(one.localParameters() * 0.7);
+        }
+        if (!dataParallel) {
+            return;
         }
         List<Result> dp2 = LoopbackRanks.run(DeviceMesh.of(2, 1, 1),
                 (ParallelContext ctx) -> train(family, config(2, 1), ctx.dataParallel(), ctx.tensorParallel()));
@@ -188,6 +199,12 @@ class FamiliesTensorParallelEquivalenceTest {
     @Test
     void bertMaskedLmAndNspAtTp2AndDp2ReproduceOneRank() throws Exception {
         check(Family.BERT);
+    }
+
+    /** Pre-LN BERT (a final ln_f before the heads) at TP=2. */
+    @Test
+    void preLnBertAtTp2ReproducesOneRank() throws Exception {
+        check(Family.BERT_PRE_LN, false);
     }
 
     @Test
