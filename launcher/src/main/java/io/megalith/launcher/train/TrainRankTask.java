@@ -56,7 +56,7 @@ record TrainRankTask(String configYaml, int attempt, int threadsPerRank, FaultIn
                     ParallelContext parallel = new ParallelContext(mesh, ctx.rank(),
                             (id, name, ranks) -> new GroupCommunicator(transport, id, name, ranks, options));
                     FamilyTrainingRun run = new FamilyTrainingRun(cfg, new Configuration(), quiet, parallel.rankGroups(),
-                            ctx.rank() == 0)) {
+                            ctx.rank() == 0, preparedData)) {
                 return run.run();
             }
         }

@@ -69,6 +69,32 @@ class FamilyTrainingTest {
         assertThat(series(two, "exact_match")).hasSize(1);
     }
 
+    /** BERT masked-LM pre-training on the addition task's tokens: tp=2 on Spark reproduces one rank. */
+    @Test
+    void bertAtTp2OnSparkReproducesOneRank() throws Exception {
+        String[] bert = {"model.family=bert", "model.n_layer=2", "model.block_size=8", "data.task=addition",
+                "data.digits=2", "model.bias=true"};
+        List<String> one = new java.util.ArrayList<>(List.of(bert));
+        one.add("launch.master=inprocess");
+        MegalithConfig a = config("bert-one", one.toArray(String[]::new));
+        try (FamilyTrainingRun run = new FamilyTrainingRun(a, HADOOP, QUIET, RankGroups.single(), true)) {
+            run.run();
+        }
+        List<String> two = new java.util.ArrayList<>(List.of(bert));
+        two.add("parallel.tp=2");
+        MegalithConfig b = config("bert-two", two.toArray(String[]::new));
+        TrainingRun.Summary summary = DistributedTraining.run(b, QUIET);
+        assertThat(summary.endStep()).isEqualTo(6);
+        List<Double> lossOne = series(a, "loss");
+        List<Double> lossTwo = series(b, "loss");
+        assertThat(lossTwo).hasSize(6);
+        for (int i = 0; i < lossOne.size(); i++) {
+            assertThat(lossTwo.get(i)).as("step %d", i + 1).isCloseTo(lossOne.get(i), Percentage.withPercentage(1e-3));
+        }
+        assertThat(series(b, "val_loss")).hasSize(1);
+        assertThat(series(b, "val_loss").get(0)).isCloseTo(series(a, "val_loss").get(0), Percentage.withPercentage(1e-3));
+    }
+
     @Test
     void familiesRefuseWhatTheirTrainerDoesNotRun() {
         assertThatThrownBy(() -> config("x", "parallel.pp=2")).isInstanceOf(ConfigException.class)
@@ -76,7 +102,7 @@ class FamilyTrainingTest {
         assertThatThrownBy(() -> config("x", "data.task=addition")).isInstanceOf(ConfigException.class)
                 .hasMessageContaining("data.task: model.family encoder_decoder trains on data.task reverse");
         assertThatThrownBy(() -> config("x", "model.family=bert")).isInstanceOf(ConfigException.class)
-                .hasMessageContaining("model.family: bert does not train through megalith train yet");
+                .hasMessageContaining("data.task: model.family bert pre-trains (masked LM)");
         assertThatThrownBy(() -> config("x", "model.family=gpt")).isInstanceOf(ConfigException.class)
                 .hasMessageContaining("data.task: reverse is the encoder_decoder task");
     }

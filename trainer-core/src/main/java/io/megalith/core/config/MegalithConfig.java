@@ -140,8 +140,8 @@ public record MegalithConfig(
         c.atLeast("model.n_encoder_layer", model.nEncoderLayer(), 0);
         c.atLeast("model.n_decoder_layer", model.nDecoderLayer(), 0);
         if ("bert".equals(model.family())) {
-            c.require(false, "model.family: bert does not train through megalith train yet (it needs a masked-LM data "
-                    + "task; see docs/ARCHITECTURE.md, Model families); use megalith finetune for the BERT speaker task");
+            c.require(!"reverse".equals(data.task()), "data.task: model.family bert pre-trains (masked LM) on the "
+                    + "tokens of data.task text or addition (got reverse)");
         }
         boolean gpt = "gpt".equals(model.family());
         if (gpt) {

@@ -3,17 +3,33 @@ package io.megalith.core.train;
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.AdditionData;
+import io.megalith.core.data.Batch;
+import io.megalith.core.data.TextData;
+import io.megalith.core.data.TrainingData;
+import io.megalith.core.data.shards.ShardedTextData;
+import io.megalith.core.data.tokenizer.BpeTokenizer;
+import io.megalith.core.data.tokenizer.CharTokenizer;
+import io.megalith.core.data.tokenizer.Tokenizer;
+import io.megalith.core.fs.RunDirFs;
+import io.megalith.core.model.bert.Bert;
+import io.megalith.core.model.bert.BertConfig;
+import io.megalith.core.model.bert.MlmBatch;
+import io.megalith.core.model.bert.MlmMasking;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.ReverseDigitsTask;
 import io.megalith.core.model.seq2seq.Seq2SeqConfig;
 import io.megalith.core.model.seq2seq.Seq2SeqTask;
 import io.megalith.core.model.seq2seq.Seq2SeqTraining;
+import io.megalith.core.nn.Module;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.report.MetricsLog;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -35,18 +51,28 @@ public final class FamilyTrainingRun implements AutoCloseable {
     private final boolean leader;
     private final PrintStream console;
     private final NDManager manager;
-    private final ReverseDigitsTask task;
+    private final ReverseDigitsTask task; // encoder_decoder
     private final Seq2SeqConfig modelConfig;
     private final EncoderDecoder model;
+    private final TrainingData text; // bert: the GPT's token data (text or addition), rows behind a [CLS]
+    private final BertConfig bertConfig;
+    private final long specials; // bert: PAD, CLS, SEP, MASK are ids specials .. specials + 3
     private final ParameterStore store;
     private final SegmentTrainer trainer;
     private final MetricsLog metrics;
 
     public FamilyTrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
             boolean leader) throws IOException {
-        if (!"encoder_decoder".equals(cfg.model().family())) {
-            throw new IllegalArgumentException("model.family " + cfg.model().family() + ": FamilyTrainingRun trains "
-                    + "encoder_decoder (gpt: TrainingRun)");
+        this(cfg, hadoop, console, groups, leader, null);
+    }
+
+    /** As above; {@code preparedData}: the token shards Spark prepared for a text task (bert), or null. */
+    public FamilyTrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
+            boolean leader, String preparedData) throws IOException {
+        String family = cfg.model().family();
+        if (!"encoder_decoder".equals(family) && !"bert".equals(family)) {
+            throw new IllegalArgumentException("model.family " + family + ": FamilyTrainingRun trains encoder_decoder "
+                    + "and bert (gpt: TrainingRun)");
         }
         this.cfg = cfg;
         this.groups = groups;
@@ -57,16 +83,83 @@ public final class FamilyTrainingRun implements AutoCloseable {
         this.manager = Torch.newManager();
         MegalithConfig.Data d = cfg.data();
         MegalithConfig.Model m = cfg.model();
-        this.task = new ReverseDigitsTask(d.minLen(), d.maxLen(), d.heldOutFraction(), cfg.seed());
-        this.modelConfig = task.modelConfig(m.encoderLayers(), m.decoderLayers(), m.nHead(), m.nEmbd(), m.dropout());
         var tp = groups.tensorParallel();
-        this.model = new EncoderDecoder(modelConfig, new TpLayout(tp.rank(), tp.size()), tp);
-        List<io.megalith.core.model.Segment> plan = model.segments(null, null).all();
+        TpLayout layout = new TpLayout(tp.rank(), tp.size());
+        List<io.megalith.core.model.Segment> plan;
+        Module module;
+        SegmentTrainer.Data parts;
+        if ("bert".equals(family)) {
+            this.task = null;
+            this.modelConfig = null;
+            this.model = null;
+            this.text = openText(cfg, hadoop, preparedData);
+            this.specials = text.tokenizer().vocabSize();
+            // post-LN BERT, no NSP; one more position than the GPT's context for the [CLS] in front
+            this.bertConfig = new BertConfig((int) specials + 4, m.blockSize() + 1, 2, m.nLayer(), m.nHead(), m.nEmbd(),
+                    m.dropout(), m.bias(), false, false, specials, io.megalith.core.lora.LoraConfig.NONE);
+            Bert bert = new Bert(bertConfig, layout, tp);
+            module = bert;
+            plan = bert.segments(null, null);
+            parts = (step, first, count) -> SegmentTrainer.bert(bert, mlmRows(text.train(step, first, count),
+                    CounterRng.key(CounterRng.key(cfg.seed(), "mlm"), step), first));
+        } else {
+            this.text = null;
+            this.bertConfig = null;
+            this.specials = 0;
+            this.task = new ReverseDigitsTask(d.minLen(), d.maxLen(), d.heldOutFraction(), cfg.seed());
+            this.modelConfig = task.modelConfig(m.encoderLayers(), m.decoderLayers(), m.nHead(), m.nEmbd(), m.dropout());
+            this.model = new EncoderDecoder(modelConfig, layout, tp);
+            module = model;
+            plan = model.segments(null, null).all();
+            parts = (step, first, count) -> SegmentTrainer.seq2seq(model, fixedLength(task, step, first, count));
+        }
         this.store = new ParameterStore(GradientBuckets.backwardOrder(plan), manager, cfg.seed());
-        this.trainer = new SegmentTrainer(cfg, store, plan,
-                (step, first, count) -> SegmentTrainer.seq2seq(model, fixedLength(task, step, first, count)), manager,
-                groups.dataParallel(), tp);
+        if (store.parameters().size() != module.parameters().size()) {
+            throw new IllegalStateException("the segments do not cover every parameter of the model");
+        }
+        this.trainer = new SegmentTrainer(cfg, store, plan, parts, manager, groups.dataParallel(), tp);
         this.metrics = leader ? new MetricsLog(cfg.run().dir(), hadoop) : null;
+    }
+
+    /** The GPT's token data for BERT: prepared shards (Spark), or the text / addition task built here. */
+    private static TrainingData openText(MegalithConfig cfg, Configuration hadoop, String prepared) throws IOException {
+        MegalithConfig.Data d = cfg.data();
+        if (prepared != null && "text".equals(d.task())) {
+            return ShardedTextData.open(prepared, hadoop, d.valFraction(), cfg.model().blockSize(), cfg.seed());
+        }
+        if ("addition".equals(d.task())) {
+            return new AdditionData(d.digits(), d.heldOutFraction(), cfg.seed());
+        }
+        String all = new String(RunDirFs.readFully(d.path(), hadoop), StandardCharsets.UTF_8);
+        Tokenizer tok = "bpe".equals(d.tokenizer())
+                ? BpeTokenizer.train(all.substring(0, (int) Math.round(all.length() * (1 - d.valFraction()))),
+                        d.bpeVocabSize())
+                : CharTokenizer.fit(all);
+        return new TextData(tok, tok.encode(all), d.valFraction(), cfg.model().blockSize(), cfg.seed());
+    }
+
+    /**
+     * Masked-LM rows from token rows: [CLS] + the row, masked 15% / 80-10-10 with a key per global row (so any cut
+     * of the batch over data-parallel ranks masks the same tokens).
+     */
+    private MlmBatch mlmRows(Batch rows, long key, int first) {
+        int t = rows.seqLen() + 1;
+        long pad = specials;
+        long cls = specials + 1;
+        long sep = specials + 2;
+        long mask = specials + 3;
+        MlmMasking masking = new MlmMasking(bertConfig.vocabSize(), mask, pad, cls, sep);
+        long[] inputs = new long[rows.size() * t];
+        long[] targets = new long[rows.size() * t];
+        for (int i = 0; i < rows.size(); i++) {
+            long[] row = new long[t];
+            row[0] = cls;
+            System.arraycopy(rows.inputs(), i * rows.seqLen(), row, 1, rows.seqLen());
+            long[][] r = masking.apply(row, CounterRng.key(key, first + i));
+            System.arraycopy(r[0], 0, inputs, i * t, t);
+            System.arraycopy(r[1], 0, targets, i * t, t);
+        }
+        return new MlmBatch(inputs, null, targets, null, rows.size(), t);
     }
 
     /**
@@ -117,7 +210,28 @@ public final class FamilyTrainingRun implements AutoCloseable {
         Double exact = null;
         double valLoss = Double.NaN; // teacher-forced loss on held-out strings (leader)
         List<String> samples = new ArrayList<>();
-        if (leader) {
+        if (leader && bertConfig != null) {
+            Bert one = new Bert(bertConfig);
+            try (ParameterStore oneStore = new ParameterStore(one, manager, 0)) {
+                oneStore.load(full);
+                double sum = 0;
+                int n = cfg.train().evalBatches();
+                for (int i = 0; i < n; i++) {
+                    MlmBatch b = mlmRows(text.validation(i, cfg.train().batchSize()),
+                            CounterRng.key(CounterRng.key(cfg.seed(), "mlm-validation"), i), 0);
+                    ai.djl.pytorch.jni.JniUtils.setGradMode(false);
+                    try (ai.djl.ndarray.NDScope scope = new ai.djl.ndarray.NDScope(); NDManager mm = manager.newSubManager()) {
+                        sum += one.pretrainingLoss(b, io.megalith.core.nn.ForwardContext.inference(mm)).getFloat();
+                    }
+                }
+                valLoss = sum / n;
+            }
+            Map<String, Object> rec = new LinkedHashMap<>();
+            rec.put("step", (long) steps);
+            rec.put("val_loss", valLoss);
+            metrics.write(rec);
+            console.printf("masked-LM validation loss %.4f%n", valLoss);
+        } else if (leader) {
             EncoderDecoder one = new EncoderDecoder(modelConfig);
             try (ParameterStore oneStore = new ParameterStore(one, manager, 0)) {
                 oneStore.load(full);
@@ -150,6 +264,9 @@ public final class FamilyTrainingRun implements AutoCloseable {
     public void close() throws IOException {
         if (metrics != null) {
             metrics.close();
+        }
+        if (text != null) {
+            text.close();
         }
         store.close();
         manager.close();
