@@ -3,6 +3,7 @@ package io.megalith.launcher.cli;
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.launcher.train.DistributedTraining;
 import java.io.IOException;
@@ -37,7 +38,12 @@ final class TrainCommand implements Callable<Integer> {
         MegalithConfig cfg = load(config, overrides);
         PrintStream out = System.out;
         TrainingRun.Summary s;
-        if (INPROCESS.equals(cfg.launch().master())) {
+        if (INPROCESS.equals(cfg.launch().master()) && !"gpt".equals(cfg.model().family())) {
+            try (FamilyTrainingRun run = new FamilyTrainingRun(cfg, new Configuration(), out,
+                    io.megalith.core.comm.RankGroups.single(), true)) {
+                s = run.run();
+            }
+        } else if (INPROCESS.equals(cfg.launch().master())) {
             try (TrainingRun run = new TrainingRun(cfg, new Configuration(), out)) {
                 s = run.run();
             }
@@ -60,8 +66,9 @@ final class TrainCommand implements Callable<Integer> {
     private static void report(MegalithConfig cfg, TrainingRun.Summary s, PrintStream out) {
         out.println();
         if (s.endStep() > s.startStep()) {
-            out.printf("megalith: trained steps %d..%d in %.1f s (%,.0f tokens/s); final train loss %.4f, val loss %.4f%n",
-                    s.startStep(), s.endStep(), s.trainSeconds(), s.tokensPerSec(), s.lastLoss(), s.valLoss());
+            out.printf("megalith: trained steps %d..%d in %.1f s (%,.0f tokens/s); final train loss %.4f%s%n",
+                    s.startStep(), s.endStep(), s.trainSeconds(), s.tokensPerSec(), s.lastLoss(),
+                    Double.isNaN(s.valLoss()) ? "" : String.format(", val loss %.4f", s.valLoss()));
         } else {
             out.printf("megalith: nothing left to train; val loss %.4f at step %d%n", s.valLoss(), s.endStep());
         }

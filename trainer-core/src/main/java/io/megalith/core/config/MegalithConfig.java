@@ -25,10 +25,26 @@ public record MegalithConfig(
 
     /** GPT shape, as nanoGPT's GPTConfig. vocab_size 0 means "from the tokenizer". */
     public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
-            Moe moe) {
+            Moe moe, String family, int nEncoderLayer, int nDecoderLayer) {
+        /** A GPT. */
+        public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
+                Moe moe) {
+            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, "gpt", 0, 0);
+        }
+
         /** A dense model (no MoE layers). */
         public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias) {
             this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, Moe.OFF);
+        }
+
+        /** Encoder layers of an encoder_decoder (n_encoder_layer, or n_layer when 0). */
+        public int encoderLayers() {
+            return nEncoderLayer > 0 ? nEncoderLayer : nLayer;
+        }
+
+        /** Decoder layers of an encoder_decoder (n_decoder_layer, or n_layer when 0). */
+        public int decoderLayers() {
+            return nDecoderLayer > 0 ? nDecoderLayer : nLayer;
         }
     }
 
@@ -57,7 +73,14 @@ public record MegalithConfig(
      * needed.
      */
     public record Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
-            double heldOutFraction, int evalPairs, String format, String textField, String cacheDir) {}
+            double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
+            int maxLen) {
+        public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
+                double heldOutFraction, int evalPairs, String format, String textField, String cacheDir) {
+            this(task, path, tokenizer, bpeVocabSize, valFraction, digits, heldOutFraction, evalPairs, format, textField,
+                    cacheDir, 4, 8);
+        }
+    }
 
     /** Optimisation, as nanoGPT's train.py: AdamW, warmup + cosine decay to min_lr, clipping. */
     public record Train(int maxSteps, int batchSize, int gradAccum, double lr, double minLr, int warmupSteps,
@@ -116,7 +139,39 @@ public record MegalithConfig(
     /** Sampling after training and for {@code megalith generate}. */
     public record Generate(String prompt, int maxNewTokens, double temperature, int topK, int samples) {}
 
-    public static final List<String> TASKS = List.of("text", "addition");
+    public static final List<String> TASKS = List.of("text", "addition", "reverse");
+    public static final List<String> FAMILIES = List.of("gpt", "encoder_decoder", "bert");
+
+    /** The model families other than the GPT train through io.megalith.core.train.FamilyTrainingRun. */
+    private void familyProblems(Checks c) {
+        c.oneOf("model.family", model.family(), FAMILIES);
+        c.atLeast("model.n_encoder_layer", model.nEncoderLayer(), 0);
+        c.atLeast("model.n_decoder_layer", model.nDecoderLayer(), 0);
+        if ("bert".equals(model.family())) {
+            c.require(!"reverse".equals(data.task()), "data.task: model.family bert pre-trains (masked LM) on the "
+                    + "tokens of data.task text or addition (got reverse)");
+        }
+        boolean gpt = "gpt".equals(model.family());
+        if (gpt) {
+            c.require(!"reverse".equals(data.task()), "data.task: reverse is the encoder_decoder task; set "
+                    + "model.family=encoder_decoder or data.task=text | addition");
+            return;
+        }
+        if ("encoder_decoder".equals(model.family())) {
+            c.require("reverse".equals(data.task()), "data.task: model.family encoder_decoder trains on data.task "
+                    + "reverse (got " + data.task() + ")");
+            c.atLeast("data.min_len", data.minLen(), 1);
+            c.require(data.maxLen() >= data.minLen(), "data.max_len: must be >= data.min_len (" + data.maxLen() + " < "
+                    + data.minLen() + ")");
+        }
+        String f = "model.family " + model.family();
+        c.require(parallel.pp() == 1, "parallel.pp: " + f + " runs without pipeline parallelism (got pp " + parallel.pp() + ")");
+        c.require(parallel.ep() == 1 && (model.moe() == null || !model.moe().enabled()), "model.moe: " + f
+                + " has no MoE blocks (set model.moe.every=0 and parallel.ep=1)");
+        c.require(!parallel.sequenceParallel(), "parallel.sequence_parallel: not supported for " + f);
+        c.require(zero.stage() <= 1, "zero.stage: at most 1 for " + f + " (got " + zero.stage() + ")");
+        c.require(runtime.workers() == 1, "runtime.workers: must be 1 for " + f);
+    }
     public static final List<String> TOKENIZERS = List.of("char", "bpe");
     public static final List<String> DATA_FORMATS = List.of("auto", "text", "jsonl", "parquet");
 
@@ -167,6 +222,7 @@ public record MegalithConfig(
                     + model.nHead() + " != 0); choose n_embd a multiple of n_head");
         }
         moeProblems(c);
+        familyProblems(c);
         c.oneOf("data.task", data.task(), TASKS);
         c.oneOf("data.tokenizer", data.tokenizer(), TOKENIZERS);
         if ("text".equals(data.task())) {

@@ -85,6 +85,60 @@ public final class SegmentedPass {
         }
     }
 
+    /**
+     * Two chains where the second reads the first's output as a second input: an encoder-decoder, whose every
+     * cross-attention reads the encoder output. The first chain runs as a stage without a loss (its output is
+     * handed on through its last segment's boundary); that output becomes one leaf, the {@code memory} the
+     * second chain's segments are built over ({@code second.apply(memory)}) and read wherever they need it. The
+     * second chain runs forward and backward from {@code lossScale}; every reader's gradient has accumulated into
+     * the leaf by then, and that sum, through the transpose of the first chain's last boundary, is the upstream
+     * gradient of the first chain's backward. Hooks see one index space: the first chain's segments, then the
+     * second's. Returns the loss.
+     */
+    public static float runTwoChains(List<Segment> first, PtNDArray firstInput,
+            java.util.function.Function<PtNDArray, List<Segment>> second, PtNDArray secondInput, ForwardContext ctx,
+            float lossScale, Hooks hooks, Recompute recompute, Communicator partialSums) {
+        int offset = first.size();
+        Hooks shifted = new Hooks() {
+            @Override
+            public void beforeForward(int segment, boolean recomputing) {
+                hooks.beforeForward(offset + segment, recomputing);
+            }
+
+            @Override
+            public void afterForward(int segment, boolean recomputing) {
+                hooks.afterForward(offset + segment, recomputing);
+            }
+
+            @Override
+            public void afterBackward(int segment) {
+                hooks.afterBackward(offset + segment);
+            }
+        };
+        SegmentedPass encoder = new SegmentedPass(first, ctx, hooks, recompute, partialSums, false, false);
+        SegmentedPass decoder = null;
+        try {
+            PtNDArray memory = encoder.own(leaf(encoder.forward(firstInput)));
+            decoder = new SegmentedPass(second.apply(memory), ctx, shifted, recompute, partialSums, false, true);
+            decoder.forward(secondInput);
+            float loss = decoder.loss();
+            decoder.backward(Ops.scalar(ctx.manager(), lossScale));
+            PtNDArray grad = JniUtils.getGradient(memory);
+            PtNDArray upstream = encoder.gradientAcross(grad, first.get(first.size() - 1).boundary());
+            encoder.backward(upstream);
+            if (upstream != grad) {
+                upstream.close();
+            }
+            grad.close(); // a handle only: the gradient belongs to the leaf
+            return loss;
+        } finally {
+            if (decoder != null) {
+                decoder.close();
+            }
+            encoder.close();
+        }
+    }
+
     private final List<Segment> segments;
     private final ForwardContext ctx;
     private final Hooks hooks;

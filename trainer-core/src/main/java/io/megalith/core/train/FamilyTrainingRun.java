@@ -1,0 +1,274 @@
+package io.megalith.core.train;
+
+import ai.djl.ndarray.NDManager;
+import io.megalith.core.comm.RankGroups;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.AdditionData;
+import io.megalith.core.data.Batch;
+import io.megalith.core.data.TextData;
+import io.megalith.core.data.TrainingData;
+import io.megalith.core.data.shards.ShardedTextData;
+import io.megalith.core.data.tokenizer.BpeTokenizer;
+import io.megalith.core.data.tokenizer.CharTokenizer;
+import io.megalith.core.data.tokenizer.Tokenizer;
+import io.megalith.core.fs.RunDirFs;
+import io.megalith.core.model.bert.Bert;
+import io.megalith.core.model.bert.BertConfig;
+import io.megalith.core.model.bert.MlmBatch;
+import io.megalith.core.model.bert.MlmMasking;
+import io.megalith.core.model.seq2seq.EncoderDecoder;
+import io.megalith.core.model.seq2seq.ReverseDigitsTask;
+import io.megalith.core.model.seq2seq.Seq2SeqConfig;
+import io.megalith.core.model.seq2seq.Seq2SeqTask;
+import io.megalith.core.model.seq2seq.Seq2SeqTraining;
+import io.megalith.core.nn.Module;
+import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.tensor.CounterRng;
+import io.megalith.core.tensor.Torch;
+import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.train.report.MetricsLog;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+
+/**
+ * A training run of a model family other than the GPT ({@code model.family}), one rank of a data- and
+ * tensor-parallel layout: today the encoder-decoder on the built-in reversal task ({@code data.task: reverse}),
+ * trained by {@link SegmentTrainer} (DP gradient sums, TP segments with vocab-parallel embedding and loss). The
+ * leader writes metrics.jsonl (step, loss, lr, grad_norm, tokens_per_sec; at the end the teacher-forced loss and
+ * the exact match of greedy decoding on held-out strings, evaluated on a one-rank copy of the gathered
+ * parameters). Not yet: checkpoints
+ * (and so resuming), BERT (it needs a masked-LM data task), pipeline parallelism, ZeRO 2/3.
+ */
+public final class FamilyTrainingRun implements AutoCloseable {
+    private final MegalithConfig cfg;
+    private final RankGroups groups;
+    private final boolean leader;
+    private final PrintStream console;
+    private final NDManager manager;
+    private final ReverseDigitsTask task; // encoder_decoder
+    private final Seq2SeqConfig modelConfig;
+    private final EncoderDecoder model;
+    private final TrainingData text; // bert: the GPT's token data (text or addition), rows behind a [CLS]
+    private final BertConfig bertConfig;
+    private final long specials; // bert: PAD, CLS, SEP, MASK are ids specials .. specials + 3
+    private final ParameterStore store;
+    private final SegmentTrainer trainer;
+    private final MetricsLog metrics;
+
+    public FamilyTrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
+            boolean leader) throws IOException {
+        this(cfg, hadoop, console, groups, leader, null);
+    }
+
+    /** As above; {@code preparedData}: the token shards Spark prepared for a text task (bert), or null. */
+    public FamilyTrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
+            boolean leader, String preparedData) throws IOException {
+        String family = cfg.model().family();
+        if (!"encoder_decoder".equals(family) && !"bert".equals(family)) {
+            throw new IllegalArgumentException("model.family " + family + ": FamilyTrainingRun trains encoder_decoder "
+                    + "and bert (gpt: TrainingRun)");
+        }
+        this.cfg = cfg;
+        this.groups = groups;
+        this.leader = leader;
+        this.console = console;
+        Torch.load(cfg.runtime().threads());
+        Torch.enterThread();
+        this.manager = Torch.newManager();
+        MegalithConfig.Data d = cfg.data();
+        MegalithConfig.Model m = cfg.model();
+        var tp = groups.tensorParallel();
+        TpLayout layout = new TpLayout(tp.rank(), tp.size());
+        List<io.megalith.core.model.Segment> plan;
+        Module module;
+        SegmentTrainer.Data parts;
+        if ("bert".equals(family)) {
+            this.task = null;
+            this.modelConfig = null;
+            this.model = null;
+            this.text = openText(cfg, hadoop, preparedData);
+            this.specials = text.tokenizer().vocabSize();
+            // post-LN BERT, no NSP; one more position than the GPT's context for the [CLS] in front
+            this.bertConfig = new BertConfig((int) specials + 4, m.blockSize() + 1, 2, m.nLayer(), m.nHead(), m.nEmbd(),
+                    m.dropout(), m.bias(), false, false, specials, io.megalith.core.lora.LoraConfig.NONE);
+            Bert bert = new Bert(bertConfig, layout, tp);
+            module = bert;
+            plan = bert.segments(null, null);
+            parts = (step, first, count) -> SegmentTrainer.bert(bert, mlmRows(text.train(step, first, count),
+                    CounterRng.key(CounterRng.key(cfg.seed(), "mlm"), step), first));
+        } else {
+            this.text = null;
+            this.bertConfig = null;
+            this.specials = 0;
+            this.task = new ReverseDigitsTask(d.minLen(), d.maxLen(), d.heldOutFraction(), cfg.seed());
+            this.modelConfig = task.modelConfig(m.encoderLayers(), m.decoderLayers(), m.nHead(), m.nEmbd(), m.dropout());
+            this.model = new EncoderDecoder(modelConfig, layout, tp);
+            module = model;
+            plan = model.segments(null, null).all();
+            parts = (step, first, count) -> SegmentTrainer.seq2seq(model, fixedLength(task, step, first, count));
+        }
+        this.store = new ParameterStore(GradientBuckets.backwardOrder(plan), manager, cfg.seed());
+        if (store.parameters().size() != module.parameters().size()) {
+            throw new IllegalStateException("the segments do not cover every parameter of the model");
+        }
+        this.trainer = new SegmentTrainer(cfg, store, plan, parts, manager, groups.dataParallel(), tp);
+        this.metrics = leader ? new MetricsLog(cfg.run().dir(), hadoop) : null;
+    }
+
+    /** The GPT's token data for BERT: prepared shards (Spark), or the text / addition task built here. */
+    private static TrainingData openText(MegalithConfig cfg, Configuration hadoop, String prepared) throws IOException {
+        MegalithConfig.Data d = cfg.data();
+        if (prepared != null && "text".equals(d.task())) {
+            return ShardedTextData.open(prepared, hadoop, d.valFraction(), cfg.model().blockSize(), cfg.seed());
+        }
+        if ("addition".equals(d.task())) {
+            return new AdditionData(d.digits(), d.heldOutFraction(), cfg.seed());
+        }
+        String all = new String(RunDirFs.readFully(d.path(), hadoop), StandardCharsets.UTF_8);
+        Tokenizer tok = "bpe".equals(d.tokenizer())
+                ? BpeTokenizer.train(all.substring(0, (int) Math.round(all.length() * (1 - d.valFraction()))),
+                        d.bpeVocabSize())
+                : CharTokenizer.fit(all);
+        return new TextData(tok, tok.encode(all), d.valFraction(), cfg.model().blockSize(), cfg.seed());
+    }
+
+    /**
+     * Masked-LM rows from token rows: [CLS] + the row, masked 15% / 80-10-10 with a key per global row (so any cut
+     * of the batch over data-parallel ranks masks the same tokens).
+     */
+    private MlmBatch mlmRows(Batch rows, long key, int first) {
+        int t = rows.seqLen() + 1;
+        long pad = specials;
+        long cls = specials + 1;
+        long sep = specials + 2;
+        long mask = specials + 3;
+        MlmMasking masking = new MlmMasking(bertConfig.vocabSize(), mask, pad, cls, sep);
+        long[] inputs = new long[rows.size() * t];
+        long[] targets = new long[rows.size() * t];
+        for (int i = 0; i < rows.size(); i++) {
+            long[] row = new long[t];
+            row[0] = cls;
+            System.arraycopy(rows.inputs(), i * rows.seqLen(), row, 1, rows.seqLen());
+            long[][] r = masking.apply(row, CounterRng.key(key, first + i));
+            System.arraycopy(r[0], 0, inputs, i * t, t);
+            System.arraycopy(r[1], 0, targets, i * t, t);
+        }
+        return new MlmBatch(inputs, null, targets, null, rows.size(), t);
+    }
+
+    /**
+     * Rows [first, first + count) of a step, padded to the task's full lengths: shapes (and so dropout masks) do
+     * not depend on how the batch is cut over data-parallel ranks.
+     */
+    public static Seq2SeqTask.Batch fixedLength(ReverseDigitsTask task, long step, int first, int count) {
+        Seq2SeqTask.Batch b = task.train(step, first, count);
+        long[][] src = new long[count][];
+        long[][] tgt = new long[count][];
+        for (int i = 0; i < count; i++) {
+            src[i] = b.source(i);
+            tgt[i] = b.expected(i);
+        }
+        return Seq2SeqTask.batch(src, tgt, task.maxSourceLen(), task.maxTargetLen());
+    }
+
+    /** Trains {@code train.max_steps} steps; returns what the run did (losses, exact match, samples). */
+    public TrainingRun.Summary run() throws IOException {
+        long start = System.nanoTime();
+        long tokens = 0;
+        double last = Double.NaN;
+        int steps = cfg.train().maxSteps();
+        for (int s = 0; s < steps; s++) {
+            long t0 = System.nanoTime();
+            Trainer.StepStats st = trainer.step(s);
+            long nanos = System.nanoTime() - t0;
+            tokens += st.tokens();
+            last = st.loss();
+            if (metrics != null) {
+                Map<String, Object> rec = new LinkedHashMap<>();
+                rec.put("step", (long) s + 1);
+                rec.put("loss", st.loss());
+                rec.put("lr", st.lr());
+                rec.put("grad_norm", st.gradNorm());
+                rec.put("tokens_per_sec", st.tokens() / (nanos / 1e9));
+                rec.put("step_ms", nanos / 1e6);
+                rec.put("comm_ms", st.commMs());
+                metrics.write(rec);
+            }
+            if (leader && ((s + 1) % cfg.train().logEvery() == 0 || s == steps - 1)) {
+                console.printf("step %d: loss %.4f%n", s + 1, st.loss());
+            }
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        // every rank takes part in the gather; the leader evaluates a one-rank copy
+        Map<String, io.megalith.core.tensor.HostTensor> full = trainer.fullParameters();
+        Double exact = null;
+        double valLoss = Double.NaN; // teacher-forced loss on held-out strings (leader)
+        List<String> samples = new ArrayList<>();
+        if (leader && bertConfig != null) {
+            Bert one = new Bert(bertConfig);
+            try (ParameterStore oneStore = new ParameterStore(one, manager, 0)) {
+                oneStore.load(full);
+                double sum = 0;
+                int n = cfg.train().evalBatches();
+                for (int i = 0; i < n; i++) {
+                    MlmBatch b = mlmRows(text.validation(i, cfg.train().batchSize()),
+                            CounterRng.key(CounterRng.key(cfg.seed(), "mlm-validation"), i), 0);
+                    ai.djl.pytorch.jni.JniUtils.setGradMode(false);
+                    try (ai.djl.ndarray.NDScope scope = new ai.djl.ndarray.NDScope(); NDManager mm = manager.newSubManager()) {
+                        sum += one.pretrainingLoss(b, io.megalith.core.nn.ForwardContext.inference(mm)).getFloat();
+                    }
+                }
+                valLoss = sum / n;
+            }
+            Map<String, Object> rec = new LinkedHashMap<>();
+            rec.put("step", (long) steps);
+            rec.put("val_loss", valLoss);
+            metrics.write(rec);
+            console.printf("masked-LM validation loss %.4f%n", valLoss);
+        } else if (leader) {
+            EncoderDecoder one = new EncoderDecoder(modelConfig);
+            try (ParameterStore oneStore = new ParameterStore(one, manager, 0)) {
+                oneStore.load(full);
+                int n = task.heldOutSize(cfg.data().evalPairs());
+                exact = Seq2SeqTraining.exactMatch(task, one, manager, n, 1, samples);
+                Seq2SeqTask.Batch b = task.heldOut(0, Math.min(n, 100));
+                ai.djl.pytorch.jni.JniUtils.setGradMode(false);
+                try (ai.djl.ndarray.NDScope scope = new ai.djl.ndarray.NDScope(); NDManager mm = manager.newSubManager()) {
+                    valLoss = one.loss(b.src(), b.srcLen(), b.tgtIn(), b.targets(), b.tgtLen(), b.batch(),
+                            io.megalith.core.nn.ForwardContext.inference(mm)).getFloat();
+                }
+            }
+            Map<String, Object> rec = new LinkedHashMap<>();
+            rec.put("step", (long) steps);
+            rec.put("val_loss", valLoss);
+            rec.put("exact_match", exact);
+            metrics.write(rec);
+            console.printf("exact match %.1f%% on %d held-out strings%n", 100 * exact, task.heldOutSize(
+                    cfg.data().evalPairs()));
+        }
+        return new TrainingRun.Summary(0, steps, last, valLoss, exact, samples, tokens / seconds, seconds);
+    }
+
+    /** The one-rank model's parameters by name (a collective under tensor parallelism). */
+    public Map<String, io.megalith.core.tensor.HostTensor> fullParameters() {
+        return trainer.fullParameters();
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (metrics != null) {
+            metrics.close();
+        }
+        if (text != null) {
+            text.close();
+        }
+        store.close();
+        manager.close();
+    }
+}
