@@ -146,6 +146,11 @@ public final class TrainingRun implements AutoCloseable {
                 ? openPrepared(preparedData, checkpointTokenizer)
                 : buildData(tokenizer);
         GptConfig gptConfig = GptConfig.from(cfg.model(), data.tokenizer().vocabSize());
+        if (resumed != null && resumed.model() == null) {
+            throw new IllegalStateException("run.dir " + cfg.run().dir() + " holds checkpoints of a model.family "
+                    + resumed.family() + " run (" + resumed.familyModel() + "), not a GPT's; use another run.dir or "
+                    + "model.family " + resumed.family());
+        }
         if (resumed != null) {
             checkCompatible(resumed.model(), gptConfig);
         }
