@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * BERT and encoder-decoder runs ({@link FamilyTrainingRun}) checkpoint and resume like the GPT's: a run stopped
  * after step 5 resumes from its step-3 checkpoint and reproduces the uninterrupted run's losses and final parameters
  * bit for bit (one libtorch thread; dropout and grad_accum 2, so the per-step random streams are exercised); a
- * run.dir of another model is refused.
+ * corrupt newest checkpoint falls back to the previous one; a run.dir of another model is refused.
  */
 class FamilyResumeTest {
     static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
@@ -105,6 +105,20 @@ class FamilyResumeTest {
         assertThat(state.model()).isNull();
         assertThat(state.step()).isEqualTo(8);
         assertThat(state.optimizerStep()).isEqualTo(8);
+    }
+
+    @Test
+    void aCorruptNewestCheckpointIsSkippedForThePreviousOne() throws Exception {
+        MegalithConfig straight = config("encoder_decoder", "straight");
+        MegalithConfig crashed = config("encoder_decoder", "crashed");
+        train(straight, Long.MAX_VALUE);
+        train(crashed, 7);
+        CheckpointStore store = new CheckpointStore(crashed.run().dir(), HADOOP, 0);
+        assertThat(store.completeSteps()).containsExactly(3L, 6L);
+        ResumeTest.flipByte(Path.of(crashed.run().dir(), "checkpoints", "step-00000006", "model-r00000.safetensors"),
+                0.6);
+        assertThat(train(crashed, Long.MAX_VALUE)).as("the corrupt step-6 checkpoint must not be loaded").isEqualTo(3);
+        assertThat(series(crashed, "loss")).isEqualTo(series(straight, "loss"));
     }
 
     @Test
