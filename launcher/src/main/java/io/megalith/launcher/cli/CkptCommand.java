@@ -117,7 +117,8 @@ final class CkptCommand {
                     : ShardedCheckpointer.LEGACY_STATE_FILE);
             RunState st = m.sharded() ? RunStateCodec.decode(stateBytes) : RunState.fromJson(stateBytes);
             out.printf("state: step %d, seed %d, optimizer step %d, data position %d, tokenizer %s, model %s%n",
-                    st.step(), st.seed(), st.optimizerStep(), st.dataPosition(), st.tokenizerKind(), st.model());
+                    st.step(), st.seed(), st.optimizerStep(), st.dataPosition(), st.tokenizerKind(), st.model() != null ? st.model()
+                            : st.family() + " " + st.familyModel());
             out.println("files:");
             for (CheckpointManifest.FileEntry f : m.files()) {
                 out.printf("  %-32s %-11s %12d bytes  crc32c %s%n", f.name(), f.kind(), f.size(), f.crc32c());

@@ -50,13 +50,16 @@ record TrainRankTask(String configYaml, int attempt, int threadsPerRank, FaultIn
         DeviceMesh mesh = DeviceMesh.forWorld(ctx.worldSize(), p.dp(), p.tp(), p.pp(), p.ep());
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
         if (!"gpt".equals(cfg.model().family())) {
-            // BERT / encoder-decoder: SegmentTrainer's DP x TP layout, no checkpoints yet (so no resume)
+            // BERT / encoder-decoder: SegmentTrainer's DP x TP layout; checkpoints and resume as the GPT's
             try (NettyTransport transport = NettyTransport.start(ctx.rank(), ctx.worldSize(), transportConfig,
                     ctx.rendezvous());
                     ParallelContext parallel = new ParallelContext(mesh, ctx.rank(),
                             (id, name, ranks) -> new GroupCommunicator(transport, id, name, ranks, options));
                     FamilyTrainingRun run = new FamilyTrainingRun(cfg, new Configuration(), quiet, parallel.rankGroups(),
                             ctx.rank() == 0, preparedData)) {
+                if (failure != null) {
+                    run.onStep(step -> failure.maybeFail(ctx.rank(), step, attempt));
+                }
                 return run.run();
             }
         }

@@ -9,11 +9,13 @@ import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.TrainingRun;
+import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.report.MetricsLog;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.Test;
@@ -22,7 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@code model.family: encoder_decoder} through the same launcher, config and parallel layouts as the GPT: two
  * tensor-parallel ranks as one Spark barrier stage (Netty between them) reproduce the one-rank run's losses step
- * for step, metrics written once by rank 0, exact match measured at the end.
+ * for step, metrics written once by rank 0, exact match measured at the end; a failed attempt restarts from the
+ * last checkpoint, and a tp=2 checkpoint resumes on one rank.
  */
 class FamilyTrainingTest {
     static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
@@ -93,6 +96,66 @@ class FamilyTrainingTest {
         }
         assertThat(series(b, "val_loss")).hasSize(1);
         assertThat(series(b, "val_loss").get(0)).isCloseTo(series(a, "val_loss").get(0), Percentage.withPercentage(1e-3));
+    }
+
+    /**
+     * A failed Spark attempt of an encoder-decoder run (rank 1 dies after step 5) restarts from the step-3 checkpoint
+     * instead of step 0, and reproduces the clean run's losses and final parameters exactly.
+     */
+    @Test
+    void encoderDecoderAtTp2RestartsFromItsCheckpointAfterAFailure() throws Exception {
+        MegalithConfig clean = config("restart-clean", "parallel.tp=2", "checkpoint.every=3");
+        DistributedTraining.run(clean, QUIET);
+        MegalithConfig faulty = config("restart-faulty", "parallel.tp=2", "checkpoint.every=3");
+        System.setProperty(FaultInjection.PROPERTY, "1:5:1"); // rank 1 dies after step 5 of attempt 1
+        TrainingRun.Summary summary;
+        try {
+            summary = DistributedTraining.run(faulty, QUIET);
+        } finally {
+            System.clearProperty(FaultInjection.PROPERTY);
+        }
+        assertThat(summary.startStep()).as("the second attempt resumed from the step-3 checkpoint").isEqualTo(3);
+        assertThat(summary.endStep()).isEqualTo(6);
+        assertThat(series(faulty, "loss")).as("losses after recovery").isEqualTo(series(clean, "loss"));
+        assertThat(series(faulty, "exact_match")).isEqualTo(series(clean, "exact_match"));
+        assertThat(MetricsLog.read(faulty.run().dir(), HADOOP)).as("one line per step and the evaluation").hasSize(7);
+        Map<String, HostTensor> w1 = finalWeights(clean);
+        Map<String, HostTensor> w2 = finalWeights(faulty);
+        for (String tensor : w1.keySet()) {
+            assertThat(w2.get(tensor).contentEquals(w1.get(tensor))).as(tensor).isTrue();
+        }
+    }
+
+    /** A checkpoint saved at tp=2 (Spark) resumes on one rank (resharded): the losses follow the one-rank run's. */
+    @Test
+    void encoderDecoderSavedAtTp2ResumesAtTp1() throws Exception {
+        MegalithConfig straight = config("reshard-one", "launch.master=inprocess", "train.max_steps=9",
+                "train.lr_decay_steps=9");
+        try (FamilyTrainingRun run = new FamilyTrainingRun(straight, HADOOP, QUIET, RankGroups.single(), true)) {
+            run.run();
+        }
+        MegalithConfig two = config("reshard", "parallel.tp=2", "train.max_steps=5", "train.lr_decay_steps=9");
+        DistributedTraining.run(two, QUIET);
+        MegalithConfig one = config("reshard", "launch.master=inprocess", "train.max_steps=9", "train.lr_decay_steps=9");
+        try (FamilyTrainingRun run = new FamilyTrainingRun(one, HADOOP, QUIET, RankGroups.single(), true)) {
+            assertThat(run.startStep()).isEqualTo(5);
+            run.run();
+        }
+        List<Double> expected = series(straight, "loss");
+        List<Double> resumed = series(one, "loss");
+        assertThat(resumed).hasSize(9);
+        for (int i = 0; i < expected.size(); i++) {
+            assertThat(resumed.get(i)).as("step %d", i + 1).isCloseTo(expected.get(i), Percentage.withPercentage(1e-3));
+        }
+    }
+
+    private static Map<String, HostTensor> finalWeights(MegalithConfig cfg) throws Exception {
+        MegalithConfig one = ConfigLoader.fromYaml(ConfigLoader.toYaml(cfg), List.of("parallel.tp=1",
+                "launch.master=inprocess"), "one rank");
+        try (FamilyTrainingRun run = new FamilyTrainingRun(one, HADOOP, QUIET, RankGroups.single(), true)) {
+            assertThat(run.startStep()).isEqualTo(cfg.train().maxSteps());
+            return run.fullParameters();
+        }
     }
 
     @Test

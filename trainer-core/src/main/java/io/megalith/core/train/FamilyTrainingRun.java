@@ -1,6 +1,7 @@
 package io.megalith.core.train;
 
 import ai.djl.ndarray.NDManager;
+import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
@@ -26,6 +27,7 @@ import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.train.report.LossChart;
 import io.megalith.core.train.report.MetricsLog;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -34,6 +36,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.apache.hadoop.conf.Configuration;
 
 /**
@@ -42,11 +45,16 @@ import org.apache.hadoop.conf.Configuration;
  * trained by {@link SegmentTrainer} (DP gradient sums, TP segments with vocab-parallel embedding and loss). The
  * leader writes metrics.jsonl (step, loss, lr, grad_norm, tokens_per_sec; at the end the teacher-forced loss and
  * the exact match of greedy decoding on held-out strings, evaluated on a one-rank copy of the gathered
- * parameters). Not yet: checkpoints
- * (and so resuming), BERT (it needs a masked-LM data task), pipeline parallelism, ZeRO 2/3.
+ * parameters), and a loss chart. Checkpoints as the GPT's ({@link ShardedCheckpointer}: every
+ * {@code checkpoint.every} steps and at the end, sharded, asynchronous, {@code keep_last}): the parameters, AdamW
+ * state and step, with {@code model.family} and the model's shape in the training state; a run resumes from the
+ * newest complete checkpoint of run.dir (any dp x tp layout: the load reshards), refusing one of another model.
+ * Not yet: pipeline parallelism, ZeRO 2/3.
  */
 public final class FamilyTrainingRun implements AutoCloseable {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FamilyTrainingRun.class);
     private final MegalithConfig cfg;
+    private final Configuration hadoop;
     private final RankGroups groups;
     private final boolean leader;
     private final PrintStream console;
@@ -59,7 +67,11 @@ public final class FamilyTrainingRun implements AutoCloseable {
     private final long specials; // bert: PAD, CLS, SEP, MASK are ids specials .. specials + 3
     private final ParameterStore store;
     private final SegmentTrainer trainer;
-    private final MetricsLog metrics;
+    private final String shape; // the model's shape (no dropout): a resume must find the same
+    private final CheckpointStore checkpoints;
+    private final ShardedCheckpointer checkpointer;
+    private final long startStep;
+    private TrainingRun.StepListener stepListener = step -> {};
 
     public FamilyTrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
             boolean leader) throws IOException {
@@ -75,6 +87,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
                     + "and bert (gpt: TrainingRun)");
         }
         this.cfg = cfg;
+        this.hadoop = hadoop;
         this.groups = groups;
         this.leader = leader;
         this.console = console;
@@ -99,6 +112,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
                     m.dropout(), m.bias(), false, false, specials, io.megalith.core.lora.LoraConfig.NONE);
             Bert bert = new Bert(bertConfig, layout, tp);
             module = bert;
+            this.shape = bertConfig.withDropout(0).toString();
             plan = bert.segments(null, null);
             parts = (step, first, count) -> SegmentTrainer.bert(bert, mlmRows(text.train(step, first, count),
                     CounterRng.key(CounterRng.key(cfg.seed(), "mlm"), step), first));
@@ -110,6 +124,10 @@ public final class FamilyTrainingRun implements AutoCloseable {
             this.modelConfig = task.modelConfig(m.encoderLayers(), m.decoderLayers(), m.nHead(), m.nEmbd(), m.dropout());
             this.model = new EncoderDecoder(modelConfig, layout, tp);
             module = model;
+            Seq2SeqConfig c = modelConfig;
+            this.shape = new Seq2SeqConfig(c.vocabSize(), c.maxSourceLen(), c.maxTargetLen(), c.nEncoderLayer(),
+                    c.nDecoderLayer(), c.nHead(), c.nEmbd(), 0, c.bias(), c.padId(), c.bosId(), c.eosId(), c.lora())
+                    .toString();
             plan = model.segments(null, null).all();
             parts = (step, first, count) -> SegmentTrainer.seq2seq(model, fixedLength(task, step, first, count));
         }
@@ -118,7 +136,57 @@ public final class FamilyTrainingRun implements AutoCloseable {
             throw new IllegalStateException("the segments do not cover every parameter of the model");
         }
         this.trainer = new SegmentTrainer(cfg, store, plan, parts, manager, groups.dataParallel(), tp);
-        this.metrics = leader ? new MetricsLog(cfg.run().dir(), hadoop) : null;
+        this.checkpoints = new CheckpointStore(cfg.run().dir(), hadoop, cfg.checkpoint().keepLast());
+        this.checkpointer = new ShardedCheckpointer(checkpoints, groups, trainer, null, 1, cfg.zero().stage(),
+                cfg.checkpoint().async(), TrainingRun.COMMIT_TIMEOUT_MILLIS);
+        Optional<ShardedCheckpointer.Restored> latest = ShardedCheckpointer.peekLatest(checkpoints);
+        if (latest.isPresent()) {
+            checkCompatible(latest.get());
+        }
+        Optional<ShardedCheckpointer.Restored> restored = latest.isPresent()
+                ? checkpointer.restore(latest.get().step()) : Optional.empty();
+        if (restored.isPresent()) {
+            checkCompatible(restored.get()); // perhaps an older one (the newest did not verify on every rank)
+        }
+        this.startStep = restored.map(r -> r.state().step()).orElse(0L);
+        if (restored.isEmpty() && leader) {
+            RunDirFs.of(cfg.run().dir(), hadoop).writeAtomically(TrainingRun.CONFIG_FILE,
+                    io.megalith.core.config.ConfigLoader.toYaml(cfg).getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /** A checkpoint of another family, model shape or tokenizer is refused, as {@link TrainingRun} does for the GPT. */
+    private void checkCompatible(ShardedCheckpointer.Restored r) throws IOException {
+        RunState s = r.state();
+        String family = cfg.model().family();
+        if (!family.equals(s.family()) || !shape.equals(s.familyModel())) {
+            throw new IllegalStateException("run.dir " + cfg.run().dir() + " holds checkpoints of a different model ("
+                    + s.family() + " " + (s.model() != null ? s.model() : s.familyModel()) + ") than the config asks "
+                    + "for (" + family + " " + shape + "); use another run.dir or the same model settings");
+        }
+        if (!java.util.Arrays.equals(r.tokenizer(), tokenizerBytes())) {
+            throw new IllegalStateException("run.dir " + cfg.run().dir() + " holds checkpoints with another tokenizer "
+                    + "than this run's data (did data.path change?); use the original data or another run.dir");
+        }
+    }
+
+    /** What the checkpoint stores as tokenizer: BERT's data tokenizer; the reversal task's fixed vocabulary. */
+    private byte[] tokenizerBytes() throws IOException {
+        if (text != null) {
+            return TrainingRun.tokenizerBytes(text.tokenizer());
+        }
+        return ("{\"kind\": \"reverse-digits\", \"vocab_size\": " + modelConfig.vocabSize() + "}")
+                .getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** Called after every completed step (before it is logged and checkpointed), e.g. to inject faults in tests. */
+    public void onStep(TrainingRun.StepListener listener) {
+        this.stepListener = listener;
+    }
+
+    /** The step this run starts from: 0, or the step of the checkpoint it resumed. */
+    public long startStep() {
+        return startStep;
     }
 
     /** The GPT's token data for BERT: prepared shards (Spark), or the text / addition task built here. */
@@ -177,39 +245,86 @@ public final class FamilyTrainingRun implements AutoCloseable {
         return Seq2SeqTask.batch(src, tgt, task.maxSourceLen(), task.maxTargetLen());
     }
 
-    /** Trains {@code train.max_steps} steps; returns what the run did (losses, exact match, samples). */
+    /** Trains to {@code train.max_steps}; returns what the run did (losses, exact match, samples). */
     public TrainingRun.Summary run() throws IOException {
+        return run(cfg.train().maxSteps());
+    }
+
+    /**
+     * Trains from {@link #startStep} until {@code stopAt} completed steps (at most max_steps): a stop before the end
+     * simulates a crash. The evaluation at the end runs when the run reaches max_steps.
+     */
+    public TrainingRun.Summary run(long stopAt) throws IOException {
+        int steps = cfg.train().maxSteps();
+        long end = Math.max(startStep, Math.min(stopAt, steps));
+        if (startStep > 0) {
+            console.printf("megalith: resuming %s from step %d%n", cfg.run().dir(), startStep);
+        }
+        try (MetricsLog metrics = leader
+                ? MetricsLog.openForResume(cfg.run().dir(), hadoop, startStep == 0 ? 0 : startStep + 1) : null) {
+            return train(metrics, end);
+        }
+    }
+
+    private TrainingRun.Summary train(MetricsLog metrics, long end) throws IOException {
         long start = System.nanoTime();
         long tokens = 0;
         double last = Double.NaN;
         int steps = cfg.train().maxSteps();
-        for (int s = 0; s < steps; s++) {
+        for (long s = startStep; s < end; s++) {
             long t0 = System.nanoTime();
             Trainer.StepStats st = trainer.step(s);
             long nanos = System.nanoTime() - t0;
             tokens += st.tokens();
             last = st.loss();
+            long done = s + 1;
+            try {
+                stepListener.stepDone(done);
+            } catch (IOException | RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
             if (metrics != null) {
                 Map<String, Object> rec = new LinkedHashMap<>();
-                rec.put("step", (long) s + 1);
+                rec.put("step", done);
                 rec.put("loss", st.loss());
                 rec.put("lr", st.lr());
                 rec.put("grad_norm", st.gradNorm());
                 rec.put("tokens_per_sec", st.tokens() / (nanos / 1e9));
                 rec.put("step_ms", nanos / 1e6);
                 rec.put("comm_ms", st.commMs());
+                ShardedCheckpointer.Timing ckpt = checkpointer.lastTiming();
+                if (ckpt != null) { // the last completed save
+                    rec.put("ckpt_blocking_ms", ckpt.blockingMs());
+                    rec.put("ckpt_hidden_frac", ckpt.hiddenFraction());
+                }
                 metrics.write(rec);
             }
-            if (leader && ((s + 1) % cfg.train().logEvery() == 0 || s == steps - 1)) {
-                console.printf("step %d: loss %.4f%n", s + 1, st.loss());
+            if (leader && (done % cfg.train().logEvery() == 0 || done == steps)) {
+                console.printf("step %d: loss %.4f%n", done, st.loss());
+            }
+            int every = cfg.checkpoint().every();
+            if ((every > 0 && done % every == 0) || done == steps) {
+                save(done);
             }
         }
+        checkpointer.awaitPending(); // the last checkpoint is complete when the run returns
         double seconds = (System.nanoTime() - start) / 1e9;
+        if (end < steps) { // stopped early: no evaluation
+            return new TrainingRun.Summary(startStep, end, last, Double.NaN, null, List.of(),
+                    seconds > 0 ? tokens / seconds : 0, seconds);
+        }
+        if (startStep >= steps) {
+            console.printf("megalith: %s is already trained to step %d%n", cfg.run().dir(), startStep);
+            metrics = null; // evaluated again, not logged again
+        }
         // every rank takes part in the gather; the leader evaluates a one-rank copy
         Map<String, io.megalith.core.tensor.HostTensor> full = trainer.fullParameters();
         Double exact = null;
         double valLoss = Double.NaN; // teacher-forced loss on held-out strings (leader)
         List<String> samples = new ArrayList<>();
+        boolean log = metrics != null;
         if (leader && bertConfig != null) {
             Bert one = new Bert(bertConfig);
             try (ParameterStore oneStore = new ParameterStore(one, manager, 0)) {
@@ -229,7 +344,9 @@ public final class FamilyTrainingRun implements AutoCloseable {
             Map<String, Object> rec = new LinkedHashMap<>();
             rec.put("step", (long) steps);
             rec.put("val_loss", valLoss);
-            metrics.write(rec);
+            if (log) {
+                metrics.write(rec);
+            }
             console.printf("masked-LM validation loss %.4f%n", valLoss);
         } else if (leader) {
             EncoderDecoder one = new EncoderDecoder(modelConfig);
@@ -248,11 +365,39 @@ public final class FamilyTrainingRun implements AutoCloseable {
             rec.put("step", (long) steps);
             rec.put("val_loss", valLoss);
             rec.put("exact_match", exact);
-            metrics.write(rec);
+            if (log) {
+                metrics.write(rec);
+            }
             console.printf("exact match %.1f%% on %d held-out strings%n", 100 * exact, task.heldOutSize(
                     cfg.data().evalPairs()));
         }
-        return new TrainingRun.Summary(0, steps, last, valLoss, exact, samples, tokens / seconds, seconds);
+        if (log) {
+            chart();
+        }
+        return new TrainingRun.Summary(startStep, steps, last, valLoss, exact, samples,
+                seconds > 0 ? tokens / seconds : 0, seconds);
+    }
+
+    private void chart() {
+        try {
+            LossChart.writeToRunDir(cfg.run().dir(), hadoop, cfg.run().name(), MetricsLog.read(cfg.run().dir(), hadoop));
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("could not draw {}/loss.png: {}", cfg.run().dir(), e.toString());
+        }
+    }
+
+    /**
+     * Every rank calls this: each snapshots and writes its shard (in the background when checkpoint.async); world
+     * rank 0 adds the training state (step, AdamW's step count, model.family and the model's shape) and commits.
+     */
+    private void save(long step) throws IOException {
+        RunState state = new RunState(RunState.FORMAT_VERSION, step, cfg.seed(), trainer.optimizerSteps(), step, null,
+                text != null ? text.tokenizer().kind() : "reverse-digits", io.megalith.core.config.ConfigLoader.toYaml(cfg),
+                cfg.model().family(), shape);
+        Map<String, byte[]> blobs = new LinkedHashMap<>();
+        blobs.put(RunStateCodec.FILE, RunStateCodec.encode(state));
+        blobs.put(ShardedCheckpointer.TOKENIZER_FILE, tokenizerBytes());
+        checkpointer.save(step, blobs);
     }
 
     /** The one-rank model's parameters by name (a collective under tensor parallelism). */
@@ -262,9 +407,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        if (metrics != null) {
-            metrics.close();
-        }
+        checkpointer.close();
         if (text != null) {
             text.close();
         }

@@ -21,8 +21,26 @@ public record RunState(
         long dataPosition,
         GptConfig model,
         String tokenizerKind,
-        String configYaml) {
+        String configYaml,
+        String family,
+        String familyModel) {
     public static final int FORMAT_VERSION = 1;
+
+    /**
+     * @param model the GPT's shape (null for another model family)
+     * @param family {@code model.family} of the run (null: gpt, as checkpoints written before it was stored)
+     * @param familyModel another family's model shape, for a resume to compare (null for the GPT)
+     */
+    @com.fasterxml.jackson.annotation.JsonCreator
+    public RunState {
+        family = family == null ? "gpt" : family;
+    }
+
+    /** A GPT run's state. */
+    public RunState(int formatVersion, long step, long seed, long optimizerStep, long dataPosition, GptConfig model,
+            String tokenizerKind, String configYaml) {
+        this(formatVersion, step, seed, optimizerStep, dataPosition, model, tokenizerKind, configYaml, "gpt", null);
+    }
     private static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);

@@ -14,11 +14,13 @@ import java.io.IOException;
  * renamed Java field never changes the format). Format 1 holds step, seed, optimizer step, data position,
  * the RNG description (counter-based streams keyed by (seed, purpose, coordinates): the seed is the whole
  * RNG state), model config, tokenizer kind and the run's config YAML. Format 2 adds the model's mixture of
- * experts settings ({@code model.moe}) after the dense model config; format 1 is still read (a dense model).
+ * experts settings ({@code model.moe}) after the dense model config; format 3 allows no GPT config (another
+ * model family) and adds {@code model.family} and that family's model shape at the end. Formats 1 and 2 are still
+ * read (GPT runs).
  */
 public final class RunStateCodec {
     public static final String FILE = "state.kryo";
-    public static final int FORMAT_VERSION = 2;
+    public static final int FORMAT_VERSION = 3;
     private static final int DENSE_FORMAT_VERSION = 1; // before model.moe was stored
     private static final int MAGIC = 0x4d4c5354; // "MLST"
     private static final String RNG = "counter-based: (seed, purpose, coordinates)";
@@ -28,7 +30,7 @@ public final class RunStateCodec {
     private static Kryo kryo(int version) {
         Kryo k = new Kryo();
         k.setRegistrationRequired(true);
-        k.register(RunState.class, new StateSerializer(), 20);
+        k.register(RunState.class, new StateSerializer(version), 20);
         k.register(GptConfig.class, new GptConfigSerializer(version), 21);
         return k;
     }
@@ -48,9 +50,9 @@ public final class RunStateCodec {
                 throw new IOException("not a Megalith training state (bad magic)");
             }
             int version = in.readVarInt(true);
-            if (version != FORMAT_VERSION && version != DENSE_FORMAT_VERSION) {
+            if (version < DENSE_FORMAT_VERSION || version > FORMAT_VERSION) {
                 throw new IOException("training state format " + version + " is not supported by this Megalith (reads "
-                        + DENSE_FORMAT_VERSION + " and " + FORMAT_VERSION + ")");
+                        + DENSE_FORMAT_VERSION + " to " + FORMAT_VERSION + ")");
             }
             return kryo(version).readObject(in, RunState.class);
         } catch (KryoException e) {
@@ -59,6 +61,12 @@ public final class RunStateCodec {
     }
 
     private static final class StateSerializer extends Serializer<RunState> {
+        private final int version;
+
+        StateSerializer(int version) {
+            this.version = version;
+        }
+
         @Override
         public void write(Kryo kryo, Output out, RunState s) {
             out.writeVarLong(s.step(), true);
@@ -66,9 +74,11 @@ public final class RunStateCodec {
             out.writeVarLong(s.optimizerStep(), true);
             out.writeVarLong(s.dataPosition(), true);
             out.writeString(RNG);
-            kryo.writeObject(out, s.model());
+            kryo.writeObjectOrNull(out, s.model(), GptConfig.class); // format 3: null for another family
             out.writeString(s.tokenizerKind());
             out.writeString(s.configYaml());
+            out.writeString(s.family()); // format 3
+            out.writeString(s.familyModel());
         }
 
         @Override
@@ -78,11 +88,14 @@ public final class RunStateCodec {
             long optimizerStep = in.readVarLong(true);
             long dataPosition = in.readVarLong(true);
             in.readString(); // RNG description: informational
-            GptConfig model = kryo.readObject(in, GptConfig.class);
+            GptConfig model = version >= 3 ? kryo.readObjectOrNull(in, GptConfig.class)
+                    : kryo.readObject(in, GptConfig.class);
             String tokenizerKind = in.readString();
             String configYaml = in.readString();
+            String family = version >= 3 ? in.readString() : "gpt";
+            String familyModel = version >= 3 ? in.readString() : null;
             return new RunState(RunState.FORMAT_VERSION, step, seed, optimizerStep, dataPosition, model, tokenizerKind,
-                    configYaml);
+                    configYaml, family, familyModel);
         }
     }
 

@@ -35,7 +35,7 @@ import java.util.Map;
  * the step's scored targets, so the step's loss and gradient are those of the mean over all of them however the
  * batch is cut; dropout is keyed by (seed, step, global row), so it does not depend on the layout either.
  */
-public final class SegmentTrainer implements AutoCloseable {
+public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.Source {
     /** Rows of one micro-batch that this rank computes. */
     public interface Part {
         /** Targets its loss is the mean over. */
@@ -163,8 +163,55 @@ public final class SegmentTrainer implements AutoCloseable {
         return optimizer;
     }
 
+    @Override
     public ParameterStore parameters() {
         return store;
+    }
+
+    /** How many optimizer steps AdamW has taken (its bias correction). */
+    public long optimizerSteps() {
+        return optimizer.optimizer().stepCount();
+    }
+
+    /**
+     * This rank's AdamW state by name as its layout holds the parameters: whole over the data-parallel group (ZeRO-1
+     * pieces gathered: a collective over dp), this rank's tensor-parallel slices.
+     */
+    @Override
+    public Map<String, HostTensor> localOptimizerState() {
+        return optimizer.gatherState();
+    }
+
+    /** Full AdamW state by name, the one-rank model's (a collective over dp, and over tp under tensor parallelism). */
+    public Map<String, HostTensor> gatherOptimizerState() {
+        Map<String, HostTensor> local = optimizer.gatherState();
+        if (tensorParallel.size() == 1) {
+            return local;
+        }
+        Map<String, HostTensor> m = new java.util.LinkedHashMap<>();
+        Map<String, HostTensor> v = new java.util.LinkedHashMap<>();
+        local.forEach((k, t) -> (k.startsWith("exp_avg_sq.") ? v : m).put(k, t));
+        Map<String, HostTensor> out = new java.util.LinkedHashMap<>(
+                TensorParallelState.gather(m, store.parameters(), tensorParallel, "exp_avg."));
+        out.putAll(TensorParallelState.gather(v, store.parameters(), tensorParallel, "exp_avg_sq."));
+        return out;
+    }
+
+    /** Restores the AdamW state from full (one-rank) tensors: this rank takes its slices. */
+    @Override
+    public void loadOptimizerState(Map<String, HostTensor> tensors, long stepCount) {
+        Map<String, HostTensor> local = tensors;
+        if (tensorParallel.size() > 1) {
+            local = new java.util.LinkedHashMap<>(TensorParallelState.slice(tensors, store.parameters(), "exp_avg."));
+            local.putAll(TensorParallelState.slice(tensors, store.parameters(), "exp_avg_sq."));
+        }
+        optimizer.loadState(local, stepCount);
+    }
+
+    /** Sets every parameter from the one-rank model's tensors (this rank takes its slices). */
+    @Override
+    public void loadFullParameters(Map<String, HostTensor> full) {
+        store.load(tensorParallel.size() > 1 ? TensorParallelState.slice(full, store.parameters(), "") : full);
     }
 
     /** The last step's gradients (reduced, before clipping) in one-rank form (a collective under tensor parallelism). */

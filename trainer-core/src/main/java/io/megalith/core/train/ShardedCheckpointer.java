@@ -9,6 +9,7 @@ import io.megalith.core.comm.ElementType;
 import io.megalith.core.comm.RankGroups;
 import io.megalith.core.comm.ReduceOp;
 import io.megalith.core.model.Gpt;
+import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.HostTensor;
 import java.io.FileNotFoundException;
@@ -61,8 +62,8 @@ public final class ShardedCheckpointer implements AutoCloseable {
 
     private final CheckpointStore store;
     private final RankGroups groups;
-    private final Trainer trainer;
-    private final Gpt model;
+    private final Source trainer;
+    private final Parameter tied;
     private final CheckpointManifest.Layout layout;
     private final int rank;
     private final boolean async;
@@ -88,12 +89,40 @@ public final class ShardedCheckpointer implements AutoCloseable {
     /** A checkpoint read back: its step, training state and tokenizer (bytes). */
     public record Restored(long step, RunState state, byte[] tokenizer) {}
 
+    /**
+     * What a checkpoint saves and loads: a trainer's parameters and AdamW state ({@link Trainer} for the GPT,
+     * {@link SegmentTrainer} for the other model families).
+     */
+    public interface Source {
+        /** This rank's parameters (its tp slices, this stage's tensors; ZeRO-2/3: {@code toHost} gathers over dp). */
+        ModelParameters parameters();
+
+        /** This rank's AdamW state by name ({@code exp_avg.*}, {@code exp_avg_sq.*}) as its layout holds it. */
+        Map<String, HostTensor> localOptimizerState();
+
+        /** Sets every parameter from the one-rank model's tensors (this rank takes its slices). */
+        void loadFullParameters(Map<String, HostTensor> full);
+
+        /** Restores the AdamW state from full (one-rank) tensors and the optimizer's step count. */
+        void loadOptimizerState(Map<String, HostTensor> tensors, long stepCount);
+    }
+
+    /** A GPT run's checkpointer (the last stage's copy of the tied token embedding is written by the first stage). */
     public ShardedCheckpointer(CheckpointStore store, RankGroups groups, Trainer trainer, Gpt model, int ep,
+            int zeroStage, boolean async, long commitTimeoutMillis) {
+        this(store, groups, trainer, model.tokenEmbedding(), ep, zeroStage, async, commitTimeoutMillis);
+    }
+
+    /**
+     * @param tied a parameter that every pipeline stage but the first skips (the GPT's tied token embedding), or
+     *     null
+     */
+    public ShardedCheckpointer(CheckpointStore store, RankGroups groups, Source trainer, Parameter tied, int ep,
             int zeroStage, boolean async, long commitTimeoutMillis) {
         this.store = store;
         this.groups = groups;
         this.trainer = trainer;
-        this.model = model;
+        this.tied = tied;
         Communicator tp = groups.tensorParallel();
         Communicator dp = groups.dataParallel();
         Communicator pp = groups.pipeline();
@@ -231,10 +260,9 @@ public final class ShardedCheckpointer implements AutoCloseable {
         Communicator tp = groups.tensorParallel();
         Communicator dp = groups.dataParallel();
         boolean firstStage = groups.pipeline().rank() == 0;
-        Parameter tied = model.tokenEmbedding();
         List<Parameter> mine = new ArrayList<>();
         for (Parameter p : trainer.parameters().parameters()) {
-            if (p == tied && !firstStage) {
+            if (tied != null && p == tied && !firstStage) {
                 continue; // the last stage's copy of the token embedding: the first stage writes it
             }
             if (p.sharding().kind() != Parameter.Sharding.Kind.SLICE && tp.rank() != 0) {

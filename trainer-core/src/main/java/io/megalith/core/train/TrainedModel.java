@@ -36,6 +36,10 @@ public final class TrainedModel implements AutoCloseable {
         byte[] kryo = ckpt.blobFiles().get(RunStateCodec.FILE);
         RunState state = kryo != null ? RunStateCodec.decode(kryo)
                 : RunState.fromJson(ckpt.blobFiles().get(TrainingRun.STATE_FILE));
+        if (state.model() == null) {
+            throw new IOException(runDir + " holds a model.family " + state.family() + " checkpoint ("
+                    + state.familyModel() + "), not a GPT's");
+        }
         MegalithConfig cfg = ConfigLoader.fromYaml(state.configYaml(), List.of(), runDir + " (saved config)");
         Tokenizer tok = TrainingRun.tokenizerFrom(ckpt.blobFiles().get(TrainingRun.TOKENIZER_FILE));
         NDManager manager = Torch.newManager();

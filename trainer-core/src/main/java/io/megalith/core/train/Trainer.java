@@ -49,7 +49,7 @@ import java.util.concurrent.Future;
  * <p>Every loss is weighted by its share of the scored tokens of the whole step, so the step's loss
  * and gradient are those of the mean over all its tokens however the batch is cut.
  */
-public final class Trainer implements AutoCloseable {
+public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source {
     private final MegalithConfig.Train cfg;
     private final Gpt model;
     private final ModelParameters params;

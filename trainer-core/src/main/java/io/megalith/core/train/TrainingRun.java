@@ -140,6 +140,11 @@ public final class TrainingRun implements AutoCloseable {
         // the newest checkpoint's state and tokenizer; its tensors are read once the model exists
         Optional<ShardedCheckpointer.Restored> latest = ShardedCheckpointer.peekLatest(checkpoints);
         RunState resumed = latest.map(ShardedCheckpointer.Restored::state).orElse(null);
+        if (resumed != null && resumed.model() == null) {
+            throw new IllegalStateException("run.dir " + cfg.run().dir() + " holds checkpoints of a model.family "
+                    + resumed.family() + " run (" + resumed.familyModel() + "), not a GPT's; use another run.dir or "
+                    + "model.family " + resumed.family());
+        }
         byte[] checkpointTokenizer = latest.map(ShardedCheckpointer.Restored::tokenizer).orElse(null);
         Tokenizer tokenizer = resumed != null ? tokenizerFrom(checkpointTokenizer) : null;
         this.data = preparedData != null && "text".equals(cfg.data().task())

@@ -24,6 +24,20 @@ class RunStateCodecTest {
     }
 
     @Test
+    void anotherFamilysStateHasNoGptConfigButItsFamilyAndShape() throws Exception {
+        RunState s = new RunState(RunState.FORMAT_VERSION, 4, 7, 4, 4, null, "reverse", "seed: 7\n", "encoder_decoder",
+                "Seq2SeqConfig[vocabSize=14]");
+        RunState back = RunStateCodec.decode(RunStateCodec.encode(s));
+        assertThat(back).isEqualTo(s);
+        assertThat(back.model()).isNull();
+        GptConfig dense = new GptConfig(65, 16, 4, 2, 16, 0.1, true);
+        RunState gpt = RunStateCodec.decode(RunStateCodec.encode(new RunState(RunState.FORMAT_VERSION, 1, 7, 1, 1, dense,
+                "char", "")));
+        assertThat(gpt.family()).isEqualTo("gpt");
+        assertThat(gpt.familyModel()).isNull();
+    }
+
+    @Test
     void aFormat1StateReadsAsADenseModel() throws Exception {
         byte[] bytes;
         try (Output out = new Output(256, -1)) { // the layout format 1 wrote
