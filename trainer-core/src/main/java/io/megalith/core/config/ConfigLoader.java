@@ -237,7 +237,7 @@ public final class ConfigLoader {
             problems.add("--set " + override + ": " + unknownKey(path, leaf, fieldNames(node)));
             return;
         }
-        JsonNode value = parseScalar(raw);
+        JsonNode value = existing.isArray() ? parseList(raw) : parseScalar(raw);
         if (existing.isObject()) {
             problems.add("--set " + override + ": " + notASection(path, existing, value)
                     + "; set its keys one by one, e.g. --set " + path + "." + fieldNames(existing).get(0) + "=...");
@@ -264,6 +264,25 @@ public final class ConfigLoader {
             // not YAML: literal text
         }
         return JsonNodeFactory.instance.textNode(raw);
+    }
+
+    /** A list override: YAML flow syntax ({@code [a, b]}) or comma-separated items ({@code a,b}); "" or [] is empty. */
+    private static JsonNode parseList(String raw) {
+        try {
+            JsonNode value = YAML.readTree(raw);
+            if (value != null && value.isArray()) {
+                return value;
+            }
+        } catch (JsonProcessingException e) {
+            // not YAML: comma-separated items
+        }
+        com.fasterxml.jackson.databind.node.ArrayNode list = JsonNodeFactory.instance.arrayNode();
+        for (String item : raw.split(",")) {
+            if (!item.isBlank()) {
+                list.add(parseScalar(item.trim()));
+            }
+        }
+        return list;
     }
 
     private static List<String> fieldNames(JsonNode node) {

@@ -18,7 +18,15 @@ public record MegalithConfig(
         Parallel parallel,
         Zero zero,
         Comm comm,
-        Launch launch) {
+        Launch launch,
+        Finetune finetune) {
+
+    /** A run without a finetune section's settings (no adapters, nothing frozen). */
+    public MegalithConfig(long seed, Run run, Model model, Data data, Train train, Checkpoint checkpoint,
+            Runtime runtime, Generate generate, Parallel parallel, Zero zero, Comm comm, Launch launch) {
+        this(seed, run, model, data, train, checkpoint, runtime, generate, parallel, zero, comm, launch,
+                Finetune.NONE);
+    }
 
     /** Where the run lives: checkpoints, metrics.jsonl, loss.png, tokenizer. */
     public record Run(String dir, String name) {}
@@ -139,6 +147,67 @@ public record MegalithConfig(
     /** Sampling after training and for {@code megalith generate}. */
     public record Generate(String prompt, int maxNewTokens, double temperature, int topK, int samples) {}
 
+    /**
+     * Fine-tuning the weights of checkpoint.init_from: LoRA adapters ({@code lora.rank} > 0: only the adapters
+     * train, everything else is frozen) and/or frozen parameters ({@code freeze}: name prefixes, e.g. {@code wte},
+     * {@code blocks.0.}). Frozen parameters get no gradient, no communication and no optimizer state.
+     */
+    public record Finetune(Lora lora, List<String> freeze) {
+        public static final Finetune NONE = new Finetune(new Lora(0, 16, List.of()), List.of());
+
+        public Finetune {
+            freeze = freeze == null ? List.of() : List.copyOf(freeze);
+        }
+
+        /** Whether the parameter {@code name} trains: an adapter under LoRA, else anything not frozen by prefix. */
+        public boolean trains(String name) {
+            if (lora != null && lora.rank() > 0) {
+                return name.endsWith("." + io.megalith.core.lora.LoraLinear.A)
+                        || name.endsWith("." + io.megalith.core.lora.LoraLinear.B);
+            }
+            return freeze.stream().noneMatch(name::startsWith);
+        }
+
+        /** Whether this run freezes anything (adapters or prefixes). */
+        public boolean active() {
+            return (lora != null && lora.rank() > 0) || !freeze.isEmpty();
+        }
+
+        /** The adapters this run adds (LoraConfig.NONE without). */
+        public io.megalith.core.lora.LoraConfig loraConfig() {
+            return lora == null || lora.rank() == 0 ? io.megalith.core.lora.LoraConfig.NONE
+                    : new io.megalith.core.lora.LoraConfig(lora.rank(), lora.alpha(), lora.targets());
+        }
+    }
+
+    /** Low-rank adapters: rank (0: none), scale alpha / rank, target linear layers (module-name suffixes, or *). */
+    public record Lora(int rank, double alpha, List<String> targets) {
+        public Lora {
+            targets = targets == null ? List.of() : List.copyOf(targets);
+        }
+    }
+
+    private void finetuneProblems(Checks c) {
+        if (finetune == null || finetune.lora() == null) {
+            c.require(false, "finetune.lora: must be a section (rank: 0 for no adapters)");
+            return;
+        }
+        Lora l = finetune.lora();
+        c.atLeast("finetune.lora.rank", l.rank(), 0);
+        if (l.rank() > 0) {
+            c.require(l.alpha() > 0, "finetune.lora.alpha: must be > 0 with finetune.lora.rank > 0 (got " + l.alpha()
+                    + "); e.g. 16");
+            c.require(!l.targets().isEmpty(), "finetune.lora.targets: must name at least one linear layer with "
+                    + "finetune.lora.rank > 0, e.g. [attn.qkv, attn.proj, mlp.fc, mlp.proj]");
+            c.require(model.moe() == null || !model.moe().enabled(), "finetune.lora: MoE models get no adapters; set "
+                    + "finetune.lora.rank=0 or model.moe.every=0");
+        }
+        for (String f : finetune.freeze()) {
+            c.require(f != null && !f.isBlank(), "finetune.freeze: entries must be non-empty parameter-name prefixes "
+                    + "(e.g. wte, blocks.0.)");
+        }
+    }
+
     public static final List<String> TASKS = List.of("text", "addition", "reverse");
     public static final List<String> FAMILIES = List.of("gpt", "encoder_decoder", "bert");
 
@@ -223,6 +292,7 @@ public record MegalithConfig(
         }
         moeProblems(c);
         familyProblems(c);
+        finetuneProblems(c);
         c.oneOf("data.task", data.task(), TASKS);
         c.oneOf("data.tokenizer", data.tokenizer(), TOKENIZERS);
         if ("text".equals(data.task())) {

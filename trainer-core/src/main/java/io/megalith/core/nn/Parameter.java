@@ -19,6 +19,7 @@ public final class Parameter {
     private PtNDArray value;
     private Sharding sharding = Sharding.NONE;
     private long offset = -1;
+    private boolean frozen;
 
     Parameter(String name, long[] shape, Init init, boolean decay) {
         this.name = name;
@@ -81,6 +82,21 @@ public final class Parameter {
     /** Whether AdamW's decoupled weight decay applies (matmul weights yes; biases, norms, embeddings no). */
     public boolean decay() {
         return decay;
+    }
+
+    /**
+     * Excludes this parameter from training (fine-tuning: frozen layers, the base under LoRA adapters): a trainer
+     * computes no gradient for it, communicates none and keeps no optimizer state for it; its value only changes
+     * by loading. Set before the parameters are laid out in a store.
+     */
+    public Parameter freeze() {
+        this.frozen = true;
+        return this;
+    }
+
+    /** Whether {@link #freeze()} excluded this parameter from training. */
+    public boolean frozen() {
+        return frozen;
     }
 
     /** The live tensor (a view into the store's flat buffer). */

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ConfigLoaderTest {
     private static final String TRAIN_KEYS = "max_steps, batch_size, grad_accum, lr, min_lr, warmup_steps, "
             + "lr_decay_steps, weight_decay, beta1, beta2, eps, grad_clip, eval_every, eval_batches, log_every, activation_checkpointing";
-    private static final String TOP_KEYS = "seed, run, model, data, train, checkpoint, runtime, parallel, zero, comm, launch, generate";
+    private static final String TOP_KEYS = "seed, run, model, data, train, checkpoint, runtime, parallel, zero, comm, finetune, launch, generate";
 
     @TempDir
     Path dir;
@@ -69,6 +69,32 @@ class ConfigLoaderTest {
         assertThat(c.runtime().threads()).isZero();
         assertThat(c.generate().prompt()).isEmpty();
         assertThat(c.generate().temperature()).isEqualTo(0.8);
+    }
+
+    @Test
+    void finetuneSectionBindsListsFromYamlAndSet() throws IOException {
+        MegalithConfig defaults = ConfigLoader.load(null, List.of());
+        assertThat(defaults.finetune().active()).isFalse();
+        assertThat(defaults.finetune().loraConfig().enabled()).isFalse();
+        assertThat(defaults.finetune().trains("blocks.0.attn.qkv.weight")).isTrue();
+        MegalithConfig c = load("""
+                finetune:
+                  lora:
+                    rank: 4
+                    targets: [attn.qkv]
+                """);
+        assertThat(c.finetune().loraConfig()).isEqualTo(new io.megalith.core.lora.LoraConfig(4, 16, List.of("attn.qkv")));
+        assertThat(c.finetune().trains("blocks.0.attn.qkv.lora_a")).isTrue();
+        assertThat(c.finetune().trains("blocks.0.attn.qkv.weight")).isFalse();
+        MegalithConfig f = load("", "finetune.freeze=wte,blocks.0.");
+        assertThat(f.finetune().freeze()).containsExactly("wte", "blocks.0.");
+        assertThat(f.finetune().trains("wte.weight")).isFalse();
+        assertThat(f.finetune().trains("blocks.1.mlp.fc.weight")).isTrue();
+        assertThat(load("", "finetune.freeze=[wpe, lm_head]").finetune().freeze()).containsExactly("wpe", "lm_head");
+        assertThat(load("", "finetune.lora.targets=").finetune().lora().targets()).isEmpty();
+        assertThat(problem("", "finetune.lora.rank=4", "finetune.lora.targets=[]"))
+                .startsWith("finetune.lora.targets: must name at least one linear layer");
+        assertThat(problem("", "finetune.lora.rank=-1")).startsWith("finetune.lora.rank:");
     }
 
     @Test
