@@ -78,11 +78,19 @@ public record MegalithConfig(
      * What to train on. task "text": a token stream from {@code path} (first 1-val_fraction train), a file, a
      * directory or a glob of text, JSON Lines or Parquet ({@code format}, {@code text_field}), prepared into shards
      * under {@code cache_dir} or the run directory; task "addition": the built-in n-digit addition task, no files
-     * needed.
+     * needed; task "pairs" (GPT fine-tuning): prompt -> answer pairs from {@code path} (JSON Lines / TSV) or the
+     * {@code builtin} set, loss on the answers only.
      */
     public record Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
             double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
-            int maxLen) {
+            int maxLen, String builtin) {
+        public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
+                double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
+                int maxLen) {
+            this(task, path, tokenizer, bpeVocabSize, valFraction, digits, heldOutFraction, evalPairs, format, textField,
+                    cacheDir, minLen, maxLen, null);
+        }
+
         public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
                 double heldOutFraction, int evalPairs, String format, String textField, String cacheDir) {
             this(task, path, tokenizer, bpeVocabSize, valFraction, digits, heldOutFraction, evalPairs, format, textField,
@@ -208,7 +216,40 @@ public record MegalithConfig(
         }
     }
 
-    public static final List<String> TASKS = List.of("text", "addition", "reverse");
+    /** data.task pairs: a file or a built-in set, held-out pairs to measure. */
+    private void pairsProblems(Checks c) {
+        boolean file = data.path() != null && !data.path().isBlank();
+        boolean builtin = data.builtin() != null && !data.builtin().isBlank();
+        if (!"pairs".equals(data.task())) {
+            c.require(!builtin, "data.builtin: only for data.task pairs (got data.task " + data.task() + "); remove it");
+            return;
+        }
+        c.require(file != builtin, "data: data.task pairs needs exactly one of data.path (JSON Lines {\"prompt\", "
+                + "\"answer\"} or prompt<TAB>answer lines) or data.builtin (" + String.join(", ",
+                io.megalith.core.data.Pairs.BUILTINS) + ")" + (file ? "; got both" : "; got neither"));
+        if (builtin) {
+            c.oneOf("data.builtin", data.builtin(), io.megalith.core.data.Pairs.BUILTINS);
+            c.require(checkpoint.initFrom() != null && !checkpoint.initFrom().isBlank(), "data.builtin: upper takes its "
+                    + "words from the text of the base run: set checkpoint.init_from to a `megalith train` run.dir");
+        }
+        c.require(data.heldOutFraction() > 0, "data.held_out_fraction: must be > 0 for data.task pairs (answer loss "
+                + "and exact match are measured on held-out pairs; e.g. 0.1)");
+    }
+
+    /**
+     * Advice that does not stop a run: settings that are allowed but probably not what was meant.
+     */
+    public List<String> warnings() {
+        List<String> w = new java.util.ArrayList<>();
+        if (finetune != null && finetune.active() && (checkpoint.initFrom() == null || checkpoint.initFrom().isBlank())) {
+            w.add("finetune: " + (finetune.lora() != null && finetune.lora().rank() > 0 ? "LoRA adapters" : "frozen "
+                    + "parameters") + " without checkpoint.init_from fine-tune a random model (its frozen weights "
+                    + "stay random); set checkpoint.init_from to a base run.dir or weights file");
+        }
+        return w;
+    }
+
+    public static final List<String> TASKS = List.of("text", "addition", "reverse", "pairs");
     public static final List<String> FAMILIES = List.of("gpt", "encoder_decoder", "bert");
 
     /** The model families other than the GPT train through io.megalith.core.train.FamilyTrainingRun. */
@@ -221,6 +262,8 @@ public record MegalithConfig(
                     + "tokens of data.task text or addition (got reverse)");
         }
         boolean gpt = "gpt".equals(model.family());
+        c.require(gpt || !"pairs".equals(data.task()), "data.task: pairs (prompt -> answer fine-tuning) needs "
+                + "model.family gpt (got " + model.family() + ")");
         if (gpt) {
             c.require(!"reverse".equals(data.task()), "data.task: reverse is the encoder_decoder task; set "
                     + "model.family=encoder_decoder or data.task=text | addition");
@@ -299,6 +342,7 @@ public record MegalithConfig(
             c.require(data.path() != null && !data.path().isBlank(),
                     "data.path: must be set for data.task=text (e.g. --set data.path=/path/to/input.txt)");
         }
+        pairsProblems(c);
         if ("addition".equals(data.task())) {
             c.require("char".equals(data.tokenizer()), "data.tokenizer: data.task=addition uses the char tokenizer");
             int needed = 3 * data.digits() + 2;

@@ -1,9 +1,8 @@
 package io.megalith.core.finetune;
 
 import ai.djl.ndarray.NDManager;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.megalith.core.config.ConfigException;
+import io.megalith.core.data.Pairs;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.generate.Generator;
@@ -26,14 +25,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.Set;
-import java.util.TreeMap;
 import java.util.function.Predicate;
 import org.apache.hadoop.conf.Configuration;
 
@@ -72,8 +67,6 @@ public final class GptFinetune {
     public record Base(GptConfig config, Map<String, HostTensor> state, Tokenizer tokenizer, String dataPath,
             String description) {}
 
-    /** One training sequence: tokens, and the first index whose token is scored (1: every next token). */
-    public record Example(int[] tokens, int scoredFrom) {}
 
     /** What a run measured and wrote. */
     public record Outcome(double evalLossBefore, double evalLossAfter, double exactBefore, double exactAfter,
@@ -170,100 +163,30 @@ public final class GptFinetune {
             throw new ConfigException(null, "task.source: required for task.builtin " + s.builtin() + " when the base is "
                     + "a safetensors file (a text file whose words make the pairs)");
         }
-        Set<String> words = new LinkedHashSet<>();
-        for (String w : Files.readString(Path.of(src)).split("[^A-Za-z]+")) {
-            if (w.length() >= 3 && w.length() <= 10 && w.equals(w.toLowerCase(java.util.Locale.ROOT))) {
-                words.add(w);
-            }
-        }
-        List<String> sorted = new ArrayList<>(new java.util.TreeSet<>(words));
-        Collections.shuffle(sorted, new Random(s.seed()));
-        String sep = encodable(base.tokenizer(), ": ") ? ": " : " "; // a vocabulary without ':' (a text without one)
-        List<String[]> out = new ArrayList<>();
-        for (String w : sorted) {
-            String[] p = {w + sep, w.toUpperCase(java.util.Locale.ROOT)};
-            String all = p[0] + p[1] + "\n";
-            if (encodable(base.tokenizer(), all) && base.tokenizer().encode(all).length <= base.config().blockSize() + 1) {
-                out.add(p);
-            }
-        }
-        return out;
+        return Pairs.upper(Files.readString(Path.of(src)), base.tokenizer(), base.config().blockSize(), s.seed());
     }
 
-    private static boolean encodable(Tokenizer tok, String text) {
-        try {
-            return tok.decode(tok.encode(text)).equals(text);
-        } catch (IllegalArgumentException e) {
-            return false;
-        }
-    }
-
-    /** JSON Lines with "prompt" and "answer", or prompt&lt;TAB&gt;answer lines (blank lines skipped). */
+    /** See {@link Pairs#parse}. */
     static List<String[]> readPairs(Path file) throws IOException {
-        List<String> lines = Files.readAllLines(file);
-        ObjectMapper json = new ObjectMapper();
-        List<String[]> out = new ArrayList<>();
-        for (int i = 0; i < lines.size(); i++) {
-            String line = lines.get(i);
-            if (line.isBlank()) {
-                continue;
-            }
-            if (line.stripLeading().startsWith("{")) {
-                JsonNode n = json.readTree(line);
-                if (!n.path("prompt").isTextual() || !n.path("answer").isTextual()) {
-                    throw new IOException(file + " line " + (i + 1) + ": needs string fields \"prompt\" and \"answer\"");
-                }
-                out.add(new String[] {n.get("prompt").asText(), n.get("answer").asText()});
-            } else {
-                int tab = line.indexOf('\t');
-                if (tab < 0) {
-                    throw new IOException(file + " line " + (i + 1) + ": expected prompt<TAB>answer or a JSON object");
-                }
-                out.add(new String[] {line.substring(0, tab), line.substring(tab + 1)});
-            }
-        }
-        return out;
+        return Pairs.parse(file.toString(), Files.readString(file));
     }
 
-    /** prompt + answer + end-of-answer (a newline when the tokenizer has one), scored from the answer on. */
-    static Example pairExample(Tokenizer tok, String[] pair, int[] end, int blockSize) {
-        int[] p;
-        int[] a;
-        try {
-            p = tok.encode(pair[0]);
-            a = tok.encode(pair[1]);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("pair " + Arrays.toString(pair) + ": " + e.getMessage(), e);
-        }
-        int[] all = new int[p.length + a.length + end.length];
-        System.arraycopy(p, 0, all, 0, p.length);
-        System.arraycopy(a, 0, all, p.length, a.length);
-        System.arraycopy(end, 0, all, p.length + a.length, end.length);
-        if (all.length > blockSize + 1 || p.length == 0) {
-            throw new IllegalArgumentException("pair " + Arrays.toString(pair) + ": " + all.length + " tokens, the model's "
-                    + "block_size is " + blockSize + (p.length == 0 ? " (and the prompt is empty)" : ""));
-        }
-        return new Example(all, p.length);
+    /** See {@link Pairs#example}. */
+    static Pairs.Example pairExample(Tokenizer tok, String[] pair, int[] end, int blockSize) {
+        return Pairs.example(tok, pair, end, blockSize);
     }
 
     static int[] endOfAnswer(Tokenizer tok) {
-        return encodable(tok, "\n") ? tok.encode("\n") : new int[0];
+        return Pairs.endOfAnswer(tok);
     }
 
     /** Ids [B, T] and next-token targets (unscored: -1) of {@code batch}, T the longest sequence minus one. */
-    static PtBatch batch(List<Example> batch) {
+    static PtBatch batch(List<Pairs.Example> batch) {
         int t = batch.stream().mapToInt(e -> e.tokens().length - 1).max().orElseThrow();
         long[] ids = new long[batch.size() * t];
         long[] targets = new long[batch.size() * t];
-        Arrays.fill(targets, -1);
         for (int b = 0; b < batch.size(); b++) {
-            int[] tok = batch.get(b).tokens();
-            for (int i = 0; i < tok.length - 1; i++) {
-                ids[b * t + i] = tok[i];
-                if (i + 1 >= batch.get(b).scoredFrom()) {
-                    targets[b * t + i] = tok[i + 1];
-                }
-            }
+            Pairs.fill(batch.get(b), b, t, ids, targets);
         }
         return new PtBatch(ids, targets, batch.size(), t);
     }
@@ -284,8 +207,8 @@ public final class GptFinetune {
                 b.bias(), b.moe());
         Tokenizer tok = base.tokenizer();
         // the data: train / eval examples
-        List<Example> train = new ArrayList<>();
-        List<Example> eval = new ArrayList<>();
+        List<Pairs.Example> train = new ArrayList<>();
+        List<Pairs.Example> eval = new ArrayList<>();
         List<String[]> evalPairs = new ArrayList<>();
         int[] textTokens = null;
         int trainTextEnd = 0;
@@ -294,7 +217,7 @@ public final class GptFinetune {
         if (pairs != null) {
             int nEval = Math.max(1, (int) Math.round(pairs.size() * s.evalFraction()));
             for (int i = 0; i < pairs.size(); i++) {
-                Example e = pairExample(tok, pairs.get(i), end, cfg.blockSize());
+                Pairs.Example e = pairExample(tok, pairs.get(i), end, cfg.blockSize());
                 if (i < nEval) {
                     eval.add(e);
                     evalPairs.add(pairs.get(i));
@@ -313,7 +236,7 @@ public final class GptFinetune {
                         + w + " in both the train and the eval part");
             }
             for (int at = trainTextEnd; at + w <= textTokens.length && eval.size() < 64; at += w) {
-                eval.add(new Example(Arrays.copyOfRange(textTokens, at, at + w), 1));
+                eval.add(new Pairs.Example(Arrays.copyOfRange(textTokens, at, at + w), 1));
             }
             out.printf("megalith finetune: continued causal LM on %s: %d tokens (%d train, %d eval windows)%n", s.path(),
                     textTokens.length, trainTextEnd, eval.size());
@@ -423,22 +346,22 @@ public final class GptFinetune {
     }
 
     /** The batch of {@code step}: random pairs (with replacement), or random windows of the train text. */
-    private static List<Example> sample(Settings s, int step, List<Example> train, int[] text, int textEnd, int block) {
+    private static List<Pairs.Example> sample(Settings s, int step, List<Pairs.Example> train, int[] text, int textEnd, int block) {
         Random r = new Random(CounterRng.key(CounterRng.key(s.seed(), "finetune-batch"), step));
-        List<Example> out = new ArrayList<>();
+        List<Pairs.Example> out = new ArrayList<>();
         for (int i = 0; i < s.batchSize(); i++) {
             if (text == null) {
                 out.add(train.get(r.nextInt(train.size())));
             } else {
                 int at = r.nextInt(textEnd - block);
-                out.add(new Example(Arrays.copyOfRange(text, at, at + block + 1), 1));
+                out.add(new Pairs.Example(Arrays.copyOfRange(text, at, at + block + 1), 1));
             }
         }
         return out;
     }
 
     /** Mean loss over the scored tokens of {@code examples}, in inference mode. */
-    static double evalLoss(ModuleTrainer trainer, Gpt model, List<Example> examples) {
+    static double evalLoss(ModuleTrainer trainer, Gpt model, List<Pairs.Example> examples) {
         double sum = 0;
         long n = 0;
         for (int i = 0; i < examples.size(); i += 32) {
@@ -453,45 +376,15 @@ public final class GptFinetune {
 
     /** The fraction of pairs whose greedy continuation of the prompt is exactly the answer (then end-of-answer). */
     static double exactMatch(Gpt model, Tokenizer tok, List<String[]> pairs, int[] end, NDManager manager, long seed) {
-        Map<Integer, List<String[]>> byLength = new TreeMap<>();
-        for (String[] p : pairs) {
-            byLength.computeIfAbsent(tok.encode(p[0]).length, k -> new ArrayList<>()).add(p);
-        }
-        int correct = 0;
-        for (List<String[]> group : byLength.values()) {
-            long[][] prompts = new long[group.size()][];
-            int maxNew = end.length;
-            for (int i = 0; i < group.size(); i++) {
-                prompts[i] = Arrays.stream(tok.encode(group.get(i)[0])).asLongStream().toArray();
-                maxNew = Math.max(maxNew, tok.encode(group.get(i)[1]).length + end.length);
-            }
-            long[][] got = new Generator(model, manager).generate(prompts, maxNew, 0, 0, seed, true);
-            for (int i = 0; i < group.size(); i++) {
-                String answer = cut(tok, Arrays.copyOfRange(got[i], prompts[i].length, got[i].length), end);
-                if (answer.equals(group.get(i)[1])) {
-                    correct++;
-                }
-            }
-        }
-        return (double) correct / pairs.size();
+        return io.megalith.core.train.PairAccuracy.evaluate(model, tok, pairs, end, manager, 0).accuracy();
     }
 
     private static int maxAnswer(Tokenizer tok, List<String[]> pairs) {
         return pairs.stream().mapToInt(p -> tok.encode(p[1]).length).max().orElse(16);
     }
 
-    /** Decoded tokens up to (not including) the first end-of-answer token. */
     private static String cut(Tokenizer tok, long[] ids, int[] end) {
-        int n = ids.length;
-        if (end.length == 1) {
-            for (int i = 0; i < ids.length; i++) {
-                if (ids[i] == end[0]) {
-                    n = i;
-                    break;
-                }
-            }
-        }
-        return tok.decode(Arrays.stream(Arrays.copyOf(ids, n)).mapToInt(x -> (int) x).toArray());
+        return Pairs.cut(tok, ids, end);
     }
 
     /**
@@ -507,7 +400,7 @@ public final class GptFinetune {
     }
 
     /** Logits of a model at every position of (up to 8 of) {@code examples}, concatenated. */
-    static float[] logits(Gpt model, List<Example> examples, NDManager manager) {
+    static float[] logits(Gpt model, List<Pairs.Example> examples, NDManager manager) {
         PtBatch pb = batch(examples.subList(0, Math.min(8, examples.size())));
         ai.djl.pytorch.jni.JniUtils.setGradMode(false);
         try (ai.djl.ndarray.NDScope scope = new ai.djl.ndarray.NDScope(); NDManager m = manager.newSubManager()) {
@@ -516,7 +409,7 @@ public final class GptFinetune {
     }
 
     /** The same logits from a plain GPT (no adapters) holding {@code state}. */
-    public static float[] logitsOf(GptConfig cfg, Map<String, HostTensor> state, List<Example> examples, NDManager manager) {
+    public static float[] logitsOf(GptConfig cfg, Map<String, HostTensor> state, List<Pairs.Example> examples, NDManager manager) {
         Gpt plain = new Gpt(cfg);
         try (ParameterStore store = new ParameterStore(plain, manager, 0)) {
             store.load(state);

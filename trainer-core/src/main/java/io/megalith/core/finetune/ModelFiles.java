@@ -59,11 +59,16 @@ public final class ModelFiles {
                 kept.put(k, v);
             }
         });
+        save(file, kept, adapterMetadata(lora));
+    }
+
+    /** The metadata that lets {@link #loadAdapters} rebuild the adapters' config without the run's. */
+    public static Map<String, String> adapterMetadata(LoraConfig lora) {
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put(LORA_RANK, Integer.toString(lora.rank()));
         meta.put(LORA_ALPHA, Double.toString(lora.alpha()));
         meta.put(LORA_TARGETS, String.join(",", lora.targets()));
-        save(file, kept, meta);
+        return meta;
     }
 
     /** Adapters saved by {@link #saveAdapters} and their config. */

@@ -43,7 +43,8 @@ public final class TrainedModel implements AutoCloseable {
         MegalithConfig cfg = ConfigLoader.fromYaml(state.configYaml(), List.of(), runDir + " (saved config)");
         Tokenizer tok = TrainingRun.tokenizerFrom(ckpt.blobFiles().get(TrainingRun.TOKENIZER_FILE));
         NDManager manager = Torch.newManager();
-        Gpt model = new Gpt(state.model());
+        // a LoRA fine-tune's checkpoint holds its adapters: build the model with them (its saved finetune section)
+        Gpt model = new Gpt(state.model(), cfg.finetune().loraConfig());
         ParameterStore params = new ParameterStore(model, manager, state.seed());
         model.initConstants(manager);
         params.load(ckpt.tensorFiles().get(TrainingRun.MODEL_FILE));

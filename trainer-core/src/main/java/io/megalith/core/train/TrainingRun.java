@@ -10,6 +10,8 @@ import io.megalith.core.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
+import io.megalith.core.data.PairsData;
+import io.megalith.core.finetune.Freezing;
 import io.megalith.core.data.TextData;
 import io.megalith.core.data.TrainingData;
 import io.megalith.core.tensorparallel.TpLayout;
@@ -73,6 +75,7 @@ public final class TrainingRun implements AutoCloseable {
     private final ShardedCheckpointer checkpointer;
     private final long startStep;
     private final boolean leader;
+    private final BaseRun base; // checkpoint.init_from as a run directory, else null
 
     /** What a run did, for the caller to report. */
     public record Summary(long startStep, long endStep, double lastLoss, double valLoss, Double exactMatch,
@@ -146,18 +149,28 @@ public final class TrainingRun implements AutoCloseable {
                     + "model.family " + resumed.family());
         }
         byte[] checkpointTokenizer = latest.map(ShardedCheckpointer.Restored::tokenizer).orElse(null);
-        Tokenizer tokenizer = resumed != null ? tokenizerFrom(checkpointTokenizer) : null;
+        // a fine-tune of a `megalith train` run: its tokenizer (the weights mean its token ids) and shape
+        this.base = cfg.checkpoint().initFrom().isEmpty() ? null
+                : BaseRun.open(cfg.checkpoint().initFrom(), hadoop).orElse(null);
+        byte[] tokenizerBytes = resumed != null ? checkpointTokenizer : base != null ? base.tokenizer() : null;
+        Tokenizer tokenizer = tokenizerBytes != null ? tokenizerFrom(tokenizerBytes) : null;
         this.data = preparedData != null && "text".equals(cfg.data().task())
-                ? openPrepared(preparedData, checkpointTokenizer)
+                ? openPrepared(preparedData, tokenizerBytes)
                 : buildData(tokenizer);
         GptConfig gptConfig = GptConfig.from(cfg.model(), data.tokenizer().vocabSize());
         if (resumed != null) {
             checkCompatible(resumed.model(), gptConfig);
+        } else if (base != null) {
+            checkBase(base, gptConfig);
         }
         this.manager = Torch.newManager();
         this.model = new Gpt(gptConfig, new TpLayout(tensorParallel.rank(), tensorParallel.size()), tensorParallel,
                 new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), cfg.parallel().sequenceParallel(),
-                groups.expertParallel());
+                groups.expertParallel(), cfg.finetune().loraConfig());
+        if (cfg.finetune().active()) {
+            // before the layout: frozen parameters get no gradient, communication or optimizer state
+            Freezing.apply(model.parameters(), cfg.finetune());
+        }
         // laid out in the order backward completes gradients (buckets reduced while backward runs), and
         // partitioned over the data-parallel group from ZeRO stage 2
         this.params = Trainer.createParameters(cfg, model, manager, groups);
@@ -297,6 +310,9 @@ public final class TrainingRun implements AutoCloseable {
             }
             checkpointer.awaitPending(); // the last checkpoint is complete when the run returns
         }
+        if (leader && end >= t.maxSteps() && cfg.finetune().loraConfig().enabled()) {
+            LoraOutputs.write(cfg, hadoop, checkpoints, model.config(), data, manager, console);
+        }
         if (end == startStep && startStep >= t.maxSteps()) {
             console.printf("megalith: %s is already trained to step %d%n", cfg.run().dir(), startStep);
             Map<String, Object> rec = new LinkedHashMap<>();
@@ -312,6 +328,10 @@ public final class TrainingRun implements AutoCloseable {
     private double evaluate(Map<String, Object> rec) {
         double val = trainer.validationLoss(cfg.train().evalBatches());
         rec.put("val_loss", val);
+        if (data instanceof PairsData pairs) {
+            rec.put("answer_loss", val); // the validation loss of the pairs task is on held-out answers only
+            rec.put("exact_match", trainer.withFullModel(full -> pairAccuracy(full, pairs, 0).accuracy()));
+        }
         if (data instanceof AdditionData addition) {
             rec.put("exact_match", trainer.withFullModel(
                     full -> AdditionAccuracy.evaluate(full, addition, manager, cfg.data().evalPairs(), 0).accuracy()));
@@ -342,10 +362,20 @@ public final class TrainingRun implements AutoCloseable {
         if (data instanceof AdditionData addition) {
             return AdditionAccuracy.evaluate(model, addition, manager, 8, 8).examples();
         }
+        if (data instanceof PairsData pairs) {
+            return pairAccuracy(model, pairs, 8).examples();
+        }
         if (g.samples() == 0 || g.maxNewTokens() == 0) {
             return List.of();
         }
         return generateText(model, data.tokenizer(), manager, g, cfg.seed());
+    }
+
+    /** Greedy exact match on (up to data.eval_pairs of) the held-out pairs. */
+    private PairAccuracy.Result pairAccuracy(Gpt full, PairsData pairs, int examples) {
+        List<String[]> held = pairs.heldOutPairs();
+        held = held.subList(0, Math.min(held.size(), cfg.data().evalPairs()));
+        return PairAccuracy.evaluate(full, pairs.tokenizer(), held, pairs.endOfAnswer(), manager, examples);
     }
 
     /**
@@ -397,11 +427,24 @@ public final class TrainingRun implements AutoCloseable {
         checkpointer.save(step, blobs);
     }
 
-    /** checkpoint.init_from: weights trained elsewhere (names and shapes of the one-rank model), fresh optimizer. */
+    /**
+     * checkpoint.init_from: weights trained elsewhere (names and shapes of the one-rank model), fresh optimizer.
+     * LoRA adapters the weights lack keep their fresh init (B = 0: the run starts from exactly the base's function);
+     * a base that is itself a LoRA fine-tune has its adapters merged first.
+     */
     private void initFrom(String location) throws IOException {
-        Map<String, HostTensor> weights = io.megalith.core.checkpoint.SafetensorsWeights.read(location, hadoop);
+        Map<String, HostTensor> weights = base != null ? base.model()
+                : io.megalith.core.checkpoint.SafetensorsWeights.read(location, hadoop);
+        if (base != null && base.config().finetune().loraConfig().enabled()) {
+            weights = io.megalith.core.lora.Lora.merged(weights, base.config().finetune().loraConfig().scale());
+        }
+        boolean freshAdapters = false;
         for (io.megalith.core.nn.Parameter p : params.parameters()) {
             HostTensor t = weights.get(p.name());
+            if (t == null && io.megalith.core.lora.Lora.isAdapter(p.name())) {
+                freshAdapters = true;
+                continue;
+            }
             long[] want = p.sharding().kind() == io.megalith.core.nn.Parameter.Sharding.Kind.SLICE
                     ? p.sharding().fullShape() : p.shape();
             if (t == null) {
@@ -413,8 +456,32 @@ public final class TrainingRun implements AutoCloseable {
                         + java.util.Arrays.toString(want));
             }
         }
+        if (freshAdapters) { // every rank calls this (a collective under TP / ZeRO-3): the adapters' init values
+            Map<String, HostTensor> all = new LinkedHashMap<>(trainer.fullParameters());
+            weights.forEach((k, v) -> {
+                if (all.containsKey(k)) {
+                    all.put(k, v);
+                }
+            });
+            weights = all;
+        }
         trainer.loadFullParameters(weights);
         LOG.info("Initialised {} parameters from {} (fresh optimizer, step 0)", params.parameters().size(), location);
+    }
+
+    /** The model section must describe the base's shape (its weights are loaded by name and shape). */
+    private void checkBase(BaseRun b, GptConfig now) {
+        GptConfig s = b.state().model();
+        GptConfig a = new GptConfig(s.vocabSize(), s.blockSize(), s.nLayer(), s.nHead(), s.nEmbd(), 0, s.bias(), s.moe());
+        GptConfig n = new GptConfig(now.vocabSize(), now.blockSize(), now.nLayer(), now.nHead(), now.nEmbd(), 0,
+                now.bias(), now.moe());
+        if (!a.equals(n)) {
+            throw new IllegalStateException("checkpoint.init_from " + b.location() + " is a GPT with n_layer "
+                    + s.nLayer() + ", n_head " + s.nHead() + ", n_embd " + s.nEmbd() + ", block_size " + s.blockSize()
+                    + ", bias " + s.bias() + ", vocab " + s.vocabSize() + (s.moe().enabled() ? ", MoE " + s.moe() : "")
+                    + "; the config asks for " + now + ": set model.n_layer=" + s.nLayer() + " model.n_head=" + s.nHead()
+                    + " model.n_embd=" + s.nEmbd() + " model.block_size=" + s.blockSize() + " model.bias=" + s.bias());
+        }
     }
 
     private static void checkCompatible(GptConfig saved, GptConfig now) {
@@ -436,7 +503,7 @@ public final class TrainingRun implements AutoCloseable {
                 && !java.util.Arrays.equals(checkpointTokenizer, tokenizerBytes(prepared.tokenizer()))) {
             prepared.close();
             throw new IllegalStateException("the data prepared in " + dir + " was tokenized with another tokenizer than "
-                    + "the checkpoint in " + cfg.run().dir() + " (did data.path change?); use the original data or a "
+                    + "the checkpoint in " + cfg.run().dir() + " or the base run of checkpoint.init_from (did data.path change?); use the original data or a "
                     + "new run.dir");
         }
         return prepared;
@@ -446,6 +513,9 @@ public final class TrainingRun implements AutoCloseable {
         MegalithConfig.Data d = cfg.data();
         if ("addition".equals(d.task())) {
             return new AdditionData(d.digits(), d.heldOutFraction(), cfg.seed());
+        }
+        if ("pairs".equals(d.task())) {
+            return pairsData(fromCheckpoint);
         }
         String text = new String(RunDirFs.readFully(d.path(), hadoop), StandardCharsets.UTF_8);
         Tokenizer tok = fromCheckpoint;
@@ -457,7 +527,49 @@ public final class TrainingRun implements AutoCloseable {
                 tok = CharTokenizer.fit(text);
             }
         }
-        return new TextData(tok, tok.encode(text), d.valFraction(), cfg.model().blockSize(), cfg.seed());
+        int[] ids;
+        try {
+            ids = tok.encode(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("data.path " + d.path() + " has text the tokenizer of " + (base != null
+                    ? "the base run " + base.location() : "the checkpoint in " + cfg.run().dir()) + " cannot encode ("
+                    + e.getMessage() + "); a fine-tune must use the base's token ids: choose a text in its vocabulary", e);
+        }
+        return new TextData(tok, ids, d.valFraction(), cfg.model().blockSize(), cfg.seed());
+    }
+
+    /** The pairs task: data.path's pairs or the built-in ones, in the base's (or checkpoint's) vocabulary. */
+    private TrainingData pairsData(Tokenizer tok) throws IOException {
+        MegalithConfig.Data d = cfg.data();
+        List<String[]> pairs;
+        String source;
+        if (d.builtin() != null) {
+            String words = base == null ? null : base.config().data().path();
+            if (tok == null || words == null) {
+                throw new IllegalArgumentException("data.builtin " + d.builtin() + " takes its words from the text of "
+                        + "the base run: checkpoint.init_from must be a `megalith train` run.dir of data.task text (got '"
+                        + cfg.checkpoint().initFrom() + "')");
+            }
+            pairs = io.megalith.core.data.Pairs.upper(new String(RunDirFs.readFully(words, hadoop),
+                    StandardCharsets.UTF_8), tok, cfg.model().blockSize(), cfg.seed());
+            source = "built-in " + d.builtin() + " (words of " + words + ")";
+        } else {
+            pairs = io.megalith.core.data.Pairs.read(d.path(), hadoop);
+            source = d.path();
+        }
+        if (tok == null) { // no base: a tokenizer of the pairs' own text
+            StringBuilder all = new StringBuilder("\n");
+            pairs.forEach(p -> all.append(p[0]).append(p[1]).append('\n'));
+            tok = "bpe".equals(d.tokenizer()) ? BpeTokenizer.train(all.toString(), d.bpeVocabSize())
+                    : CharTokenizer.fit(all.toString());
+        }
+        try {
+            return new PairsData(tok, pairs, d.heldOutFraction(), cfg.model().blockSize(), cfg.seed(), source);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("data.task pairs from " + source + ": " + e.getMessage()
+                    + (base != null ? " (pairs must be written in the base run's vocabulary and fit model.block_size)"
+                    : ""), e);
+        }
     }
 
     public static Tokenizer tokenizerFrom(byte[] bytes) throws IOException {

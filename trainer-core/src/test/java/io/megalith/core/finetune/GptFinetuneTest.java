@@ -103,7 +103,7 @@ class GptFinetuneTest {
         GptConfig cfg = GptFinetune.shapeOf(merged.tensors(), merged.metadata(), 0, "merged");
         assertThat(cfg.nHead()).isEqualTo(base.config().nHead());
         Gpt withAdapters = new Gpt(cfg, adapters.config());
-        List<GptFinetune.Example> ex = examples(base.tokenizer(), cfg.blockSize());
+        List<io.megalith.core.data.Pairs.Example> ex = examples(base.tokenizer(), cfg.blockSize());
         try (ParameterStore store = new ParameterStore(withAdapters, root, 0)) {
             Map<String, HostTensor> all = new LinkedHashMap<>(base.state());
             all.putAll(adapters.tensors());
@@ -138,8 +138,8 @@ class GptFinetuneTest {
         }
     }
 
-    private static List<GptFinetune.Example> examples(Tokenizer tok, int block) {
-        List<GptFinetune.Example> ex = new ArrayList<>();
+    private static List<io.megalith.core.data.Pairs.Example> examples(Tokenizer tok, int block) {
+        List<io.megalith.core.data.Pairs.Example> ex = new ArrayList<>();
         for (String w : List.of("king", "queen", "river")) {
             ex.add(GptFinetune.pairExample(tok, new String[] {w + " ", w.toUpperCase()}, GptFinetune.endOfAnswer(tok), block));
         }

@@ -1,0 +1,164 @@
+package io.megalith.core.train;
+
+import static io.megalith.core.train.TinyRuns.CONF;
+import static io.megalith.core.train.TinyRuns.QUIET;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import io.megalith.core.checkpoint.CheckpointStore;
+import io.megalith.core.checkpoint.SafetensorsFile;
+import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.Batch;
+import io.megalith.core.data.PairsData;
+import io.megalith.core.finetune.ModelFiles;
+import io.megalith.core.lora.Lora;
+import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensor.Torch;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * GPT fine-tuning through TrainingRun: a tiny `megalith train` run is the base (checkpoint.init_from its run.dir),
+ * the built-in upper pairs the task, LoRA adapters what trains.
+ */
+class FinetuneRunTest {
+    @TempDir
+    static Path tmp;
+
+    static Path text;
+    static MegalithConfig baseCfg;
+
+    /** Random lower-case words in sentences, and every capital letter (so the base's vocabulary has them). */
+    static Path writeWords(Path dir) throws Exception {
+        Random rnd = new Random(3);
+        StringBuilder sb = new StringBuilder("ABCDEFGHIJKLMNOPQRSTUVWXYZ:\n");
+        for (int line = 0; line < 200; line++) {
+            for (int w = 0; w < 6; w++) {
+                int len = 3 + rnd.nextInt(4);
+                for (int i = 0; i < len; i++) {
+                    sb.append((char) ('a' + rnd.nextInt(26)));
+                }
+                sb.append(w == 5 ? ".\n" : " ");
+            }
+        }
+        Path f = dir.resolve("words.txt");
+        Files.writeString(f, sb);
+        return f;
+    }
+
+    @BeforeAll
+    static void trainBase() throws Exception {
+        text = writeWords(tmp);
+        baseCfg = TinyRuns.text(tmp.resolve("base"), text, "model.dropout=0.0", "train.max_steps=20",
+                "checkpoint.every=0");
+        TinyRuns.train(baseCfg, 20);
+    }
+
+    static MegalithConfig finetune(String dir, String... more) {
+        List<String> o = new ArrayList<>(List.of("model.dropout=0.0", "data.task=pairs", "data.path=null",
+                "data.builtin=upper", "data.eval_pairs=16", "checkpoint.init_from=" + tmp.resolve("base"),
+                "finetune.lora.rank=4", "finetune.lora.alpha=8", "train.max_steps=40", "train.lr=1.0e-2",
+                "train.min_lr=1.0e-3", "train.warmup_steps=0", "train.eval_every=40", "train.batch_size=8",
+                "train.grad_accum=1", "train.eval_batches=2", "checkpoint.every=0"));
+        o.addAll(List.of(more));
+        return TinyRuns.text(tmp.resolve(dir), text, o.toArray(String[]::new));
+    }
+
+    @Test
+    void loraFineTuneLowersTheAnswerLossAndWritesAdaptersAndMerged() throws Exception {
+        MegalithConfig cfg = finetune("lora");
+        TrainingRun.Summary s;
+        try (TrainingRun run = new TrainingRun(cfg, CONF, QUIET)) {
+            assertThat(run.data()).isInstanceOf(PairsData.class);
+            s = run.run();
+        }
+        List<Map<String, Object>> evals = TinyRuns.metrics(cfg).stream().filter(r -> r.containsKey("answer_loss")).toList();
+        assertThat(evals).hasSize(2);
+        double before = ((Number) evals.get(0).get("answer_loss")).doubleValue();
+        double after = ((Number) evals.get(1).get("answer_loss")).doubleValue();
+        assertThat(after).as("held-out answer loss after vs before").isLessThan(0.7 * before);
+        assertThat(evals.get(1)).containsKey("exact_match");
+        assertThat(s.samples()).isNotEmpty();
+        // the base's tokenizer, not one fitted on the pairs
+        assertThat(Files.readAllBytes(tmp.resolve("lora").resolve(TrainingRun.TOKENIZER_FILE)))
+                .isEqualTo(Files.readAllBytes(tmp.resolve("base").resolve(TrainingRun.TOKENIZER_FILE)));
+
+        Map<String, HostTensor> last = new CheckpointStore(cfg.run().dir(), CONF, 0).loadLatest().orElseThrow()
+                .tensorFiles().get(TrainingRun.MODEL_FILE);
+        ModelFiles.Adapters adapters = ModelFiles.loadAdapters(tmp.resolve("lora").resolve(LoraOutputs.ADAPTERS_FILE));
+        assertThat(adapters.config()).isEqualTo(cfg.finetune().loraConfig());
+        assertThat(adapters.tensors().keySet()).allMatch(Lora::isAdapter).hasSize(4 * 2 * 2); // 2 blocks x 4 layers
+        SafetensorsFile merged = ModelFiles.load(tmp.resolve("lora").resolve(LoraOutputs.MERGED_FILE));
+        Map<String, HostTensor> base = io.megalith.core.checkpoint.SafetensorsWeights.read(tmp.resolve("base").toString(),
+                CONF);
+        assertThat(merged.tensors().keySet()).isEqualTo(base.keySet());
+        for (String name : base.keySet()) {
+            boolean adapted = adapters.tensors().containsKey(name.replace(".weight", "." + io.megalith.core.lora.LoraLinear.A));
+            if (!adapted) { // the final checkpoint's own tensor (the base's once frozen parameters stay frozen)
+                assertThat(merged.tensors().get(name).contentEquals(last.get(name))).as(name).isTrue();
+            } else {
+                assertThat(merged.tensors().get(name).contentEquals(last.get(name))).as("%s has the adapter folded in", name)
+                        .isFalse();
+            }
+        }
+        // the run dir stays a normal run dir: it loads (with its adapters) for generation
+        try (TrainedModel trained = TrainedModel.load(cfg.run().dir(), CONF, 1)) {
+            assertThat(trained.model().parameters().stream().anyMatch(p -> Lora.isAdapter(p.name()))).isTrue();
+            int vocab = trained.model().config().vocabSize();
+            long[] ids = new Random(1).longs(2 * 16, 0, vocab).toArray();
+            double diff = LoraOutputs.maxLogitDiff(trained.model().config(), cfg.finetune().loraConfig(), last,
+                    merged.tensors(), new Batch(ids, ids.clone(), 2, 16), trained.manager());
+            assertThat(diff).as("base + adapters vs merged logits").isLessThan(1e-4);
+        }
+    }
+    /** Fresh adapters (B = 0) on the base's weights: the fine-tune starts from exactly the base's function. */
+    @Test
+    void theFineTuneStartsFromTheBase() throws Exception {
+        MegalithConfig cfg = finetune("start");
+        try (TrainingRun run = new TrainingRun(cfg, CONF, QUIET);
+                TrainedModel base = TrainedModel.load(tmp.resolve("base").toString(), CONF, 1)) {
+            Batch b = run.data().validation(0, 4);
+            try (NDScope scope = new NDScope(); NDManager m = base.manager().newSubManager()) {
+                float[] a = run.model().logits(Ops.longs(m, b.inputs(), b.size(), b.seqLen()), ForwardContext.inference(m))
+                        .toFloatArray();
+                float[] c = base.model().logits(Ops.longs(m, b.inputs(), b.size(), b.seqLen()), ForwardContext.inference(m))
+                        .toFloatArray();
+                assertThat(a).containsExactly(c);
+            }
+        }
+    }
+
+    @Test
+    void aBaseOfAnotherShapeOrVocabularyFailsClearly() {
+        assertThatThrownBy(() -> new TrainingRun(finetune("shape", "model.n_layer=3"), CONF, QUIET).close())
+                .hasMessageContaining("checkpoint.init_from").hasMessageContaining("model.n_layer=2");
+        MegalithConfig pairsFile = finetune("vocab", "data.builtin=null", "data.path=" + tmp.resolve("bad.tsv"));
+        assertThatThrownBy(() -> {
+            Files.writeString(tmp.resolve("bad.tsv"), "a: \t\u00e9\nb: \tB\nc: \tC\n");
+            new TrainingRun(pairsFile, CONF, QUIET).close();
+        }).hasMessageContaining("base run's vocabulary");
+    }
+
+    @Test
+    void configProblemsNameTheKeyAndTheFix() {
+        assertThatThrownBy(() -> finetune("x", "data.builtin=lower")).hasMessageContaining("data.builtin");
+        assertThatThrownBy(() -> finetune("x", "checkpoint.init_from=")).hasMessageContaining(
+                "data.builtin: upper takes its words from the text of the base run");
+        assertThatThrownBy(() -> finetune("x", "data.path=" + text)).hasMessageContaining("got both");
+        MegalithConfig random = ConfigLoader.fromYaml(ConfigLoader.toYaml(finetune("x")), List.of(
+                "checkpoint.init_from=", "data.builtin=null", "data.path=p.tsv"), "t");
+        assertThat(random.warnings()).singleElement().asString().contains("checkpoint.init_from");
+    }
+}
