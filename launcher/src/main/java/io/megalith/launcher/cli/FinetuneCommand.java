@@ -15,11 +15,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code megalith finetune}, on one rank, dispatching on the config's family:
+ * {@code megalith finetune}, dispatching on the config's format:
  * <ul>
- *   <li>{@code family: gpt} ({@code conf/gpt-finetune-*.yaml}, {@link GptFinetuneConfig}): fine-tune a GPT from a
- *       {@code megalith train} run or safetensors weights, on continued causal LM or prompt -> answer pairs, with
- *       frozen layers and/or LoRA adapters (saved alone and merged);
+ *   <li>a GPT config in the {@code megalith train} format ({@code conf/gpt-finetune-*.yaml}: checkpoint.init_from a
+ *       base run.dir, a {@code finetune:} section, data.task pairs or text): runs exactly as {@code megalith train}
+ *       does (the launcher, Spark barrier stage, parallel layouts, checkpoints, resume, --set), writing a normal run
+ *       directory plus, with LoRA, adapters.safetensors and merged.safetensors;
+ *   <li>top-level {@code family: gpt} ({@link GptFinetuneConfig}, the older one-rank format): fine-tune a GPT from a
+ *       {@code megalith train} run or safetensors weights on one rank in this JVM;
  *   <li>{@code model.family: bert} ({@code conf/bert-shakespeare-speakers.yaml}): the encoder family's pre-train /
  *       fine-tune pipeline: pre-train (or load run.pretrained), then fine-tune a sequence classifier fully
  *       (finetune.freeze: frozen name prefixes) and with LoRA adapters (finetune.lora), against training from
@@ -27,8 +30,9 @@ import picocli.CommandLine.Option;
  * </ul>
  */
 @Command(name = "finetune", mixinStandardHelpOptions = true,
-        description = "Fine-tune on one rank: a GPT (family: gpt; causal LM or prompt->answer, frozen layers, LoRA) "
-                + "or a BERT classifier (model.family: bert).")
+        description = "Fine-tune a GPT like `megalith train` (checkpoint.init_from a base run; finetune.lora, "
+                + "finetune.freeze; data.task pairs or text; any parallel layout), or a BERT classifier on one rank "
+                + "(model.family: bert speaker configs).")
 final class FinetuneCommand implements Callable<Integer> {
     static final String DEFAULT_CONFIG = "conf/bert-shakespeare-speakers.yaml";
 
@@ -39,8 +43,33 @@ final class FinetuneCommand implements Callable<Integer> {
             + "--set finetune.steps=100 (repeatable)")
     List<String> overrides = new ArrayList<>();
 
+    /**
+     * Whether {@code file} is in the {@code megalith train} format: no top-level {@code family} (the one-rank GPT
+     * format) and a GPT model (the BERT speaker experiments have {@code model.family: bert} and keys of their own).
+     */
+    static boolean isTrainFormat(Path file) throws java.io.IOException {
+        if (!Files.isRegularFile(file)) {
+            return true; // ConfigLoader reports the missing file
+        }
+        com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.dataformat.yaml.YAMLMapper()
+                .readTree(Files.readString(file));
+        if (root == null || !root.isObject()) {
+            return true; // ConfigLoader names the problem
+        }
+        return !root.has("family") && "gpt".equals(root.path("model").path("family").asText("gpt"));
+    }
+
     @Override
     public Integer call() throws Exception {
+        if (isTrainFormat(config)) {
+            io.megalith.core.config.MegalithConfig cfg = TrainCommand.load(config, overrides);
+            if (!cfg.finetune().active() && cfg.checkpoint().initFrom().isEmpty()) {
+                System.out.println("megalith: warning: " + config + " neither sets checkpoint.init_from nor a "
+                        + "finetune section: this is plain training (megalith train)");
+            }
+            TrainCommand.report(cfg, TrainCommand.launch(cfg, config.toString(), System.out), System.out);
+            return 0;
+        }
         if (GptFinetuneConfig.isGpt(config)) {
             GptFinetuneConfig.Loaded g = GptFinetuneConfig.load(config, overrides);
             Torch.load(g.threads());
@@ -53,7 +82,7 @@ final class FinetuneCommand implements Callable<Integer> {
             }
             return 0;
         }
-        SpeakerConfig.Loaded cfg = SpeakerConfig.load(config, overrides);
+        SpeakerConfig.Loaded cfg = SpeakerConfig.load(config, overrides); // model.family: bert speaker experiments
         Torch.load(cfg.threads());
         try (NDManager manager = Torch.newManager()) {
             List<SpeakerExperiment.Outcome> outcomes = SpeakerExperiment.run(cfg.settings(), Files.readString(cfg.data()),

@@ -37,6 +37,18 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         MegalithConfig cfg = load(config, overrides);
         PrintStream out = System.out;
+        report(cfg, launch(cfg, config == null ? DEFAULT_CONFIG : config.toString(), out), out);
+        return 0;
+    }
+
+    /**
+     * Runs {@code cfg} as its launch.master says (inprocess: one rank here; local: Spark local[world]; a cluster: the
+     * spark-submit that started us); {@code source} names the config in errors. {@code megalith finetune} shares it.
+     */
+    static TrainingRun.Summary launch(MegalithConfig cfg, String source, PrintStream out) throws IOException {
+        for (String w : cfg.warnings()) {
+            out.println("megalith: warning: " + w);
+        }
         TrainingRun.Summary s;
         if (INPROCESS.equals(cfg.launch().master()) && !"gpt".equals(cfg.model().family())) {
             try (FamilyTrainingRun run = new FamilyTrainingRun(cfg, new Configuration(), out,
@@ -50,20 +62,19 @@ final class TrainCommand implements Callable<Integer> {
         } else {
             boolean submitted = System.getProperty("spark.master") != null;
             if (!submitted && !"local".equals(cfg.launch().master())) {
-                throw new ConfigException(config == null ? DEFAULT_CONFIG : config.toString(), "launch.master: '"
+                throw new ConfigException(source, "launch.master: '"
                         + cfg.launch().master() + "' is a cluster: start the job with spark-submit (README: \"On a "
                         + "Spark cluster\"), or use local / inprocess");
             }
             s = DistributedTraining.run(cfg, out);
         }
-        report(cfg, s, out);
-        return 0;
+        return s;
     }
 
     /** launch.master value that trains one rank in this JVM without Spark (debugging, fast tests). */
     static final String INPROCESS = "inprocess";
 
-    private static void report(MegalithConfig cfg, TrainingRun.Summary s, PrintStream out) {
+    static void report(MegalithConfig cfg, TrainingRun.Summary s, PrintStream out) {
         out.println();
         if (s.endStep() > s.startStep()) {
             out.printf("megalith: trained steps %d..%d in %.1f s (%,.0f tokens/s); final train loss %.4f%s%n",
@@ -85,6 +96,11 @@ final class TrainCommand implements Callable<Integer> {
                     out.println(sample);
                 }
             }
+        }
+        if (cfg.finetune().loraConfig().enabled() && s.endStep() >= cfg.train().maxSteps()) {
+            out.printf("megalith: LoRA adapters in %s/%s, merged into a plain GPT in %s/%s%n", cfg.run().dir(),
+                    io.megalith.core.train.LoraOutputs.ADAPTERS_FILE, cfg.run().dir(),
+                    io.megalith.core.train.LoraOutputs.MERGED_FILE);
         }
         out.printf("megalith: run directory %s (metrics.jsonl, loss.png, checkpoints/)%n", cfg.run().dir());
     }

@@ -44,8 +44,10 @@ public final class DistributedTraining {
             out.printf("megalith: %s: %d rank(s) (dp %d x tp %d x pp %d) as one Spark barrier stage on %s%n", name, world,
                     cfg.parallel().dp(), cfg.parallel().tp(), cfg.parallel().pp(), spark.sparkContext().master());
             String yaml = ConfigLoader.toYaml(cfg);
-            // text is tokenized once, by Spark, into shards the ranks read (reused while the input is unchanged)
-            String prepared = "text".equals(cfg.data().task()) ? DataPreparation.prepare(cfg, spark) : null;
+            // text is tokenized once, by Spark, into shards the ranks read (reused while the input is unchanged); a
+            // fine-tune of a run must keep the base's token ids, so its ranks tokenize with the base's tokenizer
+            boolean fromRun = io.megalith.core.train.BaseRun.isRun(cfg.checkpoint().initFrom(), hadoop);
+            String prepared = "text".equals(cfg.data().task()) && !fromRun ? DataPreparation.prepare(cfg, spark) : null;
             FaultInjection failure = FaultInjection.fromSystemProperty();
             int attempts = cfg.launch().maxAttempts();
             for (int attempt = 1; ; attempt++) {

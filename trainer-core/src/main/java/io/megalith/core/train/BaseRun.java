@@ -26,6 +26,23 @@ public record BaseRun(String location, long step, RunState state, MegalithConfig
         Map<String, HostTensor> model) {
     private static final Pattern STEP_DIR = Pattern.compile("step-(\\d+)");
 
+    /**
+     * Whether {@code location} is a run directory or one of its checkpoint directories (a cheap look, no tensors read):
+     * its runs must tokenize with the base's tokenizer, so the launcher does not prepare their text with a new one.
+     */
+    public static boolean isRun(String location, Configuration hadoop) throws IOException {
+        if (location == null || location.isBlank()) {
+            return false;
+        }
+        Path path = new Path(location);
+        if (path.toUri().getScheme() == null) {
+            path = new Path(new java.io.File(location).getAbsoluteFile().toURI());
+        }
+        FileSystem fs = path.getFileSystem(hadoop);
+        return fs.exists(path) && fs.getFileStatus(path).isDirectory() && (fs.exists(new Path(path, "checkpoints"))
+                || (STEP_DIR.matcher(path.getName()).matches() && fs.exists(new Path(path, "manifest.json"))));
+    }
+
     /** The base run at {@code location}, or empty when it is weights of another kind (safetensors, an HF index). */
     public static Optional<BaseRun> open(String location, Configuration hadoop) throws IOException {
         Path path = new Path(location);

@@ -51,6 +51,8 @@ public final class LoraOutputs {
         Map<String, HostTensor> merged = Lora.merged(state, lora.scale());
         dir.writeAtomically(MERGED_FILE, safetensors(merged, GptFinetune.shapeMetadata(shape)));
         double diff = maxLogitDiff(shape, lora, state, merged, data.validation(0, 4), manager);
+        org.slf4j.LoggerFactory.getLogger(LoraOutputs.class).info("{} and {} written from step {}; max |logit diff| "
+                + "merged vs base + adapters {}", ADAPTERS_FILE, MERGED_FILE, last.step(), diff);
         console.printf("megalith: wrote %s/%s (%d adapter tensors) and %s (adapters merged) from step %d; merged vs "
                 + "base + adapters: max |logit diff| %.2e%n", cfg.run().dir(), ADAPTERS_FILE, adapters.size(),
                 MERGED_FILE, last.step(), diff);
