@@ -32,21 +32,26 @@ class GptFinetuneConfigTest {
         return assertThatThrownBy(() -> parse(yaml)).isInstanceOf(ConfigException.class).actual().getMessage();
     }
 
+    /** The one-rank format (top-level family: gpt); conf/gpt-finetune-*.yaml are now in the train format. */
     @Test
-    void shippedConfigs() throws Exception {
-        GptFinetune.Settings up = GptFinetuneConfig.load(Path.of("../conf/gpt-finetune-upper.yaml"), List.of()).settings();
-        assertThat(up.task()).isEqualTo("pairs");
-        assertThat(up.builtin()).isEqualTo("upper");
-        assertThat(up.lora()).isEqualTo(new LoraConfig(8, 16, List.of("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj")));
-        assertThat(GptFinetuneConfig.isGpt(Path.of("../conf/gpt-finetune-upper.yaml"))).isTrue();
+    void oneRankFormatFiles(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path f = dir.resolve("old.yaml");
+        java.nio.file.Files.writeString(f, """
+                family: gpt
+                base: {run: runs/shakespeare-char}
+                task: {kind: causal_lm, path: null}
+                finetune: {steps: 300, freeze_blocks: 1, lora: {rank: 0}}
+                output: {dir: out}
+                """);
+        assertThat(GptFinetuneConfig.isGpt(f)).isTrue();
+        assertThat(GptFinetuneConfig.isGpt(Path.of("../conf/gpt-finetune-upper.yaml"))).isFalse();
         assertThat(GptFinetuneConfig.isGpt(Path.of("../conf/bert-shakespeare-speakers.yaml"))).isFalse();
-        GptFinetune.Settings text = GptFinetuneConfig.load(Path.of("../conf/gpt-finetune-text.yaml"),
-                List.of("task.path=some.txt", "finetune.steps=7")).settings();
+        GptFinetune.Settings text = GptFinetuneConfig.load(f, List.of("task.path=some.txt", "finetune.steps=7")).settings();
         assertThat(text.task()).isEqualTo("causal_lm");
         assertThat(text.steps()).isEqualTo(7);
         assertThat(text.freezeBlocks()).isEqualTo(1);
         assertThat(text.lora().enabled()).isFalse();
-        assertThatThrownBy(() -> GptFinetuneConfig.load(Path.of("../conf/gpt-finetune-text.yaml"), List.of()))
+        assertThatThrownBy(() -> GptFinetuneConfig.load(f, List.of()))
                 .hasMessageContaining("task.path: required for task.kind causal_lm");
     }
 
