@@ -96,12 +96,15 @@ class LoraTensorParallelEquivalenceTest {
                 PpLayout.SINGLE, cfg.parallel().sequenceParallel(), null, LORA);
         ParameterStore store = (ParameterStore) Trainer.createParameters(cfg, gpt, manager, groups);
         gpt.initConstants(manager);
-        randomB(store);
+        assertThat(randomB(store)).as("a B per targeted layer").isEqualTo(2 * 4);
         return new Built(gpt, store, data);
     }
 
-    /** Every B set to this rank's part of the same random one-rank tensor (normal(0, 0.02) by name). */
-    static void randomB(ParameterStore store) {
+    /**
+     * Every B set to this rank's part of the same random one-rank tensor (normal(0, 0.02) by name), so that the
+     * adapters change the output and A gets a gradient from the first step; returns the number of B's.
+     */
+    static int randomB(ParameterStore store) {
         Map<String, HostTensor> full = new LinkedHashMap<>();
         for (Parameter p : store.parameters()) {
             if (!p.name().endsWith(".lora_b")) {
@@ -115,11 +118,11 @@ class LoraTensorParallelEquivalenceTest {
             }
             full.put(p.name(), HostTensor.ofFloats(v, shape));
         }
-        assertThat(full).as("a B per targeted layer").hasSize(2 * 4);
         FloatBuffer values = store.values();
         TensorParallelState.slice(full, store.parameters(), "").forEach((name, t) -> values.put(
                 (int) store.parameters().stream().filter(p -> p.name().equals(name)).findFirst().orElseThrow().offset(),
                 t.toFloats()));
+        return full.size();
     }
 
     static Result train(MegalithConfig cfg, RankGroups groups) {
