@@ -35,8 +35,8 @@ import io.megalith.core.tensorparallel.TpLayout;
  *       is not divided by tp as the bias is: it is linear in the partial input x_i.
  * </ul>
  * Sequence parallelism changes nothing here: a column-parallel layer's input is gathered along the sequence
- * before it, a row-parallel layer's output reduce-scattered after it. {@link #merge()} stays local for the same
- * reason: W_i += s B_i A (column) and W_i += s B A_i (row) are each rank's slice of W += s B A.
+ * before it, a row-parallel layer's output reduce-scattered after it. {@link #merge()} is local too:
+ * W_i += s B_i A (column) and W_i += s B A_i (row) are each rank's slice of W += s B A.
  */
 public final class LoraLinear extends Module {
     public static final String A = "lora_a";
