@@ -53,6 +53,7 @@ import org.junit.jupiter.api.Test;
  * random (not zero), so the adapter path carries signal from step 1: dA is non-zero and the output depends on B.
  * The same holds with sequence parallelism. {@link Lora#mergeInPlace} on every TP rank then leaves the model's
  * function unchanged (loss and base-weight gradients of a probe batch) and equal to the one-rank merged model's.
+ * Evaluation (Trainer.validationLoss on the gathered one-rank model) sees the adapters too.
  */
 class LoraTensorParallelEquivalenceTest {
     static final int STEPS = 5;
@@ -69,7 +70,7 @@ class LoraTensorParallelEquivalenceTest {
     record Probe(double loss, Map<String, float[]> grads) {}
 
     record Result(List<Double> losses, Map<String, float[]> firstGrads, Map<String, float[]> lastGrads,
-            Probe unmerged, Probe merged, long localParameters) {}
+            Probe unmerged, Probe merged, double validationLoss, long localParameters) {}
 
     static MegalithConfig config(int tp, boolean sequenceParallel) {
         return ConfigLoader.fromYaml("""
@@ -131,6 +132,7 @@ class LoraTensorParallelEquivalenceTest {
             List<Double> losses = new ArrayList<>();
             Map<String, float[]> first = null;
             Map<String, float[]> last = null;
+            double validation;
             try (Trainer trainer = new Trainer(cfg, b.gpt(), b.store(), b.data(), manager, groups)) {
                 for (int s = 0; s < STEPS; s++) {
                     losses.add(trainer.step(s).loss());
@@ -143,6 +145,7 @@ class LoraTensorParallelEquivalenceTest {
                         }
                     }
                 }
+                validation = trainer.validationLoss(2); // on the gathered one-rank model: adapters included
             }
             Probe unmerged = probe(b, groups.tensorParallel());
             Lora.mergeInPlace(b.gpt());
@@ -152,7 +155,7 @@ class LoraTensorParallelEquivalenceTest {
                     assertThat(b.store().toHost().get(p.name()).toFloats()).as("merged %s", p.name()).containsOnly(0f);
                 }
             }
-            return new Result(losses, first, last, unmerged, merged, b.store().numel());
+            return new Result(losses, first, last, unmerged, merged, validation, b.store().numel());
         }
     }
 
@@ -233,6 +236,8 @@ class LoraTensorParallelEquivalenceTest {
                     assertCloseToLargest(want, r.firstGrads().get(name), layout + " step-1 gradient of " + name));
             one.lastGrads().forEach((name, want) ->
                     assertCloseToLargest(want, r.lastGrads().get(name), layout + " step-5 gradient of " + name));
+            assertThat(r.validationLoss()).as("%s validation loss", layout)
+                    .isCloseTo(one.validationLoss(), Percentage.withPercentage(1e-3));
             assertThat((double) r.localParameters()).as("%s: a rank holds about half the model", layout)
                     .isLessThan(one.localParameters() * 0.7);
         }
