@@ -53,7 +53,8 @@ import org.junit.jupiter.api.Test;
  * random (not zero), so the adapter path carries signal from step 1: dA is non-zero and the output depends on B.
  * The same holds with sequence parallelism. {@link Lora#mergeInPlace} on every TP rank then leaves the model's
  * function unchanged (loss and base-weight gradients of a probe batch) and equal to the one-rank merged model's.
- * Evaluation (Trainer.validationLoss on the gathered one-rank model) sees the adapters too.
+ * The global gradient norms agree, and evaluation (Trainer.validationLoss on the gathered one-rank model) sees the
+ * adapters too.
  */
 class LoraTensorParallelEquivalenceTest {
     static final int STEPS = 5;
@@ -69,7 +70,7 @@ class LoraTensorParallelEquivalenceTest {
     /** A probe batch's loss and full base-weight gradients (BASE), with the model's parameters as they are. */
     record Probe(double loss, Map<String, float[]> grads) {}
 
-    record Result(List<Double> losses, Map<String, float[]> firstGrads, Map<String, float[]> lastGrads,
+    record Result(List<Double> losses, List<Double> gradNorms, Map<String, float[]> firstGrads, Map<String, float[]> lastGrads,
             Probe unmerged, Probe merged, double validationLoss, long localParameters) {}
 
     static MegalithConfig config(int tp, boolean sequenceParallel) {
@@ -130,12 +131,15 @@ class LoraTensorParallelEquivalenceTest {
         try (NDManager manager = Torch.newManager()) {
             Built b = build(cfg, groups, manager);
             List<Double> losses = new ArrayList<>();
+            List<Double> norms = new ArrayList<>();
             Map<String, float[]> first = null;
             Map<String, float[]> last = null;
             double validation;
             try (Trainer trainer = new Trainer(cfg, b.gpt(), b.store(), b.data(), manager, groups)) {
                 for (int s = 0; s < STEPS; s++) {
-                    losses.add(trainer.step(s).loss());
+                    Trainer.StepStats stats = trainer.step(s);
+                    losses.add(stats.loss());
+                    norms.add(stats.gradNorm());
                     if (s == 0 || s == STEPS - 1) {
                         Map<String, float[]> g = named(trainer.fullGradients(), ADAPTERS, BASE);
                         if (s == 0) {
@@ -155,7 +159,7 @@ class LoraTensorParallelEquivalenceTest {
                     assertThat(b.store().toHost().get(p.name()).toFloats()).as("merged %s", p.name()).containsOnly(0f);
                 }
             }
-            return new Result(losses, first, last, unmerged, merged, validation, b.store().numel());
+            return new Result(losses, norms, first, last, unmerged, merged, validation, b.store().numel());
         }
     }
 
@@ -231,6 +235,9 @@ class LoraTensorParallelEquivalenceTest {
             for (int s = 0; s < STEPS; s++) {
                 assertThat(r.losses().get(s)).as("%s step %d loss", layout, s + 1)
                         .isCloseTo(one.losses().get(s), Percentage.withPercentage(1e-3));
+                // replicated adapter factors (PARTIAL) counted once in the global norm that clipping uses
+                assertThat(r.gradNorms().get(s)).as("%s step %d gradient norm", layout, s + 1)
+                        .isCloseTo(one.gradNorms().get(s), Percentage.withPercentage(1e-3));
             }
             one.firstGrads().forEach((name, want) ->
                     assertCloseToLargest(want, r.firstGrads().get(name), layout + " step-1 gradient of " + name));
