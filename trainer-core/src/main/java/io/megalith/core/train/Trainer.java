@@ -69,7 +69,6 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     private Gpt fullModel; // tensor parallelism: a one-rank copy for evaluation and sampling
     private ParameterStore fullParams;
     private final long dropoutKey;
-    private final io.megalith.core.lora.LoraConfig lora; // the model's adapters: replicas and full copies have them too
     private final ExecutorService workers;
     private final List<GradientBuckets.Bucket> buckets;
 
@@ -160,7 +159,6 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         this.manager = manager;
         this.schedule = new LrSchedule(cfg.lr(), cfg.minLr(), cfg.warmupSteps(), cfg.decayEnd());
         this.dropoutKey = CounterRng.key(config.seed(), "dropout");
-        this.lora = config.finetune().loraConfig();
         int n = Math.max(1, config.runtime().workers());
         replicas.add(model);
         if (store != null) {
@@ -176,7 +174,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
                     + "0 or 1");
         }
         for (int i = 1; i < n; i++) {
-            Gpt replica = new Gpt(model.config(), lora);
+            Gpt replica = new Gpt(model.config(), model.lora());
             replicaStores.add(new ParameterStore(replica, store));
             replica.initConstants(manager);
             replicas.add(replica);
@@ -332,7 +330,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         if (tensorParallel.size() > 1 || groups.pipeline().size() > 1 || groups.expertParallel().size() > 1) {
             Map<String, HostTensor> full = fullParameters();
             if (fullModel == null) {
-                fullModel = new Gpt(model.config(), lora);
+                fullModel = new Gpt(model.config(), model.lora()); // with its adapters, unsplit
                 fullParams = new ParameterStore(fullModel, manager, 0);
                 fullModel.initConstants(manager);
             }
