@@ -18,7 +18,6 @@ import io.megalith.core.model.bert.BertConfig;
 import io.megalith.core.model.bert.MlmBatch;
 import io.megalith.core.model.bert.MlmMasking;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
-import io.megalith.core.model.seq2seq.ReverseDigitsTask;
 import io.megalith.core.model.seq2seq.Seq2SeqConfig;
 import io.megalith.core.model.seq2seq.Seq2SeqTask;
 import io.megalith.core.model.seq2seq.Seq2SeqTraining;
@@ -59,7 +58,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
     private final boolean leader;
     private final PrintStream console;
     private final NDManager manager;
-    private final ReverseDigitsTask task; // encoder_decoder
+    private final Seq2SeqTask task; // encoder_decoder: reverse or pairs (Seq2SeqRunTask)
     private final Seq2SeqConfig modelConfig;
     private final EncoderDecoder model;
     private final TrainingData text; // bert: the GPT's token data (text or addition), rows behind a [CLS]
@@ -120,7 +119,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
             this.text = null;
             this.bertConfig = null;
             this.specials = 0;
-            this.task = new ReverseDigitsTask(d.minLen(), d.maxLen(), d.heldOutFraction(), cfg.seed());
+            this.task = Seq2SeqRunTask.open(cfg, hadoop);
             this.modelConfig = task.modelConfig(m.encoderLayers(), m.decoderLayers(), m.nHead(), m.nEmbd(), m.dropout());
             this.model = new EncoderDecoder(modelConfig, layout, tp);
             module = model;
@@ -175,8 +174,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
         if (text != null) {
             return TrainingRun.tokenizerBytes(text.tokenizer());
         }
-        return ("{\"kind\": \"reverse-digits\", \"vocab_size\": " + modelConfig.vocabSize() + "}")
-                .getBytes(StandardCharsets.UTF_8);
+        return Seq2SeqRunTask.tokenizerBytes(task);
     }
 
     /** Called after every completed step (before it is logged and checkpointed), e.g. to inject faults in tests. */
@@ -234,7 +232,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
      * Rows [first, first + count) of a step, padded to the task's full lengths: shapes (and so dropout masks) do
      * not depend on how the batch is cut over data-parallel ranks.
      */
-    public static Seq2SeqTask.Batch fixedLength(ReverseDigitsTask task, long step, int first, int count) {
+    public static Seq2SeqTask.Batch fixedLength(Seq2SeqTask task, long step, int first, int count) {
         Seq2SeqTask.Batch b = task.train(step, first, count);
         long[][] src = new long[count][];
         long[][] tgt = new long[count][];
