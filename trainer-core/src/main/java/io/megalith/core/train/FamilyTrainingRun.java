@@ -380,7 +380,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
      */
     private void save(long step) throws IOException {
         RunState state = new RunState(RunState.FORMAT_VERSION, step, cfg.seed(), trainer.optimizerSteps(), step, null,
-                text != null ? text.tokenizer().kind() : "reverse-digits", io.megalith.core.config.ConfigLoader.toYaml(cfg),
+                text != null ? text.tokenizer().kind() : Seq2SeqRunTask.kind(task), io.megalith.core.config.ConfigLoader.toYaml(cfg),
                 cfg.model().family(), shape);
         Map<String, byte[]> blobs = new LinkedHashMap<>();
         blobs.put(RunStateCodec.FILE, RunStateCodec.encode(state));

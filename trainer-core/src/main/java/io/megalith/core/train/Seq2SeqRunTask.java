@@ -39,6 +39,11 @@ public final class Seq2SeqRunTask {
         return new ReverseDigitsTask(d.minLen(), d.maxLen(), d.heldOutFraction(), cfg.seed());
     }
 
+    /** The tokenizer kind of the training state: reverse-digits or text-pairs. */
+    static String kind(Seq2SeqTask task) {
+        return task instanceof TextPairsTask ? PAIRS : REVERSE;
+    }
+
     /**
      * What the checkpoint stores as tokenizer.json. The reversal's bytes are those of the first family checkpoints
      * (a resume compares them byte for byte); pairs add their alphabet and lengths.
