@@ -57,6 +57,10 @@ public final class TrainedSeq2Seq implements AutoCloseable {
         Seq2SeqRunTask.Vocabulary vocab = Seq2SeqRunTask.vocabulary(
                 ckpt.blobFiles().get(ShardedCheckpointer.TOKENIZER_FILE), cfg);
         Seq2SeqConfig shape = vocab.modelConfig(cfg);
+        Seq2SeqConfig adapted = shape.withLora(cfg.finetune().loraConfig());
+        if (adapted.toString().equals(state.familyModel())) { // trained with LoRA adapters (finetune.lora)
+            shape = adapted;
+        }
         if (!shape.toString().equals(state.familyModel())) {
             throw new IOException(runDir + ": the checkpoint's model (" + state.familyModel() + ") is not the one its "
                     + "config and vocabulary describe (" + shape + ")");
