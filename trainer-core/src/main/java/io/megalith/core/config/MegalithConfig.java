@@ -208,7 +208,7 @@ public record MegalithConfig(
         }
     }
 
-    public static final List<String> TASKS = List.of("text", "addition", "reverse");
+    public static final List<String> TASKS = List.of("text", "addition", "reverse", "pairs");
     public static final List<String> FAMILIES = List.of("gpt", "encoder_decoder", "bert");
 
     /** The model families other than the GPT train through io.megalith.core.train.FamilyTrainingRun. */
@@ -227,8 +227,14 @@ public record MegalithConfig(
             return;
         }
         if ("encoder_decoder".equals(model.family())) {
-            c.require("reverse".equals(data.task()), "data.task: model.family encoder_decoder trains on data.task "
-                    + "reverse (got " + data.task() + ")");
+            boolean pairs = "pairs".equals(data.task()); // the task name is shared with the GPT's; the family decides
+            c.require("reverse".equals(data.task()) || pairs, "data.task: model.family encoder_decoder trains on data.task "
+                    + "reverse (built in) or pairs (source<TAB>target lines of data.path) (got " + data.task() + ")");
+            if (pairs) {
+                c.require(data.path() != null && !data.path().isBlank(), "data.path: must be set for data.task=pairs "
+                        + "with model.family encoder_decoder: a file of source<TAB>target lines (e.g. --set "
+                        + "data.path=/path/to/pairs.tsv)");
+            }
             c.atLeast("data.min_len", data.minLen(), 1);
             c.require(data.maxLen() >= data.minLen(), "data.max_len: must be >= data.min_len (" + data.maxLen() + " < "
                     + data.minLen() + ")");
