@@ -216,12 +216,13 @@ public record MegalithConfig(
         }
     }
 
-    /** data.task pairs: a file or a built-in set, held-out pairs to measure. */
+    /** data.task pairs of the GPT: a file or a built-in set, held-out pairs to measure. */
     private void pairsProblems(Checks c) {
         boolean file = data.path() != null && !data.path().isBlank();
         boolean builtin = data.builtin() != null && !data.builtin().isBlank();
-        if (!"pairs".equals(data.task())) {
-            c.require(!builtin, "data.builtin: only for data.task pairs (got data.task " + data.task() + "); remove it");
+        if (!"pairs".equals(data.task()) || !"gpt".equals(model.family())) {
+            c.require(!builtin, "data.builtin: only for data.task pairs with model.family gpt (got data.task "
+                    + data.task() + ", model.family " + model.family() + "); remove it");
             return;
         }
         c.require(file != builtin, "data: data.task pairs needs exactly one of data.path (JSON Lines {\"prompt\", "
@@ -262,16 +263,23 @@ public record MegalithConfig(
                     + "tokens of data.task text or addition (got reverse)");
         }
         boolean gpt = "gpt".equals(model.family());
-        c.require(gpt || !"pairs".equals(data.task()), "data.task: pairs (prompt -> answer fine-tuning) needs "
-                + "model.family gpt (got " + model.family() + ")");
+        c.require(!"bert".equals(model.family()) || !"pairs".equals(data.task()), "data.task: pairs is prompt -> "
+                + "answer fine-tuning for model.family gpt (or source -> target for encoder_decoder); model.family bert "
+                + "pre-trains on data.task text or addition");
         if (gpt) {
             c.require(!"reverse".equals(data.task()), "data.task: reverse is the encoder_decoder task; set "
                     + "model.family=encoder_decoder or data.task=text | addition");
             return;
         }
         if ("encoder_decoder".equals(model.family())) {
-            c.require("reverse".equals(data.task()), "data.task: model.family encoder_decoder trains on data.task "
-                    + "reverse (got " + data.task() + ")");
+            boolean pairs = "pairs".equals(data.task()); // the task name is shared with the GPT's; the family decides
+            c.require("reverse".equals(data.task()) || pairs, "data.task: model.family encoder_decoder trains on data.task "
+                    + "reverse (built in) or pairs (source<TAB>target lines of data.path) (got " + data.task() + ")");
+            if (pairs) {
+                c.require(data.path() != null && !data.path().isBlank(), "data.path: must be set for data.task=pairs "
+                        + "with model.family encoder_decoder: a file of source<TAB>target lines (e.g. --set "
+                        + "data.path=/path/to/pairs.tsv)");
+            }
             c.atLeast("data.min_len", data.minLen(), 1);
             c.require(data.maxLen() >= data.minLen(), "data.max_len: must be >= data.min_len (" + data.maxLen() + " < "
                     + data.minLen() + ")");
