@@ -84,8 +84,13 @@ final class TrainCommand implements Callable<Integer> {
             out.printf("megalith: nothing left to train; val loss %.4f at step %d%n", s.valLoss(), s.endStep());
         }
         if (s.exactMatch() != null) {
-            out.printf("megalith: exact match on %d held-out problems: %.1f%%%n", cfg.data().evalPairs(),
-                    s.exactMatch() * 100);
+            if ("pairs".equals(cfg.data().task()) && "gpt".equals(cfg.model().family())) {
+                out.printf("megalith: exact match on (up to %d) held-out pairs: %.1f%%%n", cfg.data().evalPairs(),
+                        s.exactMatch() * 100);
+            } else {
+                out.printf("megalith: exact match on %d held-out problems: %.1f%%%n", cfg.data().evalPairs(),
+                        s.exactMatch() * 100);
+            }
         }
         if (!s.samples().isEmpty()) {
             out.println("megalith: samples:");

@@ -32,6 +32,15 @@ public final class PairsData implements TrainingData {
      */
     public PairsData(Tokenizer tokenizer, List<String[]> pairs, double heldOutFraction, int blockSize, long seed,
             String source) {
+        this(tokenizer, pairs, heldOutFraction, blockSize, seed, source, 1);
+    }
+
+    /**
+     * As above, the padded length a multiple of {@code lengthMultiple} when the block allows (sequence parallelism
+     * splits every sequence into tp equal shards).
+     */
+    public PairsData(Tokenizer tokenizer, List<String[]> pairs, double heldOutFraction, int blockSize, long seed,
+            String source, int lengthMultiple) {
         if (pairs.size() < 2) {
             throw new IllegalArgumentException(source + ": " + pairs.size() + " prompt/answer pairs; need at least 2 "
                     + "(one to train on, one held out)");
@@ -53,7 +62,8 @@ public final class PairsData implements TrainingData {
                 train.add(e);
             }
         }
-        this.seqLen = longest;
+        int padded = (longest + lengthMultiple - 1) / lengthMultiple * lengthMultiple;
+        this.seqLen = padded <= blockSize ? padded : longest;
         this.trainKey = CounterRng.key(seed, "pairs.train");
     }
 

@@ -564,7 +564,8 @@ public final class TrainingRun implements AutoCloseable {
                     : CharTokenizer.fit(all.toString());
         }
         try {
-            return new PairsData(tok, pairs, d.heldOutFraction(), cfg.model().blockSize(), cfg.seed(), source);
+            int multiple = cfg.parallel().sequenceParallel() ? cfg.parallel().tp() : 1; // equal shards per rank
+            return new PairsData(tok, pairs, d.heldOutFraction(), cfg.model().blockSize(), cfg.seed(), source, multiple);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("data.task pairs from " + source + ": " + e.getMessage()
                     + (base != null ? " (pairs must be written in the base run's vocabulary and fit model.block_size)"

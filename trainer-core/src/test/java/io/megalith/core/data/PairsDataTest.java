@@ -69,6 +69,13 @@ class PairsDataTest {
     }
 
     @Test
+    void sequenceParallelPadsToAMultipleOfTp() {
+        // the longest pair, "morning: MORNING\n", is 17 tokens: 16 positions
+        assertThat(new PairsData(TOK, pairs(), 0.2, 32, 3, "test", 5).seqLen()).isEqualTo(20);
+        assertThat(new PairsData(TOK, pairs(), 0.2, 16, 3, "test", 5).seqLen()).as("the block caps it").isEqualTo(16);
+    }
+
+    @Test
     void pairsReadFromJsonLinesOrTsvAndRefuseWhatDoesNotFit() throws Exception {
         List<String[]> p = Pairs.parse("x", "{\"prompt\": \"a: \", \"answer\": \"A\"}\n\nb: \tB\n");
         assertThat(p).hasSize(2);

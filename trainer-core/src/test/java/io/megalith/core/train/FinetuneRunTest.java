@@ -140,6 +140,22 @@ class FinetuneRunTest {
         }
     }
 
+    /** A fine-tune stopped at step 20 resumes from its checkpoint (not from the base) and follows the straight run. */
+    @Test
+    void aStoppedFineTuneResumesFromItsCheckpoint() throws Exception {
+        MegalithConfig straight = finetune("straight", "checkpoint.every=10");
+        TinyRuns.train(straight, 40);
+        MegalithConfig broken = finetune("broken", "checkpoint.every=10");
+        assertThat(TinyRuns.train(broken, 20)).isZero();
+        assertThat(TinyRuns.train(broken, 40)).isEqualTo(20);
+        List<Double> a = TinyRuns.series(TinyRuns.metrics(straight), "loss");
+        List<Double> b = TinyRuns.series(TinyRuns.metrics(broken), "loss");
+        assertThat(b).hasSize(40);
+        for (int i = 0; i < a.size(); i++) {
+            assertThat(b.get(i)).as("step %d", i + 1).isCloseTo(a.get(i), org.assertj.core.data.Percentage.withPercentage(1e-3));
+        }
+    }
+
     @Test
     void aBaseOfAnotherShapeOrVocabularyFailsClearly() {
         assertThatThrownBy(() -> new TrainingRun(finetune("shape", "model.n_layer=3"), CONF, QUIET).close())
