@@ -45,8 +45,10 @@ public final class DistributedTraining {
                     cfg.parallel().dp(), cfg.parallel().tp(), cfg.parallel().pp(), spark.sparkContext().master());
             String yaml = ConfigLoader.toYaml(cfg);
             // text is tokenized once, by Spark, into shards the ranks read (reused while the input is unchanged); a
-            // fine-tune of a run must keep the base's token ids, so its ranks tokenize with the base's tokenizer
-            boolean fromRun = io.megalith.core.train.BaseRun.isRun(cfg.checkpoint().initFrom(), hadoop);
+            // fine-tune of a run (or of weights with checkpoint.init_tokenizer) must keep the base's token ids, so its
+            // ranks tokenize with the base's tokenizer
+            boolean fromRun = io.megalith.core.train.BaseRun.isRun(cfg.checkpoint().initFrom(), hadoop)
+                    || !cfg.checkpoint().initTokenizer().isEmpty();
             String prepared = "text".equals(cfg.data().task()) && !fromRun ? DataPreparation.prepare(cfg, spark) : null;
             FaultInjection failure = FaultInjection.fromSystemProperty();
             int attempts = cfg.launch().maxAttempts();

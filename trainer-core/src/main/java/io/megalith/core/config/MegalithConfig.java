@@ -111,9 +111,15 @@ public record MegalithConfig(
     /**
      * every 0 = only at the end; keep_last 0 = keep all; init_from: weights to start a fresh run from (a
      * safetensors file, a Hugging Face sharded index or a directory holding either, or a checkpoint
-     * directory), "" for none; async: write checkpoints in the background while training goes on.
+     * directory), "" for none; async: write checkpoints in the background while training goes on;
+     * init_tokenizer: the tokenizer.json of init_from weights that are not a run directory (a run directory carries
+     * its own), "" for a tokenizer built from the data.
      */
-    public record Checkpoint(int every, int keepLast, String initFrom, boolean async) {
+    public record Checkpoint(int every, int keepLast, String initFrom, boolean async, String initTokenizer) {
+        public Checkpoint(int every, int keepLast, String initFrom, boolean async) {
+            this(every, keepLast, initFrom, async, "");
+        }
+
         public Checkpoint(int every, int keepLast) {
             this(every, keepLast, "", true);
         }
@@ -225,16 +231,25 @@ public record MegalithConfig(
                     + data.task() + ", model.family " + model.family() + "); remove it");
             return;
         }
-        c.require(file != builtin, "data: data.task pairs needs exactly one of data.path (JSON Lines {\"prompt\", "
-                + "\"answer\"} or prompt<TAB>answer lines) or data.builtin (" + String.join(", ",
-                io.megalith.core.data.Pairs.BUILTINS) + ")" + (file ? "; got both" : "; got neither"));
+        c.require(file || builtin, "data: data.task pairs needs data.path (JSON Lines {\"prompt\", \"answer\"} or "
+                + "prompt<TAB>answer lines) or data.builtin (" + String.join(", ", io.megalith.core.data.Pairs.BUILTINS)
+                + "); got neither");
         if (builtin) {
             c.oneOf("data.builtin", data.builtin(), io.megalith.core.data.Pairs.BUILTINS);
-            c.require(checkpoint.initFrom() != null && !checkpoint.initFrom().isBlank(), "data.builtin: upper takes its "
-                    + "words from the text of the base run: set checkpoint.init_from to a `megalith train` run.dir");
+            c.require(file || (checkpoint.initFrom() != null && !checkpoint.initFrom().isBlank()), "data.builtin: "
+                    + "upper takes its words from data.path (a text) or, without it, from the text of the base run: set "
+                    + "data.path or checkpoint.init_from (a `megalith train` run.dir)");
         }
         c.require(data.heldOutFraction() > 0, "data.held_out_fraction: must be > 0 for data.task pairs (answer loss "
                 + "and exact match are measured on held-out pairs; e.g. 0.1)");
+    }
+
+    private void initTokenizerProblems(Checks c) {
+        boolean tokenizer = checkpoint.initTokenizer() != null && !checkpoint.initTokenizer().isBlank();
+        c.require(checkpoint.initTokenizer() != null, "checkpoint.init_tokenizer: must be a string, \"\" for none");
+        c.require(!tokenizer || (checkpoint.initFrom() != null && !checkpoint.initFrom().isBlank()),
+                "checkpoint.init_tokenizer: the tokenizer of checkpoint.init_from's weights; set checkpoint.init_from "
+                + "too, or remove it");
     }
 
     /**
@@ -351,6 +366,7 @@ public record MegalithConfig(
                     "data.path: must be set for data.task=text (e.g. --set data.path=/path/to/input.txt)");
         }
         pairsProblems(c);
+        initTokenizerProblems(c);
         if ("addition".equals(data.task())) {
             c.require("char".equals(data.tokenizer()), "data.tokenizer: data.task=addition uses the char tokenizer");
             int needed = 3 * data.digits() + 2;

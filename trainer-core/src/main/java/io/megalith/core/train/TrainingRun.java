@@ -152,7 +152,13 @@ public final class TrainingRun implements AutoCloseable {
         // a fine-tune of a `megalith train` run: its tokenizer (the weights mean its token ids) and shape
         this.base = cfg.checkpoint().initFrom().isEmpty() ? null
                 : BaseRun.open(cfg.checkpoint().initFrom(), hadoop).orElse(null);
-        byte[] tokenizerBytes = resumed != null ? checkpointTokenizer : base != null ? base.tokenizer() : null;
+        String initTokenizer = cfg.checkpoint().initTokenizer();
+        if (base != null && !initTokenizer.isEmpty()) {
+            throw new IllegalArgumentException("checkpoint.init_tokenizer: checkpoint.init_from " + base.location() + " is "
+                    + "a run directory, which carries its own tokenizer; remove checkpoint.init_tokenizer");
+        }
+        byte[] tokenizerBytes = resumed != null ? checkpointTokenizer : base != null ? base.tokenizer()
+                : !initTokenizer.isEmpty() ? RunDirFs.readFully(initTokenizer, hadoop) : null;
         Tokenizer tokenizer = tokenizerBytes != null ? tokenizerFrom(tokenizerBytes) : null;
         this.data = preparedData != null && "text".equals(cfg.data().task())
                 ? openPrepared(preparedData, tokenizerBytes)
@@ -544,14 +550,17 @@ public final class TrainingRun implements AutoCloseable {
         List<String[]> pairs;
         String source;
         if (d.builtin() != null) {
-            String words = base == null ? null : base.config().data().path();
-            if (tok == null || words == null) {
-                throw new IllegalArgumentException("data.builtin " + d.builtin() + " takes its words from the text of "
-                        + "the base run: checkpoint.init_from must be a `megalith train` run.dir of data.task text (got '"
-                        + cfg.checkpoint().initFrom() + "')");
+            String words = d.path() != null ? d.path() : base == null ? null : base.config().data().path();
+            if (words == null) {
+                throw new IllegalArgumentException("data.builtin " + d.builtin() + " takes its words from data.path or "
+                        + "the text of the base run: set data.path, or checkpoint.init_from to a `megalith train` "
+                        + "run.dir of data.task text (got '" + cfg.checkpoint().initFrom() + "')");
             }
-            pairs = io.megalith.core.data.Pairs.upper(new String(RunDirFs.readFully(words, hadoop),
-                    StandardCharsets.UTF_8), tok, cfg.model().blockSize(), cfg.seed());
+            String text = new String(RunDirFs.readFully(words, hadoop), StandardCharsets.UTF_8);
+            if (tok == null) { // no base: a tokenizer of the text, which spells the pairs
+                tok = CharTokenizer.fit(text + ": \n" + text.toUpperCase(java.util.Locale.ROOT));
+            }
+            pairs = io.megalith.core.data.Pairs.upper(text, tok, cfg.model().blockSize(), cfg.seed());
             source = "built-in " + d.builtin() + " (words of " + words + ")";
         } else {
             pairs = io.megalith.core.data.Pairs.read(d.path(), hadoop);

@@ -140,6 +140,31 @@ class FinetuneRunTest {
         }
     }
 
+    /**
+     * A LoRA fine-tune's merged.safetensors (with the run's tokenizer.json: checkpoint.init_tokenizer) is the base of
+     * the next fine-tune, here a full one with the embeddings and block 0 frozen, the built-in pairs taking their
+     * words from data.path: it starts where the first one ended.
+     */
+    @Test
+    void aMergedFileIsTheBaseOfTheNextFineTune() throws Exception {
+        MegalithConfig first = finetune("first", "train.max_steps=10", "train.eval_every=10");
+        TinyRuns.train(first, 10);
+        Path dir = tmp.resolve("first");
+        MegalithConfig next = finetune("next", "checkpoint.init_from=" + dir.resolve(LoraOutputs.MERGED_FILE),
+                "checkpoint.init_tokenizer=" + dir.resolve(TrainingRun.TOKENIZER_FILE), "data.path=" + text,
+                "finetune.lora.rank=0", "finetune.freeze=[wte., wpe., blocks.0.]", "train.max_steps=10",
+                "train.eval_every=10", "train.lr=3.0e-3");
+        TinyRuns.train(next, 10);
+        List<Double> a = TinyRuns.metrics(first).stream().filter(r -> r.containsKey("answer_loss"))
+                .map(r -> ((Number) r.get("answer_loss")).doubleValue()).toList();
+        List<Double> b = TinyRuns.metrics(next).stream().filter(r -> r.containsKey("answer_loss"))
+                .map(r -> ((Number) r.get("answer_loss")).doubleValue()).toList();
+        assertThat(b.get(0)).as("the next fine-tune starts where the first ended")
+                .isCloseTo(a.get(a.size() - 1), org.assertj.core.data.Percentage.withPercentage(1e-2));
+        assertThat(b.get(b.size() - 1)).isLessThan(b.get(0));
+        assertThat(tmp.resolve("next").resolve(LoraOutputs.MERGED_FILE)).as("no LoRA, no merged file").doesNotExist();
+    }
+
     /** A fine-tune stopped at step 20 resumes from its checkpoint (not from the base) and follows the straight run. */
     @Test
     void aStoppedFineTuneResumesFromItsCheckpoint() throws Exception {
@@ -171,8 +196,10 @@ class FinetuneRunTest {
     void configProblemsNameTheKeyAndTheFix() {
         assertThatThrownBy(() -> finetune("x", "data.builtin=lower")).hasMessageContaining("data.builtin");
         assertThatThrownBy(() -> finetune("x", "checkpoint.init_from=")).hasMessageContaining(
-                "data.builtin: upper takes its words from the text of the base run");
-        assertThatThrownBy(() -> finetune("x", "data.path=" + text)).hasMessageContaining("got both");
+                "data.builtin: upper takes its words from data.path");
+        assertThat(finetune("x", "data.path=" + text).data().builtin()).as("words of data.path").isEqualTo("upper");
+        assertThatThrownBy(() -> finetune("x", "checkpoint.init_tokenizer=t.json", "checkpoint.init_from="))
+                .hasMessageContaining("checkpoint.init_tokenizer");
         MegalithConfig random = ConfigLoader.fromYaml(ConfigLoader.toYaml(finetune("x")), List.of(
                 "checkpoint.init_from=", "data.builtin=null", "data.path=p.tsv"), "t");
         assertThat(random.warnings()).singleElement().asString().contains("checkpoint.init_from");
