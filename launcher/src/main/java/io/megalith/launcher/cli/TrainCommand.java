@@ -102,10 +102,18 @@ final class TrainCommand implements Callable<Integer> {
                 }
             }
         }
-        if (cfg.finetune().loraConfig().enabled() && s.endStep() >= cfg.train().maxSteps()) {
-            out.printf("megalith: LoRA adapters in %s/%s, merged into a plain GPT in %s/%s%n", cfg.run().dir(),
-                    io.megalith.core.train.LoraOutputs.ADAPTERS_FILE, cfg.run().dir(),
-                    io.megalith.core.train.LoraOutputs.MERGED_FILE);
+        if (cfg.finetune().loraConfig().enabled() && s.endStep() >= cfg.train().maxSteps()
+                && "gpt".equals(cfg.model().family())) {
+            String diff;
+            try {
+                diff = io.megalith.core.train.LoraOutputs.adapterMetadata(cfg.run().dir(), new Configuration())
+                        .getOrDefault(io.megalith.core.train.LoraOutputs.MERGED_DIFF, "?");
+            } catch (IOException e) {
+                diff = "? (" + e.getMessage() + ")";
+            }
+            out.printf("megalith: LoRA adapters in %s/%s, merged into a plain GPT in %s/%s (max |logit diff| of merged "
+                    + "vs base + adapters: %s)%n", cfg.run().dir(), io.megalith.core.train.LoraOutputs.ADAPTERS_FILE,
+                    cfg.run().dir(), io.megalith.core.train.LoraOutputs.MERGED_FILE, diff);
         }
         out.printf("megalith: run directory %s (metrics.jsonl, loss.png, checkpoints/)%n", cfg.run().dir());
     }

@@ -108,6 +108,9 @@ class FinetuneCommandTest {
                 "--set", "parallel.dp=2");
         assertThat(r.exit()).isZero();
         assertThat(r.out()).contains("dp 2").contains("trained steps 0..60").contains(LoraOutputs.MERGED_FILE);
+        double diff = Double.parseDouble(LoraOutputs.adapterMetadata(two.toString(), HADOOP).get(LoraOutputs.MERGED_DIFF));
+        assertThat(diff).as("merged vs base + adapters logits").isLessThan(1e-4);
+        assertThat(r.out()).contains("max |logit diff| of merged vs base + adapters: " + diff);
         assertThat(two.resolve(LoraOutputs.ADAPTERS_FILE)).exists();
         assertThat(two.resolve(LoraOutputs.MERGED_FILE)).exists();
         List<Double> answer = series(two, "answer_loss");

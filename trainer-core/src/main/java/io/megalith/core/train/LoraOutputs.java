@@ -35,6 +35,8 @@ import org.apache.hadoop.conf.Configuration;
 public final class LoraOutputs {
     public static final String ADAPTERS_FILE = "adapters.safetensors";
     public static final String MERGED_FILE = "merged.safetensors";
+    /** Metadata of the adapters file: max |logit difference| of merged vs base + adapters on a validation batch. */
+    public static final String MERGED_DIFF = "megalith.merged_max_logit_diff";
 
     private LoraOutputs() {}
 
@@ -47,16 +49,30 @@ public final class LoraOutputs {
         LoraConfig lora = cfg.finetune().loraConfig();
         RunDirFs dir = RunDirFs.of(cfg.run().dir(), hadoop);
         Map<String, HostTensor> adapters = Lora.adapterState(state);
-        dir.writeAtomically(ADAPTERS_FILE, safetensors(adapters, ModelFiles.adapterMetadata(lora)));
         Map<String, HostTensor> merged = Lora.merged(state, lora.scale());
-        dir.writeAtomically(MERGED_FILE, safetensors(merged, GptFinetune.shapeMetadata(shape)));
         double diff = maxLogitDiff(shape, lora, state, merged, data.validation(0, 4), manager);
+        Map<String, String> meta = new java.util.LinkedHashMap<>(ModelFiles.adapterMetadata(lora));
+        meta.put(MERGED_DIFF, Double.toString(diff)); // for the driver's report: ranks' consoles are not shown
+        meta.put("megalith.step", Long.toString(last.step()));
+        dir.writeAtomically(MERGED_FILE, safetensors(merged, GptFinetune.shapeMetadata(shape)));
+        dir.writeAtomically(ADAPTERS_FILE, safetensors(adapters, meta));
         org.slf4j.LoggerFactory.getLogger(LoraOutputs.class).info("{} and {} written from step {}; max |logit diff| "
                 + "merged vs base + adapters {}", ADAPTERS_FILE, MERGED_FILE, last.step(), diff);
         console.printf("megalith: wrote %s/%s (%d adapter tensors) and %s (adapters merged) from step %d; merged vs "
                 + "base + adapters: max |logit diff| %.2e%n", cfg.run().dir(), ADAPTERS_FILE, adapters.size(),
                 MERGED_FILE, last.step(), diff);
         return diff;
+    }
+
+    /** The metadata of run.dir's adapters file (empty if there is none), e.g. {@link #MERGED_DIFF}. */
+    public static Map<String, String> adapterMetadata(String runDir, Configuration hadoop) throws IOException {
+        RunDirFs dir = RunDirFs.of(runDir, hadoop);
+        if (!dir.exists(ADAPTERS_FILE)) {
+            return Map.of();
+        }
+        byte[] bytes = dir.read(ADAPTERS_FILE);
+        Map<String, String> meta = Safetensors.read(new java.io.ByteArrayInputStream(bytes), bytes.length).metadata();
+        return meta == null ? Map.of() : meta;
     }
 
     private static byte[] safetensors(Map<String, HostTensor> tensors, Map<String, String> meta) throws IOException {
