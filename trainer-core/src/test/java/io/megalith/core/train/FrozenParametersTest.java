@@ -85,6 +85,14 @@ class FrozenParametersTest {
                     losses.add(trainer.step(s).loss());
                 }
                 List<String> frozen = gpt.parameters().stream().filter(Parameter::frozen).map(Parameter::name).toList();
+                for (Parameter p : gpt.parameters()) { // backward computes no gradient for a frozen parameter
+                    if (p.isBound()) {
+                        assertThat(JniUtils.requiresGrad(p.value())).as("%s requires a gradient", p.name())
+                                .isEqualTo(!p.frozen());
+                    } else {
+                        assertThat(p.frozen()).as("ZeRO-3 releases trainable %s only", p.name()).isFalse();
+                    }
+                }
                 return new Run(losses, before, params.toHost(), trainer.gatherOptimizerState(),
                         trainer.optimizer().expAvg().length, trainable, frozen);
             }
