@@ -157,6 +157,17 @@ class FrozenParametersTest {
     }
 
     @Test
+    void singleExpertsCannotBeFrozenUnderExpertParallelism() {
+        String every = "model.moe.every=1";
+        String experts = "model.moe.experts=4";
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> config(every, experts, "parallel.dp=2", "parallel.ep=2",
+                "finetune.freeze=[blocks.0.moe.experts.1]")).hasMessageContaining("names single experts");
+        assertThat(config(every, experts, "parallel.dp=2", "parallel.ep=2", "finetune.freeze=[blocks.0.moe.experts.]")
+                .finetune().freeze()).containsExactly("blocks.0.moe.experts.");
+        assertThat(config(every, experts, "finetune.freeze=[blocks.0.moe.experts.1]").finetune().freeze()).hasSize(1);
+    }
+
+    @Test
     void everythingFrozenIsRefused() {
         MegalithConfig.Finetune all = new MegalithConfig.Finetune(new MegalithConfig.Lora(0, 16, List.of()),
                 List.of(""));
