@@ -20,7 +20,6 @@ import java.util.Random;
 import org.apache.hadoop.conf.Configuration;
 import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -115,7 +114,8 @@ class FinetuneCommandTest {
         assertThat(two.resolve(LoraOutputs.MERGED_FILE)).exists();
         List<Double> answer = series(two, "answer_loss");
         assertThat(answer).hasSize(2);
-        assertThat(answer.get(1)).as("held-out answer loss after vs before").isLessThan(0.7 * answer.get(0));
+        // only the adapters train (tied embeddings frozen) on a base that saw each capital once
+        assertThat(answer.get(1)).as("held-out answer loss after vs before").isLessThan(0.85 * answer.get(0));
         List<Double> exact = series(two, "exact_match");
         assertThat(exact.get(1)).isGreaterThanOrEqualTo(exact.get(0));
 
@@ -172,7 +172,6 @@ class FinetuneCommandTest {
 
     /** Frozen base weights stay bit-identical: only the adapters train. */
     @Test
-    @Disabled("until helper/freeze is merged: Trainer still trains frozen parameters")
     void baseTensorsOfTheFinalCheckpointAreTheBases() throws Exception {
         Path run = tmp.resolve("ft-frozen");
         assertThat(megalith("finetune", "--config", ftConfig.toString(), "--set", "run.dir=" + run,
@@ -183,6 +182,9 @@ class FinetuneCommandTest {
         for (Map.Entry<String, HostTensor> e : before.entrySet()) {
             assertThat(after.get(e.getKey()).contentEquals(e.getValue())).as(e.getKey()).isTrue();
         }
+        assertThat(after.keySet().stream().filter(Lora::isAdapter).filter(k -> k.endsWith(".lora_b"))
+                .map(after::get).anyMatch(t -> !t.contentEquals(HostTensor.ofFloats(new float[(int) t.numel()],
+                        t.shape())))).as("the adapters trained").isTrue();
     }
 
     @Test

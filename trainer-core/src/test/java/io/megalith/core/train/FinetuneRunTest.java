@@ -88,7 +88,9 @@ class FinetuneRunTest {
         assertThat(evals).hasSize(2);
         double before = ((Number) evals.get(0).get("answer_loss")).doubleValue();
         double after = ((Number) evals.get(1).get("answer_loss")).doubleValue();
-        assertThat(after).as("held-out answer loss after vs before").isLessThan(0.7 * before);
+        // only the adapters train (the tied embeddings stay frozen), on a base that saw each capital once: the loss
+        // falls to about the uniform choice among capitals within these few steps
+        assertThat(after).as("held-out answer loss after vs before").isLessThan(0.85 * before);
         assertThat(evals.get(1)).containsKey("exact_match");
         assertThat(s.samples()).isNotEmpty();
         // the base's tokenizer, not one fitted on the pairs
@@ -106,8 +108,9 @@ class FinetuneRunTest {
         assertThat(merged.tensors().keySet()).isEqualTo(base.keySet());
         for (String name : base.keySet()) {
             boolean adapted = adapters.tensors().containsKey(name.replace(".weight", "." + io.megalith.core.lora.LoraLinear.A));
-            if (!adapted) { // the final checkpoint's own tensor (the base's once frozen parameters stay frozen)
-                assertThat(merged.tensors().get(name).contentEquals(last.get(name))).as(name).isTrue();
+            if (!adapted) { // frozen under LoRA: the base's, bit for bit
+                assertThat(merged.tensors().get(name).contentEquals(base.get(name))).as(name).isTrue();
+                assertThat(last.get(name).contentEquals(base.get(name))).as(name).isTrue();
             } else {
                 assertThat(merged.tensors().get(name).contentEquals(last.get(name))).as("%s has the adapter folded in", name)
                         .isFalse();
@@ -155,6 +158,15 @@ class FinetuneRunTest {
                 "finetune.lora.rank=0", "finetune.freeze=[wte., wpe., blocks.0.]", "train.max_steps=10",
                 "train.eval_every=10", "train.lr=3.0e-3");
         TinyRuns.train(next, 10);
+        Map<String, HostTensor> start = io.megalith.core.checkpoint.SafetensorsWeights.read(
+                dir.resolve(LoraOutputs.MERGED_FILE).toString(), CONF);
+        Map<String, HostTensor> end = new CheckpointStore(next.run().dir(), CONF, 0).loadLatest().orElseThrow()
+                .tensorFiles().get(TrainingRun.MODEL_FILE);
+        for (String name : start.keySet()) {
+            boolean frozen = name.startsWith("wte.") || name.startsWith("wpe.") || name.startsWith("blocks.0.");
+            assertThat(end.get(name).contentEquals(start.get(name))).as(name + (frozen ? " frozen" : " trained"))
+                    .isEqualTo(frozen);
+        }
         List<Double> a = TinyRuns.metrics(first).stream().filter(r -> r.containsKey("answer_loss"))
                 .map(r -> ((Number) r.get("answer_loss")).doubleValue()).toList();
         List<Double> b = TinyRuns.metrics(next).stream().filter(r -> r.containsKey("answer_loss"))
