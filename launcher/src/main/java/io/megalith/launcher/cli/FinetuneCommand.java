@@ -1,8 +1,6 @@
 package io.megalith.launcher.cli;
 
 import ai.djl.ndarray.NDManager;
-import io.megalith.core.finetune.GptFinetune;
-import io.megalith.core.finetune.GptFinetuneConfig;
 import io.megalith.core.finetune.SpeakerConfig;
 import io.megalith.core.finetune.SpeakerExperiment;
 import io.megalith.core.tensor.Torch;
@@ -21,8 +19,6 @@ import picocli.CommandLine.Option;
  *       base run.dir, a {@code finetune:} section, data.task pairs or text): runs exactly as {@code megalith train}
  *       does (the launcher, Spark barrier stage, parallel layouts, checkpoints, resume, --set), writing a normal run
  *       directory plus, with LoRA, adapters.safetensors and merged.safetensors;
- *   <li>top-level {@code family: gpt} ({@link GptFinetuneConfig}, the older one-rank format): fine-tune a GPT from a
- *       {@code megalith train} run or safetensors weights on one rank in this JVM;
  *   <li>{@code model.family: bert} ({@code conf/bert-shakespeare-speakers.yaml}): the encoder family's pre-train /
  *       fine-tune pipeline: pre-train (or load run.pretrained), then fine-tune a sequence classifier fully
  *       (finetune.freeze: frozen name prefixes) and with LoRA adapters (finetune.lora), against training from
@@ -40,12 +36,12 @@ final class FinetuneCommand implements Callable<Integer> {
     Path config = Path.of(DEFAULT_CONFIG);
 
     @Option(names = {"-s", "--set"}, paramLabel = "KEY=VALUE", description = "Override a config key, e.g. "
-            + "--set finetune.steps=100 (repeatable)")
+            + "--set train.max_steps=100 (repeatable)")
     List<String> overrides = new ArrayList<>();
 
     /**
-     * Whether {@code file} is in the {@code megalith train} format: no top-level {@code family} (the one-rank GPT
-     * format) and a GPT model (the BERT speaker experiments have {@code model.family: bert} and keys of their own).
+     * Whether {@code file} is in the {@code megalith train} format: no top-level {@code family} (the former one-rank
+     * GPT format) and a GPT model (the BERT speaker experiments have {@code model.family: bert} and keys of their own).
      */
     static boolean isTrainFormat(Path file) throws java.io.IOException {
         if (!Files.isRegularFile(file)) {
@@ -59,6 +55,12 @@ final class FinetuneCommand implements Callable<Integer> {
         return !root.has("family") && "gpt".equals(root.path("model").path("family").asText("gpt"));
     }
 
+    private static boolean hasTopLevelFamily(Path file) throws java.io.IOException {
+        com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.dataformat.yaml.YAMLMapper()
+                .readTree(Files.readString(file));
+        return root != null && root.has("family");
+    }
+
     @Override
     public Integer call() throws Exception {
         if (isTrainFormat(config)) {
@@ -70,17 +72,14 @@ final class FinetuneCommand implements Callable<Integer> {
             TrainCommand.report(cfg, TrainCommand.launch(cfg, config.toString(), System.out), System.out);
             return 0;
         }
-        if (GptFinetuneConfig.isGpt(config)) {
-            GptFinetuneConfig.Loaded g = GptFinetuneConfig.load(config, overrides);
-            Torch.load(g.threads());
-            GptFinetune.Base base = GptFinetune.loadBase(g.settings(), new org.apache.hadoop.conf.Configuration(),
-                    g.threads());
-            try (NDManager manager = Torch.newManager()) {
-                GptFinetune.run(g.settings(), base, manager, System.out);
-            } finally {
-                base.tokenizer().close();
-            }
-            return 0;
+        if (hasTopLevelFamily(config)) {
+            // the one-rank GPT format (family: gpt, base/task/output sections) was replaced by the train format
+            throw new io.megalith.core.config.ConfigException(config.toString(), "family: top-level key of the former "
+                    + "one-rank GPT fine-tuning format; write the config in the `megalith train` format instead: "
+                    + "checkpoint.init_from (was base.run / base.safetensors + checkpoint.init_tokenizer), data.task "
+                    + "pairs with data.path or data.builtin (was task.*), finetune.lora / finetune.freeze (was "
+                    + "finetune.*; freeze_blocks N: freeze [blocks.0., ...]), train.max_steps / batch_size / lr, run.dir "
+                    + "(was output.dir); see conf/gpt-finetune-upper.yaml");
         }
         SpeakerConfig.Loaded cfg = SpeakerConfig.load(config, overrides); // model.family: bert speaker experiments
         Torch.load(cfg.threads());

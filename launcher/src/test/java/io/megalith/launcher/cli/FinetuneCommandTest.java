@@ -187,6 +187,29 @@ class FinetuneCommandTest {
                         t.shape())))).as("the adapters trained").isTrue();
     }
 
+    /** The former one-rank format (top-level family: gpt) is refused with what to write instead. */
+    @Test
+    void theFormerOneRankFormatIsAConfigErrorThatSaysWhatToWrite() throws Exception {
+        Path old = Files.writeString(tmp.resolve("old.yaml"), """
+                family: gpt
+                base: {run: runs/x}
+                task: {kind: pairs, builtin: upper}
+                output: {dir: out}
+                """);
+        PrintStream err = System.err;
+        ByteArrayOutputStream e = new ByteArrayOutputStream();
+        int exit;
+        try {
+            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+            exit = megalith("finetune", "--config", old.toString()).exit();
+        } finally {
+            System.setErr(err);
+        }
+        assertThat(exit).isEqualTo(Megalith.CONFIG_ERROR);
+        assertThat(e.toString(StandardCharsets.UTF_8)).contains(old.toString()).contains("checkpoint.init_from")
+                .contains("conf/gpt-finetune-upper.yaml");
+    }
+
     @Test
     void theShippedConfigsAreValid() throws Exception {
         for (String f : List.of("../conf/gpt-finetune-upper.yaml", "../conf/gpt-finetune-text.yaml")) {

@@ -18,9 +18,9 @@ import java.util.TreeSet;
 import org.apache.hadoop.conf.Configuration;
 
 /**
- * Prompt -> answer pairs for GPT fine-tuning, shared by the distributed {@code pairs} task ({@link PairsData}) and
- * the one-rank {@code GptFinetune}: reading them (JSON Lines or TSV), the built-in {@code upper} pairs, and turning
- * a pair into a training sequence scored only on the answer and the newline that ends it.
+ * Prompt -> answer pairs for GPT fine-tuning (the {@code pairs} task, {@link PairsData}): reading them (JSON Lines
+ * or TSV), the built-in {@code upper} pairs, and turning a pair into a training sequence scored only on the answer
+ * and the newline that ends it.
  */
 public final class Pairs {
     /** The built-in pair sets (no file needed): {@code upper} maps a word of a text to its upper case. */

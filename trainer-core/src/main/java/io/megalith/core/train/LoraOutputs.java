@@ -9,7 +9,6 @@ import io.megalith.core.checkpoint.Safetensors;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TrainingData;
-import io.megalith.core.finetune.GptFinetune;
 import io.megalith.core.finetune.ModelFiles;
 import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.lora.Lora;
@@ -54,7 +53,7 @@ public final class LoraOutputs {
         Map<String, String> meta = new java.util.LinkedHashMap<>(ModelFiles.adapterMetadata(lora));
         meta.put(MERGED_DIFF, Double.toString(diff)); // for the driver's report: ranks' consoles are not shown
         meta.put("megalith.step", Long.toString(last.step()));
-        dir.writeAtomically(MERGED_FILE, safetensors(merged, GptFinetune.shapeMetadata(shape)));
+        dir.writeAtomically(MERGED_FILE, safetensors(merged, shapeMetadata(shape)));
         dir.writeAtomically(ADAPTERS_FILE, safetensors(adapters, meta));
         org.slf4j.LoggerFactory.getLogger(LoraOutputs.class).info("{} and {} written from step {}; max |logit diff| "
                 + "merged vs base + adapters {}", ADAPTERS_FILE, MERGED_FILE, last.step(), diff);
@@ -62,6 +61,17 @@ public final class LoraOutputs {
                 + "base + adapters: max |logit diff| %.2e%n", cfg.run().dir(), ADAPTERS_FILE, adapters.size(),
                 MERGED_FILE, last.step(), diff);
         return diff;
+    }
+
+    /** A GPT's shape in the metadata of a model file ({@code gpt.n_head}, ...): the file says what it holds. */
+    public static Map<String, String> shapeMetadata(GptConfig c) {
+        Map<String, String> m = new java.util.LinkedHashMap<>();
+        m.put("gpt.n_head", Integer.toString(c.nHead()));
+        m.put("gpt.n_layer", Integer.toString(c.nLayer()));
+        m.put("gpt.n_embd", Integer.toString(c.nEmbd()));
+        m.put("gpt.block_size", Integer.toString(c.blockSize()));
+        m.put("gpt.vocab_size", Integer.toString(c.vocabSize()));
+        return m;
     }
 
     /** The metadata of run.dir's adapters file (empty if there is none), e.g. {@link #MERGED_DIFF}. */

@@ -103,6 +103,7 @@ class FinetuneRunTest {
         assertThat(adapters.config()).isEqualTo(cfg.finetune().loraConfig());
         assertThat(adapters.tensors().keySet()).allMatch(Lora::isAdapter).hasSize(4 * 2 * 2); // 2 blocks x 4 layers
         SafetensorsFile merged = ModelFiles.load(tmp.resolve("lora").resolve(LoraOutputs.MERGED_FILE));
+        assertThat(merged.metadata()).containsEntry("gpt.n_head", "4").containsEntry("gpt.n_layer", "2");
         Map<String, HostTensor> base = io.megalith.core.checkpoint.SafetensorsWeights.read(tmp.resolve("base").toString(),
                 CONF);
         assertThat(merged.tensors().keySet()).isEqualTo(base.keySet());
@@ -115,6 +116,11 @@ class FinetuneRunTest {
                 assertThat(merged.tensors().get(name).contentEquals(last.get(name))).as("%s has the adapter folded in", name)
                         .isFalse();
             }
+        }
+        // the adapters file alone, merged into the base, gives the merged file
+        Map<String, HostTensor> remerged = ModelFiles.mergeAdapters(base, adapters);
+        for (String name : base.keySet()) {
+            assertThat(remerged.get(name).contentEquals(merged.tensors().get(name))).as(name).isTrue();
         }
         // the run dir stays a normal run dir: it loads (with its adapters) for generation
         try (TrainedModel trained = TrainedModel.load(cfg.run().dir(), CONF, 1)) {
@@ -175,6 +181,29 @@ class FinetuneRunTest {
                 .isCloseTo(a.get(a.size() - 1), org.assertj.core.data.Percentage.withPercentage(1e-2));
         assertThat(b.get(b.size() - 1)).isLessThan(b.get(0));
         assertThat(tmp.resolve("next").resolve(LoraOutputs.MERGED_FILE)).as("no LoRA, no merged file").doesNotExist();
+    }
+
+    /** Continued causal LM on a text in the base's vocabulary, embeddings and block 0 frozen: they stay the base's. */
+    @Test
+    void continuedCausalLmKeepsTheFrozenParametersBitForBit() throws Exception {
+        MegalithConfig cfg = finetune("causal", "data.task=text", "data.builtin=null", "data.path=" + text,
+                "finetune.lora.rank=0", "finetune.freeze=[wte., wpe., blocks.0.]", "train.max_steps=10",
+                "train.eval_every=10", "train.lr=3.0e-3");
+        try (TrainingRun run = new TrainingRun(cfg, CONF, QUIET)) {
+            run.run();
+        }
+        Map<String, HostTensor> base = io.megalith.core.checkpoint.SafetensorsWeights.read(tmp.resolve("base").toString(),
+                CONF);
+        Map<String, HostTensor> end = new CheckpointStore(cfg.run().dir(), CONF, 0).loadLatest().orElseThrow()
+                .tensorFiles().get(TrainingRun.MODEL_FILE);
+        for (String name : base.keySet()) {
+            boolean frozen = name.startsWith("wte.") || name.startsWith("wpe.") || name.startsWith("blocks.0.");
+            assertThat(end.get(name).contentEquals(base.get(name))).as(name).isEqualTo(frozen);
+        }
+        List<Double> val = TinyRuns.metrics(cfg).stream().filter(r -> r.containsKey("val_loss"))
+                .map(r -> ((Number) r.get("val_loss")).doubleValue()).toList();
+        assertThat(val.get(val.size() - 1)).isLessThan(val.get(0));
+        assertThat(tmp.resolve("causal").resolve(LoraOutputs.ADAPTERS_FILE)).doesNotExist();
     }
 
     /** A fine-tune stopped at step 20 resumes from its checkpoint (not from the base) and follows the straight run. */
