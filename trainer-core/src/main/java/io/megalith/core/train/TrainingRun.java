@@ -150,7 +150,9 @@ public final class TrainingRun implements AutoCloseable {
         }
         byte[] checkpointTokenizer = latest.map(ShardedCheckpointer.Restored::tokenizer).orElse(null);
         // a fine-tune of a `megalith train` run: its tokenizer (the weights mean its token ids) and shape
-        this.base = cfg.checkpoint().initFrom().isEmpty() ? null
+        // (a resumed run has its own weights and tokenizer: it reads the base only for the built-in pairs' words)
+        boolean baseNeeded = resumed == null || (cfg.data().builtin() != null && cfg.data().path() == null);
+        this.base = cfg.checkpoint().initFrom().isEmpty() || !baseNeeded ? null
                 : BaseRun.open(cfg.checkpoint().initFrom(), hadoop).orElse(null);
         String initTokenizer = cfg.checkpoint().initTokenizer();
         if (base != null && !initTokenizer.isEmpty()) {
