@@ -64,7 +64,9 @@ final class FinetuneCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (isTrainFormat(config)) {
-            io.megalith.core.config.MegalithConfig cfg = TrainCommand.load(config, overrides);
+            // the model's shape comes from the base run where the config leaves it unset
+            io.megalith.core.config.MegalithConfig cfg = TrainCommand.load(config, BaseShape.overrides(config,
+                    overrides));
             if (!cfg.finetune().active() && cfg.checkpoint().initFrom().isEmpty()) {
                 System.out.println("megalith: warning: " + config + " neither sets checkpoint.init_from nor a "
                         + "finetune section: this is plain training (megalith train)");

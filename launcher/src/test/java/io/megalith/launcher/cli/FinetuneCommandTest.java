@@ -85,14 +85,14 @@ class FinetuneCommandTest {
         Files.writeString(ftConfig, """
                 seed: 5
                 run: {dir: "%s", name: tiny-ft}
-                %sdata: {task: pairs, builtin: upper, held_out_fraction: 0.1, eval_pairs: 16}
+                data: {task: pairs, builtin: upper, held_out_fraction: 0.1, eval_pairs: 16}
                 train: {max_steps: 60, batch_size: 8, lr: 2.0e-2, min_lr: 2.0e-3, warmup_steps: 0, eval_every: 60,
                         eval_batches: 2}
                 checkpoint: {every: 0, init_from: "%s"}
                 finetune: {lora: {rank: 4, alpha: 8}}
                 runtime: {threads: 1}
                 comm: {deadline_seconds: 30}
-                """.formatted(tmp.resolve("ft"), model, base));
+                """.formatted(tmp.resolve("ft"), base)); // no model section: the base run's shape
     }
 
     static List<Double> series(Path runDir, String key) throws Exception {
@@ -208,6 +208,19 @@ class FinetuneCommandTest {
         assertThat(exit).isEqualTo(Megalith.CONFIG_ERROR);
         assertThat(e.toString(StandardCharsets.UTF_8)).contains(old.toString()).contains("checkpoint.init_from")
                 .contains("conf/gpt-finetune-upper.yaml");
+    }
+
+    /** The shape keys a fine-tune config leaves unset come from the base run; set ones stay (and are checked). */
+    @Test
+    void theModelShapeComesFromTheBaseRun() throws Exception {
+        List<String> o = BaseShape.overrides(ftConfig, List.of("model.n_head=2"));
+        assertThat(o).containsExactly("model.n_layer=2", "model.n_embd=32", "model.block_size=16", "model.bias=false",
+                "model.n_head=2");
+        assertThat(BaseShape.overrides(ftConfig, List.of("checkpoint.init_from="))).containsExactly(
+                "checkpoint.init_from=");
+        Result wrong = megalith("finetune", "--config", ftConfig.toString(), "--set", "run.dir=" + tmp.resolve("wrong"),
+                "--set", "model.n_head=2", "--set", "launch.master=inprocess");
+        assertThat(wrong.exit()).isNotZero();
     }
 
     @Test
