@@ -20,7 +20,8 @@ final class GenerateCommand implements Callable<Integer> {
     String runDir;
 
     @Option(names = {"-p", "--prompt"}, description = "text to continue (default: the run's generate.prompt, or a newline; "
-            + "on an addition run: show held-out problems worked greedily); an encoder_decoder run: a source string "
+            + "on an addition or a GPT prompt -> answer run: show held-out problems worked greedily); an "
+            + "encoder_decoder run: a source string "
             + "to decode (default: held-out examples). Repeatable")
     List<String> prompts;
 
@@ -71,6 +72,23 @@ final class GenerateCommand implements Callable<Integer> {
                 AdditionAccuracy.Result r = AdditionAccuracy.evaluate(trained.model(), data, trained.manager(), n, n);
                 System.out.printf("megalith: %s at step %d: %d held-out problems, %.0f%% exact%n", runDir,
                         trained.step(), n, r.accuracy() * 100);
+                r.examples().forEach(System.out::println);
+                return 0;
+            }
+            if (prompt == null && "pairs".equals(trained.config().data().task())) {
+                // a prompt -> answer fine-tune: its held-out pairs worked greedily, as training measures them
+                MegalithConfig c = trained.config();
+                String words = io.megalith.core.train.BaseRun.savedDataPath(c.checkpoint().initFrom(), new Configuration());
+                io.megalith.core.data.PairsData data = TrainingRun.pairsData(c, io.megalith.core.data.tokenizer.Tokenizers
+                        .fromBytes(io.megalith.core.data.tokenizer.Tokenizers.toBytes(trained.tokenizer())), words, true,
+                        new Configuration());
+                int n = Math.min(data.heldOutPairs().size(), samples != null ? Math.max(1, samples) : 8);
+                io.megalith.core.train.PairAccuracy.Result r = io.megalith.core.train.PairAccuracy.evaluate(
+                        trained.model(), data.tokenizer(), data.heldOutPairs().subList(0, n), data.endOfAnswer(),
+                        trained.manager(), n);
+                data.close();
+                System.out.printf("megalith: %s at step %d: %d held-out pairs, %.0f%% exact%n", runDir, trained.step(), n,
+                        r.accuracy() * 100);
                 r.examples().forEach(System.out::println);
                 return 0;
             }

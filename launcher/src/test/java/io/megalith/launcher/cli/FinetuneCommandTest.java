@@ -129,6 +129,9 @@ class FinetuneCommandTest {
         Result g = megalith("generate", "--run", two.toString(), "-n", "4", "--prompt", "abc: ", "--threads", "1");
         assertThat(g.exit()).isZero();
         assertThat(g.out()).contains("at step 60");
+        Result held = megalith("generate", "--run", two.toString(), "--samples", "3", "--threads", "1");
+        assertThat(held.exit()).isZero();
+        assertThat(held.out()).contains("at step 60: 3 held-out pairs").contains("|");
     }
 
     static final String[] SHORTER = {"--set", "train.max_steps=8", "--set", "train.lr=3.0e-3", "--set",

@@ -43,6 +43,22 @@ public record BaseRun(String location, long step, RunState state, MegalithConfig
                 || (STEP_DIR.matcher(path.getName()).matches() && fs.exists(new Path(path, "manifest.json"))));
     }
 
+    /**
+     * data.path of the run directory {@code location}'s saved config (its config.yaml; no tensors read), or null when
+     * it is not a run directory or has none: the text the built-in pairs of its fine-tunes take their words from.
+     */
+    public static String savedDataPath(String location, Configuration hadoop) throws IOException {
+        if (!isRun(location, hadoop)) {
+            return null;
+        }
+        io.megalith.core.fs.RunDirFs dir = io.megalith.core.fs.RunDirFs.of(location, hadoop);
+        if (!dir.exists(TrainingRun.CONFIG_FILE)) {
+            return null;
+        }
+        return ConfigLoader.fromYaml(new String(dir.read(TrainingRun.CONFIG_FILE), java.nio.charset.StandardCharsets.UTF_8),
+                List.of(), location + "/" + TrainingRun.CONFIG_FILE).data().path();
+    }
+
     /** The base run at {@code location}, or empty when it is weights of another kind (safetensors, an HF index). */
     public static Optional<BaseRun> open(String location, Configuration hadoop) throws IOException {
         Path path = new Path(location);

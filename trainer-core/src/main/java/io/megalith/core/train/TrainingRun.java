@@ -548,11 +548,21 @@ public final class TrainingRun implements AutoCloseable {
 
     /** The pairs task: data.path's pairs or the built-in ones, in the base's (or checkpoint's) vocabulary. */
     private TrainingData pairsData(Tokenizer tok) throws IOException {
+        return pairsData(cfg, tok, base == null ? null : base.config().data().path(), base != null, hadoop);
+    }
+
+    /**
+     * The pairs task of {@code cfg} in tokenizer {@code tok} (null: one fitted on the pairs' text), the built-in pairs
+     * taking their words from data.path or else {@code baseWords} (the base run's data.path); {@code fromBase}:
+     * the tokenizer is the base's (for the error message). Also what {@code megalith generate} evaluates.
+     */
+    public static PairsData pairsData(MegalithConfig cfg, Tokenizer tok, String baseWords, boolean fromBase,
+            Configuration hadoop) throws IOException {
         MegalithConfig.Data d = cfg.data();
         List<String[]> pairs;
         String source;
         if (d.builtin() != null) {
-            String words = d.path() != null ? d.path() : base == null ? null : base.config().data().path();
+            String words = d.path() != null ? d.path() : baseWords;
             if (words == null) {
                 throw new IllegalArgumentException("data.builtin " + d.builtin() + " takes its words from data.path or "
                         + "the text of the base run: set data.path, or checkpoint.init_from to a `megalith train` "
@@ -579,7 +589,7 @@ public final class TrainingRun implements AutoCloseable {
             return new PairsData(tok, pairs, d.heldOutFraction(), cfg.model().blockSize(), cfg.seed(), source, multiple);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("data.task pairs from " + source + ": " + e.getMessage()
-                    + (base != null ? " (pairs must be written in the base run's vocabulary and fit model.block_size)"
+                    + (fromBase ? " (pairs must be written in the base run's vocabulary and fit model.block_size)"
                     : ""), e);
         }
     }
