@@ -15,8 +15,9 @@ import picocli.CommandLine.Option;
 /**
  * {@code megalith finetune}, dispatching on the config's format:
  * <ul>
- *   <li>a GPT config in the {@code megalith train} format ({@code conf/gpt-finetune-*.yaml}: checkpoint.init_from a
- *       base run.dir, a {@code finetune:} section, data.task pairs or text): runs exactly as {@code megalith train}
+ *   <li>a config in the {@code megalith train} format, e.g. a GPT's ({@code conf/gpt-finetune-*.yaml}:
+ *       checkpoint.init_from a base run.dir, a {@code finetune:} section, data.task pairs or text): runs exactly as
+ *       {@code megalith train}
  *       does (the launcher, Spark barrier stage, parallel layouts, checkpoints, resume, --set), writing a normal run
  *       directory plus, with LoRA, adapters.safetensors and merged.safetensors;
  *   <li>{@code model.family: bert} ({@code conf/bert-shakespeare-speakers.yaml}): the encoder family's pre-train /
@@ -40,8 +41,9 @@ final class FinetuneCommand implements Callable<Integer> {
     List<String> overrides = new ArrayList<>();
 
     /**
-     * Whether {@code file} is in the {@code megalith train} format: no top-level {@code family} (the former one-rank
-     * GPT format) and a GPT model (the BERT speaker experiments have {@code model.family: bert} and keys of their own).
+     * Whether {@code file} is in the {@code megalith train} format (any family: it runs as {@code megalith train}):
+     * neither a top-level {@code family} (the former one-rank GPT format) nor the BERT speaker experiment's own keys
+     * ({@code pretrain}, {@code run.pretrained}, {@code model.seq_len}, {@code data.test_fraction}).
      */
     static boolean isTrainFormat(Path file) throws java.io.IOException {
         if (!Files.isRegularFile(file)) {
@@ -52,7 +54,14 @@ final class FinetuneCommand implements Callable<Integer> {
         if (root == null || !root.isObject()) {
             return true; // ConfigLoader names the problem
         }
-        return !root.has("family") && "gpt".equals(root.path("model").path("family").asText("gpt"));
+        if (root.has("family")) {
+            return false; // the former one-rank GPT format
+        }
+        // the BERT speaker experiment's own format has keys the train format does not know
+        boolean speakers = "bert".equals(root.path("model").path("family").asText("gpt")) && (root.has("pretrain")
+                || root.path("run").has("pretrained") || root.path("model").has("seq_len")
+                || root.path("data").has("test_fraction"));
+        return !speakers;
     }
 
     private static boolean hasTopLevelFamily(Path file) throws java.io.IOException {

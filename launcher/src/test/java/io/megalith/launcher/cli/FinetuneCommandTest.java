@@ -234,5 +234,11 @@ class FinetuneCommandTest {
                     .subList(0, f.contains("text") ? 1 : 0));
         }
         assertThat(FinetuneCommand.isTrainFormat(Path.of("../conf/bert-shakespeare-speakers.yaml"))).isFalse();
+        Path bert = Files.writeString(tmp.resolve("bert-train-format.yaml"), """
+                model: {family: bert}
+                data: {task: text, path: x.txt}
+                finetune: {lora: {rank: 4}}
+                """);
+        assertThat(FinetuneCommand.isTrainFormat(bert)).as("a BERT config in the train format runs as train").isTrue();
     }
 }
