@@ -153,7 +153,8 @@ class FinetuneCommandTest {
     /** The same LoRA fine-tune on one rank in this JVM and in other layouts on Spark: the same losses step by step. */
     @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.ValueSource(strings = {"parallel.dp=2", "parallel.tp=2",
-        "parallel.pp=2 parallel.schedule=gpipe", "parallel.dp=2 zero.stage=2"})
+        "parallel.tp=2 parallel.sequence_parallel=true", "parallel.pp=2 parallel.schedule=gpipe",
+        "parallel.dp=2 zero.stage=2"})
     void otherLayoutsEqualOneRankStepByStep(String layout) throws Exception {
         Path run = tmp.resolve("eq-" + layout.replaceAll("[^a-z0-9]+", "-"));
         List<String> b = new java.util.ArrayList<>(List.of("finetune", "--config", ftConfig.toString(), "--set",
