@@ -65,6 +65,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
     private final TrainingData text; // bert: the GPT's token data (text or addition), rows behind a [CLS]
     private final BertConfig bertConfig;
     private final long specials; // bert: PAD, CLS, SEP, MASK are ids specials .. specials + 3
+    private final BertClassification classify; // bert with data.task classify | speakers, else null
     private final ParameterStore store;
     private final SegmentTrainer trainer;
     private final String shape; // the model's shape (no dropout): a resume must find the same
@@ -101,7 +102,21 @@ public final class FamilyTrainingRun implements AutoCloseable {
         List<io.megalith.core.model.Segment> plan;
         Module module;
         SegmentTrainer.Data parts;
-        if ("bert".equals(family)) {
+        if ("bert".equals(family) && cfg.classification()) {
+            // sequence classification: its data, model, segments, base weights and evaluation live there
+            this.task = null;
+            this.modelConfig = null;
+            this.model = null;
+            this.text = null;
+            this.bertConfig = null;
+            this.specials = 0;
+            this.classify = new BertClassification(cfg, hadoop, layout, tp);
+            module = classify.model();
+            this.shape = classify.shape();
+            plan = classify.plan();
+            parts = classify::part;
+        } else if ("bert".equals(family)) {
+            this.classify = null;
             this.task = null;
             this.modelConfig = null;
             this.model = null;
@@ -109,7 +124,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
             this.specials = text.tokenizer().vocabSize();
             // post-LN BERT, no NSP; one more position than the GPT's context for the [CLS] in front
             this.bertConfig = new BertConfig((int) specials + 4, m.blockSize() + 1, 2, m.nLayer(), m.nHead(), m.nEmbd(),
-                    m.dropout(), m.bias(), false, false, specials, io.megalith.core.lora.LoraConfig.NONE);
+                    m.dropout(), m.bias(), m.preLn(), false, specials, cfg.finetune().loraConfig());
             Bert bert = new Bert(bertConfig, layout, tp);
             module = bert;
             this.shape = bertConfig.withDropout(0).toString();
@@ -117,11 +132,13 @@ public final class FamilyTrainingRun implements AutoCloseable {
             parts = (step, first, count) -> SegmentTrainer.bert(bert, mlmRows(text.train(step, first, count),
                     CounterRng.key(CounterRng.key(cfg.seed(), "mlm"), step), first));
         } else {
+            this.classify = null;
             this.text = null;
             this.bertConfig = null;
             this.specials = 0;
             this.task = new ReverseDigitsTask(d.minLen(), d.maxLen(), d.heldOutFraction(), cfg.seed());
-            this.modelConfig = task.modelConfig(m.encoderLayers(), m.decoderLayers(), m.nHead(), m.nEmbd(), m.dropout());
+            this.modelConfig = task.modelConfig(m.encoderLayers(), m.decoderLayers(), m.nHead(), m.nEmbd(), m.dropout())
+                    .withLora(cfg.finetune().loraConfig());
             this.model = new EncoderDecoder(modelConfig, layout, tp);
             module = model;
             Seq2SeqConfig c = modelConfig;
@@ -131,6 +148,8 @@ public final class FamilyTrainingRun implements AutoCloseable {
             plan = model.segments(null, null).all();
             parts = (step, first, count) -> SegmentTrainer.seq2seq(model, fixedLength(task, step, first, count));
         }
+        // the finetune section: adapters were built above; freeze what it does not train before the store's layout
+        io.megalith.core.finetune.Freezing.apply(module.parameters(), cfg.finetune());
         this.store = new ParameterStore(GradientBuckets.backwardOrder(plan), manager, cfg.seed());
         if (store.parameters().size() != module.parameters().size()) {
             throw new IllegalStateException("the segments do not cover every parameter of the model");
@@ -149,6 +168,9 @@ public final class FamilyTrainingRun implements AutoCloseable {
             checkCompatible(restored.get()); // perhaps an older one (the newest did not verify on every rank)
         }
         this.startStep = restored.map(r -> r.state().step()).orElse(0L);
+        if (restored.isEmpty() && classify != null && classify.loadBase(trainer) > 0 && leader) {
+            console.printf("megalith: fine-tuning from %s (step %d)%n", classify.base().source(), classify.base().step());
+        }
         if (restored.isEmpty() && leader) {
             RunDirFs.of(cfg.run().dir(), hadoop).writeAtomically(TrainingRun.CONFIG_FILE,
                     io.megalith.core.config.ConfigLoader.toYaml(cfg).getBytes(StandardCharsets.UTF_8));
@@ -172,8 +194,8 @@ public final class FamilyTrainingRun implements AutoCloseable {
 
     /** What the checkpoint stores as tokenizer: BERT's data tokenizer; the reversal task's fixed vocabulary. */
     private byte[] tokenizerBytes() throws IOException {
-        if (text != null) {
-            return TrainingRun.tokenizerBytes(text.tokenizer());
+        if (text != null || classify != null) {
+            return TrainingRun.tokenizerBytes(text != null ? text.tokenizer() : classify.tokenizer());
         }
         return ("{\"kind\": \"reverse-digits\", \"vocab_size\": " + modelConfig.vocabSize() + "}")
                 .getBytes(StandardCharsets.UTF_8);
@@ -325,7 +347,22 @@ public final class FamilyTrainingRun implements AutoCloseable {
         double valLoss = Double.NaN; // teacher-forced loss on held-out strings (leader)
         List<String> samples = new ArrayList<>();
         boolean log = metrics != null;
-        if (leader && bertConfig != null) {
+        if (leader && classify != null) {
+            BertClassification.Eval e = classify.evaluate(full, manager);
+            valLoss = e.loss();
+            exact = e.accuracy();
+            Map<String, Object> rec = new LinkedHashMap<>();
+            rec.put("step", (long) steps);
+            rec.put("val_loss", valLoss);
+            rec.put("accuracy", e.accuracy());
+            rec.put("majority_baseline", e.majority());
+            if (log) {
+                metrics.write(rec);
+            }
+            samples.add(String.format("held-out accuracy %.1f%% on %d examples (majority class %.1f%%)",
+                    100 * e.accuracy(), e.examples(), 100 * e.majority()));
+            console.println(samples.get(0));
+        } else if (leader && bertConfig != null) {
             Bert one = new Bert(bertConfig);
             try (ParameterStore oneStore = new ParameterStore(one, manager, 0)) {
                 oneStore.load(full);
@@ -392,7 +429,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
      */
     private void save(long step) throws IOException {
         RunState state = new RunState(RunState.FORMAT_VERSION, step, cfg.seed(), trainer.optimizerSteps(), step, null,
-                text != null ? text.tokenizer().kind() : "reverse-digits", io.megalith.core.config.ConfigLoader.toYaml(cfg),
+                text != null ? text.tokenizer().kind() : classify != null ? classify.tokenizer().kind() : "reverse-digits", io.megalith.core.config.ConfigLoader.toYaml(cfg),
                 cfg.model().family(), shape);
         Map<String, byte[]> blobs = new LinkedHashMap<>();
         blobs.put(RunStateCodec.FILE, RunStateCodec.encode(state));
