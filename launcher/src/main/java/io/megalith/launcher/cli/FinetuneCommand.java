@@ -17,6 +17,9 @@ import picocli.CommandLine.Option;
 /**
  * {@code megalith finetune}, on one rank, dispatching on the config's family:
  * <ul>
+ *   <li>{@code model.family: bert} with {@code data.task: classify | speakers} ({@code conf/bert-speakers-finetune.yaml},
+ *       a {@code megalith train} config): BERT sequence classification through the launcher, as {@code megalith
+ *       train} (DP x TP on Spark, checkpoints, resume), from the weights of {@code checkpoint.init_from};
  *   <li>{@code family: gpt} ({@code conf/gpt-finetune-*.yaml}, {@link GptFinetuneConfig}): fine-tune a GPT from a
  *       {@code megalith train} run or safetensors weights, on continued causal LM or prompt -> answer pairs, with
  *       frozen layers and/or LoRA adapters (saved alone and merged);
@@ -41,6 +44,13 @@ final class FinetuneCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (isBertClassification(config, overrides)) {
+            // a MegalithConfig (model.family bert, data.task classify | speakers): through the launcher as train
+            TrainCommand train = new TrainCommand();
+            train.config = config;
+            train.overrides = overrides;
+            return train.call();
+        }
         if (GptFinetuneConfig.isGpt(config)) {
             GptFinetuneConfig.Loaded g = GptFinetuneConfig.load(config, overrides);
             Torch.load(g.threads());
@@ -62,5 +72,21 @@ final class FinetuneCommand implements Callable<Integer> {
             System.out.print(SpeakerExperiment.table(outcomes));
         }
         return 0;
+    }
+
+    /** A launcher config for BERT sequence classification: data.task classify or speakers (file or --set). */
+    static boolean isBertClassification(Path config, List<String> overrides) throws java.io.IOException {
+        String task = null;
+        for (String o : overrides) {
+            if (o.startsWith("data.task=")) {
+                task = o.substring("data.task=".length()).strip();
+            }
+        }
+        if (task == null && Files.isRegularFile(config)) {
+            com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.databind.ObjectMapper(
+                    new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()).readTree(config.toFile());
+            task = root == null ? null : root.path("data").path("task").asText(null);
+        }
+        return "classify".equals(task) || "speakers".equals(task);
     }
 }
