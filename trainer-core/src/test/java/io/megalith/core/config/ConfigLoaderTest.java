@@ -486,6 +486,13 @@ class ConfigLoaderTest {
                 "data.held_out_fraction=0")).startsWith("data.held_out_fraction: must be > 0 for data.task=classify");
         assertThat(problem("", "model.family=bert", "model.type_vocab_size=0", "data.task=addition"))
                 .startsWith("model.type_vocab_size: must be >= 1");
+        // the shipped configs: pre-training base and fine-tuning from it
+        MegalithConfig ft = ConfigLoader.load(Path.of("../conf/bert-speakers-finetune.yaml"), List.of());
+        MegalithConfig base = ConfigLoader.load(Path.of("../conf/bert-shakespeare-mlm.yaml"), List.of());
+        assertThat(ft.classification()).isTrue();
+        assertThat(ft.checkpoint().initFrom()).isEqualTo(base.run().dir());
+        assertThat(ft.model().blockSize()).isEqualTo(base.model().blockSize());
+        assertThat(ft.model().nEmbd()).isEqualTo(base.model().nEmbd());
     }
 
     @Test
