@@ -33,15 +33,17 @@ public record MegalithConfig(
 
     /**
      * GPT shape, as nanoGPT's GPTConfig. vocab_size 0 means "from the tokenizer". BERT (family bert) reads pre_ln
-     * (false: BERT's post-LN) and type_vocab_size (segment types) too.
+     * (false: BERT's post-LN), type_vocab_size (segment types) and nsp (masked-LM pre-training adds next-sentence
+     * prediction over halves of its windows) too.
      */
     public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
-            Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize) {
+            Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
+            boolean nsp) {
         /** Any family, BERT with its defaults (post-LN, two segment types). */
         public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
                 Moe moe, String family, int nEncoderLayer, int nDecoderLayer) {
             this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, family, nEncoderLayer, nDecoderLayer,
-                    false, 2);
+                    false, 2, false);
         }
 
         /** A GPT. */
@@ -245,6 +247,13 @@ public record MegalithConfig(
                     + "tokens of data.task text or addition (got reverse)");
         }
         c.atLeast("model.type_vocab_size", model.typeVocabSize(), 1);
+        if (model.nsp()) {
+            c.require("bert".equals(model.family()) && !classification(), "model.nsp: next-sentence prediction is a "
+                    + "model.family bert pre-training head (data.task text or addition)");
+            c.require(model.typeVocabSize() >= 2, "model.type_vocab_size: must be >= 2 with model.nsp (sentence A and "
+                    + "B segments)");
+            c.atLeast("model.block_size", model.blockSize(), 4);
+        }
         if (classification()) {
             c.require("bert".equals(model.family()), "data.task: " + data.task() + " (sequence classification) "
                     + "trains model.family bert (got " + model.family() + ")");

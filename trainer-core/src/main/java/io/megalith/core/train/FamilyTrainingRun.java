@@ -123,13 +123,14 @@ public final class FamilyTrainingRun implements AutoCloseable {
             this.text = openText(cfg, hadoop, preparedData);
             this.specials = text.tokenizer().vocabSize();
             // post-LN BERT, no NSP; one more position than the GPT's context for the [CLS] in front
-            this.bertConfig = new BertConfig((int) specials + 4, m.blockSize() + 1, 2, m.nLayer(), m.nHead(), m.nEmbd(),
-                    m.dropout(), m.bias(), m.preLn(), false, specials, cfg.finetune().loraConfig());
+            this.bertConfig = new BertConfig((int) specials + 4, m.blockSize() + 1, m.typeVocabSize(), m.nLayer(), m.nHead(), m.nEmbd(),
+                    m.dropout(), m.bias(), m.preLn(), m.nsp(), specials, cfg.finetune().loraConfig());
             Bert bert = new Bert(bertConfig, layout, tp);
             module = bert;
             this.shape = bertConfig.withDropout(0).toString();
             plan = bert.segments(null, null);
             parts = (step, first, count) -> SegmentTrainer.bert(bert, mlmRows(text.train(step, first, count),
+                    m.nsp() ? text.train(step, MlmRows.OTHER + first, count) : null,
                     CounterRng.key(CounterRng.key(cfg.seed(), "mlm"), step), first));
         } else {
             this.classify = null;
@@ -228,28 +229,9 @@ public final class FamilyTrainingRun implements AutoCloseable {
         return new TextData(tok, tok.encode(all), d.valFraction(), cfg.model().blockSize(), cfg.seed());
     }
 
-    /**
-     * Masked-LM rows from token rows: [CLS] + the row, masked 15% / 80-10-10 with a key per global row (so any cut
-     * of the batch over data-parallel ranks masks the same tokens).
-     */
-    private MlmBatch mlmRows(Batch rows, long key, int first) {
-        int t = rows.seqLen() + 1;
-        long pad = specials;
-        long cls = specials + 1;
-        long sep = specials + 2;
-        long mask = specials + 3;
-        MlmMasking masking = new MlmMasking(bertConfig.vocabSize(), mask, pad, cls, sep);
-        long[] inputs = new long[rows.size() * t];
-        long[] targets = new long[rows.size() * t];
-        for (int i = 0; i < rows.size(); i++) {
-            long[] row = new long[t];
-            row[0] = cls;
-            System.arraycopy(rows.inputs(), i * rows.seqLen(), row, 1, rows.seqLen());
-            long[][] r = masking.apply(row, CounterRng.key(key, first + i));
-            System.arraycopy(r[0], 0, inputs, i * t, t);
-            System.arraycopy(r[1], 0, targets, i * t, t);
-        }
-        return new MlmBatch(inputs, null, targets, null, rows.size(), t);
+    /** Pre-training rows (see {@link MlmRows}): [CLS] + a window, or NSP pairs when {@code others} is given. */
+    private MlmBatch mlmRows(Batch rows, Batch others, long key, int first) {
+        return MlmRows.of(rows, others, specials, bertConfig.vocabSize(), key, first);
     }
 
     /**
@@ -369,7 +351,8 @@ public final class FamilyTrainingRun implements AutoCloseable {
                 double sum = 0;
                 int n = cfg.train().evalBatches();
                 for (int i = 0; i < n; i++) {
-                    MlmBatch b = mlmRows(text.validation(i, cfg.train().batchSize()),
+                    MlmBatch b = mlmRows(text.validation(i, cfg.train().batchSize()), cfg.model().nsp()
+                            ? text.validation(MlmRows.OTHER + i, cfg.train().batchSize()) : null,
                             CounterRng.key(CounterRng.key(cfg.seed(), "mlm-validation"), i), 0);
                     ai.djl.pytorch.jni.JniUtils.setGradMode(false);
                     try (ai.djl.ndarray.NDScope scope = new ai.djl.ndarray.NDScope(); NDManager mm = manager.newSubManager()) {
