@@ -8,6 +8,7 @@ import io.megalith.core.nn.Linear;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.TpLayout;
 
 /**
  * A linear layer with an optional low-rank adapter: y = W x + b + (alpha / r) B A x, A [r, in], B [out, r].
@@ -17,6 +18,25 @@ import io.megalith.core.tensor.Ops;
  * {@code <name>.lora_b}. A starts normal(0, 1/sqrt(in)) (the scale of PEFT's kaiming-uniform init with
  * a = sqrt(5), whose bound is 1/sqrt(in)) and B starts at zero, so a fresh adapter leaves the output unchanged.
  * Without an adapter (the config does not target this layer) it is exactly {@link Linear}.
+ *
+ * <p>Under tensor parallelism (Megatron's column- and row-parallel layers) the adapter is split so that the
+ * ranks compute exactly the one-rank layer, with no collective of its own (write s = alpha / r, rank i of tp):
+ * <ul>
+ *   <li>column-parallel, W split by output rows W_i (the ranges {@code outRanges}), input x replicated:
+ *       y_i = W_i x + b_i + s B_i (A x). B is sliced by the same output rows (B_i, a SLICE of [out, r] along
+ *       dim 0); A is replicated. dA on rank i is s B_i^T dy_i x^T, B_i's share of the one-rank
+ *       dA = s B^T dy x^T = sum_i s B_i^T dy_i x^T, so A is PARTIAL (its gradient summed over the group);
+ *       dx_i = W_i^T dy_i + s A^T B_i^T dy_i sums to the one-rank dx in the layer's backward all-reduce.
+ *   <li>row-parallel, W split by input columns W_i (the range {@code inRange}), input x_i this rank's columns,
+ *       output a partial sum all-reduced at the segment boundary: y_i = W_i x_i + b/tp + s B (A_i x_i), and
+ *       sum_i y_i = W x + b + s B A x because A x = sum_i A_i x_i. A is sliced by the same input columns (A_i, a
+ *       SLICE of [r, in] along dim 1, initialised as that slice of the one-rank A); B is replicated and PARTIAL:
+ *       dB on rank i is s dy (A_i x_i)^T, whose sum over ranks is the one-rank s dy (A x)^T. The adapter term
+ *       is not divided by tp as the bias is: it is linear in the partial input x_i.
+ * </ul>
+ * Sequence parallelism changes nothing here: a column-parallel layer's input is gathered along the sequence
+ * before it, a row-parallel layer's output reduce-scattered after it. {@link #merge()} is local too:
+ * W_i += s B_i A (column) and W_i += s B A_i (row) are each rank's slice of W += s B A.
  */
 public final class LoraLinear extends Module {
     public static final String A = "lora_a";
@@ -27,51 +47,63 @@ public final class LoraLinear extends Module {
     private final float scale;
     private PtNDArray scaleTensor;
 
+    /** How the adapter splits over a tensor-parallel group: not at all, or as a column- or row-parallel base. */
+    private enum Split { NONE, COLUMN, ROW }
+
     public LoraLinear(String prefix, long in, long out, boolean bias, double std, LoraConfig lora) {
-        this(prefix, new Linear(prefix, in, out, bias, std), in, out, lora);
+        this(prefix, new Linear(prefix, in, out, bias, std), in, out, lora, Split.NONE, null);
     }
 
     /**
-     * Megatron's column-parallel linear ({@link Linear#columnParallel}) keeping output features {@code outRanges};
-     * with a single-rank layout the plain layer. LoRA adapters are not supported on a sharded layer yet.
+     * Megatron's column-parallel linear ({@link Linear#columnParallel}) keeping output features {@code outRanges},
+     * its adapter's B sliced by the same rows and A replicated (see the class comment); with a single-rank layout
+     * the plain layer.
      */
     public static LoraLinear columnParallel(String prefix, long in, long out, boolean bias, double std, long[][] outRanges,
-            io.megalith.core.tensorparallel.TpLayout tp, LoraConfig lora) {
+            TpLayout tp, LoraConfig lora) {
         if (!tp.parallel()) {
             return new LoraLinear(prefix, in, out, bias, std, lora);
         }
-        requireNoAdapter(prefix, lora);
-        return new LoraLinear(prefix, Linear.columnParallel(prefix, in, out, bias, std, outRanges, tp), in, out, lora);
+        return new LoraLinear(prefix, Linear.columnParallel(prefix, in, out, bias, std, outRanges, tp), in, out, lora,
+                Split.COLUMN, outRanges);
     }
 
-    /** Megatron's row-parallel linear ({@link Linear#rowParallel}) keeping input features {@code inRange}. */
+    /**
+     * Megatron's row-parallel linear ({@link Linear#rowParallel}) keeping input features {@code inRange}, its
+     * adapter's A sliced by the same columns and B replicated (see the class comment).
+     */
     public static LoraLinear rowParallel(String prefix, long in, long out, boolean bias, double std, long[] inRange,
-            io.megalith.core.tensorparallel.TpLayout tp, LoraConfig lora) {
+            TpLayout tp, LoraConfig lora) {
         if (!tp.parallel()) {
             return new LoraLinear(prefix, in, out, bias, std, lora);
         }
-        requireNoAdapter(prefix, lora);
-        return new LoraLinear(prefix, Linear.rowParallel(prefix, in, out, bias, std, inRange, tp), in, out, lora);
+        return new LoraLinear(prefix, Linear.rowParallel(prefix, in, out, bias, std, inRange, tp), in, out, lora,
+                Split.ROW, new long[][] {inRange});
     }
 
-    private static void requireNoAdapter(String prefix, LoraConfig lora) {
-        if (lora.applies(prefix)) {
-            throw new UnsupportedOperationException("LoRA adapter on " + prefix + " under tensor parallelism is not "
-                    + "supported yet: run LoRA fine-tuning with tp 1");
-        }
-    }
-
-    private LoraLinear(String prefix, Linear base, long in, long out, LoraConfig lora) {
+    /** {@code in}, {@code out}: the one-rank layer's features; {@code ranges}: the base's kept rows or columns. */
+    private LoraLinear(String prefix, Linear base, long in, long out, LoraConfig lora, Split split, long[][] ranges) {
         super(prefix);
         this.base = child(base);
-        if (lora.applies(prefix)) {
-            this.a = parameter(A, new long[] {lora.rank(), in}, Init.normal(1.0 / Math.sqrt(in)), true);
-            this.b = parameter(B, new long[] {out, lora.rank()}, Init.zeros(), true);
-            this.scale = (float) lora.scale();
-        } else {
+        if (!lora.applies(prefix)) {
             this.a = null;
             this.b = null;
             this.scale = 0f;
+            return;
+        }
+        long r = lora.rank();
+        long localIn = split == Split.ROW ? TpLayout.size(ranges) : in;
+        long localOut = split == Split.COLUMN ? TpLayout.size(ranges) : out;
+        // the init's scale is the one-rank layer's: a row-parallel rank's A is its slice of the one-rank A
+        this.a = parameter(A, new long[] {r, localIn}, Init.normal(1.0 / Math.sqrt(in)), true);
+        this.b = parameter(B, new long[] {localOut, r}, Init.zeros(), true);
+        this.scale = (float) lora.scale();
+        if (split == Split.COLUMN) {
+            b.shard(Parameter.Sharding.slice(new long[] {out, r}, 0, ranges));
+            a.shard(Parameter.Sharding.PARTIAL);
+        } else if (split == Split.ROW) {
+            a.shard(Parameter.Sharding.slice(new long[] {r, in}, 1, ranges));
+            b.shard(Parameter.Sharding.PARTIAL);
         }
     }
 
@@ -84,6 +116,9 @@ public final class LoraLinear extends Module {
             scaleTensor = Ops.scalar(a.value().getManager(), scale);
             NDScope.unregister(scaleTensor);
         }
+        // Y = XW^T + b + s (X A^T) B^T, rows of X the tokens. Column-parallel: W, b, B this rank's output rows, A
+        // whole (X whole). Row-parallel: W, A this rank's input columns (X this rank's columns), b / tp, B whole:
+        // the partial sums add up to the one-rank Y in the all-reduce after the layer.
         PtNDArray low = Ops.linear(Ops.linear(x, a.value(), null), b.value(), null);
         return Ops.add(y, Ops.mul(low, scaleTensor));
     }
@@ -103,7 +138,9 @@ public final class LoraLinear extends Module {
 
     /**
      * Folds the adapter into the base weight in place, W += (alpha / r) B A, and zeroes B, so the layer computes
-     * the same function with no adapter work left (and training can continue with a fresh delta).
+     * the same function with no adapter work left (and training can continue with a fresh delta). Local under
+     * tensor parallelism: B_i A (column-parallel) and B A_i (row-parallel) are this rank's slice of B A, and every
+     * rank zeroes its B (a replica of B stays equal on every rank).
      */
     public void merge() {
         if (a == null) {
@@ -112,6 +149,7 @@ public final class LoraLinear extends Module {
         JniUtils.setGradMode(false);
         try (NDScope scope = new NDScope()) {
             PtNDArray w = base.weight().value();
+            // column: [out_i, r] x [r, in] = W_i's shape; row: [out, r] x [r, in_i] = W_i's shape
             PtNDArray delta = Ops.mul(Ops.matmul(b.value(), a.value()), Ops.scalar(w.getManager(), scale));
             Ops.addInPlace(w, delta);
             Ops.addInPlace(b.value(), Ops.neg(b.value()));

@@ -88,13 +88,17 @@ public final class Gpt extends Module {
         this(cfg, TpLayout.SINGLE, null, PpLayout.SINGLE, false, null, lora);
     }
 
-    /** Every option above, with LoRA adapters (tp 1 only: a sharded layer refuses an adapter). */
+    /**
+     * Every option above, with LoRA adapters: under tensor parallelism each adapter is split as its layer (see
+     * {@link io.megalith.core.lora.LoraLinear}); MoE experts get none.
+     */
     public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp, boolean sequenceParallel,
             Communicator expertParallel, io.megalith.core.lora.LoraConfig lora) {
         super("");
         this.sequenceParallel = sequenceParallel && tp.parallel();
         this.expertParallel = expertParallel != null && expertParallel.size() > 1 ? expertParallel : null;
         this.cfg = cfg;
+        this.lora = lora;
         this.tp = tp;
         this.tpGroup = tpGroup;
         this.pp = pp;
@@ -121,9 +125,15 @@ public final class Gpt extends Module {
     }
 
     private final PpLayout pp;
+    private final io.megalith.core.lora.LoraConfig lora;
     private final int firstBlock;
     private final Communicator expertParallel; // null: every rank holds every expert
     private final boolean sequenceParallel;
+
+    /** The LoRA adapters this model was built with ({@link io.megalith.core.lora.LoraConfig#NONE}: none). */
+    public io.megalith.core.lora.LoraConfig lora() {
+        return lora;
+    }
 
     /** Whether activations between tensor-parallel regions are split along the sequence (tp > 1 only). */
     public boolean sequenceParallel() {

@@ -174,7 +174,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
                     + "0 or 1");
         }
         for (int i = 1; i < n; i++) {
-            Gpt replica = new Gpt(model.config());
+            Gpt replica = new Gpt(model.config(), model.lora());
             replicaStores.add(new ParameterStore(replica, store));
             replica.initConstants(manager);
             replicas.add(replica);
@@ -330,7 +330,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         if (tensorParallel.size() > 1 || groups.pipeline().size() > 1 || groups.expertParallel().size() > 1) {
             Map<String, HostTensor> full = fullParameters();
             if (fullModel == null) {
-                fullModel = new Gpt(model.config());
+                fullModel = new Gpt(model.config(), model.lora()); // with its adapters, unsplit
                 fullParams = new ParameterStore(fullModel, manager, 0);
                 fullModel.initConstants(manager);
             }

@@ -1,7 +1,6 @@
 package io.megalith.core.model.transformer;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -162,11 +161,48 @@ class TensorParallelLayersTest {
         check(tp -> new FeedForward("mlp", SPEC, tp), mod -> (x, mem, ctx) -> ((FeedForward) mod).forward(x, ctx), false);
     }
 
+    /**
+     * LoRA adapters on every projection (all parameters random, B included, so the adapter path counts): column-parallel
+     * layers' B and row-parallel layers' A get exactly their slice of the one-rank gradient, the replicated A
+     * (column) and B (row) gradients sum to it, and the outputs and input gradients still sum to the one-rank ones.
+     */
     @Test
-    void loraIsRefusedOnShardedLayers() {
-        LayerSpec lora = new LayerSpec(16, 4, 0.0, true, true, 2, new LoraConfig(2, 4, List.of("attn.qkv")));
-        assertThatThrownBy(() -> new MultiHeadAttention("attn", lora, false, new TpLayout(0, 2)))
-                .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("attn.qkv");
+    void loraAdaptersOnShardedLayers() {
+        LayerSpec lora = new LayerSpec(16, 4, 0.2, true, true, 2, new LoraConfig(2, 4,
+                List.of("attn.qkv", "attn.proj", "cross.q", "cross.kv", "cross.proj", "mlp.fc", "mlp.proj")));
+        float[] bias = new float[B * TK];
+        bias[2 * TK - 1] = AttentionMask.BLOCKED;
+        check(tp -> new MultiHeadAttention("attn", lora, false, tp), mod -> (x, mem, ctx) ->
+                ((MultiHeadAttention) mod).forward(x, null, null, ctx, null), false);
+        check(tp -> new MultiHeadAttention("cross", lora, true, tp), mod -> (x, mem, ctx) ->
+                ((MultiHeadAttention) mod).forward(x, mem, Ops.floats(ctx.manager(), bias, B, 1, 1, TK), ctx, null), true);
+        check(tp -> new FeedForward("mlp", lora, tp), mod -> (x, mem, ctx) -> ((FeedForward) mod).forward(x, ctx), false);
+        MultiHeadAttention shard = new MultiHeadAttention("attn", lora, false, new TpLayout(1, 2));
+        Map<String, Parameter.Sharding.Kind> kinds = new LinkedHashMap<>();
+        shard.parameters().forEach(p -> kinds.put(p.name(), p.sharding().kind()));
+        assertThat(kinds).containsEntry("attn.qkv.lora_a", Parameter.Sharding.Kind.PARTIAL)
+                .containsEntry("attn.qkv.lora_b", Parameter.Sharding.Kind.SLICE)
+                .containsEntry("attn.proj.lora_a", Parameter.Sharding.Kind.SLICE)
+                .containsEntry("attn.proj.lora_b", Parameter.Sharding.Kind.PARTIAL);
+    }
+
+    /** A row-parallel rank's A is initialised as its slice of the one-rank A (same seed, same names). */
+    @Test
+    void shardedAdapterInitIsTheSliceOfTheOneRankInit() {
+        LayerSpec lora = new LayerSpec(16, 4, 0.0, true, true, 2, new LoraConfig(2, 4, List.of("mlp.fc", "mlp.proj")));
+        try (ParameterStore full = new ParameterStore(new FeedForward("mlp", lora, TpLayout.SINGLE), root, 5)) {
+            Map<String, HostTensor> one = full.toHost();
+            for (int rank = 0; rank < 2; rank++) {
+                try (ParameterStore s = new ParameterStore(new FeedForward("mlp", lora, new TpLayout(rank, 2)), root, 5)) {
+                    Map<String, HostTensor> want = TensorParallelState.slice(one, s.parameters(), "");
+                    for (Map.Entry<String, HostTensor> e : s.toHost().entrySet()) {
+                        assertThat(e.getValue().toFloats()).as("%s on rank %d", e.getKey(), rank)
+                                .containsExactly(want.get(e.getKey()).toFloats());
+                    }
+                    assertThat(s.toHost().get("mlp.proj.lora_a").shape()).containsExactly(2, 32);
+                }
+            }
+        }
     }
 
     /** Two layers as one module, on one rank of a tensor-parallel layout. */
