@@ -93,11 +93,15 @@ class BertClassifierTensorParallelTest {
     }
 
     static Result train(MegalithConfig cfg, Communicator dp, Communicator tp) {
+        return train(cfg, dp, tp, LoraConfig.NONE, CHECKED);
+    }
+
+    static Result train(MegalithConfig cfg, Communicator dp, Communicator tp, LoraConfig lora, List<String> checked) {
         Torch.load(1);
         Torch.enterThread();
         JniUtils.setNumThreads(1);
         TpLayout layout = new TpLayout(tp.rank(), tp.size());
-        BertConfig bc = new BertConfig(VOCAB, 16, 2, 2, 4, 32, 0.1, true, false, false, 0, LoraConfig.NONE);
+        BertConfig bc = new BertConfig(VOCAB, 16, 2, 2, 4, 32, 0.1, true, false, false, 0, lora);
         SequenceClassifier model = new SequenceClassifier(bc, LABELS, layout, tp);
         try (NDManager manager = Torch.newManager();
                 ParameterStore store = new ParameterStore(model, manager, cfg.seed());
@@ -109,7 +113,7 @@ class BertClassifierTensorParallelTest {
                 losses.add(trainer.step(s).loss());
                 if (s == 0) {
                     Map<String, HostTensor> full = trainer.fullGradients();
-                    for (String name : CHECKED) {
+                    for (String name : checked) {
                         assertThat(full).as("gradient of %s", name).containsKey(name);
                         grads.put(name, full.get(name).toFloats());
                     }
@@ -143,5 +147,20 @@ class BertClassifierTensorParallelTest {
             assertSame(one, r, "dp=2");
         }
         assertThat(one.losses().get(STEPS - 1)).as("it trains").isLessThan(one.losses().get(0));
+    }
+
+    /** With LoRA adapters on the attention and feed-forward (sharded as their layers at TP=2). */
+    @Test
+    void classificationWithLoraAtTp2ReproducesOneRank() throws Exception {
+        LoraConfig lora = new LoraConfig(2, 4, List.of("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj"));
+        List<String> checked = new ArrayList<>(CHECKED);
+        checked.addAll(List.of("layers.0.attn.qkv.lora_a", "layers.0.attn.qkv.lora_b", "layers.1.mlp.proj.lora_a",
+                "layers.1.mlp.proj.lora_b"));
+        Result one = train(config(1, 1), new SingleRankCommunicator(), new SingleRankCommunicator(), lora, checked);
+        List<Result> tp2 = LoopbackRanks.run(DeviceMesh.of(1, 2, 1), (ParallelContext ctx) ->
+                train(config(1, 2), ctx.dataParallel(), ctx.tensorParallel(), lora, checked));
+        for (Result r : tp2) {
+            assertSame(one, r, "lora tp=2");
+        }
     }
 }
