@@ -20,8 +20,13 @@ final class GenerateCommand implements Callable<Integer> {
     String runDir;
 
     @Option(names = {"-p", "--prompt"}, description = "text to continue (default: the run's generate.prompt, or a newline; "
-            + "on an addition run: show held-out problems worked greedily)")
-    String prompt;
+            + "on an addition run: show held-out problems worked greedily); an encoder_decoder run: a source string "
+            + "to decode (default: held-out examples). Repeatable")
+    List<String> prompts;
+
+    @Option(names = "--beams", defaultValue = "1", description = "encoder_decoder runs: beam search with this many "
+            + "beams (1 = greedy)")
+    int beams;
 
     @Option(names = {"-n", "--max-new-tokens"}, description = "tokens to generate (default: the run's generate.max_new_tokens)")
     Integer maxNewTokens;
@@ -43,6 +48,12 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        Integer family = FamilyGenerate.run(runDir, new Configuration(), prompts, beams, maxNewTokens, samples, threads,
+                System.out);
+        if (family != null) {
+            return family;
+        }
+        String prompt = prompts == null || prompts.isEmpty() ? null : prompts.get(0);
         try (TrainedModel trained = TrainedModel.load(runDir, new Configuration(), threads)) {
             MegalithConfig.Generate saved = trained.config().generate();
             MegalithConfig.Generate g = new MegalithConfig.Generate(
@@ -63,11 +74,14 @@ final class GenerateCommand implements Callable<Integer> {
                 r.examples().forEach(System.out::println);
                 return 0;
             }
-            List<String> texts = TrainingRun.generateText(trained.model(), trained.tokenizer(), trained.manager(), g, s);
             System.out.printf("megalith: %s at step %d%n", runDir, trained.step());
-            for (String t : texts) {
-                System.out.println(t);
-                System.out.println("---");
+            for (String p : prompts == null || prompts.isEmpty() ? java.util.Collections.singletonList(g.prompt()) : prompts) {
+                MegalithConfig.Generate one = new MegalithConfig.Generate(p, g.maxNewTokens(), g.temperature(), g.topK(),
+                        g.samples());
+                for (String t : TrainingRun.generateText(trained.model(), trained.tokenizer(), trained.manager(), one, s)) {
+                    System.out.println(t);
+                    System.out.println("---");
+                }
             }
         }
         return 0;

@@ -66,6 +66,9 @@ final class MetricsFollower implements AutoCloseable {
                 if (r.containsKey("exact_match")) {
                     line += String.format(", exact match %.1f%%", num(r, "exact_match") * 100);
                 }
+                if (r.containsKey("mlm_accuracy")) { // a BERT run's masked-LM evaluation
+                    line += String.format(", masked-LM accuracy %.1f%%", num(r, "mlm_accuracy") * 100);
+                }
                 progress.message(line);
             }
         }

@@ -229,7 +229,7 @@ public record MegalithConfig(
         }
     }
 
-    public static final List<String> TASKS = List.of("text", "addition", "reverse", "classify", "speakers");
+    public static final List<String> TASKS = List.of("text", "addition", "reverse", "pairs", "classify", "speakers");
 
     /** Whether the data task is BERT sequence classification (labeled texts) rather than pre-training. */
     public boolean classification() {
@@ -243,8 +243,9 @@ public record MegalithConfig(
         c.atLeast("model.n_encoder_layer", model.nEncoderLayer(), 0);
         c.atLeast("model.n_decoder_layer", model.nDecoderLayer(), 0);
         if ("bert".equals(model.family())) {
-            c.require(!"reverse".equals(data.task()), "data.task: model.family bert pre-trains (masked LM) on the "
-                    + "tokens of data.task text or addition (got reverse)");
+            c.require(!"reverse".equals(data.task()) && !"pairs".equals(data.task()), "data.task: model.family bert "
+                    + "pre-trains (masked LM) on the tokens of data.task text or addition, or classifies (data.task "
+                    + "classify | speakers) (got " + data.task() + ")");
         }
         c.atLeast("model.type_vocab_size", model.typeVocabSize(), 1);
         if (model.nsp()) {
@@ -271,8 +272,14 @@ public record MegalithConfig(
             return;
         }
         if ("encoder_decoder".equals(model.family())) {
-            c.require("reverse".equals(data.task()), "data.task: model.family encoder_decoder trains on data.task "
-                    + "reverse (got " + data.task() + ")");
+            boolean pairs = "pairs".equals(data.task()); // the task name is shared with the GPT's; the family decides
+            c.require("reverse".equals(data.task()) || pairs, "data.task: model.family encoder_decoder trains on data.task "
+                    + "reverse (built in) or pairs (source<TAB>target lines of data.path) (got " + data.task() + ")");
+            if (pairs) {
+                c.require(data.path() != null && !data.path().isBlank(), "data.path: must be set for data.task=pairs "
+                        + "with model.family encoder_decoder: a file of source<TAB>target lines (e.g. --set "
+                        + "data.path=/path/to/pairs.tsv)");
+            }
             c.atLeast("data.min_len", data.minLen(), 1);
             c.require(data.maxLen() >= data.minLen(), "data.max_len: must be >= data.min_len (" + data.maxLen() + " < "
                     + data.minLen() + ")");

@@ -37,7 +37,16 @@ import org.apache.hadoop.conf.Configuration;
  */
 public final class BertClassification {
     /** Held-out cross-entropy, accuracy, and the accuracy of always answering the most frequent training label. */
-    public record Eval(double loss, double accuracy, double majority, int examples) {}
+    public record Eval(double loss, double accuracy, double majority, int examples) {
+        /** The metrics.jsonl fields: val_loss, accuracy, majority_baseline. */
+        public Map<String, Object> record() {
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("val_loss", loss);
+            r.put("accuracy", accuracy);
+            r.put("majority_baseline", majority);
+            return r;
+        }
+    }
 
     private final MegalithConfig cfg;
     private final BaseCheckpoint base;

@@ -18,10 +18,8 @@ import io.megalith.core.model.bert.BertConfig;
 import io.megalith.core.model.bert.MlmBatch;
 import io.megalith.core.model.bert.MlmMasking;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
-import io.megalith.core.model.seq2seq.ReverseDigitsTask;
 import io.megalith.core.model.seq2seq.Seq2SeqConfig;
 import io.megalith.core.model.seq2seq.Seq2SeqTask;
-import io.megalith.core.model.seq2seq.Seq2SeqTraining;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.CounterRng;
@@ -43,8 +41,8 @@ import org.apache.hadoop.conf.Configuration;
  * A training run of a model family other than the GPT ({@code model.family}), one rank of a data- and
  * tensor-parallel layout: today the encoder-decoder on the built-in reversal task ({@code data.task: reverse}),
  * trained by {@link SegmentTrainer} (DP gradient sums, TP segments with vocab-parallel embedding and loss). The
- * leader writes metrics.jsonl (step, loss, lr, grad_norm, tokens_per_sec; at the end the teacher-forced loss and
- * the exact match of greedy decoding on held-out strings, evaluated on a one-rank copy of the gathered
+ * leader writes metrics.jsonl (step, loss, lr, grad_norm, tokens_per_sec; every {@code train.eval_every} steps and
+ * at the end a held-out evaluation record, {@link FamilyEvaluation}, of a one-rank copy of the gathered
  * parameters), and a loss chart. Checkpoints as the GPT's ({@link ShardedCheckpointer}: every
  * {@code checkpoint.every} steps and at the end, sharded, asynchronous, {@code keep_last}): the parameters, AdamW
  * state and step, with {@code model.family} and the model's shape in the training state; a run resumes from the
@@ -59,7 +57,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
     private final boolean leader;
     private final PrintStream console;
     private final NDManager manager;
-    private final ReverseDigitsTask task; // encoder_decoder
+    private final Seq2SeqTask task; // encoder_decoder: reverse or pairs (Seq2SeqRunTask)
     private final Seq2SeqConfig modelConfig;
     private final EncoderDecoder model;
     private final TrainingData text; // bert: the GPT's token data (text or addition), rows behind a [CLS]
@@ -137,7 +135,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
             this.text = null;
             this.bertConfig = null;
             this.specials = 0;
-            this.task = new ReverseDigitsTask(d.minLen(), d.maxLen(), d.heldOutFraction(), cfg.seed());
+            this.task = Seq2SeqRunTask.open(cfg, hadoop);
             this.modelConfig = task.modelConfig(m.encoderLayers(), m.decoderLayers(), m.nHead(), m.nEmbd(), m.dropout())
                     .withLora(cfg.finetune().loraConfig());
             this.model = new EncoderDecoder(modelConfig, layout, tp);
@@ -198,8 +196,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
         if (text != null || classify != null) {
             return TrainingRun.tokenizerBytes(text != null ? text.tokenizer() : classify.tokenizer());
         }
-        return ("{\"kind\": \"reverse-digits\", \"vocab_size\": " + modelConfig.vocabSize() + "}")
-                .getBytes(StandardCharsets.UTF_8);
+        return Seq2SeqRunTask.tokenizerBytes(task);
     }
 
     /** Called after every completed step (before it is logged and checkpointed), e.g. to inject faults in tests. */
@@ -238,7 +235,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
      * Rows [first, first + count) of a step, padded to the task's full lengths: shapes (and so dropout masks) do
      * not depend on how the batch is cut over data-parallel ranks.
      */
-    public static Seq2SeqTask.Batch fixedLength(ReverseDigitsTask task, long step, int first, int count) {
+    public static Seq2SeqTask.Batch fixedLength(Seq2SeqTask task, long step, int first, int count) {
         Seq2SeqTask.Batch b = task.train(step, first, count);
         long[][] src = new long[count][];
         long[][] tgt = new long[count][];
@@ -308,6 +305,13 @@ public final class FamilyTrainingRun implements AutoCloseable {
             if (leader && (done % cfg.train().logEvery() == 0 || done == steps)) {
                 console.printf("step %d: loss %.4f%n", done, st.loss());
             }
+            int evalEvery = cfg.train().evalEvery();
+            if (evalEvery > 0 && done % evalEvery == 0 && done < steps) { // the last step's comes after the loop
+                evaluate(done, null, metrics);
+                if (metrics != null) {
+                    chart();
+                }
+            }
             int every = cfg.checkpoint().every();
             if ((every > 0 && done % every == 0) || done == steps) {
                 save(done);
@@ -323,79 +327,57 @@ public final class FamilyTrainingRun implements AutoCloseable {
             console.printf("megalith: %s is already trained to step %d%n", cfg.run().dir(), startStep);
             metrics = null; // evaluated again, not logged again
         }
-        // every rank takes part in the gather; the leader evaluates a one-rank copy
-        Map<String, io.megalith.core.tensor.HostTensor> full = trainer.fullParameters();
-        Double exact = null;
-        double valLoss = Double.NaN; // teacher-forced loss on held-out strings (leader)
         List<String> samples = new ArrayList<>();
+        Map<String, Object> ev = evaluate(steps, samples, metrics);
+        // classification: the held-out accuracy in the summary's exact-match slot
+        Double exact = ev == null ? null : (Double) ev.getOrDefault("exact_match", ev.get("accuracy"));
+        double valLoss = ev == null ? Double.NaN : (Double) ev.getOrDefault("val_loss", Double.NaN);
         boolean log = metrics != null;
-        if (leader && classify != null) {
-            BertClassification.Eval e = classify.evaluate(full, manager);
-            valLoss = e.loss();
-            exact = e.accuracy();
-            Map<String, Object> rec = new LinkedHashMap<>();
-            rec.put("step", (long) steps);
-            rec.put("val_loss", valLoss);
-            rec.put("accuracy", e.accuracy());
-            rec.put("majority_baseline", e.majority());
-            if (log) {
-                metrics.write(rec);
-            }
-            samples.add(String.format("held-out accuracy %.1f%% on %d examples (majority class %.1f%%)",
-                    100 * e.accuracy(), e.examples(), 100 * e.majority()));
-            console.println(samples.get(0));
-        } else if (leader && bertConfig != null) {
-            Bert one = new Bert(bertConfig);
-            try (ParameterStore oneStore = new ParameterStore(one, manager, 0)) {
-                oneStore.load(full);
-                double sum = 0;
-                int n = cfg.train().evalBatches();
-                for (int i = 0; i < n; i++) {
-                    MlmBatch b = mlmRows(text.validation(i, cfg.train().batchSize()), cfg.model().nsp()
-                            ? text.validation(MlmRows.OTHER + i, cfg.train().batchSize()) : null,
-                            CounterRng.key(CounterRng.key(cfg.seed(), "mlm-validation"), i), 0);
-                    ai.djl.pytorch.jni.JniUtils.setGradMode(false);
-                    try (ai.djl.ndarray.NDScope scope = new ai.djl.ndarray.NDScope(); NDManager mm = manager.newSubManager()) {
-                        sum += one.pretrainingLoss(b, io.megalith.core.nn.ForwardContext.inference(mm)).getFloat();
-                    }
-                }
-                valLoss = sum / n;
-            }
-            Map<String, Object> rec = new LinkedHashMap<>();
-            rec.put("step", (long) steps);
-            rec.put("val_loss", valLoss);
-            if (log) {
-                metrics.write(rec);
-            }
-            console.printf("masked-LM validation loss %.4f%n", valLoss);
-        } else if (leader) {
-            EncoderDecoder one = new EncoderDecoder(modelConfig);
-            try (ParameterStore oneStore = new ParameterStore(one, manager, 0)) {
-                oneStore.load(full);
-                int n = task.heldOutSize(cfg.data().evalPairs());
-                exact = Seq2SeqTraining.exactMatch(task, one, manager, n, 1, samples);
-                Seq2SeqTask.Batch b = task.heldOut(0, Math.min(n, 100));
-                ai.djl.pytorch.jni.JniUtils.setGradMode(false);
-                try (ai.djl.ndarray.NDScope scope = new ai.djl.ndarray.NDScope(); NDManager mm = manager.newSubManager()) {
-                    valLoss = one.loss(b.src(), b.srcLen(), b.tgtIn(), b.targets(), b.tgtLen(), b.batch(),
-                            io.megalith.core.nn.ForwardContext.inference(mm)).getFloat();
-                }
-            }
-            Map<String, Object> rec = new LinkedHashMap<>();
-            rec.put("step", (long) steps);
-            rec.put("val_loss", valLoss);
-            rec.put("exact_match", exact);
-            if (log) {
-                metrics.write(rec);
-            }
-            console.printf("exact match %.1f%% on %d held-out strings%n", 100 * exact, task.heldOutSize(
-                    cfg.data().evalPairs()));
-        }
         if (log) {
             chart();
         }
         return new TrainingRun.Summary(startStep, steps, last, valLoss, exact, samples,
                 seconds > 0 ? tokens / seconds : 0, seconds);
+    }
+
+    /**
+     * Held-out evaluation ({@link FamilyEvaluation}): every rank takes part in gathering the parameters, the leader
+     * evaluates, prints and logs a record {step, val_loss, exact_match | mlm_accuracy} (metrics null: not logged).
+     * Returns the leader's record, null on the other ranks.
+     */
+    private Map<String, Object> evaluate(long step, List<String> samples, MetricsLog metrics) throws IOException {
+        Map<String, io.megalith.core.tensor.HostTensor> full = trainer.fullParameters();
+        if (!leader) {
+            return null;
+        }
+        Map<String, Object> ev = classify != null ? classify.evaluate(full, manager).record()
+                : bertConfig != null
+                ? FamilyEvaluation.bert(bertConfig, i -> mlmRows(text.validation(i, cfg.train().batchSize()),
+                        cfg.model().nsp() ? text.validation(MlmRows.OTHER + i, cfg.train().batchSize()) : null,
+                        CounterRng.key(CounterRng.key(cfg.seed(), "mlm-validation"), i), 0), cfg.train().evalBatches(),
+                        full, manager)
+                : FamilyEvaluation.seq2seq(modelConfig, task, cfg.data().evalPairs(), full, manager, samples);
+        Map<String, Object> rec = new LinkedHashMap<>();
+        rec.put("step", step);
+        rec.putAll(ev);
+        if (metrics != null && ev.containsKey("val_loss")) {
+            metrics.write(rec);
+        }
+        if (ev.containsKey("majority_baseline")) {
+            String line = String.format("held-out accuracy %.1f%% (majority class %.1f%%)",
+                    100 * (Double) ev.get("accuracy"), 100 * (Double) ev.get("majority_baseline"));
+            console.printf("step %d: val loss %.4f, %s%n", step, ev.get("val_loss"), line);
+            if (samples != null) {
+                samples.add(line); // the summary's report line
+            }
+        } else if (ev.containsKey("mlm_accuracy")) {
+            console.printf("step %d: masked-LM validation loss %.4f, accuracy %.1f%%%n", step, ev.get("val_loss"),
+                    100 * (Double) ev.get("mlm_accuracy"));
+        } else if (ev.containsKey("exact_match")) {
+            console.printf("step %d: val loss %.4f, exact match %.1f%% on %d held-out examples%n", step,
+                    ev.get("val_loss"), 100 * (Double) ev.get("exact_match"), task.heldOutSize(cfg.data().evalPairs()));
+        }
+        return ev;
     }
 
     private void chart() {
@@ -412,7 +394,8 @@ public final class FamilyTrainingRun implements AutoCloseable {
      */
     private void save(long step) throws IOException {
         RunState state = new RunState(RunState.FORMAT_VERSION, step, cfg.seed(), trainer.optimizerSteps(), step, null,
-                text != null ? text.tokenizer().kind() : classify != null ? classify.tokenizer().kind() : "reverse-digits", io.megalith.core.config.ConfigLoader.toYaml(cfg),
+                text != null ? text.tokenizer().kind() : classify != null ? classify.tokenizer().kind()
+                        : Seq2SeqRunTask.kind(task), io.megalith.core.config.ConfigLoader.toYaml(cfg),
                 cfg.model().family(), shape);
         Map<String, byte[]> blobs = new LinkedHashMap<>();
         blobs.put(RunStateCodec.FILE, RunStateCodec.encode(state));

@@ -402,8 +402,8 @@ class ConfigLoaderTest {
     @Test
     void unknownTaskAndTokenizer() throws IOException {
         assertThat(problem("data:\n  task: images\n"))
-                .isEqualTo("data.task: must be one of text, addition, reverse, classify, speakers (got 'images')");
-        assertThat(problem("", "data.task=")).isEqualTo("data.task: must be one of text, addition, reverse, classify, speakers (got '')");
+                .isEqualTo("data.task: must be one of text, addition, reverse, pairs, classify, speakers (got 'images')");
+        assertThat(problem("", "data.task=")).isEqualTo("data.task: must be one of text, addition, reverse, pairs, classify, speakers (got '')");
         ConfigException e = rejected("data:\n  task: text\n  path: in.txt\n  tokenizer: wordpiece\n");
         assertThat(e.problems()).containsExactly("data.tokenizer: must be one of char, bpe (got 'wordpiece')");
     }
@@ -513,7 +513,7 @@ class ConfigLoaderTest {
         assertThat(e.problems()).containsExactlyInAnyOrder(
                 "model.dropout: must be in [0.0, 1.0) (got 1.0)",
                 "model.n_embd: must be divisible by model.n_head (100 % 3 != 0); choose n_embd a multiple of n_head",
-                "data.task: must be one of text, addition, reverse, classify, speakers (got 'nope')",
+                "data.task: must be one of text, addition, reverse, pairs, classify, speakers (got 'nope')",
                 "train.max_steps: must be >= 1 (got 0)",
                 "train.min_lr: must be <= train.lr (0.001 > 1.0E-4)",
                 "train.beta2: must be in [0.0, 1.0) (got 1.0)",

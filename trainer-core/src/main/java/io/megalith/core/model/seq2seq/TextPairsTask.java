@@ -139,6 +139,13 @@ public final class TextPairsTask implements Seq2SeqTask {
         return sb.toString();
     }
 
+    /** The file's distinct characters in id order (id 4 + index), for a vocabulary stored without the file. */
+    public String alphabet() {
+        StringBuilder sb = new StringBuilder();
+        chars.forEach(sb::append);
+        return sb.toString();
+    }
+
     @Override
     public String describe() {
         return path + ": " + (train.size() + heldOut.size()) + " pairs (" + heldOut.size() + " held out, "
