@@ -79,6 +79,24 @@ public final class BertClassification {
         this.model = new SequenceClassifier(config, data.labels().size(), layout, tp);
     }
 
+    /**
+     * Applies the {@code finetune} section: {@link io.megalith.core.finetune.Freezing} over the encoder, while the
+     * classifier head and the pooler train even under LoRA (the head is new, and an MLM-only base never trained the
+     * pooler), unless a {@code finetune.freeze} prefix names them.
+     */
+    public void applyFinetune(MegalithConfig.Finetune finetune) {
+        List<io.megalith.core.nn.Parameter> encoder = new java.util.ArrayList<>();
+        for (io.megalith.core.nn.Parameter p : model.parameters()) {
+            boolean head = p.name().startsWith(SequenceClassifier.HEAD + ".") || p.name().startsWith("pooler.");
+            if (!head) {
+                encoder.add(p);
+            } else if (finetune.freeze().stream().anyMatch(p.name()::startsWith)) {
+                p.freeze();
+            }
+        }
+        io.megalith.core.finetune.Freezing.apply(encoder, finetune);
+    }
+
     /** A scratch run's tokenizer, fitted on the labeled texts. */
     private static Tokenizer fit(MegalithConfig.Data d, String content, boolean speakers) {
         String texts = ClassificationData.texts(content, speakers);

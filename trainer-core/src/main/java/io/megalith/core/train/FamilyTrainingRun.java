@@ -148,7 +148,11 @@ public final class FamilyTrainingRun implements AutoCloseable {
             parts = (step, first, count) -> SegmentTrainer.seq2seq(model, fixedLength(task, step, first, count));
         }
         // the finetune section: adapters were built above; freeze what it does not train before the store's layout
-        io.megalith.core.finetune.Freezing.apply(module.parameters(), cfg.finetune());
+        if (classify != null) {
+            classify.applyFinetune(cfg.finetune());
+        } else {
+            io.megalith.core.finetune.Freezing.apply(module.parameters(), cfg.finetune());
+        }
         this.store = new ParameterStore(GradientBuckets.backwardOrder(plan), manager, cfg.seed());
         if (store.parameters().size() != module.parameters().size()) {
             throw new IllegalStateException("the segments do not cover every parameter of the model");

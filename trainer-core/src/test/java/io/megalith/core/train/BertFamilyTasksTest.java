@@ -41,6 +41,27 @@ class BertFamilyTasksTest {
     }
 
     @Test
+    void underLoraTheHeadAndPoolerTrainUnlessFrozenByName() throws Exception {
+        Path tsv = Files.writeString(tmp.resolve("f.tsv"), "a\tabc\nb\tcba\n".repeat(10));
+        MegalithConfig cfg = config("run: {dir: \"%s\"}\ndata: {task: classify, path: \"%s\", held_out_fraction: 0.3}\n"
+                .formatted(tmp.resolve("f"), tsv), "finetune.lora.rank=2", "finetune.lora.targets=[attn.qkv]");
+        io.megalith.core.tensor.Torch.load(1);
+        BertClassification c = new BertClassification(cfg, HADOOP, io.megalith.core.tensorparallel.TpLayout.SINGLE, null);
+        c.applyFinetune(cfg.finetune());
+        Map<String, Boolean> frozen = new java.util.HashMap<>();
+        c.model().parameters().forEach(p -> frozen.put(p.name(), p.frozen()));
+        assertThat(frozen).containsEntry("classifier.weight", false).containsEntry("pooler.dense.weight", false)
+                .containsEntry("layers.0.attn.qkv.lora_a", false).containsEntry("layers.0.attn.qkv.weight", true)
+                .containsEntry("embeddings.word.weight", true);
+        MegalithConfig named = ConfigLoader.fromYaml(ConfigLoader.toYaml(cfg), List.of("finetune.freeze=[pooler.]"), "x");
+        BertClassification d = new BertClassification(named, HADOOP, io.megalith.core.tensorparallel.TpLayout.SINGLE,
+                null);
+        d.applyFinetune(named.finetune());
+        d.model().parameters().forEach(p -> frozen.put(p.name(), p.frozen()));
+        assertThat(frozen).containsEntry("pooler.dense.weight", true).containsEntry("classifier.weight", false);
+    }
+
+    @Test
     void maskedLmWithNspTrainsTheNspHead() throws Exception {
         Path text = Files.writeString(tmp.resolve("t.txt"), "the quick brown fox jumps over the lazy dog. ".repeat(40));
         MegalithConfig cfg = config("run: {dir: \"%s\"}\ndata: {task: text, path: \"%s\"}\n".formatted(tmp.resolve("r"),
