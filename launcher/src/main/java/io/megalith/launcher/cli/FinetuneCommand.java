@@ -15,7 +15,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code megalith finetune}, on one rank, dispatching on the config's family:
+ * {@code megalith finetune}, dispatching on the config:
  * <ul>
  *   <li>{@code model.family: bert} with {@code data.task: classify | speakers} ({@code conf/bert-speakers-finetune.yaml},
  *       a {@code megalith train} config): BERT sequence classification through the launcher, as {@code megalith
@@ -30,8 +30,9 @@ import picocli.CommandLine.Option;
  * </ul>
  */
 @Command(name = "finetune", mixinStandardHelpOptions = true,
-        description = "Fine-tune on one rank: a GPT (family: gpt; causal LM or prompt->answer, frozen layers, LoRA) "
-                + "or a BERT classifier (model.family: bert).")
+        description = "Fine-tune: a BERT classifier through the launcher (model.family: bert, data.task: classify | "
+                + "speakers; DP x TP as train), or on one rank a GPT (family: gpt; causal LM or prompt->answer, frozen "
+                + "layers, LoRA) or the BERT speakers comparison (conf/bert-shakespeare-speakers.yaml).")
 final class FinetuneCommand implements Callable<Integer> {
     static final String DEFAULT_CONFIG = "conf/bert-shakespeare-speakers.yaml";
 

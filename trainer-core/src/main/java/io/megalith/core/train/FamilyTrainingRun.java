@@ -39,8 +39,10 @@ import org.apache.hadoop.conf.Configuration;
 
 /**
  * A training run of a model family other than the GPT ({@code model.family}), one rank of a data- and
- * tensor-parallel layout: today the encoder-decoder on the built-in reversal task ({@code data.task: reverse}),
- * trained by {@link SegmentTrainer} (DP gradient sums, TP segments with vocab-parallel embedding and loss). The
+ * tensor-parallel layout: the encoder-decoder (reversal or pairs), BERT masked-LM pre-training (optionally with NSP,
+ * {@link MlmRows}) or BERT sequence classification from a base run ({@link BertClassification}), trained by {@link
+ * SegmentTrainer} (DP gradient sums, TP segments with vocab-parallel embedding and loss), the {@code finetune}
+ * section (LoRA adapters, frozen parameters) applied to every family. The
  * leader writes metrics.jsonl (step, loss, lr, grad_norm, tokens_per_sec; every {@code train.eval_every} steps and
  * at the end a held-out evaluation record, {@link FamilyEvaluation}, of a one-rank copy of the gathered
  * parameters), and a loss chart. Checkpoints as the GPT's ({@link ShardedCheckpointer}: every
