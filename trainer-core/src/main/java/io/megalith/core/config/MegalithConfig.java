@@ -226,6 +226,10 @@ public record MegalithConfig(
         for (String f : finetune.freeze()) {
             c.require(f != null && !f.isBlank(), "finetune.freeze: entries must be non-empty parameter-name prefixes "
                     + "(e.g. wte, blocks.0.)");
+            // ep ranks hold different experts: freezing some would give them different gradient bucket layouts
+            c.require(f == null || parallel == null || parallel.ep() <= 1 || !f.matches(".*experts\\.\\d.*"),
+                    "finetune.freeze: " + f + " names single experts, which parallel.ep > 1 cannot freeze; freeze a "
+                    + "layer's experts together (e.g. blocks.1.moe.experts.) or set parallel.ep=1");
         }
     }
 

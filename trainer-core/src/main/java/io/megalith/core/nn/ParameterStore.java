@@ -19,6 +19,10 @@ import java.util.Map;
  * Owns the storage of a module's parameters: one flat float32 buffer, each parameter a contiguous
  * view of it. Parameters with weight decay come first, so the optimizer sees two contiguous groups.
  *
+ * <p>Frozen parameters ({@link Parameter#freeze()}) are laid out after every trainable one, in the order given, and
+ * do not require gradients: gradients, buckets and optimizer state then cover the trainable prefix
+ * [0, {@link #trainableElements()}) only, while values, loading and checkpoints still cover everything.
+ *
  * <p>Why flat: AdamW, global-norm clipping and (in the parallel module) gradient all-reduce and ZeRO
  * partitioning each become a handful of ops on one tensor instead of one op per parameter.
  */
@@ -28,6 +32,8 @@ public final class ParameterStore implements ModelParameters {
     private final PtNDArray flat;
     private final long decayElements;
     private final long totalElements;
+    private final long trainableElements;
+    private final int trainableCount;
     private PtNDArray[] gradViews;
 
     /** Allocates and initialises storage for {@code module}'s parameters from {@code seed}, decay ones first. */
@@ -48,16 +54,24 @@ public final class ParameterStore implements ModelParameters {
      */
     public ParameterStore(List<Parameter> ordered, NDManager parent, long seed) {
         this.manager = parent.newSubManager();
-        this.params = List.copyOf(ordered);
+        this.params = trainableFirst(ordered);
         long n = 0;
         long nd = 0;
+        long trainable = 0;
+        int count = 0;
         for (Parameter p : params) {
             n += p.numel();
             if (p.decay()) {
                 nd += p.numel();
             }
+            if (!p.frozen()) {
+                trainable += p.numel();
+                count++;
+            }
         }
         this.totalElements = n;
+        this.trainableElements = trainable;
+        this.trainableCount = count;
         this.decayElements = nd;
         this.flat = Ops.pt(manager.zeros(new Shape(n), DataType.FLOAT32));
         NDScope.unregister(flat);
@@ -69,10 +83,18 @@ public final class ParameterStore implements ModelParameters {
             all.put((int) offset, values);
             PtNDArray view = Ops.reshape(Ops.slice(flat, 0, offset, offset + p.numel()), p.shape());
             NDScope.unregister(view);
-            JniUtils.attachGradient(view, true);
+            JniUtils.attachGradient(view, !p.frozen()); // frozen: backward computes nothing for it
             p.bind(view, offset);
             offset += p.numel();
         }
+    }
+
+    /** {@code ordered} with its frozen parameters moved after the trainable ones, each kind in its given order. */
+    private static List<Parameter> trainableFirst(List<Parameter> ordered) {
+        List<Parameter> out = new ArrayList<>();
+        ordered.stream().filter(p -> !p.frozen()).forEach(out::add);
+        ordered.stream().filter(Parameter::frozen).forEach(out::add);
+        return List.copyOf(out);
     }
 
     /**
@@ -95,7 +117,10 @@ public final class ParameterStore implements ModelParameters {
             PtNDArray view = Ops.reshape(Ops.slice(primary.flat, 0, source.offset(), source.offset() + source.numel()),
                     p.shape());
             NDScope.unregister(view);
-            JniUtils.attachGradient(view, true);
+            if (source.frozen()) {
+                p.freeze(); // a worker's replica trains exactly what the primary trains
+            }
+            JniUtils.attachGradient(view, !source.frozen());
             p.bind(view, source.offset());
             ordered.add(p);
         }
@@ -106,11 +131,23 @@ public final class ParameterStore implements ModelParameters {
         this.flat = primary.flat;
         this.totalElements = primary.totalElements;
         this.decayElements = primary.decayElements;
+        this.trainableElements = primary.trainableElements;
+        this.trainableCount = primary.trainableCount;
     }
 
     @Override
     public List<Parameter> parameters() {
         return params;
+    }
+
+    /** The parameters that train (not frozen), in layout order: they occupy [0, {@link #trainableElements()}). */
+    public List<Parameter> trainableParameters() {
+        return params.subList(0, trainableCount);
+    }
+
+    /** Elements of the trainable parameters: the prefix of the flat buffer that has gradients and optimizer state. */
+    public long trainableElements() {
+        return trainableElements;
     }
 
     /** All parameter values, one contiguous tensor. */
@@ -149,7 +186,7 @@ public final class ParameterStore implements ModelParameters {
         return Ops.bytes(flat, true);
     }
 
-    /** Number of decayed elements (all of them before the rest when built decay-first from a module). */
+    /** Number of decayed elements (all before the rest when built decay-first from a module with nothing frozen). */
     public long decayElements() {
         return decayElements;
     }
@@ -295,8 +332,20 @@ public final class ParameterStore implements ModelParameters {
 
     /** Cuts a flat buffer aligned with this store into named host copies ({@code prefix + name}). */
     public Map<String, HostTensor> slices(FloatBuffer flatValues, String prefix) {
+        return slices(flatValues, prefix, params);
+    }
+
+    /**
+     * As {@link #slices(FloatBuffer, String)} for the trainable parameters only: {@code flatValues} may hold just
+     * the trainable prefix (gradients, optimizer state).
+     */
+    public Map<String, HostTensor> trainableSlices(FloatBuffer flatValues, String prefix) {
+        return slices(flatValues, prefix, trainableParameters());
+    }
+
+    private static Map<String, HostTensor> slices(FloatBuffer flatValues, String prefix, List<Parameter> which) {
         Map<String, HostTensor> out = new LinkedHashMap<>();
-        for (Parameter p : params) {
+        for (Parameter p : which) {
             float[] part = new float[(int) p.numel()];
             flatValues.get((int) p.offset(), part);
             out.put(prefix + p.name(), HostTensor.ofFloats(part, p.shape()));
@@ -306,7 +355,17 @@ public final class ParameterStore implements ModelParameters {
 
     /** Copies named host tensors into a flat buffer aligned with this store; every parameter must be present. */
     public void loadSlices(FloatBuffer flatValues, String prefix, Map<String, HostTensor> tensors) {
-        for (Parameter p : params) {
+        loadSlices(flatValues, prefix, tensors, params);
+    }
+
+    /** As {@link #loadSlices} for the trainable parameters only (a buffer of the trainable prefix suffices). */
+    public void loadTrainableSlices(FloatBuffer flatValues, String prefix, Map<String, HostTensor> tensors) {
+        loadSlices(flatValues, prefix, tensors, trainableParameters());
+    }
+
+    private static void loadSlices(FloatBuffer flatValues, String prefix, Map<String, HostTensor> tensors,
+            List<Parameter> which) {
+        for (Parameter p : which) {
             HostTensor t = tensors.get(prefix + p.name());
             if (t == null) {
                 throw new IllegalArgumentException("missing tensor " + prefix + p.name());

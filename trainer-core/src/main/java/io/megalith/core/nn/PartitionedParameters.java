@@ -26,6 +26,11 @@ import java.util.Map;
  * <em>released</em> by closing them (ZeRO-3 does that around every use; ZeRO-2 keeps every group
  * materialised). Gradients are read from the current views and the views can be renewed, which frees
  * libtorch's gradient tensors (DJL cannot reset a parameter's .grad otherwise).
+ *
+ * <p>Frozen parameters ({@link Parameter#freeze()}) are not partitioned: they live replicated in a
+ * {@link ParameterStore} of their own (always bound, no gradient), also under ZeRO-3. They have no gradient and no
+ * optimizer state to shard, and gathering them around every use would cost communication for nothing but their
+ * memory, which is the price of the simpler design; the groups cover the trainable parameters only.
  */
 public final class PartitionedParameters implements ModelParameters {
     /** Flat elements [from, to) and the parameters laid out in them. */
@@ -46,7 +51,8 @@ public final class PartitionedParameters implements ModelParameters {
     private final NDManager manager;
     private final List<Parameter> layout;
     private final List<Group> groups;
-    private final long numel;
+    private final long numel; // trainable elements: the partitioned flat space
+    private final ParameterStore frozen; // replicated frozen parameters, or null
     private final long[] pieceFrom;
     private final long[] pieceTo;
     private final int[] shardOffset;
@@ -55,9 +61,10 @@ public final class PartitionedParameters implements ModelParameters {
     private final Map<Parameter, PtNDArray> gradViews = new java.util.IdentityHashMap<>();
 
     /**
-     * Places {@code layout} contiguously from offset 0, cuts it at {@code groupEnds} (exclusive end offsets,
-     * ascending, the last = total) and initialises this rank's pieces from {@code seed} (each element is a
-     * function of (seed, parameter name, index), so no rank ever needs the full initial tensors).
+     * Places {@code layout}'s trainable parameters contiguously from offset 0, cuts them at {@code groupEnds}
+     * (exclusive end offsets, ascending, the last = their total; none if nothing trains) and initialises this rank's
+     * pieces from {@code seed} (each element is a function of (seed, parameter name, index), so no rank ever needs
+     * the full initial tensors). Frozen parameters of {@code layout} are stored whole, replicated.
      */
     public PartitionedParameters(List<Parameter> layout, long[] groupEnds, Communicator dp, NDManager parent, long seed) {
         this(layout, groupEnds, dp, null, null, parent, seed);
@@ -72,21 +79,26 @@ public final class PartitionedParameters implements ModelParameters {
         this.dp = dp;
         this.edp = expertDataParallel == null ? dp : expertDataParallel;
         this.manager = parent.newSubManager();
-        this.layout = List.copyOf(layout);
+        List<Parameter> trainable = layout.stream().filter(p -> !p.frozen()).toList();
+        List<Parameter> frozenParams = layout.stream().filter(Parameter::frozen).toList();
+        List<Parameter> all = new ArrayList<>(trainable);
+        all.addAll(frozenParams);
+        this.layout = List.copyOf(all);
         long off = 0;
-        for (Parameter p : layout) {
+        for (Parameter p : trainable) {
             p.bind(null, off);
             off += p.numel();
         }
         this.numel = off;
-        if (groupEnds.length == 0 || groupEnds[groupEnds.length - 1] != numel) {
+        if (groupEnds.length == 0 ? numel != 0 : groupEnds[groupEnds.length - 1] != numel) {
             throw new IllegalArgumentException("groups must end at " + numel);
         }
+        this.frozen = frozenParams.isEmpty() ? null : new ParameterStore(frozenParams, manager, seed);
         List<Group> gs = new ArrayList<>();
         long from = 0;
         for (long end : groupEnds) {
             List<Parameter> members = new ArrayList<>();
-            for (Parameter p : layout) {
+            for (Parameter p : trainable) {
                 if (p.offset() >= from && p.offset() < end) {
                     if (p.offset() + p.numel() > end) {
                         throw new IllegalArgumentException("group end " + end + " cuts parameter " + p.name());
@@ -143,11 +155,18 @@ public final class PartitionedParameters implements ModelParameters {
         return groups;
     }
 
+    /** Every parameter: the trainable ones (partitioned, in layout order), then the frozen ones (replicated). */
     public List<Parameter> parameters() {
         return layout;
     }
 
+    /** Elements of every parameter, frozen ones included. */
     public long numel() {
+        return numel + (frozen == null ? 0 : frozen.numel());
+    }
+
+    /** Elements of the trainable parameters: the flat space the groups partition. */
+    public long trainableElements() {
         return numel;
     }
 
@@ -324,6 +343,9 @@ public final class PartitionedParameters implements ModelParameters {
                 release(g.index());
             }
         }
+        if (frozen != null) {
+            out.putAll(frozen.toHost());
+        }
         return out;
     }
 
@@ -349,11 +371,14 @@ public final class PartitionedParameters implements ModelParameters {
                 materialise(g.index());
             }
         }
+        if (frozen != null) {
+            frozen.load(tensors);
+        }
     }
 
-    /** Elements of parameters currently held in full (materialised) plus the owned shard. */
+    /** Elements of parameters currently held in full (materialised, frozen) plus the owned shard. */
     public long heldParameterElements() {
-        long held = shardSize();
+        long held = shardSize() + (frozen == null ? 0 : frozen.numel());
         for (Group g : groups) {
             if (full[g.index()] != null) {
                 held += g.size();

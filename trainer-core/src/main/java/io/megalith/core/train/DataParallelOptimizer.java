@@ -27,6 +27,11 @@ import java.util.List;
  * Gradients are summed (each rank's loss already carries its share of the step's tokens), so the
  * update is that of the whole global batch. Global-norm clipping uses the norm over the full, reduced
  * gradient buffer: the same on every rank.
+ *
+ * <p>Only the store's trainable prefix [0, {@link ParameterStore#trainableElements()}) takes part: buckets, the
+ * gradient buffer, the norm and the AdamW state cover it; frozen parameters (laid out after it) are never
+ * communicated nor updated. A rank with nothing to train (a frozen pipeline stage) still joins the collectives of
+ * the norm.
  */
 public final class DataParallelOptimizer {
     private final Communicator dp;
@@ -52,6 +57,7 @@ public final class DataParallelOptimizer {
     private final io.megalith.core.nn.Parameter tied; // the token embedding held by first and last stage
     private final int stage;
     private final ParameterStore store;
+    private final long trainable; // elements of the store's trainable prefix
     private final List<ParameterStore> replicas;
     private final List<GradientBuckets.Bucket> buckets;
     private final long[] pieceFrom;
@@ -86,7 +92,9 @@ public final class DataParallelOptimizer {
         this.tp = groups.tensorParallel();
         this.pp = groups.pipeline();
         this.embedding = groups.embedding();
-        this.tied = embedding != null && embedding.size() > 1 ? tiedEmbedding : null;
+        // a frozen tied embedding has no gradient to sum (both stages freeze it: same name)
+        this.tied = embedding != null && embedding.size() > 1 && tiedEmbedding != null && !tiedEmbedding.frozen()
+                ? tiedEmbedding : null;
         if (stage < 0 || stage > 1) {
             throw new IllegalArgumentException("ZeRO stage " + stage + " is not handled here");
         }
@@ -97,14 +105,14 @@ public final class DataParallelOptimizer {
         if (expertParallel && (tp.size() > 1 || pp.size() > 1)) {
             throw new IllegalArgumentException("expert parallelism runs with tp 1 and pp 1");
         }
-        this.experts = store.parameters().stream().filter(p -> isExpert(p)).toList();
-        this.shared = store.parameters().stream().filter(p -> !isExpert(p)).toList();
+        this.experts = store.trainableParameters().stream().filter(p -> isExpert(p)).toList();
+        this.shared = store.trainableParameters().stream().filter(p -> !isExpert(p)).toList();
         this.expertBucket = new boolean[buckets.size()];
         if (expertParallel) {
             for (GradientBuckets.Bucket b : buckets) {
                 boolean any = false;
                 boolean all = true;
-                for (io.megalith.core.nn.Parameter p : store.parameters()) {
+                for (io.megalith.core.nn.Parameter p : store.trainableParameters()) {
                     if (p.offset() >= b.from() && p.offset() < b.to()) {
                         any |= isExpert(p);
                         all &= isExpert(p);
@@ -119,6 +127,13 @@ public final class DataParallelOptimizer {
         }
         this.stage = stage;
         this.store = store;
+        this.trainable = store.trainableElements();
+        for (GradientBuckets.Bucket b : buckets) {
+            if (b.to() > trainable) {
+                throw new IllegalArgumentException("bucket " + b.index() + " ends at " + b.to() + ", past the "
+                        + trainable + " trainable elements: plan buckets over the trainable parameters");
+            }
+        }
         this.replicas = List.copyOf(replicas);
         this.buckets = List.copyOf(buckets);
         int n = buckets.size();
@@ -134,17 +149,17 @@ public final class DataParallelOptimizer {
             shard += (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
         }
         this.shardSize = shard;
-        long[] decay = store.decayRanges();
+        long[] decay = within(store.decayRanges(), trainable);
         this.adam = stage == 0
-                ? new AdamW((int) store.numel(), decay, beta1, beta2, eps, weightDecay)
+                ? new AdamW((int) trainable, decay, beta1, beta2, eps, weightDecay)
                 : new AdamW(shardSize, shardDecayRanges(decay), beta1, beta2, eps, weightDecay);
-        this.grads = direct(store.numel());
+        this.grads = direct(trainable);
         this.launched = new boolean[n];
     }
 
     /** The gradients of the last step (reduced, before clipping) by parameter name: for tests and debugging. */
     public java.util.Map<String, io.megalith.core.tensor.HostTensor> lastGradients() {
-        return store.slices(floats(grads, 0, store.numel()), "");
+        return store.trainableSlices(floats(grads, 0, trainable), "");
     }
 
     /** Time the last step spent waiting for communication (not hidden behind backward), in nanoseconds. */
@@ -167,7 +182,7 @@ public final class DataParallelOptimizer {
     /** The state elements this rank holds: [from, to) ranges of the flat buffer, in state order. */
     public long[][] stateRanges() {
         if (stage == 0) {
-            return new long[][] {{0, store.numel()}};
+            return new long[][] {{0, trainable}};
         }
         long[][] r = new long[buckets.size()][];
         for (int b = 0; b < r.length; b++) {
@@ -219,7 +234,7 @@ public final class DataParallelOptimizer {
         FloatBuffer values = store.values();
         adam.beginStep();
         if (stage == 0) {
-            adam.update(values, floats(grads, 0, store.numel()), 0, lr, clip);
+            adam.update(slice(values, 0, trainable), floats(grads, 0, trainable), 0, lr, clip);
         } else {
             for (int b = 0; b < buckets.size(); b++) {
                 long len = pieceTo[b] - pieceFrom[b];
@@ -275,7 +290,7 @@ public final class DataParallelOptimizer {
         if (tp.size() == 1) {
             return;
         }
-        List<io.megalith.core.nn.Parameter> partial = store.parameters().stream()
+        List<io.megalith.core.nn.Parameter> partial = store.trainableParameters().stream()
                 .filter(p -> p.sharding().kind() == io.megalith.core.nn.Parameter.Sharding.Kind.PARTIAL).toList();
         long n = partial.stream().mapToLong(io.megalith.core.nn.Parameter::numel).sum();
         if (n == 0) {
@@ -314,10 +329,10 @@ public final class DataParallelOptimizer {
             return Math.sqrt(sharedSq + sumInRankOrder(expertSq, ep));
         }
         if (tp.size() == 1 && pp.size() == 1) {
-            return AdamW.l2Norm(floats(grads, 0, store.numel()));
+            return AdamW.l2Norm(floats(grads, 0, trainable));
         }
         double local = 0;
-        for (io.megalith.core.nn.Parameter p : store.parameters()) {
+        for (io.megalith.core.nn.Parameter p : store.trainableParameters()) {
             if (p == tied && pp.rank() == pp.size() - 1) {
                 continue; // the tied embedding is counted on the first stage only
             }
@@ -351,8 +366,8 @@ public final class DataParallelOptimizer {
      */
     public java.util.Map<String, io.megalith.core.tensor.HostTensor> gatherState() {
         java.util.Map<String, io.megalith.core.tensor.HostTensor> out = new java.util.LinkedHashMap<>();
-        out.putAll(store.slices(full(adam.expAvg()), "exp_avg."));
-        out.putAll(store.slices(full(adam.expAvgSq()), "exp_avg_sq."));
+        out.putAll(store.trainableSlices(full(adam.expAvg()), "exp_avg."));
+        out.putAll(store.trainableSlices(full(adam.expAvgSq()), "exp_avg_sq."));
         return out;
     }
 
@@ -360,17 +375,20 @@ public final class DataParallelOptimizer {
         if (stage == 0) {
             return FloatBuffer.wrap(state);
         }
-        ByteBuffer all = direct(store.numel());
+        ByteBuffer all = direct(trainable);
         for (GradientBuckets.Bucket b : buckets) {
             int len = (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
             ByteBuffer mine = direct(len);
             mine.asFloatBuffer().put(state, shardOffset[b.index()], len);
             groupOf(b.index()).allGather(mine, bytes(all, b.from(), b.to()), ElementType.F32);
         }
-        return floats(all, 0, store.numel());
+        return floats(all, 0, trainable);
     }
 
-    /** Restores the AdamW state from full named tensors (see {@link #gatherState}) and the step count. */
+    /**
+     * Restores the AdamW state from full named tensors (see {@link #gatherState}) and the step count; only the
+     * trainable parameters' moments are read (a checkpoint of another freezing may hold more).
+     */
     public void loadState(java.util.Map<String, io.megalith.core.tensor.HostTensor> tensors, long stepCount) {
         loadInto(tensors, "exp_avg.", adam.expAvg());
         loadInto(tensors, "exp_avg_sq.", adam.expAvgSq());
@@ -378,8 +396,8 @@ public final class DataParallelOptimizer {
     }
 
     private void loadInto(java.util.Map<String, io.megalith.core.tensor.HostTensor> tensors, String prefix, float[] state) {
-        float[] all = new float[(int) store.numel()];
-        store.loadSlices(FloatBuffer.wrap(all), prefix, tensors);
+        float[] all = new float[(int) trainable];
+        store.loadTrainableSlices(FloatBuffer.wrap(all), prefix, tensors);
         if (stage == 0) {
             System.arraycopy(all, 0, state, 0, all.length);
             return;
@@ -393,9 +411,9 @@ public final class DataParallelOptimizer {
     /** Bytes this rank holds for parameters, gradients (Megalith's buffers + libtorch's .grad) and AdamW state. */
     public long[] memoryBytes() {
         long params = store.numel() * 4;
-        long libtorchGrads = store.numel() * 4L * replicas.size();
+        long libtorchGrads = trainable * 4L * replicas.size();
         long gradBuffers = grads.capacity();
-        long optimizer = 2L * 4 * (stage == 0 ? store.numel() : shardSize);
+        long optimizer = 2L * 4 * (stage == 0 ? trainable : shardSize);
         return new long[] {params, libtorchGrads + gradBuffers, optimizer};
     }
 
@@ -415,6 +433,18 @@ public final class DataParallelOptimizer {
                         out.add(t);
                     }
                 }
+            }
+        }
+        return out.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /** The ranges {from, to, ...} clipped to [0, end). */
+    private static long[] within(long[] ranges, long end) {
+        List<Long> out = new ArrayList<>();
+        for (int i = 0; i < ranges.length; i += 2) {
+            if (ranges[i] < end) {
+                out.add(ranges[i]);
+                out.add(Math.min(ranges[i + 1], end));
             }
         }
         return out.stream().mapToLong(Long::longValue).toArray();

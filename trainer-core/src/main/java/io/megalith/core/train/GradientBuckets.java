@@ -52,12 +52,13 @@ public final class GradientBuckets {
     }
 
     /**
-     * Cuts {@code store} into buckets of at least {@code bucketElements} elements. A store laid out in
-     * backward order gets buckets that complete one after the other; any other layout gets one bucket,
-     * complete at the end of backward.
+     * Cuts {@code store}'s trainable prefix into buckets of at least {@code bucketElements} elements (frozen
+     * parameters, laid out after it, are in no bucket: never communicated). A store laid out in backward order
+     * gets buckets that complete one after the other; any other layout gets one bucket, complete at the end of
+     * backward. Nothing trainable: no buckets.
      */
     public static List<Bucket> plan(List<Segment> segments, ParameterStore store, long bucketElements) {
-        return plan(segments, store.parameters(), bucketElements, false);
+        return plan(segments, store.trainableParameters(), bucketElements, false);
     }
 
     /**

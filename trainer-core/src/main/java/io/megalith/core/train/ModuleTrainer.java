@@ -47,8 +47,12 @@ public final class ModuleTrainer implements AutoCloseable {
     private final FloatBuffer grads;
     private final long dropoutKey;
 
-    /** Allocates {@code model}'s parameters (initialised from {@code seed}); those {@code trainable} accepts train. */
-    public ModuleTrainer(Module model, Predicate<Parameter> trainable, NDManager manager, long seed, Settings settings) {
+    /**
+     * Allocates {@code model}'s parameters (initialised from {@code seed}); those {@code accepted} accepts train,
+     * unless frozen.
+     */
+    public ModuleTrainer(Module model, Predicate<Parameter> accepted, NDManager manager, long seed, Settings settings) {
+        Predicate<Parameter> trainable = p -> accepted.test(p) && !p.frozen(); // Parameter.freeze() is honoured too
         List<Parameter> layout = new ArrayList<>();
         model.parameters().stream().filter(p -> trainable.test(p) && p.decay()).forEach(layout::add);
         model.parameters().stream().filter(p -> trainable.test(p) && !p.decay()).forEach(layout::add);

@@ -29,6 +29,9 @@ import java.util.Set;
  * before its forward, releases them after, and gathers them again for its backward, which therefore
  * recomputes the layer's forward (no graph may keep released parameters alive). After the update, stage 2
  * all-gathers the new values into its full parameters; stage 3 has nothing to gather until next use.
+ *
+ * <p>Frozen parameters are outside the partitioned groups (see {@link PartitionedParameters}): no reduce-scatter,
+ * no gradient piece, no AdamW state; the norm covers the trainable pieces only.
  */
 public final class PartitionedOptimizer implements AutoCloseable {
     private final PartitionedParameters params;
@@ -71,7 +74,10 @@ public final class PartitionedOptimizer implements AutoCloseable {
         for (Segment s : plan) {
             Set<Integer> gs = new LinkedHashSet<>();
             for (Parameter p : s.parameters()) {
-                gs.add(groupOf.get(p));
+                Integer g = groupOf.get(p);
+                if (g != null) { // frozen parameters are in no group: replicated, nothing to gather or reduce
+                    gs.add(g);
+                }
             }
             groupsOfSegment.add(gs);
         }

@@ -34,6 +34,10 @@ import java.util.Map;
  * {@code train.*}'s schedule and clipping. As in {@link Trainer}, every part's loss is weighted by its share of
  * the step's scored targets, so the step's loss and gradient are those of the mean over all of them however the
  * batch is cut; dropout is keyed by (seed, step, global row), so it does not depend on the layout either.
+ *
+ * <p>Frozen parameters (fine-tuning): the caller freezes them before building the store, which lays them out after
+ * the trainable ones without gradients; buckets, the gradient norm and the AdamW state cover the trainable ones only
+ * (see {@link DataParallelOptimizer}), checkpoints still save and load every value.
  */
 public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.Source {
     /** Rows of one micro-batch that this rank computes. */
@@ -144,6 +148,9 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
             Communicator dataParallel, Communicator tensorParallel) {
         if (config.zero().stage() > 1) {
             throw new IllegalArgumentException("zero.stage " + config.zero().stage() + ": segment training runs ZeRO 0 or 1");
+        }
+        if (store.trainableElements() == 0) {
+            throw new IllegalArgumentException("every parameter is frozen: nothing to train");
         }
         this.cfg = config.train();
         this.store = store;

@@ -287,6 +287,9 @@ public final class SegmentedPass {
                 }
                 if (segments.get(i) instanceof Segment.Custom custom) {
                     custom.backward(upstream, ctx);
+                } else if (i == 0 && !inputNeedsGradient && allFrozen(segments.get(0))) {
+                    // nothing to differentiate: the chain's input needs no gradient and every parameter the first
+                    // segment reads is frozen (fine-tuning: a frozen embedding); libtorch would refuse the backward
                 } else if (extra == null) {
                     JniUtils.backward(out, upstream, false, false);
                 } else {
@@ -314,6 +317,10 @@ public final class SegmentedPass {
             }
         }
         return inputNeedsGradient ? upstream : null;
+    }
+
+    private static boolean allFrozen(Segment s) {
+        return s.parameters().stream().allMatch(io.megalith.core.nn.Parameter::frozen);
     }
 
     private void backwardWithExtra(PtNDArray out, PtNDArray upstream, PtNDArray extra) {

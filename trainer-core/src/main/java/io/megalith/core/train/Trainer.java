@@ -48,6 +48,12 @@ import java.util.concurrent.Future;
  *
  * <p>Every loss is weighted by its share of the scored tokens of the whole step, so the step's loss
  * and gradient are those of the mean over all its tokens however the batch is cut.
+ *
+ * <p>Fine-tuning: parameters frozen ({@link io.megalith.core.nn.Parameter#freeze()}) before
+ * {@link #createParameters} get no gradient, no bucket, no AdamW state and no place in the norm; ZeRO 0/1 lay
+ * them out after the trainable ones, ZeRO 2/3 keep them replicated beside the partitioned ones. A pipeline stage
+ * with nothing to train still runs forward and backward for its neighbours; a model with nothing to train is
+ * refused.
  */
 public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source {
     private final MegalithConfig.Train cfg;
@@ -100,16 +106,18 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         List<io.megalith.core.model.Segment> plan = model.segments(null);
         List<io.megalith.core.nn.Parameter> layout = GradientBuckets.backwardOrder(plan);
         if (config.zero().stage() < 2) {
-            return new ParameterStore(layout, manager, config.seed());
+            return new ParameterStore(layout, manager, config.seed()); // frozen parameters go after the trainable ones
         }
+        // only the trainable parameters are partitioned (frozen ones stay replicated, see PartitionedParameters)
+        List<io.megalith.core.nn.Parameter> trainable = layout.stream().filter(p -> !p.frozen()).toList();
         long offset = 0;
-        for (io.megalith.core.nn.Parameter p : layout) {
+        for (io.megalith.core.nn.Parameter p : trainable) {
             p.place(offset);
             offset += p.numel();
         }
         boolean perLayer = config.zero().stage() == 3;
         long bucket = perLayer ? Long.MAX_VALUE : bucketElements(config);
-        long[] ends = GradientBuckets.plan(plan, layout, bucket, perLayer, ep ? DataParallelOptimizer::isExpert : null)
+        long[] ends = GradientBuckets.plan(plan, trainable, bucket, perLayer, ep ? DataParallelOptimizer::isExpert : null)
                 .stream().mapToLong(GradientBuckets.Bucket::to).toArray();
         return ep ? new PartitionedParameters(layout, ends, dataParallel, groups.expertDataParallel(),
                 DataParallelOptimizer::isExpert, manager, config.seed())
@@ -173,6 +181,11 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             throw new IllegalArgumentException("tensor and pipeline parallelism run with runtime.workers 1 and zero.stage "
                     + "0 or 1");
         }
+        long trainable = store != null ? store.trainableElements() : ((PartitionedParameters) params).trainableElements();
+        if (trainable == 0 && groups.pipeline().size() == 1 && groups.expertParallel().size() == 1) {
+            // a pipeline stage may have nothing to train (it still passes gradients on); a whole model may not
+            throw new IllegalArgumentException("every parameter is frozen: nothing to train");
+        }
         for (int i = 1; i < n; i++) {
             Gpt replica = new Gpt(model.config(), model.lora());
             replicaStores.add(new ParameterStore(replica, store));
@@ -182,8 +195,8 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         if (store != null) {
             this.buckets = groups.expertParallel().size() > 1
                     // expert buckets are reduced over the expert-data-parallel group: never mixed with others
-                    ? GradientBuckets.plan(model.segments(null), store.parameters(), bucketElements(config), false,
-                            DataParallelOptimizer::isExpert)
+                    ? GradientBuckets.plan(model.segments(null), store.trainableParameters(), bucketElements(config),
+                            false, DataParallelOptimizer::isExpert)
                     : GradientBuckets.plan(model.segments(null), store, bucketElements(config));
             this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, groups, model.tokenEmbedding(),
                     config.zero().stage(), cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
@@ -305,7 +318,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
 
     /**
      * The one-rank model's gradients of the last step (summed over every group, before clipping), by name: a
-     * collective like {@link #fullParameters()}. Replicated ZeRO 0/1 storage only.
+     * collective like {@link #fullParameters()}. Replicated ZeRO 0/1 storage only; trainable parameters only.
      */
     public Map<String, HostTensor> fullGradients() {
         return acrossStages(acrossExperts(TensorParallelState.gather(optimizer.lastGradients(), params.parameters(),
