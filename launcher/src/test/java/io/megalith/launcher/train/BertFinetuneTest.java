@@ -27,7 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  * BERT sequence classification through the launcher: a tiny masked-LM BERT is pre-trained on a play written here
  * (two speakers with disjoint alphabets: an easy task), then {@code megalith finetune} fine-tunes it to tell the
  * speakers apart at tp=2 on Spark local[2] from the base's run directory: the run completes, reports held-out
- * accuracy above the majority class, and starts from the base's backbone (every backbone tensor equal to the base's).
+ * accuracy above the majority class, and starts from the base's backbone (every backbone tensor equal to the base's);
+ * with LoRA at tp=2 the backbone stays the base's exactly while adapters and head train.
  */
 class BertFinetuneTest {
     static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
@@ -94,8 +95,10 @@ class BertFinetuneTest {
         MegalithConfig again = ConfigLoader.fromYaml(Files.readString(conf), List.of("launch.master=inprocess",
                 "run.dir=" + tmp.resolve("ft-again")), "again");
         Map<String, HostTensor> baseWeights = BaseCheckpoint.read(base.toString(), HADOOP).weights();
+        Map<String, HostTensor> start0 = new java.util.HashMap<>();
         try (FamilyTrainingRun run = new FamilyTrainingRun(again, HADOOP, QUIET, RankGroups.single(), true)) {
             Map<String, HostTensor> start = run.fullParameters();
+            start0.putAll(start);
             assertThat(start).containsKey("classifier.weight").containsKey("layers.1.mlp.fc.weight");
             start.forEach((name, t) -> {
                 if (!name.startsWith("classifier.")) {
@@ -103,6 +106,25 @@ class BertFinetuneTest {
                 }
             });
         }
+        // LoRA at tp=2: only adapters, pooler and head train; every other tensor of the result is the base's
+        Path loraDir = tmp.resolve("ft-lora");
+        String loraOut = megalith("finetune", "--config", conf.toString(), "--set", "parallel.tp=2", "--set",
+                "run.dir=" + loraDir, "--set", "finetune.lora.rank=4", "--set", "finetune.lora.alpha=8",
+                "--set", "train.lr=1.0e-2");
+        assertThat(loraOut).contains("held-out accuracy");
+        Map<String, HostTensor> tuned = BaseCheckpoint.read(loraDir.toString(), HADOOP).weights();
+        int adapters = 0;
+        for (Map.Entry<String, HostTensor> e : tuned.entrySet()) {
+            String name = e.getKey();
+            if (name.endsWith(".lora_a") || name.endsWith(".lora_b")) {
+                adapters++;
+            } else if (!name.startsWith("classifier.") && !name.startsWith("pooler.")) {
+                assertThat(e.getValue().contentEquals(baseWeights.get(name))).as("%s frozen at the base's", name).isTrue();
+            }
+        }
+        assertThat(adapters).as("adapters on qkv, proj, fc, proj of 2 layers").isEqualTo(16);
+        assertThat(tuned.get("classifier.weight").contentEquals(start0.get("classifier.weight"))).isFalse();
+
         // a base of another shape is refused, naming the tensor and the keys to set
         MegalithConfig wider = ConfigLoader.fromYaml(Files.readString(conf), List.of("launch.master=inprocess",
                 "run.dir=" + tmp.resolve("ft-wider"), "model.n_embd=48"), "wider");
