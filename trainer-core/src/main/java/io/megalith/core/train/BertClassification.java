@@ -11,17 +11,20 @@ import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.finetune.BaseCheckpoint;
 import io.megalith.core.finetune.ClassificationData;
+import io.megalith.core.finetune.Freezing;
 import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.model.Segment;
 import io.megalith.core.model.bert.BertConfig;
 import io.megalith.core.model.bert.SequenceClassifier;
 import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensorparallel.TpLayout;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -85,8 +88,8 @@ public final class BertClassification {
      * pooler), unless a {@code finetune.freeze} prefix names them.
      */
     public void applyFinetune(MegalithConfig.Finetune finetune) {
-        List<io.megalith.core.nn.Parameter> encoder = new java.util.ArrayList<>();
-        for (io.megalith.core.nn.Parameter p : model.parameters()) {
+        List<Parameter> encoder = new ArrayList<>();
+        for (Parameter p : model.parameters()) {
             boolean head = p.name().startsWith(SequenceClassifier.HEAD + ".") || p.name().startsWith("pooler.");
             if (!head) {
                 encoder.add(p);
@@ -94,7 +97,7 @@ public final class BertClassification {
                 p.freeze();
             }
         }
-        io.megalith.core.finetune.Freezing.apply(encoder, finetune);
+        Freezing.apply(encoder, finetune);
     }
 
     /** A scratch run's tokenizer, fitted on the labeled texts. */
