@@ -15,11 +15,12 @@ import picocli.CommandLine.Option;
 /**
  * {@code megalith finetune}, dispatching on the config's format:
  * <ul>
- *   <li>a config in the {@code megalith train} format, e.g. a GPT's ({@code conf/gpt-finetune-*.yaml}:
- *       checkpoint.init_from a base run.dir, a {@code finetune:} section, data.task pairs or text): runs exactly as
- *       {@code megalith train}
- *       does (the launcher, Spark barrier stage, parallel layouts, checkpoints, resume, --set), writing a normal run
- *       directory plus, with LoRA, adapters.safetensors and merged.safetensors;
+ *   <li>a config in the {@code megalith train} format runs exactly as {@code megalith train} does (the launcher,
+ *       Spark barrier stage, parallel layouts, checkpoints, resume, --set) from the weights of
+ *       {@code checkpoint.init_from}: a GPT ({@code conf/gpt-finetune-*.yaml}: a {@code finetune:} section,
+ *       data.task pairs or text; a normal run directory plus, with LoRA, adapters.safetensors and
+ *       merged.safetensors), or BERT sequence classification ({@code model.family: bert}, {@code data.task: classify
+ *       | speakers}, {@code conf/bert-speakers-finetune.yaml});
  *   <li>{@code model.family: bert} ({@code conf/bert-shakespeare-speakers.yaml}): the encoder family's pre-train /
  *       fine-tune pipeline: pre-train (or load run.pretrained), then fine-tune a sequence classifier fully
  *       (finetune.freeze: frozen name prefixes) and with LoRA adapters (finetune.lora), against training from
@@ -27,9 +28,10 @@ import picocli.CommandLine.Option;
  * </ul>
  */
 @Command(name = "finetune", mixinStandardHelpOptions = true,
-        description = "Fine-tune a GPT like `megalith train` (checkpoint.init_from a base run; finetune.lora, "
-                + "finetune.freeze; data.task pairs or text; any parallel layout), or a BERT classifier on one rank "
-                + "(model.family: bert speaker configs).")
+        description = "Fine-tune like `megalith train` (checkpoint.init_from a base run; finetune.lora, "
+                + "finetune.freeze; any parallel layout): a GPT (data.task pairs or text) or a BERT classifier "
+                + "(model.family: bert, data.task: classify | speakers); or the one-rank BERT speakers comparison "
+                + "(conf/bert-shakespeare-speakers.yaml).")
 final class FinetuneCommand implements Callable<Integer> {
     static final String DEFAULT_CONFIG = "conf/bert-shakespeare-speakers.yaml";
 
@@ -72,7 +74,7 @@ final class FinetuneCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (isTrainFormat(config)) {
+        if (isBertClassification(config, overrides) || isTrainFormat(config)) {
             // the model's shape comes from the base run where the config leaves it unset
             io.megalith.core.config.MegalithConfig cfg = TrainCommand.load(config, BaseShape.overrides(config,
                     overrides));
@@ -101,5 +103,21 @@ final class FinetuneCommand implements Callable<Integer> {
             System.out.print(SpeakerExperiment.table(outcomes));
         }
         return 0;
+    }
+
+    /** A launcher config for BERT sequence classification: data.task classify or speakers (file or --set). */
+    static boolean isBertClassification(Path config, List<String> overrides) throws java.io.IOException {
+        String task = null;
+        for (String o : overrides) {
+            if (o.startsWith("data.task=")) {
+                task = o.substring("data.task=".length()).strip();
+            }
+        }
+        if (task == null && Files.isRegularFile(config)) {
+            com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.databind.ObjectMapper(
+                    new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()).readTree(config.toFile());
+            task = root == null ? null : root.path("data").path("task").asText(null);
+        }
+        return "classify".equals(task) || "speakers".equals(task);
     }
 }

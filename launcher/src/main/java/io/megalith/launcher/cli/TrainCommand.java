@@ -83,6 +83,11 @@ final class TrainCommand implements Callable<Integer> {
         } else {
             out.printf("megalith: nothing left to train; val loss %.4f at step %d%n", s.valLoss(), s.endStep());
         }
+        if (cfg.classification()) { // the held-out accuracy and the majority-class baseline
+            s.samples().forEach(line -> out.println("megalith: " + line));
+            out.printf("megalith: run directory %s (metrics.jsonl, loss.png, checkpoints/)%n", cfg.run().dir());
+            return;
+        }
         if (s.exactMatch() != null) {
             if ("pairs".equals(cfg.data().task()) && "gpt".equals(cfg.model().family())) {
                 out.printf("megalith: exact match on (up to %d) held-out pairs: %.1f%%%n", cfg.data().evalPairs(),

@@ -31,9 +31,21 @@ public record MegalithConfig(
     /** Where the run lives: checkpoints, metrics.jsonl, loss.png, tokenizer. */
     public record Run(String dir, String name) {}
 
-    /** GPT shape, as nanoGPT's GPTConfig. vocab_size 0 means "from the tokenizer". */
+    /**
+     * GPT shape, as nanoGPT's GPTConfig. vocab_size 0 means "from the tokenizer". BERT (family bert) reads pre_ln
+     * (false: BERT's post-LN), type_vocab_size (segment types) and nsp (masked-LM pre-training adds next-sentence
+     * prediction over halves of its windows) too.
+     */
     public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
-            Moe moe, String family, int nEncoderLayer, int nDecoderLayer) {
+            Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
+            boolean nsp) {
+        /** Any family, BERT with its defaults (post-LN, two segment types). */
+        public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
+                Moe moe, String family, int nEncoderLayer, int nDecoderLayer) {
+            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, family, nEncoderLayer, nDecoderLayer,
+                    false, 2, false);
+        }
+
         /** A GPT. */
         public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
                 Moe moe) {
@@ -78,17 +90,26 @@ public record MegalithConfig(
      * What to train on. task "text": a token stream from {@code path} (first 1-val_fraction train), a file, a
      * directory or a glob of text, JSON Lines or Parquet ({@code format}, {@code text_field}), prepared into shards
      * under {@code cache_dir} or the run directory; task "addition": the built-in n-digit addition task, no files
-     * needed; task "pairs" (GPT fine-tuning): prompt -> answer pairs from {@code path} (JSON Lines / TSV) or the
-     * {@code builtin} set, loss on the answers only.
+     * needed; tasks "classify" ({@code label<TAB>text} lines of {@code path}) and "speakers" (the lines of the
+     * {@code speakers} most frequent speakers of a play at {@code path}): BERT sequence classification, the last
+     * held_out_fraction of the examples evaluated; task "pairs" of the GPT (fine-tuning): prompt -> answer pairs from
+     * {@code path} (JSON Lines / TSV) or the {@code builtin} set, loss on the answers only.
      */
     public record Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
             double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
-            int maxLen, String builtin) {
+            int maxLen, int speakers, String builtin) {
+        public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
+                double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
+                int maxLen, int speakers) {
+            this(task, path, tokenizer, bpeVocabSize, valFraction, digits, heldOutFraction, evalPairs, format, textField,
+                    cacheDir, minLen, maxLen, speakers, null);
+        }
+
         public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
                 double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
                 int maxLen) {
             this(task, path, tokenizer, bpeVocabSize, valFraction, digits, heldOutFraction, evalPairs, format, textField,
-                    cacheDir, minLen, maxLen, null);
+                    cacheDir, minLen, maxLen, 5, null);
         }
 
         public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
@@ -269,7 +290,12 @@ public record MegalithConfig(
         return w;
     }
 
-    public static final List<String> TASKS = List.of("text", "addition", "reverse", "pairs");
+    public static final List<String> TASKS = List.of("text", "addition", "reverse", "pairs", "classify", "speakers");
+
+    /** Whether the data task is BERT sequence classification (labeled texts) rather than pre-training. */
+    public boolean classification() {
+        return "classify".equals(data.task()) || "speakers".equals(data.task());
+    }
     public static final List<String> FAMILIES = List.of("gpt", "encoder_decoder", "bert");
 
     /** The model families other than the GPT train through io.megalith.core.train.FamilyTrainingRun. */
@@ -278,13 +304,29 @@ public record MegalithConfig(
         c.atLeast("model.n_encoder_layer", model.nEncoderLayer(), 0);
         c.atLeast("model.n_decoder_layer", model.nDecoderLayer(), 0);
         if ("bert".equals(model.family())) {
-            c.require(!"reverse".equals(data.task()), "data.task: model.family bert pre-trains (masked LM) on the "
-                    + "tokens of data.task text or addition (got reverse)");
+            c.require(!"reverse".equals(data.task()) && !"pairs".equals(data.task()), "data.task: model.family bert "
+                    + "pre-trains (masked LM) on the tokens of data.task text or addition, or classifies (data.task "
+                    + "classify | speakers) (got " + data.task() + ")");
+        }
+        c.atLeast("model.type_vocab_size", model.typeVocabSize(), 1);
+        if (model.nsp()) {
+            c.require("bert".equals(model.family()) && !classification(), "model.nsp: next-sentence prediction is a "
+                    + "model.family bert pre-training head (data.task text or addition)");
+            c.require(model.typeVocabSize() >= 2, "model.type_vocab_size: must be >= 2 with model.nsp (sentence A and "
+                    + "B segments)");
+            c.atLeast("model.block_size", model.blockSize(), 4);
+        }
+        if (classification()) {
+            c.require("bert".equals(model.family()), "data.task: " + data.task() + " (sequence classification) "
+                    + "trains model.family bert (got " + model.family() + ")");
+            c.require(data.path() != null && !data.path().isBlank(), "data.path: must be set for data.task="
+                    + data.task() + " (" + ("classify".equals(data.task()) ? "label<TAB>text lines" : "a play in the "
+                    + "tinyshakespeare format") + ")");
+            c.require(data.heldOutFraction() > 0, "data.held_out_fraction: must be > 0 for data.task=" + data.task()
+                    + " (accuracy is measured on held-out examples; e.g. 0.1)");
+            c.atLeast("data.speakers", data.speakers(), 2);
         }
         boolean gpt = "gpt".equals(model.family());
-        c.require(!"bert".equals(model.family()) || !"pairs".equals(data.task()), "data.task: pairs is prompt -> "
-                + "answer fine-tuning for model.family gpt (or source -> target for encoder_decoder); model.family bert "
-                + "pre-trains on data.task text or addition");
         if (gpt) {
             c.require(!"reverse".equals(data.task()), "data.task: reverse is the encoder_decoder task; set "
                     + "model.family=encoder_decoder or data.task=text | addition");

@@ -39,8 +39,10 @@ import org.apache.hadoop.conf.Configuration;
 
 /**
  * A training run of a model family other than the GPT ({@code model.family}), one rank of a data- and
- * tensor-parallel layout: today the encoder-decoder on the built-in reversal task ({@code data.task: reverse}),
- * trained by {@link SegmentTrainer} (DP gradient sums, TP segments with vocab-parallel embedding and loss). The
+ * tensor-parallel layout: the encoder-decoder (reversal or pairs), BERT masked-LM pre-training (optionally with NSP,
+ * {@link MlmRows}) or BERT sequence classification from a base run ({@link BertClassification}), trained by {@link
+ * SegmentTrainer} (DP gradient sums, TP segments with vocab-parallel embedding and loss), the {@code finetune}
+ * section (LoRA adapters, frozen parameters) applied to every family. The
  * leader writes metrics.jsonl (step, loss, lr, grad_norm, tokens_per_sec; every {@code train.eval_every} steps and
  * at the end a held-out evaluation record, {@link FamilyEvaluation}, of a one-rank copy of the gathered
  * parameters), and a loss chart. Checkpoints as the GPT's ({@link ShardedCheckpointer}: every
@@ -63,6 +65,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
     private final TrainingData text; // bert: the GPT's token data (text or addition), rows behind a [CLS]
     private final BertConfig bertConfig;
     private final long specials; // bert: PAD, CLS, SEP, MASK are ids specials .. specials + 3
+    private final BertClassification classify; // bert with data.task classify | speakers, else null
     private final ParameterStore store;
     private final SegmentTrainer trainer;
     private final String shape; // the model's shape (no dropout): a resume must find the same
@@ -99,27 +102,44 @@ public final class FamilyTrainingRun implements AutoCloseable {
         List<io.megalith.core.model.Segment> plan;
         Module module;
         SegmentTrainer.Data parts;
-        if ("bert".equals(family)) {
+        if ("bert".equals(family) && cfg.classification()) {
+            // sequence classification: its data, model, segments, base weights and evaluation live there
+            this.task = null;
+            this.modelConfig = null;
+            this.model = null;
+            this.text = null;
+            this.bertConfig = null;
+            this.specials = 0;
+            this.classify = new BertClassification(cfg, hadoop, layout, tp);
+            module = classify.model();
+            this.shape = classify.shape();
+            plan = classify.plan();
+            parts = classify::part;
+        } else if ("bert".equals(family)) {
+            this.classify = null;
             this.task = null;
             this.modelConfig = null;
             this.model = null;
             this.text = openText(cfg, hadoop, preparedData);
             this.specials = text.tokenizer().vocabSize();
             // post-LN BERT, no NSP; one more position than the GPT's context for the [CLS] in front
-            this.bertConfig = new BertConfig((int) specials + 4, m.blockSize() + 1, 2, m.nLayer(), m.nHead(), m.nEmbd(),
-                    m.dropout(), m.bias(), false, false, specials, io.megalith.core.lora.LoraConfig.NONE);
+            this.bertConfig = new BertConfig((int) specials + 4, m.blockSize() + 1, m.typeVocabSize(), m.nLayer(), m.nHead(), m.nEmbd(),
+                    m.dropout(), m.bias(), m.preLn(), m.nsp(), specials, cfg.finetune().loraConfig());
             Bert bert = new Bert(bertConfig, layout, tp);
             module = bert;
             this.shape = bertConfig.withDropout(0).toString();
             plan = bert.segments(null, null);
             parts = (step, first, count) -> SegmentTrainer.bert(bert, mlmRows(text.train(step, first, count),
+                    m.nsp() ? text.train(step, MlmRows.OTHER + first, count) : null,
                     CounterRng.key(CounterRng.key(cfg.seed(), "mlm"), step), first));
         } else {
+            this.classify = null;
             this.text = null;
             this.bertConfig = null;
             this.specials = 0;
             this.task = Seq2SeqRunTask.open(cfg, hadoop);
-            this.modelConfig = task.modelConfig(m.encoderLayers(), m.decoderLayers(), m.nHead(), m.nEmbd(), m.dropout());
+            this.modelConfig = task.modelConfig(m.encoderLayers(), m.decoderLayers(), m.nHead(), m.nEmbd(), m.dropout())
+                    .withLora(cfg.finetune().loraConfig());
             this.model = new EncoderDecoder(modelConfig, layout, tp);
             module = model;
             Seq2SeqConfig c = modelConfig;
@@ -128,6 +148,12 @@ public final class FamilyTrainingRun implements AutoCloseable {
                     .toString();
             plan = model.segments(null, null).all();
             parts = (step, first, count) -> SegmentTrainer.seq2seq(model, fixedLength(task, step, first, count));
+        }
+        // the finetune section: adapters were built above; freeze what it does not train before the store's layout
+        if (classify != null) {
+            classify.applyFinetune(cfg.finetune());
+        } else {
+            io.megalith.core.finetune.Freezing.apply(module.parameters(), cfg.finetune());
         }
         this.store = new ParameterStore(GradientBuckets.backwardOrder(plan), manager, cfg.seed());
         if (store.parameters().size() != module.parameters().size()) {
@@ -147,6 +173,9 @@ public final class FamilyTrainingRun implements AutoCloseable {
             checkCompatible(restored.get()); // perhaps an older one (the newest did not verify on every rank)
         }
         this.startStep = restored.map(r -> r.state().step()).orElse(0L);
+        if (restored.isEmpty() && classify != null && classify.loadBase(trainer) > 0 && leader) {
+            console.printf("megalith: fine-tuning from %s (step %d)%n", classify.base().source(), classify.base().step());
+        }
         if (restored.isEmpty() && leader) {
             RunDirFs.of(cfg.run().dir(), hadoop).writeAtomically(TrainingRun.CONFIG_FILE,
                     io.megalith.core.config.ConfigLoader.toYaml(cfg).getBytes(StandardCharsets.UTF_8));
@@ -170,8 +199,8 @@ public final class FamilyTrainingRun implements AutoCloseable {
 
     /** What the checkpoint stores as tokenizer: BERT's data tokenizer; the reversal task's fixed vocabulary. */
     private byte[] tokenizerBytes() throws IOException {
-        if (text != null) {
-            return TrainingRun.tokenizerBytes(text.tokenizer());
+        if (text != null || classify != null) {
+            return TrainingRun.tokenizerBytes(text != null ? text.tokenizer() : classify.tokenizer());
         }
         return Seq2SeqRunTask.tokenizerBytes(task);
     }
@@ -203,28 +232,9 @@ public final class FamilyTrainingRun implements AutoCloseable {
         return new TextData(tok, tok.encode(all), d.valFraction(), cfg.model().blockSize(), cfg.seed());
     }
 
-    /**
-     * Masked-LM rows from token rows: [CLS] + the row, masked 15% / 80-10-10 with a key per global row (so any cut
-     * of the batch over data-parallel ranks masks the same tokens).
-     */
-    private MlmBatch mlmRows(Batch rows, long key, int first) {
-        int t = rows.seqLen() + 1;
-        long pad = specials;
-        long cls = specials + 1;
-        long sep = specials + 2;
-        long mask = specials + 3;
-        MlmMasking masking = new MlmMasking(bertConfig.vocabSize(), mask, pad, cls, sep);
-        long[] inputs = new long[rows.size() * t];
-        long[] targets = new long[rows.size() * t];
-        for (int i = 0; i < rows.size(); i++) {
-            long[] row = new long[t];
-            row[0] = cls;
-            System.arraycopy(rows.inputs(), i * rows.seqLen(), row, 1, rows.seqLen());
-            long[][] r = masking.apply(row, CounterRng.key(key, first + i));
-            System.arraycopy(r[0], 0, inputs, i * t, t);
-            System.arraycopy(r[1], 0, targets, i * t, t);
-        }
-        return new MlmBatch(inputs, null, targets, null, rows.size(), t);
+    /** Pre-training rows (see {@link MlmRows}): [CLS] + a window, or NSP pairs when {@code others} is given. */
+    private MlmBatch mlmRows(Batch rows, Batch others, long key, int first) {
+        return MlmRows.of(rows, others, specials, bertConfig.vocabSize(), key, first);
     }
 
     /**
@@ -325,7 +335,8 @@ public final class FamilyTrainingRun implements AutoCloseable {
         }
         List<String> samples = new ArrayList<>();
         Map<String, Object> ev = evaluate(steps, samples, metrics);
-        Double exact = ev == null ? null : (Double) ev.get("exact_match");
+        // classification: the held-out accuracy in the summary's exact-match slot
+        Double exact = ev == null ? null : (Double) ev.getOrDefault("exact_match", ev.get("accuracy"));
         double valLoss = ev == null ? Double.NaN : (Double) ev.getOrDefault("val_loss", Double.NaN);
         boolean log = metrics != null;
         if (log) {
@@ -345,8 +356,10 @@ public final class FamilyTrainingRun implements AutoCloseable {
         if (!leader) {
             return null;
         }
-        Map<String, Object> ev = bertConfig != null
+        Map<String, Object> ev = classify != null ? classify.evaluate(full, manager).record()
+                : bertConfig != null
                 ? FamilyEvaluation.bert(bertConfig, i -> mlmRows(text.validation(i, cfg.train().batchSize()),
+                        cfg.model().nsp() ? text.validation(MlmRows.OTHER + i, cfg.train().batchSize()) : null,
                         CounterRng.key(CounterRng.key(cfg.seed(), "mlm-validation"), i), 0), cfg.train().evalBatches(),
                         full, manager)
                 : FamilyEvaluation.seq2seq(modelConfig, task, cfg.data().evalPairs(), full, manager, samples);
@@ -356,7 +369,14 @@ public final class FamilyTrainingRun implements AutoCloseable {
         if (metrics != null && ev.containsKey("val_loss")) {
             metrics.write(rec);
         }
-        if (ev.containsKey("mlm_accuracy")) {
+        if (ev.containsKey("majority_baseline")) {
+            String line = String.format("held-out accuracy %.1f%% (majority class %.1f%%)",
+                    100 * (Double) ev.get("accuracy"), 100 * (Double) ev.get("majority_baseline"));
+            console.printf("step %d: val loss %.4f, %s%n", step, ev.get("val_loss"), line);
+            if (samples != null) {
+                samples.add(line); // the summary's report line
+            }
+        } else if (ev.containsKey("mlm_accuracy")) {
             console.printf("step %d: masked-LM validation loss %.4f, accuracy %.1f%%%n", step, ev.get("val_loss"),
                     100 * (Double) ev.get("mlm_accuracy"));
         } else if (ev.containsKey("exact_match")) {
@@ -380,7 +400,8 @@ public final class FamilyTrainingRun implements AutoCloseable {
      */
     private void save(long step) throws IOException {
         RunState state = new RunState(RunState.FORMAT_VERSION, step, cfg.seed(), trainer.optimizerSteps(), step, null,
-                text != null ? text.tokenizer().kind() : Seq2SeqRunTask.kind(task), io.megalith.core.config.ConfigLoader.toYaml(cfg),
+                text != null ? text.tokenizer().kind() : classify != null ? classify.tokenizer().kind()
+                        : Seq2SeqRunTask.kind(task), io.megalith.core.config.ConfigLoader.toYaml(cfg),
                 cfg.model().family(), shape);
         Map<String, byte[]> blobs = new LinkedHashMap<>();
         blobs.put(RunStateCodec.FILE, RunStateCodec.encode(state));

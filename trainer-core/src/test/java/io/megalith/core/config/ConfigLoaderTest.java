@@ -402,8 +402,8 @@ class ConfigLoaderTest {
     @Test
     void unknownTaskAndTokenizer() throws IOException {
         assertThat(problem("data:\n  task: images\n"))
-                .isEqualTo("data.task: must be one of text, addition, reverse, pairs (got 'images')");
-        assertThat(problem("", "data.task=")).isEqualTo("data.task: must be one of text, addition, reverse, pairs (got '')");
+                .isEqualTo("data.task: must be one of text, addition, reverse, pairs, classify, speakers (got 'images')");
+        assertThat(problem("", "data.task=")).isEqualTo("data.task: must be one of text, addition, reverse, pairs, classify, speakers (got '')");
         ConfigException e = rejected("data:\n  task: text\n  path: in.txt\n  tokenizer: wordpiece\n");
         assertThat(e.problems()).containsExactly("data.tokenizer: must be one of char, bpe (got 'wordpiece')");
     }
@@ -466,6 +466,35 @@ class ConfigLoaderTest {
         assertThat(ConfigLoader.fromYaml(ConfigLoader.toYaml(c), List.of(), "saved")).isEqualTo(c);
     }
 
+    /** BERT classification tasks: bert only, a path, a held-out split, at least two speakers; BERT shape keys. */
+    @Test
+    void classificationTasksAndBertShapeKeys() throws IOException {
+        MegalithConfig c = load("", "model.family=bert", "data.task=classify", "data.path=l.tsv", "model.pre_ln=true",
+                "model.type_vocab_size=1", "data.speakers=3");
+        assertThat(c.classification()).isTrue();
+        assertThat(c.model().preLn()).isTrue();
+        assertThat(c.model().typeVocabSize()).isEqualTo(1);
+        assertThat(c.data().speakers()).isEqualTo(3);
+        assertThat(load("").model().typeVocabSize()).isEqualTo(2);
+        assertThat(problem("", "data.task=classify", "data.path=l.tsv"))
+                .startsWith("data.task: classify (sequence classification) trains model.family bert (got gpt)");
+        assertThat(problem("", "model.family=bert", "data.task=speakers"))
+                .startsWith("data.path: must be set for data.task=speakers");
+        assertThat(problem("", "model.family=bert", "data.task=speakers", "data.path=p.txt", "data.speakers=1"))
+                .startsWith("data.speakers: must be >= 2");
+        assertThat(problem("", "model.family=bert", "data.task=classify", "data.path=l.tsv",
+                "data.held_out_fraction=0")).startsWith("data.held_out_fraction: must be > 0 for data.task=classify");
+        assertThat(problem("", "model.family=bert", "model.type_vocab_size=0", "data.task=addition"))
+                .startsWith("model.type_vocab_size: must be >= 1");
+        // the shipped configs: pre-training base and fine-tuning from it
+        MegalithConfig ft = ConfigLoader.load(Path.of("../conf/bert-speakers-finetune.yaml"), List.of());
+        MegalithConfig base = ConfigLoader.load(Path.of("../conf/bert-shakespeare-mlm.yaml"), List.of());
+        assertThat(ft.classification()).isTrue();
+        assertThat(ft.checkpoint().initFrom()).isEqualTo(base.run().dir());
+        assertThat(ft.model().blockSize()).isEqualTo(base.model().blockSize());
+        assertThat(ft.model().nEmbd()).isEqualTo(base.model().nEmbd());
+    }
+
     @Test
     void everyRangeProblemIsReportedAtOnce() throws IOException {
         ConfigException e = rejected("""
@@ -484,7 +513,7 @@ class ConfigLoaderTest {
         assertThat(e.problems()).containsExactlyInAnyOrder(
                 "model.dropout: must be in [0.0, 1.0) (got 1.0)",
                 "model.n_embd: must be divisible by model.n_head (100 % 3 != 0); choose n_embd a multiple of n_head",
-                "data.task: must be one of text, addition, reverse, pairs (got 'nope')",
+                "data.task: must be one of text, addition, reverse, pairs, classify, speakers (got 'nope')",
                 "train.max_steps: must be >= 1 (got 0)",
                 "train.min_lr: must be <= train.lr (0.001 > 1.0E-4)",
                 "train.beta2: must be in [0.0, 1.0) (got 1.0)",

@@ -214,14 +214,39 @@ public final class Bert extends Module {
     public List<Segment> segments(MlmBatch batch, NDManager m, float mlmWeight, float nspWeight) {
         int b = batch == null ? 0 : batch.batch();
         int t = batch == null ? 0 : batch.seqLen();
-        if (t > cfg.maxPositions()) {
-            throw new IllegalArgumentException("sequence of " + t + " exceeds max_positions " + cfg.maxPositions());
-        }
-        PtNDArray segs = batch == null || batch.segments() == null ? null : Ops.longs(m, batch.segments(), b, t);
-        PtNDArray bias = batch == null ? null : paddingBias(m, batch.inputs(), b, t);
         PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
         boolean masked = batch != null && java.util.Arrays.stream(batch.targets()).anyMatch(v -> v >= 0);
         Targets targets = masked ? Targets.of(m, batch.targets()) : null; // null: no MLM loss (NSP only)
+        List<Segment> out = encoderSegments(batch == null ? null : batch.inputs(),
+                batch == null ? null : batch.segments(), b, t, m);
+        List<Parameter> headParams = new ArrayList<>(headNormParameters());
+        headParams.addAll(pooler.parameters());
+        headParams.addAll(mlmDense.parameters());
+        headParams.addAll(mlmLn.parameters());
+        headParams.add(mlmBias);
+        if (nsp != null) {
+            headParams.addAll(nsp.parameters());
+        }
+        headParams.add(word.weight()); // tied
+        long[] nspLabels = batch == null ? null : batch.nspLabels();
+        out.add(Segment.of("head", headParams, Segment.Boundary.NONE, 0,
+                (x, skip, ctx) -> headLoss(x, targets, nspLabels, mlmWeight, nspWeight, share, ctx)));
+        return out;
+    }
+
+    /**
+     * The encoder's chain without a head (input: token ids [b, t]; null ids give the chain's shape only): the
+     * embeddings and the layers as in {@link #segments}; its output is the layers' output, under tensor parallelism
+     * a partial sum before the final norm, which a head applies with {@link #headNorm} (see {@link
+     * SequenceClassifier#segments}).
+     */
+    public List<Segment> encoderSegments(long[] inputs, long[] segmentIds, int b, int t, NDManager m) {
+        if (t > cfg.maxPositions()) {
+            throw new IllegalArgumentException("sequence of " + t + " exceeds max_positions " + cfg.maxPositions());
+        }
+        PtNDArray segs = inputs == null || segmentIds == null ? null : Ops.longs(m, segmentIds, b, t);
+        PtNDArray bias = inputs == null ? null : paddingBias(m, inputs, b, t);
+        PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
         List<Segment> out = new ArrayList<>();
         List<Parameter> embParams = new ArrayList<>(List.of(word.weight(), position.weight(), segment.weight()));
         if (!tp.parallel()) {
@@ -251,22 +276,37 @@ public final class Bert extends Module {
                 }
             }
         }
-        List<Parameter> headParams = new ArrayList<>();
-        if (lnF != null) {
-            headParams.addAll(lnF.parameters());
-        }
-        headParams.addAll(pooler.parameters());
-        headParams.addAll(mlmDense.parameters());
-        headParams.addAll(mlmLn.parameters());
-        headParams.add(mlmBias);
-        if (nsp != null) {
-            headParams.addAll(nsp.parameters());
-        }
-        headParams.add(word.weight()); // tied
-        long[] nspLabels = batch == null ? null : batch.nspLabels();
-        out.add(Segment.of("head", headParams, Segment.Boundary.NONE, 0,
-                (x, skip, ctx) -> headLoss(x, targets, nspLabels, mlmWeight, nspWeight, share, ctx)));
         return out;
+    }
+
+    /**
+     * The final norm a head applies to the (all-reduced) output of {@link #encoderSegments}: pre-LN's ln_f; post-LN
+     * under tensor parallelism the last layer's ln2 (its halves leave it to the next step); else nothing.
+     */
+    public PtNDArray headNorm(PtNDArray x) {
+        LayerNorm last = lnF != null ? lnF : tp.parallel() ? layers.get(layers.size() - 1).outputNorm() : null;
+        return last == null ? x : last.forward(x);
+    }
+
+    /** The parameters {@link #headNorm} reads that no layer segment lists (pre-LN's ln_f). */
+    public List<Parameter> headNormParameters() {
+        return lnF == null ? List.of() : lnF.parameters();
+    }
+
+    /** The pre-training heads' parameters (pooler excluded): MLM transform and bias, NSP. */
+    public List<Parameter> pretrainingHeadParameters() {
+        List<Parameter> out = new ArrayList<>(mlmDense.parameters());
+        out.addAll(mlmLn.parameters());
+        out.add(mlmBias);
+        if (nsp != null) {
+            out.addAll(nsp.parameters());
+        }
+        return out;
+    }
+
+    /** The pooler's parameters (replicated; PARTIAL under tensor parallelism). */
+    public List<Parameter> poolerParameters() {
+        return pooler.parameters();
     }
 
     /** Word + position + segment embeddings of ids [B, T]; with {@code share}, this rank's partial sum. */
@@ -285,8 +325,7 @@ public final class Bert extends Module {
     /** The heads and the loss of the layers' (summed) output x [B, T, C]. */
     private PtNDArray headLoss(PtNDArray x, Targets targets, long[] nspLabels, float mlmWeight, float nspWeight,
             PtNDArray share, ForwardContext ctx) {
-        LayerNorm last = lnF != null ? lnF : tp.parallel() ? layers.get(layers.size() - 1).outputNorm() : null;
-        PtNDArray h = last == null ? x : last.forward(x);
+        PtNDArray h = headNorm(x);
         boolean withNsp = nspLabels != null && nsp != null;
         PtNDArray nspLoss = null;
         if (withNsp) {

@@ -1,0 +1,150 @@
+package io.megalith.launcher.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.megalith.core.comm.RankGroups;
+import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.finetune.BaseCheckpoint;
+import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.train.FamilyTrainingRun;
+import io.megalith.core.train.report.MetricsLog;
+import io.megalith.launcher.cli.Megalith;
+import java.io.ByteArrayOutputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * BERT sequence classification through the launcher: a tiny masked-LM BERT is pre-trained on a play written here
+ * (two speakers with disjoint alphabets: an easy task), then {@code megalith finetune} fine-tunes it to tell the
+ * speakers apart at tp=2 on Spark local[2] from the base's run directory: the run completes, reports held-out
+ * accuracy above the majority class, and starts from the base's backbone (every backbone tensor equal to the base's);
+ * with LoRA at tp=2 the backbone stays the base's exactly while adapters and head train.
+ */
+class BertFinetuneTest {
+    static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
+    static final Configuration HADOOP = new Configuration();
+
+    @TempDir
+    static Path tmp;
+
+    /** Speeches of ALICE (letters a-h) and BOB (letters n-u), ALICE with more lines. */
+    static String play() {
+        StringBuilder sb = new StringBuilder();
+        java.util.Random r = new java.util.Random(4);
+        for (int s = 0; s < 60; s++) {
+            boolean alice = s % 5 < 3;
+            sb.append(alice ? "ALICE:\n" : "BOB:\n");
+            for (int l = 0; l < 2; l++) {
+                int n = 6 + r.nextInt(8);
+                for (int i = 0; i < n; i++) {
+                    sb.append(i % 4 == 3 ? ' ' : (char) ((alice ? 'a' : 'n') + r.nextInt(8)));
+                }
+                sb.append('\n');
+            }
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
+    static String bertYaml(Path runDir, Path data) {
+        return """
+                seed: 5
+                run: {dir: "%s", name: bert-ft-test}
+                model: {family: bert, n_layer: 2, n_head: 2, n_embd: 32, block_size: 16, dropout: 0.0, bias: true}
+                data: {task: text, path: "%s", tokenizer: char, val_fraction: 0.1}
+                train: {max_steps: 10, batch_size: 8, lr: 3.0e-3, min_lr: 3.0e-4, warmup_steps: 2, eval_batches: 2}
+                checkpoint: {every: 0}
+                runtime: {threads: 1}
+                comm: {deadline_seconds: 30}
+                """.formatted(runDir, data);
+    }
+
+    @Test
+    void finetunesAClassifierAtTp2FromAMaskedLmRun() throws Exception {
+        Path data = Files.writeString(tmp.resolve("play.txt"), play());
+        Path base = tmp.resolve("base");
+        MegalithConfig pre = ConfigLoader.fromYaml(bertYaml(base, data), List.of("launch.master=inprocess"), "base");
+        try (FamilyTrainingRun run = new FamilyTrainingRun(pre, HADOOP, QUIET, RankGroups.single(), true)) {
+            run.run();
+        }
+        Path ftDir = tmp.resolve("ft");
+        Path conf = Files.writeString(tmp.resolve("ft.yaml"), bertYaml(ftDir, data)
+                .replace("task: text,", "task: speakers, speakers: 2, held_out_fraction: 0.2,")
+                .replace("max_steps: 10", "max_steps: 30").replace("every: 0}", "every: 0, init_from: \"" + base + "\"}"));
+        String out = megalith("finetune", "--config", conf.toString(), "--set", "parallel.tp=2");
+        assertThat(out).contains("held-out accuracy").contains("majority class");
+        List<Map<String, Object>> metrics = MetricsLog.read(ftDir.toString(), HADOOP);
+        Map<String, Object> eval = metrics.get(metrics.size() - 1);
+        assertThat(metrics).hasSize(31);
+        double accuracy = ((Number) eval.get("accuracy")).doubleValue();
+        double majority = ((Number) eval.get("majority_baseline")).doubleValue();
+        assertThat(majority).isBetween(0.3, 0.8);
+        assertThat(accuracy).as("disjoint alphabets: far above the majority class").isGreaterThan(majority + 0.15);
+
+        // a fresh run from the same base starts from the base's backbone; the head is new
+        MegalithConfig again = ConfigLoader.fromYaml(Files.readString(conf), List.of("launch.master=inprocess",
+                "run.dir=" + tmp.resolve("ft-again")), "again");
+        Map<String, HostTensor> baseWeights = BaseCheckpoint.read(base.toString(), HADOOP).weights();
+        Map<String, HostTensor> start0 = new java.util.HashMap<>();
+        try (FamilyTrainingRun run = new FamilyTrainingRun(again, HADOOP, QUIET, RankGroups.single(), true)) {
+            Map<String, HostTensor> start = run.fullParameters();
+            start0.putAll(start);
+            assertThat(start).containsKey("classifier.weight").containsKey("layers.1.mlp.fc.weight");
+            start.forEach((name, t) -> {
+                if (!name.startsWith("classifier.")) {
+                    assertThat(t.contentEquals(baseWeights.get(name))).as("%s from the base", name).isTrue();
+                }
+            });
+        }
+        // LoRA at tp=2: only adapters, pooler and head train; every other tensor of the result is the base's
+        Path loraDir = tmp.resolve("ft-lora");
+        String loraOut = megalith("finetune", "--config", conf.toString(), "--set", "parallel.tp=2", "--set",
+                "run.dir=" + loraDir, "--set", "finetune.lora.rank=4", "--set", "finetune.lora.alpha=8",
+                "--set", "train.lr=1.0e-2");
+        assertThat(loraOut).contains("held-out accuracy");
+        Map<String, HostTensor> tuned = BaseCheckpoint.read(loraDir.toString(), HADOOP).weights();
+        int adapters = 0;
+        for (Map.Entry<String, HostTensor> e : tuned.entrySet()) {
+            String name = e.getKey();
+            if (name.endsWith(".lora_a") || name.endsWith(".lora_b")) {
+                adapters++;
+            } else if (!name.startsWith("classifier.") && !name.startsWith("pooler.")) {
+                assertThat(e.getValue().contentEquals(baseWeights.get(name))).as("%s frozen at the base's", name).isTrue();
+            }
+        }
+        assertThat(adapters).as("adapters on qkv, proj, fc, proj of 2 layers").isEqualTo(16);
+        assertThat(tuned.get("classifier.weight").contentEquals(start0.get("classifier.weight"))).isFalse();
+
+        // a base of another shape is refused, naming the tensor and the keys to set
+        MegalithConfig wider = ConfigLoader.fromYaml(Files.readString(conf), List.of("launch.master=inprocess",
+                "run.dir=" + tmp.resolve("ft-wider"), "model.n_embd=48"), "wider");
+        assertThatThrownBy(() -> new FamilyTrainingRun(wider, HADOOP, QUIET, RankGroups.single(), true))
+                .hasMessageContaining("has shape").hasMessageContaining("model.n_layer / n_head / n_embd");
+    }
+
+    static String megalith(String... args) {
+        PrintStream out = System.out;
+        ByteArrayOutputStream o = new ByteArrayOutputStream();
+        int exit;
+        try {
+            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+            exit = Megalith.run(args);
+        } finally {
+            System.setOut(out);
+        }
+        String text = o.toString(StandardCharsets.UTF_8);
+        System.out.println("megalith " + String.join(" ", args) + " -> " + exit + "\n" + text);
+        assertThat(exit).as(text).isZero();
+        return text;
+    }
+}

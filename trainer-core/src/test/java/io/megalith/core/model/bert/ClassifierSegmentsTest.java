@@ -1,0 +1,131 @@
+package io.megalith.core.model.bert;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.model.Segment;
+import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.Parameter;
+import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensor.Torch;
+import io.megalith.core.train.SegmentedPass;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.function.Function;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * At one rank, {@code SequenceClassifier.segments} through {@link SegmentedPass} is the whole-graph {@code loss}:
+ * the same loss and the same gradient of every parameter (dropout on, padded rows, pre- and post-LN, every
+ * recompute policy); the chain lists every parameter, and the pre-training heads get no gradient.
+ */
+class ClassifierSegmentsTest {
+    private static NDManager root;
+
+    @BeforeAll
+    static void load() {
+        Torch.load(1);
+        root = Torch.newManager();
+    }
+
+    @AfterAll
+    static void close() {
+        root.close();
+    }
+
+    record Run(float loss, Map<String, float[]> grads) {}
+
+    static Run run(ParameterStore store, Function<ForwardContext, Float> pass) {
+        JniUtils.setGradMode(false);
+        try (NDScope scope = new NDScope(); NDManager m = root.newSubManager()) {
+            float loss = pass.apply(new ForwardContext(true, 42, 3, m));
+            Map<String, float[]> g = new LinkedHashMap<>();
+            for (Parameter p : store.parameters()) {
+                PtNDArray grad = store.gradient(p);
+                g.put(p.name(), grad == null ? null : grad.toFloatArray());
+            }
+            store.zeroGradients();
+            return new Run(loss, g);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void segmentsAreTheWholeGraphLoss(boolean preLn) {
+        BertConfig cfg = new BertConfig(24, 12, 2, 2, 4, 16, 0.1, true, preLn, false, 0, LoraConfig.NONE);
+        SequenceClassifier model = new SequenceClassifier(cfg, 3);
+        int b = 4;
+        int t = 10;
+        Random r = new Random(5);
+        long[] ids = new long[b * t];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = i % t == 0 ? 1 : 4 + r.nextInt(20);
+        }
+        for (int j = 6; j < t; j++) {
+            ids[t + j] = 0; // row 1 padded
+        }
+        long[] labels = {0, 2, 1, 2};
+        try (ParameterStore store = new ParameterStore(model, root, 7)) {
+            Run whole = run(store, ctx -> {
+                JniUtils.setGradMode(true);
+                PtNDArray loss = model.loss(ids, labels, b, t, ctx);
+                JniUtils.setGradMode(false);
+                JniUtils.backward(loss, Ops.scalar(loss.getManager(), 1f), false, false);
+                return loss.getFloat();
+            });
+            assertThat(whole.grads().get("classifier.weight")).isNotNull();
+            assertThat(whole.grads().get("layers.0.attn.qkv.weight")).as("the encoder learns").isNotNull();
+            assertThat(whole.grads().get("mlm.dense.weight")).as("pre-training heads are unused").isNull();
+            for (SegmentedPass.Recompute rc : SegmentedPass.Recompute.values()) {
+                Run seg = run(store, ctx -> (float) SegmentedPass.run(model.segments(ids, labels, b, t, ctx.manager(), 1f),
+                        SequenceClassifier.inputIds(ctx.manager(), ids, b, t), ctx, 1f, SegmentedPass.NO_HOOKS, rc, null));
+                assertThat(seg.loss()).as("%s loss", rc).isEqualTo(whole.loss());
+                whole.grads().forEach((name, want) -> {
+                    float[] got = seg.grads().get(name);
+                    if (want == null) {
+                        assertThat(got == null || allZero(got)).as("%s: no gradient of %s", rc, name).isTrue();
+                        return;
+                    }
+                    float scale = 1e-12f;
+                    for (float v : want) {
+                        scale = Math.max(scale, Math.abs(v));
+                    }
+                    for (int i = 0; i < want.length; i++) {
+                        assertThat(Math.abs(got[i] - want[i])).as("%s d %s[%d]", rc, name, i)
+                                .isLessThanOrEqualTo(1e-6f * scale);
+                    }
+                });
+            }
+            // a weight scales the loss (a part's share of the step's sequences)
+            Run half = run(store, ctx -> (float) SegmentedPass.run(model.segments(ids, labels, b, t, ctx.manager(), 0.5f),
+                    SequenceClassifier.inputIds(ctx.manager(), ids, b, t), ctx, 1f, SegmentedPass.NO_HOOKS,
+                    SegmentedPass.Recompute.NONE, null));
+            assertThat(half.loss()).isCloseTo(whole.loss() / 2, org.assertj.core.data.Offset.offset(1e-6f));
+        }
+        Set<Parameter> planned = new HashSet<>();
+        for (Segment s : model.segments(null, null, 0, 0, null, 1f)) {
+            planned.addAll(s.parameters());
+        }
+        assertThat(planned).containsExactlyInAnyOrderElementsOf(model.parameters());
+    }
+
+    static boolean allZero(float[] v) {
+        for (float x : v) {
+            if (x != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+}
