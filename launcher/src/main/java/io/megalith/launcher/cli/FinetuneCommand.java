@@ -42,39 +42,40 @@ final class FinetuneCommand implements Callable<Integer> {
             + "--set train.max_steps=100 (repeatable)")
     List<String> overrides = new ArrayList<>();
 
+    /** What a config file is: the train format, the BERT speaker experiment's own format, or the former GPT one. */
+    enum Format { TRAIN, SPEAKER_EXPERIMENT, FORMER_GPT }
+
     /**
-     * Whether {@code file} is in the {@code megalith train} format (any family: it runs as {@code megalith train}):
-     * neither a top-level {@code family} (the former one-rank GPT format) nor the BERT speaker experiment's own keys
-     * ({@code pretrain}, {@code run.pretrained}, {@code model.seq_len}, {@code data.test_fraction}).
+     * The train format (any family: it runs as {@code megalith train}) unless the file has a top-level {@code family}
+     * (the former one-rank GPT format) or the BERT speaker experiment's own keys ({@code pretrain},
+     * {@code run.pretrained}, {@code model.seq_len}, {@code data.test_fraction}), which the train format does not know.
      */
-    static boolean isTrainFormat(Path file) throws java.io.IOException {
+    static Format formatOf(Path file) throws java.io.IOException {
         if (!Files.isRegularFile(file)) {
-            return true; // ConfigLoader reports the missing file
+            return Format.TRAIN; // ConfigLoader reports the missing file
         }
         com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.dataformat.yaml.YAMLMapper()
                 .readTree(Files.readString(file));
         if (root == null || !root.isObject()) {
-            return true; // ConfigLoader names the problem
+            return Format.TRAIN; // ConfigLoader names the problem
         }
         if (root.has("family")) {
-            return false; // the former one-rank GPT format
+            return Format.FORMER_GPT;
         }
-        // the BERT speaker experiment's own format has keys the train format does not know
         boolean speakers = "bert".equals(root.path("model").path("family").asText("gpt")) && (root.has("pretrain")
                 || root.path("run").has("pretrained") || root.path("model").has("seq_len")
                 || root.path("data").has("test_fraction"));
-        return !speakers;
+        return speakers ? Format.SPEAKER_EXPERIMENT : Format.TRAIN;
     }
 
-    private static boolean hasTopLevelFamily(Path file) throws java.io.IOException {
-        com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.dataformat.yaml.YAMLMapper()
-                .readTree(Files.readString(file));
-        return root != null && root.has("family");
+    static boolean isTrainFormat(Path file) throws java.io.IOException {
+        return formatOf(file) == Format.TRAIN;
     }
 
     @Override
     public Integer call() throws Exception {
-        if (isBertClassification(config, overrides) || isTrainFormat(config)) {
+        Format format = formatOf(config);
+        if (format == Format.TRAIN) {
             // the model's shape comes from the base run where the config leaves it unset
             io.megalith.core.config.MegalithConfig cfg = TrainCommand.load(config, BaseShape.overrides(config,
                     overrides));
@@ -85,7 +86,7 @@ final class FinetuneCommand implements Callable<Integer> {
             TrainCommand.report(cfg, TrainCommand.launch(cfg, config.toString(), System.out), System.out);
             return 0;
         }
-        if (hasTopLevelFamily(config)) {
+        if (format == Format.FORMER_GPT) {
             // the one-rank GPT format (family: gpt, base/task/output sections) was replaced by the train format
             throw new io.megalith.core.config.ConfigException(config.toString(), "family: top-level key of the former "
                     + "one-rank GPT fine-tuning format; write the config in the `megalith train` format instead: "
@@ -103,21 +104,5 @@ final class FinetuneCommand implements Callable<Integer> {
             System.out.print(SpeakerExperiment.table(outcomes));
         }
         return 0;
-    }
-
-    /** A launcher config for BERT sequence classification: data.task classify or speakers (file or --set). */
-    static boolean isBertClassification(Path config, List<String> overrides) throws java.io.IOException {
-        String task = null;
-        for (String o : overrides) {
-            if (o.startsWith("data.task=")) {
-                task = o.substring("data.task=".length()).strip();
-            }
-        }
-        if (task == null && Files.isRegularFile(config)) {
-            com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.databind.ObjectMapper(
-                    new com.fasterxml.jackson.dataformat.yaml.YAMLFactory()).readTree(config.toFile());
-            task = root == null ? null : root.path("data").path("task").asText(null);
-        }
-        return "classify".equals(task) || "speakers".equals(task);
     }
 }
