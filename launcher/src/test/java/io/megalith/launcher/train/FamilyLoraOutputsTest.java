@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
+import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.finetune.BaseCheckpoint;
@@ -17,6 +18,7 @@ import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
+import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.LoraOutputs;
 import io.megalith.core.train.Seq2SeqRunTask;
 import java.nio.file.Files;
@@ -31,7 +33,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A LoRA run of {@code model.family: encoder_decoder} through the launcher (tp=2, Spark local[2]) leaves
  * adapters.safetensors and merged.safetensors as the GPT's does: the merged plain model's decoder logits are those
- * of the final checkpoint's base + adapters, and the driver's report prints the recorded difference.
+ * of the final checkpoint's base + adapters, and the driver's report prints the recorded difference; a masked-LM
+ * BERT LoRA run writes them too.
  */
 class FamilyLoraOutputsTest {
     static final Configuration HADOOP = new Configuration();
@@ -76,6 +79,30 @@ class FamilyLoraOutputsTest {
             float[] plain = decoderLogits(new EncoderDecoder(adapted.withLora(LoraConfig.NONE)), merged, batch, manager);
             assertThat(plain).hasSize(withAdapters.length).containsExactly(withAdapters, Offset.offset(1e-5f));
         }
+    }
+
+    /** A masked-LM BERT LoRA run (one rank, in process) writes both files too, adapters only, its check recorded. */
+    @Test
+    void bertMaskedLmLoraRunWritesBothFiles() throws Exception {
+        Path data = Files.writeString(tmp.resolve("play.txt"), BertFinetuneTest.play());
+        Path dir = tmp.resolve("mlm-lora");
+        MegalithConfig cfg = ConfigLoader.fromYaml(BertFinetuneTest.bertYaml(dir, data), List.of(
+                "launch.master=inprocess", "train.max_steps=3", "finetune.lora.rank=2", "finetune.lora.alpha=4"), "mlm");
+        try (FamilyTrainingRun run = new FamilyTrainingRun(cfg, HADOOP, BertFinetuneTest.QUIET, RankGroups.single(),
+                true)) {
+            run.run();
+        }
+        Map<String, String> meta = LoraOutputs.adapterMetadata(dir.toString(), HADOOP);
+        assertThat(meta).containsEntry(LoraOutputs.FAMILY, "bert").containsKey(LoraOutputs.MODEL)
+                .doesNotContainKey(LoraOutputs.ALSO_TRAINED);
+        assertThat(Double.parseDouble(meta.get(LoraOutputs.MERGED_DIFF))).isLessThan(1e-4);
+        Map<String, HostTensor> merged = ModelFiles.load(dir.resolve(LoraOutputs.MERGED_FILE)).tensors();
+        Map<String, HostTensor> last = BaseCheckpoint.read(dir.toString(), HADOOP).weights();
+        assertThat(merged.keySet()).noneMatch(n -> n.endsWith(".lora_a") || n.endsWith(".lora_b"));
+        String qkv = "layers.0.attn.qkv.weight";
+        assertThat(merged.get(qkv).contentEquals(io.megalith.core.lora.Lora.merged(last, 2.0).get(qkv))).isTrue();
+        assertThat(merged.get(qkv).contentEquals(last.get(qkv))).as("the adapter trained").isFalse();
+        assertThat(merged.get("layers.0.ln1.weight").contentEquals(last.get("layers.0.ln1.weight"))).isTrue();
     }
 
     static float[] decoderLogits(EncoderDecoder model, Map<String, HostTensor> state, Seq2SeqTask.Batch b,

@@ -120,7 +120,7 @@ public final class LoraOutputs {
 
     /** A GPT's shape in the metadata of a model file ({@code gpt.n_head}, ...): the file says what it holds. */
     public static Map<String, String> shapeMetadata(GptConfig c) {
-        Map<String, String> m = new java.util.LinkedHashMap<>();
+        Map<String, String> m = new LinkedHashMap<>();
         m.put("gpt.n_head", Integer.toString(c.nHead()));
         m.put("gpt.n_layer", Integer.toString(c.nLayer()));
         m.put("gpt.n_embd", Integer.toString(c.nEmbd()));
