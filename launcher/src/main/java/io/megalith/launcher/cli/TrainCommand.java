@@ -4,6 +4,7 @@ import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.train.FamilyTrainingRun;
+import io.megalith.core.train.LoraOutputs;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.launcher.train.DistributedTraining;
 import java.io.IOException;
@@ -85,6 +86,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         if (cfg.classification()) { // the held-out accuracy and the majority-class baseline
             s.samples().forEach(line -> out.println("megalith: " + line));
+            reportLora(cfg, s, out);
             out.printf("megalith: run directory %s (metrics.jsonl, loss.png, checkpoints/)%n", cfg.run().dir());
             return;
         }
@@ -107,20 +109,26 @@ final class TrainCommand implements Callable<Integer> {
                 }
             }
         }
-        if (cfg.finetune().loraConfig().enabled() && s.endStep() >= cfg.train().maxSteps()
-                && "gpt".equals(cfg.model().family())) {
-            String diff;
-            try {
-                diff = io.megalith.core.train.LoraOutputs.adapterMetadata(cfg.run().dir(), new Configuration())
-                        .getOrDefault(io.megalith.core.train.LoraOutputs.MERGED_DIFF, "?");
-            } catch (IOException e) {
-                diff = "? (" + e.getMessage() + ")";
-            }
-            out.printf("megalith: LoRA adapters in %s/%s, merged into a plain GPT in %s/%s (max |logit diff| of merged "
-                    + "vs base + adapters: %s)%n", cfg.run().dir(), io.megalith.core.train.LoraOutputs.ADAPTERS_FILE,
-                    cfg.run().dir(), io.megalith.core.train.LoraOutputs.MERGED_FILE, diff);
-        }
+        reportLora(cfg, s, out);
         out.printf("megalith: run directory %s (metrics.jsonl, loss.png, checkpoints/)%n", cfg.run().dir());
+    }
+
+    /** A LoRA run's adapters.safetensors and merged.safetensors, with the difference recorded in the former. */
+    private static void reportLora(MegalithConfig cfg, TrainingRun.Summary s, PrintStream out) {
+        if (!cfg.finetune().loraConfig().enabled() || s.endStep() < cfg.train().maxSteps()) {
+            return;
+        }
+        String diff;
+        try {
+            diff = LoraOutputs.adapterMetadata(cfg.run().dir(), new Configuration())
+                    .getOrDefault(LoraOutputs.MERGED_DIFF, "?");
+        } catch (IOException e) {
+            diff = "? (" + e.getMessage() + ")";
+        }
+        out.printf("megalith: LoRA adapters in %s/%s, merged into a plain %s in %s/%s (max |logit diff| of merged "
+                + "vs base + adapters: %s)%n", cfg.run().dir(), LoraOutputs.ADAPTERS_FILE,
+                "gpt".equals(cfg.model().family()) ? "GPT" : cfg.model().family() + " model", cfg.run().dir(),
+                LoraOutputs.MERGED_FILE, diff);
     }
 
     static MegalithConfig load(Path config, List<String> overrides) throws IOException {

@@ -2,11 +2,25 @@ package io.megalith.launcher.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 
 import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.checkpoint.SafetensorsFile;
 import io.megalith.core.finetune.BaseCheckpoint;
+import io.megalith.core.finetune.ClassificationData;
+import io.megalith.core.finetune.ModelFiles;
+import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.model.bert.BertConfig;
+import io.megalith.core.model.bert.SequenceClassifier;
+import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.tensor.Torch;
+import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.train.BertClassification;
+import io.megalith.core.train.LoraOutputs;
+import ai.djl.ndarray.NDManager;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.report.MetricsLog;
@@ -20,6 +34,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,7 +43,8 @@ import org.junit.jupiter.api.io.TempDir;
  * (two speakers with disjoint alphabets: an easy task), then {@code megalith finetune} fine-tunes it to tell the
  * speakers apart at tp=2 on Spark local[2] from the base's run directory: the run completes, reports held-out
  * accuracy above the majority class, and starts from the base's backbone (every backbone tensor equal to the base's);
- * with LoRA at tp=2 the backbone stays the base's exactly while adapters and head train.
+ * with LoRA at tp=2 the backbone stays the base's exactly while adapters and head train, and the run leaves
+ * adapters.safetensors (adapters, head, pooler) and merged.safetensors (a plain classifier computing the same logits).
  */
 class BertFinetuneTest {
     static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
@@ -124,12 +140,87 @@ class BertFinetuneTest {
         }
         assertThat(adapters).as("adapters on qkv, proj, fc, proj of 2 layers").isEqualTo(16);
         assertThat(tuned.get("classifier.weight").contentEquals(start0.get("classifier.weight"))).isFalse();
+        loraFiles(loraOut, loraDir, tuned, baseWeights, ConfigLoader.fromYaml(Files.readString(conf),
+                List.of("launch.master=inprocess", "run.dir=" + tmp.resolve("ft-lora-check"), "finetune.lora.rank=4",
+                        "finetune.lora.alpha=8"), "check"));
 
         // a base of another shape is refused, naming the tensor and the keys to set
         MegalithConfig wider = ConfigLoader.fromYaml(Files.readString(conf), List.of("launch.master=inprocess",
                 "run.dir=" + tmp.resolve("ft-wider"), "model.n_embd=48"), "wider");
         assertThatThrownBy(() -> new FamilyTrainingRun(wider, HADOOP, QUIET, RankGroups.single(), true))
                 .hasMessageContaining("has shape").hasMessageContaining("model.n_layer / n_head / n_embd");
+    }
+
+    /**
+     * The LoRA run's files: adapters.safetensors holds the adapters and what else trained (head and pooler, named in
+     * its metadata); merged.safetensors = base + scale * B A for an adapted weight, the base's for another backbone
+     * tensor, and loaded into a plain classifier it computes the logits of base + adapters.
+     */
+    static void loraFiles(String out, Path dir, Map<String, HostTensor> tuned, Map<String, HostTensor> base,
+            MegalithConfig cfg) throws Exception {
+        assertThat(out).contains(LoraOutputs.ADAPTERS_FILE).contains(LoraOutputs.MERGED_FILE)
+                .contains("merged into a plain bert model");
+        SafetensorsFile adapters = ModelFiles.load(dir.resolve(LoraOutputs.ADAPTERS_FILE));
+        SafetensorsFile mergedFile = ModelFiles.load(dir.resolve(LoraOutputs.MERGED_FILE));
+        Map<String, HostTensor> merged = mergedFile.tensors();
+        Map<String, String> meta = adapters.metadata();
+        assertThat(meta).containsEntry(ModelFiles.LORA_RANK, "4").containsEntry(LoraOutputs.FAMILY, "bert")
+                .containsKey(LoraOutputs.MODEL);
+        assertThat(mergedFile.metadata()).containsEntry(LoraOutputs.FAMILY, "bert");
+        assertThat(meta.get(LoraOutputs.MODEL)).contains("classifier [");
+        List<String> also = List.of(meta.get(LoraOutputs.ALSO_TRAINED).split(","));
+        assertThat(also).contains("classifier.weight").allMatch(n -> n.startsWith("classifier.") || n.startsWith("pooler."));
+        assertThat(adapters.tensors().keySet()).hasSize(16 + also.size()).containsAll(also);
+        assertThat(adapters.tensors().get("classifier.weight").contentEquals(tuned.get("classifier.weight"))).isTrue();
+        assertThat(merged.keySet()).noneMatch(n -> n.endsWith(".lora_a") || n.endsWith(".lora_b"))
+                .contains("classifier.weight", "layers.0.ln1.weight", "layers.1.mlp.fc.weight");
+        // an adapted weight: base + (alpha / rank) B A
+        String layer = "layers.1.mlp.fc";
+        float[] w = base.get(layer + ".weight").toFloats();
+        float[] a = tuned.get(layer + ".lora_a").toFloats();
+        float[] b = tuned.get(layer + ".lora_b").toFloats();
+        long[] shape = base.get(layer + ".weight").shape();
+        int rows = (int) shape[0];
+        int cols = (int) shape[1];
+        float[] m = merged.get(layer + ".weight").toFloats();
+        double moved = 0;
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                double ba = 0;
+                for (int q = 0; q < 4; q++) {
+                    ba += (double) b[i * 4 + q] * a[q * cols + j];
+                }
+                assertThat((double) m[i * cols + j]).isCloseTo(w[i * cols + j] + 2.0 * ba, within(1e-6));
+                moved = Math.max(moved, Math.abs(m[i * cols + j] - w[i * cols + j]));
+            }
+        }
+        assertThat(moved).as("the adapter trained").isGreaterThan(1e-4);
+        assertThat(merged.get("layers.0.ln1.weight").contentEquals(base.get("layers.0.ln1.weight")))
+                .as("an unadapted backbone tensor is the base's").isTrue();
+        double diff = Double.parseDouble(LoraOutputs.adapterMetadata(dir.toString(), HADOOP).get(LoraOutputs.MERGED_DIFF));
+        assertThat(diff).isLessThan(1e-4);
+
+        // merged.safetensors in a plain (no-LoRA) classifier = the checkpoint's base + adapters
+        Torch.load(1);
+        try (NDManager manager = Torch.newManager()) {
+            BertClassification task = new BertClassification(cfg, HADOOP, new TpLayout(0, 1),
+                    RankGroups.single().tensorParallel());
+            BertConfig adapted = task.config();
+            assertThat(adapted.lora().enabled()).isTrue();
+            ClassificationData.Batch batch = task.data().heldOut(0, 8);
+            float[] withAdapters = logits(new SequenceClassifier(adapted, 2), tuned, batch, manager);
+            float[] plain = logits(new SequenceClassifier(adapted.withLora(LoraConfig.NONE), 2), merged, batch, manager);
+            assertThat(plain).hasSize(batch.batch() * 2).containsExactly(withAdapters, Offset.offset(1e-5f));
+        }
+    }
+
+    static float[] logits(SequenceClassifier model, Map<String, HostTensor> state, ClassificationData.Batch b,
+            NDManager manager) {
+        ai.djl.pytorch.jni.JniUtils.setGradMode(false);
+        try (ParameterStore store = new ParameterStore(model, manager, 0); NDManager m = manager.newSubManager()) {
+            store.load(state);
+            return model.logits(b.ids(), b.batch(), b.seqLen(), ForwardContext.inference(m)).toFloatArray();
+        }
     }
 
     static String megalith(String... args) {

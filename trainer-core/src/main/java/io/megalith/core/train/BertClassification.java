@@ -118,6 +118,11 @@ public final class BertClassification {
         return tokenizer;
     }
 
+    /** The encoder's shape (with the run's LoRA adapters). */
+    public BertConfig config() {
+        return config;
+    }
+
     /** What a resume must find again: the encoder's shape (no dropout) and the labels. */
     public String shape() {
         return config.withDropout(0) + " classifier " + data.labels();

@@ -12,6 +12,7 @@ import io.megalith.core.data.shards.ShardedTextData;
 import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
+import io.megalith.core.finetune.ClassificationData;
 import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.BertConfig;
@@ -49,6 +50,8 @@ import org.apache.hadoop.conf.Configuration;
  * {@code checkpoint.every} steps and at the end, sharded, asynchronous, {@code keep_last}): the parameters, AdamW
  * state and step, with {@code model.family} and the model's shape in the training state; a run resumes from the
  * newest complete checkpoint of run.dir (any dp x tp layout: the load reshards), refusing one of another model.
+ * With {@code finetune.lora.rank > 0} the leader also writes {@link LoraOutputs}' adapters.safetensors and
+ * merged.safetensors from the final checkpoint ({@link FamilyLoraOutputs}: the merged model's check).
  * Not yet: pipeline parallelism, ZeRO 2/3.
  */
 public final class FamilyTrainingRun implements AutoCloseable {
@@ -72,6 +75,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
     private final CheckpointStore checkpoints;
     private final ShardedCheckpointer checkpointer;
     private final long startStep;
+    private final java.util.Set<String> trained = new java.util.HashSet<>(); // names of the parameters that train
     private TrainingRun.StepListener stepListener = step -> {};
 
     public FamilyTrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
@@ -155,6 +159,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
         } else {
             io.megalith.core.finetune.Freezing.apply(module.parameters(), cfg.finetune());
         }
+        module.parameters().stream().filter(p -> !p.frozen()).forEach(p -> trained.add(p.name()));
         this.store = new ParameterStore(GradientBuckets.backwardOrder(plan), manager, cfg.seed());
         if (store.parameters().size() != module.parameters().size()) {
             throw new IllegalStateException("the segments do not cover every parameter of the model");
@@ -335,6 +340,9 @@ public final class FamilyTrainingRun implements AutoCloseable {
         }
         List<String> samples = new ArrayList<>();
         Map<String, Object> ev = evaluate(steps, samples, metrics);
+        if (leader && cfg.finetune().loraConfig().enabled()) {
+            writeLoraOutputs();
+        }
         // classification: the held-out accuracy in the summary's exact-match slot
         Double exact = ev == null ? null : (Double) ev.getOrDefault("exact_match", ev.get("accuracy"));
         double valLoss = ev == null ? Double.NaN : (Double) ev.getOrDefault("val_loss", Double.NaN);
@@ -384,6 +392,30 @@ public final class FamilyTrainingRun implements AutoCloseable {
                     ev.get("val_loss"), 100 * (Double) ev.get("exact_match"), task.heldOutSize(cfg.data().evalPairs()));
         }
         return ev;
+    }
+
+    /**
+     * The leader's {@link LoraOutputs} from the final checkpoint: the adapters (with every other tensor that trained:
+     * a classifier's head and pooler) and the merged model, checked on one validation batch.
+     */
+    private void writeLoraOutputs() throws IOException {
+        LoraOutputs.Outputs outputs;
+        if (classify != null) {
+            ClassificationData data = classify.data();
+            int n = Math.min(4, data.heldOutSize());
+            outputs = FamilyLoraOutputs.classifier(classify.config(), data.labels().size(),
+                    n > 0 ? data.heldOut(0, n) : data.train(0, 0, 4), manager);
+        } else if (bertConfig != null) {
+            outputs = FamilyLoraOutputs.bertMlm(bertConfig, mlmRows(text.validation(0, 4),
+                    cfg.model().nsp() ? text.validation(MlmRows.OTHER, 4) : null,
+                    CounterRng.key(CounterRng.key(cfg.seed(), "mlm-validation"), 0), 0), manager);
+        } else {
+            int n = Math.min(4, task.heldOutSize(cfg.data().evalPairs()));
+            outputs = FamilyLoraOutputs.seq2seq(modelConfig, n > 0 ? task.heldOut(0, n) : fixedLength(task, 0, 0, 4),
+                    manager);
+        }
+        LoraOutputs.write(cfg, hadoop, checkpoints, FamilyLoraOutputs.metadata(cfg.model().family(), shape),
+                name -> trained.contains(name), outputs, console);
     }
 
     private void chart() {

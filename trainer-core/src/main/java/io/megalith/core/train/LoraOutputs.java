@@ -22,50 +22,105 @@ import io.megalith.core.tensor.Ops;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 import org.apache.hadoop.conf.Configuration;
 
 /**
- * What a LoRA run leaves in its run.dir besides the checkpoints: {@value #ADAPTERS_FILE} (the adapters alone, with
- * rank / alpha / targets metadata, to apply to the base later) and {@value #MERGED_FILE} (a plain GPT state dict with
- * the adapters folded in). Both come from the final checkpoint's full tensors, so any layout (DP, TP, PP, ZeRO) that
- * saved them gives the same files.
+ * What a LoRA run leaves in its run.dir besides the checkpoints: {@value #ADAPTERS_FILE} (the adapters, with
+ * rank / alpha / targets metadata, to apply to the base later, plus every other tensor that trained, named in
+ * {@value #ALSO_TRAINED}: a BERT classifier's new head and pooler) and {@value #MERGED_FILE} (the full model without
+ * adapters, their {@code scale * B A} folded into the base weights: it loads into the model built without LoRA).
+ * Both come from the final checkpoint's full tensors, so any layout (DP, TP, PP, ZeRO) that saved them gives the same
+ * files. The GPT's ({@link TrainingRun}) carry {@code gpt.*} shape metadata; the other families' ({@link
+ * FamilyTrainingRun}, {@link FamilyLoraOutputs}) {@value #FAMILY} and {@value #MODEL}.
  */
 public final class LoraOutputs {
     public static final String ADAPTERS_FILE = "adapters.safetensors";
     public static final String MERGED_FILE = "merged.safetensors";
-    /** Metadata of the adapters file: max |logit difference| of merged vs base + adapters on a validation batch. */
+    /** Metadata of the adapters file: max |output difference| of merged vs base + adapters on a validation batch. */
     public static final String MERGED_DIFF = "megalith.merged_max_logit_diff";
+    /** Metadata of the adapters file: the tensors in it besides the adapters (comma-separated; absent if none). */
+    public static final String ALSO_TRAINED = "megalith.also_trained";
+    /** Metadata of both files (not the GPT's): the model family and its shape, as the checkpoints' training state. */
+    public static final String FAMILY = "megalith.family";
+    public static final String MODEL = "megalith.model";
+
+    /** A model's outputs on a fixed validation batch from a full state dict: of base + adapters, or of the merged plain model. */
+    public interface Outputs {
+        float[] of(Map<String, HostTensor> state, boolean merged);
+    }
 
     private LoraOutputs() {}
 
     /** Writes both files from the latest checkpoint of run.dir; returns max |logit difference| of merged vs adapters. */
     public static double write(MegalithConfig cfg, Configuration hadoop, CheckpointStore checkpoints, GptConfig shape,
             TrainingData data, NDManager manager, PrintStream console) throws IOException {
+        LoraConfig lora = cfg.finetune().loraConfig();
+        Batch batch = data.validation(0, 4);
+        return write(cfg, hadoop, checkpoints, shapeMetadata(shape), name -> false,
+                (state, merged) -> logits(merged ? new Gpt(shape) : new Gpt(shape, lora), state, batch, manager),
+                console);
+    }
+
+    /**
+     * Writes both files from the latest checkpoint of run.dir (the leader, after the last one is committed): the
+     * adapters and the tensors {@code alsoTrained} names, {@code modelMetadata} in both files, and the max |difference|
+     * of {@code outputs} of merged vs base + adapters in the adapters file's {@value #MERGED_DIFF}, which it returns.
+     */
+    public static double write(MegalithConfig cfg, Configuration hadoop, CheckpointStore checkpoints,
+            Map<String, String> modelMetadata, Predicate<String> alsoTrained, Outputs outputs, PrintStream console)
+            throws IOException {
         LoadedCheckpoint last = checkpoints.loadLatest().orElseThrow(
                 () -> new IOException("no complete checkpoint in " + cfg.run().dir() + " to take the adapters from"));
         Map<String, HostTensor> state = last.tensorFiles().get(TrainingRun.MODEL_FILE);
         LoraConfig lora = cfg.finetune().loraConfig();
         RunDirFs dir = RunDirFs.of(cfg.run().dir(), hadoop);
-        Map<String, HostTensor> adapters = Lora.adapterState(state);
+        Map<String, HostTensor> adapters = new LinkedHashMap<>(Lora.adapterState(state));
+        List<String> also = new ArrayList<>();
+        state.forEach((k, v) -> {
+            if (!Lora.isAdapter(k) && alsoTrained.test(k)) {
+                adapters.put(k, v);
+                also.add(k);
+            }
+        });
         Map<String, HostTensor> merged = Lora.merged(state, lora.scale());
-        double diff = maxLogitDiff(shape, lora, state, merged, data.validation(0, 4), manager);
-        Map<String, String> meta = new java.util.LinkedHashMap<>(ModelFiles.adapterMetadata(lora));
+        double diff = maxDiff(outputs.of(state, false), outputs.of(merged, true));
+        Map<String, String> meta = new LinkedHashMap<>(ModelFiles.adapterMetadata(lora));
         meta.put(MERGED_DIFF, Double.toString(diff)); // for the driver's report: ranks' consoles are not shown
         meta.put("megalith.step", Long.toString(last.step()));
-        dir.writeAtomically(MERGED_FILE, safetensors(merged, shapeMetadata(shape)));
+        if (!also.isEmpty()) {
+            meta.put(ALSO_TRAINED, String.join(",", also));
+        }
+        meta.putAll(modelMetadata);
+        dir.writeAtomically(MERGED_FILE, safetensors(merged, modelMetadata));
         dir.writeAtomically(ADAPTERS_FILE, safetensors(adapters, meta));
-        org.slf4j.LoggerFactory.getLogger(LoraOutputs.class).info("{} and {} written from step {}; max |logit diff| "
+        org.slf4j.LoggerFactory.getLogger(LoraOutputs.class).info("{} and {} written from step {}; max |output diff| "
                 + "merged vs base + adapters {}", ADAPTERS_FILE, MERGED_FILE, last.step(), diff);
-        console.printf("megalith: wrote %s/%s (%d adapter tensors) and %s (adapters merged) from step %d; merged vs "
-                + "base + adapters: max |logit diff| %.2e%n", cfg.run().dir(), ADAPTERS_FILE, adapters.size(),
-                MERGED_FILE, last.step(), diff);
+        console.printf("megalith: wrote %s/%s (%d adapter tensors%s) and %s (adapters merged) from step %d; merged vs "
+                + "base + adapters: max |logit diff| %.2e%n", cfg.run().dir(), ADAPTERS_FILE, adapters.size() - also.size(),
+                also.isEmpty() ? "" : " + " + also.size() + " other trained", MERGED_FILE, last.step(), diff);
         return diff;
+    }
+
+    /** The largest |a[i] - b[i]|. */
+    static double maxDiff(float[] a, float[] b) {
+        if (a.length != b.length) {
+            throw new IllegalStateException("outputs of " + a.length + " and " + b.length + " values");
+        }
+        double w = 0;
+        for (int i = 0; i < a.length; i++) {
+            w = Math.max(w, Math.abs(a[i] - b[i]));
+        }
+        return w;
     }
 
     /** A GPT's shape in the metadata of a model file ({@code gpt.n_head}, ...): the file says what it holds. */
     public static Map<String, String> shapeMetadata(GptConfig c) {
-        Map<String, String> m = new java.util.LinkedHashMap<>();
+        Map<String, String> m = new LinkedHashMap<>();
         m.put("gpt.n_head", Integer.toString(c.nHead()));
         m.put("gpt.n_layer", Integer.toString(c.nLayer()));
         m.put("gpt.n_embd", Integer.toString(c.nEmbd()));
@@ -94,13 +149,7 @@ public final class LoraOutputs {
     /** The largest difference of the logits of base + adapters and of the merged plain GPT on {@code batch}. */
     static double maxLogitDiff(GptConfig shape, LoraConfig lora, Map<String, HostTensor> state,
             Map<String, HostTensor> merged, Batch batch, NDManager manager) {
-        float[] a = logits(new Gpt(shape, lora), state, batch, manager);
-        float[] b = logits(new Gpt(shape), merged, batch, manager);
-        double w = 0;
-        for (int i = 0; i < a.length; i++) {
-            w = Math.max(w, Math.abs(a[i] - b[i]));
-        }
-        return w;
+        return maxDiff(logits(new Gpt(shape, lora), state, batch, manager), logits(new Gpt(shape), merged, batch, manager));
     }
 
     private static float[] logits(Gpt model, Map<String, HostTensor> state, Batch batch, NDManager manager) {
