@@ -157,6 +157,19 @@ class FrozenParametersTest {
     }
 
     @Test
+    void loraWorkerReplicasCarryTheAdaptersAndMatchOneWorker() {
+        LoraConfig lora = LORA.loraConfig();
+        Run one = train(config(), c -> new Gpt(c, lora), LORA, 4);
+        Run two = train(config("runtime.workers=2", "runtime.threads=2"), c -> new Gpt(c, lora), LORA, 4);
+        assertOnlyTrainableChanged(two);
+        assertThat(two.stateElements()).isEqualTo(one.stateElements());
+        for (int s = 0; s < 4; s++) {
+            assertThat(two.losses().get(s)).as("step %d with 2 workers", s)
+                    .isCloseTo(one.losses().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+        }
+    }
+
+    @Test
     void singleExpertsCannotBeFrozenUnderExpertParallelism() {
         String every = "model.moe.every=1";
         String experts = "model.moe.experts=4";
