@@ -18,9 +18,10 @@ import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 
 /**
- * A fine-tune's model shape from its base: when checkpoint.init_from is a {@code megalith train} run directory, the
- * model keys the config file does not set and no --set names come from the base run's saved config.yaml, so a
- * fine-tune config need not repeat (and cannot get wrong) n_layer, n_head, n_embd, block_size and bias.
+ * A fine-tune's model shape from its base ({@code megalith finetune}, {@code megalith train --config}): when
+ * checkpoint.init_from is a {@code megalith train} run directory, the model keys the config file does not set and no
+ * --set names come from the base run's saved config.yaml, so a fine-tune config need not repeat (and cannot get
+ * wrong) n_layer, n_head, n_embd, block_size and bias.
  */
 final class BaseShape {
     private static final List<String> KEYS = List.of("n_layer", "n_head", "n_embd", "block_size", "bias");
@@ -30,7 +31,15 @@ final class BaseShape {
     /** {@code overrides} preceded by the base's shape keys the file and overrides leave unset. */
     static List<String> overrides(Path file, List<String> overrides) throws IOException {
         Configuration hadoop = new Configuration();
-        JsonNode root = new YAMLMapper().readTree(Files.readString(file));
+        if (!Files.isRegularFile(file)) {
+            return overrides; // ConfigLoader reports the missing file as a config error
+        }
+        JsonNode root;
+        try {
+            root = new YAMLMapper().readTree(Files.readString(file));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            return overrides; // ConfigLoader reports the broken YAML with its position
+        }
         if (root == null || !root.isObject()) {
             return overrides; // ConfigLoader names the problem
         }

@@ -36,7 +36,8 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        MegalithConfig cfg = load(config, overrides);
+        // init_from a run directory: the model shape the config file leaves unset is the base run's
+        MegalithConfig cfg = load(config, config == null ? overrides : BaseShape.overrides(config, overrides));
         PrintStream out = System.out;
         report(cfg, launch(cfg, config == null ? DEFAULT_CONFIG : config.toString(), out), out);
         return 0;

@@ -204,6 +204,15 @@ class MegalithCliTest {
         assertThat(Files.readString(out.resolve("tokenizer.json"))).isEqualTo(Files.readString(runDir.resolve(
                 "tokenizer.json")));
 
+        // megalith train with init_from a run dir takes the shape the config leaves unset from the base run as well
+        String shapeless = Files.readString(ft).replace("model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 8, "
+                + "dropout: 0.0}", "model: {dropout: 0.0}").replace(out.toString(), tmp.resolve("ft-train").toString());
+        assertThat(shapeless).doesNotContain("n_layer");
+        Path ftTrain = Files.writeString(tmp.resolve("ft-train.yaml"), shapeless);
+        Result viaTrain = megalith("train", "--config", ftTrain.toString());
+        assertThat(viaTrain.exit()).as(viaTrain.err()).isZero();
+        assertThat(viaTrain.out()).contains("trained steps 0..6").contains("LoRA adapters in");
+
         Result bad = megalith("finetune", "--config", ft.toString(), "--set", "finetune.lora.rnak=2");
         assertThat(bad.exit()).isEqualTo(Megalith.CONFIG_ERROR);
         assertThat(bad.err()).contains(ft.toString()).contains("finetune.lora.rnak");
