@@ -136,9 +136,19 @@ public record MegalithConfig(
      * init_tokenizer: the tokenizer.json of init_from weights that are not a run directory (a run directory carries
      * its own), "" for a tokenizer built from the data.
      */
-    public record Checkpoint(int every, int keepLast, String initFrom, boolean async, String initTokenizer) {
+    public record Checkpoint(int every, int keepLast, String initFrom, boolean async, String initTokenizer,
+            double commitTimeoutSeconds) {
+        public Checkpoint(int every, int keepLast, String initFrom, boolean async, String initTokenizer) {
+            this(every, keepLast, initFrom, async, initTokenizer, 600);
+        }
+
         public Checkpoint(int every, int keepLast, String initFrom, boolean async) {
             this(every, keepLast, initFrom, async, "");
+        }
+
+        /** How long rank 0 waits for every rank's pieces before it gives a checkpoint up (never committing it). */
+        public long commitTimeoutMillis() {
+            return (long) (commitTimeoutSeconds * 1000);
         }
 
         public Checkpoint(int every, int keepLast) {
@@ -452,6 +462,7 @@ public record MegalithConfig(
         c.atLeast("train.log_every", train.logEvery(), 1);
         c.atLeast("checkpoint.every", checkpoint.every(), 0);
         c.atLeast("checkpoint.keep_last", checkpoint.keepLast(), 0);
+        c.atLeast("checkpoint.commit_timeout_seconds", checkpoint.commitTimeoutSeconds(), 0.001);
         c.atLeast("parallel.dp", parallel.dp(), 1);
         c.atLeast("parallel.tp", parallel.tp(), 1);
         c.atLeast("parallel.pp", parallel.pp(), 1);

@@ -167,7 +167,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
         this.trainer = new SegmentTrainer(cfg, store, plan, parts, manager, groups.dataParallel(), tp);
         this.checkpoints = new CheckpointStore(cfg.run().dir(), hadoop, cfg.checkpoint().keepLast());
         this.checkpointer = new ShardedCheckpointer(checkpoints, groups, trainer, null, 1, cfg.zero().stage(),
-                cfg.checkpoint().async(), TrainingRun.COMMIT_TIMEOUT_MILLIS);
+                cfg.checkpoint().async(), cfg.checkpoint().commitTimeoutMillis());
         Optional<ShardedCheckpointer.Restored> latest = ShardedCheckpointer.peekLatest(checkpoints);
         if (latest.isPresent()) {
             checkCompatible(latest.get());

@@ -60,7 +60,6 @@ public final class TrainingRun implements AutoCloseable {
     public static final String TOKENIZER_FILE = "tokenizer.json";
     public static final String CONFIG_FILE = "config.yaml";
     /** How long rank 0 waits for the other ranks' shards before giving a checkpoint up. */
-    static final long COMMIT_TIMEOUT_MILLIS = 10 * 60_000L;
 
     private final MegalithConfig cfg;
     private final Configuration hadoop;
@@ -185,7 +184,7 @@ public final class TrainingRun implements AutoCloseable {
         model.initConstants(manager);
         this.trainer = new Trainer(cfg, model, params, data, manager, groups);
         this.checkpointer = new ShardedCheckpointer(checkpoints, groups, trainer, model, cfg.parallel().ep(),
-                cfg.zero().stage(), cfg.checkpoint().async(), COMMIT_TIMEOUT_MILLIS);
+                cfg.zero().stage(), cfg.checkpoint().async(), cfg.checkpoint().commitTimeoutMillis());
         Optional<ShardedCheckpointer.Restored> restored = resumed != null
                 ? checkpointer.restore(latest.get().step()) : Optional.empty();
         if (restored.isPresent() && !java.util.Arrays.equals(restored.get().tokenizer(), checkpointTokenizer)) {

@@ -98,6 +98,13 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void checkpointCommitTimeoutIsAKey() throws IOException {
+        assertThat(ConfigLoader.load(null, List.of()).checkpoint().commitTimeoutMillis()).isEqualTo(600_000);
+        assertThat(load("", "checkpoint.commit_timeout_seconds=1.5").checkpoint().commitTimeoutMillis()).isEqualTo(1500);
+        assertThat(problem("", "checkpoint.commit_timeout_seconds=0")).startsWith("checkpoint.commit_timeout_seconds:");
+    }
+
+    @Test
     void emptyFileAndEmptyYamlAreTheDefaults() throws IOException {
         MegalithConfig defaults = ConfigLoader.load(null, List.of());
         assertThat(load("")).isEqualTo(defaults);
