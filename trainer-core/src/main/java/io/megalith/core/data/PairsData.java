@@ -1,11 +1,18 @@
 package io.megalith.core.data;
 
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.tokenizer.BpeTokenizer;
+import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
+import io.megalith.core.fs.RunDirFs;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import io.megalith.core.tensor.CounterRng;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Random;
+import org.apache.hadoop.conf.Configuration;
 
 /**
  * The {@code pairs} task: prompt -> answer sequences scored only on the answer and the newline that ends it
@@ -125,5 +132,48 @@ public final class PairsData implements TrainingData {
         String[] p = heldOutPairs.get(0);
         return String.format("pairs from %s: %d train, %d held out (loss on answers only), e.g. %s -> %s", source,
                 train.size(), heldOut.size(), p[0].replace("\n", "\\n"), p[1].replace("\n", "\\n"));
+    }
+
+    /**
+     * The pairs task of {@code cfg} in tokenizer {@code tok} (null: one fitted on the pairs' text), the built-in pairs
+     * taking their words from data.path or else {@code baseWords} (the base run's data.path); {@code fromBase}:
+     * the tokenizer is the base's (for the error message). Also what {@code megalith generate} evaluates.
+     */
+    public static PairsData of(MegalithConfig cfg, Tokenizer tok, String baseWords, boolean fromBase,
+            Configuration hadoop) throws IOException {
+        MegalithConfig.Data d = cfg.data();
+        List<String[]> pairs;
+        String source;
+        if (d.builtin() != null) {
+            String words = d.path() != null ? d.path() : baseWords;
+            if (words == null) {
+                throw new IllegalArgumentException("data.builtin " + d.builtin() + " takes its words from data.path or "
+                        + "the text of the base run: set data.path, or checkpoint.init_from to a `megalith train` "
+                        + "run.dir of data.task text (got '" + cfg.checkpoint().initFrom() + "')");
+            }
+            String text = new String(RunDirFs.readFully(words, hadoop), StandardCharsets.UTF_8);
+            if (tok == null) { // no base: a tokenizer of the text, which spells the pairs
+                tok = CharTokenizer.fit(text + ": \n" + text.toUpperCase(java.util.Locale.ROOT));
+            }
+            pairs = Pairs.upper(text, tok, cfg.model().blockSize(), cfg.seed());
+            source = "built-in " + d.builtin() + " (words of " + words + ")";
+        } else {
+            pairs = Pairs.read(d.path(), hadoop);
+            source = d.path();
+        }
+        if (tok == null) { // no base: a tokenizer of the pairs' own text
+            StringBuilder all = new StringBuilder("\n");
+            pairs.forEach(p -> all.append(p[0]).append(p[1]).append('\n'));
+            tok = "bpe".equals(d.tokenizer()) ? BpeTokenizer.train(all.toString(), d.bpeVocabSize())
+                    : CharTokenizer.fit(all.toString());
+        }
+        try {
+            int multiple = cfg.parallel().sequenceParallel() ? cfg.parallel().tp() : 1; // equal shards per rank
+            return new PairsData(tok, pairs, d.heldOutFraction(), cfg.model().blockSize(), cfg.seed(), source, multiple);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("data.task pairs from " + source + ": " + e.getMessage()
+                    + (fromBase ? " (pairs must be written in the base run's vocabulary and fit model.block_size)"
+                    : ""), e);
+        }
     }
 }

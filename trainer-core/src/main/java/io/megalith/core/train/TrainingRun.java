@@ -59,7 +59,6 @@ public final class TrainingRun implements AutoCloseable {
     public static final String STATE_FILE = "state.json";
     public static final String TOKENIZER_FILE = "tokenizer.json";
     public static final String CONFIG_FILE = "config.yaml";
-    /** How long rank 0 waits for the other ranks' shards before giving a checkpoint up. */
 
     private final MegalithConfig cfg;
     private final Configuration hadoop;
@@ -547,50 +546,7 @@ public final class TrainingRun implements AutoCloseable {
 
     /** The pairs task: data.path's pairs or the built-in ones, in the base's (or checkpoint's) vocabulary. */
     private TrainingData pairsData(Tokenizer tok) throws IOException {
-        return pairsData(cfg, tok, base == null ? null : base.config().data().path(), base != null, hadoop);
-    }
-
-    /**
-     * The pairs task of {@code cfg} in tokenizer {@code tok} (null: one fitted on the pairs' text), the built-in pairs
-     * taking their words from data.path or else {@code baseWords} (the base run's data.path); {@code fromBase}:
-     * the tokenizer is the base's (for the error message). Also what {@code megalith generate} evaluates.
-     */
-    public static PairsData pairsData(MegalithConfig cfg, Tokenizer tok, String baseWords, boolean fromBase,
-            Configuration hadoop) throws IOException {
-        MegalithConfig.Data d = cfg.data();
-        List<String[]> pairs;
-        String source;
-        if (d.builtin() != null) {
-            String words = d.path() != null ? d.path() : baseWords;
-            if (words == null) {
-                throw new IllegalArgumentException("data.builtin " + d.builtin() + " takes its words from data.path or "
-                        + "the text of the base run: set data.path, or checkpoint.init_from to a `megalith train` "
-                        + "run.dir of data.task text (got '" + cfg.checkpoint().initFrom() + "')");
-            }
-            String text = new String(RunDirFs.readFully(words, hadoop), StandardCharsets.UTF_8);
-            if (tok == null) { // no base: a tokenizer of the text, which spells the pairs
-                tok = CharTokenizer.fit(text + ": \n" + text.toUpperCase(java.util.Locale.ROOT));
-            }
-            pairs = io.megalith.core.data.Pairs.upper(text, tok, cfg.model().blockSize(), cfg.seed());
-            source = "built-in " + d.builtin() + " (words of " + words + ")";
-        } else {
-            pairs = io.megalith.core.data.Pairs.read(d.path(), hadoop);
-            source = d.path();
-        }
-        if (tok == null) { // no base: a tokenizer of the pairs' own text
-            StringBuilder all = new StringBuilder("\n");
-            pairs.forEach(p -> all.append(p[0]).append(p[1]).append('\n'));
-            tok = "bpe".equals(d.tokenizer()) ? BpeTokenizer.train(all.toString(), d.bpeVocabSize())
-                    : CharTokenizer.fit(all.toString());
-        }
-        try {
-            int multiple = cfg.parallel().sequenceParallel() ? cfg.parallel().tp() : 1; // equal shards per rank
-            return new PairsData(tok, pairs, d.heldOutFraction(), cfg.model().blockSize(), cfg.seed(), source, multiple);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("data.task pairs from " + source + ": " + e.getMessage()
-                    + (fromBase ? " (pairs must be written in the base run's vocabulary and fit model.block_size)"
-                    : ""), e);
-        }
+        return PairsData.of(cfg, tok, base == null ? null : base.config().data().path(), base != null, hadoop);
     }
 
     public static Tokenizer tokenizerFrom(byte[] bytes) throws IOException {
