@@ -32,8 +32,8 @@ import org.junit.jupiter.api.Test;
 /**
  * BERT sequence classification (post-LN, padded rows, dropout 0.1; one segment or sentence pairs with token types)
  * trains the same at TP=2 and at DP=2 as on one rank, over real Netty loopback sockets: the losses of 6 AdamW steps
- * (2 micro-batches of 4 rows each) within 1e-5 relative, and the step-1 gradients of the backbone, pooler and classifier head (slices gathered, replicated PARTIAL
- * gradients summed) within the shared tolerance.
+ * (2 micro-batches of 4 rows each) within 1e-5 relative, and the step-1 gradients of the backbone, pooler and
+ * classifier head (slices gathered, replicated PARTIAL gradients summed) within the shared tolerance.
  */
 class BertClassifierTensorParallelTest {
     static final int STEPS = 6;

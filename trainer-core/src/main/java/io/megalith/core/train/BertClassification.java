@@ -33,10 +33,11 @@ import org.apache.hadoop.conf.Configuration;
 
 /**
  * BERT sequence classification as a {@link FamilyTrainingRun} task ({@code model.family: bert}, {@code data.task:
- * classify | speakers}): the labeled data (texts or sentence pairs), a {@link SequenceClassifier} for this rank of the tensor-parallel group,
- * its segments for {@link SegmentTrainer} (the loss a mean over the step's sequences, any dp cut alike), the base
- * weights of {@code checkpoint.init_from} (a {@code megalith train} BERT run: its tokenizer, so token ids match, and
- * every backbone tensor; the classifier head and LoRA adapters stay at their init) and the held-out evaluation.
+ * classify | speakers}): the labeled data (texts or sentence pairs), a {@link SequenceClassifier} for this rank of
+ * the tensor-parallel group, its segments for {@link SegmentTrainer} (the loss a mean over the step's sequences, any
+ * dp cut alike), the base weights of {@code checkpoint.init_from} (a {@code megalith train} BERT run: its tokenizer,
+ * so token ids match, and every backbone tensor; the classifier head and LoRA adapters stay at their init) and the
+ * held-out evaluation.
  */
 public final class BertClassification {
     /** Held-out cross-entropy, accuracy, and the accuracy of always answering the most frequent training label. */

@@ -103,7 +103,8 @@ class ClassifierSegmentsTest {
             assertThat(whole.grads().get("layers.0.attn.qkv.weight")).as("the encoder learns").isNotNull();
             assertThat(whole.grads().get("mlm.dense.weight")).as("pre-training heads are unused").isNull();
             for (SegmentedPass.Recompute rc : SegmentedPass.Recompute.values()) {
-                Run seg = run(store, ctx -> (float) SegmentedPass.run(model.segments(ids, types, labels, b, t, ctx.manager(), 1f),
+                Run seg = run(store, ctx -> (float) SegmentedPass.run(
+                        model.segments(ids, types, labels, b, t, ctx.manager(), 1f),
                         SequenceClassifier.inputIds(ctx.manager(), ids, b, t), ctx, 1f, SegmentedPass.NO_HOOKS, rc, null));
                 assertThat(seg.loss()).as("%s loss", rc).isEqualTo(whole.loss());
                 whole.grads().forEach((name, want) -> {
@@ -123,7 +124,8 @@ class ClassifierSegmentsTest {
                 });
             }
             // a weight scales the loss (a part's share of the step's sequences)
-            Run half = run(store, ctx -> (float) SegmentedPass.run(model.segments(ids, types, labels, b, t, ctx.manager(), 0.5f),
+            Run half = run(store, ctx -> (float) SegmentedPass.run(
+                    model.segments(ids, types, labels, b, t, ctx.manager(), 0.5f),
                     SequenceClassifier.inputIds(ctx.manager(), ids, b, t), ctx, 1f, SegmentedPass.NO_HOOKS,
                     SegmentedPass.Recompute.NONE, null));
             assertThat(half.loss()).isCloseTo(whole.loss() / 2, org.assertj.core.data.Offset.offset(1e-6f));
