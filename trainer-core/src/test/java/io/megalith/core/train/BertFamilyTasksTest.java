@@ -131,6 +131,16 @@ class BertFamilyTasksTest {
         }
     }
 
+    @Test
+    void sentencePairsNeedTwoTokenTypes() throws Exception {
+        Path tsv = Files.writeString(tmp.resolve("t.tsv"), "same\tab\tab\ndiff\tab\tba\n".repeat(10));
+        MegalithConfig cfg = config("run: {dir: \"%s\"}\ndata: {task: classify, path: \"%s\", held_out_fraction: 0.3}\n"
+                .formatted(tmp.resolve("t"), tsv), "model.type_vocab_size=1");
+        io.megalith.core.tensor.Torch.load(1);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> new BertClassification(cfg, HADOOP,
+                io.megalith.core.tensorparallel.TpLayout.SINGLE, null)).hasMessageContaining("model.type_vocab_size");
+    }
+
     static String word(java.util.Random r) {
         StringBuilder w = new StringBuilder();
         for (int i = 0; i < 3; i++) {
