@@ -128,9 +128,12 @@ public final class BertClassification {
         return config;
     }
 
-    /** What a resume must find again: the encoder's shape (no dropout) and the labels. */
+    /**
+     * What a resume must find again: the encoder's shape (no dropout), the labels, and for sentence pairs that they
+     * are pairs (a head trained on pairs means nothing on single texts; one-segment runs keep their old string).
+     */
     public String shape() {
-        return config.withDropout(0) + " classifier " + data.labels();
+        return config.withDropout(0) + " classifier " + data.labels() + (data.pairs() ? " sentence pairs" : "");
     }
 
     /** The chain's shape, for gradient buckets. */

@@ -129,6 +129,11 @@ class BertFamilyTasksTest {
             double majority = ((Number) metrics.get(metrics.size() - 1).get("majority_baseline")).doubleValue();
             assertThat(s.exactMatch()).as("held-out accuracy vs majority %s", majority).isGreaterThan(majority + 0.2);
         }
+        // the finished run does not resume on the same labels as single texts
+        Files.writeString(tsv, sb.toString().replaceAll("\t(\\w+)\n", "$1\n"));
+        org.assertj.core.api.Assertions.assertThatThrownBy(
+                () -> new FamilyTrainingRun(cfg, HADOOP, QUIET, RankGroups.single(), true))
+                .hasMessageContaining("different model");
     }
 
     @Test
