@@ -219,7 +219,7 @@ class BertFinetuneTest {
         ai.djl.pytorch.jni.JniUtils.setGradMode(false);
         try (ParameterStore store = new ParameterStore(model, manager, 0); NDManager m = manager.newSubManager()) {
             store.load(state);
-            return model.logits(b.ids(), b.batch(), b.seqLen(), ForwardContext.inference(m)).toFloatArray();
+            return model.logits(b.ids(), b.segments(), b.batch(), b.seqLen(), ForwardContext.inference(m)).toFloatArray();
         }
     }
 

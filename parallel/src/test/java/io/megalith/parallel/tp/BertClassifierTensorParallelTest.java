@@ -9,6 +9,7 @@ import io.megalith.core.comm.SingleRankCommunicator;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.model.bert.BertConfig;
+import io.megalith.core.model.bert.SentencePair;
 import io.megalith.core.model.bert.SequenceClassifier;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.CounterRng;
@@ -29,10 +30,10 @@ import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.Test;
 
 /**
- * BERT sequence classification (post-LN, padded rows, dropout 0.1) trains the same at TP=2 and at DP=2 as on one
- * rank, over real Netty loopback sockets: the losses of 6 AdamW steps (2 micro-batches of 4 rows each) within 1e-5
- * relative, and the step-1 gradients of the backbone, pooler and classifier head (slices gathered, replicated PARTIAL
- * gradients summed) within the shared tolerance.
+ * BERT sequence classification (post-LN, padded rows, dropout 0.1; one segment or sentence pairs with token types)
+ * trains the same at TP=2 and at DP=2 as on one rank, over real Netty loopback sockets: the losses of 6 AdamW steps
+ * (2 micro-batches of 4 rows each) within 1e-5 relative, and the step-1 gradients of the backbone, pooler and
+ * classifier head (slices gathered, replicated PARTIAL gradients summed) within the shared tolerance.
  */
 class BertClassifierTensorParallelTest {
     static final int STEPS = 6;
@@ -45,9 +46,13 @@ class BertClassifierTensorParallelTest {
 
     record Result(List<Double> losses, Map<String, float[]> grads) {}
 
-    /** Rows keyed by (step, global row) only; the label follows the tokens, so the task is learnable. */
-    static SegmentTrainer.Part rows(SequenceClassifier model, long step, int first, int count) {
+    /**
+     * Rows keyed by (step, global row) only; the label follows the tokens, so the task is learnable. With pairs:
+     * [CLS] A [SEP] B [SEP] with token types (A and B of varying lengths, then padding), the label following B.
+     */
+    static SegmentTrainer.Part rows(SequenceClassifier model, boolean pairs, long step, int first, int count) {
         long[] ids = new long[count * SEQ];
+        long[] types = pairs ? new long[count * SEQ] : null;
         long[] labels = new long[count];
         for (int i = 0; i < count; i++) {
             long key = CounterRng.key(91, step, first + i);
@@ -56,6 +61,18 @@ class BertClassifierTensorParallelTest {
             ids[i * SEQ] = 1; // [CLS]
             for (int j = 1; j < len; j++) {
                 ids[i * SEQ + j] = 4 + labels[i] * 8 + CounterRng.below(key, j, 8);
+            }
+            if (pairs) {
+                long[] a = new long[SEQ];
+                for (int j = 0; j < SEQ; j++) {
+                    a[j] = 4 + CounterRng.below(key, 2000 + j, 24); // A says nothing of the label
+                }
+                long[] row = new long[SEQ]; // [PAD] = 0
+                long[] seg = new long[SEQ];
+                int aLen = 1 + (int) CounterRng.below(key, 1002, 3);
+                SentencePair.pack(a, 0, aLen, ids, i * SEQ + 1, len - SentencePair.SPECIALS - aLen, 1, 2, row, seg);
+                System.arraycopy(row, 0, ids, i * SEQ, SEQ);
+                System.arraycopy(seg, 0, types, i * SEQ, SEQ);
             }
         }
         return new SegmentTrainer.Part() {
@@ -78,7 +95,7 @@ class BertClassifierTensorParallelTest {
             public double run(io.megalith.core.nn.ForwardContext ctx, long stepScored, long stepRows,
                     SegmentedPass.Recompute recompute, Communicator tp) {
                 float w = (float) count / stepRows;
-                return SegmentedPass.run(model.segments(ids, labels, count, SEQ, ctx.manager(), w),
+                return SegmentedPass.run(model.segments(ids, types, labels, count, SEQ, ctx.manager(), w),
                         SequenceClassifier.inputIds(ctx.manager(), ids, count, SEQ), ctx, 1f, SegmentedPass.NO_HOOKS,
                         recompute, tp);
             }
@@ -93,10 +110,15 @@ class BertClassifierTensorParallelTest {
     }
 
     static Result train(MegalithConfig cfg, Communicator dp, Communicator tp) {
-        return train(cfg, dp, tp, LoraConfig.NONE, CHECKED);
+        return train(cfg, dp, tp, LoraConfig.NONE, CHECKED, false);
     }
 
     static Result train(MegalithConfig cfg, Communicator dp, Communicator tp, LoraConfig lora, List<String> checked) {
+        return train(cfg, dp, tp, lora, checked, false);
+    }
+
+    static Result train(MegalithConfig cfg, Communicator dp, Communicator tp, LoraConfig lora, List<String> checked,
+            boolean pairs) {
         Torch.load(1);
         Torch.enterThread();
         JniUtils.setNumThreads(1);
@@ -106,7 +128,7 @@ class BertClassifierTensorParallelTest {
         try (NDManager manager = Torch.newManager();
                 ParameterStore store = new ParameterStore(model, manager, cfg.seed());
                 SegmentTrainer trainer = new SegmentTrainer(cfg, store, model.segments(null, null, 0, 0, null, 1f),
-                        (step, first, count) -> rows(model, step, first, count), manager, dp, tp)) {
+                        (step, first, count) -> rows(model, pairs, step, first, count), manager, dp, tp)) {
             List<Double> losses = new ArrayList<>();
             Map<String, float[]> grads = new LinkedHashMap<>();
             for (int s = 0; s < STEPS; s++) {
@@ -146,6 +168,23 @@ class BertClassifierTensorParallelTest {
         for (Result r : dp2) {
             assertSame(one, r, "dp=2");
         }
+        assertThat(one.losses().get(STEPS - 1)).as("it trains").isLessThan(one.losses().get(0));
+    }
+
+    /** Sentence pairs with token types (the segment table replicated, its gradient PARTIAL) at TP=2. */
+    @Test
+    void pairClassificationAtTp2ReproducesOneRank() throws Exception {
+        List<String> checked = new ArrayList<>(CHECKED);
+        checked.add("embeddings.segment.weight");
+        Result one = train(config(1, 1), new SingleRankCommunicator(), new SingleRankCommunicator(), LoraConfig.NONE,
+                checked, true);
+        List<Result> tp2 = LoopbackRanks.run(DeviceMesh.of(1, 2, 1), (ParallelContext ctx) ->
+                train(config(1, 2), ctx.dataParallel(), ctx.tensorParallel(), LoraConfig.NONE, checked, true));
+        for (Result r : tp2) {
+            assertSame(one, r, "pairs tp=2");
+        }
+        float[] seg = one.grads().get("embeddings.segment.weight");
+        assertThat(java.util.Arrays.copyOfRange(seg, 32, 64)).as("type 1 trains").isNotEqualTo(new float[32]);
         assertThat(one.losses().get(STEPS - 1)).as("it trains").isLessThan(one.losses().get(0));
     }
 

@@ -90,7 +90,8 @@ public record MegalithConfig(
      * What to train on. task "text": a token stream from {@code path} (first 1-val_fraction train), a file, a
      * directory or a glob of text, JSON Lines or Parquet ({@code format}, {@code text_field}), prepared into shards
      * under {@code cache_dir} or the run directory; task "addition": the built-in n-digit addition task, no files
-     * needed; tasks "classify" ({@code label<TAB>text} lines of {@code path}) and "speakers" (the lines of the
+     * needed; tasks "classify" ({@code label<TAB>text} or sentence-pair {@code label<TAB>text_a<TAB>text_b} lines of
+     * {@code path}) and "speakers" (the lines of the
      * {@code speakers} most frequent speakers of a play at {@code path}): BERT sequence classification, the last
      * held_out_fraction of the examples evaluated; task "pairs" of the GPT (fine-tuning): prompt -> answer pairs from
      * {@code path} (JSON Lines / TSV) or the {@code builtin} set, loss on the answers only.
@@ -330,7 +331,8 @@ public record MegalithConfig(
             c.require("bert".equals(model.family()), "data.task: " + data.task() + " (sequence classification) "
                     + "trains model.family bert (got " + model.family() + ")");
             c.require(data.path() != null && !data.path().isBlank(), "data.path: must be set for data.task="
-                    + data.task() + " (" + ("classify".equals(data.task()) ? "label<TAB>text lines" : "a play in the "
+                    + data.task() + " (" + ("classify".equals(data.task())
+                            ? "label<TAB>text or label<TAB>text_a<TAB>text_b lines" : "a play in the "
                     + "tinyshakespeare format") + ")");
             c.require(data.heldOutFraction() > 0, "data.held_out_fraction: must be > 0 for data.task=" + data.task()
                     + " (accuracy is measured on held-out examples; e.g. 0.1)");

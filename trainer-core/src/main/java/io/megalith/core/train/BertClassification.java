@@ -33,10 +33,11 @@ import org.apache.hadoop.conf.Configuration;
 
 /**
  * BERT sequence classification as a {@link FamilyTrainingRun} task ({@code model.family: bert}, {@code data.task:
- * classify | speakers}): the labeled data, a {@link SequenceClassifier} for this rank of the tensor-parallel group,
- * its segments for {@link SegmentTrainer} (the loss a mean over the step's sequences, any dp cut alike), the base
- * weights of {@code checkpoint.init_from} (a {@code megalith train} BERT run: its tokenizer, so token ids match, and
- * every backbone tensor; the classifier head and LoRA adapters stay at their init) and the held-out evaluation.
+ * classify | speakers}): the labeled data (texts or sentence pairs), a {@link SequenceClassifier} for this rank of
+ * the tensor-parallel group, its segments for {@link SegmentTrainer} (the loss a mean over the step's sequences, any
+ * dp cut alike), the base weights of {@code checkpoint.init_from} (a {@code megalith train} BERT run: its tokenizer,
+ * so token ids match, and every backbone tensor; the classifier head and LoRA adapters stay at their init) and the
+ * held-out evaluation.
  */
 public final class BertClassification {
     /** Held-out cross-entropy, accuracy, and the accuracy of always answering the most frequent training label. */
@@ -75,6 +76,10 @@ public final class BertClassification {
         this.data = speakers
                 ? ClassificationData.speakers(content, d.speakers(), tokenizer, m.blockSize(), d.heldOutFraction(), cfg.seed())
                 : ClassificationData.tsv(content, tokenizer, m.blockSize(), d.heldOutFraction(), cfg.seed());
+        if (data.pairs() && m.typeVocabSize() < 2) {
+            throw new IllegalArgumentException(d.path() + " holds sentence pairs (token types 0 and 1), but "
+                    + "model.type_vocab_size is " + m.typeVocabSize() + ": set it to 2 (BERT's)");
+        }
         long pad = tokenizer.vocabSize();
         // the same specials and max positions as masked-LM pre-training (FamilyTrainingRun), no NSP head
         this.config = new BertConfig((int) pad + 4, m.blockSize() + 1, m.typeVocabSize(), m.nLayer(), m.nHead(),
@@ -123,9 +128,12 @@ public final class BertClassification {
         return config;
     }
 
-    /** What a resume must find again: the encoder's shape (no dropout) and the labels. */
+    /**
+     * What a resume must find again: the encoder's shape (no dropout), the labels, and for sentence pairs that they
+     * are pairs (a head trained on pairs means nothing on single texts; one-segment runs keep their old string).
+     */
     public String shape() {
-        return config.withDropout(0) + " classifier " + data.labels();
+        return config.withDropout(0) + " classifier " + data.labels() + (data.pairs() ? " sentence pairs" : "");
     }
 
     /** The chain's shape, for gradient buckets. */
@@ -158,7 +166,7 @@ public final class BertClassification {
                 // a mean over the step's sequences: this part's mean weighted by its share of them
                 float w = (float) ((double) b.batch() / stepRows);
                 NDManager m = ctx.manager();
-                return SegmentedPass.run(model.segments(b.ids(), b.labels(), b.batch(), b.seqLen(), m, w),
+                return SegmentedPass.run(model.segments(b.ids(), b.segments(), b.labels(), b.batch(), b.seqLen(), m, w),
                         SequenceClassifier.inputIds(m, b.ids(), b.batch(), b.seqLen()), ctx, 1f,
                         SegmentedPass.NO_HOOKS, recompute, tp);
             }
@@ -220,8 +228,8 @@ public final class BertClassification {
                 ClassificationData.Batch b = data.heldOut(from, chunk);
                 try (NDScope scope = new NDScope(); NDManager mm = manager.newSubManager()) {
                     ForwardContext ctx = ForwardContext.inference(mm);
-                    lossSum += b.batch() * one.loss(b.ids(), b.labels(), b.batch(), b.seqLen(), ctx).getFloat();
-                    int[] p = one.predict(b.ids(), b.batch(), b.seqLen(), ctx);
+                    lossSum += b.batch() * one.loss(b.ids(), b.segments(), b.labels(), b.batch(), b.seqLen(), ctx).getFloat();
+                    int[] p = one.predict(b.ids(), b.segments(), b.batch(), b.seqLen(), ctx);
                     for (int i = 0; i < p.length; i++) {
                         hits += p[i] == b.labels()[i] ? 1 : 0;
                     }

@@ -44,7 +44,7 @@ public final class FamilyLoraOutputs {
             NDManager manager) {
         return (state, merged) -> {
             SequenceClassifier model = new SequenceClassifier(merged ? adapted.withLora(LoraConfig.NONE) : adapted, labels);
-            return run(model, state, manager, ctx -> model.logits(b.ids(), b.batch(), b.seqLen(), ctx));
+            return run(model, state, manager, ctx -> model.logits(b.ids(), b.segments(), b.batch(), b.seqLen(), ctx));
         };
     }
 

@@ -3,14 +3,16 @@ package io.megalith.core.train;
 import io.megalith.core.data.Batch;
 import io.megalith.core.model.bert.MlmBatch;
 import io.megalith.core.model.bert.MlmMasking;
+import io.megalith.core.model.bert.SentencePair;
 import io.megalith.core.tensor.CounterRng;
 
 /**
  * BERT pre-training rows from the token windows of a {@link io.megalith.core.data.TrainingData} (the launcher's
  * {@code model.family: bert}): [CLS] + the window, or with next-sentence prediction [CLS] A [SEP] B [SEP] (segments
- * 0 then 1), A the window's first half and B either the tokens that follow A in the same window (label 0) or as many
- * tokens of another window (label 1), each half the time; then masked 15% / 80-10-10. Every draw is keyed by the
- * global row, so any cut of a batch over data-parallel ranks gives the same rows.
+ * 0 then 1, laid out by {@link SentencePair} as sentence-pair classification reads them), A the window's first half
+ * and B either the tokens that follow A in the same window (label 0) or as many tokens of another window (label 1),
+ * each half the time; then masked 15% / 80-10-10. Every draw is keyed by the global row, so any cut of a batch over
+ * data-parallel ranks gives the same rows.
  */
 public final class MlmRows {
     /** Where the random B of row r of a step comes from: sample OTHER + r of the same step, an independent window. */
@@ -44,13 +46,10 @@ public final class MlmRows {
                 int h = (rows.seqLen() - 2) / 2;
                 int b = rows.seqLen() - 2 - h;
                 boolean next = CounterRng.uniform(CounterRng.key(key, "nsp"), first + i) < 0.5;
-                System.arraycopy(rows.inputs(), at, row, 1, h);
-                row[1 + h] = sep;
-                System.arraycopy(next ? rows.inputs() : others.inputs(), at + h, row, 2 + h, b);
-                row[t - 1] = sep;
-                for (int j = 2 + h; j < t; j++) {
-                    segments[i * t + j] = 1;
-                }
+                long[] seg = new long[t];
+                SentencePair.pack(rows.inputs(), at, h, next ? rows.inputs() : others.inputs(), at + h, b, cls, sep,
+                        row, seg);
+                System.arraycopy(seg, 0, segments, i * t, t);
                 labels[i] = next ? 0 : 1;
             }
             long[][] r = masking.apply(row, CounterRng.key(key, first + i));

@@ -4,12 +4,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.megalith.core.data.tokenizer.CharTokenizer;
+import io.megalith.core.model.bert.SentencePair;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
-/** Labeled texts: label ids, [CLS] + tokens + padding at a fixed length, the held-out split, row sampling. */
+/**
+ * Labeled texts: label ids, [CLS] + tokens + padding at a fixed length, the held-out split, row sampling; sentence
+ * pairs as [CLS] A [SEP] B [SEP] with token types, truncated longest-first.
+ */
 class ClassificationDataTest {
     static final CharTokenizer TOK = CharTokenizer.fit("abcdefgh xyz");
     static final long PAD = TOK.vocabSize();
@@ -76,6 +80,65 @@ class ClassificationDataTest {
                 .hasMessageContaining("line 1").hasMessageContaining("label<TAB>text");
         assertThatThrownBy(() -> ClassificationData.tsv("pos\tabc\n", TOK, 8, 0.2, 1))
                 .hasMessageContaining("need both");
+    }
+
+    static final long SEP = PAD + 2;
+
+    static long id(String c) {
+        return TOK.encode(c)[0];
+    }
+
+    @Test
+    void pairsAreClsASepBSepWithTokenTypesThenPadding() {
+        ClassificationData d = ClassificationData.tsv("same\tab\tab\ndiff\tab\txy\n".repeat(20), TOK, 8, 0.25, 1);
+        assertThat(d.pairs()).isTrue();
+        assertThat(d.labels()).containsExactly("diff", "same");
+        ClassificationData.Batch b = d.train(0, 0, 6);
+        assertThat(b.segments()).hasSize(b.ids().length);
+        for (int i = 0; i < b.batch(); i++) {
+            long[] row = java.util.Arrays.copyOfRange(b.ids(), i * 9, i * 9 + 9);
+            long[] types = java.util.Arrays.copyOfRange(b.segments(), i * 9, i * 9 + 9);
+            String second = b.labels()[i] == 1 ? "ab" : "xy";
+            assertThat(row).containsExactly(CLS, id("a"), id("b"), SEP, id(second.substring(0, 1)),
+                    id(second.substring(1)), SEP, PAD, PAD);
+            // [CLS] A [SEP] type 0, B [SEP] type 1, padding type 0 (and masked: it is [PAD])
+            assertThat(types).containsExactly(0, 0, 0, 0, 1, 1, 1, 0, 0);
+        }
+        // one-segment data carries no token types
+        assertThat(ClassificationData.tsv(tsv(40), TOK, 8, 0.25, 1).train(0, 0, 2).segments()).isNull();
+        assertThat(ClassificationData.texts("l\tab\txy\n", false)).isEqualTo("ab\nxy\n");
+    }
+
+    @Test
+    void longPairsAreTruncatedLongestFirstWithinTheBlock() {
+        // block 8: 9 positions, 6 tokens besides [CLS] [SEP] [SEP]; A 3 and B 5 -> B gives 2 (3 + 3)
+        long[][] r = ClassificationData.encodePair(TOK, "abc", "defgh", PAD, 8);
+        assertThat(r[0]).containsExactly(CLS, id("a"), id("b"), id("c"), SEP, id("d"), id("e"), id("f"), SEP);
+        assertThat(r[1]).containsExactly(0, 0, 0, 0, 0, 1, 1, 1, 1);
+        // A 7, B 1: only A shortens (to 5), the short B is kept whole
+        r = ClassificationData.encodePair(TOK, "abcdefg", "x", PAD, 8);
+        assertThat(r[0]).containsExactly(CLS, id("a"), id("b"), id("c"), id("d"), id("e"), SEP, id("x"), SEP);
+        // Hugging Face's longest_first: from the longer one at a time, ties from B
+        assertThat(SentencePair.longestFirst(5, 4, 6)).containsExactly(3, 3);
+        assertThat(SentencePair.longestFirst(4, 4, 5)).containsExactly(3, 2);
+        assertThat(SentencePair.longestFirst(2, 9, 6)).containsExactly(2, 4);
+        assertThat(SentencePair.longestFirst(2, 1, 6)).containsExactly(2, 1);
+        // empty texts still give the specials
+        r = ClassificationData.encodePair(TOK, "", "", PAD, 4);
+        assertThat(r[0]).containsExactly(CLS, SEP, SEP, PAD, PAD);
+        assertThat(r[1]).containsExactly(0, 0, 1, 0, 0);
+    }
+
+    @Test
+    void aFileIsOneOrTwoSegmentsThroughout() {
+        assertThatThrownBy(() -> ClassificationData.tsv("a\tab\tab\n\nb\tab\tx\nb\txy\n", TOK, 8, 0.2, 1))
+                .hasMessageContaining("line 4").hasMessageContaining("line 1").hasMessageContaining("throughout");
+        assertThatThrownBy(() -> ClassificationData.tsv("a\tab\nb\tab\tx\n", TOK, 8, 0.2, 1))
+                .hasMessageContaining("line 2");
+        assertThatThrownBy(() -> ClassificationData.tsv("a\tab\tx\ty\n", TOK, 8, 0.2, 1))
+                .hasMessageContaining("line 1").hasMessageContaining("label<TAB>text_a<TAB>text_b");
+        assertThatThrownBy(() -> ClassificationData.tsv("a\tab\tx\n".repeat(9), TOK, 2, 0.2, 1))
+                .hasMessageContaining("model.block_size 2");
     }
 
     @Test

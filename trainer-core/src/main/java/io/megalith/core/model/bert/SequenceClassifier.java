@@ -52,10 +52,16 @@ public final class SequenceClassifier extends Module {
         return labels;
     }
 
-    /** Logits [B, labels] of ids [B, T] (padding from the config's pad id). */
+    /** Logits [B, labels] of ids [B, T] (padding from the config's pad id), one segment. */
     public PtNDArray logits(long[] ids, int batch, int t, ForwardContext ctx) {
+        return logits(ids, null, batch, t, ctx);
+    }
+
+    /** Logits [B, labels] of ids [B, T] with token types [B, T] (sentence pairs; null: all 0). */
+    public PtNDArray logits(long[] ids, long[] types, int batch, int t, ForwardContext ctx) {
         NDManager m = ctx.manager();
-        PtNDArray h = bert.encode(Ops.longs(m, ids, batch, t), null, bert.paddingBias(m, ids, batch, t), ctx);
+        PtNDArray segs = types == null ? null : Ops.longs(m, types, batch, t);
+        PtNDArray h = bert.encode(Ops.longs(m, ids, batch, t), segs, bert.paddingBias(m, ids, batch, t), ctx);
         return headLogits(h, ctx);
     }
 
@@ -65,9 +71,14 @@ public final class SequenceClassifier extends Module {
         return head.forward(pooled);
     }
 
-    /** Mean cross-entropy of {@code labels} [B]. */
+    /** Mean cross-entropy of {@code labels} [B], one segment. */
     public PtNDArray loss(long[] ids, long[] labels, int batch, int t, ForwardContext ctx) {
-        PtNDArray logits = logits(ids, batch, t, ctx);
+        return loss(ids, null, labels, batch, t, ctx);
+    }
+
+    /** Mean cross-entropy of {@code labels} [B] with token types (null: all 0). */
+    public PtNDArray loss(long[] ids, long[] types, long[] labels, int batch, int t, ForwardContext ctx) {
+        PtNDArray logits = logits(ids, types, batch, t, ctx);
         return Ops.crossEntropy(logits, Ops.longs(ctx.manager(), labels, batch, 1), null, batch);
     }
 
@@ -81,7 +92,13 @@ public final class SequenceClassifier extends Module {
      * covers every parameter. Null ids give the chain's shape only.
      */
     public List<Segment> segments(long[] ids, long[] labelIds, int b, int t, NDManager m, float weight) {
-        List<Segment> out = bert.encoderSegments(ids, null, b, t, m);
+        return segments(ids, null, labelIds, b, t, m, weight);
+    }
+
+    /** {@link #segments(long[], long[], int, int, NDManager, float)} with token types [B, T] (null: all 0). */
+    public List<Segment> segments(long[] ids, long[] types, long[] labelIds, int b, int t, NDManager m,
+            float weight) {
+        List<Segment> out = bert.encoderSegments(ids, types, b, t, m);
         TpLayout tp = bert.tensorParallel();
         PtNDArray share = m == null || !tp.parallel() ? null : Ops.scalar(m, 1f / tp.size());
         List<Parameter> params = new ArrayList<>(bert.headNormParameters());
@@ -110,7 +127,12 @@ public final class SequenceClassifier extends Module {
 
     /** The arg-max label of each sequence. */
     public int[] predict(long[] ids, int batch, int t, ForwardContext ctx) {
-        float[] lg = logits(ids, batch, t, ctx).toFloatArray();
+        return predict(ids, null, batch, t, ctx);
+    }
+
+    /** The arg-max label of each sequence with token types (null: all 0). */
+    public int[] predict(long[] ids, long[] types, int batch, int t, ForwardContext ctx) {
+        float[] lg = logits(ids, types, batch, t, ctx).toFloatArray();
         int[] out = new int[batch];
         for (int b = 0; b < batch; b++) {
             int best = 0;

@@ -23,12 +23,13 @@ import java.util.function.Function;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * At one rank, {@code SequenceClassifier.segments} through {@link SegmentedPass} is the whole-graph {@code loss}:
  * the same loss and the same gradient of every parameter (dropout on, padded rows, pre- and post-LN, every
- * recompute policy); the chain lists every parameter, and the pre-training heads get no gradient.
+ * recompute policy, one segment or sentence pairs with token types); the chain lists every parameter, and the
+ * pre-training heads get no gradient.
  */
 class ClassifierSegmentsTest {
     private static NDManager root;
@@ -61,8 +62,8 @@ class ClassifierSegmentsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(booleans = {false, true})
-    void segmentsAreTheWholeGraphLoss(boolean preLn) {
+    @CsvSource({"false,false", "true,false", "false,true", "true,true"})
+    void segmentsAreTheWholeGraphLoss(boolean preLn, boolean pairs) {
         BertConfig cfg = new BertConfig(24, 12, 2, 2, 4, 16, 0.1, true, preLn, false, 0, LoraConfig.NONE);
         SequenceClassifier model = new SequenceClassifier(cfg, 3);
         int b = 4;
@@ -76,10 +77,24 @@ class ClassifierSegmentsTest {
             ids[t + j] = 0; // row 1 padded
         }
         long[] labels = {0, 2, 1, 2};
+        // sentence pairs: [CLS] A [SEP] B [SEP] as ClassificationData lays them out, padding type 0
+        long[] types = pairs ? new long[b * t] : null;
+        if (pairs) {
+            for (int i = 0; i < b; i++) {
+                int end = i == 1 ? 6 : t;
+                long[] src = java.util.Arrays.copyOfRange(ids, i * t, i * t + t);
+                long[] row = src.clone(); // row 1 keeps its padding after the pair
+                long[] seg = new long[t];
+                int a = 1 + i % 2;
+                SentencePair.pack(src, 1, a, src, 3, end - SentencePair.SPECIALS - a, 1, 2, row, seg);
+                System.arraycopy(row, 0, ids, i * t, t);
+                System.arraycopy(seg, 0, types, i * t, t);
+            }
+        }
         try (ParameterStore store = new ParameterStore(model, root, 7)) {
             Run whole = run(store, ctx -> {
                 JniUtils.setGradMode(true);
-                PtNDArray loss = model.loss(ids, labels, b, t, ctx);
+                PtNDArray loss = model.loss(ids, types, labels, b, t, ctx);
                 JniUtils.setGradMode(false);
                 JniUtils.backward(loss, Ops.scalar(loss.getManager(), 1f), false, false);
                 return loss.getFloat();
@@ -88,7 +103,8 @@ class ClassifierSegmentsTest {
             assertThat(whole.grads().get("layers.0.attn.qkv.weight")).as("the encoder learns").isNotNull();
             assertThat(whole.grads().get("mlm.dense.weight")).as("pre-training heads are unused").isNull();
             for (SegmentedPass.Recompute rc : SegmentedPass.Recompute.values()) {
-                Run seg = run(store, ctx -> (float) SegmentedPass.run(model.segments(ids, labels, b, t, ctx.manager(), 1f),
+                Run seg = run(store, ctx -> (float) SegmentedPass.run(
+                        model.segments(ids, types, labels, b, t, ctx.manager(), 1f),
                         SequenceClassifier.inputIds(ctx.manager(), ids, b, t), ctx, 1f, SegmentedPass.NO_HOOKS, rc, null));
                 assertThat(seg.loss()).as("%s loss", rc).isEqualTo(whole.loss());
                 whole.grads().forEach((name, want) -> {
@@ -108,10 +124,17 @@ class ClassifierSegmentsTest {
                 });
             }
             // a weight scales the loss (a part's share of the step's sequences)
-            Run half = run(store, ctx -> (float) SegmentedPass.run(model.segments(ids, labels, b, t, ctx.manager(), 0.5f),
+            Run half = run(store, ctx -> (float) SegmentedPass.run(
+                    model.segments(ids, types, labels, b, t, ctx.manager(), 0.5f),
                     SequenceClassifier.inputIds(ctx.manager(), ids, b, t), ctx, 1f, SegmentedPass.NO_HOOKS,
                     SegmentedPass.Recompute.NONE, null));
             assertThat(half.loss()).isCloseTo(whole.loss() / 2, org.assertj.core.data.Offset.offset(1e-6f));
+            if (pairs) {
+                float[] seg = whole.grads().get("embeddings.segment.weight");
+                assertThat(java.util.Arrays.copyOfRange(seg, 16, 32)).as("type 1 is read").isNotEqualTo(new float[16]);
+                Run oneType = run(store, ctx -> model.loss(ids, null, labels, b, t, ctx).getFloat());
+                assertThat(oneType.loss()).as("token types change the loss").isNotEqualTo(whole.loss());
+            }
         }
         Set<Parameter> planned = new HashSet<>();
         for (Segment s : model.segments(null, null, 0, 0, null, 1f)) {
