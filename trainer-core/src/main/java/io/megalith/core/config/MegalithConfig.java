@@ -95,22 +95,23 @@ public record MegalithConfig(
      * {@code speakers} most frequent speakers of a play at {@code path}): BERT sequence classification, the last
      * held_out_fraction of the examples evaluated; task "pairs" of the GPT (fine-tuning): prompt -> answer pairs from
      * {@code path} (JSON Lines / TSV) or the {@code builtin} set, loss on the answers only. streaming: how ranks
-     * read prepared shards (auto | true | false, see {@code ShardReading}), stream_cache_blocks: 1 MiB blocks the
-     * streaming cache holds at most.
+     * read prepared shards (auto | true | false, see {@code ShardReading}), stream_cache_blocks: blocks of
+     * stream_block_kib KiB the streaming cache holds at most.
      */
     public record Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
             double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
-            int maxLen, int speakers, String builtin, String streaming, int streamCacheBlocks) {
+            int maxLen, int speakers, String builtin, String streaming, int streamCacheBlocks, int streamBlockKib) {
         public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
                 double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
                 int maxLen, int speakers, String builtin) {
             this(task, path, tokenizer, bpeVocabSize, valFraction, digits, heldOutFraction, evalPairs, format, textField,
-                    cacheDir, minLen, maxLen, speakers, builtin, "auto", ShardReading.DEFAULT_CACHE_BLOCKS);
+                    cacheDir, minLen, maxLen, speakers, builtin, "auto", ShardReading.DEFAULT_CACHE_BLOCKS,
+                    ShardReading.DEFAULT_BLOCK_BYTES >> 10);
         }
 
         /** How ranks read the prepared shards. */
         public ShardReading shardReading() {
-            return new ShardReading(streaming, streamCacheBlocks);
+            return new ShardReading(streaming, streamCacheBlocks, streamBlockKib << 10);
         }
 
         public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
@@ -458,6 +459,7 @@ public record MegalithConfig(
                 + "(JSON Lines) or column (Parquet) holding the text (got " + Checks.quote(data.textField()) + ")");
         c.oneOf("data.streaming", data.streaming(), ShardReading.MODES);
         c.atLeast("data.stream_cache_blocks", data.streamCacheBlocks(), 1);
+        c.inRange("data.stream_block_kib", data.streamBlockKib(), 1, 1 << 16);
         c.require(data.cacheDir() == null || !data.cacheDir().isBlank(), "data.cache_dir: must be null (prepare "
                 + "into <run.dir>/data) or a local path or Hadoop URI (got '" + data.cacheDir() + "')");
         c.atLeast("train.max_steps", train.maxSteps(), 1);
