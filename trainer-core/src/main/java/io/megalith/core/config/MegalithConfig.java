@@ -1,5 +1,6 @@
 package io.megalith.core.config;
 
+import io.megalith.core.data.shards.ShardReading;
 import java.util.List;
 
 /**
@@ -94,11 +95,26 @@ public record MegalithConfig(
      * {@code path}) and "speakers" (the lines of the
      * {@code speakers} most frequent speakers of a play at {@code path}): BERT sequence classification, the last
      * held_out_fraction of the examples evaluated; task "pairs" of the GPT (fine-tuning): prompt -> answer pairs from
-     * {@code path} (JSON Lines / TSV) or the {@code builtin} set, loss on the answers only.
+     * {@code path} (JSON Lines / TSV) or the {@code builtin} set, loss on the answers only. streaming: how ranks
+     * read prepared shards (auto | true | false, see {@code ShardReading}), stream_cache_blocks: blocks of
+     * stream_block_kib KiB the streaming cache holds at most.
      */
     public record Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
             double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
-            int maxLen, int speakers, String builtin) {
+            int maxLen, int speakers, String builtin, String streaming, int streamCacheBlocks, int streamBlockKib) {
+        public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
+                double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
+                int maxLen, int speakers, String builtin) {
+            this(task, path, tokenizer, bpeVocabSize, valFraction, digits, heldOutFraction, evalPairs, format, textField,
+                    cacheDir, minLen, maxLen, speakers, builtin, "auto", ShardReading.DEFAULT_CACHE_BLOCKS,
+                    ShardReading.DEFAULT_BLOCK_BYTES >> 10);
+        }
+
+        /** How ranks read the prepared shards. */
+        public ShardReading shardReading() {
+            return new ShardReading(streaming, streamCacheBlocks, streamBlockKib << 10);
+        }
+
         public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
                 double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
                 int maxLen, int speakers) {
@@ -443,6 +459,9 @@ public record MegalithConfig(
         c.oneOf("data.format", data.format(), DATA_FORMATS);
         c.require(data.textField() != null && !data.textField().isBlank(), "data.text_field: must name the field "
                 + "(JSON Lines) or column (Parquet) holding the text (got " + Checks.quote(data.textField()) + ")");
+        c.oneOf("data.streaming", data.streaming(), ShardReading.MODES);
+        c.atLeast("data.stream_cache_blocks", data.streamCacheBlocks(), 1);
+        c.inRange("data.stream_block_kib", data.streamBlockKib(), 1, 1 << 16);
         c.require(data.cacheDir() == null || !data.cacheDir().isBlank(), "data.cache_dir: must be null (prepare "
                 + "into <run.dir>/data) or a local path or Hadoop URI (got '" + data.cacheDir() + "')");
         c.atLeast("train.max_steps", train.maxSteps(), 1);

@@ -224,7 +224,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
     private static TrainingData openText(MegalithConfig cfg, Configuration hadoop, String prepared) throws IOException {
         MegalithConfig.Data d = cfg.data();
         if (prepared != null && "text".equals(d.task())) {
-            return ShardedTextData.open(prepared, hadoop, d.valFraction(), cfg.model().blockSize(), cfg.seed());
+            return ShardedTextData.open(prepared, hadoop, d.shardReading(), d.valFraction(), cfg.model().blockSize(), cfg.seed());
         }
         if ("addition".equals(d.task())) {
             return new AdditionData(d.digits(), d.heldOutFraction(), cfg.seed());

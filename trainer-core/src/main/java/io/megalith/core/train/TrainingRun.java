@@ -504,7 +504,7 @@ public final class TrainingRun implements AutoCloseable {
     /** The prepared shards; on resume their tokenizer must be the checkpoint's (else the ids mean other things). */
     private TrainingData openPrepared(String dir, byte[] checkpointTokenizer) throws IOException {
         MegalithConfig.Data d = cfg.data();
-        ShardedTextData prepared = ShardedTextData.open(dir, hadoop, d.valFraction(), cfg.model().blockSize(), cfg.seed());
+        ShardedTextData prepared = ShardedTextData.open(dir, hadoop, d.shardReading(), d.valFraction(), cfg.model().blockSize(), cfg.seed());
         if (checkpointTokenizer != null
                 && !java.util.Arrays.equals(checkpointTokenizer, tokenizerBytes(prepared.tokenizer()))) {
             prepared.close();

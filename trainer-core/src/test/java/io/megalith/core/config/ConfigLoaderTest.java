@@ -98,6 +98,22 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void dataStreamingIsAutoTrueOrFalse() throws IOException {
+        MegalithConfig defaults = ConfigLoader.load(null, List.of());
+        assertThat(defaults.data().streaming()).isEqualTo("auto");
+        assertThat(defaults.data().shardReading().streams(1 << 20)).isFalse();
+        assertThat(defaults.data().shardReading().streams(1L << 30)).isTrue();
+        assertThat(load("data:\n  streaming: true\n").data().shardReading().streams(1)).isTrue();
+        assertThat(load("", "data.streaming=false").data().shardReading().streams(1L << 40)).isFalse();
+        assertThat(load("", "data.stream_cache_blocks=8").data().shardReading().cacheBlocks()).isEqualTo(8);
+        assertThat(defaults.data().shardReading().blockBytes()).isEqualTo(64 << 10);
+        assertThat(load("", "data.stream_block_kib=1024").data().shardReading().blockBytes()).isEqualTo(1 << 20);
+        assertThat(problem("", "data.streaming=maybe")).startsWith("data.streaming: must be one of auto, true, false");
+        assertThat(problem("", "data.stream_cache_blocks=0")).startsWith("data.stream_cache_blocks: must be >= 1");
+        assertThat(problem("", "data.stream_block_kib=0")).startsWith("data.stream_block_kib:");
+    }
+
+    @Test
     void checkpointCommitTimeoutIsAKey() throws IOException {
         assertThat(ConfigLoader.load(null, List.of()).checkpoint().commitTimeoutMillis()).isEqualTo(600_000);
         assertThat(load("", "checkpoint.commit_timeout_seconds=1.5").checkpoint().commitTimeoutMillis()).isEqualTo(1500);

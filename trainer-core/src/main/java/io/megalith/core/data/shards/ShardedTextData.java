@@ -30,12 +30,22 @@ public final class ShardedTextData implements TrainingData {
      */
     public static ShardedTextData open(String preparedDir, Configuration hadoop, double valFraction, int seqLen,
             long seed) throws IOException {
-        TokenShards shards = TokenShards.open(preparedDir, hadoop);
-        Tokenizer tok = shards.tokenizer();
+        return open(preparedDir, hadoop, ShardReading.IN_MEMORY, valFraction, seqLen, seed);
+    }
+
+    /** As {@link #open(String, Configuration, double, int, long)}, in memory or streaming as {@code reading} says. */
+    public static ShardedTextData open(String preparedDir, Configuration hadoop, ShardReading reading,
+            double valFraction, int seqLen, long seed) throws IOException {
+        TokenShards shards = TokenShards.open(preparedDir, hadoop, reading);
+        Tokenizer tok = null;
         try {
+            tok = shards.tokenizer();
             return new ShardedTextData(shards, new TextData(tok, shards, valFraction, seqLen, seed));
-        } catch (RuntimeException e) {
-            tok.close();
+        } catch (IOException | RuntimeException e) {
+            if (tok != null) {
+                tok.close();
+            }
+            shards.close();
             throw e;
         }
     }
@@ -74,12 +84,17 @@ public final class ShardedTextData implements TrainingData {
 
     @Override
     public String describe() {
-        return text.describe() + String.format(", %d shards (%s) in %s", shards.index().shards().size(),
-                shards.index().dtype(), shards.dir());
+        return text.describe() + String.format(", %d shards (%s, %s) in %s", shards.index().shards().size(),
+                shards.index().dtype(), shards.streaming() ? "streamed" : "in memory", shards.dir());
     }
 
     @Override
     public void close() {
         text.close();
+        try {
+            shards.close();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 }

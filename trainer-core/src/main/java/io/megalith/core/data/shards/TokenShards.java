@@ -15,17 +15,25 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
 
 /**
- * The token stream of a prepared data set, readable at any position across shard boundaries.
+ * The token stream of a prepared data set, readable at any position across shard boundaries, in one of two modes
+ * ({@link ShardReading}, config {@code data.streaming}):
  *
- * <p>This implementation reads every shard into memory when it is opened (2 or 4 bytes per token, as stored),
- * verifying each file's size and CRC32C on the way: simple and fast for data sets that fit in a rank's memory,
- * which is all of them for now. Callers see only {@link TokenSource}, so a later implementation can memory-map
- * local shards or do positional reads ({@code FSDataInputStream.readFully(position, ...)}) on HDFS without
- * changing them. Immutable after opening; safe to share between threads.
+ * <ul>
+ *   <li>in memory: every shard is read into an array at open (2 or 4 bytes per token, as stored), verifying each
+ *       file's size and CRC32C on the way. Fastest sampling; a rank's memory grows with the data set.</li>
+ *   <li>streaming: only the index is kept; windows are read by position ({@code FSDataInputStream.readFully(position,
+ *       ...)}, one lazily opened stream per shard) through a bounded LRU cache of fixed-size blocks, so memory is the
+ *       cache whatever the data set's size. Sizes and CRC32C are still verified at open, by one sequential pass
+ *       over every shard that holds nothing but a 1 MiB buffer: opening costs a full read of the data set (as the
+ *       in-memory mode), but not its memory.</li>
+ * </ul>
+ *
+ * <p>Both give the same tokens for every position. Safe to share between threads; {@link #close()} the streams.
  */
-public final class TokenShards implements TokenSource {
+public final class TokenShards implements TokenSource, java.io.Closeable {
     private static final int CHUNK = 1 << 20; // bytes per read; a multiple of every dtype's size
     private static final int MAX_INDEX_BYTES = 64 << 20;
 
@@ -34,34 +42,87 @@ public final class TokenShards implements TokenSource {
     private final byte[] tokenizerFile;
     /** starts[i] = stream position of shard i's first token; starts[n] = total. */
     private final long[] starts;
-    /** Per shard: char[] for uint16 (Java's unsigned 16-bit type), int[] for int32. */
+    /** In memory, per shard: char[] for uint16 (Java's unsigned 16-bit type), int[] for int32; null when streaming. */
     private final Object[] data;
+    /** Streaming: the shards read by position; null in memory. */
+    private final StreamedShards streamed;
 
-    private TokenShards(String dir, ShardIndex index, byte[] tokenizerFile, long[] starts, Object[] data) {
+    private TokenShards(String dir, ShardIndex index, byte[] tokenizerFile, long[] starts, Object[] data,
+            StreamedShards streamed) {
         this.dir = dir;
         this.index = index;
         this.tokenizerFile = tokenizerFile;
         this.starts = starts;
         this.data = data;
+        this.streamed = streamed;
     }
 
     /**
-     * Opens and fully verifies the data set in {@code dir} (a URI or a local path).
+     * Opens the data set in {@code dir} (a URI or a local path) into memory, fully verified.
      *
      * @throws InvalidShardSetException if it is incomplete or corrupt
      */
     public static TokenShards open(String dir, Configuration conf) throws IOException {
+        return open(dir, conf, ShardReading.IN_MEMORY);
+    }
+
+    /**
+     * Opens and fully verifies the data set in {@code dir} (a URI or a local path), in memory or streaming as
+     * {@code reading} says for its size.
+     *
+     * @throws InvalidShardSetException if it is incomplete or corrupt (the message names the file)
+     */
+    public static TokenShards open(String dir, Configuration conf, ShardReading reading) throws IOException {
         RunDirFs d = RunDirFs.of(dir, conf);
         ShardIndex ix = readIndex(d);
         byte[] tokenizer = readTokenizer(d, ix);
         List<ShardIndex.Shard> shards = ix.shards();
         long[] starts = new long[shards.size() + 1];
-        Object[] data = new Object[shards.size()];
+        long totalBytes = 0;
         for (int i = 0; i < shards.size(); i++) {
             starts[i + 1] = starts[i] + shards.get(i).tokens();
+            totalBytes += shards.get(i).bytes();
+        }
+        String canonical = ShardSetWriter.canonical(d.dir()).toString();
+        if (reading.streams(totalBytes)) {
+            Path[] files = new Path[shards.size()];
+            long[] bytes = new long[shards.size()];
+            for (int i = 0; i < shards.size(); i++) {
+                verifyShard(d, shards.get(i));
+                files[i] = d.file(shards.get(i).file());
+                bytes[i] = shards.get(i).bytes();
+            }
+            StreamedShards streamed = new StreamedShards(d.fs(), files, bytes, ix.tokenDtype(), reading);
+            return new TokenShards(canonical, ix, tokenizer, starts, null, streamed);
+        }
+        Object[] data = new Object[shards.size()];
+        for (int i = 0; i < shards.size(); i++) {
             data[i] = readShard(d, shards.get(i), ix.tokenDtype());
         }
-        return new TokenShards(ShardSetWriter.canonical(d.dir()).toString(), ix, tokenizer, starts, data);
+        return new TokenShards(canonical, ix, tokenizer, starts, data, null);
+    }
+
+    /** Whether windows are read from the files (else from memory). */
+    public boolean streaming() {
+        return streamed != null;
+    }
+
+    /** Streaming: blocks cached now (never more than {@link ShardReading#cacheBlocks()}); 0 in memory. */
+    public int cachedBlocks() {
+        return streamed == null ? 0 : streamed.cache().size();
+    }
+
+    /** Streaming: blocks read from the files so far (cache misses); 0 in memory. */
+    public long blockReads() {
+        return streamed == null ? 0 : streamed.cache().misses();
+    }
+
+    /** Closes the shard streams (streaming); nothing to do in memory. */
+    @Override
+    public void close() throws IOException {
+        if (streamed != null) {
+            streamed.close();
+        }
     }
 
     /**
@@ -91,6 +152,11 @@ public final class TokenShards implements TokenSource {
             throw new IndexOutOfBoundsException("token " + position + " of " + size());
         }
         int s = shardOf(position);
+        if (streamed != null) {
+            int[] one = new int[1];
+            streamed.read(s, position - starts[s], one, 0, 1);
+            return one[0];
+        }
         int i = (int) (position - starts[s]);
         return data[s] instanceof char[] c ? c[i] : ((int[]) data[s])[i];
     }
@@ -103,9 +169,12 @@ public final class TokenShards implements TokenSource {
         int done = 0;
         int s = dst.length == 0 ? 0 : shardOf(position);
         while (done < dst.length) {
-            int from = (int) (position + done - starts[s]);
-            int n = (int) Math.min(dst.length - done, starts[s + 1] - starts[s] - from);
-            if (data[s] instanceof char[] c) {
+            long offset = position + done - starts[s];
+            int n = (int) Math.min(dst.length - done, starts[s + 1] - starts[s] - offset);
+            int from = (int) offset; // only used in memory, where a shard fits an array
+            if (streamed != null) {
+                streamed.read(s, offset, dst, done, n);
+            } else if (data[s] instanceof char[] c) {
                 for (int k = 0; k < n; k++) {
                     dst[done + k] = c[from + k];
                 }
@@ -236,11 +305,38 @@ public final class TokenShards implements TokenSource {
         } catch (EOFException e) {
             throw new InvalidShardSetException(d.dir().toString(), s.file() + " ends early", e);
         }
+        checkCrc(d, s, crc);
+        return narrow != null ? narrow : wide;
+    }
+
+    /**
+     * Streaming: checks one shard's size and CRC32C by a sequential pass holding only one buffer. Reads the whole
+     * file (the price of an honest check; HDFS's own block checksums would not tell that the file is the one the
+     * index describes), and only once: positional reads later trust what was checked here.
+     */
+    private static void verifyShard(RunDirFs d, ShardIndex.Shard s) throws IOException {
+        status(d, s.file(), s.bytes());
+        CRC32C crc = new CRC32C();
+        byte[] buf = new byte[(int) Math.min(CHUNK, Math.max(1, s.bytes()))];
+        try (FSDataInputStream in = d.fs().open(d.file(s.file()))) {
+            long left = s.bytes();
+            while (left > 0) {
+                int len = (int) Math.min(buf.length, left);
+                in.readFully(buf, 0, len);
+                crc.update(buf, 0, len);
+                left -= len;
+            }
+        } catch (EOFException e) {
+            throw new InvalidShardSetException(d.dir().toString(), s.file() + " ends early", e);
+        }
+        checkCrc(d, s, crc);
+    }
+
+    private static void checkCrc(RunDirFs d, ShardIndex.Shard s, CRC32C crc) throws InvalidShardSetException {
         String actual = String.format("%08x", crc.getValue());
         if (!actual.equals(s.crc32c())) {
             throw new InvalidShardSetException(d.dir().toString(), s.file() + ": CRC32C mismatch: file has " + actual
                     + ", the index says " + s.crc32c());
         }
-        return narrow != null ? narrow : wide;
     }
 }

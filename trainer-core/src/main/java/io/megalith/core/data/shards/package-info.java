@@ -46,5 +46,9 @@
  * those of {@link io.megalith.core.data.TextData} over the same token stream: the first {@code 1 - val_fraction} of
  * the tokens are the training split, and sample {@code i} of step {@code s} is a window at an offset drawn from
  * (seed, s, i).
+ *
+ * <p>{@link io.megalith.core.data.shards.ShardReading} ({@code data.streaming}) chooses whether
+ * {@link io.megalith.core.data.shards.TokenShards} holds the shards in memory or streams them: windows read by
+ * position through a bounded block cache, checksums still verified at open by a constant-memory pass.
  */
 package io.megalith.core.data.shards;

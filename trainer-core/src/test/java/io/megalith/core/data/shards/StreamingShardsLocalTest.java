@@ -1,0 +1,22 @@
+package io.megalith.core.data.shards;
+
+import org.apache.hadoop.conf.Configuration;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Streaming from a local directory (Hadoop's local file system, positional reads on a file channel). */
+class StreamingShardsLocalTest extends StreamingShardsContract {
+    private static final Configuration CONF = new Configuration();
+
+    @TempDir
+    java.nio.file.Path tmp;
+
+    @Override
+    String dir(String name) {
+        return tmp.resolve(name).toString();
+    }
+
+    @Override
+    Configuration conf() {
+        return CONF;
+    }
+}
