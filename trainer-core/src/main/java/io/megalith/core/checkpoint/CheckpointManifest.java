@@ -53,7 +53,17 @@ public record CheckpointManifest(int formatVersion, long step, String createdAt,
      */
     public record TensorEntry(String name, String dtype, long[] shape, List<Piece> pieces) {}
 
-    public record Piece(String file, int dim, long[][] ranges) {}
+    /**
+     * @param crc32c CRC32C of the piece's bytes in {@code file} (8 hex digits), so a rank can read and verify just
+     *     the pieces it needs; null in checkpoints written before it existed, whose files are verified whole. An
+     *     optional field rather than a format bump: older readers ignore it and still verify whole files.
+     */
+    @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL)
+    public record Piece(String file, int dim, long[][] ranges, String crc32c) {
+        public Piece(String file, int dim, long[][] ranges) {
+            this(file, dim, ranges, null);
+        }
+    }
 
     public boolean sharded() {
         return formatVersion == SHARDED_FORMAT_VERSION;
@@ -129,7 +139,8 @@ public record CheckpointManifest(int formatVersion, long step, String createdAt,
             long covered = 0;
             for (Piece p : t.pieces) {
                 if (p == null || !files.contains(p.file) || p.ranges == null || p.dim < 0
-                        || (t.shape.length > 0 && p.dim >= t.shape.length)) {
+                        || (t.shape.length > 0 && p.dim >= t.shape.length)
+                        || (p.crc32c != null && !CRC_HEX.matcher(p.crc32c).matches())) {
                     throw new IOException("invalid piece of tensor " + t.name);
                 }
                 covered += TensorPieces.numel(t.shape, p.dim, p.ranges);

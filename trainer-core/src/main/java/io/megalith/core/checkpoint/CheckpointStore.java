@@ -275,7 +275,7 @@ public final class CheckpointStore {
                     throw new IllegalArgumentException("two pieces of " + p.name() + " in " + file);
                 }
                 tensors.add(new CheckpointManifest.TensorEntry(p.name(), p.data().dtype().name(), p.globalShape(),
-                        List.of(new CheckpointManifest.Piece(file, p.dim(), p.ranges()))));
+                        List.of(new CheckpointManifest.Piece(file, p.dim(), p.ranges(), PieceReads.crc32c(p.data())))));
             }
             writes.add(() -> writeFile(staging, file, CheckpointManifest.KIND_SAFETENSORS,
                     out -> Safetensors.write(out, content, metadata)));
@@ -473,6 +473,18 @@ public final class CheckpointStore {
      */
     public Map<String, HostTensor> assemble(long step, CheckpointManifest m, java.util.function.Predicate<String> wanted)
             throws IOException {
+        return assemble(step, m, wanted, false);
+    }
+
+    /**
+     * As above; with {@code piecesOnly}, reads from each file only the byte ranges of the wanted pieces, each verified
+     * against its own CRC32C in the manifest (checkpoints without per-piece CRCs are still read and verified whole).
+     * Then a damaged byte is found only by a reader of the piece holding it: a restore by every rank reads every
+     * piece of the model, so some rank finds it and all fall back; a single reader of some tensors does not check
+     * the rest of their files (use the three-argument form or {@link #verify} for that).
+     */
+    public Map<String, HostTensor> assemble(long step, CheckpointManifest m, java.util.function.Predicate<String> wanted,
+            boolean piecesOnly) throws IOException {
         Map<String, List<CheckpointManifest.TensorEntry>> byFile = new LinkedHashMap<>();
         Map<String, byte[]> whole = new LinkedHashMap<>();
         for (CheckpointManifest.TensorEntry t : m.tensors()) {
@@ -486,7 +498,8 @@ public final class CheckpointStore {
             }
         }
         for (Map.Entry<String, List<CheckpointManifest.TensorEntry>> e : byFile.entrySet()) {
-            Map<String, HostTensor> content = readTensorFile(step, m, e.getKey());
+            Map<String, HostTensor> content = piecesOnly ? readPieces(step, m, e.getKey(), e.getValue())
+                    : readTensorFile(step, m, e.getKey());
             for (CheckpointManifest.TensorEntry t : e.getValue()) {
                 for (CheckpointManifest.Piece p : t.pieces()) {
                     if (!p.file().equals(e.getKey())) {
@@ -513,6 +526,26 @@ public final class CheckpointStore {
             }
         }
         return out;
+    }
+
+    /**
+     * The pieces of {@code tensors} in one file: only their byte ranges when the manifest has a CRC32C for each,
+     * else (checkpoints written before per-piece CRCs) the whole file, verified whole.
+     */
+    private Map<String, HostTensor> readPieces(long step, CheckpointManifest m, String file,
+            List<CheckpointManifest.TensorEntry> tensors) throws IOException {
+        Map<String, CheckpointManifest.Piece> wanted = new LinkedHashMap<>();
+        for (CheckpointManifest.TensorEntry t : tensors) {
+            for (CheckpointManifest.Piece p : t.pieces()) {
+                if (p.file().equals(file)) {
+                    if (p.crc32c() == null) {
+                        return readTensorFile(step, m, file);
+                    }
+                    wanted.put(t.name(), p);
+                }
+            }
+        }
+        return PieceReads.read(fs, new Path(stepDir(step), file), m.file(file), wanted);
     }
 
     /**

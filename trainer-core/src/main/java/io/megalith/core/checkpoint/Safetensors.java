@@ -143,6 +143,38 @@ public final class Safetensors {
 
     private record Entry(String name, DType dtype, long[] shape, long begin, long end) {}
 
+    /** Where one tensor's bytes lie in a file ({@code offset} from the file's start), for ranged reads. */
+    record Located(DType dtype, long[] shape, long offset, long length) {}
+
+    /** The header length from a file's first 8 bytes, checked against the file's length. */
+    static long headerLength(byte[] prefix, long fileLength) throws IOException {
+        long headerLength = ByteBuffer.wrap(prefix, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        if (headerLength < 0 || headerLength > MAX_HEADER_BYTES || headerLength > fileLength - 8) {
+            throw new IOException("safetensors header length " + Long.toUnsignedString(headerLength)
+                    + " does not fit the file (" + fileLength + " bytes) or the limit");
+        }
+        return headerLength;
+    }
+
+    /**
+     * The tensors of a file of {@code fileLength} bytes from its header alone, with the checks {@link #read}
+     * makes of the layout (offsets tile the data section, which ends exactly at the end of the file).
+     */
+    static Map<String, Located> index(byte[] headerBytes, long fileLength) throws IOException {
+        List<Entry> byOffset = checkLayout(parseHeader(headerBytes, new LinkedHashMap<>()));
+        long dataStart = 8L + headerBytes.length;
+        long dataLength = byOffset.isEmpty() ? 0 : byOffset.get(byOffset.size() - 1).end;
+        if (dataStart + dataLength != fileLength) {
+            throw new IOException("safetensors header describes " + dataLength + " data bytes but the file has "
+                    + (fileLength - dataStart));
+        }
+        Map<String, Located> out = new LinkedHashMap<>();
+        for (Entry e : byOffset) {
+            out.put(e.name, new Located(e.dtype, e.shape, dataStart + e.begin, e.end - e.begin));
+        }
+        return out;
+    }
+
     private static List<Entry> parseHeader(byte[] headerBytes, Map<String, String> metadata) throws IOException {
         JsonNode root;
         try {

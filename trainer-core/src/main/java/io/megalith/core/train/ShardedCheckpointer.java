@@ -382,7 +382,8 @@ public final class ShardedCheckpointer implements AutoCloseable {
                 CheckpointManifest m = store.manifest(step);
                 Map<String, HostTensor> all;
                 if (m.sharded()) {
-                    all = store.assemble(step, m, wanted::contains);
+                    // only this rank's pieces, by ranged reads: every rank reading whole files does not scale
+                    all = store.assemble(step, m, wanted::contains, true);
                 } else {
                     LoadedCheckpoint legacy = store.load(step);
                     all = new LinkedHashMap<>(legacy.tensorFiles().getOrDefault(MODEL, Map.of()));
