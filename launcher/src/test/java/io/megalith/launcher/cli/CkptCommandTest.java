@@ -4,10 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.ByteArrayOutputStream;
+
+import io.megalith.launcher.testing.CliRun;
 import java.io.File;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+
 import java.nio.file.Files;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
@@ -46,25 +46,8 @@ class CkptCommandTest {
     private static String run;
     private static java.nio.file.Path config;
 
-    record Result(int exit, String out, String err) {}
-
-    static Result megalith(String... args) {
-        PrintStream out = System.out;
-        PrintStream err = System.err;
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        ByteArrayOutputStream e = new ByteArrayOutputStream();
-        int exit;
-        try {
-            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-            exit = Megalith.run(args);
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-        Result r = new Result(exit, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
-        System.out.println("megalith " + String.join(" ", args) + " -> " + exit + "\n" + r.out + r.err);
-        return r;
+    static CliRun megalith(String... args) {
+        return CliRun.of(args);
     }
 
     @BeforeAll
@@ -79,7 +62,7 @@ class CkptCommandTest {
         config = tmp.resolve("tiny.yaml");
         Files.writeString(config, TINY);
         java.nio.file.Path local = tmp.resolve("run");
-        Result train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + local);
+        CliRun train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + local);
         assertThat(train.exit()).as(train.err()).isZero();
         run = hdfs.getUri() + "/runs/a";
         hdfs.mkdirs(new Path(run));
@@ -96,17 +79,17 @@ class CkptCommandTest {
 
     @Test
     void listInspectVerifyExportAndInitFrom() throws Exception {
-        Result list = megalith("ckpt", "list", run);
+        CliRun list = megalith("ckpt", "list", run);
         assertThat(list.exit()).isZero();
         assertThat(list.out()).contains("2 checkpoint directories").containsPattern("step 10 +complete +format 2")
                 .containsPattern("step 20 +complete").contains("dp=1 tp=1 pp=1");
 
-        Result inspect = megalith("ckpt", "inspect", run + "/checkpoints/step-00000020");
+        CliRun inspect = megalith("ckpt", "inspect", run + "/checkpoints/step-00000020");
         assertThat(inspect.exit()).as(inspect.err()).isZero();
         assertThat(inspect.out()).contains("step 20, format 2").contains("state: step 20, seed 3")
                 .contains("model-r00000.safetensors").contains("wte.weight").contains("exp_avg_sq.wte.weight");
 
-        Result ok = megalith("ckpt", "verify", run);
+        CliRun ok = megalith("ckpt", "verify", run);
         assertThat(ok.exit()).isZero();
         assertThat(ok.out()).contains("step 10: OK", "step 20: OK", "2 of 2 checkpoint(s) verified");
 
@@ -115,7 +98,7 @@ class CkptCommandTest {
         assertThat(megalith("ckpt", "export", run, "--out", single).exit()).isZero();
         assertThat(hdfs.exists(new Path(single, "model.safetensors"))).isTrue();
         String sharded = hdfs.getUri() + "/export/sharded";
-        Result export = megalith("ckpt", "export", run, "--step", "20", "--out", sharded, "--max-shard-mb", "0.02");
+        CliRun export = megalith("ckpt", "export", run, "--step", "20", "--out", sharded, "--max-shard-mb", "0.02");
         assertThat(export.exit()).as(export.err()).isZero();
         FileStatus[] files = hdfs.listStatus(new Path(sharded));
         assertThat(files.length).isGreaterThan(2);
@@ -130,7 +113,7 @@ class CkptCommandTest {
 
         // a fresh run from the exported weights: its step-0 evaluation is the source run's step-20 one
         java.nio.file.Path fresh = tmp.resolve("fresh");
-        Result init = megalith("train", "--config", config.toString(), "--set", "run.dir=" + fresh, "--set",
+        CliRun init = megalith("train", "--config", config.toString(), "--set", "run.dir=" + fresh, "--set",
                 "checkpoint.init_from=" + sharded, "--set", "train.max_steps=2");
         assertThat(init.exit()).as(init.err()).isZero();
         List<String> sourceMetrics = Files.readAllLines(tmp.resolve("run").resolve("metrics.jsonl"));
@@ -139,7 +122,7 @@ class CkptCommandTest {
         assertThat(started).isCloseTo(source, org.assertj.core.data.Offset.offset(1e-6));
 
         // a model of another shape: a clear error naming a tensor
-        Result mismatch = megalith("train", "--config", config.toString(), "--set", "run.dir=" + tmp.resolve("bad"),
+        CliRun mismatch = megalith("train", "--config", config.toString(), "--set", "run.dir=" + tmp.resolve("bad"),
                 "--set", "checkpoint.init_from=" + single, "--set", "model.n_embd=16");
         assertThat(mismatch.exit()).isNotZero();
         assertThat(mismatch.err()).contains("checkpoint.init_from").containsPattern("tensor [a-z_0-9.]+ is F32\\[");
@@ -154,7 +137,7 @@ class CkptCommandTest {
         try (FSDataOutputStream out = hdfs.create(shard, true)) {
             out.write(all);
         }
-        Result bad = megalith("ckpt", "verify", run);
+        CliRun bad = megalith("ckpt", "verify", run);
         assertThat(bad.exit()).isEqualTo(1);
         assertThat(bad.out()).contains("step 10: BAD", "step-00000010/model-r00000.safetensors", "CRC32C mismatch",
                 "step 20: OK", "1 of 2");

@@ -11,10 +11,11 @@ import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.Seq2SeqRunTask;
 import io.megalith.core.train.TrainedSeq2Seq;
-import java.io.ByteArrayOutputStream;
+
+import io.megalith.launcher.testing.CliRun;
 import java.io.OutputStream;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -45,25 +46,8 @@ class FamilyGenerateTest {
     @TempDir
     Path tmp;
 
-    private record Result(int exit, String out, String err) {}
-
-    static Result megalith(String... args) {
-        PrintStream out = System.out;
-        PrintStream err = System.err;
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        ByteArrayOutputStream e = new ByteArrayOutputStream();
-        int exit;
-        try {
-            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-            exit = Megalith.run(args);
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-        Result r = new Result(exit, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
-        System.out.println("megalith " + String.join(" ", args) + " -> " + exit + "\n" + r.out + r.err);
-        return r;
+    static CliRun megalith(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
@@ -71,24 +55,24 @@ class FamilyGenerateTest {
         Path runDir = tmp.resolve("reverse");
         int steps = Integer.getInteger("famgen.steps", 300);
         Path config = Files.writeString(tmp.resolve("reverse.yaml"), REVERSE.formatted(runDir, steps));
-        Result train = megalith("train", "--config", config.toString(), "--set", "parallel.tp=2");
+        CliRun train = megalith("train", "--config", config.toString(), "--set", "parallel.tp=2");
         assertThat(train.exit()).as(train.err()).isZero();
 
         List<String> prompts = List.of("123", "4071", "98", "5550");
         List<String> args = new ArrayList<>(List.of("generate", "--run", runDir.toString()));
         prompts.forEach(p -> args.addAll(List.of("-p", p)));
-        Result greedy = megalith(args.toArray(String[]::new));
+        CliRun greedy = megalith(args.toArray(String[]::new));
         assertThat(greedy.exit()).as(greedy.err()).isZero();
         assertThat(greedy.out()).contains("at step " + steps).contains("greedy");
         for (String p : prompts) {
             assertThat(greedy.out()).contains(p + " -> " + new StringBuilder(p).reverse());
         }
         args.addAll(List.of("--beams", "3"));
-        Result beam = megalith(args.toArray(String[]::new));
+        CliRun beam = megalith(args.toArray(String[]::new));
         assertThat(beam.exit()).as(beam.err()).isZero();
         assertThat(beam.out()).contains("beam search, 3 beams").contains("4071 -> 1704");
 
-        Result heldOut = megalith("generate", "--run", runDir.toString(), "--samples", "6");
+        CliRun heldOut = megalith("generate", "--run", runDir.toString(), "--samples", "6");
         assertThat(heldOut.exit()).as(heldOut.err()).isZero();
         assertThat(heldOut.out()).contains("of 6 held-out examples exact");
 
@@ -128,7 +112,7 @@ class FamilyGenerateTest {
                 runtime: {threads: 1}
                 """.formatted(runDir));
         assertThat(megalith("train", "--config", config.toString()).exit()).isZero();
-        Result gen = megalith("generate", "--run", runDir.toString());
+        CliRun gen = megalith("generate", "--run", runDir.toString());
         assertThat(gen.exit()).isEqualTo(1);
         assertThat(gen.err()).contains("model.family bert").contains("does not generate").contains("megalith finetune");
     }

@@ -9,9 +9,7 @@ import io.megalith.core.lora.Lora;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.LoraOutputs;
 import io.megalith.core.train.report.MetricsLog;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import io.megalith.launcher.testing.CliRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -36,22 +34,9 @@ class FinetuneCommandTest {
     static Path base;
     static Path ftConfig;
 
-    static Result megalith(String... args) {
-        PrintStream out = System.out;
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        int exit;
-        try {
-            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-            exit = Megalith.run(args);
-        } finally {
-            System.setOut(out);
-        }
-        Result r = new Result(exit, o.toString(StandardCharsets.UTF_8));
-        System.out.println("megalith " + String.join(" ", args) + " -> " + exit + "\n" + r.out());
-        return r;
+    static CliRun megalith(String... args) {
+        return CliRun.of(args);
     }
-
-    record Result(int exit, String out) {}
 
     @BeforeAll
     static void trainTheBase() throws Exception {
@@ -103,7 +88,7 @@ class FinetuneCommandTest {
     @Test
     void loraFineTuneAtDp2OnSparkLearnsAndWritesAdapters() throws Exception {
         Path two = tmp.resolve("ft-dp2");
-        Result r = megalith("finetune", "--config", ftConfig.toString(), "--set", "run.dir=" + two,
+        CliRun r = megalith("finetune", "--config", ftConfig.toString(), "--set", "run.dir=" + two,
                 "--set", "parallel.dp=2");
         assertThat(r.exit()).isZero();
         assertThat(r.out()).contains("dp 2").contains("trained steps 0..60").contains(LoraOutputs.MERGED_FILE);
@@ -126,10 +111,10 @@ class FinetuneCommandTest {
                 .isEqualTo(SafetensorsWeights.read(base.toString(), HADOOP).keySet());
 
         // the run dir is a normal run dir: generate loads it (with its adapters)
-        Result g = megalith("generate", "--run", two.toString(), "-n", "4", "--prompt", "abc: ", "--threads", "1");
+        CliRun g = megalith("generate", "--run", two.toString(), "-n", "4", "--prompt", "abc: ", "--threads", "1");
         assertThat(g.exit()).isZero();
         assertThat(g.out()).contains("at step 60");
-        Result held = megalith("generate", "--run", two.toString(), "--samples", "3", "--threads", "1");
+        CliRun held = megalith("generate", "--run", two.toString(), "--samples", "3", "--threads", "1");
         assertThat(held.exit()).isZero();
         assertThat(held.out()).contains("at step 60: 3 held-out pairs").contains("|");
     }
@@ -200,17 +185,9 @@ class FinetuneCommandTest {
                 task: {kind: pairs, builtin: upper}
                 output: {dir: out}
                 """);
-        PrintStream err = System.err;
-        ByteArrayOutputStream e = new ByteArrayOutputStream();
-        int exit;
-        try {
-            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-            exit = megalith("finetune", "--config", old.toString()).exit();
-        } finally {
-            System.setErr(err);
-        }
-        assertThat(exit).isEqualTo(Megalith.CONFIG_ERROR);
-        assertThat(e.toString(StandardCharsets.UTF_8)).contains(old.toString()).contains("checkpoint.init_from")
+        CliRun r = megalith("finetune", "--config", old.toString());
+        assertThat(r.exit()).isEqualTo(Megalith.CONFIG_ERROR);
+        assertThat(r.err()).contains(old.toString()).contains("checkpoint.init_from")
                 .contains("conf/gpt-finetune-upper.yaml");
     }
 
@@ -222,7 +199,7 @@ class FinetuneCommandTest {
                 "model.n_head=2");
         assertThat(BaseShape.overrides(ftConfig, List.of("checkpoint.init_from="))).containsExactly(
                 "checkpoint.init_from=");
-        Result wrong = megalith("finetune", "--config", ftConfig.toString(), "--set", "run.dir=" + tmp.resolve("wrong"),
+        CliRun wrong = megalith("finetune", "--config", ftConfig.toString(), "--set", "run.dir=" + tmp.resolve("wrong"),
                 "--set", "model.n_head=2", "--set", "launch.master=inprocess");
         assertThat(wrong.exit()).isNotZero();
     }

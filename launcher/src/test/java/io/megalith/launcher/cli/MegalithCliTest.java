@@ -2,9 +2,7 @@ package io.megalith.launcher.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import io.megalith.launcher.testing.CliRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
@@ -52,9 +50,6 @@ class MegalithCliTest {
     private Path config;
     private Path runDir;
 
-    /** What one call printed. */
-    private record Result(int exit, String out, String err) {}
-
     @BeforeEach
     void writeConfig() throws Exception {
         config = tmp.resolve("tiny.yaml");
@@ -62,23 +57,8 @@ class MegalithCliTest {
         runDir = tmp.resolve("run");
     }
 
-    private static Result megalith(String... args) {
-        PrintStream out = System.out;
-        PrintStream err = System.err;
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        ByteArrayOutputStream e = new ByteArrayOutputStream();
-        int exit;
-        try {
-            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-            exit = Megalith.run(args);
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-        Result r = new Result(exit, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
-        System.out.println("megalith " + String.join(" ", args) + " -> " + exit + "\n" + r.out + r.err);
-        return r;
+    private static CliRun megalith(String... args) {
+        return CliRun.of(args);
     }
 
     static Stream<Arguments> badSettings() {
@@ -94,7 +74,7 @@ class MegalithCliTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("badSettings")
     void configErrorsExitWithTwoNameTheKeyAndCreateNothing(String what, String setting, String path) {
-        Result r = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir, "--set", setting);
+        CliRun r = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir, "--set", setting);
         assertThat(r.exit()).isEqualTo(Megalith.CONFIG_ERROR);
         assertThat(r.err()).contains("invalid configuration").contains(path);
         assertThat(runDir).doesNotExist();
@@ -104,7 +84,7 @@ class MegalithCliTest {
     void errorsInTheFileItselfAreReportedWithTheirPath() throws Exception {
         Files.writeString(config, TINY_ADDITION.replace("  eval_pairs: 20", "  eval_pairs: 20\n  eval_pears: 3")
                 .replace("n_embd: 32", "n_embd: wide"));
-        Result r = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir);
+        CliRun r = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir);
         assertThat(r.exit()).isEqualTo(Megalith.CONFIG_ERROR);
         assertThat(r.err()).contains("data.eval_pears").contains("model.n_embd").contains(config.toString());
         assertThat(runDir).doesNotExist();
@@ -112,7 +92,7 @@ class MegalithCliTest {
 
     @Test
     void missingConfigFileIsAConfigError() {
-        Result r = megalith("train", "--config", tmp.resolve("nope.yaml").toString(), "--set", "run.dir=" + runDir);
+        CliRun r = megalith("train", "--config", tmp.resolve("nope.yaml").toString(), "--set", "run.dir=" + runDir);
         assertThat(r.exit()).isEqualTo(Megalith.CONFIG_ERROR);
         assertThat(r.err()).contains("nope.yaml");
         assertThat(runDir).doesNotExist();
@@ -120,7 +100,7 @@ class MegalithCliTest {
 
     @Test
     void trainsATinyAdditionRunThenGeneratesFromIt() throws Exception {
-        Result train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
+        CliRun train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
                 "--set", "train.max_steps=30", "--set", "data.eval_pairs=10");
         assertThat(train.exit()).as(train.err()).isZero();
         assertThat(train.out()).contains("trained steps 0..30").contains("exact match on 10 held-out problems");
@@ -132,7 +112,7 @@ class MegalithCliTest {
                     "step-00000030");
         }
 
-        Result gen = megalith("generate", "--run", runDir.toString(), "--prompt", "12+34=", "-n", "3",
+        CliRun gen = megalith("generate", "--run", runDir.toString(), "--prompt", "12+34=", "-n", "3",
                 "--samples", "2", "--temperature", "0");
         assertThat(gen.exit()).as(gen.err()).isZero();
         assertThat(gen.out()).contains("at step 30");
@@ -142,7 +122,7 @@ class MegalithCliTest {
         assertThat(lines[0]).hasSize(9).isEqualTo(lines[1]);
 
         // rerunning train on the finished run trains nothing more
-        Result again = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
+        CliRun again = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
                 "--set", "train.max_steps=30", "--set", "data.eval_pairs=10");
         assertThat(again.exit()).isZero();
         assertThat(again.out()).contains("nothing left to train");
@@ -151,10 +131,10 @@ class MegalithCliTest {
 
     @Test
     void generateWithTheRunsDefaultsWorksOnAnAdditionRun() {
-        Result train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
+        CliRun train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
                 "--set", "train.max_steps=10", "--set", "data.eval_pairs=10", "--set", "launch.master=inprocess");
         assertThat(train.exit()).as(train.err()).isZero();
-        Result gen = megalith("generate", "--run", runDir.toString());
+        CliRun gen = megalith("generate", "--run", runDir.toString());
         assertThat(gen.exit()).as(gen.err()).isZero();
         assertThat(gen.out()).contains("at step 10").contains("8 held-out problems");
         assertThat(gen.out().lines().filter(l -> l.matches("\\d\\d\\+\\d\\d=.{3}  (ok|\\(expected \\d{3}\\))")))
@@ -163,7 +143,7 @@ class MegalithCliTest {
 
     @Test
     void generateWithoutACheckpointFails() {
-        Result gen = megalith("generate", "--run", runDir.toString());
+        CliRun gen = megalith("generate", "--run", runDir.toString());
         assertThat(gen.exit()).isEqualTo(1);
         assertThat(gen.err()).contains("no complete checkpoint");
     }
@@ -174,7 +154,7 @@ class MegalithCliTest {
      */
     @Test
     void finetunesAGptFromATrainRunWithLora() throws Exception {
-        Result train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
+        CliRun train = megalith("train", "--config", config.toString(), "--set", "run.dir=" + runDir,
                 "--set", "train.max_steps=10", "--set", "data.eval_pairs=10");
         assertThat(train.exit()).as(train.err()).isZero();
         StringBuilder pairs = new StringBuilder();
@@ -195,7 +175,7 @@ class MegalithCliTest {
                 runtime: {threads: 1}
                 launch: {master: inprocess}
                 """.formatted(out, tsv, runDir));
-        Result r = megalith("finetune", "--config", ft.toString());
+        CliRun r = megalith("finetune", "--config", ft.toString());
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("pairs from " + tsv + ": 32 train, 8 held out").contains("trained steps 0..6")
                 .contains("exact match on (up to 8) held-out pairs").contains("LoRA adapters in");
@@ -209,11 +189,11 @@ class MegalithCliTest {
                 + "dropout: 0.0}", "model: {dropout: 0.0}").replace(out.toString(), tmp.resolve("ft-train").toString());
         assertThat(shapeless).doesNotContain("n_layer");
         Path ftTrain = Files.writeString(tmp.resolve("ft-train.yaml"), shapeless);
-        Result viaTrain = megalith("train", "--config", ftTrain.toString());
+        CliRun viaTrain = megalith("train", "--config", ftTrain.toString());
         assertThat(viaTrain.exit()).as(viaTrain.err()).isZero();
         assertThat(viaTrain.out()).contains("trained steps 0..6").contains("LoRA adapters in");
 
-        Result bad = megalith("finetune", "--config", ft.toString(), "--set", "finetune.lora.rnak=2");
+        CliRun bad = megalith("finetune", "--config", ft.toString(), "--set", "finetune.lora.rnak=2");
         assertThat(bad.exit()).isEqualTo(Megalith.CONFIG_ERROR);
         assertThat(bad.err()).contains(ft.toString()).contains("finetune.lora.rnak");
     }

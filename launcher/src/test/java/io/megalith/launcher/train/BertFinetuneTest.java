@@ -24,11 +24,11 @@ import ai.djl.ndarray.NDManager;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.report.MetricsLog;
-import io.megalith.launcher.cli.Megalith;
-import java.io.ByteArrayOutputStream;
+
+import io.megalith.launcher.testing.CliRun;
 import java.io.OutputStream;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -224,18 +224,8 @@ class BertFinetuneTest {
     }
 
     static String megalith(String... args) {
-        PrintStream out = System.out;
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        int exit;
-        try {
-            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-            exit = Megalith.run(args);
-        } finally {
-            System.setOut(out);
-        }
-        String text = o.toString(StandardCharsets.UTF_8);
-        System.out.println("megalith " + String.join(" ", args) + " -> " + exit + "\n" + text);
-        assertThat(exit).as(text).isZero();
-        return text;
+        CliRun r = CliRun.of(args);
+        assertThat(r.exit()).as(r.out() + r.err()).isZero();
+        return r.out();
     }
 }
