@@ -8,6 +8,8 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.comm.Communicator;
 import io.megalith.core.comm.ElementType;
+import io.megalith.core.comm.Handle;
+import io.megalith.core.tensor.DirectBuffers;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import java.nio.ByteBuffer;
@@ -23,9 +25,13 @@ import java.util.Map;
  * groups (gradient buckets, or one layer each), and every rank persistently owns only its piece
  * [partStart(len, r), partStart(len, r+1)) of each group. A group is <em>materialised</em> by
  * all-gathering the pieces into a full tensor whose views become the parameters' storage, and
- * <em>released</em> by closing them (ZeRO-3 does that around every use; ZeRO-2 keeps every group
- * materialised). Gradients are read from the current views and the views can be renewed, which frees
- * libtorch's gradient tensors (DJL cannot reset a parameter's .grad otherwise).
+ * <em>released</em> by closing them (ZeRO-3 does that around every use). ZeRO-2 makes every group
+ * {@linkplain #keepResident() resident}: the owned pieces then live inside the full tensors (no second copy), and
+ * the all-gather after an update runs in place. Gradients are read from the current views and the views can be
+ * renewed, which frees libtorch's gradient tensors (DJL cannot reset a parameter's .grad otherwise).
+ *
+ * <p>Memory is freed when its use ends: a full tensor when its group is released, the shard when the groups become
+ * resident; nothing here allocates per step except the full tensors of ZeRO-3 (closed by {@link #release}).
  *
  * <p>Frozen parameters ({@link Parameter#freeze()}) are not partitioned: they live replicated in a
  * {@link ParameterStore} of their own (always bound, no gradient), also under ZeRO-3. They have no gradient and no
@@ -56,8 +62,12 @@ public final class PartitionedParameters implements ModelParameters {
     private final long[] pieceFrom;
     private final long[] pieceTo;
     private final int[] shardOffset;
-    private final ByteBuffer shard; // this rank's pieces of every group, concatenated
+    private ByteBuffer shard; // this rank's pieces of every group, concatenated; null once resident
+    private boolean resident; // ZeRO-2: every group materialised for good, the pieces inside the full tensors
+    private final int shardSize;
     private final PtNDArray[] full;
+    private final PtNDArray[] arriving; // ZeRO-3 prefetch: full tensors an all-gather is still writing
+    private final Handle[] gathers; // ... and those all-gathers
     private final Map<Parameter, PtNDArray> gradViews = new java.util.IdentityHashMap<>();
 
     /**
@@ -130,8 +140,11 @@ public final class PartitionedParameters implements ModelParameters {
             shardOffset[g.index()] = size;
             size += (int) (pieceTo[g.index()] - pieceFrom[g.index()]);
         }
-        this.shard = ByteBuffer.allocateDirect(size * 4).order(ByteOrder.LITTLE_ENDIAN);
+        this.shardSize = size;
+        this.shard = DirectBuffers.floats(size);
         this.full = new PtNDArray[n];
+        this.arriving = new PtNDArray[n];
+        this.gathers = new Handle[n];
         initialise(seed);
     }
 
@@ -172,7 +185,12 @@ public final class PartitionedParameters implements ModelParameters {
 
     /** Number of elements this rank owns. */
     public int shardSize() {
-        return shard.capacity() / 4;
+        return shardSize;
+    }
+
+    /** Bytes of the shard buffer (0 once resident: the pieces then live in the full tensors). */
+    public long shardBytes() {
+        return shard == null ? 0 : shard.capacity();
     }
 
     /** This rank's piece of group g: flat [from, to), and where it starts in the shard. */
@@ -188,9 +206,41 @@ public final class PartitionedParameters implements ModelParameters {
         return shardOffset[g];
     }
 
-    /** The owned values (live, for the optimizer). */
-    public FloatBuffer shardValues() {
-        return shard.asFloatBuffer();
+    /**
+     * This rank's values of group g (live, for the optimizer): in the shard, or once resident inside the group's full
+     * tensor. Valid until the group is released.
+     */
+    public FloatBuffer piece(int g) {
+        return pieceBytes(g).asFloatBuffer();
+    }
+
+    private ByteBuffer pieceBytes(int g) {
+        int len = (int) (pieceTo[g] - pieceFrom[g]);
+        if (resident) {
+            return region(Ops.bytes(full[g], true), pieceFrom[g] - groups.get(g).from(), len);
+        }
+        return region(shard, shardOffset[g], len);
+    }
+
+    private static ByteBuffer region(ByteBuffer buf, long fromElement, int elements) {
+        return buf.duplicate().position((int) fromElement * 4).limit((int) (fromElement + elements) * 4).slice()
+                .order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /**
+     * ZeRO-2: materialises every group for good and frees the shard; the owned pieces are read and updated inside
+     * the full tensors from now on, so parameters cost 4 bytes per element, not 4 + 4/N.
+     */
+    public void keepResident() {
+        if (resident) {
+            return;
+        }
+        for (int g = 0; g < groups.size(); g++) {
+            materialise(g);
+        }
+        resident = true;
+        DirectBuffers.free(shard);
+        shard = null;
     }
 
     /** Decay ranges in shard coordinates ({from, to, ...}), for AdamW over the shard. */
@@ -227,19 +277,39 @@ public final class PartitionedParameters implements ModelParameters {
         if (full[g] != null) {
             return;
         }
-        Group group = groups.get(g);
-        PtNDArray t = Ops.pt(manager.zeros(new Shape(group.size()), DataType.FLOAT32));
+        if (gathers[g] == null) {
+            prefetch(g);
+        }
+        gathers[g].await();
+        gathers[g] = null;
+        full[g] = arriving[g];
+        arriving[g] = null;
+        bindViews(groups.get(g));
+    }
+
+    /**
+     * Starts all-gathering group g without waiting (ZeRO-3 gathers the next layer while this one computes);
+     * {@link #materialise} waits for it and binds the views. Nothing happens if g is held or already on its way.
+     */
+    public void prefetch(int g) {
+        if (full[g] != null || gathers[g] != null) {
+            return;
+        }
+        // not zero-filled: the all-gather writes every element
+        PtNDArray t = JniUtils.createEmptyNdArray((ai.djl.pytorch.engine.PtNDManager) manager,
+                new Shape(groups.get(g).size()), DataType.FLOAT32, manager.getDevice(),
+                ai.djl.ndarray.types.SparseFormat.DENSE);
         NDScope.unregister(t);
-        ByteBuffer mine = ByteBuffer.allocateDirect((int) (pieceTo[g] - pieceFrom[g]) * 4).order(ByteOrder.LITTLE_ENDIAN);
-        mine.put(shard.duplicate().position(shardOffset[g] * 4).limit(shardOffset[g] * 4 + mine.capacity())).flip();
-        communicator(g).allGather(mine, Ops.bytes(t, true), ElementType.F32);
-        full[g] = t;
-        bindViews(group);
+        arriving[g] = t;
+        gathers[g] = communicator(g).allGatherAsync(pieceBytes(g), Ops.bytes(t, true), ElementType.F32);
     }
 
     /** Closes group g's full tensor and views: its parameters have no storage until materialised again. */
     public void release(int g) {
-        if (full[g] == null) {
+        if (gathers[g] != null) { // prefetched, never used: let the all-gather finish writing before freeing
+            materialise(g);
+        }
+        if (full[g] == null || resident) {
             return;
         }
         for (Parameter p : groups.get(g).params()) {
@@ -303,17 +373,16 @@ public final class PartitionedParameters implements ModelParameters {
         }
     }
 
-    /** Writes this rank's updated pieces into the materialised full tensors (ZeRO-2 keeps them; others re-gather). */
+    /**
+     * Writes this rank's updated pieces into the materialised full tensors (ZeRO-2 keeps them; others re-gather).
+     * Resident groups gather in place: the input is this rank's own segment of the output.
+     */
     public void allGatherMaterialised() {
         for (Group g : groups) {
             if (full[g.index()] == null) {
                 continue;
             }
-            ByteBuffer mine = ByteBuffer.allocateDirect((int) (pieceTo[g.index()] - pieceFrom[g.index()]) * 4)
-                    .order(ByteOrder.LITTLE_ENDIAN);
-            mine.put(shard.duplicate().position(shardOffset[g.index()] * 4).limit(shardOffset[g.index()] * 4
-                    + mine.capacity())).flip();
-            communicator(g.index()).allGather(mine, Ops.bytes(full[g.index()], true), ElementType.F32);
+            communicator(g.index()).allGather(pieceBytes(g.index()), Ops.bytes(full[g.index()], true), ElementType.F32);
         }
     }
 
@@ -351,8 +420,8 @@ public final class PartitionedParameters implements ModelParameters {
 
     /** Takes this rank's pieces from full named tensors (and refreshes materialised groups). */
     public void loadFull(Map<String, HostTensor> tensors) {
-        FloatBuffer values = shard.asFloatBuffer();
         for (Group g : groups) {
+            FloatBuffer values = piece(g.index());
             for (Parameter p : g.params()) {
                 HostTensor t = tensors.get(p.name());
                 if (t == null || !java.util.Arrays.equals(t.shape(), p.shape())) {
@@ -362,11 +431,13 @@ public final class PartitionedParameters implements ModelParameters {
                 long b = Math.min(p.offset() + p.numel(), pieceTo[g.index()]);
                 if (a < b) {
                     float[] all = t.toFloats();
-                    values.put(shardOffset[g.index()] + (int) (a - pieceFrom[g.index()]), all, (int) (a - p.offset()),
-                            (int) (b - a));
+                    values.put((int) (a - pieceFrom[g.index()]), all, (int) (a - p.offset()), (int) (b - a));
                 }
             }
-            if (full[g.index()] != null) {
+            if (resident) {
+                communicator(g.index()).allGather(pieceBytes(g.index()), Ops.bytes(full[g.index()], true),
+                        ElementType.F32);
+            } else if (full[g.index()] != null) {
                 release(g.index());
                 materialise(g.index());
             }
@@ -378,7 +449,7 @@ public final class PartitionedParameters implements ModelParameters {
 
     /** Elements of parameters currently held in full (materialised, frozen) plus the owned shard. */
     public long heldParameterElements() {
-        long held = shardSize() + (frozen == null ? 0 : frozen.numel());
+        long held = (resident ? 0 : shardSize()) + (frozen == null ? 0 : frozen.numel());
         for (Group g : groups) {
             if (full[g.index()] != null) {
                 held += g.size();
@@ -391,7 +462,9 @@ public final class PartitionedParameters implements ModelParameters {
         PtNDArray t = full[group.index()];
         for (Parameter p : group.params()) {
             long at = p.offset() - group.from();
-            PtNDArray view = Ops.reshape(Ops.slice(t, 0, at, at + p.numel()), p.shape());
+            PtNDArray slice = Ops.slice(t, 0, at, at + p.numel());
+            PtNDArray view = Ops.reshape(slice, p.shape());
+            slice.close(); // a handle only: the view keeps the storage
             NDScope.unregister(view);
             JniUtils.attachGradient(view, true);
             p.bind(view, p.offset());
@@ -402,6 +475,9 @@ public final class PartitionedParameters implements ModelParameters {
         PtNDArray g = gradViews.get(p);
         if (g == null && p.isBound() && p.value().hasGradient()) {
             g = JniUtils.getGradient(p.value());
+            if (g == null) {
+                return null; // no backward reached it yet
+            }
             NDScope.unregister(g);
             gradViews.put(p, g);
         }
@@ -420,9 +496,12 @@ public final class PartitionedParameters implements ModelParameters {
 
     @Override
     public void close() {
+        resident = false;
         for (int g = 0; g < groups.size(); g++) {
             release(g);
         }
+        DirectBuffers.free(shard);
+        shard = null;
         manager.close();
     }
 }

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.JniUtils;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -112,12 +113,33 @@ public final class Ops {
 
     /** A new float32 tensor holding a copy of {@code values} in memory libtorch owns. */
     public static PtNDArray floats(NDManager m, float[] values, long... shape) {
-        return owned(pt(m.create(values, new Shape(shape))));
+        if (values.length == 0) {
+            return owned(pt(m.create(values, new Shape(shape))));
+        }
+        ByteBuffer staging = DirectBuffers.floats(values.length);
+        staging.asFloatBuffer().put(values);
+        return owned(m, staging, DataType.FLOAT32, shape);
     }
 
     /** A new int64 tensor holding a copy of {@code values} in memory libtorch owns. */
     public static PtNDArray longs(NDManager m, long[] values, long... shape) {
-        return owned(pt(m.create(values, new Shape(shape))));
+        if (values.length == 0) {
+            return owned(pt(m.create(values, new Shape(shape))));
+        }
+        ByteBuffer staging = DirectBuffers.allocate(8L * values.length);
+        staging.asLongBuffer().put(values);
+        return owned(m, staging, DataType.INT64, shape);
+    }
+
+    /** A libtorch-owned copy of {@code staging}'s data, which is freed at once (not by a later GC: batches are per step). */
+    private static PtNDArray owned(NDManager m, ByteBuffer staging, DataType type, long... shape) {
+        try {
+            PtNDArray over = JniUtils.createNdFromByteBuffer((ai.djl.pytorch.engine.PtNDManager) m, staging,
+                    new Shape(shape), type, ai.djl.ndarray.types.SparseFormat.DENSE, m.getDevice());
+            return owned(over);
+        } finally {
+            DirectBuffers.free(staging);
+        }
     }
 
     /**

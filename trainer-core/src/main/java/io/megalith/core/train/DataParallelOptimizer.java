@@ -6,6 +6,8 @@ import io.megalith.core.comm.Handle;
 import io.megalith.core.comm.ReduceOp;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.optim.AdamW;
+import io.megalith.core.tensor.DirectBuffers;
+import io.megalith.core.tensor.ScratchBuffer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -67,6 +69,7 @@ public final class DataParallelOptimizer {
     private final AdamW adam;
     private final ByteBuffer grads; // all gradients, reduced in place
     private final List<Handle> pending = new ArrayList<>();
+    private final ScratchBuffer partialSums = new ScratchBuffer(); // TP: packed gradients of partial parameters
     private final boolean[] launched;
     private long commNanos;
 
@@ -201,6 +204,7 @@ public final class DataParallelOptimizer {
         FloatBuffer dst = floats(grads, bucket.from(), bucket.to());
         for (int w = 0; w < replicas.size(); w++) {
             replicas.get(w).gradientsOfRange(bucket.from(), bucket.to(), dst, w > 0);
+            replicas.get(w).releaseGradients(bucket.from(), bucket.to()); // copied: libtorch's are freed
         }
         Communicator g = groupOf(b);
         if (g.size() > 1) {
@@ -248,10 +252,8 @@ public final class DataParallelOptimizer {
             gatherParameters();
             commNanos += System.nanoTime() - gatherStart;
         }
-        for (ParameterStore s : replicas) {
-            s.zeroGradients();
-        }
-        return norm;
+        return norm; // libtorch's gradients were freed bucket by bucket: nothing to zero
+
     }
 
     /** Every rank broadcasts its updated pieces: afterwards all ranks hold the same full parameters. */
@@ -261,12 +263,9 @@ public final class DataParallelOptimizer {
         }
         ByteBuffer values = store.valueBytes();
         List<Handle> gathers = new ArrayList<>();
-        List<ByteBuffer> inputs = new ArrayList<>();
         for (GradientBuckets.Bucket b : buckets) {
-            // the input is a copy: the all-gather writes the bucket range the piece lies in
-            ByteBuffer mine = direct(pieceTo[b.index()] - pieceFrom[b.index()]);
-            mine.put(bytes(values, pieceFrom[b.index()], pieceTo[b.index()])).flip();
-            inputs.add(mine);
+            // in place: the input is this rank's own segment of the output (Communicator#allGather allows it)
+            ByteBuffer mine = bytes(values, pieceFrom[b.index()], pieceTo[b.index()]);
             gathers.add(groupOf(b.index()).allGatherAsync(mine, bytes(values, b.from(), b.to()), ElementType.F32));
         }
         for (Handle h : gathers) {
@@ -296,7 +295,7 @@ public final class DataParallelOptimizer {
         if (n == 0) {
             return;
         }
-        ByteBuffer packed = direct(n);
+        ByteBuffer packed = partialSums.floats(n);
         FloatBuffer f = packed.asFloatBuffer();
         for (io.megalith.core.nn.Parameter p : partial) {
             f.put(floats(grads, p.offset(), p.offset() + p.numel()));
@@ -348,15 +347,20 @@ public final class DataParallelOptimizer {
         if (group.size() == 1) {
             return value;
         }
-        ByteBuffer mine = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
-        mine.putLong(0, Double.doubleToRawLongBits(value));
-        ByteBuffer all = ByteBuffer.allocateDirect(8 * group.size()).order(ByteOrder.LITTLE_ENDIAN);
-        group.allGather(mine, all, ElementType.I64);
-        double sum = 0;
-        for (int r = 0; r < group.size(); r++) {
-            sum += Double.longBitsToDouble(all.getLong(8 * r));
+        ByteBuffer mine = DirectBuffers.allocate(8);
+        ByteBuffer all = DirectBuffers.allocate(8L * group.size());
+        try {
+            mine.putLong(0, Double.doubleToRawLongBits(value));
+            group.allGather(mine, all, ElementType.I64);
+            double sum = 0;
+            for (int r = 0; r < group.size(); r++) {
+                sum += Double.longBitsToDouble(all.getLong(8 * r));
+            }
+            return sum;
+        } finally {
+            DirectBuffers.free(mine);
+            DirectBuffers.free(all);
         }
-        return sum;
     }
 
     /**
@@ -366,19 +370,26 @@ public final class DataParallelOptimizer {
      */
     public java.util.Map<String, io.megalith.core.tensor.HostTensor> gatherState() {
         java.util.Map<String, io.megalith.core.tensor.HostTensor> out = new java.util.LinkedHashMap<>();
-        out.putAll(store.trainableSlices(full(adam.expAvg()), "exp_avg."));
-        out.putAll(store.trainableSlices(full(adam.expAvgSq()), "exp_avg_sq."));
+        if (stage == 0) {
+            out.putAll(store.trainableSlices(FloatBuffer.wrap(adam.expAvg()), "exp_avg."));
+            out.putAll(store.trainableSlices(FloatBuffer.wrap(adam.expAvgSq()), "exp_avg_sq."));
+            return out;
+        }
+        ByteBuffer all = direct(trainable); // a checkpoint's temporary: freed at once, not at some later GC
+        try {
+            out.putAll(store.trainableSlices(full(adam.expAvg(), all), "exp_avg."));
+            out.putAll(store.trainableSlices(full(adam.expAvgSq(), all), "exp_avg_sq."));
+        } finally {
+            DirectBuffers.free(all);
+        }
         return out;
     }
 
-    private FloatBuffer full(float[] state) {
-        if (stage == 0) {
-            return FloatBuffer.wrap(state);
-        }
-        ByteBuffer all = direct(trainable);
+    /** The partitioned {@code state} gathered into {@code all} (in place: each rank's pieces are its segments). */
+    private FloatBuffer full(float[] state, ByteBuffer all) {
         for (GradientBuckets.Bucket b : buckets) {
             int len = (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
-            ByteBuffer mine = direct(len);
+            ByteBuffer mine = bytes(all, pieceFrom[b.index()], pieceTo[b.index()]);
             mine.asFloatBuffer().put(state, shardOffset[b.index()], len);
             groupOf(b.index()).allGather(mine, bytes(all, b.from(), b.to()), ElementType.F32);
         }
@@ -408,13 +419,21 @@ public final class DataParallelOptimizer {
         }
     }
 
-    /** Bytes this rank holds for parameters, gradients (Megalith's buffers + libtorch's .grad) and AdamW state. */
+    /**
+     * Bytes this rank holds between steps for parameters, gradients (Megalith's buffer; libtorch's .grad tensors
+     * are freed once copied into it) and AdamW state.
+     */
     public long[] memoryBytes() {
         long params = store.numel() * 4;
-        long libtorchGrads = trainable * 4L * replicas.size();
+        long libtorchGrads = 0;
         long gradBuffers = grads.capacity();
         long optimizer = 2L * 4 * (stage == 0 ? trainable : shardSize);
-        return new long[] {params, libtorchGrads + gradBuffers, optimizer};
+        return new long[] {params, libtorchGrads + gradBuffers, optimizer, partialSums.capacity()};
+    }
+
+    /** Bytes of this optimizer's own buffers (not tensors): the gradient buffer, AdamW moments, TP staging. */
+    public long hostBytes() {
+        return grads.capacity() + 2L * 4 * adam.expAvg().length + partialSums.capacity();
     }
 
     private long[] shardDecayRanges(long[] decay) {

@@ -7,9 +7,10 @@ import io.megalith.core.model.Segment;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.PartitionedParameters;
 import io.megalith.core.optim.AdamW;
+import io.megalith.core.tensor.DirectBuffers;
 import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.tensor.ScratchBuffer;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
@@ -38,9 +39,14 @@ public final class PartitionedOptimizer implements AutoCloseable {
     private final Communicator dp;
     private final int stage;
     private final int[] readySegment; // per group
+    private final int[] readers; // per group: how many segments read it
     private final List<Set<Integer>> groupsOfSegment; // groups each segment reads
     private final ByteBuffer grads; // this rank's gradient pieces, summed over micro-batches
-    private final ByteBuffer[] pending; // stage 3: gradients of a group gathered from several segments
+    private final ByteBuffer[] pending; // stage 3: gradients of a group read by several segments, until reduced
+    private final ScratchBuffer staged = new ScratchBuffer(); // one group's full gradient, for its reduce-scatter
+    private final ScratchBuffer reduced = new ScratchBuffer(); // one group's reduce-scattered piece
+    private final ByteBuffer normMine = DirectBuffers.allocate(8);
+    private final ByteBuffer normAll;
     private final AdamW adam;
     private long commNanos;
     private long lastCommNanos;
@@ -70,6 +76,7 @@ public final class PartitionedOptimizer implements AutoCloseable {
             }
             readySegment[g.index()] = r;
         }
+        readers = new int[n];
         groupsOfSegment = new ArrayList<>();
         for (Segment s : plan) {
             Set<Integer> gs = new LinkedHashSet<>();
@@ -79,15 +86,15 @@ public final class PartitionedOptimizer implements AutoCloseable {
                     gs.add(g);
                 }
             }
+            gs.forEach(g -> readers[g]++);
             groupsOfSegment.add(gs);
         }
-        this.grads = ByteBuffer.allocateDirect(params.shardSize() * 4).order(ByteOrder.LITTLE_ENDIAN);
+        this.grads = DirectBuffers.floats(params.shardSize());
+        this.normAll = DirectBuffers.allocate(8L * dp.size());
         this.pending = new ByteBuffer[n];
         this.adam = new AdamW(params.shardSize(), params.shardDecayRanges(), beta1, beta2, eps, weightDecay);
         if (stage == 2) {
-            for (int g = 0; g < n; g++) {
-                params.materialise(g);
-            }
+            params.keepResident();
         }
     }
 
@@ -110,54 +117,88 @@ public final class PartitionedOptimizer implements AutoCloseable {
 
     /** What happens between segments, for every micro-batch. */
     public SegmentedPass.Hooks hooks() {
-        return new SegmentedPass.Hooks() {
-            @Override
-            public void beforeForward(int segment, boolean recomputing) {
-                if (stage == 3) {
-                    long t0 = System.nanoTime();
-                    groupsOfSegment.get(segment).forEach(params::materialise);
-                    commNanos += System.nanoTime() - t0;
-                }
-            }
-
-            @Override
-            public void afterForward(int segment, boolean recomputing) {
-                if (stage == 3 && !recomputing) {
-                    groupsOfSegment.get(segment).forEach(params::release);
-                }
-            }
-
+        return stage == 3 ? new Stage3Hooks() : new SegmentedPass.Hooks() {
             @Override
             public void afterBackward(int segment) {
-                if (stage == 3) {
-                    for (int g : groupsOfSegment.get(segment)) {
-                        collect(g); // this segment's share of the group's gradient
-                        params.release(g);
-                        if (readySegment[g] == segment) {
-                            reduceScatter(g, pending[g]);
-                            pending[g] = null;
-                        }
-                    }
-                    return;
-                }
                 for (PartitionedParameters.Group group : params.groups()) {
                     if (readySegment[group.index()] == segment) {
-                        ByteBuffer staged = direct((int) group.size());
-                        params.gradients(group.index(), staged.asFloatBuffer(), false);
+                        ByteBuffer full = staged.floats(group.size());
+                        params.gradients(group.index(), full.asFloatBuffer(), false);
                         params.renewViews(group.index()); // frees libtorch's gradient tensors of the group
-                        reduceScatter(group.index(), staged);
+                        reduceScatter(group.index(), full);
                     }
                 }
             }
         };
     }
 
-    private void collect(int g) {
-        boolean first = pending[g] == null;
-        if (first) {
-            pending[g] = direct((int) params.groups().get(g).size());
+    /**
+     * ZeRO-3: a segment's groups are gathered before its forward and released after it; the next segment's groups
+     * (forward: i+1, backward: i-1) are prefetched meanwhile, so their all-gather overlaps this segment's compute.
+     * The last segment stays gathered from its forward into its backward, which comes right after. After a
+     * segment's backward its share of each group's gradient is collected and the group released; a group is
+     * reduce-scattered once the last segment reading it (in backward order) is done.
+     */
+    private final class Stage3Hooks implements SegmentedPass.Hooks {
+        private final int last = groupsOfSegment.size() - 1;
+
+        @Override
+        public void beforeForward(int segment, boolean recomputing) {
+            long t0 = System.nanoTime();
+            groupsOfSegment.get(segment).forEach(params::materialise);
+            int next = recomputing ? segment - 1 : segment + 1;
+            if (next >= 0 && next <= last) {
+                groupsOfSegment.get(next).forEach(params::prefetch);
+            }
+            commNanos += System.nanoTime() - t0;
         }
-        params.gradients(g, pending[g].asFloatBuffer(), !first);
+
+        @Override
+        public void afterForward(int segment, boolean recomputing) {
+            if (recomputing || segment == last) {
+                return; // backward needs them now
+            }
+            Set<Integer> next = groupsOfSegment.get(segment + 1);
+            for (int g : groupsOfSegment.get(segment)) {
+                if (!next.contains(g)) {
+                    params.release(g);
+                }
+            }
+        }
+
+        @Override
+        public void afterBackward(int segment) {
+            Set<Integer> previous = segment > 0 ? groupsOfSegment.get(segment - 1) : Set.of();
+            for (int g : groupsOfSegment.get(segment)) {
+                long size = params.groups().get(g).size();
+                if (readers[g] == 1) { // the usual case: complete now, staged in the reused buffer
+                    ByteBuffer full = staged.floats(size);
+                    params.gradients(g, full.asFloatBuffer(), false);
+                    releaseUnlessNeeded(g, previous);
+                    reduceScatter(g, full);
+                    continue;
+                }
+                boolean first = pending[g] == null;
+                if (first) {
+                    pending[g] = DirectBuffers.floats(size);
+                }
+                params.gradients(g, pending[g].asFloatBuffer(), !first); // this segment's share of the gradient
+                releaseUnlessNeeded(g, previous);
+                if (readySegment[g] == segment) {
+                    reduceScatter(g, pending[g]);
+                    DirectBuffers.free(pending[g]);
+                    pending[g] = null;
+                }
+            }
+        }
+
+        private void releaseUnlessNeeded(int g, Set<Integer> previous) {
+            if (previous.contains(g)) {
+                params.renewViews(g); // read again by the segment backward runs next: keep it, free the gradients
+            } else {
+                params.release(g);
+            }
+        }
     }
 
     /** Sums the group's full gradients over the group and adds this rank's piece into the accumulated pieces. */
@@ -172,7 +213,7 @@ public final class PartitionedOptimizer implements AutoCloseable {
 
     private void reduceScatterTimed(int g, ByteBuffer in) {
         int len = (int) (params.pieceTo(g) - params.pieceFrom(g));
-        ByteBuffer out = ByteBuffer.allocateDirect(len * 4).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer out = reduced.floats(len);
         params.communicator(g).reduceScatter(in, out, ElementType.F32, ReduceOp.SUM);
         FloatBuffer acc = grads.asFloatBuffer();
         FloatBuffer add = out.asFloatBuffer();
@@ -188,7 +229,15 @@ public final class PartitionedOptimizer implements AutoCloseable {
         double norm = globalNorm();
         commNanos += System.nanoTime() - t0;
         double clip = gradClip > 0 ? Math.min(1.0, gradClip / (norm + 1e-6)) : 1.0;
-        adam.step(params.shardValues(), grads.asFloatBuffer(), lr, clip);
+        adam.beginStep();
+        for (PartitionedParameters.Group g : params.groups()) {
+            int at = params.shardOffset(g.index());
+            int len = (int) (params.pieceTo(g.index()) - params.pieceFrom(g.index()));
+            if (len > 0) {
+                FloatBuffer gradPiece = grads.asFloatBuffer().position(at).limit(at + len).slice();
+                adam.update(params.piece(g.index()), gradPiece, at, lr, clip);
+            }
+        }
         grads.clear();
         while (grads.hasRemaining()) {
             grads.putLong(0L);
@@ -211,13 +260,11 @@ public final class PartitionedOptimizer implements AutoCloseable {
      */
     private double globalNorm() {
         double local = AdamW.l2Norm(grads.asFloatBuffer());
-        ByteBuffer mine = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
-        mine.putLong(0, Double.doubleToRawLongBits(local * local));
-        ByteBuffer all = ByteBuffer.allocateDirect(8 * dp.size()).order(ByteOrder.LITTLE_ENDIAN);
-        dp.allGather(mine, all, ElementType.I64);
+        normMine.putLong(0, Double.doubleToRawLongBits(local * local));
+        dp.allGather(normMine, normAll, ElementType.I64);
         double sum = 0;
         for (int r = 0; r < dp.size(); r++) {
-            sum += Double.longBitsToDouble(all.getLong(8 * r)); // rank order: the same sum on every rank
+            sum += Double.longBitsToDouble(normAll.getLong(8 * r)); // rank order: the same sum on every rank
         }
         return Math.sqrt(sum);
     }
@@ -234,9 +281,9 @@ public final class PartitionedOptimizer implements AutoCloseable {
         Map<String, HostTensor> out = new LinkedHashMap<>();
         for (PartitionedParameters.Group g : params.groups()) {
             int len = (int) (params.pieceTo(g.index()) - params.pieceFrom(g.index()));
-            ByteBuffer mine = ByteBuffer.allocateDirect(len * 4).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer mine = reduced.floats(len);
             mine.asFloatBuffer().put(state, params.shardOffset(g.index()), len);
-            ByteBuffer all = ByteBuffer.allocateDirect((int) g.size() * 4).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer all = staged.floats(g.size());
             params.communicator(g.index()).allGather(mine, all, ElementType.F32);
             FloatBuffer f = all.asFloatBuffer();
             for (Parameter p : g.params()) {
@@ -273,12 +320,28 @@ public final class PartitionedOptimizer implements AutoCloseable {
         }
     }
 
-    /** Bytes this rank holds between steps: parameters, gradients, AdamW state. */
+    /**
+     * Bytes this rank holds between steps: parameters, gradient pieces (libtorch's gradients were freed as each
+     * group was reduced), AdamW state, and the reused staging buffers (one group's gradient, one piece).
+     */
     public long[] memoryBytes() {
         long paramBytes = params.heldParameterElements() * 4;
-        long gradBytes = (long) grads.capacity(); // libtorch's gradient tensors were freed when reduced
+        long gradBytes = grads.capacity();
         long optimizerBytes = 2L * 4 * params.shardSize();
-        return new long[] {paramBytes, gradBytes, optimizerBytes};
+        return new long[] {paramBytes, gradBytes, optimizerBytes, staged.capacity() + reduced.capacity()};
+    }
+
+    /**
+     * Bytes of this optimizer's own buffers (not tensors): the shard (until resident), gradient pieces, AdamW
+     * moments, staging buffers, gradients of multi-reader groups still pending.
+     */
+    public long hostBytes() {
+        long pendingBytes = 0;
+        for (ByteBuffer b : pending) {
+            pendingBytes += b == null ? 0 : b.capacity();
+        }
+        return params.shardBytes() + grads.capacity() + 2L * 4 * adam.expAvg().length + staged.capacity()
+                + reduced.capacity() + pendingBytes;
     }
 
     /** Stage 3: gathers every group (for evaluation, sampling); {@link #releaseAll} undoes it. */
@@ -296,12 +359,17 @@ public final class PartitionedOptimizer implements AutoCloseable {
         }
     }
 
-    private static ByteBuffer direct(int floats) {
-        return ByteBuffer.allocateDirect(floats * 4).order(ByteOrder.LITTLE_ENDIAN);
-    }
-
     @Override
     public void close() {
         params.close();
+        staged.close();
+        reduced.close();
+        for (int g = 0; g < pending.length; g++) {
+            DirectBuffers.free(pending[g]);
+            pending[g] = null;
+        }
+        DirectBuffers.free(grads);
+        DirectBuffers.free(normMine);
+        DirectBuffers.free(normAll);
     }
 }

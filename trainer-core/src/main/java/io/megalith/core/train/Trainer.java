@@ -24,6 +24,7 @@ import java.util.Map;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.optim.LrSchedule;
 import io.megalith.core.tensor.CounterRng;
+import io.megalith.core.tensor.DirectBuffers;
 import io.megalith.core.tensor.Ops;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -336,6 +337,16 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     }
 
     /**
+     * What this rank holds, measured (not what the code means to keep): native tensor bytes alive under its manager
+     * (parameters, views, libtorch's gradients, constants) plus its optimizer's own buffers (gradient buffer or
+     * pieces, AdamW moments, shard, staging). Between steps it is the steady state; see docs/BENCHMARKS.md.
+     */
+    public long[] heldBytes() {
+        long host = optimizer != null ? optimizer.hostBytes() : partitioned.hostBytes();
+        return new long[] {Memory.liveTensorBytes(manager), host};
+    }
+
+    /**
      * Makes every parameter available (ZeRO-3 gathers them all) for evaluation or sampling, then restores the
      * partitioned state. A collective under ZeRO-3: every rank must call it.
      */
@@ -389,11 +400,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         if (dp > 1) {
             long t0 = System.nanoTime();
             // each part's loss is weighted by its share of the step's scored tokens: the total is global
-            ByteBuffer c = ByteBuffer.allocateDirect(16).order(ByteOrder.LITTLE_ENDIAN);
-            c.putLong(0, counts[0]).putLong(8, counts[1]);
-            dataParallel.allReduce(c, ElementType.I64, ReduceOp.SUM);
-            counts[0] = c.getLong(0);
-            counts[1] = c.getLong(8);
+            sumLongs(counts, dataParallel);
             commNanos += System.nanoTime() - t0;
         }
         long stepKey = CounterRng.key(dropoutKey, step);
@@ -407,9 +414,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         }
         if (dp > 1) {
             long t0 = System.nanoTime();
-            ByteBuffer l = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
-            l.putLong(0, Double.doubleToRawLongBits(loss));
-            loss = sumDoubles(l);
+            loss = sumDoubleArrays(new double[] {loss}, dataParallel)[0];
             commNanos += System.nanoTime() - t0;
         }
         commNanos += finishMoeStats();
@@ -445,11 +450,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         long commNanos = 0;
         long t0 = System.nanoTime();
         if (dp > 1) {
-            ByteBuffer c = ByteBuffer.allocateDirect(16).order(ByteOrder.LITTLE_ENDIAN);
-            c.putLong(0, counts[0]).putLong(8, counts[1]);
-            dataParallel.allReduce(c, ElementType.I64, ReduceOp.SUM);
-            counts[0] = c.getLong(0);
-            counts[1] = c.getLong(8);
+            sumLongs(counts, dataParallel);
         }
         commNanos += System.nanoTime() - t0;
         long stepKey = CounterRng.key(dropoutKey, step);
@@ -516,12 +517,9 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         lastBubble = (double) waitNanos / (System.nanoTime() - start);
         t0 = System.nanoTime();
         // the loss lives on the last stage (other stages add 0), then is summed over data-parallel ranks
-        ByteBuffer l = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
-        l.putLong(0, Double.doubleToRawLongBits(loss));
-        loss = sumDoubles(l, pp);
+        loss = sumDoubleArrays(new double[] {loss}, pp)[0];
         if (dp > 1) {
-            l.putLong(0, Double.doubleToRawLongBits(loss));
-            loss = sumDoubles(l, dataParallel);
+            loss = sumDoubleArrays(new double[] {loss}, dataParallel)[0];
         }
         commNanos += System.nanoTime() - t0;
         if (moeStats != null) { // every stage's MoE layers, then every data-parallel rank's tokens
@@ -571,40 +569,45 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             return mine;
         }
         int len = mine.length;
-        ByteBuffer buf = ByteBuffer.allocateDirect(8 * len).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < len; i++) {
-            buf.putLong(8 * i, Double.doubleToRawLongBits(mine[i]));
-        }
-        ByteBuffer all = ByteBuffer.allocateDirect(8 * len * n).order(ByteOrder.LITTLE_ENDIAN);
-        group.allGather(buf, all, ElementType.I64);
-        double[] sum = new double[len];
-        for (int r = 0; r < n; r++) {
+        ByteBuffer all = DirectBuffers.allocate(8L * len * n); // freed at once: nothing a step allocates waits for GC
+        try {
+            ByteBuffer buf = all.duplicate().position(8 * len * group.rank()).limit(8 * len * (group.rank() + 1))
+                    .slice().order(ByteOrder.LITTLE_ENDIAN);
             for (int i = 0; i < len; i++) {
-                sum[i] += Double.longBitsToDouble(all.getLong(8 * (r * len + i)));
+                buf.putLong(8 * i, Double.doubleToRawLongBits(mine[i]));
             }
+            group.allGather(buf, all, ElementType.I64); // in place: buf is this rank's segment
+            double[] sum = new double[len];
+            for (int r = 0; r < n; r++) {
+                for (int i = 0; i < len; i++) {
+                    sum[i] += Double.longBitsToDouble(all.getLong(8 * (r * len + i)));
+                }
+            }
+            return sum;
+        } finally {
+            DirectBuffers.free(all);
         }
-        return sum;
+    }
+
+    /** Element-wise sums of {@code values} over {@code group}, in place. */
+    private static void sumLongs(long[] values, Communicator group) {
+        ByteBuffer c = DirectBuffers.allocate(8L * values.length);
+        try {
+            for (int i = 0; i < values.length; i++) {
+                c.putLong(8 * i, values[i]);
+            }
+            group.allReduce(c, ElementType.I64, ReduceOp.SUM);
+            for (int i = 0; i < values.length; i++) {
+                values[i] = c.getLong(8 * i);
+            }
+        } finally {
+            DirectBuffers.free(c);
+        }
     }
 
     /** Fraction of the last pipelined step this stage spent waiting for its neighbours (0 without pipelining). */
     public double bubble() {
         return groups.pipeline().size() > 1 ? lastBubble : 0;
-    }
-
-    /** The sum over the data-parallel group of one double per rank (gathered, then added in rank order). */
-    private double sumDoubles(ByteBuffer mine) {
-        return sumDoubles(mine, dataParallel);
-    }
-
-    private static double sumDoubles(ByteBuffer mine, Communicator group) {
-        int n = group.size();
-        ByteBuffer all = ByteBuffer.allocateDirect(8 * n).order(ByteOrder.LITTLE_ENDIAN);
-        group.allGather(mine, all, ElementType.I64);
-        double sum = 0;
-        for (int r = 0; r < n; r++) {
-            sum += Double.longBitsToDouble(all.getLong(8 * r));
-        }
-        return sum;
     }
 
     /** Hooks that hand each gradient bucket to the optimizer when its last segment's backward is done. */

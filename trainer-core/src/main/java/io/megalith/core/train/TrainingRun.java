@@ -298,6 +298,10 @@ public final class TrainingRun implements AutoCloseable {
                 rec.put("mem_params_bytes", mem[0]);
                 rec.put("mem_grads_bytes", mem[1]);
                 rec.put("mem_optimizer_bytes", mem[2]);
+                long[] held = trainer.heldBytes(); // rank 0's, measured: a leak shows even when ranks share a JVM
+                rec.put("tensor_mib", held[0] / (1024.0 * 1024.0));
+                rec.put("state_mib", held[1] / (1024.0 * 1024.0));
+                rec.put("direct_mib", Memory.directBytes() / (1024.0 * 1024.0));
                 ShardedCheckpointer.Timing ckpt = checkpointer.lastTiming();
                 if (ckpt != null) { // the last completed save
                     rec.put("ckpt_blocking_ms", ckpt.blockingMs());
