@@ -21,7 +21,9 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -59,6 +61,11 @@ public final class NettyTransport implements Transport {
     private final RecvBufferPool recvPool = new RecvBufferPool(RECV_POOL_BYTES);
     private final Channel[] channels; // guarded by this until start returns, then only read
     private final String[] lastError; // guarded by this: what went wrong with each rank, for the timeout message
+    private final UnauthenticatedConnections unauthenticated;
+    private final RefusalLog capRefusals;
+    private final InetAddress[] expectedHosts; // guarded by this: where each lower rank published it listens
+    private PeerAddress[] peers; // set once before dialling, then only read
+    private long dialDeadline;
     private int connected; // guarded by this
     private CommException refusal; // guarded by this
     private volatile boolean closed;
@@ -75,6 +82,9 @@ public final class NettyTransport implements Transport {
         for (int p = 0; p < worldSize; p++) mailboxes[p] = new Mailbox(rank, p);
         this.channels = new Channel[worldSize];
         this.lastError = new String[worldSize];
+        this.unauthenticated = new UnauthenticatedConnections(cfg.handshakeLimits());
+        this.capRefusals = new RefusalLog(log, rank, cfg.handshakeLimits(), group.next());
+        this.expectedHosts = new InetAddress[worldSize];
     }
 
     /**
@@ -96,11 +106,13 @@ public final class NettyTransport implements Transport {
                 throw new IllegalStateException("rendezvous returned " + all.size() + " addresses for world size " + worldSize);
             }
             long deadline = System.nanoTime() + cfg.connectTimeout().toNanos();
-            for (int p = rank + 1; p < worldSize; p++) {
-                PeerAddress a = all.get(p);
-                if (a.rank() != p) throw new IllegalStateException("rendezvous entry " + p + " is for rank " + a.rank());
-                t.dial(a, deadline);
+            for (int p = 0; p < worldSize; p++) {
+                if (all.get(p).rank() != p) throw new IllegalStateException("rendezvous entry " + p + " is for rank " + all.get(p).rank());
             }
+            t.expectLowerRanks(all);
+            t.peers = all.toArray(PeerAddress[]::new);
+            t.dialDeadline = deadline;
+            for (int p = rank + 1; p < worldSize; p++) t.dial(all.get(p), deadline);
             t.awaitMesh(deadline);
             log.debug("rank {}: connected to {} peers ({})", rank, worldSize - 1, t.io.name());
             return t;
@@ -215,6 +227,7 @@ public final class NettyTransport implements Transport {
             closing.add(ch.closeFuture());
         }
         if (server != null) closing.add(server.close());
+        capRefusals.flush();
         for (ChannelFuture f : closing) {
             if (!f.awaitUninterruptibly(2, TimeUnit.SECONDS)) f.channel().close(); // a goodbye stuck behind a big write
         }
@@ -249,6 +262,7 @@ public final class NettyTransport implements Transport {
         if (closed || channels[peer] != null) return false;
         channels[peer] = ch;
         connected++;
+        if (expectedHosts[peer] != null) unauthenticated.arrived(expectedHosts[peer]); // its reserved slot is free again
         notifyAll();
         return true;
     }
@@ -258,6 +272,33 @@ public final class NettyTransport implements Transport {
         lastError[peer] = reason;
         if (refusal == null && !closed) refusal = new CommException("rank " + rank + " cannot join job " + cfg.jobId() + ": " + reason, peer);
         notifyAll();
+    }
+
+    /** A connection we accepted from {@code from} authenticated or closed: it no longer counts against the caps. */
+    void releaseUnauthenticated(InetAddress from) {
+        unauthenticated.release(from);
+    }
+
+    /** Unauthenticated connections currently held (for tests). */
+    int unauthenticatedConnections() {
+        return unauthenticated.pending();
+    }
+
+    /**
+     * The rank we dialled closed the connection before answering our hello, without a refusal: what a rank
+     * over its connection cap does (or one that is just going down). Dials again until the connect deadline.
+     */
+    void redial(int peer, String reason) {
+        synchronized (this) {
+            lastError[peer] = reason;
+            if (closed || channels[peer] != null || peers == null) return;
+        }
+        if (System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RETRY_MS) >= dialDeadline) return; // start() times out naming it
+        try {
+            group.schedule(() -> dial(peers[peer], dialDeadline), RETRY_MS, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // closing
+        }
     }
 
     /**
@@ -308,11 +349,34 @@ public final class NettyTransport implements Transport {
                 .childHandler(new ChannelInitializer<>() {
                     @Override
                     protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast(PeerHandler.accepting(NettyTransport.this, framing(ch)));
+                        InetAddress from = ((InetSocketAddress) ch.remoteAddress()).getAddress();
+                        String cap = unauthenticated.admit(from);
+                        if (cap != null) { // no handler, no buffer, no timer: closed before anything is read
+                            capRefusals.refused(from, cap);
+                            ch.close();
+                            return;
+                        }
+                        ch.pipeline().addLast(PeerHandler.accepting(NettyTransport.this, framing(ch), from));
                     }
                 })
                 .bind(cfg.host(), cfg.port()).syncUninterruptibly().channel();
         address = new PeerAddress(rank, cfg.host(), ((InetSocketAddress) server.localAddress()).getPort());
+    }
+
+    /** Reserves a slot over the unauthenticated-connection caps for each lower rank, at the host it published. */
+    private void expectLowerRanks(List<PeerAddress> all) {
+        for (int p = 0; p < rank; p++) {
+            try {
+                InetAddress host = InetAddress.getByName(all.get(p).host());
+                synchronized (this) {
+                    if (channels[p] != null) continue; // it was quicker than us
+                    expectedHosts[p] = host;
+                    unauthenticated.expect(host);
+                }
+            } catch (UnknownHostException e) {
+                log.debug("rank {}: cannot resolve {} of rank {}: no reserved slot for it", rank, all.get(p).host(), p);
+            }
+        }
     }
 
     /** Puts a frame decoder first in the pipeline, and lets the channel read large frames straight into it. */

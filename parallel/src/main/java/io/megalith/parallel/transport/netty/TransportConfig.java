@@ -18,6 +18,7 @@ import java.util.Objects;
  *     peer; a data frame holds 17 header bytes and the payload
  * @param handshakeMaxFrameBytes largest frame accepted before the peer is authenticated
  * @param ioThreads Netty event loop threads of this rank
+ * @param handshakeLimits caps on connections that have not authenticated yet
  */
 public record TransportConfig(
         String jobId,
@@ -27,7 +28,8 @@ public record TransportConfig(
         Duration connectTimeout,
         int maxFrameBytes,
         int handshakeMaxFrameBytes,
-        int ioThreads) {
+        int ioThreads,
+        HandshakeLimits handshakeLimits) {
 
     public static final int DEFAULT_MAX_FRAME_BYTES = 256 << 20;
     public static final int DEFAULT_HANDSHAKE_MAX_FRAME_BYTES = 4 << 10;
@@ -40,6 +42,7 @@ public record TransportConfig(
         Objects.requireNonNull(secret, "secret");
         Objects.requireNonNull(host, "host");
         Objects.requireNonNull(connectTimeout, "connectTimeout");
+        Objects.requireNonNull(handshakeLimits, "handshakeLimits");
         if (jobId.isEmpty() || jobId.length() > MAX_JOB_ID_CHARS) {
             throw new IllegalArgumentException("jobId must have 1.." + MAX_JOB_ID_CHARS + " characters");
         }
@@ -58,10 +61,13 @@ public record TransportConfig(
         secret = secret.clone(); // the caller may wipe or reuse its array
     }
 
-    /** Defaults: 127.0.0.1, ephemeral port, 30 s to connect, 256 MiB frames, 4 KiB handshake frames, 1 I/O thread. */
+    /**
+     * Defaults: 127.0.0.1, ephemeral port, 30 s to connect, 256 MiB frames, 4 KiB handshake frames, 1 I/O thread,
+     * {@link HandshakeLimits#DEFAULTS}.
+     */
     public static TransportConfig of(String jobId, byte[] secret) {
         return new TransportConfig(jobId, secret, "127.0.0.1", 0, Duration.ofSeconds(30),
-                DEFAULT_MAX_FRAME_BYTES, DEFAULT_HANDSHAKE_MAX_FRAME_BYTES, 1);
+                DEFAULT_MAX_FRAME_BYTES, DEFAULT_HANDSHAKE_MAX_FRAME_BYTES, 1, HandshakeLimits.DEFAULTS);
     }
 
     /** A copy: the record's own array is never handed out. */
@@ -71,27 +77,36 @@ public record TransportConfig(
     }
 
     public TransportConfig withHost(String h) {
-        return new TransportConfig(jobId, secret, h, port, connectTimeout, maxFrameBytes, handshakeMaxFrameBytes, ioThreads);
+        return new TransportConfig(jobId, secret, h, port, connectTimeout, maxFrameBytes, handshakeMaxFrameBytes, ioThreads, handshakeLimits);
     }
 
     public TransportConfig withPort(int p) {
-        return new TransportConfig(jobId, secret, host, p, connectTimeout, maxFrameBytes, handshakeMaxFrameBytes, ioThreads);
+        return new TransportConfig(jobId, secret, host, p, connectTimeout, maxFrameBytes, handshakeMaxFrameBytes, ioThreads, handshakeLimits);
     }
 
     public TransportConfig withConnectTimeout(Duration d) {
-        return new TransportConfig(jobId, secret, host, port, d, maxFrameBytes, handshakeMaxFrameBytes, ioThreads);
+        return new TransportConfig(jobId, secret, host, port, d, maxFrameBytes, handshakeMaxFrameBytes, ioThreads, handshakeLimits);
     }
 
     public TransportConfig withMaxFrameBytes(int n) {
-        return new TransportConfig(jobId, secret, host, port, connectTimeout, n, handshakeMaxFrameBytes, ioThreads);
+        return new TransportConfig(jobId, secret, host, port, connectTimeout, n, handshakeMaxFrameBytes, ioThreads, handshakeLimits);
     }
 
     public TransportConfig withHandshakeMaxFrameBytes(int n) {
-        return new TransportConfig(jobId, secret, host, port, connectTimeout, maxFrameBytes, n, ioThreads);
+        return new TransportConfig(jobId, secret, host, port, connectTimeout, maxFrameBytes, n, ioThreads, handshakeLimits);
     }
 
     public TransportConfig withIoThreads(int n) {
-        return new TransportConfig(jobId, secret, host, port, connectTimeout, maxFrameBytes, handshakeMaxFrameBytes, n);
+        return new TransportConfig(jobId, secret, host, port, connectTimeout, maxFrameBytes, handshakeMaxFrameBytes, n, handshakeLimits);
+    }
+
+    public TransportConfig withHandshakeLimits(HandshakeLimits l) {
+        return new TransportConfig(jobId, secret, host, port, connectTimeout, maxFrameBytes, handshakeMaxFrameBytes, ioThreads, l);
+    }
+
+    /** How long an accepted connection may stay unauthenticated: the shorter of the two timeouts. */
+    Duration acceptedHandshakeTimeout() {
+        return handshakeLimits.handshakeTimeout().compareTo(connectTimeout) < 0 ? handshakeLimits.handshakeTimeout() : connectTimeout;
     }
 
     /** Largest payload one {@link NettyTransport#send} can carry. */
@@ -109,18 +124,18 @@ public record TransportConfig(
         return o instanceof TransportConfig c && jobId.equals(c.jobId) && Arrays.equals(secret, c.secret)
                 && host.equals(c.host) && port == c.port && connectTimeout.equals(c.connectTimeout)
                 && maxFrameBytes == c.maxFrameBytes && handshakeMaxFrameBytes == c.handshakeMaxFrameBytes
-                && ioThreads == c.ioThreads;
+                && ioThreads == c.ioThreads && handshakeLimits.equals(c.handshakeLimits);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(jobId, host, port, connectTimeout, maxFrameBytes, handshakeMaxFrameBytes, ioThreads);
+        return Objects.hash(jobId, host, port, connectTimeout, maxFrameBytes, handshakeMaxFrameBytes, ioThreads, handshakeLimits);
     }
 
     @Override
     public String toString() {
         return "TransportConfig[jobId=" + jobId + ", secret=<redacted>, host=" + host + ", port=" + port
                 + ", connectTimeout=" + connectTimeout + ", maxFrameBytes=" + maxFrameBytes
-                + ", handshakeMaxFrameBytes=" + handshakeMaxFrameBytes + ", ioThreads=" + ioThreads + "]";
+                + ", handshakeMaxFrameBytes=" + handshakeMaxFrameBytes + ", ioThreads=" + ioThreads + ", handshakeLimits=" + handshakeLimits + "]";
     }
 }

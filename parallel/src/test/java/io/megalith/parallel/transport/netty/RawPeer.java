@@ -10,6 +10,7 @@ import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
@@ -22,8 +23,15 @@ final class RawPeer implements AutoCloseable {
     private final ControlCodec codec = new ControlCodec();
 
     RawPeer(int port) {
+        this(port, "127.0.0.1");
+    }
+
+    /** Connects from {@code localAddress} (any 127.x.y.z works on Linux loopback: distinct remote addresses for the rank). */
+    RawPeer(int port, String localAddress) {
         try {
-            socket = new Socket("127.0.0.1", port);
+            socket = new Socket();
+            socket.bind(new InetSocketAddress(localAddress, 0));
+            socket.connect(new InetSocketAddress("127.0.0.1", port), 5000);
             socket.setSoTimeout(5000);
             socket.setTcpNoDelay(true);
             in = new DataInputStream(socket.getInputStream());
@@ -72,6 +80,30 @@ final class RawPeer implements AutoCloseable {
         Unpooled.wrappedBuffer(body).writerIndex(0).writeInt(key.group()).writeLong(key.sequence()).writeInt(key.tag())
                 .writeBytes(payload);
         return frame(Frames.DATA, body);
+    }
+
+    /** The next whole frame from the rank, length prefix included, exactly as it came over the wire. */
+    byte[] readFrameBytes() {
+        try {
+            int len = in.readInt();
+            byte[] f = new byte[4 + len];
+            Unpooled.wrappedBuffer(f).writerIndex(0).writeInt(len);
+            in.readFully(f, 4, len);
+            return f;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The client side of the handshake, answering whatever challenge comes; the rank's two answers as raw frames. */
+    byte[][] handshakeFrames(String jobId, byte[] secret, int worldSize, int from, int to) {
+        byte[] nonce = Handshake.nonce();
+        control(new Hello(Handshake.VERSION, jobId, worldSize, from, to, nonce));
+        byte[] first = readFrameBytes();
+        Object c = codec.decode(Unpooled.wrappedBuffer(first, 5, first.length - 5));
+        if (!(c instanceof Challenge ch)) return new byte[][] {first};
+        control(new Proof(Handshake.clientProof(secret, jobId, from, to, nonce, ch.nonce())));
+        return new byte[][] {first, readFrameBytes()};
     }
 
     /** The next control message from the rank. */
