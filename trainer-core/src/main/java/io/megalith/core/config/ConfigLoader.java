@@ -106,13 +106,14 @@ public final class ConfigLoader {
             applyOverride(tree, o, problems);
         }
         applyMicrobatches(tree);
-        MegalithConfig cfg = null;
-        try {
-            cfg = YAML.treeToValue(tree, MegalithConfig.class);
-        } catch (JsonProcessingException e) {
-            problems.add(describe(e, tree));
-        } catch (IllegalArgumentException e) {
-            problems.add(e.getMessage());
+        boolean autoWorkers = takeAutoWorkers(tree, problems);
+        MegalithConfig cfg = bindTree(tree, problems);
+        if (cfg != null && autoWorkers) {
+            int workers = cfg.autoWorkers();
+            if (workers != cfg.runtime().workers()) {
+                ((ObjectNode) tree.get("runtime")).put("workers", workers);
+                cfg = bindTree(tree, problems);
+            }
         }
         if (cfg != null) {
             problems.addAll(cfg.problems());
@@ -121,6 +122,36 @@ public final class ConfigLoader {
             throw new ConfigException(source, problems);
         }
         return cfg;
+    }
+
+    private static MegalithConfig bindTree(ObjectNode tree, List<String> problems) {
+        try {
+            return YAML.treeToValue(tree, MegalithConfig.class);
+        } catch (JsonProcessingException e) {
+            problems.add(describe(e, tree));
+        } catch (IllegalArgumentException e) {
+            problems.add(e.getMessage());
+        }
+        return null;
+    }
+
+    /** The value of runtime.workers that lets {@link MegalithConfig#autoWorkers()} choose. */
+    public static final String AUTO = "auto";
+
+    /**
+     * Whether runtime.workers is {@code auto}: it is then bound as 1 and resolved once the layout is known. Any other
+     * string is a problem here (the binder would only say "expected an integer").
+     */
+    private static boolean takeAutoWorkers(ObjectNode tree, List<String> problems) {
+        JsonNode w = tree.path("runtime").path("workers");
+        if (!w.isTextual() || !(tree.get("runtime") instanceof ObjectNode runtime)) {
+            return false;
+        }
+        if (!AUTO.equals(w.textValue())) {
+            problems.add("runtime.workers: must be auto or an integer >= 1 (got the string '" + w.textValue() + "')");
+        }
+        runtime.put("workers", 1);
+        return AUTO.equals(w.textValue());
     }
 
     /**
