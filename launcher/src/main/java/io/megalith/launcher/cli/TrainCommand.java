@@ -48,6 +48,8 @@ final class TrainCommand implements Callable<Integer> {
      * spark-submit that started us); {@code source} names the config in errors. {@code megalith finetune} shares it.
      */
     static TrainingRun.Summary launch(MegalithConfig cfg, String source, PrintStream out) throws IOException {
+        // missing files fail here, with exit 2, rather than in every rank of every attempt
+        io.megalith.launcher.train.Preflight.check(cfg, source, new Configuration());
         for (String w : cfg.warnings()) {
             out.println("megalith: warning: " + w);
         }
@@ -134,6 +136,7 @@ final class TrainCommand implements Callable<Integer> {
 
     static MegalithConfig load(Path config, List<String> overrides) throws IOException {
         if (config != null) {
+            ConfigLoader.requireKeys(config); // an empty file would train the defaults unasked
             return ConfigLoader.load(config, overrides);
         }
         try (InputStream in = TrainCommand.class.getClassLoader().getResourceAsStream(DEFAULT_CONFIG)) {
