@@ -50,6 +50,21 @@ final class TrainCommand implements Callable<Integer> {
     static TrainingRun.Summary launch(MegalithConfig cfg, String source, PrintStream out) throws IOException {
         // missing files fail here, with exit 2, rather than in every rank of every attempt
         io.megalith.launcher.train.Preflight.check(cfg, source, new Configuration());
+        org.apache.hadoop.fs.Path runDir = io.megalith.launcher.train.Preflight.resolve(cfg.run().dir());
+        org.apache.hadoop.fs.FileSystem fs = runDir.getFileSystem(new Configuration());
+        boolean fresh = !fs.exists(runDir);
+        try {
+            return launchChecked(cfg, source, out);
+        } catch (ConfigException | io.megalith.core.config.InvalidInputException e) {
+            if (fresh) { // a run that never could start leaves no run.dir behind (it would look like a run)
+                fs.delete(runDir, true);
+            }
+            throw e;
+        }
+    }
+
+    private static TrainingRun.Summary launchChecked(MegalithConfig cfg, String source, PrintStream out)
+            throws IOException {
         for (String w : cfg.warnings()) {
             out.println("megalith: warning: " + w);
         }

@@ -43,7 +43,7 @@ public final class Preflight {
     }
 
     /** A local path (relative to the working directory) or a Hadoop URI, as the data preparation reads it. */
-    static Path resolve(String location) {
+    public static Path resolve(String location) {
         return HAS_SCHEME.matcher(location).matches() ? new Path(location)
                 : new Path(java.nio.file.Paths.get(location).toAbsolutePath().toUri());
     }
@@ -63,6 +63,69 @@ public final class Preflight {
         }
         if (data && found.length == 1 && found[0].isFile() && found[0].getLen() == 0) {
             problems.add(key + ": " + where + " is empty (0 bytes): there is nothing to train on; name a file with text");
+            return;
         }
+        if (data) {
+            notText(fs, found, problems);
+        }
+    }
+
+    private static final Pattern NOT_SNIFFED = Pattern.compile(".*\\.(parquet|gz|bz2|zst|deflate|lz4|snappy)$");
+    private static final int SNIFF_BYTES = 64 << 10;
+    private static final int SNIFF_FILES = 16;
+
+    /**
+     * The tokenizers read UTF-8 text (plain, TSV or JSON Lines): the head of each of the first input files must be
+     * UTF-8 without NUL bytes. A binary file would otherwise become a vocabulary of thousands of replacement and
+     * control characters, trained on without complaint.
+     */
+    private static void notText(FileSystem fs, FileStatus[] found, List<String> problems) throws IOException {
+        List<FileStatus> files = new ArrayList<>();
+        for (FileStatus st : found) {
+            if (st.isDirectory()) {
+                org.apache.hadoop.fs.RemoteIterator<org.apache.hadoop.fs.LocatedFileStatus> it = fs.listFiles(st.getPath(), true);
+                while (it.hasNext() && files.size() < SNIFF_FILES) {
+                    files.add(it.next());
+                }
+            } else if (files.size() < SNIFF_FILES) {
+                files.add(st);
+            }
+        }
+        for (FileStatus f : files) {
+            String name = f.getPath().getName().toLowerCase(java.util.Locale.ROOT);
+            if (NOT_SNIFFED.matcher(name).matches() || name.startsWith(".") || name.startsWith("_")) {
+                continue;
+            }
+            byte[] head = new byte[(int) Math.min(f.getLen(), SNIFF_BYTES)];
+            try (org.apache.hadoop.fs.FSDataInputStream in = fs.open(f.getPath())) {
+                in.readFully(0, head);
+            }
+            String why = textProblem(head, f.getLen() <= SNIFF_BYTES);
+            if (why != null) {
+                String shown = "file".equals(f.getPath().toUri().getScheme()) ? f.getPath().toUri().getPath()
+                        : f.getPath().toString();
+                problems.add("data.path: " + shown + " is not UTF-8 text (" + why + "); the char and bpe "
+                        + "tokenizers read UTF-8 text: is it a binary file? Name a text, TSV or JSON Lines file");
+                return;
+            }
+        }
+    }
+
+    /** Why {@code head} (the whole file when {@code complete}) is not UTF-8 text, or null. */
+    static String textProblem(byte[] head, boolean complete) {
+        java.nio.charset.CharsetDecoder decoder = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
+        java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(head);
+        java.nio.charset.CoderResult r = decoder.decode(in, java.nio.CharBuffer.allocate(head.length), complete);
+        if (r.isError()) {
+            return String.format("invalid byte 0x%02x at offset %d", head[in.position()] & 0xff, in.position());
+        }
+        for (int i = 0; i < head.length; i++) {
+            if (head[i] == 0) {
+                return "a NUL byte at offset " + i;
+            }
+        }
+        return null;
     }
 }

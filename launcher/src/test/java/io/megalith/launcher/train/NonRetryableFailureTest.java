@@ -39,6 +39,7 @@ class NonRetryableFailureTest {
                 .doesNotContain("attempt 2 of 3");
         assertThat(r.err()).contains("megalith: invalid input: checkpoint.init_from " + base)
                 .contains("no complete checkpoint");
+        assertThat(tmp.resolve("run")).as("a run that could never start leaves no run.dir").doesNotExist();
     }
 
     @Test
