@@ -34,12 +34,30 @@ final class TrainCommand implements Callable<Integer> {
             + "--set train.max_steps=100 (repeatable)")
     List<String> overrides = new ArrayList<>();
 
+    @Option(names = "--print-config", description = "Print the merged configuration (every key, YAML: defaults, "
+            + "then --config, then --set; runtime.workers auto resolved) and exit")
+    boolean printConfig;
+
+    @Option(names = "--dry-run", description = "Validate the config and its input files, plan the layout, print the "
+            + "world size and a memory estimate per rank, and exit without starting or writing anything")
+    boolean dryRun;
+
     @Override
     public Integer call() throws IOException {
         // init_from a run directory: the model shape the config file leaves unset is the base run's
         MegalithConfig cfg = load(config, config == null ? overrides : BaseShape.overrides(config, overrides));
         PrintStream out = System.out;
-        report(cfg, launch(cfg, config == null ? DEFAULT_CONFIG : config.toString(), out), out);
+        String source = config == null ? DEFAULT_CONFIG : config.toString();
+        if (printConfig) {
+            out.print(ConfigLoader.toYaml(cfg));
+            return 0;
+        }
+        if (dryRun) {
+            io.megalith.launcher.train.Preflight.check(cfg, source, new Configuration());
+            DryRun.print(cfg, source, out);
+            return 0;
+        }
+        report(cfg, launch(cfg, source, out), out);
         return 0;
     }
 
