@@ -63,7 +63,7 @@ final class CkptCommand {
     }
 
     abstract static class Sub implements Callable<Integer> {
-        @Parameters(index = "0", paramLabel = "PATH", description = "run dir, its checkpoints dir, or a step-N dir")
+        @Parameters(index = "0", paramLabel = "DIR", description = "run dir, its checkpoints dir, or a step-N dir")
         String path;
 
         PrintStream out = System.out;
@@ -102,7 +102,7 @@ final class CkptCommand {
     @Command(name = "inspect", mixinStandardHelpOptions = true,
             description = "The manifest of one checkpoint: layout, training state, files, tensors and their pieces.")
     static final class InspectCmd extends Sub {
-        @Option(names = "--step", description = "step to inspect (default: the newest complete one)")
+        @Option(names = "--step", paramLabel = "N", description = "step to inspect (default: the newest complete one)")
         Long step;
 
         @Override
@@ -140,7 +140,7 @@ final class CkptCommand {
     @Command(name = "verify", mixinStandardHelpOptions = true, description = "Read every file of the checkpoints "
             + "(or of one) and check sizes and CRC32C; exit 1 naming each bad file.")
     static final class VerifyCmd extends Sub {
-        @Option(names = "--step", description = "verify only this step (default: all)")
+        @Option(names = "--step", paramLabel = "N", description = "verify only this step (default: all)")
         Long step;
 
         @Override
@@ -167,14 +167,14 @@ final class CkptCommand {
             + "safetensors with Megalith's parameter names: model.safetensors, or Hugging Face style shards "
             + "model-0000i-of-0000n.safetensors with model.safetensors.index.json.")
     static final class ExportCmd extends Sub {
-        @Option(names = "--step", description = "step to export (default: the newest complete one)")
+        @Option(names = "--step", paramLabel = "N", description = "step to export (default: the newest complete one)")
         Long step;
 
         @Option(names = {"-o", "--out"}, required = true, paramLabel = "DIR", description = "output directory (any "
                 + "Hadoop path)")
         String outDir;
 
-        @Option(names = "--max-shard-mb", defaultValue = "0", description = "shard files of at most this many MiB "
+        @Option(names = "--max-shard-mb", defaultValue = "0", paramLabel = "N", description = "shard files of at most this many MiB "
                 + "(0: one file)")
         double maxShardMb;
 

@@ -28,10 +28,8 @@ import picocli.CommandLine.Option;
  * </ul>
  */
 @Command(name = "finetune", mixinStandardHelpOptions = true,
-        description = "Fine-tune like `megalith train` (checkpoint.init_from a base run; finetune.lora, "
-                + "finetune.freeze; any parallel layout): a GPT (data.task pairs or text) or a BERT classifier "
-                + "(model.family: bert, data.task: classify | speakers); or the one-rank BERT speakers comparison "
-                + "(conf/bert-shakespeare-speakers.yaml).")
+        description = "Fine-tune a trained model (checkpoint.init_from) with LoRA adapters or frozen layers, as "
+                + "`megalith train` trains one.")
 final class FinetuneCommand implements Callable<Integer> {
     static final String DEFAULT_CONFIG = "conf/bert-shakespeare-speakers.yaml";
 

@@ -19,32 +19,32 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-r", "--run"}, required = true, paramLabel = "DIR", description = "run.dir of a trained run")
     String runDir;
 
-    @Option(names = {"-p", "--prompt"}, description = "text to continue (default: the run's generate.prompt, or a newline; "
+    @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "text to continue (default: the run's generate.prompt, or a newline; "
             + "on an addition or a GPT prompt -> answer run: show held-out problems worked greedily); an "
             + "encoder_decoder run: a source string "
             + "to decode (default: held-out examples). Repeatable")
     List<String> prompts;
 
-    @Option(names = "--beams", defaultValue = "1", description = "encoder_decoder runs: beam search with this many "
+    @Option(names = "--beams", defaultValue = "1", paramLabel = "N", description = "encoder_decoder runs: beam search with this many "
             + "beams (1 = greedy)")
     int beams;
 
-    @Option(names = {"-n", "--max-new-tokens"}, description = "tokens to generate (default: the run's generate.max_new_tokens)")
+    @Option(names = {"-n", "--max-new-tokens"}, paramLabel = "N", description = "tokens to generate (default: the run's generate.max_new_tokens)")
     Integer maxNewTokens;
 
-    @Option(names = {"-t", "--temperature"}, description = "0 = greedy (default: the run's generate.temperature)")
+    @Option(names = {"-t", "--temperature"}, paramLabel = "X", description = "0 = greedy (default: the run's generate.temperature)")
     Double temperature;
 
-    @Option(names = {"-k", "--top-k"}, description = "sample among the k most likely tokens, 0 = all")
+    @Option(names = {"-k", "--top-k"}, paramLabel = "N", description = "sample among the k most likely tokens, 0 = all")
     Integer topK;
 
-    @Option(names = "--samples", description = "number of samples (default: the run's generate.samples)")
+    @Option(names = "--samples", paramLabel = "N", description = "number of samples (default: the run's generate.samples)")
     Integer samples;
 
-    @Option(names = "--seed", description = "sampling seed (default: the run's seed)")
+    @Option(names = "--seed", paramLabel = "N", description = "sampling seed (default: the run's seed)")
     Long seed;
 
-    @Option(names = "--threads", defaultValue = "0", description = "libtorch threads (0 = its default)")
+    @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "libtorch threads (0 = its default)")
     int threads;
 
     @Override

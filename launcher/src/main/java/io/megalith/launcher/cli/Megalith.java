@@ -1,6 +1,7 @@
 package io.megalith.launcher.cli;
 
 import io.megalith.core.config.ConfigException;
+import io.megalith.core.config.InvalidInputException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -10,7 +11,7 @@ import picocli.CommandLine.Command;
         subcommands = {TrainCommand.class, FinetuneCommand.class, GenerateCommand.class, CkptCommand.class,
                 SparkCheckCommand.class, CommandLine.HelpCommand.class})
 public final class Megalith {
-    /** Exit code of a configuration error: nothing was started or written. */
+    /** Exit code of a configuration error (nothing was started or written), or of invalid input a config names. */
     public static final int CONFIG_ERROR = 2;
 
     public static void main(String[] args) {
@@ -23,6 +24,12 @@ public final class Megalith {
             if (e instanceof ConfigException) {
                 cmd.getErr().println("megalith: " + e.getMessage());
                 return CONFIG_ERROR;
+            }
+            for (Throwable c = e; c != null; c = c.getCause()) {
+                if (c instanceof InvalidInputException) { // the data or base a config names: fix them, then rerun
+                    cmd.getErr().println("megalith: invalid input: " + c.getMessage());
+                    return CONFIG_ERROR;
+                }
             }
             cmd.getErr().println("megalith: " + cmd.getCommandName() + " failed: " + e);
             if (System.getenv("MEGALITH_DEBUG") != null) {

@@ -23,7 +23,7 @@ import picocli.CommandLine.Option;
 @Command(name = "spark-check", mixinStandardHelpOptions = true,
         description = "Run N ranks as one Spark barrier stage; they exchange addresses and print them.")
 final class SparkCheckCommand implements Callable<Integer> {
-    @Option(names = {"-n", "--ranks"}, defaultValue = "2", description = "world size (default: ${DEFAULT-VALUE})")
+    @Option(names = {"-n", "--ranks"}, defaultValue = "2", paramLabel = "N", description = "world size (default: ${DEFAULT-VALUE})")
     int ranks;
 
     /** What one rank reports to the driver. */

@@ -34,12 +34,30 @@ final class TrainCommand implements Callable<Integer> {
             + "--set train.max_steps=100 (repeatable)")
     List<String> overrides = new ArrayList<>();
 
+    @Option(names = "--print-config", description = "Print the merged configuration (every key, YAML: defaults, "
+            + "then --config, then --set; runtime.workers auto resolved) and exit")
+    boolean printConfig;
+
+    @Option(names = "--dry-run", description = "Validate the config and its input files, plan the layout, print the "
+            + "world size and a memory estimate per rank, and exit without starting or writing anything")
+    boolean dryRun;
+
     @Override
     public Integer call() throws IOException {
         // init_from a run directory: the model shape the config file leaves unset is the base run's
         MegalithConfig cfg = load(config, config == null ? overrides : BaseShape.overrides(config, overrides));
         PrintStream out = System.out;
-        report(cfg, launch(cfg, config == null ? DEFAULT_CONFIG : config.toString(), out), out);
+        String source = config == null ? DEFAULT_CONFIG : config.toString();
+        if (printConfig) {
+            out.print(ConfigLoader.toYaml(cfg));
+            return 0;
+        }
+        if (dryRun) {
+            io.megalith.launcher.train.Preflight.check(cfg, source, new Configuration());
+            DryRun.print(cfg, source, out);
+            return 0;
+        }
+        report(cfg, launch(cfg, source, out), out);
         return 0;
     }
 
@@ -48,6 +66,23 @@ final class TrainCommand implements Callable<Integer> {
      * spark-submit that started us); {@code source} names the config in errors. {@code megalith finetune} shares it.
      */
     static TrainingRun.Summary launch(MegalithConfig cfg, String source, PrintStream out) throws IOException {
+        // missing files fail here, with exit 2, rather than in every rank of every attempt
+        io.megalith.launcher.train.Preflight.check(cfg, source, new Configuration());
+        org.apache.hadoop.fs.Path runDir = io.megalith.launcher.train.Preflight.resolve(cfg.run().dir());
+        org.apache.hadoop.fs.FileSystem fs = runDir.getFileSystem(new Configuration());
+        boolean fresh = !fs.exists(runDir);
+        try {
+            return launchChecked(cfg, source, out);
+        } catch (ConfigException | io.megalith.core.config.InvalidInputException e) {
+            if (fresh) { // a run that never could start leaves no run.dir behind (it would look like a run)
+                fs.delete(runDir, true);
+            }
+            throw e;
+        }
+    }
+
+    private static TrainingRun.Summary launchChecked(MegalithConfig cfg, String source, PrintStream out)
+            throws IOException {
         for (String w : cfg.warnings()) {
             out.println("megalith: warning: " + w);
         }
@@ -134,6 +169,7 @@ final class TrainCommand implements Callable<Integer> {
 
     static MegalithConfig load(Path config, List<String> overrides) throws IOException {
         if (config != null) {
+            ConfigLoader.requireKeys(config); // an empty file would train the defaults unasked
             return ConfigLoader.load(config, overrides);
         }
         try (InputStream in = TrainCommand.class.getClassLoader().getResourceAsStream(DEFAULT_CONFIG)) {

@@ -2,6 +2,7 @@ package io.megalith.launcher.train;
 
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.InvalidInputException;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.launcher.data.DataPreparation;
@@ -21,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * {@code local[world size]} by default, or on the cluster of the spark-submit that started us. If any
  * rank fails (exception, lost executor, peer timeout), Spark fails the whole stage; the job is then
  * submitted again, up to {@code launch.max_attempts} times, each attempt resuming from the last
- * complete checkpoint in run.dir.
+ * complete checkpoint in run.dir. A rank that fails on its input ({@link InvalidInputException}: data or base) ends
+ * the job at once: every attempt would read the same input.
  */
 public final class DistributedTraining {
     private static final Logger LOG = LoggerFactory.getLogger(DistributedTraining.class);
@@ -64,6 +66,12 @@ public final class DistributedTraining {
                     return results.get(0);
                 } catch (BarrierJobException e) {
                     LOG.warn("attempt {} of {} failed: {}", attempt, attempts, e.getMessage());
+                    InvalidInputException input = invalidInput(e);
+                    if (input != null) { // the same input would fail the same way: no retry
+                        out.printf("megalith: attempt %d of %d failed on its input, which a retry cannot fix%n", attempt,
+                                attempts);
+                        throw input;
+                    }
                     out.printf("megalith: attempt %d of %d failed: %s%n", attempt, attempts, e.getMessage());
                     if (attempt >= attempts) {
                         throw e;
@@ -77,6 +85,28 @@ public final class DistributedTraining {
                 spark.stop();
             }
         }
+    }
+
+    /**
+     * The {@link InvalidInputException} a rank failed with, or null when the failure was of a rank or an executor.
+     * Spark passes the task's exception on as the failure's cause when it can deserialize it; its message always
+     * carries the exception's class name and message, which is the fallback.
+     */
+    static InvalidInputException invalidInput(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof InvalidInputException i) {
+                return i;
+            }
+        }
+        String marker = InvalidInputException.class.getName() + ": ";
+        String m = String.valueOf(failure.getMessage());
+        int at = m.indexOf(marker);
+        if (at < 0) {
+            return null;
+        }
+        String rest = m.substring(at + marker.length());
+        int end = rest.indexOf("\n");
+        return new InvalidInputException((end < 0 ? rest : rest.substring(0, end)).strip(), failure);
     }
 
     private static long latestStep(MegalithConfig cfg, Configuration hadoop) throws IOException {

@@ -87,6 +87,56 @@ public final class ConfigLoader {
         return bind(tree, overrides, source, problems);
     }
 
+    /**
+     * Refuses a config file without keys ({@code megalith train --config}): it would silently train the defaults. The
+     * problem suggests the nearest-named config beside it that has keys (an empty file is usually a wrong name or a
+     * half-finished copy). Files that cannot be read are left to {@link #load}.
+     */
+    public static void requireKeys(Path file) {
+        String text;
+        try {
+            text = Files.isRegularFile(file) ? Files.readString(file) : null;
+        } catch (IOException e) {
+            return;
+        }
+        if (text != null && readTree(text, file.toString()).isEmpty()) {
+            throw new ConfigException(file.toString(), emptyConfig(file));
+        }
+    }
+
+    private static String emptyConfig(Path file) {
+        Path dir = file.toAbsolutePath().getParent();
+        String name = file.getFileName().toString();
+        String suggestion = null;
+        if (dir != null) {
+            try (java.util.stream.Stream<Path> siblings = Files.list(dir)) {
+                suggestion = siblings.filter(p -> p.getFileName().toString().matches(".*\\.ya?ml")
+                                && !p.getFileName().toString().equals(name) && hasKeys(p))
+                        .map(p -> p.getFileName().toString())
+                        .min(Comparator.comparingInt((String n) -> editDistance(n, name)).thenComparing(n -> n))
+                        .orElse(null);
+            } catch (IOException e) {
+                suggestion = null;
+            }
+        }
+        if (suggestion == null) {
+            return "empty config: " + file + " has no keys, so it would train the built-in defaults; did you mean to "
+                    + "leave out --config (the built-in job) or to name another file?";
+        }
+        Path shown = file.getParent() == null ? Path.of(suggestion) : file.getParent().resolve(suggestion);
+        return "empty config: " + file + " has no keys, so it would train the built-in defaults; did you mean --config "
+                + shown + "? (to train the built-in job, leave out --config)";
+    }
+
+    private static boolean hasKeys(Path yaml) {
+        try {
+            JsonNode n = PLAIN_YAML.readTree(Files.readString(yaml));
+            return n != null && n.isObject() && !n.isEmpty();
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
     /** Parses YAML text (e.g. a config saved in a checkpoint) with overrides. */
     public static MegalithConfig fromYaml(String yaml, List<String> overrides, String source) {
         ObjectNode tree = defaults();
@@ -105,22 +155,73 @@ public final class ConfigLoader {
         for (String o : overrides) {
             applyOverride(tree, o, problems);
         }
+        int fromOverrides = problems.size();
         applyMicrobatches(tree);
-        MegalithConfig cfg = null;
-        try {
-            cfg = YAML.treeToValue(tree, MegalithConfig.class);
-        } catch (JsonProcessingException e) {
-            problems.add(describe(e, tree));
-        } catch (IllegalArgumentException e) {
-            problems.add(e.getMessage());
+        boolean autoWorkers = takeAutoWorkers(tree, problems);
+        MegalithConfig cfg = bindTree(tree, problems);
+        if (cfg != null && autoWorkers) {
+            int workers = cfg.autoWorkers();
+            if (workers != cfg.runtime().workers()) {
+                ((ObjectNode) tree.get("runtime")).put("workers", workers);
+                cfg = bindTree(tree, problems);
+            }
         }
         if (cfg != null) {
             problems.addAll(cfg.problems());
         }
         if (!problems.isEmpty()) {
-            throw new ConfigException(source, problems);
+            throw new ConfigException(source, attributeToOverrides(problems, fromOverrides, overrides));
         }
         return cfg;
+    }
+
+    /**
+     * Problems of a key that a --set gave its value end by naming that --set (the last one for the key), as unknown
+     * keys of --set already do: a value from the command line is not searched for in the file.
+     */
+    private static List<String> attributeToOverrides(List<String> problems, int from, List<String> overrides) {
+        List<String> out = new ArrayList<>(problems.subList(0, from));
+        for (String p : problems.subList(from, problems.size())) {
+            String by = null;
+            for (String o : overrides) {
+                int eq = o.indexOf('=');
+                if (eq > 0 && p.startsWith(o.substring(0, eq).trim() + ":")) {
+                    by = o;
+                }
+            }
+            out.add(by == null ? p : p + " [from --set " + by + "]");
+        }
+        return out;
+    }
+
+    private static MegalithConfig bindTree(ObjectNode tree, List<String> problems) {
+        try {
+            return YAML.treeToValue(tree, MegalithConfig.class);
+        } catch (JsonProcessingException e) {
+            problems.add(describe(e, tree));
+        } catch (IllegalArgumentException e) {
+            problems.add(e.getMessage());
+        }
+        return null;
+    }
+
+    /** The value of runtime.workers that lets {@link MegalithConfig#autoWorkers()} choose. */
+    public static final String AUTO = "auto";
+
+    /**
+     * Whether runtime.workers is {@code auto}: it is then bound as 1 and resolved once the layout is known. Any other
+     * string is a problem here (the binder would only say "expected an integer").
+     */
+    private static boolean takeAutoWorkers(ObjectNode tree, List<String> problems) {
+        JsonNode w = tree.path("runtime").path("workers");
+        if (!w.isTextual() || !(tree.get("runtime") instanceof ObjectNode runtime)) {
+            return false;
+        }
+        if (!AUTO.equals(w.textValue())) {
+            problems.add("runtime.workers: must be auto or an integer >= 1 (got the string '" + w.textValue() + "')");
+        }
+        runtime.put("workers", 1);
+        return AUTO.equals(w.textValue());
     }
 
     /**

@@ -180,6 +180,45 @@ public record MegalithConfig(
     public record Runtime(int threads, int workers) {}
 
     /**
+     * What {@code runtime.workers: auto} means for this layout: 1 where the layout needs one worker (see
+     * {@link #oneWorkerReason()}); else one worker per CPU of a rank (runtime.threads, or, for a run of this machine,
+     * its cores over the world size; 1 under spark-submit, where a rank's CPUs are spark.task.cpus), at most
+     * train.batch_size / parallel.dp so that every worker gets a share of each micro-batch.
+     */
+    public int autoWorkers() {
+        if (oneWorkerReason() != null) {
+            return 1;
+        }
+        boolean thisMachine = ("local".equals(launch.master()) || "inprocess".equals(launch.master()))
+                && System.getProperty("spark.master") == null;
+        int cpus = runtime.threads() > 0 ? runtime.threads()
+                : thisMachine ? java.lang.Runtime.getRuntime().availableProcessors() / Math.max(1, parallel.worldSize())
+                : 1;
+        return Math.max(1, Math.min(cpus, train.batchSize() / Math.max(1, parallel.dp())));
+    }
+
+    /** Why this layout runs with one worker per rank (the YAML path that demands it), or null if it need not. */
+    public String oneWorkerReason() {
+        if (!"gpt".equals(model.family())) {
+            return "model.family " + model.family();
+        }
+        if (parallel.tp() > 1) {
+            return "parallel.tp > 1";
+        }
+        if (parallel.pp() > 1) {
+            return "parallel.pp > 1";
+        }
+        if (parallel.ep() > 1) {
+            return "parallel.ep > 1 (the workers would share one expert-parallel group)";
+        }
+        if (zero.stage() >= 2) {
+            return "zero.stage " + zero.stage() + " (partitioned gradients are reduced per layer as backward completes "
+                    + "them, on one thread)";
+        }
+        return null;
+    }
+
+    /**
      * The layout of ranks: world size = dp x tp x pp; ep (expert parallelism) divides dp. Ranks are
      * ordered tp fastest, then dp, then pp (Megatron's order; see docs/ARCHITECTURE.md). sequence_parallel:
      * Megatron's --sequence-parallel, activations between tensor-parallel regions split along the sequence.
@@ -379,7 +418,6 @@ public record MegalithConfig(
                 + " has no MoE blocks (set model.moe.every=0 and parallel.ep=1)");
         c.require(!parallel.sequenceParallel(), "parallel.sequence_parallel: not supported for " + f);
         c.require(zero.stage() <= 1, "zero.stage: at most 1 for " + f + " (got " + zero.stage() + ")");
-        c.require(runtime.workers() == 1, "runtime.workers: must be 1 for " + f);
     }
     public static final List<String> TOKENIZERS = List.of("char", "bpe");
     public static final List<String> DATA_FORMATS = List.of("auto", "text", "jsonl", "parquet");
@@ -496,7 +534,6 @@ public record MegalithConfig(
             c.require(model.nHead() % parallel.tp() == 0, "parallel.tp: must divide model.n_head (" + model.nHead()
                     + " heads over " + parallel.tp() + " ranks); choose tp among the divisors of n_head");
             c.require(zero.stage() <= 1, "zero.stage: at most 1 with parallel.tp > 1 (got " + zero.stage() + ")");
-            c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.tp > 1");
             if (parallel.sequenceParallel()) {
                 c.require(model.blockSize() % parallel.tp() == 0, "model.block_size: must be divisible by parallel.tp "
                         + "with parallel.sequence_parallel (" + model.blockSize() + " positions over " + parallel.tp()
@@ -516,7 +553,6 @@ public record MegalithConfig(
                     + "the 1f1b schedule needs at least parallel.pp micro-batches per step (" + train.gradAccum() + " < "
                     + parallel.pp() + "); raise parallel.microbatches (= train.grad_accum) or use parallel.schedule=gpipe");
             c.require(zero.stage() <= 1, "zero.stage: at most 1 with parallel.pp > 1 (got " + zero.stage() + ")");
-            c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.pp > 1");
         }
         if (parallel.ep() > 1) {
             c.require(model.moe() != null && model.moe().enabled(), "parallel.ep: expert parallelism splits the "
@@ -526,8 +562,6 @@ public record MegalithConfig(
                     + " does not divide " + parallel.dp() + "); expert-parallel ranks are data-parallel ranks");
             c.require(parallel.tp() == 1 && parallel.pp() == 1, "parallel.ep: expert parallelism runs with tp 1 and "
                     + "pp 1 (got tp " + parallel.tp() + ", pp " + parallel.pp() + ")");
-            c.require(runtime.workers() == 1, "runtime.workers: must be 1 with parallel.ep > 1 (the workers would "
-                    + "share one expert-parallel group)");
         }
         if (parallel.dp() >= 1) {
             c.require(train.batchSize() >= parallel.dp() * Math.max(1, runtime.workers()), "train.batch_size: must be >= "
@@ -536,8 +570,6 @@ public record MegalithConfig(
         }
         c.atLeast("parallel.grad_bucket_mib", parallel.gradBucketMib(), 0.001);
         c.inRange("zero.stage", zero.stage(), 0, 3);
-        c.require(zero.stage() < 2 || runtime.workers() == 1, "runtime.workers: must be 1 with zero.stage " + zero.stage()
-                + " (partitioned gradients are reduced per layer as backward completes them, on one thread)");
         c.atLeast("comm.deadline_seconds", comm.deadlineSeconds(), 0.001);
         c.atLeast("comm.chunk_kib", comm.chunkKib(), 1);
         c.atLeast("comm.small_message_kib", comm.smallMessageKib(), 0);
@@ -547,6 +579,9 @@ public record MegalithConfig(
         c.atLeast("launch.max_attempts", launch.maxAttempts(), 1);
         c.atLeast("runtime.threads", runtime.threads(), 0);
         c.atLeast("runtime.workers", runtime.workers(), 1);
+        String oneWorker = oneWorkerReason();
+        c.require(oneWorker == null || runtime.workers() <= 1, "runtime.workers: must be 1 with " + oneWorker + " (got "
+                + runtime.workers() + "); set runtime.workers=auto (the default), which chooses 1 here");
         c.require(runtime.workers() <= train.batchSize(), "runtime.workers: must be <= train.batch_size ("
                 + runtime.workers() + " > " + train.batchSize() + "): each worker takes a share of a micro-batch");
         c.require(generate.prompt() != null, "generate.prompt: must be a string, \"\" for none (got no value)");

@@ -33,13 +33,13 @@ public record BaseCheckpoint(String source, long step, RunState state, byte[] to
         if (oneCheckpoint) {
             step = Long.parseLong(m.group(1));
         } else {
-            step = ShardedCheckpointer.peekLatest(store).orElseThrow(() -> new IOException("checkpoint.init_from "
+            step = ShardedCheckpointer.peekLatest(store).orElseThrow(() -> new io.megalith.core.config.InvalidInputException("checkpoint.init_from "
                     + path + ": no complete checkpoint in " + store.checkpointsDir() + " (a megalith train run "
                     + "directory, or one of its checkpoints/step-NNNNNNNN directories)")).step();
         }
         CheckpointManifest manifest = store.manifest(step);
         if (!manifest.sharded()) {
-            throw new IOException("checkpoint.init_from " + path + ": step " + step + " is a one-file GPT checkpoint, "
+            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + path + ": step " + step + " is a one-file GPT checkpoint, "
                     + "not a model family's");
         }
         RunState state = RunStateCodec.decode(store.readBlob(step, manifest, manifest.stateFile()));

@@ -72,7 +72,7 @@ public record BaseRun(String location, long step, RunState state, MegalithConfig
         LoadedCheckpoint ckpt;
         Matcher m = STEP_DIR.matcher(path.getName());
         if (fs.exists(new Path(path, "checkpoints"))) {
-            ckpt = new CheckpointStore(location, hadoop, 0).loadLatest().orElseThrow(() -> new FileNotFoundException(
+            ckpt = new CheckpointStore(location, hadoop, 0).loadLatest().orElseThrow(() -> new io.megalith.core.config.InvalidInputException(
                     "checkpoint.init_from " + location + ": no complete checkpoint in its checkpoints/"));
         } else if (m.matches() && fs.exists(new Path(path, "manifest.json")) && path.getParent() != null
                 && path.getParent().getParent() != null) {
@@ -84,17 +84,17 @@ public record BaseRun(String location, long step, RunState state, MegalithConfig
         byte[] json = ckpt.blobFiles().get(TrainingRun.STATE_FILE);
         byte[] tok = ckpt.blobFiles().get(TrainingRun.TOKENIZER_FILE);
         if ((kryo == null && json == null) || tok == null) {
-            throw new IOException("checkpoint.init_from " + location + ": checkpoint step " + ckpt.step()
+            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + location + ": checkpoint step " + ckpt.step()
                     + " has no training state or tokenizer; is it a `megalith train` run?");
         }
         RunState state = kryo != null ? RunStateCodec.decode(kryo) : RunState.fromJson(json);
         if (state.model() == null) {
-            throw new IOException("checkpoint.init_from " + location + " is a model.family " + state.family() + " run ("
+            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + location + " is a model.family " + state.family() + " run ("
                     + state.familyModel() + "), not a GPT: fine-tune a GPT run, or use model.family " + state.family());
         }
         Map<String, HostTensor> model = ckpt.tensorFiles().get(TrainingRun.MODEL_FILE);
         if (model == null) {
-            throw new IOException("checkpoint.init_from " + location + ": step " + ckpt.step() + " holds no model tensors");
+            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + location + ": step " + ckpt.step() + " holds no model tensors");
         }
         MegalithConfig saved = ConfigLoader.fromYaml(state.configYaml(), List.of(), location + " (saved config)");
         return Optional.of(new BaseRun(location, ckpt.step(), state, saved, tok, model));

@@ -154,7 +154,7 @@ public final class TrainingRun implements AutoCloseable {
                 : BaseRun.open(cfg.checkpoint().initFrom(), hadoop).orElse(null);
         String initTokenizer = cfg.checkpoint().initTokenizer();
         if (base != null && !initTokenizer.isEmpty()) {
-            throw new IllegalArgumentException("checkpoint.init_tokenizer: checkpoint.init_from " + base.location() + " is "
+            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_tokenizer: checkpoint.init_from " + base.location() + " is "
                     + "a run directory, which carries its own tokenizer; remove checkpoint.init_tokenizer");
         }
         byte[] tokenizerBytes = resumed != null ? checkpointTokenizer : base != null ? base.tokenizer()
@@ -458,10 +458,10 @@ public final class TrainingRun implements AutoCloseable {
             long[] want = p.sharding().kind() == io.megalith.core.nn.Parameter.Sharding.Kind.SLICE
                     ? p.sharding().fullShape() : p.shape();
             if (t == null) {
-                throw new IllegalArgumentException("checkpoint.init_from " + location + " has no tensor " + p.name());
+                throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + location + " has no tensor " + p.name());
             }
             if (!java.util.Arrays.equals(t.shape(), want) || t.dtype() != HostTensor.DType.F32) {
-                throw new IllegalArgumentException("checkpoint.init_from " + location + ": tensor " + p.name()
+                throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + location + ": tensor " + p.name()
                         + " is " + t.dtype() + java.util.Arrays.toString(t.shape()) + ", the model needs F32"
                         + java.util.Arrays.toString(want));
             }
@@ -480,13 +480,13 @@ public final class TrainingRun implements AutoCloseable {
     }
 
     /** The model section must describe the base's shape (its weights are loaded by name and shape). */
-    private void checkBase(BaseRun b, GptConfig now) {
+    private void checkBase(BaseRun b, GptConfig now) throws io.megalith.core.config.InvalidInputException {
         GptConfig s = b.state().model();
         GptConfig a = new GptConfig(s.vocabSize(), s.blockSize(), s.nLayer(), s.nHead(), s.nEmbd(), 0, s.bias(), s.moe());
         GptConfig n = new GptConfig(now.vocabSize(), now.blockSize(), now.nLayer(), now.nHead(), now.nEmbd(), 0,
                 now.bias(), now.moe());
         if (!a.equals(n)) {
-            throw new IllegalStateException("checkpoint.init_from " + b.location() + " is a GPT with n_layer "
+            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + b.location() + " is a GPT with n_layer "
                     + s.nLayer() + ", n_head " + s.nHead() + ", n_embd " + s.nEmbd() + ", block_size " + s.blockSize()
                     + ", bias " + s.bias() + ", vocab " + s.vocabSize() + (s.moe().enabled() ? ", MoE " + s.moe() : "")
                     + "; the config asks for " + now + ": set model.n_layer=" + s.nLayer() + " model.n_head=" + s.nHead()
@@ -541,7 +541,7 @@ public final class TrainingRun implements AutoCloseable {
         try {
             ids = tok.encode(text);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("data.path " + d.path() + " has text the tokenizer of " + (base != null
+            throw new io.megalith.core.config.InvalidInputException("data.path " + d.path() + " has text the tokenizer of " + (base != null
                     ? "the base run " + base.location() : "the checkpoint in " + cfg.run().dir()) + " cannot encode ("
                     + e.getMessage() + "); a fine-tune must use the base's token ids: choose a text in its vocabulary", e);
         }

@@ -302,11 +302,11 @@ class ConfigLoaderTest {
         assertThat(problem("train:\n  max_steps: abc\n"))
                 .isEqualTo("train.max_steps: expected an integer, got the string 'abc'");
         assertThat(problem("", "train.max_steps=abc"))
-                .isEqualTo("train.max_steps: expected an integer, got the string 'abc'");
+                .isEqualTo("train.max_steps: expected an integer, got the string 'abc' [from --set train.max_steps=abc]");
         assertThat(problem("train:\n  max_steps: \"100\"\n"))
                 .isEqualTo("train.max_steps: expected an integer, got the string '100'");
         assertThat(problem("", "train.max_steps="))
-                .isEqualTo("train.max_steps: expected an integer, got the string ''");
+                .isEqualTo("train.max_steps: expected an integer, got the string '' [from --set train.max_steps=]");
     }
 
     @Test
@@ -336,7 +336,7 @@ class ConfigLoaderTest {
     void stringOrBooleanForAFloat() throws IOException {
         assertThat(problem("train:\n  lr: \"abc\"\n")).isEqualTo("train.lr: expected a number, got the string 'abc'");
         assertThat(problem("train:\n  lr: \"1e-3\"\n")).isEqualTo("train.lr: expected a number, got the string '1e-3'");
-        assertThat(problem("", "train.lr=fast")).isEqualTo("train.lr: expected a number, got the string 'fast'");
+        assertThat(problem("", "train.lr=fast")).isEqualTo("train.lr: expected a number, got the string 'fast' [from --set train.lr=fast]");
         assertThat(problem("train:\n  lr: true\n")).isEqualTo("train.lr: expected a number, got true");
     }
 
@@ -344,7 +344,7 @@ class ConfigLoaderTest {
     void nullForAPrimitive() throws IOException {
         assertThat(problem("train:\n  max_steps: null\n"))
                 .isEqualTo("train.max_steps: expected an integer, got no value (null)");
-        assertThat(problem("", "model.dropout=~")).isEqualTo("model.dropout: expected a number, got no value (null)");
+        assertThat(problem("", "model.dropout=~")).isEqualTo("model.dropout: expected a number, got no value (null) [from --set model.dropout=~]");
     }
 
     @Test
@@ -384,7 +384,7 @@ class ConfigLoaderTest {
     @Test
     void maxStepsZero() throws IOException {
         assertThat(problem("train:\n  max_steps: 0\n")).isEqualTo("train.max_steps: must be >= 1 (got 0)");
-        assertThat(problem("", "train.max_steps=-5")).isEqualTo("train.max_steps: must be >= 1 (got -5)");
+        assertThat(problem("", "train.max_steps=-5")).isEqualTo("train.max_steps: must be >= 1 (got -5) [from --set train.max_steps=-5]");
         assertThat(load("train:\n  max_steps: 1\n").train().maxSteps()).isEqualTo(1);
     }
 
@@ -426,7 +426,7 @@ class ConfigLoaderTest {
     void unknownTaskAndTokenizer() throws IOException {
         assertThat(problem("data:\n  task: images\n"))
                 .isEqualTo("data.task: must be one of text, addition, reverse, pairs, classify, speakers (got 'images')");
-        assertThat(problem("", "data.task=")).isEqualTo("data.task: must be one of text, addition, reverse, pairs, classify, speakers (got '')");
+        assertThat(problem("", "data.task=")).isEqualTo("data.task: must be one of text, addition, reverse, pairs, classify, speakers (got '') [from --set data.task=]");
         ConfigException e = rejected("data:\n  task: text\n  path: in.txt\n  tokenizer: wordpiece\n");
         assertThat(e.problems()).containsExactly("data.tokenizer: must be one of char, bpe (got 'wordpiece')");
     }
@@ -540,7 +540,7 @@ class ConfigLoaderTest {
                 "train.max_steps: must be >= 1 (got 0)",
                 "train.min_lr: must be <= train.lr (0.001 > 1.0E-4)",
                 "train.beta2: must be in [0.0, 1.0) (got 1.0)",
-                "checkpoint.keep_last: must be >= 0 (got -1)");
+                "checkpoint.keep_last: must be >= 0 (got -1) [from --set checkpoint.keep_last=-1]");
         for (String p : e.problems()) {
             assertThat(e.getMessage()).contains("\n  - " + p);
         }
