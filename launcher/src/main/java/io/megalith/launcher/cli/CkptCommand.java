@@ -70,27 +70,51 @@ final class CkptCommand {
     }
 
     @Command(name = "list", mixinStandardHelpOptions = true, description = "Every checkpoint directory: step, "
-            + "complete or not, format, layout, size.")
+            + "complete or not, format, layout, size; and saves a killed writer left unpublished (INCOMPLETE).")
     static final class ListCmd extends Sub {
         @Override
         public Integer call() throws IOException {
             Target t = Target.of(path, null);
             List<Long> steps = t.store().stepsNewestFirst();
             java.util.Collections.reverse(steps);
-            out.printf("%s: %d checkpoint director%s%n", t.store().checkpointsDir(), steps.size(),
-                    steps.size() == 1 ? "y" : "ies");
+            List<CheckpointStore.Leftover> leftovers = t.store().leftovers();
+            out.printf("%s: %d checkpoint director%s%s%n", t.store().checkpointsDir(), steps.size(),
+                    steps.size() == 1 ? "y" : "ies", leftovers.isEmpty() ? ""
+                            : String.format(", %d unpublished (interrupted or in progress)", leftovers.size()));
+            // one list ordered by step, so an interrupted save shows where the run stopped
+            java.util.TreeMap<Long, List<String>> lines = new java.util.TreeMap<>();
             for (long s : steps) {
-                try {
-                    CheckpointManifest m = t.store().manifest(s);
-                    long bytes = m.files().stream().mapToLong(CheckpointManifest.FileEntry::size).sum();
-                    out.printf("step %d  complete  format %d  %s  %d files  %.2f MiB  %s%n", s, m.formatVersion(),
-                            layout(m), m.files().size(), bytes / 1048576.0, m.createdAt());
-                } catch (CorruptCheckpointException e) {
-                    out.printf("step %d  INCOMPLETE  %s%n", s, e.getMessage());
-                }
+                lines.computeIfAbsent(s, k -> new java.util.ArrayList<>()).add(describe(t.store(), s));
             }
+            for (CheckpointStore.Leftover l : leftovers) {
+                lines.computeIfAbsent(l.step(), k -> new java.util.ArrayList<>())
+                        .add("step " + l.step() + "  INCOMPLETE  " + describeLeftover(l));
+            }
+            lines.values().forEach(ls -> ls.forEach(out::println));
             return 0;
         }
+
+        private static String describe(CheckpointStore store, long s) throws IOException {
+            try {
+                CheckpointManifest m = store.manifest(s);
+                long bytes = m.files().stream().mapToLong(CheckpointManifest.FileEntry::size).sum();
+                return String.format("step %d  complete  format %d  %s  %d files  %.2f MiB  %s", s, m.formatVersion(),
+                        layout(m), m.files().size(), bytes / 1048576.0, m.createdAt());
+            } catch (CorruptCheckpointException e) {
+                return String.format("step %d  INCOMPLETE  %s", s, e.getMessage());
+            }
+        }
+    }
+
+    /** One line for an unpublished directory; says what it means for resume, since that is what a user asks. */
+    static String describeLeftover(CheckpointStore.Leftover l) {
+        String what = switch (l.what()) {
+            case "save" -> "interrupted save (killed writer, or a save still in progress); not loadable, resume "
+                    + "ignores it, the next save deletes it";
+            case "delete" -> "interrupted delete of an old checkpoint; the next save deletes it";
+            default -> "interrupted replace; the next save restores or deletes it";
+        };
+        return String.format("%s: %s (%d files, %.2f MiB)", l.dir().getName(), what, l.files(), l.bytes() / 1048576.0);
     }
 
     static String layout(CheckpointManifest m) {
@@ -138,7 +162,8 @@ final class CkptCommand {
     }
 
     @Command(name = "verify", mixinStandardHelpOptions = true, description = "Read every file of the checkpoints "
-            + "(or of one) and check sizes and CRC32C; exit 1 naming each bad file.")
+            + "(or of one) and check sizes and CRC32C; exit 1 naming each bad file. Interrupted saves are reported "
+            + "as INCOMPLETE but fail the exit code only when --step names one.")
     static final class VerifyCmd extends Sub {
         @Option(names = "--step", description = "verify only this step (default: all)")
         Long step;
@@ -147,8 +172,16 @@ final class CkptCommand {
         public Integer call() throws IOException {
             Target t = Target.of(path, step);
             List<Long> steps = t.step() != null ? List.of(t.step()) : t.store().stepsNewestFirst();
+            List<CheckpointStore.Leftover> leftovers = t.store().leftovers().stream()
+                    .filter(l -> t.step() == null || l.step() == t.step()).toList();
             int bad = 0;
+            int checked = 0;
             for (long s : steps) {
+                if (t.step() != null && !leftovers.isEmpty()
+                        && !t.store().stepsNewestFirst().contains(s)) {
+                    continue; // only an unpublished save of this step: reported below
+                }
+                checked++;
                 List<String> problems = t.store().verify(s);
                 if (problems.isEmpty()) {
                     out.printf("step %d: OK%n", s);
@@ -158,8 +191,15 @@ final class CkptCommand {
                     problems.forEach(p -> out.println("  " + p));
                 }
             }
-            out.printf("%d of %d checkpoint(s) verified%n", steps.size() - bad, steps.size());
-            return bad == 0 ? 0 : 1;
+            for (CheckpointStore.Leftover l : leftovers) {
+                out.printf("step %d: INCOMPLETE  %s%n", l.step(), describeLeftover(l));
+            }
+            out.printf("%d of %d checkpoint(s) verified%s%n", checked - bad, checked, leftovers.isEmpty() ? ""
+                    : String.format("; %d unpublished director%s (not checkpoints)", leftovers.size(),
+                            leftovers.size() == 1 ? "y" : "ies"));
+            // A leftover cannot hurt a resume, so it fails the exit code only when the user asked for that step.
+            boolean askedForLeftover = t.step() != null && checked == 0;
+            return bad == 0 && !askedForLeftover ? 0 : 1;
         }
     }
 

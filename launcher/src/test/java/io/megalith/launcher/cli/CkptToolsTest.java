@@ -1,0 +1,79 @@
+package io.megalith.launcher.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.megalith.launcher.testing.CliRun;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code megalith ckpt} on a local run: interrupted saves, single-file export, inspect's model shape. */
+class CkptToolsTest {
+    private static final String TINY = """
+            seed: 3
+            run: {dir: runs/never-used, name: ckpt-tools}
+            model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 8, dropout: 0.0}
+            data: {task: addition, digits: 2, held_out_fraction: 0.1, eval_pairs: 10}
+            train: {max_steps: 20, batch_size: 8, warmup_steps: 2, eval_every: 10, eval_batches: 2}
+            checkpoint: {every: 10, keep_last: 0}
+            runtime: {threads: 1}
+            launch: {master: inprocess}
+            """;
+
+    @TempDir
+    static Path tmp;
+    private static Path run;
+
+    @BeforeAll
+    static void train() throws Exception {
+        Path config = tmp.resolve("tiny.yaml");
+        Files.writeString(config, TINY);
+        run = tmp.resolve("run");
+        CliRun train = CliRun.of("train", "--config", config.toString(), "--set", "run.dir=" + run);
+        assertThat(train.exit()).as(train.err()).isZero();
+    }
+
+    /** What a writer killed before its rename leaves: a staging directory with some files and no manifest. */
+    private static Path interruptedSave(long step) throws Exception {
+        Path staging = run.resolve("checkpoints").resolve(String.format(".tmp-step-%08d-00c0ffee", step));
+        Files.createDirectories(staging);
+        try (Stream<Path> files = Files.list(run.resolve("checkpoints/step-00000020"))) {
+            for (Path f : files.filter(f -> !f.getFileName().toString().equals("manifest.json")).toList()) {
+                Files.copy(f, staging.resolve(f.getFileName()));
+            }
+        }
+        return staging;
+    }
+
+    @Test
+    void interruptedSaveIsListedAndVerifiedAsIncomplete() throws Exception {
+        Path staging = interruptedSave(30);
+        try {
+            CliRun list = CliRun.of("ckpt", "list", run.toString());
+            assertThat(list.exit()).isZero();
+            assertThat(list.out()).contains("2 checkpoint directories, 1 unpublished")
+                    .containsPattern("step 20 +complete")
+                    .containsPattern("step 30 +INCOMPLETE +\\.tmp-step-00000030-00c0ffee: interrupted save")
+                    .contains("resume ignores it");
+            // ordered by step: the interrupted save is last, where the run stopped
+            assertThat(list.out().indexOf("step 30")).isGreaterThan(list.out().indexOf("step 20"));
+
+            // all published checkpoints are intact, so a full verify passes but says what it saw
+            CliRun all = CliRun.of("ckpt", "verify", run.toString());
+            assertThat(all.exit()).isZero();
+            assertThat(all.out()).contains("step 10: OK", "step 20: OK", "step 30: INCOMPLETE",
+                    "2 of 2 checkpoint(s) verified; 1 unpublished directory");
+
+            // asking for that step is asking for a checkpoint that does not exist: exit 1
+            CliRun one = CliRun.of("ckpt", "verify", run.toString(), "--step", "30");
+            assertThat(one.exit()).isEqualTo(1);
+            assertThat(one.out()).contains("step 30: INCOMPLETE", "0 of 0 checkpoint(s) verified");
+        } finally {
+            org.apache.hadoop.fs.FileUtil.fullyDelete(staging.toFile());
+        }
+        assertThat(CliRun.of("ckpt", "list", run.toString()).out()).doesNotContain("INCOMPLETE");
+    }
+}
