@@ -18,6 +18,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.ChecksumFileSystem;
+import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -204,37 +206,85 @@ final class CkptCommand {
     }
 
     @Command(name = "export", mixinStandardHelpOptions = true, description = "Write a checkpoint's model weights as "
-            + "safetensors with Megalith's parameter names: model.safetensors, or Hugging Face style shards "
-            + "model-0000i-of-0000n.safetensors with model.safetensors.index.json.")
+            + "safetensors with Megalith's parameter names: --out FILE.safetensors writes that one file; --out DIR "
+            + "writes DIR/model.safetensors, or Hugging Face style shards model-0000i-of-0000n.safetensors with "
+            + "model.safetensors.index.json.")
     static final class ExportCmd extends Sub {
         @Option(names = "--step", description = "step to export (default: the newest complete one)")
         Long step;
 
-        @Option(names = {"-o", "--out"}, required = true, paramLabel = "DIR", description = "output directory (any "
-                + "Hadoop path)")
-        String outDir;
+        @Option(names = {"-o", "--out"}, required = true, paramLabel = "FILE|DIR", description = "a .safetensors "
+                + "file, or an output directory (any Hadoop path)")
+        String outPath;
 
         @Option(names = "--max-shard-mb", defaultValue = "0", description = "shard files of at most this many MiB "
-                + "(0: one file)")
+                + "(0: one file; needs --out DIR)")
         double maxShardMb;
+
+        @Option(names = "--with-tokenizer", description = "also write the checkpoint's tokenizer.json beside the "
+                + "weights (for checkpoint.init_tokenizer, or Hugging Face tooling)")
+        boolean withTokenizer;
+
+        @picocli.CommandLine.Spec
+        picocli.CommandLine.Model.CommandSpec spec;
 
         @Override
         public Integer call() throws IOException {
+            Path out = new Path(outPath);
+            if (out.toUri().getScheme() == null) {
+                out = new Path(new java.io.File(outPath).getAbsoluteFile().toURI());
+            }
+            FileSystem fs = out.getFileSystem(new Configuration());
+            if (fs instanceof ChecksumFileSystem checksummed) {
+                fs = checksummed.getRawFileSystem(); // no .crc sidecars: the output is for other tools
+            }
+            // A name ending in .safetensors is the file itself, unless a directory of that name is already there.
+            boolean singleFile = outPath.endsWith(SAFETENSORS) && !(fs.exists(out) && fs.getFileStatus(out).isDirectory());
+            if (singleFile && maxShardMb > 0) {
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--max-shard-mb writes shards "
+                        + "and an index, which need a directory: give --out a directory (e.g. " + out.getParent()
+                        + "/) or drop --max-shard-mb");
+            }
             Target t = Target.of(path, step);
             long s = t.stepOrLatest();
             CheckpointManifest m = t.store().manifest(s);
             Map<String, HostTensor> weights = m.sharded()
                     ? t.store().assemble(s, m, n -> !n.startsWith("exp_avg"))
                     : t.store().load(s).tensorFiles().get(ShardedCheckpointer.MODEL);
-            Path out = new Path(outDir);
-            if (out.toUri().getScheme() == null) {
-                out = new Path(new java.io.File(outDir).getAbsoluteFile().toURI());
+            byte[] tokenizer = withTokenizer ? tokenizer(t.store(), s, m) : null;
+            Map<String, String> meta = Map.of("megalith.step", Long.toString(s));
+            List<Path> files = new java.util.ArrayList<>(singleFile
+                    ? List.of(SafetensorsWeights.exportFile(fs, out, weights, meta))
+                    : SafetensorsWeights.export(fs, out, weights, (long) (maxShardMb * 1048576), meta));
+            if (tokenizer != null) {
+                Path tok = new Path(singleFile ? out.getParent() : out, ShardedCheckpointer.TOKENIZER_FILE);
+                try (java.io.OutputStream o = fs.create(tok, true)) {
+                    o.write(tokenizer);
+                }
+                files.add(tok);
             }
-            List<Path> files = SafetensorsWeights.export(out.getFileSystem(new Configuration()), out, weights,
-                    (long) (maxShardMb * 1048576), Map.of("megalith.step", Long.toString(s)));
-            this.out.printf("exported %d tensors of step %d to %s: %s%n", weights.size(), s, out,
-                    files.stream().map(Path::getName).collect(Collectors.joining(", ")));
+            this.out.printf("exported %d tensors of step %d to %s: %s%n", weights.size(), s,
+                    singleFile ? out.getParent() : out, files.stream().map(Path::getName).collect(Collectors.joining(", ")));
             return 0;
         }
+
+        private static byte[] tokenizer(CheckpointStore store, long s, CheckpointManifest m) throws IOException {
+            String name = ShardedCheckpointer.TOKENIZER_FILE;
+            if (m.sharded()) {
+                if (m.files().stream().noneMatch(f -> f.name().equals(name))) {
+                    throw new IOException("checkpoint of step " + s + " holds no " + name + ": export without "
+                            + "--with-tokenizer");
+                }
+                return store.readBlob(s, m, name);
+            }
+            byte[] b = store.load(s).blobFiles().get(name);
+            if (b == null) {
+                throw new IOException("checkpoint of step " + s + " holds no " + name + ": export without "
+                        + "--with-tokenizer");
+            }
+            return b;
+        }
     }
+
+    private static final String SAFETENSORS = ".safetensors";
 }

@@ -4,7 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.megalith.launcher.testing.CliRun;
 import java.nio.file.Files;
+import io.megalith.core.checkpoint.SafetensorsWeights;
+import io.megalith.core.tensor.HostTensor;
 import java.nio.file.Path;
+import java.util.Map;
+import org.apache.hadoop.conf.Configuration;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -75,5 +79,40 @@ class CkptToolsTest {
             org.apache.hadoop.fs.FileUtil.fullyDelete(staging.toFile());
         }
         assertThat(CliRun.of("ckpt", "list", run.toString()).out()).doesNotContain("INCOMPLETE");
+    }
+
+    @Test
+    void exportToOneFileWithTokenizer() throws Exception {
+        Path dir = tmp.resolve("one");
+        Path file = dir.resolve("tiny.safetensors");
+        CliRun export = CliRun.of("ckpt", "export", run.toString(), "--out", file.toString(), "--with-tokenizer");
+        assertThat(export.exit()).as(export.err()).isZero();
+        try (Stream<Path> files = Files.list(dir)) { // no .crc sidecar, no model.safetensors directory
+            assertThat(files.map(f -> f.getFileName().toString())).containsExactlyInAnyOrder("tiny.safetensors",
+                    "tokenizer.json");
+        }
+        assertThat(Files.isRegularFile(file)).isTrue();
+        assertThat(Files.readAllBytes(dir.resolve("tokenizer.json")))
+                .isEqualTo(Files.readAllBytes(run.resolve("tokenizer.json")));
+
+        // --out DIR/ as before: DIR/model.safetensors, the same tensors
+        Path asDir = tmp.resolve("dir");
+        assertThat(CliRun.of("ckpt", "export", run.toString(), "--out", asDir + "/").exit()).isZero();
+        try (Stream<Path> files = Files.list(asDir)) {
+            assertThat(files.map(f -> f.getFileName().toString())).containsExactly("model.safetensors");
+        }
+        Map<String, HostTensor> one = SafetensorsWeights.read(file.toString(), new Configuration());
+        Map<String, HostTensor> fromDir = SafetensorsWeights.read(asDir.toString(), new Configuration());
+        assertThat(one.keySet()).contains("wte.weight").isEqualTo(fromDir.keySet());
+        for (String name : one.keySet()) {
+            assertThat(one.get(name).data()).as(name).isEqualTo(fromDir.get(name).data());
+        }
+
+        // shards need a directory: refused before anything is written
+        Path refused = tmp.resolve("refused").resolve("x.safetensors");
+        CliRun shards = CliRun.of("ckpt", "export", run.toString(), "--out", refused.toString(), "--max-shard-mb", "1");
+        assertThat(shards.exit()).isEqualTo(2);
+        assertThat(shards.err()).contains("--max-shard-mb", "give --out a directory");
+        assertThat(refused.getParent()).doesNotExist();
     }
 }
