@@ -142,9 +142,12 @@ final class CkptCommand {
             byte[] stateBytes = t.store().readBlob(s, m, m.sharded() ? m.stateFile()
                     : ShardedCheckpointer.LEGACY_STATE_FILE);
             RunState st = m.sharded() ? RunStateCodec.decode(stateBytes) : RunState.fromJson(stateBytes);
-            out.printf("state: step %d, seed %d, optimizer step %d, data position %d, tokenizer %s, model %s%n",
-                    st.step(), st.seed(), st.optimizerStep(), st.dataPosition(), st.tokenizerKind(), st.model() != null ? st.model()
-                            : st.family() + " " + st.familyModel());
+            out.printf("state: step %d, seed %d, optimizer step %d, data position %d, tokenizer %s%n",
+                    st.step(), st.seed(), st.optimizerStep(), st.dataPosition(), st.tokenizerKind());
+            String shape = st.model() != null ? st.model().toString() : st.familyModel();
+            if (shape != null) {
+                out.print(ShapeYaml.yaml(st.family(), shape, ""));
+            }
             out.println("files:");
             for (CheckpointManifest.FileEntry f : m.files()) {
                 out.printf("  %-32s %-11s %12d bytes  crc32c %s%n", f.name(), f.kind(), f.size(), f.crc32c());

@@ -115,4 +115,22 @@ class CkptToolsTest {
         assertThat(shards.err()).contains("--max-shard-mb", "give --out a directory");
         assertThat(refused.getParent()).doesNotExist();
     }
+
+    @Test
+    void inspectPrintsTheModelShapeAsYaml() throws Exception {
+        CliRun inspect = CliRun.of("ckpt", "inspect", run.toString());
+        assertThat(inspect.exit()).as(inspect.err()).isZero();
+        assertThat(inspect.out()).contains("state: step 20, seed 3").doesNotContain("GptConfig[");
+        // the block from "model:" to the next unindented line is YAML with the config's keys
+        String out = inspect.out();
+        String block = out.substring(out.indexOf("\nmodel:\n") + 1, out.indexOf("\nfiles:"));
+        com.fasterxml.jackson.databind.JsonNode model = new com.fasterxml.jackson.dataformat.yaml.YAMLMapper()
+                .readTree(block).get("model");
+        assertThat(model.get("family").asText()).isEqualTo("gpt");
+        assertThat(model.get("n_layer").asInt()).isEqualTo(1);
+        assertThat(model.get("n_head").asInt()).isEqualTo(2);
+        assertThat(model.get("n_embd").asInt()).isEqualTo(32);
+        assertThat(model.get("block_size").asInt()).isEqualTo(8);
+        assertThat(model.get("vocab_size").asInt()).isPositive();
+    }
 }
