@@ -1,4 +1,4 @@
-package io.megalith.launcher.cli;
+package io.megalith.launcher.spark;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

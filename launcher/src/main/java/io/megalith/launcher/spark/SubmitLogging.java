@@ -1,4 +1,4 @@
-package io.megalith.launcher.cli;
+package io.megalith.launcher.spark;
 
 import java.net.URISyntaxException;
 import java.net.URL;
@@ -15,18 +15,32 @@ import org.apache.logging.log4j.core.config.DefaultConfiguration;
  * slots) around Megalith's progress. This puts Megalith's own {@code log4j2.xml} in its place (the console the
  * local {@code megalith} command has: warnings from libraries, info from Megalith), and only then: a configuration
  * the user chose ({@code -Dlog4j2.configurationFile}, {@code SPARK_CONF_DIR/log4j2.properties}) is left alone.
+ *
+ * <p>Call it after the SparkContext exists too: creating one resets Spark's logging (uninitialize, then its default
+ * again on the next log call), which undoes a replacement made before.
  */
-final class SubmitLogging {
+public final class SubmitLogging {
     /** Megalith's console configuration, in the launcher's (and so the spark-submit jar's) resources. */
     static final String CONFIG = "/log4j2.xml";
 
     private SubmitLogging() {}
 
-    /** Under spark-submit (SparkSubmit sets {@code spark.master}), replaces Spark's default configuration. */
-    static void applyIfSubmitted() {
-        if (System.getProperty("spark.master") != null
-                && LogManager.getContext(false) instanceof LoggerContext ctx) {
-            replaceSparkDefault(ctx);
+    /**
+     * Under spark-submit (SparkSubmit sets {@code spark.master}), replaces Spark's default configuration. log4j keeps
+     * a context per class loader: Spark's classes log through the one of the loader that holds log4j (Spark's
+     * classpath), and Megalith's jar is in a child loader, whose context {@code LogManager.getContext(false)} would
+     * return here; so the contexts are named by loader, and each is replaced once.
+     */
+    public static void applyIfSubmitted() {
+        if (System.getProperty("spark.master") == null) {
+            return;
+        }
+        java.util.Set<Object> done = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (ClassLoader loader : new ClassLoader[] {LogManager.class.getClassLoader(),
+            SubmitLogging.class.getClassLoader()}) {
+            if (LogManager.getContext(loader, false) instanceof LoggerContext ctx && done.add(ctx)) {
+                replaceSparkDefault(ctx);
+            }
         }
     }
 
