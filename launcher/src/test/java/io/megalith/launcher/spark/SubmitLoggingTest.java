@@ -2,10 +2,7 @@ package io.megalith.launcher.spark;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.net.URL;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.apache.logging.log4j.core.LoggerContext;
@@ -30,34 +27,30 @@ class SubmitLoggingTest {
     void sparkInfoLeavesTheConsoleMegalithsInfoStays() throws Exception {
         URL sparkDefault = getClass().getClassLoader().getResource("org/apache/spark/log4j2-defaults.properties");
         assertThat(sparkDefault).as("Spark's default log4j2 configuration on the classpath").isNotNull();
-        PrintStream err = System.err;
-        ByteArrayOutputStream console = new ByteArrayOutputStream();
-        LoggerContext ctx = null;
+        LoggerContext ctx = configured("spark-submit", sparkDefault.toURI());
         try {
-            // the console appender takes System.err when it is configured: capture it from the start
-            System.setErr(new PrintStream(console, true, StandardCharsets.UTF_8));
-            ctx = configured("spark-submit", sparkDefault.toURI());
             assertThat(SubmitLogging.isSparkDefault(ctx.getConfiguration())).isTrue();
             assertThat(ctx.getLogger("org.apache.spark.scheduler.TaskSchedulerImpl").isInfoEnabled())
                     .as("Spark's default prints its INFO: what this fixes").isTrue();
 
             assertThat(SubmitLogging.replaceSparkDefault(ctx)).isTrue();
 
-            ctx.getLogger("org.apache.spark.scheduler.TaskSchedulerImpl").info("Skip current round of resource offers "
-                    + "for barrier stage 0 because the barrier taskSet requires 2 slots, while the total number of "
-                    + "available slots is 0.");
-            ctx.getLogger("org.apache.spark.SparkContext").info("Running Spark version 4.2.0");
-            ctx.getLogger("org.apache.spark.scheduler.TaskSetManager").warn("Lost task 0.0 in stage 1.0");
-            ctx.getLogger("io.megalith.launcher.train.DistributedTraining").info("attempt 1 of 3 failed: test");
+            // the effective levels (log4j shares one console stream between contexts, so the output itself is not
+            // captured reliably in a test JVM; the spark-submit IT in dist checks the real console)
+            assertThat(ctx.getLogger("org.apache.spark.scheduler.TaskSchedulerImpl").isInfoEnabled()).isFalse();
+            assertThat(ctx.getLogger("org.apache.spark.scheduler.TaskSetManager").isWarnEnabled()).isTrue();
+            assertThat(ctx.getLogger("io.megalith.launcher.train.DistributedTraining").isInfoEnabled()).isTrue();
+            assertThat(ctx.getConfiguration().getLoggerConfig("org.apache.spark").getLevel())
+                    .isEqualTo(org.apache.logging.log4j.Level.WARN);
+            // ... and where they go: the console, on stderr
+            assertThat(ctx.getConfiguration().getRootLogger().getAppenders().values())
+                    .anySatisfy(a -> assertThat(a).isInstanceOfSatisfying(
+                            org.apache.logging.log4j.core.appender.ConsoleAppender.class,
+                            c -> assertThat(c.getTarget())
+                                    .isEqualTo(org.apache.logging.log4j.core.appender.ConsoleAppender.Target.SYSTEM_ERR)));
         } finally {
-            System.setErr(err);
-            if (ctx != null) {
-                ctx.stop();
-            }
+            ctx.stop();
         }
-        String printed = console.toString(StandardCharsets.UTF_8);
-        assertThat(printed).doesNotContain("Skip current round", "Running Spark version")
-                .contains("WARN  TaskSetManager - Lost task 0.0", "INFO  DistributedTraining - attempt 1 of 3 failed");
     }
 
     @Test
