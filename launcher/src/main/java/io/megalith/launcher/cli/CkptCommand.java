@@ -18,6 +18,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.ChecksumFileSystem;
+import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -70,27 +72,51 @@ final class CkptCommand {
     }
 
     @Command(name = "list", mixinStandardHelpOptions = true, description = "Every checkpoint directory: step, "
-            + "complete or not, format, layout, size.")
+            + "complete or not, format, layout, size; and saves a killed writer left unpublished (INCOMPLETE).")
     static final class ListCmd extends Sub {
         @Override
         public Integer call() throws IOException {
             Target t = Target.of(path, null);
             List<Long> steps = t.store().stepsNewestFirst();
             java.util.Collections.reverse(steps);
-            out.printf("%s: %d checkpoint director%s%n", t.store().checkpointsDir(), steps.size(),
-                    steps.size() == 1 ? "y" : "ies");
+            List<CheckpointStore.Leftover> leftovers = t.store().leftovers();
+            out.printf("%s: %d checkpoint director%s%s%n", t.store().checkpointsDir(), steps.size(),
+                    steps.size() == 1 ? "y" : "ies", leftovers.isEmpty() ? ""
+                            : String.format(", %d unpublished (interrupted or in progress)", leftovers.size()));
+            // one list ordered by step, so an interrupted save shows where the run stopped
+            java.util.TreeMap<Long, List<String>> lines = new java.util.TreeMap<>();
             for (long s : steps) {
-                try {
-                    CheckpointManifest m = t.store().manifest(s);
-                    long bytes = m.files().stream().mapToLong(CheckpointManifest.FileEntry::size).sum();
-                    out.printf("step %d  complete  format %d  %s  %d files  %.2f MiB  %s%n", s, m.formatVersion(),
-                            layout(m), m.files().size(), bytes / 1048576.0, m.createdAt());
-                } catch (CorruptCheckpointException e) {
-                    out.printf("step %d  INCOMPLETE  %s%n", s, e.getMessage());
-                }
+                lines.computeIfAbsent(s, k -> new java.util.ArrayList<>()).add(describe(t.store(), s));
             }
+            for (CheckpointStore.Leftover l : leftovers) {
+                lines.computeIfAbsent(l.step(), k -> new java.util.ArrayList<>())
+                        .add("step " + l.step() + "  INCOMPLETE  " + describeLeftover(l));
+            }
+            lines.values().forEach(ls -> ls.forEach(out::println));
             return 0;
         }
+
+        private static String describe(CheckpointStore store, long s) throws IOException {
+            try {
+                CheckpointManifest m = store.manifest(s);
+                long bytes = m.files().stream().mapToLong(CheckpointManifest.FileEntry::size).sum();
+                return String.format("step %d  complete  format %d  %s  %d files  %.2f MiB  %s", s, m.formatVersion(),
+                        layout(m), m.files().size(), bytes / 1048576.0, m.createdAt());
+            } catch (CorruptCheckpointException e) {
+                return String.format("step %d  INCOMPLETE  %s", s, e.getMessage());
+            }
+        }
+    }
+
+    /** One line for an unpublished directory; says what it means for resume, since that is what a user asks. */
+    static String describeLeftover(CheckpointStore.Leftover l) {
+        String what = switch (l.what()) {
+            case "save" -> "interrupted save (killed writer, or a save still in progress); not loadable, resume "
+                    + "ignores it, the next save deletes it";
+            case "delete" -> "interrupted delete of an old checkpoint; the next save deletes it";
+            default -> "interrupted replace; the next save restores or deletes it";
+        };
+        return String.format("%s: %s (%d files, %.2f MiB)", l.dir().getName(), what, l.files(), l.bytes() / 1048576.0);
     }
 
     static String layout(CheckpointManifest m) {
@@ -116,9 +142,12 @@ final class CkptCommand {
             byte[] stateBytes = t.store().readBlob(s, m, m.sharded() ? m.stateFile()
                     : ShardedCheckpointer.LEGACY_STATE_FILE);
             RunState st = m.sharded() ? RunStateCodec.decode(stateBytes) : RunState.fromJson(stateBytes);
-            out.printf("state: step %d, seed %d, optimizer step %d, data position %d, tokenizer %s, model %s%n",
-                    st.step(), st.seed(), st.optimizerStep(), st.dataPosition(), st.tokenizerKind(), st.model() != null ? st.model()
-                            : st.family() + " " + st.familyModel());
+            out.printf("state: step %d, seed %d, optimizer step %d, data position %d, tokenizer %s%n",
+                    st.step(), st.seed(), st.optimizerStep(), st.dataPosition(), st.tokenizerKind());
+            String shape = st.model() != null ? st.model().toString() : st.familyModel();
+            if (shape != null) {
+                out.print(ShapeYaml.yaml(st.family(), shape, ""));
+            }
             out.println("files:");
             for (CheckpointManifest.FileEntry f : m.files()) {
                 out.printf("  %-32s %-11s %12d bytes  crc32c %s%n", f.name(), f.kind(), f.size(), f.crc32c());
@@ -138,7 +167,8 @@ final class CkptCommand {
     }
 
     @Command(name = "verify", mixinStandardHelpOptions = true, description = "Read every file of the checkpoints "
-            + "(or of one) and check sizes and CRC32C; exit 1 naming each bad file.")
+            + "(or of one) and check sizes and CRC32C; exit 1 naming each bad file. Interrupted saves are reported "
+            + "as INCOMPLETE but fail the exit code only when --step names one.")
     static final class VerifyCmd extends Sub {
         @Option(names = "--step", paramLabel = "N", description = "verify only this step (default: all)")
         Long step;
@@ -147,8 +177,16 @@ final class CkptCommand {
         public Integer call() throws IOException {
             Target t = Target.of(path, step);
             List<Long> steps = t.step() != null ? List.of(t.step()) : t.store().stepsNewestFirst();
+            List<CheckpointStore.Leftover> leftovers = t.store().leftovers().stream()
+                    .filter(l -> t.step() == null || l.step() == t.step()).toList();
             int bad = 0;
+            int checked = 0;
             for (long s : steps) {
+                if (t.step() != null && !leftovers.isEmpty()
+                        && !t.store().stepsNewestFirst().contains(s)) {
+                    continue; // only an unpublished save of this step: reported below
+                }
+                checked++;
                 List<String> problems = t.store().verify(s);
                 if (problems.isEmpty()) {
                     out.printf("step %d: OK%n", s);
@@ -158,43 +196,98 @@ final class CkptCommand {
                     problems.forEach(p -> out.println("  " + p));
                 }
             }
-            out.printf("%d of %d checkpoint(s) verified%n", steps.size() - bad, steps.size());
-            return bad == 0 ? 0 : 1;
+            for (CheckpointStore.Leftover l : leftovers) {
+                out.printf("step %d: INCOMPLETE  %s%n", l.step(), describeLeftover(l));
+            }
+            out.printf("%d of %d checkpoint(s) verified%s%n", checked - bad, checked, leftovers.isEmpty() ? ""
+                    : String.format("; %d unpublished director%s (not checkpoints)", leftovers.size(),
+                            leftovers.size() == 1 ? "y" : "ies"));
+            // A leftover cannot hurt a resume, so it fails the exit code only when the user asked for that step.
+            boolean askedForLeftover = t.step() != null && checked == 0;
+            return bad == 0 && !askedForLeftover ? 0 : 1;
         }
     }
 
     @Command(name = "export", mixinStandardHelpOptions = true, description = "Write a checkpoint's model weights as "
-            + "safetensors with Megalith's parameter names: model.safetensors, or Hugging Face style shards "
-            + "model-0000i-of-0000n.safetensors with model.safetensors.index.json.")
+            + "safetensors with Megalith's parameter names: --out FILE.safetensors writes that one file; --out DIR "
+            + "writes DIR/model.safetensors, or Hugging Face style shards model-0000i-of-0000n.safetensors with "
+            + "model.safetensors.index.json.")
     static final class ExportCmd extends Sub {
         @Option(names = "--step", paramLabel = "N", description = "step to export (default: the newest complete one)")
         Long step;
 
-        @Option(names = {"-o", "--out"}, required = true, paramLabel = "DIR", description = "output directory (any "
-                + "Hadoop path)")
-        String outDir;
+        @Option(names = {"-o", "--out"}, required = true, paramLabel = "FILE|DIR", description = "a .safetensors "
+                + "file, or an output directory (any Hadoop path)")
+        String outPath;
 
         @Option(names = "--max-shard-mb", defaultValue = "0", paramLabel = "N", description = "shard files of at most this many MiB "
-                + "(0: one file)")
+                + "(0: one file; needs --out DIR)")
         double maxShardMb;
+
+        @Option(names = "--with-tokenizer", description = "also write the checkpoint's tokenizer.json beside the "
+                + "weights (for checkpoint.init_tokenizer, or Hugging Face tooling)")
+        boolean withTokenizer;
+
+        @picocli.CommandLine.Spec
+        picocli.CommandLine.Model.CommandSpec spec;
 
         @Override
         public Integer call() throws IOException {
+            Path out = new Path(outPath);
+            if (out.toUri().getScheme() == null) {
+                out = new Path(new java.io.File(outPath).getAbsoluteFile().toURI());
+            }
+            FileSystem fs = out.getFileSystem(new Configuration());
+            if (fs instanceof ChecksumFileSystem checksummed) {
+                fs = checksummed.getRawFileSystem(); // no .crc sidecars: the output is for other tools
+            }
+            // A name ending in .safetensors is the file itself, unless a directory of that name is already there.
+            boolean singleFile = outPath.endsWith(SAFETENSORS) && !(fs.exists(out) && fs.getFileStatus(out).isDirectory());
+            if (singleFile && maxShardMb > 0) {
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--max-shard-mb writes shards "
+                        + "and an index, which need a directory: give --out a directory (e.g. " + out.getParent()
+                        + "/) or drop --max-shard-mb");
+            }
             Target t = Target.of(path, step);
             long s = t.stepOrLatest();
             CheckpointManifest m = t.store().manifest(s);
             Map<String, HostTensor> weights = m.sharded()
                     ? t.store().assemble(s, m, n -> !n.startsWith("exp_avg"))
                     : t.store().load(s).tensorFiles().get(ShardedCheckpointer.MODEL);
-            Path out = new Path(outDir);
-            if (out.toUri().getScheme() == null) {
-                out = new Path(new java.io.File(outDir).getAbsoluteFile().toURI());
+            byte[] tokenizer = withTokenizer ? tokenizer(t.store(), s, m) : null;
+            Map<String, String> meta = Map.of("megalith.step", Long.toString(s));
+            List<Path> files = new java.util.ArrayList<>(singleFile
+                    ? List.of(SafetensorsWeights.exportFile(fs, out, weights, meta))
+                    : SafetensorsWeights.export(fs, out, weights, (long) (maxShardMb * 1048576), meta));
+            if (tokenizer != null) {
+                Path tok = new Path(singleFile ? out.getParent() : out, ShardedCheckpointer.TOKENIZER_FILE);
+                try (java.io.OutputStream o = fs.create(tok, true)) {
+                    o.write(tokenizer);
+                }
+                files.add(tok);
             }
-            List<Path> files = SafetensorsWeights.export(out.getFileSystem(new Configuration()), out, weights,
-                    (long) (maxShardMb * 1048576), Map.of("megalith.step", Long.toString(s)));
-            this.out.printf("exported %d tensors of step %d to %s: %s%n", weights.size(), s, out,
-                    files.stream().map(Path::getName).collect(Collectors.joining(", ")));
+            this.out.printf("exported %d tensors of step %d to %s: %s%n", weights.size(), s,
+                    singleFile ? out.getParent() : out, files.stream().map(Path::getName).collect(Collectors.joining(", ")));
             return 0;
         }
+
+        private static byte[] tokenizer(CheckpointStore store, long s, CheckpointManifest m) throws IOException {
+            String name = ShardedCheckpointer.TOKENIZER_FILE;
+            if (m.sharded()) {
+                if (m.files().stream().noneMatch(f -> f.name().equals(name))) {
+                    throw new IOException("checkpoint of step " + s + " holds no " + name + ": export without "
+                            + "--with-tokenizer");
+                }
+                return store.readBlob(s, m, name);
+            }
+            byte[] b = store.load(s).blobFiles().get(name);
+            if (b == null) {
+                throw new IOException("checkpoint of step " + s + " holds no " + name + ": export without "
+                        + "--with-tokenizer");
+            }
+            return b;
+        }
     }
+
+    private static final String SAFETENSORS = ".safetensors";
 }

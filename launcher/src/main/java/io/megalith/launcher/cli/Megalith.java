@@ -15,6 +15,7 @@ public final class Megalith {
     public static final int CONFIG_ERROR = 2;
 
     public static void main(String[] args) {
+        io.megalith.launcher.spark.SubmitLogging.applyIfSubmitted();
         System.exit(run(args));
     }
 

@@ -3,8 +3,10 @@ package io.megalith.launcher.train;
 import io.megalith.core.train.report.MetricsLog;
 import io.megalith.core.train.report.TrainingProgress;
 import java.io.PrintStream;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.apache.hadoop.conf.Configuration;
 
 /**
@@ -18,11 +20,19 @@ final class MetricsFollower implements AutoCloseable {
     private final TrainingProgress progress;
     private final Thread thread;
     private volatile boolean running = true;
-    private int seen;
+    /**
+     * The lines already in metrics.jsonl when this attempt started: a failed attempt's, or an earlier run's. They were
+     * shown when they were written; a resumed attempt rewrites the file keeping some of them (byte for byte) and
+     * dropping the rest, so they are recognized by content, not by position.
+     */
+    private final Set<Map<String, Object>> before;
+    /** How many of this attempt's records have been shown. */
+    private int shown;
 
     MetricsFollower(String runDir, Configuration hadoop, String name, long startStep, long maxSteps, PrintStream out) {
         this.runDir = runDir;
         this.hadoop = hadoop;
+        this.before = new HashSet<>(readOrEmpty());
         this.progress = new TrainingProgress(name, startStep, maxSteps, out);
         this.thread = new Thread(this::follow, "megalith-metrics-follower");
         thread.setDaemon(true);
@@ -40,19 +50,29 @@ final class MetricsFollower implements AutoCloseable {
         }
     }
 
-    private synchronized void poll() {
+    private List<Map<String, Object>> readOrEmpty() {
+        try {
+            return MetricsLog.read(runDir, hadoop);
+        } catch (Exception e) {
+            return List.of();
+        }
+    }
+
+    synchronized void poll() {
         List<Map<String, Object>> records;
         try {
             records = MetricsLog.read(runDir, hadoop);
         } catch (Exception e) {
             return; // not written yet, or being rewritten on resume: try again on the next poll
         }
-        if (records.size() < seen) {
-            seen = 0; // rewritten by a resumed attempt
-        }
-        for (int i = seen; i < records.size(); i++) {
-            Map<String, Object> r = records.get(i);
-            long step = ((Number) r.get("step")).longValue();
+        // A line of this attempt equal to an earlier one in every field (timings included) would be a repeat anyway.
+        List<Map<String, Object>> fresh = records.stream().filter(r -> !before.contains(r)).toList();
+        for (int i = shown; i < fresh.size(); i++) {
+            Map<String, Object> r = fresh.get(i);
+            if (!(r.get("step") instanceof Number n)) {
+                continue; // not a step's line
+            }
+            long step = n.longValue();
             if (r.containsKey("loss")) {
                 progress.update(step, num(r, "loss"), num(r, "tokens_per_sec"));
             }
@@ -72,7 +92,7 @@ final class MetricsFollower implements AutoCloseable {
                 progress.message(line);
             }
         }
-        seen = records.size();
+        shown = Math.max(shown, fresh.size());
     }
 
     private static double num(Map<String, Object> r, String key) {

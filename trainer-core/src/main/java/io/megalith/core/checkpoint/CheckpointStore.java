@@ -437,6 +437,55 @@ public final class CheckpointStore {
         return new ArrayList<>(stepDirs().descendingKeySet());
     }
 
+    /**
+     * A directory a writer left behind unpublished: a save that was killed before its rename (or is still being
+     * written), or a delete/replace cut short. Resume never reads it; the next save deletes (or restores) it.
+     *
+     * @param step the step it was for
+     * @param what "save", "delete" or "replace"
+     * @param files files in it (rank markers and the manifest included)
+     */
+    public record Leftover(long step, Path dir, String what, int files, long bytes) {}
+
+    private static final Pattern LEFTOVER_SAVE = Pattern.compile("\\.tmp-step-(\\d{8,18})-[0-9a-f]+");
+    private static final Pattern LEFTOVER_DELETE = Pattern.compile("\\.tmp-delete-step-(\\d{8,18})-[0-9a-f]+");
+
+    /** Unpublished directories in the checkpoints directory (see {@link Leftover}), by step. */
+    public List<Leftover> leftovers() throws IOException {
+        List<Leftover> out = new ArrayList<>();
+        FileStatus[] entries;
+        try {
+            entries = fs.listStatus(checkpointsDir);
+        } catch (FileNotFoundException e) {
+            return out;
+        }
+        for (FileStatus st : entries) {
+            String name = st.getPath().getName();
+            Matcher save = LEFTOVER_SAVE.matcher(name);
+            Matcher delete = LEFTOVER_DELETE.matcher(name);
+            Matcher replace = REPLACED_DIR.matcher(name);
+            String what = save.matches() ? "save" : delete.matches() ? "delete" : replace.matches() ? "replace" : null;
+            if (!st.isDirectory() || what == null) {
+                continue;
+            }
+            String digits = save.matches() ? save.group(1) : delete.matches() ? delete.group(1)
+                    : replace.group(1).substring("step-".length());
+            int files = 0;
+            long bytes = 0;
+            try {
+                for (FileStatus f : fs.listStatus(st.getPath())) {
+                    files++;
+                    bytes += f.getLen();
+                }
+            } catch (FileNotFoundException gone) {
+                continue; // deleted since listing (the writer finished or cleaned up)
+            }
+            out.add(new Leftover(Long.parseLong(digits), st.getPath(), what, files, bytes));
+        }
+        out.sort(java.util.Comparator.comparingLong(Leftover::step).thenComparing(l -> l.dir().getName()));
+        return out;
+    }
+
     /** The directory of one checkpoint. */
     public Path directory(long step) {
         return stepDir(step);

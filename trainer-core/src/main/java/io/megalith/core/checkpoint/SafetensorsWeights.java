@@ -90,6 +90,18 @@ public final class SafetensorsWeights {
         return out;
     }
 
+    /** Writes {@code weights} as the one safetensors file {@code file} (its parent directory is created). */
+    public static Path exportFile(FileSystem fs, Path file, Map<String, HostTensor> weights, Map<String, String> metadata)
+            throws IOException {
+        Map<String, String> meta = new LinkedHashMap<>(metadata);
+        meta.putIfAbsent("format", "pt");
+        if (file.getParent() != null) {
+            fs.mkdirs(file.getParent());
+        }
+        write(fs, file, weights, meta);
+        return file;
+    }
+
     private static void write(FileSystem fs, Path p, Map<String, HostTensor> tensors, Map<String, String> meta)
             throws IOException {
         try (OutputStream o = fs.create(p, true)) {

@@ -106,4 +106,29 @@ class LossChartTest {
             assertThat(files.map(p -> p.getFileName().toString())).containsExactly(LossChart.FILE_NAME);
         }
     }
+
+    /** A run whose loss falls 1000x (the addition job): AUTO picks the log axis; val loss is dots, not a line. */
+    @Test
+    void autoScaleGoesLogForLossesSpanningDecadesAndValLossIsPoints() throws IOException {
+        List<double[]> train = new ArrayList<>();
+        List<double[]> val = new ArrayList<>();
+        for (int step = 0; step <= 750; step++) {
+            double loss = 2.5 * Math.exp(-step / 100.0) + 0.0025;
+            train.add(new double[] {step, loss});
+            if (step % 250 == 0) {
+                val.add(new double[] {step, loss * 1.1});
+            }
+        }
+        assertThat(LossChart.logFor(train, val, LossChart.Scale.AUTO)).isTrue();
+        assertThat(LossChart.logFor(List.of(new double[] {0, 4.0}, new double[] {1, 1.9}), List.of(),
+                LossChart.Scale.AUTO)).isFalse();
+        Path png = Path.of(System.getProperty("megalith.chart.dir", tmp.toString()), "loss-auto-log.png");
+        LossChart.write(png, "addition", train, val, LossChart.Scale.AUTO);
+        BufferedImage image = readPng(png);
+        // four val points of ~50 px each, plus the legend's dot; a line between them would paint thousands
+        assertThat(pixelsOf(image, LossChart.VAL_COLOR)).isBetween(4 * 30, 6 * 60);
+        assertThat(pixelsOf(image, LossChart.TRAIN_COLOR)).isGreaterThan(400);
+        LossChart.write(Path.of(png.getParent().toString(), "loss-linear.png"), "addition", train, val,
+                LossChart.Scale.LINEAR);
+    }
 }

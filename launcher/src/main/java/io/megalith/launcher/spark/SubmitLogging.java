@@ -1,0 +1,72 @@
+package io.megalith.launcher.spark;
+
+import java.net.URISyntaxException;
+import java.net.URL;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.core.LoggerContext;
+import org.apache.logging.log4j.core.config.Configuration;
+import org.apache.logging.log4j.core.config.DefaultConfiguration;
+
+/**
+ * The driver's console under {@code spark-submit}. SparkSubmit configures log4j2 before Megalith's main runs, from
+ * the classpath it started with, which does not hold Megalith's jar: without a {@code log4j2.properties} in
+ * {@code SPARK_CONF_DIR} that is Spark's built-in default, INFO for everything, so the console fills with Spark's
+ * scheduler chatter ("Skip current round of resource offers ..." every second while a barrier stage waits for
+ * slots) around Megalith's progress. This puts Megalith's own {@code log4j2.xml} in its place (the console the
+ * local {@code megalith} command has: warnings from libraries, info from Megalith), and only then: a configuration
+ * the user chose ({@code -Dlog4j2.configurationFile}, {@code SPARK_CONF_DIR/log4j2.properties}) is left alone.
+ *
+ * <p>Call it after the SparkContext exists too: creating one resets Spark's logging (uninitialize, then its default
+ * again on the next log call), which undoes a replacement made before.
+ */
+public final class SubmitLogging {
+    /** Megalith's console configuration, in the launcher's (and so the spark-submit jar's) resources. */
+    static final String CONFIG = "/log4j2.xml";
+
+    private SubmitLogging() {}
+
+    /**
+     * Under spark-submit (SparkSubmit sets {@code spark.master}), replaces Spark's default configuration. log4j keeps
+     * a context per class loader: Spark's classes log through the one of the loader that holds log4j (Spark's
+     * classpath), and Megalith's jar is in a child loader, whose context {@code LogManager.getContext(false)} would
+     * return here; so the contexts are named by loader, and each is replaced once.
+     */
+    public static void applyIfSubmitted() {
+        if (System.getProperty("spark.master") == null) {
+            return;
+        }
+        java.util.Set<Object> done = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (ClassLoader loader : new ClassLoader[] {LogManager.class.getClassLoader(),
+            SubmitLogging.class.getClassLoader()}) {
+            if (LogManager.getContext(loader, false) instanceof LoggerContext ctx && done.add(ctx)) {
+                replaceSparkDefault(ctx);
+            }
+        }
+    }
+
+    /** @return whether {@code ctx} held Spark's default (or no) configuration and now holds Megalith's */
+    static boolean replaceSparkDefault(LoggerContext ctx) {
+        if (!isSparkDefault(ctx.getConfiguration())) {
+            return false;
+        }
+        URL ours = SubmitLogging.class.getResource(CONFIG);
+        if (ours == null) {
+            return false;
+        }
+        try {
+            ctx.setConfigLocation(ours.toURI());
+        } catch (URISyntaxException e) {
+            return false;
+        }
+        return true;
+    }
+
+    /** Spark's {@code log4j2-defaults.properties} (or its JSON variant), or log4j's own unconfigured default. */
+    static boolean isSparkDefault(Configuration c) {
+        if (c instanceof DefaultConfiguration) {
+            return true;
+        }
+        String location = c.getConfigurationSource() == null ? null : c.getConfigurationSource().getLocation();
+        return location != null && location.replace('\\', '/').matches(".*org/apache/spark/log4j2-[a-z-]+\\.properties");
+    }
+}
