@@ -10,7 +10,7 @@ import org.junit.jupiter.api.Test;
 
 /** Every command's --help names its values with the same metavars, and the command list fits one line each. */
 class HelpTest {
-    private static final List<String> METAVARS = List.of("KEY=VALUE", "N", "DIR", "FILE", "TEXT", "X");
+    private static final List<String> METAVARS = List.of("KEY=VALUE", "N", "DIR", "FILE", "FILE|DIR", "TEXT", "X");
     /** An option's value placeholder ({@code --set=KEY=VALUE}), or a positional one in the usage line. */
     private static final Pattern OPTION_LABEL = Pattern.compile("--?[a-z-]+=([^\\s\\]]+)");
     private static final Pattern POSITIONAL = Pattern.compile("(?<=\\s)([A-Z][A-Z=]*|<[^>]+>)(?=\\s|$)");

@@ -14,6 +14,7 @@ final class LogCapture implements AutoCloseable {
     private final StringWriter text = new StringWriter();
     private final WriterAppender appender;
     private final Level rootLevel;
+    private final java.util.Map<LoggerConfig, Level> levels = new java.util.HashMap<>(); // named loggers, lowered
     private final LoggerContext ctx = (LoggerContext) LogManager.getContext(false);
 
     LogCapture() {
@@ -27,6 +28,13 @@ final class LogCapture implements AutoCloseable {
         rootLevel = root.getLevel();
         root.addAppender(appender, Level.DEBUG, null);
         root.setLevel(Level.DEBUG);
+        // named loggers (e.g. org.apache.spark at WARN on the console) would filter what the capture must see
+        for (LoggerConfig named : config.getLoggers().values()) {
+            if (named != root) {
+                levels.put(named, named.getLevel());
+                named.setLevel(Level.DEBUG);
+            }
+        }
         ctx.updateLoggers();
     }
 
@@ -42,6 +50,7 @@ final class LogCapture implements AutoCloseable {
         LoggerConfig root = ctx.getConfiguration().getRootLogger();
         root.removeAppender(appender.getName());
         root.setLevel(rootLevel);
+        levels.forEach(LoggerConfig::setLevel);
         ctx.updateLoggers();
         appender.stop();
     }
