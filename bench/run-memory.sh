@@ -15,7 +15,7 @@ STEPS="${1:-40}"; shift || true
 LAYOUTS=("$@"); [[ ${#LAYOUTS[@]} -gt 0 ]] || LAYOUTS=(dp2-z0 dp2-z1 dp2-z2 dp2-z3 tp2 pp2)
 DATA="${DATA:-../shared/data/tinyshakespeare.txt}"
 read -r -a MODEL_ARGS <<< "${MODEL:---set model.n_layer=8 --set model.n_embd=512 --set model.n_head=8}"
-OUT="${OUT:-$(mktemp -d)}"
+OUT="${OUT:-$(mktemp -d)}"; mkdir -p "$OUT"
 summarise() { # run dir, time -v log, layout
   /usr/bin/python3 - "$@" <<'PY'
 import json, re, statistics, sys
