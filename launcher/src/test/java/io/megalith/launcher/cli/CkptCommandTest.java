@@ -28,7 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code checkpoint.init_from} importing the exported weights into a fresh run.
  */
 class CkptCommandTest {
-    private static final String TINY = """
+    static final String TINY = """
             seed: 3
             run: {dir: runs/never-used, name: ckpt-test}
             model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 8, dropout: 0.0}

@@ -16,16 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** {@code megalith ckpt} on a local run: interrupted saves, single-file export, inspect's model shape. */
 class CkptToolsTest {
-    private static final String TINY = """
-            seed: 3
-            run: {dir: runs/never-used, name: ckpt-tools}
-            model: {n_layer: 1, n_head: 2, n_embd: 32, block_size: 8, dropout: 0.0}
-            data: {task: addition, digits: 2, held_out_fraction: 0.1, eval_pairs: 10}
-            train: {max_steps: 20, batch_size: 8, warmup_steps: 2, eval_every: 10, eval_batches: 2}
-            checkpoint: {every: 10, keep_last: 0}
-            runtime: {threads: 1}
-            launch: {master: inprocess}
-            """;
+    private static final String TINY = CkptCommandTest.TINY; // a tiny addition run saving at steps 10 and 20
 
     @TempDir
     static Path tmp;

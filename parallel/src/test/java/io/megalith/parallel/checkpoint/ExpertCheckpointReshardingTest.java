@@ -1,16 +1,15 @@
 package io.megalith.parallel.checkpoint;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
-import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.checkpoint.CheckpointManifest;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
-import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
@@ -28,7 +27,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -64,23 +62,13 @@ class ExpertCheckpointReshardingTest {
     }
 
     static String text() {
-        StringBuilder sb = new StringBuilder();
-        Random r = new Random(3);
-        String[] words = {"alpha", "beta", "gamma", "delta", "the", "and", "of", "sea", "sky"};
-        while (sb.length() < 8000) {
-            sb.append(words[r.nextInt(words.length)]).append(r.nextInt(6) == 0 ? ".\n" : " ");
-        }
-        return sb.toString();
+        return SyntheticText.words(3, 8000, "alpha", "beta", "gamma", "delta", "the", "and", "of", "sea", "sky");
     }
 
     /** One rank: from step 0 saving after SAVE_AT steps, or from the checkpoint; the losses of the steps it ran. */
     static List<Double> train(MegalithConfig cfg, RankGroups groups, boolean resume, String runDir) {
-        Torch.load(1);
-        Torch.enterThread();
-        JniUtils.setNumThreads(1);
-        String text = text();
-        CharTokenizer tok = CharTokenizer.fit(text);
-        TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
+        TextData data = SyntheticText.rankData(text(), cfg);
+        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), TpLayout.SINGLE, null,
                     new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), groups.expertParallel());

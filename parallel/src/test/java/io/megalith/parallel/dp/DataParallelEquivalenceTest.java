@@ -1,30 +1,23 @@
 package io.megalith.parallel.dp;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import io.megalith.parallel.testing.InJvmRanks;
+import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
-import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
-import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.Trainer;
-import io.megalith.parallel.collective.CommOptions;
-import io.megalith.parallel.collective.GroupCommunicator;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
-import io.megalith.parallel.transport.local.InJvmFabric;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -50,23 +43,13 @@ class DataParallelEquivalenceTest {
     }
 
     static String text() {
-        StringBuilder sb = new StringBuilder();
-        Random r = new Random(3);
-        String[] words = {"alpha", "beta", "gamma", "delta", "the", "and", "of", "sea", "sky"};
-        while (sb.length() < 8000) {
-            sb.append(words[r.nextInt(words.length)]).append(r.nextInt(6) == 0 ? ".\n" : " ");
-        }
-        return sb.toString();
+        return SyntheticText.words(3, 8000, "alpha", "beta", "gamma", "delta", "the", "and", "of", "sea", "sky");
     }
 
     /** Trains one rank; {@code ctx} gives its data-parallel group. */
     static Result train(MegalithConfig cfg, ParallelContext ctx) {
-        Torch.load(1);
-        Torch.enterThread();
-        JniUtils.setNumThreads(1);
-        String text = text();
-        CharTokenizer tok = CharTokenizer.fit(text);
-        TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
+        TextData data = SyntheticText.rankData(text(), cfg);
+        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
             // laid out in backward order (many small buckets, reduced while backward runs), partitioned from stage 2
@@ -88,27 +71,7 @@ class DataParallelEquivalenceTest {
 
     static List<Result> trainDataParallel(int dp, int zero) throws Exception {
         MegalithConfig cfg = config(dp, zero);
-        ExecutorService pool = Executors.newFixedThreadPool(dp);
-        try (InJvmFabric fabric = new InJvmFabric(dp)) {
-            List<Future<Result>> futures = new ArrayList<>();
-            for (int r = 0; r < dp; r++) {
-                int rank = r;
-                futures.add(pool.submit(() -> {
-                    try (ParallelContext ctx = new ParallelContext(DeviceMesh.of(dp, 1, 1), rank,
-                            (id, name, ranks) -> new GroupCommunicator(fabric.transport(rank), id, name, ranks,
-                                    CommOptions.defaults()))) {
-                        return train(cfg, ctx);
-                    }
-                }));
-            }
-            List<Result> results = new ArrayList<>();
-            for (Future<Result> f : futures) {
-                results.add(f.get());
-            }
-            return results;
-        } finally {
-            pool.shutdownNow();
-        }
+        return InJvmRanks.run(DeviceMesh.of(dp, 1, 1), ctx -> train(cfg, ctx));
     }
 
     @Test

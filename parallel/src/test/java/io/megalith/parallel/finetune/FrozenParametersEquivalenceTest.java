@@ -2,15 +2,14 @@ package io.megalith.parallel.finetune;
 
 import static io.megalith.parallel.testing.Tolerances.assertCloseToLargest;
 import static org.assertj.core.api.Assertions.assertThat;
+import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
-import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.comm.Communicator;
 import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
-import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.finetune.Freezing;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
@@ -28,7 +27,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.Test;
 
@@ -66,22 +64,12 @@ class FrozenParametersEquivalenceTest {
             new MegalithConfig.Lora(4, 8, List.of("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj")), List.of());
 
     static String text() {
-        StringBuilder sb = new StringBuilder();
-        Random r = new Random(21);
-        String[] words = {"in", "the", "beginning", "was", "word", "and", "light", "dark", "water", "land", "sky"};
-        while (sb.length() < 6000) {
-            sb.append(words[r.nextInt(words.length)]).append(r.nextInt(6) == 0 ? ".\n" : " ");
-        }
-        return sb.toString();
+        return SyntheticText.words(21, 6000, "in", "the", "beginning", "was", "word", "and", "light", "dark", "water", "land", "sky");
     }
 
     static Result train(MegalithConfig cfg, RankGroups groups, MegalithConfig.Finetune finetune) {
-        Torch.load(1);
-        Torch.enterThread();
-        JniUtils.setNumThreads(1);
-        String text = text();
-        CharTokenizer tok = CharTokenizer.fit(text);
-        TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
+        TextData data = SyntheticText.rankData(text(), cfg);
+        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
         CountingCommunicator dp = new CountingCommunicator(groups.dataParallel());
         RankGroups counted = new RankGroups(dp, groups.tensorParallel(), groups.pipeline(), groups.embedding());
         try (NDManager manager = Torch.newManager()) {

@@ -2,14 +2,13 @@ package io.megalith.parallel.pipeline;
 
 import static io.megalith.parallel.testing.Tolerances.assertCloseToLargest;
 import static org.assertj.core.api.Assertions.assertThat;
+import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
-import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
-import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
@@ -23,7 +22,6 @@ import io.megalith.parallel.testing.LoopbackRanks;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -53,22 +51,12 @@ class ThreeDimensionalEquivalenceTest {
     }
 
     static String text() {
-        StringBuilder sb = new StringBuilder();
-        Random r = new Random(12);
-        String[] words = {"nel", "mezzo", "del", "cammin", "di", "nostra", "vita", "mi", "ritrovai", "per", "una", "selva"};
-        while (sb.length() < 6000) {
-            sb.append(words[r.nextInt(words.length)]).append(r.nextInt(6) == 0 ? ".\n" : " ");
-        }
-        return sb.toString();
+        return SyntheticText.words(12, 6000, "nel", "mezzo", "del", "cammin", "di", "nostra", "vita", "mi", "ritrovai", "per", "una", "selva");
     }
 
     static Result train(MegalithConfig cfg, RankGroups groups) {
-        Torch.load(1);
-        Torch.enterThread();
-        JniUtils.setNumThreads(1);
-        String text = text();
-        CharTokenizer tok = CharTokenizer.fit(text);
-        TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
+        TextData data = SyntheticText.rankData(text(), cfg);
+        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
                     new TpLayout(groups.tensorParallel().rank(), groups.tensorParallel().size()), groups.tensorParallel(),

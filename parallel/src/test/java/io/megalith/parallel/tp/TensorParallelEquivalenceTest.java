@@ -1,10 +1,10 @@
 package io.megalith.parallel.tp;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.comm.Communicator;
 import io.megalith.core.comm.ElementType;
 import io.megalith.core.comm.ReduceOp;
@@ -12,7 +12,6 @@ import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TextData;
-import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.model.Targets;
@@ -73,12 +72,8 @@ class TensorParallelEquivalenceTest {
     }
 
     static Result train(MegalithConfig cfg, Communicator dp, Communicator tp) {
-        Torch.load(1);
-        Torch.enterThread();
-        JniUtils.setNumThreads(1);
-        String text = text();
-        CharTokenizer tok = CharTokenizer.fit(text);
-        TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
+        TextData data = SyntheticText.rankData(text(), cfg);
+        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), new TpLayout(tp.rank(), tp.size()), tp);
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager, dp);

@@ -1,14 +1,14 @@
 package io.megalith.parallel.zero;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import io.megalith.parallel.testing.InJvmRanks;
+import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDManager;
-import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
-import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.model.Segment;
@@ -18,16 +18,8 @@ import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.Memory;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
-import io.megalith.parallel.collective.CommOptions;
-import io.megalith.parallel.collective.GroupCommunicator;
 import io.megalith.parallel.mesh.ParallelContext;
-import io.megalith.parallel.transport.local.InJvmFabric;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -70,7 +62,9 @@ class ZeroMemoryTest {
     @ValueSource(ints = {0, 1, 2, 3})
     void heldBytesMatchTheStageAndNothingGrows(int stage) throws Exception {
         MegalithConfig cfg = config(stage);
-        List<RankResult> ranks = inJvm(ctx -> train(cfg, stage, ctx));
+        // the in-JVM transport copies messages on the heap, so the JVM's direct buffers are the trainer's alone (the socket
+        // transport keeps a bounded pool of receive buffers that grows with concurrency)
+        List<RankResult> ranks = InJvmRanks.run(DeviceMesh.of(N, 1, 1), ctx -> train(cfg, stage, ctx));
         RankResult r0 = ranks.get(0);
         for (int s = FIRST + 1; s < STEPS; s++) {
             long grew = r0.directBytes()[s] - r0.directBytes()[s - 1];
@@ -90,42 +84,9 @@ class ZeroMemoryTest {
         }
     }
 
-    /**
-     * Ranks as threads over the in-JVM transport: it copies messages on the heap, so the JVM's direct buffers are the
-     * trainer's alone (the socket transport keeps a bounded pool of receive buffers that grows with concurrency).
-     */
-    private static List<RankResult> inJvm(java.util.function.Function<ParallelContext, RankResult> rank)
-            throws Exception {
-        ExecutorService pool = Executors.newFixedThreadPool(N);
-        try (InJvmFabric fabric = new InJvmFabric(N)) {
-            List<Future<RankResult>> futures = new ArrayList<>();
-            for (int r = 0; r < N; r++) {
-                int me = r;
-                futures.add(pool.submit(() -> {
-                    try (ParallelContext ctx = new ParallelContext(DeviceMesh.of(N, 1, 1), me,
-                            (id, name, ranks) -> new GroupCommunicator(fabric.transport(me), id, name, ranks,
-                                    CommOptions.defaults()))) {
-                        return rank.apply(ctx);
-                    }
-                }));
-            }
-            List<RankResult> out = new ArrayList<>();
-            for (Future<RankResult> f : futures) {
-                out.add(f.get());
-            }
-            return out;
-        } finally {
-            pool.shutdownNow();
-        }
-    }
-
     private static RankResult train(MegalithConfig cfg, int stage, ParallelContext ctx) {
-        Torch.load(1);
-        Torch.enterThread();
-        JniUtils.setNumThreads(1);
-        String text = text();
-        CharTokenizer tok = CharTokenizer.fit(text);
-        TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
+        TextData data = SyntheticText.rankData(text(), cfg);
+        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
             ModelParameters store = Trainer.createParameters(cfg, gpt, manager, ctx.dataParallel());
@@ -171,12 +132,6 @@ class ZeroMemoryTest {
     }
 
     static String text() {
-        StringBuilder sb = new StringBuilder();
-        Random r = new Random(3);
-        String[] words = {"alpha", "beta", "gamma", "delta", "the", "and", "of", "sea", "sky"};
-        while (sb.length() < 8000) {
-            sb.append(words[r.nextInt(words.length)]).append(r.nextInt(6) == 0 ? ".\n" : " ");
-        }
-        return sb.toString();
+        return SyntheticText.words(3, 8000, "alpha", "beta", "gamma", "delta", "the", "and", "of", "sea", "sky");
     }
 }

@@ -453,13 +453,7 @@ public final class CheckpointStore {
     /** Unpublished directories in the checkpoints directory (see {@link Leftover}), by step. */
     public List<Leftover> leftovers() throws IOException {
         List<Leftover> out = new ArrayList<>();
-        FileStatus[] entries;
-        try {
-            entries = fs.listStatus(checkpointsDir);
-        } catch (FileNotFoundException e) {
-            return out;
-        }
-        for (FileStatus st : entries) {
+        for (FileStatus st : checkpointEntries()) {
             String name = st.getPath().getName();
             Matcher save = LEFTOVER_SAVE.matcher(name);
             Matcher delete = LEFTOVER_DELETE.matcher(name);
@@ -842,16 +836,19 @@ public final class CheckpointStore {
         }
     }
 
+    /** What the checkpoints directory holds; nothing if it does not exist yet. */
+    private FileStatus[] checkpointEntries() throws IOException {
+        try {
+            return fs.listStatus(checkpointsDir);
+        } catch (FileNotFoundException e) {
+            return new FileStatus[0];
+        }
+    }
+
     /** Directories named like a checkpoint, by step; completeness is not checked. */
     private NavigableMap<Long, Path> stepDirs() throws IOException {
         NavigableMap<Long, Path> dirs = new TreeMap<>();
-        FileStatus[] entries;
-        try {
-            entries = fs.listStatus(checkpointsDir);
-        } catch (FileNotFoundException e) {
-            return dirs;
-        }
-        for (FileStatus st : entries) {
+        for (FileStatus st : checkpointEntries()) {
             Matcher m = STEP_DIR.matcher(st.getPath().getName());
             // Only canonical names, so stepDir(step) finds the same directory again.
             if (st.isDirectory() && m.matches() && st.getPath().getName().equals(stepDirName(Long.parseLong(m.group(1))))) {

@@ -16,7 +16,7 @@ public final class ScratchBuffer implements AutoCloseable {
         long bytes = 4 * n;
         if (buffer == null || buffer.capacity() < bytes) {
             DirectBuffers.free(buffer);
-            buffer = null;
+            buffer = null; // not left pointing at freed memory if the allocation fails
             buffer = DirectBuffers.allocate(bytes);
         }
         return buffer.duplicate().position(0).limit((int) bytes).slice().order(ByteOrder.LITTLE_ENDIAN);

@@ -4,6 +4,7 @@ import io.megalith.core.comm.Communicator;
 import io.megalith.core.comm.ElementType;
 import io.megalith.core.comm.Handle;
 import io.megalith.core.comm.ReduceOp;
+import io.megalith.core.comm.Scalars;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.tensor.DirectBuffers;
@@ -325,7 +326,7 @@ public final class DataParallelOptimizer {
                 double s = AdamW.l2Norm(floats(grads, p.offset(), p.offset() + p.numel()));
                 expertSq += s * s;
             }
-            return Math.sqrt(sharedSq + sumInRankOrder(expertSq, ep));
+            return Math.sqrt(sharedSq + Scalars.sumInRankOrder(expertSq, ep));
         }
         if (tp.size() == 1 && pp.size() == 1) {
             return AdamW.l2Norm(floats(grads, 0, trainable));
@@ -339,28 +340,7 @@ public final class DataParallelOptimizer {
             boolean replica = p.sharding().kind() != io.megalith.core.nn.Parameter.Sharding.Kind.SLICE;
             local += replica ? s * s / tp.size() : s * s;
         }
-        return Math.sqrt(sumInRankOrder(sumInRankOrder(local, tp), pp));
-    }
-
-    /** The sum of one double per rank of {@code group}, added in rank order: the same on every rank. */
-    private static double sumInRankOrder(double value, Communicator group) {
-        if (group.size() == 1) {
-            return value;
-        }
-        ByteBuffer mine = DirectBuffers.allocate(8);
-        ByteBuffer all = DirectBuffers.allocate(8L * group.size());
-        try {
-            mine.putLong(0, Double.doubleToRawLongBits(value));
-            group.allGather(mine, all, ElementType.I64);
-            double sum = 0;
-            for (int r = 0; r < group.size(); r++) {
-                sum += Double.longBitsToDouble(all.getLong(8 * r));
-            }
-            return sum;
-        } finally {
-            DirectBuffers.free(mine);
-            DirectBuffers.free(all);
-        }
+        return Math.sqrt(Scalars.sumInRankOrder(Scalars.sumInRankOrder(local, tp), pp));
     }
 
     /**

@@ -3,6 +3,7 @@ package io.megalith.core.train;
 import io.megalith.core.comm.Communicator;
 import io.megalith.core.comm.ElementType;
 import io.megalith.core.comm.ReduceOp;
+import io.megalith.core.comm.Scalars;
 import io.megalith.core.model.Segment;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.PartitionedParameters;
@@ -45,8 +46,6 @@ public final class PartitionedOptimizer implements AutoCloseable {
     private final ByteBuffer[] pending; // stage 3: gradients of a group read by several segments, until reduced
     private final ScratchBuffer staged = new ScratchBuffer(); // one group's full gradient, for its reduce-scatter
     private final ScratchBuffer reduced = new ScratchBuffer(); // one group's reduce-scattered piece
-    private final ByteBuffer normMine = DirectBuffers.allocate(8);
-    private final ByteBuffer normAll;
     private final AdamW adam;
     private long commNanos;
     private long lastCommNanos;
@@ -90,7 +89,6 @@ public final class PartitionedOptimizer implements AutoCloseable {
             groupsOfSegment.add(gs);
         }
         this.grads = DirectBuffers.floats(params.shardSize());
-        this.normAll = DirectBuffers.allocate(8L * dp.size());
         this.pending = new ByteBuffer[n];
         this.adam = new AdamW(params.shardSize(), params.shardDecayRanges(), beta1, beta2, eps, weightDecay);
         if (stage == 2) {
@@ -260,13 +258,7 @@ public final class PartitionedOptimizer implements AutoCloseable {
      */
     private double globalNorm() {
         double local = AdamW.l2Norm(grads.asFloatBuffer());
-        normMine.putLong(0, Double.doubleToRawLongBits(local * local));
-        dp.allGather(normMine, normAll, ElementType.I64);
-        double sum = 0;
-        for (int r = 0; r < dp.size(); r++) {
-            sum += Double.longBitsToDouble(normAll.getLong(8 * r)); // rank order: the same sum on every rank
-        }
-        return Math.sqrt(sum);
+        return Math.sqrt(Scalars.sumInRankOrder(local * local, dp));
     }
 
     /** Full AdamW state by name (a collective). */
@@ -369,7 +361,5 @@ public final class PartitionedOptimizer implements AutoCloseable {
             pending[g] = null;
         }
         DirectBuffers.free(grads);
-        DirectBuffers.free(normMine);
-        DirectBuffers.free(normAll);
     }
 }

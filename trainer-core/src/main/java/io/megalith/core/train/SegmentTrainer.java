@@ -4,9 +4,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.comm.Communicator;
-import io.megalith.core.comm.ElementType;
 import io.megalith.core.comm.RankGroups;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.core.comm.Scalars;
 import io.megalith.core.comm.SingleRankCommunicator;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.model.Segment;
@@ -20,8 +19,6 @@ import io.megalith.core.optim.LrSchedule;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensorparallel.TensorParallelState;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.List;
 import java.util.Map;
 
@@ -246,14 +243,7 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
             counts[2] += parts[m] == null ? 0 : parts[m].rows();
         }
         long t0 = System.nanoTime();
-        if (dataParallel.size() > 1) {
-            ByteBuffer c = ByteBuffer.allocateDirect(24).order(ByteOrder.LITTLE_ENDIAN);
-            c.putLong(0, counts[0]).putLong(8, counts[1]).putLong(16, counts[2]);
-            dataParallel.allReduce(c, ElementType.I64, ReduceOp.SUM);
-            counts[0] = c.getLong(0);
-            counts[1] = c.getLong(8);
-            counts[2] = c.getLong(16);
-        }
+        Scalars.sum(counts, dataParallel);
         long commNanos = System.nanoTime() - t0;
         long stepKey = CounterRng.key(dropoutKey, step);
         SegmentedPass.Recompute recompute = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST
@@ -271,16 +261,7 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
         }
         if (dataParallel.size() > 1) {
             t0 = System.nanoTime();
-            // summed in rank order (gathered, then added): the same value on every rank
-            ByteBuffer mine = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN);
-            mine.putLong(0, Double.doubleToRawLongBits(loss));
-            int n = dataParallel.size();
-            ByteBuffer all = ByteBuffer.allocateDirect(8 * n).order(ByteOrder.LITTLE_ENDIAN);
-            dataParallel.allGather(mine, all, ElementType.I64);
-            loss = 0;
-            for (int r = 0; r < n; r++) {
-                loss += Double.longBitsToDouble(all.getLong(8 * r));
-            }
+            loss = Scalars.sumInRankOrder(loss, dataParallel);
             commNanos += System.nanoTime() - t0;
         }
         double lr = schedule.at(step);

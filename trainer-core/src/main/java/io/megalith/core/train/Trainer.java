@@ -6,8 +6,7 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.comm.Communicator;
 import io.megalith.core.comm.RankGroups;
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.core.comm.Scalars;
 import io.megalith.core.comm.SingleRankCommunicator;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
@@ -24,10 +23,8 @@ import java.util.Map;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.optim.LrSchedule;
 import io.megalith.core.tensor.CounterRng;
-import io.megalith.core.tensor.DirectBuffers;
 import io.megalith.core.tensor.Ops;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -400,7 +397,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         if (dp > 1) {
             long t0 = System.nanoTime();
             // each part's loss is weighted by its share of the step's scored tokens: the total is global
-            sumLongs(counts, dataParallel);
+            Scalars.sum(counts, dataParallel);
             commNanos += System.nanoTime() - t0;
         }
         long stepKey = CounterRng.key(dropoutKey, step);
@@ -414,7 +411,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         }
         if (dp > 1) {
             long t0 = System.nanoTime();
-            loss = sumDoubleArrays(new double[] {loss}, dataParallel)[0];
+            loss = Scalars.sumInRankOrder(new double[] {loss}, dataParallel)[0];
             commNanos += System.nanoTime() - t0;
         }
         commNanos += finishMoeStats();
@@ -450,7 +447,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         long commNanos = 0;
         long t0 = System.nanoTime();
         if (dp > 1) {
-            sumLongs(counts, dataParallel);
+            Scalars.sum(counts, dataParallel);
         }
         commNanos += System.nanoTime() - t0;
         long stepKey = CounterRng.key(dropoutKey, step);
@@ -517,13 +514,13 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         lastBubble = (double) waitNanos / (System.nanoTime() - start);
         t0 = System.nanoTime();
         // the loss lives on the last stage (other stages add 0), then is summed over data-parallel ranks
-        loss = sumDoubleArrays(new double[] {loss}, pp)[0];
+        loss = Scalars.sumInRankOrder(new double[] {loss}, pp)[0];
         if (dp > 1) {
-            loss = sumDoubleArrays(new double[] {loss}, dataParallel)[0];
+            loss = Scalars.sumInRankOrder(new double[] {loss}, dataParallel)[0];
         }
         commNanos += System.nanoTime() - t0;
         if (moeStats != null) { // every stage's MoE layers, then every data-parallel rank's tokens
-            moeStats.fromArray(sumDoubleArrays(moeStats.toArray(), pp));
+            moeStats.fromArray(Scalars.sumInRankOrder(moeStats.toArray(), pp));
         }
         commNanos += finishMoeStats();
         double lr = schedule.at(step);
@@ -553,56 +550,13 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             return 0;
         }
         long t0 = System.nanoTime();
-        moeStats.fromArray(sumDoubleArrays(moeStats.toArray(), dataParallel));
+        moeStats.fromArray(Scalars.sumInRankOrder(moeStats.toArray(), dataParallel));
         return System.nanoTime() - t0;
     }
 
     /** Routing statistics of the last step summed over all ranks (MoE models), else null. */
     public io.megalith.core.moe.MoeStats moeStats() {
         return moeStats;
-    }
-
-    /** Element-wise sums over {@code group} of one array per rank (gathered, then added in rank order). */
-    private static double[] sumDoubleArrays(double[] mine, Communicator group) {
-        int n = group.size();
-        if (n == 1) {
-            return mine;
-        }
-        int len = mine.length;
-        ByteBuffer all = DirectBuffers.allocate(8L * len * n); // freed at once: nothing a step allocates waits for GC
-        try {
-            ByteBuffer buf = all.duplicate().position(8 * len * group.rank()).limit(8 * len * (group.rank() + 1))
-                    .slice().order(ByteOrder.LITTLE_ENDIAN);
-            for (int i = 0; i < len; i++) {
-                buf.putLong(8 * i, Double.doubleToRawLongBits(mine[i]));
-            }
-            group.allGather(buf, all, ElementType.I64); // in place: buf is this rank's segment
-            double[] sum = new double[len];
-            for (int r = 0; r < n; r++) {
-                for (int i = 0; i < len; i++) {
-                    sum[i] += Double.longBitsToDouble(all.getLong(8 * (r * len + i)));
-                }
-            }
-            return sum;
-        } finally {
-            DirectBuffers.free(all);
-        }
-    }
-
-    /** Element-wise sums of {@code values} over {@code group}, in place. */
-    private static void sumLongs(long[] values, Communicator group) {
-        ByteBuffer c = DirectBuffers.allocate(8L * values.length);
-        try {
-            for (int i = 0; i < values.length; i++) {
-                c.putLong(8 * i, values[i]);
-            }
-            group.allReduce(c, ElementType.I64, ReduceOp.SUM);
-            for (int i = 0; i < values.length; i++) {
-                values[i] = c.getLong(8 * i);
-            }
-        } finally {
-            DirectBuffers.free(c);
-        }
     }
 
     /** Fraction of the last pipelined step this stage spent waiting for its neighbours (0 without pipelining). */
