@@ -150,6 +150,26 @@ abstract class AbstractCollectivesTest extends CommTestBase {
         }
     }
 
+    /** ZeRO gathers updated pieces in place: each rank's input is its own segment of the output. */
+    @ParameterizedTest(name = "n={0} {1}")
+    @MethodSource("gathers")
+    void allGatherWorksInPlace(int n, ElementType type) {
+        GroupCommunicator[] g = world(n).all(SMALL);
+        for (long count : sizes(n, type.bytes)) {
+            ByteBuffer whole = random(type, count, count);
+            List<ByteBuffer> got = onRanks(n, r -> {
+                ByteBuffer out = random(type, count, -1); // garbage to be overwritten, but for this rank's part
+                ByteBuffer own = part(out, g[r], count, r, type);
+                own.duplicate().put(part(whole, g[r], count, r, type));
+                g[r].allGather(own, out, type);
+                return out;
+            });
+            for (int r = 0; r < n; r++) {
+                assertSameBytes(got.get(r), whole, "in-place all_gather " + type + " of " + count + " on rank " + r);
+            }
+        }
+    }
+
     @ParameterizedTest(name = "n={0}")
     @ValueSource(ints = {1, 2, 3, 4})
     void broadcastFromEveryRoot(int n) {

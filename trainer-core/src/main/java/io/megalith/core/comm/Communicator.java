@@ -49,7 +49,8 @@ public interface Communicator extends AutoCloseable {
 
     /**
      * Gathers every rank's part into {@code output} (n elements): rank r's {@code input} holds
-     * partStart(n, r+1) - partStart(n, r) elements and lands at partStart(n, r).
+     * partStart(n, r+1) - partStart(n, r) elements and lands at partStart(n, r). {@code input} may be exactly that
+     * segment of {@code output} (in place, as torch's all_gather_into_tensor allows): ZeRO gathers updated pieces so.
      */
     default void allGather(ByteBuffer input, ByteBuffer output, ElementType type) {
         allGatherAsync(input, output, type).await();
