@@ -42,7 +42,7 @@ public final class ActivationMemoryBench {
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager,
-                    new io.megalith.core.comm.SingleRankCommunicator());
+                    new io.megalith.comm.SingleRankCommunicator());
             gpt.initConstants(manager);
             try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager)) {
                 for (int s = 0; s < ms.length; s++) {

@@ -1,7 +1,7 @@
 package io.megalith.bench;
 
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.ReduceOp;
 import io.megalith.parallel.collective.CommOptions;
 import io.megalith.parallel.collective.GroupCommunicator;
 import io.megalith.parallel.transport.InJvmRendezvous;

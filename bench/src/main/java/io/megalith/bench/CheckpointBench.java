@@ -2,8 +2,8 @@ package io.megalith.bench;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.checkpoint.CheckpointStore;
-import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -91,7 +91,7 @@ public final class CheckpointBench {
             CharTokenizer tok = CharTokenizer.fit(sb.toString());
             TextData data = new TextData(tok, tok.encode(sb.toString()), 0.1, cfg.model().blockSize(), cfg.seed());
             gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, new io.megalith.core.comm.SingleRankCommunicator());
+            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, new io.megalith.comm.SingleRankCommunicator());
             gpt.initConstants(manager);
             trainer = new Trainer(cfg, gpt, params, data, manager, RankGroups.single());
         }

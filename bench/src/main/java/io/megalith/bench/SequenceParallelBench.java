@@ -136,7 +136,7 @@ public final class SequenceParallelBench {
         }
     }
 
-    static long[] forwardFootprint(MegalithConfig cfg, io.megalith.core.comm.RankGroups groups) {
+    static long[] forwardFootprint(MegalithConfig cfg, io.megalith.comm.RankGroups groups) {
         io.megalith.core.tensor.Torch.load(1);
         io.megalith.core.tensor.Torch.enterThread();
         ai.djl.pytorch.jni.JniUtils.setNumThreads(1);

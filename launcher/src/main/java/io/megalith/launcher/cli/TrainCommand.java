@@ -89,7 +89,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingRun.Summary s;
         if (INPROCESS.equals(cfg.launch().master()) && !"gpt".equals(cfg.model().family())) {
             try (FamilyTrainingRun run = new FamilyTrainingRun(cfg, new Configuration(), out,
-                    io.megalith.core.comm.RankGroups.single(), true)) {
+                    io.megalith.comm.RankGroups.single(), true)) {
                 s = run.run();
             }
         } else if (INPROCESS.equals(cfg.launch().master())) {

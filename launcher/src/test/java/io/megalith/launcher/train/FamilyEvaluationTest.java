@@ -2,7 +2,7 @@ package io.megalith.launcher.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.megalith.core.comm.RankGroups;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.train.FamilyTrainingRun;

@@ -3,7 +3,7 @@ package io.megalith.launcher.train;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.megalith.core.comm.RankGroups;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;

@@ -2,8 +2,8 @@ package io.megalith.parallel.collective;
 
 import static io.megalith.parallel.collective.Segments.mod;
 
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.ReduceOp;
 import io.megalith.parallel.transport.Message;
 import java.nio.ByteBuffer;
 

@@ -1,7 +1,7 @@
 package io.megalith.parallel.collective;
 
-import io.megalith.core.comm.CommException;
-import io.megalith.core.comm.Handle;
+import io.megalith.comm.CommException;
+import io.megalith.comm.Handle;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 

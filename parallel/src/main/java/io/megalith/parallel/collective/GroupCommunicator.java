@@ -1,10 +1,10 @@
 package io.megalith.parallel.collective;
 
-import io.megalith.core.comm.CommException;
-import io.megalith.core.comm.Communicator;
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.Handle;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.CommException;
+import io.megalith.comm.Communicator;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.Handle;
+import io.megalith.comm.ReduceOp;
 import io.megalith.parallel.transport.Message;
 import io.megalith.parallel.transport.Transport;
 import java.nio.ByteBuffer;

@@ -1,7 +1,7 @@
 package io.megalith.parallel.collective;
 
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.ReduceOp;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;

@@ -1,6 +1,6 @@
 package io.megalith.parallel.mesh;
 
-import io.megalith.core.comm.Communicator;
+import io.megalith.comm.Communicator;
 
 /**
  * Makes the communicator of one process group for the calling rank. In a job this is

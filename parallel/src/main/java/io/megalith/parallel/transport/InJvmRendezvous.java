@@ -1,6 +1,6 @@
 package io.megalith.parallel.transport;
 
-import io.megalith.core.comm.CommTimeoutException;
+import io.megalith.comm.CommTimeoutException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;

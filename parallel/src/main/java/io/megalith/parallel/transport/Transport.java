@@ -10,8 +10,8 @@ import java.util.concurrent.CompletableFuture;
  *
  * <p>Failure contract: once a peer is known dead (its connection closed or failed), every pending and
  * later {@link #receive} from it and {@link #send} to it fails with a
- * {@link io.megalith.core.comm.CommException} whose {@code peer()} is that rank; a receive that is not
- * satisfied by its deadline fails with {@link io.megalith.core.comm.CommTimeoutException}.
+ * {@link io.megalith.comm.CommException} whose {@code peer()} is that rank; a receive that is not
+ * satisfied by its deadline fails with {@link io.megalith.comm.CommTimeoutException}.
  */
 public interface Transport extends AutoCloseable {
     int rank();

@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.checkpoint.CheckpointManifest;
 import io.megalith.core.checkpoint.CheckpointStore;
-import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;

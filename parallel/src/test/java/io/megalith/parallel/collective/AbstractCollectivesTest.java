@@ -3,10 +3,10 @@ package io.megalith.parallel.collective;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.megalith.core.comm.CommException;
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.Handle;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.CommException;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.Handle;
+import io.megalith.comm.ReduceOp;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;

@@ -2,10 +2,10 @@ package io.megalith.parallel.collective;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.megalith.core.comm.CommException;
-import io.megalith.core.comm.CommTimeoutException;
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.CommException;
+import io.megalith.comm.CommTimeoutException;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.ReduceOp;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;

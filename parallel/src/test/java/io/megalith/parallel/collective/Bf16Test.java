@@ -4,7 +4,7 @@ import static io.megalith.parallel.collective.Reducer.fromBf16;
 import static io.megalith.parallel.collective.Reducer.toBf16;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.ReduceOp;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import org.junit.jupiter.api.Test;

@@ -3,8 +3,8 @@ package io.megalith.parallel.collective;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.ReduceOp;
 import io.megalith.parallel.transport.Transport;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

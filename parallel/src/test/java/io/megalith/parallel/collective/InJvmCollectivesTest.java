@@ -2,8 +2,8 @@ package io.megalith.parallel.collective;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.ReduceOp;
 import io.megalith.parallel.transport.Transport;
 import io.megalith.parallel.transport.local.InJvmFabric;
 import io.megalith.parallel.transport.local.InJvmTransport;

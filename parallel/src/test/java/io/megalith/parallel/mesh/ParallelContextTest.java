@@ -3,8 +3,8 @@ package io.megalith.parallel.mesh;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.megalith.core.comm.Communicator;
-import io.megalith.core.comm.SingleRankCommunicator;
+import io.megalith.comm.Communicator;
+import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.parallel.mesh.RecordingGroupFactory.Call;
 import java.util.HashMap;
 import java.util.List;

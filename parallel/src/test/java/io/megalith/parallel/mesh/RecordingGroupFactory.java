@@ -1,6 +1,6 @@
 package io.megalith.parallel.mesh;
 
-import io.megalith.core.comm.Communicator;
+import io.megalith.comm.Communicator;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

@@ -1,9 +1,9 @@
 package io.megalith.parallel.testing;
 
-import io.megalith.core.comm.Communicator;
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.Handle;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.Communicator;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.Handle;
+import io.megalith.comm.ReduceOp;
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicLong;
 

@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
-import io.megalith.core.comm.Communicator;
-import io.megalith.core.comm.SingleRankCommunicator;
+import io.megalith.comm.Communicator;
+import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.lora.LoraConfig;

@@ -5,9 +5,9 @@ import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
-import io.megalith.core.comm.Communicator;
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.Communicator;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.ReduceOp;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
@@ -140,8 +140,8 @@ class TensorParallelEquivalenceTest {
 
     @Test
     void tensorParallelRanksReproduceOneRank() throws Exception {
-        Result one = train(config(1, 1), new io.megalith.core.comm.SingleRankCommunicator(),
-                new io.megalith.core.comm.SingleRankCommunicator());
+        Result one = train(config(1, 1), new io.megalith.comm.SingleRankCommunicator(),
+                new io.megalith.comm.SingleRankCommunicator());
         List<Result> tp2 = LoopbackRanks.run(DeviceMesh.of(1, 2, 1),
                 (ParallelContext ctx) -> train(config(1, 2), ctx.dataParallel(), ctx.tensorParallel()));
         for (Result r : tp2) {

@@ -3,8 +3,8 @@ package io.megalith.parallel.transport;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.megalith.core.comm.CommException;
-import io.megalith.core.comm.CommTimeoutException;
+import io.megalith.comm.CommException;
+import io.megalith.comm.CommTimeoutException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;

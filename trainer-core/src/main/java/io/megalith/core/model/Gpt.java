@@ -6,7 +6,7 @@ import io.megalith.core.nn.Embedding;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
-import io.megalith.core.comm.Communicator;
+import io.megalith.comm.Communicator;
 import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;

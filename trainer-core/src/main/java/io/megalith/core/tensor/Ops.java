@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.comm.DirectBuffers;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

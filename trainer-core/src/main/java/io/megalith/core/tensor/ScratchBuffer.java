@@ -1,5 +1,6 @@
 package io.megalith.core.tensor;
 
+import io.megalith.comm.DirectBuffers;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 

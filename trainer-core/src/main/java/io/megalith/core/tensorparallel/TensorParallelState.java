@@ -1,6 +1,6 @@
 package io.megalith.core.tensorparallel;
 
-import io.megalith.core.comm.Communicator;
+import io.megalith.comm.Communicator;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.HostTensor;
 import java.nio.ByteBuffer;

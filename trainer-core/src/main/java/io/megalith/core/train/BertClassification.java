@@ -3,7 +3,7 @@ package io.megalith.core.train;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.jni.JniUtils;
-import io.megalith.core.comm.Communicator;
+import io.megalith.comm.Communicator;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;

@@ -1,13 +1,13 @@
 package io.megalith.core.train;
 
-import io.megalith.core.comm.Communicator;
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.Handle;
-import io.megalith.core.comm.ReduceOp;
-import io.megalith.core.comm.Scalars;
+import io.megalith.comm.Communicator;
+import io.megalith.comm.DirectBuffers;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.Handle;
+import io.megalith.comm.ReduceOp;
+import io.megalith.comm.Scalars;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.optim.AdamW;
-import io.megalith.core.tensor.DirectBuffers;
 import io.megalith.core.tensor.ScratchBuffer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -80,7 +80,7 @@ public final class DataParallelOptimizer {
      */
     public DataParallelOptimizer(ParameterStore store, List<ParameterStore> replicas, List<GradientBuckets.Bucket> buckets,
             Communicator dp, int stage, double beta1, double beta2, double eps, double weightDecay) {
-        this(store, replicas, buckets, io.megalith.core.comm.RankGroups.dataParallelOnly(dp), null, stage, beta1, beta2,
+        this(store, replicas, buckets, io.megalith.comm.RankGroups.dataParallelOnly(dp), null, stage, beta1, beta2,
                 eps, weightDecay);
     }
 
@@ -90,7 +90,7 @@ public final class DataParallelOptimizer {
      * slice once and every replica once.
      */
     public DataParallelOptimizer(ParameterStore store, List<ParameterStore> replicas, List<GradientBuckets.Bucket> buckets,
-            io.megalith.core.comm.RankGroups groups, io.megalith.core.nn.Parameter tiedEmbedding, int stage, double beta1,
+            io.megalith.comm.RankGroups groups, io.megalith.core.nn.Parameter tiedEmbedding, int stage, double beta1,
             double beta2, double eps, double weightDecay) {
         Communicator dp = groups.dataParallel();
         this.tp = groups.tensorParallel();

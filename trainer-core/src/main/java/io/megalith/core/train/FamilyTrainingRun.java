@@ -1,8 +1,8 @@
 package io.megalith.core.train;
 
 import ai.djl.ndarray.NDManager;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.checkpoint.CheckpointStore;
-import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.Batch;

@@ -1,14 +1,14 @@
 package io.megalith.core.train;
 
-import io.megalith.core.comm.Communicator;
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.ReduceOp;
-import io.megalith.core.comm.Scalars;
+import io.megalith.comm.Communicator;
+import io.megalith.comm.DirectBuffers;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.ReduceOp;
+import io.megalith.comm.Scalars;
 import io.megalith.core.model.Segment;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.PartitionedParameters;
 import io.megalith.core.optim.AdamW;
-import io.megalith.core.tensor.DirectBuffers;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.ScratchBuffer;
 import java.nio.ByteBuffer;

@@ -1,13 +1,13 @@
 package io.megalith.core.train;
 
+import io.megalith.comm.Communicator;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.RankGroups;
+import io.megalith.comm.ReduceOp;
 import io.megalith.core.checkpoint.CheckpointManifest;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.CorruptCheckpointException;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
-import io.megalith.core.comm.Communicator;
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.RankGroups;
-import io.megalith.core.comm.ReduceOp;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;

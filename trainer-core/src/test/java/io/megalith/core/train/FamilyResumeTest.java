@@ -3,8 +3,8 @@ package io.megalith.core.train;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.megalith.comm.RankGroups;
 import io.megalith.core.checkpoint.CheckpointStore;
-import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.tensor.HostTensor;

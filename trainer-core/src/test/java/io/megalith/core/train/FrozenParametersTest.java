@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.checkpoint.CheckpointStore;
-import io.megalith.core.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -75,7 +75,7 @@ class FrozenParametersTest {
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = build.apply(GptConfig.from(cfg.model(), data.tokenizer().vocabSize()));
             long trainable = Freezing.apply(gpt.parameters(), finetune);
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, new io.megalith.core.comm
+            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, new io.megalith.comm
                     .SingleRankCommunicator());
             gpt.initConstants(manager);
             Map<String, HostTensor> before = params.toHost();
@@ -217,7 +217,7 @@ class FrozenParametersTest {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), data.tokenizer().vocabSize()));
             Freezing.apply(gpt.parameters(), FREEZE_EMBEDDING_AND_FIRST_BLOCK);
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager,
-                    new io.megalith.core.comm.SingleRankCommunicator());
+                    new io.megalith.comm.SingleRankCommunicator());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager);

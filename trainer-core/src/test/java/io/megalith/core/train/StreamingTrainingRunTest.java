@@ -5,7 +5,7 @@ import static io.megalith.core.train.TinyRuns.QUIET;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import io.megalith.core.comm.SingleRankCommunicator;
+import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.shards.ShardSetWriter;
 import io.megalith.core.data.tokenizer.CharTokenizer;

@@ -1,7 +1,7 @@
 package io.megalith.parallel.transport.netty;
 
-import io.megalith.core.comm.CommException;
-import io.megalith.core.comm.CommTimeoutException;
+import io.megalith.comm.CommException;
+import io.megalith.comm.CommTimeoutException;
 import io.megalith.parallel.transport.Message;
 import io.megalith.parallel.transport.MessageKey;
 import io.megalith.parallel.transport.PeerAddress;

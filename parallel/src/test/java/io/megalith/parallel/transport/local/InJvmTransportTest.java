@@ -3,8 +3,8 @@ package io.megalith.parallel.transport.local;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.megalith.core.comm.CommException;
-import io.megalith.core.comm.CommTimeoutException;
+import io.megalith.comm.CommException;
+import io.megalith.comm.CommTimeoutException;
 import io.megalith.parallel.transport.Message;
 import io.megalith.parallel.transport.MessageKey;
 import java.nio.ByteBuffer;

@@ -7,8 +7,8 @@ import static io.megalith.parallel.transport.netty.TestSupport.assertNoSecretIn;
 import static io.megalith.parallel.transport.netty.TestSupport.awaitLogLine;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.megalith.core.comm.CommException;
-import io.megalith.core.comm.CommTimeoutException;
+import io.megalith.comm.CommException;
+import io.megalith.comm.CommTimeoutException;
 import io.megalith.parallel.transport.InJvmRendezvous;
 import io.megalith.parallel.transport.PeerAddress;
 import io.megalith.parallel.transport.netty.Control.Accept;

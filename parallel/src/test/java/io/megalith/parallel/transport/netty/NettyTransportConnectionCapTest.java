@@ -2,8 +2,8 @@ package io.megalith.parallel.transport.netty;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.ReduceOp;
 import io.megalith.parallel.collective.CommOptions;
 import io.megalith.parallel.collective.GroupCommunicator;
 import io.megalith.parallel.transport.InJvmRendezvous;

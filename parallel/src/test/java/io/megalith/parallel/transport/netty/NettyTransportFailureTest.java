@@ -7,8 +7,8 @@ import static io.megalith.parallel.transport.netty.TestSupport.deadline;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.megalith.core.comm.CommException;
-import io.megalith.core.comm.CommTimeoutException;
+import io.megalith.comm.CommException;
+import io.megalith.comm.CommTimeoutException;
 import io.megalith.parallel.transport.MessageKey;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;

@@ -9,7 +9,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.esotericsoftware.kryo.kryo5.Kryo;
 import com.esotericsoftware.kryo.kryo5.io.Output;
-import io.megalith.core.comm.CommException;
+import io.megalith.comm.CommException;
 import io.megalith.parallel.transport.InJvmRendezvous;
 import io.megalith.parallel.transport.Message;
 import io.megalith.parallel.transport.MessageKey;

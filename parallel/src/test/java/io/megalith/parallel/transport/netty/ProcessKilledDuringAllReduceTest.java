@@ -2,9 +2,9 @@ package io.megalith.parallel.transport.netty;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.megalith.core.comm.CommException;
-import io.megalith.core.comm.ElementType;
-import io.megalith.core.comm.ReduceOp;
+import io.megalith.comm.CommException;
+import io.megalith.comm.ElementType;
+import io.megalith.comm.ReduceOp;
 import io.megalith.parallel.collective.CommOptions;
 import io.megalith.parallel.collective.GroupCommunicator;
 import java.io.BufferedReader;

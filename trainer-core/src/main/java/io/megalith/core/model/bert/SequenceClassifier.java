@@ -2,7 +2,7 @@ package io.megalith.core.model.bert;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
-import io.megalith.core.comm.Communicator;
+import io.megalith.comm.Communicator;
 import io.megalith.core.model.Segment;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Linear;

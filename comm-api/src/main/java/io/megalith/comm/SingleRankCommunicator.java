@@ -1,4 +1,4 @@
-package io.megalith.core.comm;
+package io.megalith.comm;
 
 import java.nio.ByteBuffer;
 

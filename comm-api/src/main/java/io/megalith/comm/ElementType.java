@@ -1,4 +1,4 @@
-package io.megalith.core.comm;
+package io.megalith.comm;
 
 /** Element types collectives reduce; buffers are little-endian, as libtorch's memory on x86-64. */
 public enum ElementType {

@@ -1,4 +1,4 @@
-package io.megalith.core.comm;
+package io.megalith.comm;
 
 /**
  * A collective or point-to-point operation failed: a peer died or disconnected, a deadline passed,

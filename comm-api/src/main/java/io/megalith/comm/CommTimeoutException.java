@@ -1,4 +1,4 @@
-package io.megalith.core.comm;
+package io.megalith.comm;
 
 /** An operation did not complete before its deadline (a peer stopped answering). */
 public class CommTimeoutException extends CommException {

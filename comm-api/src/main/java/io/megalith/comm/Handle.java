@@ -1,4 +1,4 @@
-package io.megalith.core.comm;
+package io.megalith.comm;
 
 /** An operation started asynchronously: {@link #await()} blocks until it is done and rethrows its failure. */
 public interface Handle {

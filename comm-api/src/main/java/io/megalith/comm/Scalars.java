@@ -1,6 +1,5 @@
-package io.megalith.core.comm;
+package io.megalith.comm;
 
-import io.megalith.core.tensor.DirectBuffers;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 

@@ -1,4 +1,4 @@
-package io.megalith.core.tensor;
+package io.megalith.comm;
 
 import java.lang.reflect.Field;
 import java.nio.Buffer;
@@ -11,7 +11,7 @@ import java.nio.ByteOrder;
  * <p>Why: a direct {@link ByteBuffer} releases its native memory only when the collector finds it unreachable. A
  * training step that allocates a few hundred MiB of direct buffers and drops them leaves the Java heap almost empty,
  * so no collection runs, and process memory grows by that much every step until {@code -XX:MaxDirectMemorySize}
- * forces one. Hot paths reuse a {@link ScratchBuffer}; the rest call {@link #free} in a {@code finally}.
+ * forces one. Hot paths reuse a scratch buffer (trainer-core's {@code ScratchBuffer}); the rest call {@link #free} in a {@code finally}.
  */
 public final class DirectBuffers {
     private static final sun.misc.Unsafe UNSAFE = unsafe();

@@ -1,4 +1,4 @@
-package io.megalith.core.comm;
+package io.megalith.comm;
 
 /**
  * The process groups one rank trains with, from the device mesh: data-parallel (shares the batch, sums

@@ -1,4 +1,4 @@
-package io.megalith.core.comm;
+package io.megalith.comm;
 
 /** How all-reduce and reduce-scatter combine the ranks' values. */
 public enum ReduceOp {
