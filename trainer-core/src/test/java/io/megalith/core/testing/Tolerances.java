@@ -1,4 +1,4 @@
-package io.megalith.parallel.testing;
+package io.megalith.core.testing;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

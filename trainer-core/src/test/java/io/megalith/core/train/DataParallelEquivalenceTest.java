@@ -1,8 +1,6 @@
-package io.megalith.parallel.dp;
+package io.megalith.core.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import io.megalith.parallel.testing.InJvmRanks;
-import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.config.ConfigLoader;
@@ -12,7 +10,8 @@ import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.train.Trainer;
+import io.megalith.core.testing.InJvmRanks;
+import io.megalith.core.testing.SyntheticText;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
 import java.util.ArrayList;

@@ -1,8 +1,6 @@
-package io.megalith.parallel.zero;
+package io.megalith.core.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import io.megalith.parallel.testing.InJvmRanks;
-import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDManager;
@@ -15,8 +13,8 @@ import io.megalith.core.model.Segment;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.train.Memory;
-import io.megalith.core.train.Trainer;
+import io.megalith.core.testing.InJvmRanks;
+import io.megalith.core.testing.SyntheticText;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
 import java.util.List;

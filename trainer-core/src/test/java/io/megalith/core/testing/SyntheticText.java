@@ -1,4 +1,4 @@
-package io.megalith.parallel.testing;
+package io.megalith.core.testing;
 
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.config.MegalithConfig;

@@ -1,15 +1,13 @@
-package io.megalith.parallel.checkpoint;
+package io.megalith.core.checkpoint;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.megalith.core.checkpoint.CheckpointManifest;
-import io.megalith.core.checkpoint.CheckpointStore;
-import io.megalith.core.config.MegalithConfig;
-import io.megalith.parallel.mesh.DeviceMesh;
-import io.megalith.parallel.testing.LoopbackRanks;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.testing.LoopbackRanks;
+import io.megalith.parallel.mesh.DeviceMesh;
 import java.nio.file.Path;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;

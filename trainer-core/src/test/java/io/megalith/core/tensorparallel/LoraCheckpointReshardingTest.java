@@ -1,4 +1,4 @@
-package io.megalith.parallel.tp;
+package io.megalith.core.tensorparallel;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -8,12 +8,12 @@ import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.tensor.Torch;
+import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.train.RunState;
 import io.megalith.core.train.RunStateCodec;
 import io.megalith.core.train.ShardedCheckpointer;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
-import io.megalith.parallel.testing.LoopbackRanks;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;

@@ -1,4 +1,4 @@
-package io.megalith.parallel.testing;
+package io.megalith.core.testing;
 
 import io.megalith.comm.Communicator;
 import io.megalith.comm.ElementType;

@@ -1,7 +1,6 @@
-package io.megalith.parallel.moe;
+package io.megalith.core.moe;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
@@ -15,10 +14,11 @@ import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.testing.LoopbackRanks;
+import io.megalith.core.testing.SyntheticText;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
-import io.megalith.parallel.testing.LoopbackRanks;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

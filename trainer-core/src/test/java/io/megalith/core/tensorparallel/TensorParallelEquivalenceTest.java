@@ -1,7 +1,6 @@
-package io.megalith.parallel.tp;
+package io.megalith.core.tensorparallel;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -22,13 +21,12 @@ import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TensorParallelState;
-import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.testing.LoopbackRanks;
+import io.megalith.core.testing.SyntheticText;
 import io.megalith.core.train.SegmentedPass;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
-import io.megalith.parallel.testing.LoopbackRanks;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;

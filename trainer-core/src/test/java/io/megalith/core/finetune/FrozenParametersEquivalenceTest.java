@@ -1,8 +1,7 @@
-package io.megalith.parallel.finetune;
+package io.megalith.core.finetune;
 
-import static io.megalith.parallel.testing.Tolerances.assertCloseToLargest;
+import static io.megalith.core.testing.Tolerances.assertCloseToLargest;
 import static org.assertj.core.api.Assertions.assertThat;
-import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.Communicator;
@@ -10,7 +9,6 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
-import io.megalith.core.finetune.Freezing;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
@@ -19,10 +17,11 @@ import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.testing.CountingCommunicator;
+import io.megalith.core.testing.LoopbackRanks;
+import io.megalith.core.testing.SyntheticText;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
-import io.megalith.parallel.testing.CountingCommunicator;
-import io.megalith.parallel.testing.LoopbackRanks;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;

@@ -1,4 +1,4 @@
-package io.megalith.parallel.tp;
+package io.megalith.core.tensorparallel;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -15,13 +15,12 @@ import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.testing.LoopbackRanks;
+import io.megalith.core.testing.Tolerances;
 import io.megalith.core.train.SegmentTrainer;
 import io.megalith.core.train.SegmentedPass;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
-import io.megalith.parallel.testing.LoopbackRanks;
-import io.megalith.parallel.testing.Tolerances;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

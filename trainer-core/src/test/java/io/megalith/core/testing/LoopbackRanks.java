@@ -1,4 +1,4 @@
-package io.megalith.parallel.testing;
+package io.megalith.core.testing;
 
 import io.megalith.parallel.collective.CommOptions;
 import io.megalith.parallel.collective.GroupCommunicator;

@@ -1,8 +1,7 @@
-package io.megalith.parallel.pipeline;
+package io.megalith.core.pipeline;
 
-import static io.megalith.parallel.testing.Tolerances.assertCloseToLargest;
+import static io.megalith.core.testing.Tolerances.assertCloseToLargest;
 import static org.assertj.core.api.Assertions.assertThat;
-import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
@@ -12,13 +11,13 @@ import io.megalith.core.data.TextData;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
-import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.testing.LoopbackRanks;
+import io.megalith.core.testing.SyntheticText;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
-import io.megalith.parallel.testing.LoopbackRanks;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

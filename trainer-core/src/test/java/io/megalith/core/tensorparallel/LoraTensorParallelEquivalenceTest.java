@@ -1,6 +1,6 @@
-package io.megalith.parallel.tp;
+package io.megalith.core.tensorparallel;
 
-import static io.megalith.parallel.testing.Tolerances.assertCloseToLargest;
+import static io.megalith.core.testing.Tolerances.assertCloseToLargest;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
@@ -27,12 +27,10 @@ import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TensorParallelState;
-import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.train.SegmentedPass;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
-import io.megalith.parallel.testing.LoopbackRanks;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;

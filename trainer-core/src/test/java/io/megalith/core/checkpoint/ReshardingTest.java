@@ -1,12 +1,9 @@
-package io.megalith.parallel.checkpoint;
+package io.megalith.core.checkpoint;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import io.megalith.parallel.testing.SyntheticText;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
-import io.megalith.core.checkpoint.CheckpointManifest;
-import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -16,12 +13,13 @@ import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.testing.LoopbackRanks;
+import io.megalith.core.testing.SyntheticText;
 import io.megalith.core.train.RunState;
 import io.megalith.core.train.RunStateCodec;
 import io.megalith.core.train.ShardedCheckpointer;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
-import io.megalith.parallel.testing.LoopbackRanks;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
