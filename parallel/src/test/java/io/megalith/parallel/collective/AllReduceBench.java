@@ -13,7 +13,7 @@ import java.util.List;
  * rank over the in-JVM fabric, 2 and 4 ranks, one thread per rank, with fp32 and with bf16 on the wire. The fabric copies each message once,
  * so this measures the reduction loops and the copies, i.e. the CPU cost of the collective.
  * Run after {@code mvn -pl parallel -am test-compile}: {@code java -cp
- * parallel/target/classes:parallel/target/test-classes:trainer-core/target/classes
+ * parallel/target/classes:parallel/target/test-classes:comm-api/target/classes
  * io.megalith.parallel.collective.AllReduceBench [MiB]}.
  */
 public final class AllReduceBench {
