@@ -1,6 +1,7 @@
 package io.megalith.launcher.cli;
 
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamily;
 import io.megalith.parallel.mesh.DeviceMesh;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -57,32 +58,9 @@ final class DryRun {
         long v = vocab[0];
         long c = m.nEmbd();
         long t = m.blockSize();
-        long bias = m.bias() ? 1 : 0;
-        long norm = c * (1 + bias);
-        long attention = 3 * c * c + 3 * c * bias + c * c + c * bias;
-        long mlp = 8 * c * c + 5 * c * bias;
-        long params;
-        int layers;
-        switch (m.family()) {
-            case "bert" -> { // token, position and segment embeddings; post-LN blocks; MLM transform; pooler
-                layers = m.nLayer();
-                params = v * c + t * c + (long) m.typeVocabSize() * c + 2 * c + layers * (attention + mlp + 2 * norm)
-                        + (c * c + c) + 2 * c + v + (c * c + c);
-            }
-            case "encoder_decoder" -> { // one tied embedding; decoder blocks add cross-attention
-                layers = m.nEncoderLayer() + m.nDecoderLayer();
-                params = v * c + 2 * t * c + m.nEncoderLayer() * (attention + mlp + 2 * norm)
-                        + m.nDecoderLayer() * (2 * attention + mlp + 3 * norm) + 2 * norm;
-            }
-            default -> { // nanoGPT: wte (tied head), wpe, blocks, ln_f; MoE blocks: experts' MLPs and a router
-                layers = m.nLayer();
-                params = v * c + t * c + norm;
-                for (int l = 0; l < layers; l++) {
-                    boolean moe = m.moe() != null && m.moe().moeLayer(l);
-                    params += attention + 2 * norm + (moe ? m.moe().experts() * mlp + c * m.moe().experts() : mlp);
-                }
-            }
-        }
+        ModelFamily family = cfg.modelFamily();
+        long params = family.parameterCount(m, v);
+        int layers = family.layers(m);
         // a rank holds its tensor- and pipeline-parallel share; ZeRO partitions over the data-parallel ranks
         long shard = ceil(params, (long) p.tp() * p.pp());
         int stage = cfg.zero().stage();

@@ -1,5 +1,7 @@
 package io.megalith.launcher.cli;
 
+import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.family.ModelFamily;
 import io.megalith.core.model.seq2seq.Seq2SeqTask;
 import io.megalith.core.train.Seq2SeqRunTask;
 import io.megalith.core.train.TrainedSeq2Seq;
@@ -7,6 +9,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import org.apache.hadoop.conf.Configuration;
 
 /**
@@ -20,13 +23,15 @@ final class FamilyGenerate {
     /** Handles the run if its checkpoints are not a GPT's; returns null when they are (or there are none). */
     static Integer run(String runDir, Configuration hadoop, List<String> prompts, int beams, Integer maxNewTokens,
             Integer samples, int threads, PrintStream out) throws IOException {
-        String family = TrainedSeq2Seq.family(runDir, hadoop).orElse("gpt");
-        if ("bert".equals(family)) {
-            throw new IllegalArgumentException(runDir + " holds a model.family bert run: an encoder does not generate "
-                    + "text; fine-tune it for a task with megalith finetune (model.family: bert)");
+        Optional<ModelFamily> family = TrainedSeq2Seq.family(runDir, hadoop).flatMap(ModelFamilies::find);
+        ModelFamily.Objective objective = family.map(ModelFamily::objective).orElse(ModelFamily.Objective.NEXT_TOKEN);
+        if (objective == ModelFamily.Objective.MASKED_TOKENS) {
+            String name = family.get().name();
+            throw new IllegalArgumentException(runDir + " holds a model.family " + name + " run: an encoder does not "
+                    + "generate text; fine-tune it for a task with megalith finetune (model.family: " + name + ")");
         }
-        if (!"encoder_decoder".equals(family)) {
-            return null;
+        if (objective != ModelFamily.Objective.SOURCE_TO_TARGET) {
+            return null; // a GPT's (or no checkpoint): GenerateCommand's own path
         }
         if (beams < 1) {
             throw new IllegalArgumentException("--beams must be >= 1 (got " + beams + ")");

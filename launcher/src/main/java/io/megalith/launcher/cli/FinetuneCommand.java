@@ -1,6 +1,7 @@
 package io.megalith.launcher.cli;
 
 import ai.djl.ndarray.NDManager;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.finetune.SpeakerConfig;
 import io.megalith.core.finetune.SpeakerExperiment;
 import io.megalith.core.tensor.Torch;
@@ -60,7 +61,7 @@ final class FinetuneCommand implements Callable<Integer> {
         if (root.has("family")) {
             return Format.FORMER_GPT;
         }
-        boolean speakers = "bert".equals(root.path("model").path("family").asText("gpt")) && (root.has("pretrain")
+        boolean speakers = ModelFamilies.BERT.named(root.path("model").path("family").asText()) && (root.has("pretrain")
                 || root.path("run").has("pretrained") || root.path("model").has("seq_len")
                 || root.path("data").has("test_fraction"));
         return speakers ? Format.SPEAKER_EXPERIMENT : Format.TRAIN;

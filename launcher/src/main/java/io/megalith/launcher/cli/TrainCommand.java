@@ -3,8 +3,8 @@ package io.megalith.launcher.cli;
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
-import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.LoraOutputs;
+import io.megalith.core.train.RankRun;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.launcher.train.DistributedTraining;
 import java.io.IOException;
@@ -87,13 +87,8 @@ final class TrainCommand implements Callable<Integer> {
             out.println("megalith: warning: " + w);
         }
         TrainingRun.Summary s;
-        if (INPROCESS.equals(cfg.launch().master()) && !"gpt".equals(cfg.model().family())) {
-            try (FamilyTrainingRun run = new FamilyTrainingRun(cfg, new Configuration(), out,
-                    io.megalith.comm.RankGroups.single(), true)) {
-                s = run.run();
-            }
-        } else if (INPROCESS.equals(cfg.launch().master())) {
-            try (TrainingRun run = new TrainingRun(cfg, new Configuration(), out)) {
+        if (INPROCESS.equals(cfg.launch().master())) {
+            try (RankRun run = cfg.modelFamily().newInProcessRun(cfg, new Configuration(), out)) {
                 s = run.run();
             }
         } else {
@@ -127,7 +122,7 @@ final class TrainCommand implements Callable<Integer> {
             return;
         }
         if (s.exactMatch() != null) {
-            if ("pairs".equals(cfg.data().task()) && "gpt".equals(cfg.model().family())) {
+            if ("pairs".equals(cfg.data().task()) && cfg.modelFamily().promptAnswerPairs()) {
                 out.printf("megalith: exact match on (up to %d) held-out pairs: %.1f%%%n", cfg.data().evalPairs(),
                         s.exactMatch() * 100);
             } else {
@@ -163,7 +158,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         out.printf("megalith: LoRA adapters in %s/%s, merged into a plain %s in %s/%s (max |logit diff| of merged "
                 + "vs base + adapters: %s)%n", cfg.run().dir(), LoraOutputs.ADAPTERS_FILE,
-                "gpt".equals(cfg.model().family()) ? "GPT" : cfg.model().family() + " model", cfg.run().dir(),
+                cfg.modelFamily().modelName(), cfg.run().dir(),
                 LoraOutputs.MERGED_FILE, diff);
     }
 

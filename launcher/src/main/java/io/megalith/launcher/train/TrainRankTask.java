@@ -2,7 +2,7 @@ package io.megalith.launcher.train;
 
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
-import io.megalith.core.train.FamilyTrainingRun;
+import io.megalith.core.train.RankRun;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.launcher.spark.RankContext;
 import io.megalith.launcher.spark.RankTask;
@@ -49,25 +49,12 @@ record TrainRankTask(String configYaml, int attempt, int threadsPerRank, FaultIn
                 c.smallMessageKib() << 10, false);
         DeviceMesh mesh = DeviceMesh.forWorld(ctx.worldSize(), p.dp(), p.tp(), p.pp(), p.ep());
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-        if (!"gpt".equals(cfg.model().family())) {
-            // BERT / encoder-decoder: SegmentTrainer's DP x TP layout; checkpoints and resume as the GPT's
-            try (NettyTransport transport = NettyTransport.start(ctx.rank(), ctx.worldSize(), transportConfig,
-                    ctx.rendezvous());
-                    ParallelContext parallel = new ParallelContext(mesh, ctx.rank(),
-                            (id, name, ranks) -> new GroupCommunicator(transport, id, name, ranks, options));
-                    FamilyTrainingRun run = new FamilyTrainingRun(cfg, new Configuration(), quiet, parallel.rankGroups(),
-                            ctx.rank() == 0, preparedData)) {
-                if (failure != null) {
-                    run.onStep(step -> failure.maybeFail(ctx.rank(), step, attempt));
-                }
-                return run.run();
-            }
-        }
         try (NettyTransport transport = NettyTransport.start(ctx.rank(), ctx.worldSize(), transportConfig, ctx.rendezvous());
                 ParallelContext parallel = new ParallelContext(mesh, ctx.rank(),
                         (id, name, ranks) -> new GroupCommunicator(transport, id, name, ranks, options));
-                TrainingRun run = new TrainingRun(cfg, new Configuration(), quiet, parallel.rankGroups(), ctx.rank() == 0,
-                        preparedData)) {
+                // the family builds its run: TrainingRun (GPT) or FamilyTrainingRun (SegmentTrainer's DP x TP layout)
+                RankRun run = cfg.modelFamily().newRun(cfg, new Configuration(), quiet, parallel.rankGroups(),
+                        ctx.rank() == 0, preparedData)) {
             if (failure != null) {
                 run.onStep(step -> failure.maybeFail(ctx.rank(), step, attempt));
             }

@@ -1,7 +1,10 @@
 package io.megalith.core.config;
 
 import io.megalith.core.data.shards.ShardReading;
+import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.family.ModelFamily;
 import java.util.List;
+import java.util.function.Predicate;
 
 /**
  * The whole configuration of a run, bound strictly from YAML (snake_case keys). Defaults live in
@@ -50,7 +53,7 @@ public record MegalithConfig(
         /** A GPT. */
         public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
                 Moe moe) {
-            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, "gpt", 0, 0);
+            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, ModelFamilies.GPT.name(), 0, 0);
         }
 
         /** A dense model (no MoE layers). */
@@ -199,7 +202,7 @@ public record MegalithConfig(
 
     /** Why this layout runs with one worker per rank (the YAML path that demands it), or null if it need not. */
     public String oneWorkerReason() {
-        if (!"gpt".equals(model.family())) {
+        if (!can(ModelFamily::workerThreads)) {
             return "model.family " + model.family();
         }
         if (parallel.tp() > 1) {
@@ -317,7 +320,7 @@ public record MegalithConfig(
     private void pairsProblems(Checks c) {
         boolean file = data.path() != null && !data.path().isBlank();
         boolean builtin = data.builtin() != null && !data.builtin().isBlank();
-        if (!"pairs".equals(data.task()) || !"gpt".equals(model.family())) {
+        if (!"pairs".equals(data.task()) || !can(ModelFamily::promptAnswerPairs)) {
             c.require(!builtin, "data.builtin: only for data.task pairs with model.family gpt (got data.task "
                     + data.task() + ", model.family " + model.family() + "); remove it");
             return;
@@ -362,29 +365,34 @@ public record MegalithConfig(
     public boolean classification() {
         return "classify".equals(data.task()) || "speakers".equals(data.task());
     }
-    public static final List<String> FAMILIES = List.of("gpt", "encoder_decoder", "bert");
+    public static final List<String> FAMILIES = ModelFamilies.names();
 
-    /** The model families other than the GPT train through io.megalith.core.train.FamilyTrainingRun. */
+    /** The family model.family names (its capabilities decide the layouts and tasks it takes). */
+    public ModelFamily modelFamily() {
+        return ModelFamilies.byName(model.family());
+    }
+
+    /** Whether model.family names a registered family that has {@code capability}. */
+    private boolean can(Predicate<ModelFamily> capability) {
+        return ModelFamilies.find(model.family()).filter(capability).isPresent();
+    }
+
+    /** Checks of the family and of the tasks and layouts only some families take (see ModelFamily). */
     private void familyProblems(Checks c) {
         c.oneOf("model.family", model.family(), FAMILIES);
         c.atLeast("model.n_encoder_layer", model.nEncoderLayer(), 0);
         c.atLeast("model.n_decoder_layer", model.nDecoderLayer(), 0);
-        if ("bert".equals(model.family())) {
-            c.require(!"reverse".equals(data.task()) && !"pairs".equals(data.task()), "data.task: model.family bert "
-                    + "pre-trains (masked LM) on the tokens of data.task text or addition, or classifies (data.task "
-                    + "classify | speakers) (got " + data.task() + ")");
-        }
         c.atLeast("model.type_vocab_size", model.typeVocabSize(), 1);
         if (model.nsp()) {
-            c.require("bert".equals(model.family()) && !classification(), "model.nsp: next-sentence prediction is a "
-                    + "model.family bert pre-training head (data.task text or addition)");
+            c.require(can(ModelFamily::nextSentencePrediction) && !classification(), "model.nsp: next-sentence "
+                    + "prediction is a model.family bert pre-training head (data.task text or addition)");
             c.require(model.typeVocabSize() >= 2, "model.type_vocab_size: must be >= 2 with model.nsp (sentence A and "
                     + "B segments)");
             c.atLeast("model.block_size", model.blockSize(), 4);
         }
         if (classification()) {
-            c.require("bert".equals(model.family()), "data.task: " + data.task() + " (sequence classification) "
-                    + "trains model.family bert (got " + model.family() + ")");
+            c.require(can(ModelFamily::sequenceClassification), "data.task: " + data.task() + " (sequence "
+                    + "classification) trains model.family bert (got " + model.family() + ")");
             c.require(data.path() != null && !data.path().isBlank(), "data.path: must be set for data.task="
                     + data.task() + " (" + ("classify".equals(data.task())
                             ? "label<TAB>text or label<TAB>text_a<TAB>text_b lines" : "a play in the "
@@ -393,31 +401,24 @@ public record MegalithConfig(
                     + " (accuracy is measured on held-out examples; e.g. 0.1)");
             c.atLeast("data.speakers", data.speakers(), 2);
         }
-        boolean gpt = "gpt".equals(model.family());
-        if (gpt) {
-            c.require(!"reverse".equals(data.task()), "data.task: reverse is the encoder_decoder task; set "
-                    + "model.family=encoder_decoder or data.task=text | addition");
-            return;
-        }
-        if ("encoder_decoder".equals(model.family())) {
-            boolean pairs = "pairs".equals(data.task()); // the task name is shared with the GPT's; the family decides
-            c.require("reverse".equals(data.task()) || pairs, "data.task: model.family encoder_decoder trains on data.task "
-                    + "reverse (built in) or pairs (source<TAB>target lines of data.path) (got " + data.task() + ")");
-            if (pairs) {
-                c.require(data.path() != null && !data.path().isBlank(), "data.path: must be set for data.task=pairs "
-                        + "with model.family encoder_decoder: a file of source<TAB>target lines (e.g. --set "
-                        + "data.path=/path/to/pairs.tsv)");
-            }
-            c.atLeast("data.min_len", data.minLen(), 1);
-            c.require(data.maxLen() >= data.minLen(), "data.max_len: must be >= data.min_len (" + data.maxLen() + " < "
-                    + data.minLen() + ")");
-        }
+        ModelFamilies.find(model.family()).ifPresent(family -> family.checkConfig(this, c));
         String f = "model.family " + model.family();
-        c.require(parallel.pp() == 1, "parallel.pp: " + f + " runs without pipeline parallelism (got pp " + parallel.pp() + ")");
-        c.require(parallel.ep() == 1 && (model.moe() == null || !model.moe().enabled()), "model.moe: " + f
-                + " has no MoE blocks (set model.moe.every=0 and parallel.ep=1)");
-        c.require(!parallel.sequenceParallel(), "parallel.sequence_parallel: not supported for " + f);
-        c.require(zero.stage() <= 1, "zero.stage: at most 1 for " + f + " (got " + zero.stage() + ")");
+        if (!can(ModelFamily::pipelineParallel)) {
+            c.require(parallel.pp() == 1, "parallel.pp: " + f + " runs without pipeline parallelism (got pp "
+                    + parallel.pp() + ")");
+        }
+        if (!can(ModelFamily::mixtureOfExperts)) {
+            c.require(parallel.ep() == 1 && (model.moe() == null || !model.moe().enabled()), "model.moe: " + f
+                    + " has no MoE blocks (set model.moe.every=0 and parallel.ep=1)");
+        }
+        if (!can(ModelFamily::sequenceParallel)) {
+            c.require(!parallel.sequenceParallel(), "parallel.sequence_parallel: not supported for " + f);
+        }
+        int maxZero = ModelFamilies.find(model.family()).map(ModelFamily::maxZeroStage).orElse(1);
+        if (maxZero < 3) { // 3 is zero.stage's own range
+            c.require(zero.stage() <= maxZero, "zero.stage: at most " + maxZero + " for " + f + " (got "
+                    + zero.stage() + ")");
+        }
     }
     public static final List<String> TOKENIZERS = List.of("char", "bpe");
     public static final List<String> DATA_FORMATS = List.of("auto", "text", "jsonl", "parquet");

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.megalith.core.config.ConfigException;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.lora.LoraConfig;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -51,7 +52,7 @@ public final class SpeakerConfig {
         }
         check(file, root, "");
         String family = text(file, root, "model", "family");
-        if (!family.equals("bert")) {
+        if (!ModelFamilies.BERT.named(family)) {
             throw new ConfigException(file.toString(), "model.family: this pipeline fine-tunes bert (got " + family + ")");
         }
         JsonNode run = root.path("run");

@@ -1,6 +1,7 @@
 package io.megalith.core.finetune;
 
 import ai.djl.ndarray.NDManager;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.lora.Lora;
 import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.model.bert.Bert;
@@ -59,7 +60,7 @@ public final class SpeakerExperiment {
             if (s.runDir() != null) {
                 Path f = Path.of(s.runDir(), "pretrained.safetensors");
                 io(() -> {
-                    ModelFiles.save(f, pretrained, Map.of("family", "bert"));
+                    ModelFiles.save(f, pretrained, Map.of("family", ModelFamilies.BERT.name()));
                     return null;
                 });
                 log.println("saved " + f);
@@ -173,7 +174,7 @@ public final class SpeakerExperiment {
                     if (s.runDir() != null) {
                         Path mergedFile = dir.resolve("lora-merged.safetensors");
                         io(() -> {
-                            ModelFiles.save(mergedFile, merged, Map.of("family", "bert"));
+                            ModelFiles.save(mergedFile, merged, Map.of("family", ModelFamilies.BERT.name()));
                             return null;
                         });
                     } else {
@@ -187,7 +188,7 @@ public final class SpeakerExperiment {
             } else if (s.runDir() != null && pretrained != null) {
                 Path f = Path.of(s.runDir(), "finetuned.safetensors");
                 io(() -> {
-                    ModelFiles.save(f, trainer.store().toHost(), Map.of("family", "bert"));
+                    ModelFiles.save(f, trainer.store().toHost(), Map.of("family", ModelFamilies.BERT.name()));
                     return null;
                 });
                 log.println("saved " + f);

@@ -9,6 +9,7 @@ import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.finetune.BaseCheckpoint;
 import io.megalith.core.finetune.ClassificationData;
 import io.megalith.core.finetune.Freezing;
@@ -66,7 +67,7 @@ public final class BertClassification {
         MegalithConfig.Model m = cfg.model();
         String init = cfg.checkpoint().initFrom();
         this.base = init == null || init.isBlank() ? null : BaseCheckpoint.read(init, hadoop);
-        if (base != null && !"bert".equals(base.state().family())) {
+        if (base != null && !ModelFamilies.BERT.named(base.state().family())) {
             throw new IllegalArgumentException("checkpoint.init_from " + init + " holds a model.family "
                     + base.state().family() + " checkpoint; BERT classification starts from a bert run");
         }

@@ -12,6 +12,8 @@ import io.megalith.core.data.shards.ShardedTextData;
 import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
+import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.family.ModelFamily;
 import io.megalith.core.finetune.ClassificationData;
 import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.model.bert.Bert;
@@ -54,7 +56,7 @@ import org.apache.hadoop.conf.Configuration;
  * merged.safetensors from the final checkpoint ({@link FamilyLoraOutputs}: the merged model's check).
  * Not yet: pipeline parallelism, ZeRO 2/3.
  */
-public final class FamilyTrainingRun implements AutoCloseable {
+public final class FamilyTrainingRun implements RankRun {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FamilyTrainingRun.class);
     private final MegalithConfig cfg;
     private final Configuration hadoop;
@@ -87,7 +89,8 @@ public final class FamilyTrainingRun implements AutoCloseable {
     public FamilyTrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
             boolean leader, String preparedData) throws IOException {
         String family = cfg.model().family();
-        if (!"encoder_decoder".equals(family) && !"bert".equals(family)) {
+        ModelFamily.Objective objective = ModelFamilies.find(family).map(ModelFamily::objective).orElse(null);
+        if (objective != ModelFamily.Objective.MASKED_TOKENS && objective != ModelFamily.Objective.SOURCE_TO_TARGET) {
             throw new IllegalArgumentException("model.family " + family + ": FamilyTrainingRun trains encoder_decoder "
                     + "and bert (gpt: TrainingRun)");
         }
@@ -106,7 +109,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
         List<io.megalith.core.model.Segment> plan;
         Module module;
         SegmentTrainer.Data parts;
-        if ("bert".equals(family) && cfg.classification()) {
+        if (objective == ModelFamily.Objective.MASKED_TOKENS && cfg.classification()) {
             // sequence classification: its data, model, segments, base weights and evaluation live there
             this.task = null;
             this.modelConfig = null;
@@ -119,7 +122,7 @@ public final class FamilyTrainingRun implements AutoCloseable {
             this.shape = classify.shape();
             plan = classify.plan();
             parts = classify::part;
-        } else if ("bert".equals(family)) {
+        } else if (objective == ModelFamily.Objective.MASKED_TOKENS) {
             this.classify = null;
             this.task = null;
             this.modelConfig = null;

@@ -5,6 +5,7 @@ import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqConfig;
 import io.megalith.core.model.seq2seq.Seq2SeqGenerator;
@@ -49,7 +50,7 @@ public final class TrainedSeq2Seq implements AutoCloseable {
         LoadedCheckpoint ckpt = new CheckpointStore(runDir, hadoop, 0).loadLatest()
                 .orElseThrow(() -> new IOException("no complete checkpoint in " + runDir + "/checkpoints"));
         RunState state = RunStateCodec.decode(ckpt.blobFiles().get(RunStateCodec.FILE));
-        if (!"encoder_decoder".equals(state.family())) {
+        if (!ModelFamilies.ENCODER_DECODER.named(state.family())) {
             throw new IOException(runDir + " holds a model.family " + state.family() + " checkpoint, not an "
                     + "encoder_decoder's");
         }

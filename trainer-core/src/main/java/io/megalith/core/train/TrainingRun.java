@@ -52,7 +52,7 @@ import org.slf4j.LoggerFactory;
  * checkpoint of {@code run.dir} (or start fresh), train to {@code train.max_steps} with evaluation,
  * metrics, a loss chart and checkpoints along the way, then print samples.
  */
-public final class TrainingRun implements AutoCloseable {
+public final class TrainingRun implements RankRun {
     private static final Logger LOG = LoggerFactory.getLogger(TrainingRun.class);
     public static final String MODEL_FILE = "model";
     public static final String OPTIMIZER_FILE = "optimizer";

@@ -3,6 +3,7 @@ package io.megalith.core.model.seq2seq;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.megalith.core.config.ConfigException;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.train.ModuleTrainer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -49,9 +50,9 @@ public final class Seq2SeqTaskConfig {
             at.set(path[path.length - 1], yaml.readTree(o.substring(eq + 1)));
         }
         check(root, "");
-        String family = root.path("model").path("family").asText("encoder_decoder");
+        String family = root.path("model").path("family").asText(ModelFamilies.ENCODER_DECODER.name());
         String task = root.path("data").path("task").asText("reverse");
-        if (!family.equals("encoder_decoder") || !(task.equals("reverse") || task.equals("pairs"))) {
+        if (!ModelFamilies.ENCODER_DECODER.named(family) || !(task.equals("reverse") || task.equals("pairs"))) {
             throw new ConfigException(null, "model.family must be encoder_decoder and data.task reverse or pairs (got "
                     + family + ", " + task + ")");
         }

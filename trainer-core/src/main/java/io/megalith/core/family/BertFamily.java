@@ -1,0 +1,69 @@
+package io.megalith.core.family;
+
+import io.megalith.comm.RankGroups;
+import io.megalith.core.config.Checks;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.train.FamilyTrainingRun;
+import io.megalith.core.train.RankRun;
+import java.io.IOException;
+import java.io.PrintStream;
+import org.apache.hadoop.conf.Configuration;
+
+/**
+ * BERT ({@code model/bert}): masked-LM pre-training (optionally with NSP) or sequence classification, trained by
+ * {@link FamilyTrainingRun}.
+ */
+final class BertFamily implements ModelFamily {
+    @Override
+    public String name() {
+        return "bert";
+    }
+
+    @Override
+    public String modelName() {
+        return name() + " model";
+    }
+
+    @Override
+    public Objective objective() {
+        return Objective.MASKED_TOKENS;
+    }
+
+    @Override
+    public void checkConfig(MegalithConfig cfg, Checks c) {
+        String task = cfg.data().task();
+        c.require(!"reverse".equals(task) && !"pairs".equals(task), "data.task: model.family bert pre-trains "
+                + "(masked LM) on the tokens of data.task text or addition, or classifies (data.task classify | "
+                + "speakers) (got " + task + ")");
+    }
+
+    /** Token, position and segment embeddings; post-LN blocks; MLM transform; pooler. */
+    @Override
+    public long parameterCount(MegalithConfig.Model m, long vocab) {
+        LayerSizes s = LayerSizes.of(m);
+        long c = s.width();
+        return vocab * c + (long) m.blockSize() * c + (long) m.typeVocabSize() * c + 2 * c
+                + m.nLayer() * (s.attention() + s.mlp() + 2 * s.norm()) + (c * c + c) + 2 * c + vocab + (c * c + c);
+    }
+
+    @Override
+    public int layers(MegalithConfig.Model m) {
+        return m.nLayer();
+    }
+
+    @Override
+    public RankRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
+            boolean leader, String preparedData) throws IOException {
+        return new FamilyTrainingRun(cfg, hadoop, console, groups, leader, preparedData);
+    }
+
+    @Override
+    public boolean nextSentencePrediction() {
+        return true;
+    }
+
+    @Override
+    public boolean sequenceClassification() {
+        return true;
+    }
+}

@@ -1,0 +1,95 @@
+package io.megalith.core.family;
+
+import io.megalith.comm.RankGroups;
+import io.megalith.core.config.Checks;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.train.RankRun;
+import io.megalith.core.train.TrainingRun;
+import java.io.IOException;
+import java.io.PrintStream;
+import org.apache.hadoop.conf.Configuration;
+
+/** nanoGPT's GPT ({@code model/Gpt}), trained by {@link TrainingRun} in every layout Megalith has. */
+final class GptFamily implements ModelFamily {
+    @Override
+    public String name() {
+        return "gpt";
+    }
+
+    @Override
+    public String modelName() {
+        return "GPT";
+    }
+
+    @Override
+    public Objective objective() {
+        return Objective.NEXT_TOKEN;
+    }
+
+    @Override
+    public void checkConfig(MegalithConfig cfg, Checks c) {
+        c.require(!"reverse".equals(cfg.data().task()), "data.task: reverse is the encoder_decoder task; set "
+                + "model.family=encoder_decoder or data.task=text | addition");
+    }
+
+    /** wte (tied head), wpe, blocks, ln_f; MoE blocks: experts' MLPs and a router. */
+    @Override
+    public long parameterCount(MegalithConfig.Model m, long vocab) {
+        LayerSizes s = LayerSizes.of(m);
+        long c = s.width();
+        long params = vocab * c + (long) m.blockSize() * c + s.norm();
+        for (int l = 0; l < m.nLayer(); l++) {
+            boolean moe = m.moe() != null && m.moe().moeLayer(l);
+            params += s.attention() + 2 * s.norm() + (moe ? m.moe().experts() * s.mlp() + c * m.moe().experts()
+                    : s.mlp());
+        }
+        return params;
+    }
+
+    @Override
+    public int layers(MegalithConfig.Model m) {
+        return m.nLayer();
+    }
+
+    @Override
+    public RankRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
+            boolean leader, String preparedData) throws IOException {
+        return new TrainingRun(cfg, hadoop, console, groups, leader, preparedData);
+    }
+
+    @Override
+    public RankRun newInProcessRun(MegalithConfig cfg, Configuration hadoop, PrintStream console)
+            throws IOException {
+        return new TrainingRun(cfg, hadoop, console);
+    }
+
+    @Override
+    public boolean pipelineParallel() {
+        return true;
+    }
+
+    @Override
+    public boolean mixtureOfExperts() {
+        return true;
+    }
+
+    @Override
+    public boolean sequenceParallel() {
+        return true;
+    }
+
+    @Override
+    public int maxZeroStage() {
+        return 3;
+    }
+
+    @Override
+    public boolean workerThreads() {
+        return true;
+    }
+
+    @Override
+    public boolean promptAnswerPairs() {
+        return true;
+    }
+}

@@ -1,0 +1,51 @@
+package io.megalith.core.family;
+
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * The registry of model families by name. A new family implements {@link ModelFamily} and is added to
+ * {@link #REGISTERED}; config validation, the launcher and checkpoints then know it.
+ */
+public final class ModelFamilies {
+    public static final ModelFamily GPT = new GptFamily();
+    public static final ModelFamily ENCODER_DECODER = new EncoderDecoderFamily();
+    public static final ModelFamily BERT = new BertFamily();
+
+    /** In the order config errors list them. */
+    private static final Map<String, ModelFamily> REGISTERED = register(GPT, ENCODER_DECODER, BERT);
+
+    private ModelFamilies() {}
+
+    private static Map<String, ModelFamily> register(ModelFamily... families) {
+        Map<String, ModelFamily> byName = new LinkedHashMap<>();
+        for (ModelFamily f : families) {
+            if (byName.putIfAbsent(f.name(), f) != null) {
+                throw new IllegalStateException("two model families are named " + f.name());
+            }
+        }
+        return byName;
+    }
+
+    /** The names model.family accepts. */
+    public static List<String> names() {
+        return List.copyOf(REGISTERED.keySet());
+    }
+
+    public static Collection<ModelFamily> all() {
+        return List.copyOf(REGISTERED.values());
+    }
+
+    public static Optional<ModelFamily> find(String name) {
+        return Optional.ofNullable(name == null ? null : REGISTERED.get(name));
+    }
+
+    /** The family named {@code name}; an unknown name fails listing the known ones. */
+    public static ModelFamily byName(String name) {
+        return find(name).orElseThrow(() -> new IllegalArgumentException("model.family: unknown family '" + name
+                + "'; known: " + String.join(", ", names())));
+    }
+}

@@ -1,0 +1,96 @@
+package io.megalith.core.family;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.megalith.core.config.ConfigException;
+import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.MegalithConfig;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class ModelFamiliesTest {
+    /** What the config checks allowed before the registry: only the GPT takes these layouts and tasks. */
+    private static final Map<String, Boolean> OLD_GPT_ONLY = Map.of("gpt", true, "bert", false, "encoder_decoder",
+            false);
+
+    @Test
+    void unknownNameFailsNamingTheKnownOnes() {
+        assertThatThrownBy(() -> ModelFamilies.byName("llama"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessage("model.family: unknown family 'llama'; known: gpt, encoder_decoder, bert");
+        assertThat(ModelFamilies.find("llama")).isEmpty();
+        assertThat(ModelFamilies.find(null)).isEmpty();
+    }
+
+    @Test
+    void everyRegisteredFamilyHasADistinctNameAndIsFoundByIt() {
+        List<String> names = new ArrayList<>();
+        for (ModelFamily f : ModelFamilies.all()) {
+            names.add(f.name());
+            assertThat(ModelFamilies.byName(f.name())).isSameAs(f);
+            assertThat(f.named(f.name())).isTrue();
+        }
+        assertThat(new HashSet<>(names)).hasSameSizeAs(names);
+        assertThat(ModelFamilies.names()).containsExactlyElementsOf(names)
+                .containsExactly("gpt", "encoder_decoder", "bert");
+        assertThat(MegalithConfig.FAMILIES).isEqualTo(ModelFamilies.names());
+    }
+
+    @Test
+    void capabilitiesAreThoseTheOldNameTestsAllowed() {
+        for (ModelFamily f : ModelFamilies.all()) {
+            boolean gpt = OLD_GPT_ONLY.get(f.name());
+            assertThat(f.pipelineParallel()).as(f.name()).isEqualTo(gpt);
+            assertThat(f.mixtureOfExperts()).as(f.name()).isEqualTo(gpt);
+            assertThat(f.sequenceParallel()).as(f.name()).isEqualTo(gpt);
+            assertThat(f.workerThreads()).as(f.name()).isEqualTo(gpt);
+            assertThat(f.promptAnswerPairs()).as(f.name()).isEqualTo(gpt);
+            assertThat(f.maxZeroStage()).as(f.name()).isEqualTo(gpt ? 3 : 1);
+            assertThat(f.nextSentencePrediction()).as(f.name()).isEqualTo(f.name().equals("bert"));
+            assertThat(f.sequenceClassification()).as(f.name()).isEqualTo(f.name().equals("bert"));
+        }
+        assertThat(ModelFamilies.GPT.objective()).isEqualTo(ModelFamily.Objective.NEXT_TOKEN);
+        assertThat(ModelFamilies.BERT.objective()).isEqualTo(ModelFamily.Objective.MASKED_TOKENS);
+        assertThat(ModelFamilies.ENCODER_DECODER.objective()).isEqualTo(ModelFamily.Objective.SOURCE_TO_TARGET);
+    }
+
+    @Test
+    void configValidationRefusesExactlyTheLayoutsAFamilyLacks() {
+        for (ModelFamily f : ModelFamilies.all()) {
+            String task = f.objective() == ModelFamily.Objective.SOURCE_TO_TARGET ? "reverse" : "addition";
+            List<String> base = List.of("model.family=" + f.name(), "data.task=" + task);
+            assertThat(problems(base)).as(f.name()).isEmpty();
+            String restriction = "model.family " + f.name();
+            assertThat(refusedFor(base, restriction, "parallel.pp=2", "train.grad_accum=2"))
+                    .as(f.name() + " pp").isEqualTo(!f.pipelineParallel());
+            assertThat(refusedFor(base, restriction, "model.moe.every=2", "model.moe.experts=2"))
+                    .as(f.name() + " moe").isEqualTo(!f.mixtureOfExperts());
+            assertThat(refusedFor(base, restriction, "parallel.tp=2", "parallel.sequence_parallel=true"))
+                    .as(f.name() + " sequence parallel").isEqualTo(!f.sequenceParallel());
+            assertThat(refusedFor(base, restriction, "zero.stage=2", "parallel.dp=2"))
+                    .as(f.name() + " zero 2").isEqualTo(f.maxZeroStage() < 2);
+            assertThat(refusedFor(base, restriction, "runtime.workers=2"))
+                    .as(f.name() + " workers").isEqualTo(!f.workerThreads());
+        }
+    }
+
+    /** Whether the config with {@code sets} added has a problem naming {@code restriction}. */
+    private static boolean refusedFor(List<String> base, String restriction, String... sets) {
+        List<String> all = new ArrayList<>(base);
+        all.addAll(List.of(sets));
+        return problems(all).stream().anyMatch(p -> p.contains(restriction));
+    }
+
+    private static List<String> problems(List<String> sets) {
+        try {
+            ConfigLoader.fromYaml("run:\n  dir: /tmp/unused\n", sets, "test");
+            return List.of();
+        } catch (ConfigException e) {
+            return e.problems();
+        }
+    }
+}
