@@ -1,5 +1,7 @@
 package io.megalith.core.optim;
 
+import io.megalith.comm.DirectBuffers;
+import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 
 /**
@@ -15,18 +17,22 @@ import java.nio.FloatBuffer;
  *
  * Why Java and not libtorch ops: the update is memory-bound; as tensor ops it is ~12 passes over
  * parameters, gradients and moments (plus a gradient clone in DJL's native adamUpdate), as one
- * JIT-vectorised loop it is one pass. The moments live on the Java heap, so a ZeRO shard is just a
- * shorter pair of arrays; params and grads are any {@link FloatBuffer} (e.g. a zero-copy view of a
- * libtorch tensor).
+ * JIT-vectorised loop it is one pass. The moments live in native memory, freed by {@link #close}: on the Java
+ * heap they were the bulk of it (8 bytes per parameter), and the collector sizes the heap, and so the process,
+ * in proportion to what it holds; a ZeRO shard is just a shorter pair of buffers. Params and grads are any
+ * {@link FloatBuffer} (e.g. a zero-copy view of a libtorch tensor).
  */
-public final class AdamW {
+public final class AdamW implements AutoCloseable {
     private static final int CHUNK = 4096;
     private final double beta1;
     private final double beta2;
     private final double eps;
     private final double weightDecay;
-    private final float[] expAvg;
-    private final float[] expAvgSq;
+    private final int numel;
+    private ByteBuffer expAvgMemory; // owned; null once closed
+    private ByteBuffer expAvgSqMemory;
+    private final FloatBuffer expAvg;
+    private final FloatBuffer expAvgSq;
     private final long[] decayRanges;
     private long step;
 
@@ -59,13 +65,16 @@ public final class AdamW {
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
-        this.expAvg = new float[numel];
-        this.expAvgSq = new float[numel];
+        this.numel = numel;
+        this.expAvgMemory = DirectBuffers.floats(numel);
+        this.expAvgSqMemory = DirectBuffers.floats(numel);
+        this.expAvg = expAvgMemory.asFloatBuffer();
+        this.expAvgSq = expAvgSqMemory.asFloatBuffer();
     }
 
     /** One update of {@code params} with {@code grads} (same length as the state) at learning rate {@code lr}. */
     public void step(FloatBuffer params, FloatBuffer grads, double lr, double clip) {
-        int n = expAvg.length;
+        int n = numel;
         if (params.remaining() != n || grads.remaining() != n) {
             throw new IllegalArgumentException("expected " + n + " elements, got params " + params.remaining()
                     + " and grads " + grads.remaining());
@@ -85,10 +94,11 @@ public final class AdamW {
      */
     public void update(FloatBuffer params, FloatBuffer grads, int stateOffset, double lr, double clip) {
         int n = params.remaining();
-        if (grads.remaining() != n || stateOffset < 0 || stateOffset + n > expAvg.length) {
+        if (grads.remaining() != n || stateOffset < 0 || stateOffset + n > numel) {
             throw new IllegalArgumentException("piece of " + n + " elements at " + stateOffset + " (grads "
-                    + grads.remaining() + ") outside a state of " + expAvg.length);
+                    + grads.remaining() + ") outside a state of " + numel);
         }
+        requireOpen();
         if (step == 0) {
             throw new IllegalStateException("call beginStep() first");
         }
@@ -108,13 +118,13 @@ public final class AdamW {
             // that mixes [i] and [from + i] (measured 8x slower).
             params.get(p0 + from, p, 0, len);
             grads.get(g0 + from, g, 0, len);
-            System.arraycopy(expAvg, stateOffset + from, m, 0, len);
-            System.arraycopy(expAvgSq, stateOffset + from, v, 0, len);
+            expAvg.get(stateOffset + from, m, 0, len);
+            expAvgSq.get(stateOffset + from, v, 0, len);
             decay(p, stateOffset + from, len, decayFactor);
             update(p, g, m, v, len, (float) clip, stepSize, sqrtBc2);
             params.put(p0 + from, p, 0, len);
-            System.arraycopy(m, 0, expAvg, stateOffset + from, len);
-            System.arraycopy(v, 0, expAvgSq, stateOffset + from, len);
+            expAvg.put(stateOffset + from, m, 0, len);
+            expAvgSq.put(stateOffset + from, v, 0, len);
         }
     }
 
@@ -152,13 +162,39 @@ public final class AdamW {
         this.step = step;
     }
 
-    /** The first moments, aligned with the parameters (live array: read for checkpoints, write to restore). */
-    public float[] expAvg() {
-        return expAvg;
+    /** The number of elements of the state. */
+    public int size() {
+        return numel;
     }
 
-    public float[] expAvgSq() {
-        return expAvgSq;
+    /**
+     * The first moments, aligned with the parameters: a live view (position 0, {@link #size()} elements; read for
+     * checkpoints, write to restore), valid until {@link #close}.
+     */
+    public FloatBuffer expAvg() {
+        requireOpen();
+        return expAvg.duplicate().clear();
+    }
+
+    /** The second moments, as {@link #expAvg}. */
+    public FloatBuffer expAvgSq() {
+        requireOpen();
+        return expAvgSq.duplicate().clear();
+    }
+
+    /** Frees the moments now; the optimizer must not be used afterwards (closing twice is harmless). */
+    @Override
+    public void close() {
+        DirectBuffers.free(expAvgMemory);
+        DirectBuffers.free(expAvgSqMemory);
+        expAvgMemory = null;
+        expAvgSqMemory = null;
+    }
+
+    private void requireOpen() {
+        if (expAvgMemory == null) {
+            throw new IllegalStateException("AdamW used after close()");
+        }
     }
 
     /** The L2 norm of {@code grads} (accumulated in double, in a fixed order). */

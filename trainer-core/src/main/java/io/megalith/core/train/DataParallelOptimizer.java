@@ -257,6 +257,11 @@ public final class DataParallelOptimizer {
 
     }
 
+    /** Frees the AdamW state; the optimizer must not be used afterwards. */
+    public void close() {
+        adam.close();
+    }
+
     /** Every rank broadcasts its updated pieces: afterwards all ranks hold the same full parameters. */
     private void gatherParameters() {
         if (dp.size() == 1 && edp.size() == 1) {
@@ -351,8 +356,8 @@ public final class DataParallelOptimizer {
     public java.util.Map<String, io.megalith.core.tensor.HostTensor> gatherState() {
         java.util.Map<String, io.megalith.core.tensor.HostTensor> out = new java.util.LinkedHashMap<>();
         if (stage == 0) {
-            out.putAll(store.trainableSlices(FloatBuffer.wrap(adam.expAvg()), "exp_avg."));
-            out.putAll(store.trainableSlices(FloatBuffer.wrap(adam.expAvgSq()), "exp_avg_sq."));
+            out.putAll(store.trainableSlices(adam.expAvg(), "exp_avg."));
+            out.putAll(store.trainableSlices(adam.expAvgSq(), "exp_avg_sq."));
             return out;
         }
         ByteBuffer all = direct(trainable); // a checkpoint's temporary: freed at once, not at some later GC
@@ -366,11 +371,11 @@ public final class DataParallelOptimizer {
     }
 
     /** The partitioned {@code state} gathered into {@code all} (in place: each rank's pieces are its segments). */
-    private FloatBuffer full(float[] state, ByteBuffer all) {
+    private FloatBuffer full(FloatBuffer state, ByteBuffer all) {
         for (GradientBuckets.Bucket b : buckets) {
             int len = (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
             ByteBuffer mine = bytes(all, pieceFrom[b.index()], pieceTo[b.index()]);
-            mine.asFloatBuffer().put(state, shardOffset[b.index()], len);
+            mine.asFloatBuffer().put(state.slice(shardOffset[b.index()], len));
             groupOf(b.index()).allGather(mine, bytes(all, b.from(), b.to()), ElementType.F32);
         }
         return floats(all, 0, trainable);
@@ -386,16 +391,16 @@ public final class DataParallelOptimizer {
         adam.setStepCount(stepCount);
     }
 
-    private void loadInto(java.util.Map<String, io.megalith.core.tensor.HostTensor> tensors, String prefix, float[] state) {
+    private void loadInto(java.util.Map<String, io.megalith.core.tensor.HostTensor> tensors, String prefix, FloatBuffer state) {
         float[] all = new float[(int) trainable];
         store.loadTrainableSlices(FloatBuffer.wrap(all), prefix, tensors);
         if (stage == 0) {
-            System.arraycopy(all, 0, state, 0, all.length);
+            state.put(0, all, 0, all.length);
             return;
         }
         for (GradientBuckets.Bucket b : buckets) {
             int len = (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
-            System.arraycopy(all, (int) pieceFrom[b.index()], state, shardOffset[b.index()], len);
+            state.put(shardOffset[b.index()], all, (int) pieceFrom[b.index()], len);
         }
     }
 
@@ -413,7 +418,7 @@ public final class DataParallelOptimizer {
 
     /** Bytes of this optimizer's own buffers (not tensors): the gradient buffer, AdamW moments, TP staging. */
     public long hostBytes() {
-        return grads.capacity() + 2L * 4 * adam.expAvg().length + partialSums.capacity();
+        return grads.capacity() + 2L * 4 * adam.size() + partialSums.capacity();
     }
 
     private long[] shardDecayRanges(long[] decay) {

@@ -452,6 +452,7 @@ public final class FamilyTrainingRun implements RankRun {
     @Override
     public void close() throws IOException {
         checkpointer.close();
+        trainer.close();
         if (text != null) {
             text.close();
         }

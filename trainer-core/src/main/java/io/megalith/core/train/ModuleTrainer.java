@@ -137,6 +137,7 @@ public final class ModuleTrainer implements AutoCloseable {
 
     @Override
     public void close() {
+        adam.close();
         store.close();
     }
 }

@@ -269,12 +269,12 @@ public final class PartitionedOptimizer implements AutoCloseable {
         return out;
     }
 
-    private Map<String, HostTensor> full(float[] state, String prefix) {
+    private Map<String, HostTensor> full(FloatBuffer state, String prefix) {
         Map<String, HostTensor> out = new LinkedHashMap<>();
         for (PartitionedParameters.Group g : params.groups()) {
             int len = (int) (params.pieceTo(g.index()) - params.pieceFrom(g.index()));
             ByteBuffer mine = reduced.floats(len);
-            mine.asFloatBuffer().put(state, params.shardOffset(g.index()), len);
+            mine.asFloatBuffer().put(state.slice(params.shardOffset(g.index()), len));
             ByteBuffer all = staged.floats(g.size());
             params.communicator(g.index()).allGather(mine, all, ElementType.F32);
             FloatBuffer f = all.asFloatBuffer();
@@ -294,7 +294,7 @@ public final class PartitionedOptimizer implements AutoCloseable {
         adam.setStepCount(stepCount);
     }
 
-    private void loadInto(Map<String, HostTensor> tensors, String prefix, float[] state) {
+    private void loadInto(Map<String, HostTensor> tensors, String prefix, FloatBuffer state) {
         for (PartitionedParameters.Group g : params.groups()) {
             for (Parameter p : g.params()) {
                 HostTensor t = tensors.get(prefix + p.name());
@@ -305,8 +305,8 @@ public final class PartitionedOptimizer implements AutoCloseable {
                 long b = Math.min(p.offset() + p.numel(), params.pieceTo(g.index()));
                 if (a < b) {
                     float[] all = t.toFloats();
-                    System.arraycopy(all, (int) (a - p.offset()), state,
-                            params.shardOffset(g.index()) + (int) (a - params.pieceFrom(g.index())), (int) (b - a));
+                    state.put(params.shardOffset(g.index()) + (int) (a - params.pieceFrom(g.index())), all,
+                            (int) (a - p.offset()), (int) (b - a));
                 }
             }
         }
@@ -332,7 +332,7 @@ public final class PartitionedOptimizer implements AutoCloseable {
         for (ByteBuffer b : pending) {
             pendingBytes += b == null ? 0 : b.capacity();
         }
-        return params.shardBytes() + grads.capacity() + 2L * 4 * adam.expAvg().length + staged.capacity()
+        return params.shardBytes() + grads.capacity() + 2L * 4 * adam.size() + staged.capacity()
                 + reduced.capacity() + pendingBytes;
     }
 
@@ -354,6 +354,7 @@ public final class PartitionedOptimizer implements AutoCloseable {
     @Override
     public void close() {
         params.close();
+        adam.close();
         staged.close();
         reduced.close();
         for (int g = 0; g < pending.length; g++) {

@@ -271,5 +271,7 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
     }
 
     @Override
-    public void close() {}
+    public void close() {
+        optimizer.close();
+    }
 }

@@ -655,6 +655,12 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
 
     @Override
     public void close() {
+        if (optimizer != null) {
+            optimizer.close();
+        }
+        if (partitioned != null) {
+            partitioned.close();
+        }
         if (workers != null) {
             workers.shutdownNow();
         }

@@ -223,8 +223,8 @@ class AdamWTest {
             first.step(b, direct(gs[s]), 1e-2, 1.0);
         }
         AdamW resumed = new AdamW(n, 1_500, B1, B2, 1e-8, WD);
-        System.arraycopy(first.expAvg(), 0, resumed.expAvg(), 0, n);
-        System.arraycopy(first.expAvgSq(), 0, resumed.expAvgSq(), 0, n);
+        resumed.expAvg().put(first.expAvg());
+        resumed.expAvgSq().put(first.expAvgSq());
         resumed.setStepCount(first.stepCount());
         for (int s = 3; s < gs.length; s++) {
             resumed.step(b, direct(gs[s]), 1e-2, 1.0);

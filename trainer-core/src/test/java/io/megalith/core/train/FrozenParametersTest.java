@@ -94,7 +94,7 @@ class FrozenParametersTest {
                     }
                 }
                 return new Run(losses, before, params.toHost(), trainer.gatherOptimizerState(),
-                        trainer.optimizer().expAvg().length, trainable, frozen);
+                        trainer.optimizer().size(), trainable, frozen);
             }
         }
     }
