@@ -38,7 +38,6 @@ final class SparkCheckCommand implements Callable<Integer> {
         LocalSpark local = submitted ? null : LocalSpark.builder(ranks).appName("megalith spark-check").start();
         SparkSession spark = submitted ? SparkSession.builder().appName("megalith spark-check").getOrCreate()
                 : local.session();
-        io.megalith.launcher.spark.SubmitLogging.applyIfSubmitted(); // the new SparkContext reset Spark's logging
         PrintStream out = System.out;
         try {
             out.printf("megalith: spark-check: %d ranks on %s (%s)%n", ranks, spark.sparkContext().master(),

@@ -39,7 +39,6 @@ public final class DistributedTraining {
                 : LocalSpark.builder(world).appName("megalith train " + name).ui(cfg.launch().sparkUi()).start();
         SparkSession spark = submitted ? SparkSession.builder().appName("megalith train " + name).getOrCreate()
                 : local.session();
-        io.megalith.launcher.spark.SubmitLogging.applyIfSubmitted(); // the new SparkContext reset Spark's logging
         try {
             // ranks of local[N] share this machine's cores; on a cluster 0 means spark.task.cpus
             int threadsPerRank = cfg.runtime().threads() > 0 || submitted ? cfg.runtime().threads()

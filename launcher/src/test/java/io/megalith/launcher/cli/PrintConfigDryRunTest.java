@@ -58,6 +58,20 @@ class PrintConfigDryRunTest {
     }
 
     @Test
+    void reportLossAxisIsPrintedAndABadOneRefusedNamingTheKeyAndTheChoices() {
+        Path run = tmp.resolve("run");
+        CliRun log = CliRun.of("train", "--config", shakespeare, "--set", "run.dir=" + run, "--set",
+                "report.loss_axis=log", "--print-config");
+        assertThat(log.exit()).as(log.err()).isZero();
+        assertThat(log.out()).contains("report:\n  loss_axis: log\n");
+        CliRun bad = CliRun.of("train", "--config", shakespeare, "--set", "run.dir=" + run, "--set", data, "--set",
+                "report.loss_axis=sideways");
+        assertThat(bad.exit()).isEqualTo(Megalith.CONFIG_ERROR);
+        assertThat(bad.err()).contains("report.loss_axis: must be one of auto, linear, log (got 'sideways')");
+        assertThat(run).doesNotExist();
+    }
+
+    @Test
     void dryRunStillRefusesAMissingDataFile() {
         CliRun r = CliRun.of("train", "--config", shakespeare, "--set", "run.dir=" + tmp.resolve("run"),
                 "--set", "data.path=" + tmp.resolve("missing.txt"), "--dry-run");

@@ -3,7 +3,9 @@ package io.megalith.core.config;
 import io.megalith.core.data.shards.ShardReading;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.family.ModelFamily;
+import io.megalith.core.train.report.LossChart;
 import java.util.List;
+import java.util.Locale;
 import java.util.function.Predicate;
 
 /**
@@ -23,7 +25,16 @@ public record MegalithConfig(
         Zero zero,
         Comm comm,
         Launch launch,
-        Finetune finetune) {
+        Finetune finetune,
+        Report report) {
+
+    /** A run with the default report (loss.png's loss axis chosen by the losses). */
+    public MegalithConfig(long seed, Run run, Model model, Data data, Train train, Checkpoint checkpoint,
+            Runtime runtime, Generate generate, Parallel parallel, Zero zero, Comm comm, Launch launch,
+            Finetune finetune) {
+        this(seed, run, model, data, train, checkpoint, runtime, generate, parallel, zero, comm, launch, finetune,
+                Report.DEFAULT);
+    }
 
     /** A run without a finetune section's settings (no adapters, nothing frozen). */
     public MegalithConfig(long seed, Run run, Model model, Data data, Train train, Checkpoint checkpoint,
@@ -247,6 +258,21 @@ public record MegalithConfig(
      * Spark master URL (spark://host:port, yarn, k8s://...) when run through spark-submit.
      */
     public record Launch(String master, int maxAttempts, boolean sparkUi) {}
+
+    /**
+     * What rank 0 draws after training besides metrics.jsonl: loss_axis, loss.png's loss axis (auto: logarithmic
+     * when the losses span {@link LossChart#LOG_WHEN_DECADES} decades or more).
+     */
+    public record Report(String lossAxis) {
+        public static final Report DEFAULT = new Report("auto");
+        /** The values of report.loss_axis, as written in YAML. */
+        public static final List<String> LOSS_AXES = List.of("auto", "linear", "log");
+
+        /** loss.png's loss axis ({@code lossAxis} as checked by {@link MegalithConfig#problems()}). */
+        public LossChart.Scale lossScale() {
+            return LossChart.Scale.valueOf(lossAxis.toUpperCase(Locale.ROOT));
+        }
+    }
 
     /** Sampling after training and for {@code megalith generate}. */
     public record Generate(String prompt, int maxNewTokens, double temperature, int topK, int samples) {}
@@ -590,6 +616,11 @@ public record MegalithConfig(
         c.atLeast("generate.temperature", generate.temperature(), 0);
         c.atLeast("generate.top_k", generate.topK(), 0);
         c.atLeast("generate.samples", generate.samples(), 0);
+        if (report == null) {
+            c.require(false, "report: must be a section (e.g. report: {loss_axis: auto})");
+        } else {
+            c.oneOf("report.loss_axis", report.lossAxis(), Report.LOSS_AXES);
+        }
         return c.problems();
     }
 }

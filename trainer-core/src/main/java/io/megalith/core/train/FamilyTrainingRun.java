@@ -423,7 +423,8 @@ public final class FamilyTrainingRun implements RankRun {
 
     private void chart() {
         try {
-            LossChart.writeToRunDir(cfg.run().dir(), hadoop, cfg.run().name(), MetricsLog.read(cfg.run().dir(), hadoop));
+            LossChart.writeToRunDir(cfg.run().dir(), hadoop, cfg.run().name(), MetricsLog.read(cfg.run().dir(), hadoop),
+                    cfg.report().lossScale());
         } catch (IOException | RuntimeException e) {
             LOG.warn("could not draw {}/loss.png: {}", cfg.run().dir(), e.toString());
         }

@@ -3,6 +3,7 @@ package io.megalith.core.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import io.megalith.core.train.report.LossChart;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,7 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ConfigLoaderTest {
     private static final String TRAIN_KEYS = "max_steps, batch_size, grad_accum, lr, min_lr, warmup_steps, "
             + "lr_decay_steps, weight_decay, beta1, beta2, eps, grad_clip, eval_every, eval_batches, log_every, activation_checkpointing";
-    private static final String TOP_KEYS = "seed, run, model, data, train, checkpoint, runtime, parallel, zero, comm, finetune, launch, generate";
+    private static final String TOP_KEYS = "seed, run, model, data, train, checkpoint, runtime, parallel, zero, comm, finetune, launch, report, generate";
 
     @TempDir
     Path dir;
@@ -111,6 +112,20 @@ class ConfigLoaderTest {
         assertThat(problem("", "data.streaming=maybe")).startsWith("data.streaming: must be one of auto, true, false");
         assertThat(problem("", "data.stream_cache_blocks=0")).startsWith("data.stream_cache_blocks: must be >= 1");
         assertThat(problem("", "data.stream_block_kib=0")).startsWith("data.stream_block_kib:");
+    }
+
+    @Test
+    void reportLossAxisIsAutoLinearOrLog() throws IOException {
+        MegalithConfig defaults = ConfigLoader.load(null, List.of());
+        assertThat(defaults.report().lossAxis()).isEqualTo("auto");
+        assertThat(defaults.report().lossScale()).isEqualTo(LossChart.Scale.AUTO);
+        assertThat(load("report:\n  loss_axis: log\n").report().lossScale()).isEqualTo(LossChart.Scale.LOG);
+        assertThat(load("", "report.loss_axis=linear").report().lossScale()).isEqualTo(LossChart.Scale.LINEAR);
+        assertThat(ConfigLoader.toYaml(defaults)).contains("report:\n  loss_axis: auto\n"); // --print-config
+        assertThat(problem("report:\n  loss_axis: logarithmic\n"))
+                .isEqualTo("report.loss_axis: must be one of auto, linear, log (got 'logarithmic')");
+        assertThat(problem("", "report.loss_axis=LOG"))
+                .isEqualTo("report.loss_axis: must be one of auto, linear, log (got 'LOG') [from --set report.loss_axis=LOG]");
     }
 
     @Test

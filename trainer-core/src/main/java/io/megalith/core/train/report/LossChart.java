@@ -27,7 +27,7 @@ import javax.imageio.ImageIO;
  * round values, labels that never overlap): train loss as a line, val loss as points only, since nothing was
  * measured between two evaluations. The loss axis is logarithmic when the losses span
  * {@link #LOG_WHEN_DECADES} decades or more ({@link Scale#AUTO}), where a linear axis would flatten everything
- * after the first drop. Works without a display.
+ * after the first drop; {@code report.loss_axis} chooses it for a run. Works without a display.
  */
 public final class LossChart {
     public static final int WIDTH = 800;
@@ -246,7 +246,19 @@ public final class LossChart {
     /** Writes the chart from metrics records, taking {@code step} with {@code loss} and/or {@code val_loss}. */
     public static void writeFromMetrics(Path png, String title, List<Map<String, Object>> records)
             throws IOException {
-        write(png, title, points(records, "loss"), points(records, "val_loss"), Scale.AUTO);
+        writeFromMetrics(png, title, records, Scale.AUTO);
+    }
+
+    /** Writes the chart from metrics records with the given loss axis. */
+    public static void writeFromMetrics(Path png, String title, List<Map<String, Object>> records, Scale scale)
+            throws IOException {
+        write(png, title, points(records, "loss"), points(records, "val_loss"), scale);
+    }
+
+    /** {@link #writeToRunDir(String, Configuration, String, List, Scale)} with the loss axis chosen by the losses. */
+    public static void writeToRunDir(String runDir, Configuration conf, String title,
+            List<Map<String, Object>> records) throws IOException {
+        writeToRunDir(runDir, conf, title, records, Scale.AUTO);
     }
 
     /**
@@ -254,11 +266,11 @@ public final class LossChart {
      * atomically so that a viewer never sees half a PNG.
      */
     public static void writeToRunDir(String runDir, Configuration conf, String title,
-            List<Map<String, Object>> records) throws IOException {
+            List<Map<String, Object>> records, Scale scale) throws IOException {
         RunDirFs run = RunDirFs.of(runDir, conf);
         Path local = Files.createTempFile("loss", ".png");
         try {
-            writeFromMetrics(local, title, records);
+            writeFromMetrics(local, title, records, scale);
             run.fs().mkdirs(run.dir());
             org.apache.hadoop.fs.Path tmp = run.file(FILE_NAME + ".tmp");
             try (FSDataOutputStream out = run.fs().create(tmp, true)) {

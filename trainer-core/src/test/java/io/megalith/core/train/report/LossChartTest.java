@@ -131,4 +131,36 @@ class LossChartTest {
         LossChart.write(Path.of(png.getParent().toString(), "loss-linear.png"), "addition", train, val,
                 LossChart.Scale.LINEAR);
     }
+
+    /** writeToRunDir draws with the axis it is given (report.loss_axis): not always the one AUTO would choose. */
+    @Test
+    void aRunDirChartHonoursTheLossAxisItIsGiven() throws IOException {
+        List<Map<String, Object>> records = new ArrayList<>();
+        for (int step = 0; step <= 300; step++) { // 2.5 -> 0.0026: AUTO would choose a log axis
+            records.add(Map.of("step", (long) step, "loss", 2.5 * Math.exp(-step / 50.0) + 0.0025));
+        }
+        List<double[]> train = LossChart.points(records, "loss");
+        Configuration conf = new Configuration();
+        for (LossChart.Scale scale : LossChart.Scale.values()) {
+            String runDir = tmp.resolve("run-" + scale).toUri().toString();
+            LossChart.writeToRunDir(runDir, conf, "run", records, scale);
+            BufferedImage drawn = readPng(tmp.resolve("run-" + scale).resolve(LossChart.FILE_NAME));
+            for (LossChart.Scale other : LossChart.Scale.values()) {
+                boolean sameAxis = LossChart.logFor(train, List.of(), scale) == LossChart.logFor(train, List.of(), other);
+                assertThat(samePixels(drawn, LossChart.render("run", train, List.of(), other)))
+                        .as("%s chart drawn like a %s one", scale, other).isEqualTo(sameAxis);
+            }
+        }
+    }
+
+    private static boolean samePixels(BufferedImage a, BufferedImage b) {
+        for (int y = 0; y < a.getHeight(); y++) {
+            for (int x = 0; x < a.getWidth(); x++) {
+                if ((a.getRGB(x, y) & 0xFFFFFF) != (b.getRGB(x, y) & 0xFFFFFF)) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
 }
