@@ -79,7 +79,7 @@ final class GenerateCommand implements Callable<Integer> {
                 // a prompt -> answer fine-tune: its held-out pairs worked greedily, as training measures them
                 MegalithConfig c = trained.config();
                 String words = io.megalith.core.train.BaseRun.savedDataPath(c.checkpoint().initFrom(), new Configuration());
-                io.megalith.core.data.PairsData data = io.megalith.core.data.PairsData.of(c, io.megalith.core.data.tokenizer.Tokenizers
+                io.megalith.core.data.PairsData data = io.megalith.core.data.PairsData.of(c.pairsSource(), io.megalith.core.data.tokenizer.Tokenizers
                         .fromBytes(io.megalith.core.data.tokenizer.Tokenizers.toBytes(trained.tokenizer())), words, true,
                         new Configuration());
                 int n = Math.min(data.heldOutPairs().size(), samples != null ? Math.max(1, samples) : 8);

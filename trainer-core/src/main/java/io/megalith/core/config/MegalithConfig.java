@@ -1,5 +1,7 @@
 package io.megalith.core.config;
 
+import io.megalith.core.data.Pairs;
+import io.megalith.core.data.PairsData;
 import io.megalith.core.data.shards.ShardReading;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.family.ModelFamily;
@@ -352,10 +354,10 @@ public record MegalithConfig(
             return;
         }
         c.require(file || builtin, "data: data.task pairs needs data.path (JSON Lines {\"prompt\", \"answer\"} or "
-                + "prompt<TAB>answer lines) or data.builtin (" + String.join(", ", io.megalith.core.data.Pairs.BUILTINS)
+                + "prompt<TAB>answer lines) or data.builtin (" + String.join(", ", Pairs.BUILTINS)
                 + "); got neither");
         if (builtin) {
-            c.oneOf("data.builtin", data.builtin(), io.megalith.core.data.Pairs.BUILTINS);
+            c.oneOf("data.builtin", data.builtin(), Pairs.BUILTINS);
             c.require(file || (checkpoint.initFrom() != null && !checkpoint.initFrom().isBlank()), "data.builtin: "
                     + "upper takes its words from data.path (a text) or, without it, from the text of the base run: set "
                     + "data.path or checkpoint.init_from (a `megalith train` run.dir)");
@@ -394,6 +396,12 @@ public record MegalithConfig(
     public static final List<String> FAMILIES = ModelFamilies.names();
 
     /** The family model.family names (its capabilities decide the layouts and tasks it takes). */
+    public PairsData.Source pairsSource() {
+        int multiple = parallel.sequenceParallel() ? parallel.tp() : 1; // equal sequence-parallel shards per rank
+        return new PairsData.Source(data.builtin(), data.path(), data.tokenizer(), data.bpeVocabSize(),
+                data.heldOutFraction(), model.blockSize(), seed, multiple, checkpoint.initFrom());
+    }
+
     public ModelFamily modelFamily() {
         return ModelFamilies.byName(model.family());
     }

@@ -1,6 +1,5 @@
 package io.megalith.core.data;
 
-import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
@@ -135,13 +134,20 @@ public final class PairsData implements TrainingData {
     }
 
     /**
+     * Where a pairs task's pairs come from and how they are cut: the {@code data} keys of a run's configuration
+     * (config builds it: data does not depend on config). {@code multiple}: sequences padded to a multiple of it
+     * (equal sequence-parallel shards per rank); {@code initFrom}: the base run named in an error message.
+     */
+    public record Source(String builtin, String path, String tokenizer, int bpeVocabSize, double heldOutFraction,
+            int blockSize, long seed, int multiple, String initFrom) {}
+
+    /**
      * The pairs task of {@code cfg} in tokenizer {@code tok} (null: one fitted on the pairs' text), the built-in pairs
      * taking their words from data.path or else {@code baseWords} (the base run's data.path); {@code fromBase}:
      * the tokenizer is the base's (for the error message). Also what {@code megalith generate} evaluates.
      */
-    public static PairsData of(MegalithConfig cfg, Tokenizer tok, String baseWords, boolean fromBase,
+    public static PairsData of(Source d, Tokenizer tok, String baseWords, boolean fromBase,
             Configuration hadoop) throws IOException {
-        MegalithConfig.Data d = cfg.data();
         List<String[]> pairs;
         String source;
         if (d.builtin() != null) {
@@ -149,13 +155,13 @@ public final class PairsData implements TrainingData {
             if (words == null) {
                 throw new IllegalArgumentException("data.builtin " + d.builtin() + " takes its words from data.path or "
                         + "the text of the base run: set data.path, or checkpoint.init_from to a `megalith train` "
-                        + "run.dir of data.task text (got '" + cfg.checkpoint().initFrom() + "')");
+                        + "run.dir of data.task text (got '" + d.initFrom() + "')");
             }
             String text = new String(RunDirFs.readFully(words, hadoop), StandardCharsets.UTF_8);
             if (tok == null) { // no base: a tokenizer of the text, which spells the pairs
                 tok = CharTokenizer.fit(text + ": \n" + text.toUpperCase(java.util.Locale.ROOT));
             }
-            pairs = Pairs.upper(text, tok, cfg.model().blockSize(), cfg.seed());
+            pairs = Pairs.upper(text, tok, d.blockSize(), d.seed());
             source = "built-in " + d.builtin() + " (words of " + words + ")";
         } else {
             pairs = Pairs.read(d.path(), hadoop);
@@ -168,8 +174,7 @@ public final class PairsData implements TrainingData {
                     : CharTokenizer.fit(all.toString());
         }
         try {
-            int multiple = cfg.parallel().sequenceParallel() ? cfg.parallel().tp() : 1; // equal shards per rank
-            return new PairsData(tok, pairs, d.heldOutFraction(), cfg.model().blockSize(), cfg.seed(), source, multiple);
+            return new PairsData(tok, pairs, d.heldOutFraction(), d.blockSize(), d.seed(), source, d.multiple());
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("data.task pairs from " + source + ": " + e.getMessage()
                     + (fromBase ? " (pairs must be written in the base run's vocabulary and fit model.block_size)"

@@ -551,7 +551,7 @@ public final class TrainingRun implements RankRun {
 
     /** The pairs task: data.path's pairs or the built-in ones, in the base's (or checkpoint's) vocabulary. */
     private TrainingData pairsData(Tokenizer tok) throws IOException {
-        return PairsData.of(cfg, tok, base == null ? null : base.config().data().path(), base != null, hadoop);
+        return PairsData.of(cfg.pairsSource(), tok, base == null ? null : base.config().data().path(), base != null, hadoop);
     }
 
     public static Tokenizer tokenizerFrom(byte[] bytes) throws IOException {
