@@ -17,6 +17,7 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.nn.PartitionedParameters;
+import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensorparallel.TensorParallelState;
 import java.util.Map;
@@ -101,7 +102,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             RankGroups groups) {
         Communicator dataParallel = groups.dataParallel();
         boolean ep = groups.expertParallel().size() > 1;
-        List<io.megalith.core.model.Segment> plan = model.segments(null);
+        List<io.megalith.core.segment.Segment> plan = model.segments(null);
         List<io.megalith.core.nn.Parameter> layout = GradientBuckets.backwardOrder(plan);
         if (config.zero().stage() < 2) {
             return new ParameterStore(layout, manager, config.seed()); // frozen parameters go after the trainable ones

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.segment;
 
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
@@ -6,7 +6,6 @@ import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.Communicator;
 import io.megalith.comm.ElementType;
 import io.megalith.comm.ReduceOp;
-import io.megalith.core.model.Segment;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.SequenceParallel;

@@ -1,4 +1,4 @@
-package io.megalith.core.model;
+package io.megalith.core.segment;
 
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.core.nn.ForwardContext;
