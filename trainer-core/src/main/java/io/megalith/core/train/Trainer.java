@@ -9,32 +9,45 @@ import io.megalith.comm.Communicator;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.Scalars;
 import io.megalith.comm.SingleRankCommunicator;
+import io.megalith.core.checkpoint.Safetensors;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TrainingData;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.Targets;
+import io.megalith.core.moe.MoeContext;
+import io.megalith.core.moe.MoeMlp;
+import io.megalith.core.moe.MoeStats;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.nn.PartitionedParameters;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.optim.LrSchedule;
 import io.megalith.core.pipeline.PipelineExecutor;
+import io.megalith.core.segment.Segment;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TensorParallelState;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.Function;
 
 /**
  * What one rank computes for one optimizer step: forward and backward over the step's micro-batches
@@ -49,7 +62,7 @@ import java.util.concurrent.Future;
  * <p>Every loss is weighted by its share of the scored tokens of the whole step, so the step's loss
  * and gradient are those of the mean over all its tokens however the batch is cut.
  *
- * <p>Fine-tuning: parameters frozen ({@link io.megalith.core.nn.Parameter#freeze()}) before
+ * <p>Fine-tuning: parameters frozen ({@link Parameter#freeze()}) before
  * {@link #createParameters} get no gradient, no bucket, no AdamW state and no place in the norm; ZeRO 0/1 lay
  * them out after the trainable ones, ZeRO 2/3 keep them replicated beside the partitioned ones. A pipeline stage
  * with nothing to train still runs forward and backward for its neighbours; a model with nothing to train is
@@ -103,15 +116,15 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             RankGroups groups) {
         Communicator dataParallel = groups.dataParallel();
         boolean ep = groups.expertParallel().size() > 1;
-        List<io.megalith.core.segment.Segment> plan = model.segments(null);
-        List<io.megalith.core.nn.Parameter> layout = GradientBuckets.backwardOrder(plan);
+        List<Segment> plan = model.segments(null);
+        List<Parameter> layout = GradientBuckets.backwardOrder(plan);
         if (config.zero().stage() < 2) {
             return new ParameterStore(layout, manager, config.seed()); // frozen parameters go after the trainable ones
         }
         // only the trainable parameters are partitioned (frozen ones stay replicated, see PartitionedParameters)
-        List<io.megalith.core.nn.Parameter> trainable = layout.stream().filter(p -> !p.frozen()).toList();
+        List<Parameter> trainable = layout.stream().filter(p -> !p.frozen()).toList();
         long offset = 0;
-        for (io.megalith.core.nn.Parameter p : trainable) {
+        for (Parameter p : trainable) {
             p.place(offset);
             offset += p.numel();
         }
@@ -208,7 +221,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             this.partitioned = new PartitionedOptimizer((PartitionedParameters) params, model.segments(null), dataParallel,
                     config.zero().stage(), cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
         }
-        int threads = config.runtime().threads() > 0 ? config.runtime().threads() : io.megalith.core.tensor.Torch.threads();
+        int threads = config.runtime().threads() > 0 ? config.runtime().threads() : Torch.threads();
         int threadsPerWorker = Math.max(1, threads / n);
         if (n > 1) {
             // The calling thread must not keep an OpenMP team of its own: its idle threads spin for
@@ -249,10 +262,10 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         if (tensorParallel.size() == 1) {
             return acrossStages(local);
         }
-        Map<String, HostTensor> m = new java.util.LinkedHashMap<>();
-        Map<String, HostTensor> v = new java.util.LinkedHashMap<>();
+        Map<String, HostTensor> m = new LinkedHashMap<>();
+        Map<String, HostTensor> v = new LinkedHashMap<>();
         local.forEach((k, t) -> (k.startsWith("exp_avg_sq.") ? v : m).put(k, t));
-        Map<String, HostTensor> out = new java.util.LinkedHashMap<>(
+        Map<String, HostTensor> out = new LinkedHashMap<>(
                 TensorParallelState.gather(m, params.parameters(), tensorParallel, "exp_avg."));
         out.putAll(TensorParallelState.gather(v, params.parameters(), tensorParallel, "exp_avg_sq."));
         return acrossStages(out);
@@ -277,23 +290,23 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             return mine;
         }
         try {
-            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
-            io.megalith.core.checkpoint.Safetensors.write(bytes, mine, Map.of());
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            Safetensors.write(bytes, mine, Map.of());
             ByteBuffer encoded = ByteBuffer.wrap(bytes.toByteArray());
             ByteBuffer[] send = new ByteBuffer[pp.size()];
             for (int r = 0; r < send.length; r++) {
                 send[r] = encoded.duplicate();
             }
-            Map<String, HostTensor> all = new java.util.LinkedHashMap<>();
+            Map<String, HostTensor> all = new LinkedHashMap<>();
             for (ByteBuffer b : pp.allToAll(send)) {
                 byte[] a = new byte[b.remaining()];
                 b.duplicate().get(a);
-                io.megalith.core.checkpoint.Safetensors.read(new java.io.ByteArrayInputStream(a)).tensors()
+                Safetensors.read(new ByteArrayInputStream(a)).tensors()
                         .forEach(all::putIfAbsent);
             }
             return all;
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -301,7 +314,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     public void loadOptimizerState(Map<String, HostTensor> tensors, long stepCount) {
         Map<String, HostTensor> local = tensors;
         if (tensorParallel.size() > 1) {
-            local = new java.util.LinkedHashMap<>(TensorParallelState.slice(tensors, params.parameters(), "exp_avg."));
+            local = new LinkedHashMap<>(TensorParallelState.slice(tensors, params.parameters(), "exp_avg."));
             local.putAll(TensorParallelState.slice(tensors, params.parameters(), "exp_avg_sq."));
         }
         if (optimizer != null) {
@@ -350,7 +363,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
      * Makes every parameter available (ZeRO-3 gathers them all) for evaluation or sampling, then restores the
      * partitioned state. A collective under ZeRO-3: every rank must call it.
      */
-    public <T> T withFullModel(java.util.function.Function<Gpt, T> work) {
+    public <T> T withFullModel(Function<Gpt, T> work) {
         if (tensorParallel.size() > 1 || groups.pipeline().size() > 1 || groups.expertParallel().size() > 1) {
             Map<String, HostTensor> full = fullParameters();
             if (fullModel == null) {
@@ -477,18 +490,18 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     }
 
     private double lastBubble;
-    private io.megalith.core.moe.MoeStats moeStats; // this step's routing statistics (MoE models), else null
+    private MoeStats moeStats; // this step's routing statistics (MoE models), else null
 
     private void startMoeStats() {
-        io.megalith.core.config.MegalithConfig.Moe moe = model.config().moe();
-        moeStats = moe.enabled() ? new io.megalith.core.moe.MoeStats(
-                io.megalith.core.moe.MoeMlp.moeLayers(moe, model.config().nLayer()), moe.experts()) : null;
+        MegalithConfig.Moe moe = model.config().moe();
+        moeStats = moe.enabled() ? new MoeStats(
+                MoeMlp.moeLayers(moe, model.config().nLayer()), moe.experts()) : null;
     }
 
     /** A forward pass's sink for auxiliary losses: one sequence weighs 1 / (sequences in the step). */
-    private io.megalith.core.moe.MoeContext moeContext() {
+    private MoeContext moeContext() {
         return moeStats == null ? null
-                : new io.megalith.core.moe.MoeContext(1.0 / ((long) cfg.batchSize() * cfg.gradAccum()), moeStats);
+                : new MoeContext(1.0 / ((long) cfg.batchSize() * cfg.gradAccum()), moeStats);
     }
 
     /** Sums the step's routing statistics over the data-parallel group; returns the nanoseconds it took. */
@@ -502,7 +515,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     }
 
     /** Routing statistics of the last step summed over all ranks (MoE models), else null. */
-    public io.megalith.core.moe.MoeStats moeStats() {
+    public MoeStats moeStats() {
         return moeStats;
     }
 
