@@ -11,9 +11,9 @@ import io.megalith.core.moe.MoeContext;
 import io.megalith.core.moe.MoeStats;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.train.SegmentedPass;
 import java.util.Arrays;
 import java.util.Random;
 

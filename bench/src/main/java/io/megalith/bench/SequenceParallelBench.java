@@ -160,9 +160,9 @@ public final class SequenceParallelBench {
                     var ids = io.megalith.core.tensor.Ops.longs(m, batch.inputs(), batch.size(), batch.seqLen());
                     var tg = io.megalith.core.model.Targets.of(m, batch.targets());
                     var ctx = new io.megalith.core.nn.ForwardContext(true, 11, 0, m);
-                    var pass = new io.megalith.core.train.SegmentedPass(gpt.segments(tg), ctx,
-                            io.megalith.core.train.SegmentedPass.NO_HOOKS,
-                            io.megalith.core.train.SegmentedPass.Recompute.NONE, tp, false, true);
+                    var pass = new io.megalith.core.segment.SegmentedPass(gpt.segments(tg), ctx,
+                            io.megalith.core.segment.SegmentedPass.NO_HOOKS,
+                            io.megalith.core.segment.SegmentedPass.Recompute.NONE, tp, false, true);
                     tp.barrier();
                     long before = measures ? heapInUse() : 0;
                     tp.barrier();

@@ -8,6 +8,8 @@ import io.megalith.core.nn.Linear;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.ColumnParallelLinear;
+import io.megalith.core.tensorparallel.RowParallelLinear;
 import io.megalith.core.tensorparallel.TpLayout;
 
 /**
@@ -55,7 +57,7 @@ public final class LoraLinear extends Module {
     }
 
     /**
-     * Megatron's column-parallel linear ({@link Linear#columnParallel}) keeping output features {@code outRanges},
+     * Megatron's column-parallel linear ({@link ColumnParallelLinear}) keeping output features {@code outRanges},
      * its adapter's B sliced by the same rows and A replicated (see the class comment); with a single-rank layout
      * the plain layer.
      */
@@ -64,12 +66,12 @@ public final class LoraLinear extends Module {
         if (!tp.parallel()) {
             return new LoraLinear(prefix, in, out, bias, std, lora);
         }
-        return new LoraLinear(prefix, Linear.columnParallel(prefix, in, out, bias, std, outRanges, tp), in, out, lora,
+        return new LoraLinear(prefix, ColumnParallelLinear.of(prefix, in, out, bias, std, outRanges, tp), in, out, lora,
                 Split.COLUMN, outRanges);
     }
 
     /**
-     * Megatron's row-parallel linear ({@link Linear#rowParallel}) keeping input features {@code inRange}, its
+     * Megatron's row-parallel linear ({@link RowParallelLinear}) keeping input features {@code inRange}, its
      * adapter's A sliced by the same columns and B replicated (see the class comment).
      */
     public static LoraLinear rowParallel(String prefix, long in, long out, boolean bias, double std, long[] inRange,
@@ -77,7 +79,7 @@ public final class LoraLinear extends Module {
         if (!tp.parallel()) {
             return new LoraLinear(prefix, in, out, bias, std, lora);
         }
-        return new LoraLinear(prefix, Linear.rowParallel(prefix, in, out, bias, std, inRange, tp), in, out, lora,
+        return new LoraLinear(prefix, RowParallelLinear.of(prefix, in, out, bias, std, inRange, tp), in, out, lora,
                 Split.ROW, new long[][] {inRange});
     }
 

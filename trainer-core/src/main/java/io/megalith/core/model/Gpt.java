@@ -8,6 +8,7 @@ import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
 import io.megalith.comm.Communicator;
 import io.megalith.core.pipeline.PpLayout;
+import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.tensorparallel.VocabParallelCrossEntropy;

@@ -1,6 +1,8 @@
 package io.megalith.core.moe;
 
 import ai.djl.pytorch.engine.PtNDArray;
+import io.megalith.core.nn.AuxiliaryLosses;
+import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.Ops;
 
 /**
@@ -12,7 +14,7 @@ import io.megalith.core.tensor.Ops;
  * in the step's total, 1 / (sequences in the step's global batch), so that the contributions of every micro-batch,
  * worker and rank add up to the mean over the global batch whatever the layout.
  */
-public final class MoeContext {
+public final class MoeContext implements AuxiliaryLosses {
     private final double sequenceWeight;
     private final MoeStats stats;
     private PtNDArray pending;
@@ -23,11 +25,17 @@ public final class MoeContext {
         this.stats = stats;
     }
 
+    /** The MoE context of a forward pass, or null when it has none (inference, or a sink of another kind). */
+    public static MoeContext of(ForwardContext ctx) {
+        return ctx.moe() instanceof MoeContext moe ? moe : null;
+    }
+
     public double sequenceWeight() {
         return sequenceWeight;
     }
 
     /** Recomputed forwards (activation checkpointing) add their losses again but not their statistics. */
+    @Override
     public void recording(boolean on) {
         this.recording = on;
     }
@@ -38,11 +46,12 @@ public final class MoeContext {
         }
     }
 
-    void addLoss(PtNDArray loss) {
+    @Override
+    public void addLoss(PtNDArray loss) {
         pending = pending == null ? loss : Ops.add(pending, loss);
     }
 
-    /** The auxiliary loss added since the last call (a scalar in the graph), or null. */
+    @Override
     public PtNDArray takeLoss() {
         PtNDArray l = pending;
         pending = null;

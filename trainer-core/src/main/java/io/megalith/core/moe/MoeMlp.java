@@ -171,7 +171,7 @@ public final class MoeMlp extends Module {
             }
         }
         PtNDArray tokens = Ops.embedding(Ops.longs(ctx.manager(), rows, total), h);
-        MoeContext moe = ctx.moe();
+        MoeContext moe = MoeContext.of(ctx);
         PtNDArray aux = moe == null ? null : auxiliaryLosses(moe, r, p, logits, probs, ctx);
         return new Dispatch(shape, r, gate, tokens, offset, position, aux);
     }

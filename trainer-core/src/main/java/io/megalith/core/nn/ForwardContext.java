@@ -56,14 +56,17 @@ public final class ForwardContext {
         return reportedLoss;
     }
 
-    private io.megalith.core.moe.MoeContext moe;
+    private AuxiliaryLosses moe;
 
-    /** Where MoE layers put their auxiliary losses and routing statistics (training only); null: nowhere. */
-    public io.megalith.core.moe.MoeContext moe() {
+    /**
+     * Where MoE layers put their auxiliary losses (and, in {@code moe.MoeContext}, their routing statistics; training
+     * only); null: nowhere.
+     */
+    public AuxiliaryLosses moe() {
         return moe;
     }
 
-    public ForwardContext withMoe(io.megalith.core.moe.MoeContext moe) {
+    public ForwardContext withMoe(AuxiliaryLosses moe) {
         this.moe = moe;
         return this;
     }

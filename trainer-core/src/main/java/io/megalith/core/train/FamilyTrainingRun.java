@@ -106,7 +106,7 @@ public final class FamilyTrainingRun implements RankRun {
         MegalithConfig.Model m = cfg.model();
         var tp = groups.tensorParallel();
         TpLayout layout = new TpLayout(tp.rank(), tp.size());
-        List<io.megalith.core.model.Segment> plan;
+        List<io.megalith.core.segment.Segment> plan;
         Module module;
         SegmentTrainer.Data parts;
         if (objective == ModelFamily.Objective.MASKED_TOKENS && cfg.classification()) {

@@ -1,8 +1,8 @@
 package io.megalith.core.train;
 
-import io.megalith.core.model.Segment;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.segment.Segment;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashSet;

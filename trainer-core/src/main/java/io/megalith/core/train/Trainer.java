@@ -2,37 +2,52 @@ package io.megalith.core.train;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.Communicator;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.Scalars;
 import io.megalith.comm.SingleRankCommunicator;
+import io.megalith.core.checkpoint.Safetensors;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TrainingData;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.Targets;
+import io.megalith.core.moe.MoeContext;
+import io.megalith.core.moe.MoeMlp;
+import io.megalith.core.moe.MoeStats;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.nn.PartitionedParameters;
-import io.megalith.core.tensor.HostTensor;
-import io.megalith.core.tensorparallel.TensorParallelState;
-import java.util.Map;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.optim.LrSchedule;
+import io.megalith.core.pipeline.PipelineExecutor;
+import io.megalith.core.segment.Segment;
+import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.CounterRng;
+import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensor.Torch;
+import io.megalith.core.tensorparallel.TensorParallelState;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.Function;
 
 /**
  * What one rank computes for one optimizer step: forward and backward over the step's micro-batches
@@ -47,7 +62,7 @@ import java.util.concurrent.Future;
  * <p>Every loss is weighted by its share of the scored tokens of the whole step, so the step's loss
  * and gradient are those of the mean over all its tokens however the batch is cut.
  *
- * <p>Fine-tuning: parameters frozen ({@link io.megalith.core.nn.Parameter#freeze()}) before
+ * <p>Fine-tuning: parameters frozen ({@link Parameter#freeze()}) before
  * {@link #createParameters} get no gradient, no bucket, no AdamW state and no place in the norm; ZeRO 0/1 lay
  * them out after the trainable ones, ZeRO 2/3 keep them replicated beside the partitioned ones. A pipeline stage
  * with nothing to train still runs forward and backward for its neighbours; a model with nothing to train is
@@ -69,7 +84,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     private final Communicator dataParallel;
     private final Communicator tensorParallel;
     private final RankGroups groups;
-    private final String pipelineSchedule;
+    private final PipelineExecutor pipeline; // pipeline parallelism, else null
     private Gpt fullModel; // tensor parallelism: a one-rank copy for evaluation and sampling
     private ParameterStore fullParams;
     private final long dropoutKey;
@@ -101,15 +116,15 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             RankGroups groups) {
         Communicator dataParallel = groups.dataParallel();
         boolean ep = groups.expertParallel().size() > 1;
-        List<io.megalith.core.model.Segment> plan = model.segments(null);
-        List<io.megalith.core.nn.Parameter> layout = GradientBuckets.backwardOrder(plan);
+        List<Segment> plan = model.segments(null);
+        List<Parameter> layout = GradientBuckets.backwardOrder(plan);
         if (config.zero().stage() < 2) {
             return new ParameterStore(layout, manager, config.seed()); // frozen parameters go after the trainable ones
         }
         // only the trainable parameters are partitioned (frozen ones stay replicated, see PartitionedParameters)
-        List<io.megalith.core.nn.Parameter> trainable = layout.stream().filter(p -> !p.frozen()).toList();
+        List<Parameter> trainable = layout.stream().filter(p -> !p.frozen()).toList();
         long offset = 0;
-        for (io.megalith.core.nn.Parameter p : trainable) {
+        for (Parameter p : trainable) {
             p.place(offset);
             offset += p.numel();
         }
@@ -156,7 +171,8 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         this.groups = groups;
         this.dataParallel = groups.dataParallel();
         this.tensorParallel = groups.tensorParallel();
-        this.pipelineSchedule = config.parallel().schedule();
+        this.pipeline = groups.pipeline().size() > 1
+                ? new PipelineExecutor(config.parallel().schedule(), groups.pipeline(), manager) : null;
         this.cfg = config.train();
         this.model = model;
         this.params = params;
@@ -205,7 +221,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             this.partitioned = new PartitionedOptimizer((PartitionedParameters) params, model.segments(null), dataParallel,
                     config.zero().stage(), cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
         }
-        int threads = config.runtime().threads() > 0 ? config.runtime().threads() : io.megalith.core.tensor.Torch.threads();
+        int threads = config.runtime().threads() > 0 ? config.runtime().threads() : Torch.threads();
         int threadsPerWorker = Math.max(1, threads / n);
         if (n > 1) {
             // The calling thread must not keep an OpenMP team of its own: its idle threads spin for
@@ -246,10 +262,10 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         if (tensorParallel.size() == 1) {
             return acrossStages(local);
         }
-        Map<String, HostTensor> m = new java.util.LinkedHashMap<>();
-        Map<String, HostTensor> v = new java.util.LinkedHashMap<>();
+        Map<String, HostTensor> m = new LinkedHashMap<>();
+        Map<String, HostTensor> v = new LinkedHashMap<>();
         local.forEach((k, t) -> (k.startsWith("exp_avg_sq.") ? v : m).put(k, t));
-        Map<String, HostTensor> out = new java.util.LinkedHashMap<>(
+        Map<String, HostTensor> out = new LinkedHashMap<>(
                 TensorParallelState.gather(m, params.parameters(), tensorParallel, "exp_avg."));
         out.putAll(TensorParallelState.gather(v, params.parameters(), tensorParallel, "exp_avg_sq."));
         return acrossStages(out);
@@ -274,23 +290,23 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             return mine;
         }
         try {
-            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
-            io.megalith.core.checkpoint.Safetensors.write(bytes, mine, Map.of());
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            Safetensors.write(bytes, mine, Map.of());
             ByteBuffer encoded = ByteBuffer.wrap(bytes.toByteArray());
             ByteBuffer[] send = new ByteBuffer[pp.size()];
             for (int r = 0; r < send.length; r++) {
                 send[r] = encoded.duplicate();
             }
-            Map<String, HostTensor> all = new java.util.LinkedHashMap<>();
+            Map<String, HostTensor> all = new LinkedHashMap<>();
             for (ByteBuffer b : pp.allToAll(send)) {
                 byte[] a = new byte[b.remaining()];
                 b.duplicate().get(a);
-                io.megalith.core.checkpoint.Safetensors.read(new java.io.ByteArrayInputStream(a)).tensors()
+                Safetensors.read(new ByteArrayInputStream(a)).tensors()
                         .forEach(all::putIfAbsent);
             }
             return all;
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -298,7 +314,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     public void loadOptimizerState(Map<String, HostTensor> tensors, long stepCount) {
         Map<String, HostTensor> local = tensors;
         if (tensorParallel.size() > 1) {
-            local = new java.util.LinkedHashMap<>(TensorParallelState.slice(tensors, params.parameters(), "exp_avg."));
+            local = new LinkedHashMap<>(TensorParallelState.slice(tensors, params.parameters(), "exp_avg."));
             local.putAll(TensorParallelState.slice(tensors, params.parameters(), "exp_avg_sq."));
         }
         if (optimizer != null) {
@@ -347,7 +363,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
      * Makes every parameter available (ZeRO-3 gathers them all) for evaluation or sampling, then restores the
      * partitioned state. A collective under ZeRO-3: every rank must call it.
      */
-    public <T> T withFullModel(java.util.function.Function<Gpt, T> work) {
+    public <T> T withFullModel(Function<Gpt, T> work) {
         if (tensorParallel.size() > 1 || groups.pipeline().size() > 1 || groups.expertParallel().size() > 1) {
             Map<String, HostTensor> full = fullParameters();
             if (fullModel == null) {
@@ -378,28 +394,15 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
      * [m*B, (m+1)*B) of the step's global batch, of which this data-parallel rank computes its rows.
      */
     public StepStats step(long step) {
-        if (groups.pipeline().size() > 1) {
+        if (pipeline != null) {
             return pipelineStep(step);
         }
         int b = cfg.batchSize();
         int accum = cfg.gradAccum();
         int dp = dataParallel.size();
         int from = (int) dataParallel.partStart(b, dataParallel.rank());
-        int to = (int) dataParallel.partStart(b, dataParallel.rank() + 1);
-        Batch[] micro = new Batch[accum];
-        long[] counts = new long[2]; // scored tokens, input tokens of the whole step
-        for (int m = 0; m < accum; m++) {
-            micro[m] = data.train(step, m * b + from, to - from);
-            counts[0] += micro[m].scored();
-            counts[1] += micro[m].inputs().length;
-        }
-        long commNanos = 0;
-        if (dp > 1) {
-            long t0 = System.nanoTime();
-            // each part's loss is weighted by its share of the step's scored tokens: the total is global
-            Scalars.sum(counts, dataParallel);
-            commNanos += System.nanoTime() - t0;
-        }
+        StepBatches batches = readStep(step, from);
+        long commNanos = batches.commNanos();
         long stepKey = CounterRng.key(dropoutKey, step);
         startMoeStats();
         double loss = 0;
@@ -407,15 +410,43 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             // the last micro-batch starts reducing each bucket as soon as backward completes it
             SegmentedPass.Hooks hooks = partitioned != null ? partitioned.hooks()
                     : m == accum - 1 && dp > 1 && replicas.size() == 1 ? overlapHooks() : SegmentedPass.NO_HOOKS;
-            loss += forwardBackward(micro[m], m * b + from, stepKey, counts[0], hooks);
+            loss += forwardBackward(batches.micro()[m], m * b + from, stepKey, batches.scored(), hooks);
         }
-        if (dp > 1) {
+        return finishStep(step, loss, batches.inputs(), commNanos);
+    }
+
+    /** The step's micro-batches (this rank's rows of each) and its token counts over the data-parallel group. */
+    private record StepBatches(Batch[] micro, long scored, long inputs, long commNanos) {}
+
+    private StepBatches readStep(long step, int from) {
+        int b = cfg.batchSize();
+        int rows = (int) dataParallel.partStart(b, dataParallel.rank() + 1) - from;
+        Batch[] micro = new Batch[cfg.gradAccum()];
+        long[] counts = new long[2]; // scored tokens, input tokens of the whole step
+        for (int m = 0; m < micro.length; m++) {
+            micro[m] = data.train(step, m * b + from, rows);
+            counts[0] += micro[m].scored();
+            counts[1] += micro[m].inputs().length;
+        }
+        long commNanos = 0;
+        if (dataParallel.size() > 1) {
+            long t0 = System.nanoTime();
+            // each part's loss is weighted by its share of the step's scored tokens: the total is global
+            Scalars.sum(counts, dataParallel);
+            commNanos += System.nanoTime() - t0;
+        }
+        return new StepBatches(micro, counts[0], counts[1], commNanos);
+    }
+
+    /** Sums the loss and routing statistics over the data-parallel group, then clips and applies the update. */
+    private StepStats finishStep(long step, double stageLoss, long tokens, long commNanos) {
+        double loss = stageLoss;
+        if (dataParallel.size() > 1) {
             long t0 = System.nanoTime();
             loss = Scalars.sumInRankOrder(new double[] {loss}, dataParallel)[0];
             commNanos += System.nanoTime() - t0;
         }
         commNanos += finishMoeStats();
-        long tokens = counts[1];
         double lr = schedule.at(step);
         double norm = optimizer != null ? optimizer.step(lr, cfg.gradClip()) : partitioned.step(lr, cfg.gradClip());
         commNanos += optimizer != null ? optimizer.commNanos() : partitioned.commNanos();
@@ -423,125 +454,54 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     }
 
     /**
-     * One step of a pipeline stage: the step's micro-batches run under the schedule (GPipe or 1F1B);
-     * activations go to the next stage and their gradients come back with send/recv on the pipeline group
-     * (tags 2m and 2m+1). The first stage reads the inputs, the last the targets and computes the loss, which
-     * is then shared with every stage. The time a stage waits for its neighbours is its bubble.
+     * One step of a pipeline stage: the {@link PipelineExecutor} runs the step's micro-batches under the schedule,
+     * this stage's part of each built here; the loss it returns is already shared with every stage.
      */
     private StepStats pipelineStep(long step) {
-        Communicator pp = groups.pipeline();
-        boolean first = pp.rank() == 0;
-        boolean last = pp.rank() == pp.size() - 1;
+        boolean first = pipeline.firstStage();
+        boolean last = pipeline.lastStage();
         int b = cfg.batchSize();
         int accum = cfg.gradAccum();
         int dp = dataParallel.size();
         int from = (int) dataParallel.partStart(b, dataParallel.rank());
         int rows = (int) dataParallel.partStart(b, dataParallel.rank() + 1) - from;
-        Batch[] micro = new Batch[accum];
-        long[] counts = new long[2];
-        for (int m = 0; m < accum; m++) {
-            micro[m] = data.train(step, m * b + from, rows);
-            counts[0] += micro[m].scored();
-            counts[1] += micro[m].inputs().length;
-        }
-        long commNanos = 0;
-        long t0 = System.nanoTime();
-        if (dp > 1) {
-            Scalars.sum(counts, dataParallel);
-        }
-        commNanos += System.nanoTime() - t0;
+        StepBatches batches = readStep(step, from);
+        Batch[] micro = batches.micro();
         long stepKey = CounterRng.key(dropoutKey, step);
         startMoeStats();
         int seq = model.stageSequenceLength(micro[0].seqLen()); // sequence parallelism: stages exchange shards
-        long width = model.config().nEmbd();
         SegmentedPass.Recompute recompute = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST
                 : SegmentedPass.Recompute.NONE;
-        SegmentedPass[] passes = new SegmentedPass[accum];
-        NDManager[] managers = new NDManager[accum];
-        double[] shares = new double[accum];
-        double loss = 0;
-        long waitNanos = 0;
-        long start = System.nanoTime();
-        for (io.megalith.core.pipeline.PipelineSchedule.Action a
-                : io.megalith.core.pipeline.PipelineSchedule.of(pipelineSchedule, accum, pp.rank(), pp.size())) {
-            int m = a.microBatch();
-            if (a.forward()) {
-                managers[m] = manager.newSubManager();
-                try (NDScope scope = new NDScope()) {
-                    NDManager mm = managers[m];
-                    Targets tg = Targets.of(mm, micro[m].targets());
-                    shares[m] = (double) tg.counted() / counts[0];
-                    ForwardContext ctx = new ForwardContext(true, stepKey, m * b + from, mm).withMoe(moeContext());
-                    SegmentedPass.Hooks hooks = m == accum - 1 && dp > 1 ? overlapHooks() : SegmentedPass.NO_HOOKS;
-                    passes[m] = new SegmentedPass(model.segments(tg), ctx, hooks, recompute, tensorParallel, !first, last,
-                            model.stageBoundary());
-                    PtNDArray input;
-                    if (first) {
-                        input = Ops.longs(mm, micro[m].inputs(), rows, micro[m].seqLen());
-                    } else {
-                        input = Ops.pt(mm.zeros(new ai.djl.ndarray.types.Shape(rows, seq, width)));
-                        long w = System.nanoTime();
-                        pp.recv(Ops.bytes(input, true), pp.rank() - 1, 2 * m);
-                        waitNanos += System.nanoTime() - w;
-                    }
-                    PtNDArray out = passes[m].forward(input);
-                    if (last) {
-                        loss += passes[m].loss() * shares[m];
-                    } else {
-                        pp.send(Ops.bytes(out, true), pp.rank() + 1, 2 * m);
-                    }
-                }
-            } else {
-                try (NDScope scope = new NDScope()) {
-                    PtNDArray upstream;
-                    if (last) {
-                        upstream = Ops.scalar(managers[m], (float) shares[m]);
-                    } else {
-                        upstream = Ops.pt(managers[m].zeros(new ai.djl.ndarray.types.Shape(rows, seq, width)));
-                        long w = System.nanoTime();
-                        pp.recv(Ops.bytes(upstream, true), pp.rank() + 1, 2 * m + 1);
-                        waitNanos += System.nanoTime() - w;
-                    }
-                    PtNDArray grad = passes[m].backward(upstream);
-                    if (!first) {
-                        pp.send(Ops.bytes(JniUtils.clone(grad), true), pp.rank() - 1, 2 * m + 1);
-                    }
-                    passes[m].close();
-                    managers[m].close();
-                }
-            }
-        }
-        lastBubble = (double) waitNanos / (System.nanoTime() - start);
-        t0 = System.nanoTime();
-        // the loss lives on the last stage (other stages add 0), then is summed over data-parallel ranks
-        loss = Scalars.sumInRankOrder(new double[] {loss}, pp)[0];
-        if (dp > 1) {
-            loss = Scalars.sumInRankOrder(new double[] {loss}, dataParallel)[0];
-        }
-        commNanos += System.nanoTime() - t0;
+        PipelineExecutor.Result result = pipeline.run(accum, new Shape(rows, seq, model.config().nEmbd()), (m, mm) -> {
+            Targets tg = Targets.of(mm, micro[m].targets());
+            double share = (double) tg.counted() / batches.scored();
+            ForwardContext ctx = new ForwardContext(true, stepKey, m * b + from, mm).withMoe(moeContext());
+            SegmentedPass.Hooks hooks = m == accum - 1 && dp > 1 ? overlapHooks() : SegmentedPass.NO_HOOKS;
+            SegmentedPass pass = new SegmentedPass(model.segments(tg), ctx, hooks, recompute, tensorParallel, !first,
+                    last, model.stageBoundary());
+            PtNDArray input = first ? Ops.longs(mm, micro[m].inputs(), rows, micro[m].seqLen()) : null;
+            return new PipelineExecutor.MicroBatch(pass, input, share);
+        });
+        lastBubble = result.bubble();
         if (moeStats != null) { // every stage's MoE layers, then every data-parallel rank's tokens
-            moeStats.fromArray(Scalars.sumInRankOrder(moeStats.toArray(), pp));
+            moeStats.fromArray(Scalars.sumInRankOrder(moeStats.toArray(), groups.pipeline()));
         }
-        commNanos += finishMoeStats();
-        double lr = schedule.at(step);
-        double norm = optimizer.step(lr, cfg.gradClip());
-        commNanos += optimizer.commNanos();
-        return new StepStats(step, loss, lr, norm, counts[1], commNanos / 1e6);
+        return finishStep(step, result.loss(), batches.inputs(), batches.commNanos() + result.commNanos());
     }
 
     private double lastBubble;
-    private io.megalith.core.moe.MoeStats moeStats; // this step's routing statistics (MoE models), else null
+    private MoeStats moeStats; // this step's routing statistics (MoE models), else null
 
     private void startMoeStats() {
-        io.megalith.core.config.MegalithConfig.Moe moe = model.config().moe();
-        moeStats = moe.enabled() ? new io.megalith.core.moe.MoeStats(
-                io.megalith.core.moe.MoeMlp.moeLayers(moe, model.config().nLayer()), moe.experts()) : null;
+        MegalithConfig.Moe moe = model.config().moe();
+        moeStats = moe.enabled() ? new MoeStats(
+                MoeMlp.moeLayers(moe, model.config().nLayer()), moe.experts()) : null;
     }
 
     /** A forward pass's sink for auxiliary losses: one sequence weighs 1 / (sequences in the step). */
-    private io.megalith.core.moe.MoeContext moeContext() {
+    private MoeContext moeContext() {
         return moeStats == null ? null
-                : new io.megalith.core.moe.MoeContext(1.0 / ((long) cfg.batchSize() * cfg.gradAccum()), moeStats);
+                : new MoeContext(1.0 / ((long) cfg.batchSize() * cfg.gradAccum()), moeStats);
     }
 
     /** Sums the step's routing statistics over the data-parallel group; returns the nanoseconds it took. */
@@ -555,13 +515,13 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     }
 
     /** Routing statistics of the last step summed over all ranks (MoE models), else null. */
-    public io.megalith.core.moe.MoeStats moeStats() {
+    public MoeStats moeStats() {
         return moeStats;
     }
 
     /** Fraction of the last pipelined step this stage spent waiting for its neighbours (0 without pipelining). */
     public double bubble() {
-        return groups.pipeline().size() > 1 ? lastBubble : 0;
+        return pipeline != null ? lastBubble : 0;
     }
 
     /** Hooks that hand each gradient bucket to the optimizer when its last segment's backward is done. */

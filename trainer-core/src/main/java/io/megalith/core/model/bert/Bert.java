@@ -3,7 +3,6 @@ package io.megalith.core.model.bert;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.comm.Communicator;
-import io.megalith.core.model.Segment;
 import io.megalith.core.model.Targets;
 import io.megalith.core.model.transformer.AttentionMask;
 import io.megalith.core.model.transformer.TransformerLayer;
@@ -14,6 +13,7 @@ import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Linear;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
+import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.tensorparallel.VocabParallelCrossEntropy;
@@ -187,7 +187,7 @@ public final class Bert extends Module {
     }
 
     /**
-     * The pre-training loss of {@code batch} as a chain for {@link io.megalith.core.train.SegmentedPass} (input:
+     * The pre-training loss of {@code batch} as a chain for {@link io.megalith.core.segment.SegmentedPass} (input:
      * {@link #inputIds}), computing exactly {@link #pretrainingLoss}. One rank: the embeddings (with their
      * LayerNorm and dropout), one segment per layer, and the heads with the loss. Under tensor parallelism:
      * <pre>

@@ -3,11 +3,11 @@ package io.megalith.core.model.bert;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.comm.Communicator;
-import io.megalith.core.model.Segment;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Linear;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
+import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;
 import java.util.ArrayList;
@@ -84,7 +84,7 @@ public final class SequenceClassifier extends Module {
 
     /**
      * {@code weight} times the mean cross-entropy of {@code labels} as a chain for {@link
-     * io.megalith.core.train.SegmentedPass} (input: {@link #inputIds}): {@link Bert#encoderSegments}, then a head
+     * io.megalith.core.segment.SegmentedPass} (input: {@link #inputIds}): {@link Bert#encoderSegments}, then a head
      * (final norm, pooler, dropout, classifier, loss). At one rank with weight 1 it computes exactly {@link #loss}.
      * The head's input is complete on every rank, so each computes the same loss and reports it, and returns 1/tp of
      * it: the gradients of the replicated head (PARTIAL) and of its input (summed by the boundary before) add up once.

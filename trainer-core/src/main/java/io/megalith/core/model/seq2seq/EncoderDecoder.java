@@ -3,7 +3,6 @@ package io.megalith.core.model.seq2seq;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.comm.Communicator;
-import io.megalith.core.model.Segment;
 import io.megalith.core.model.Targets;
 import io.megalith.core.model.transformer.AttentionMask;
 import io.megalith.core.model.transformer.TransformerLayer;
@@ -12,6 +11,7 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
+import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.tensorparallel.VocabParallelCrossEntropy;
@@ -154,7 +154,7 @@ public final class EncoderDecoder extends Module {
     }
 
     /**
-     * The teacher-forced loss of a batch as two chains for {@link io.megalith.core.train.SegmentedPass#runTwoChains}:
+     * The teacher-forced loss of a batch as two chains for {@link io.megalith.core.segment.SegmentedPass#runTwoChains}:
      * the encoder (source ids -> encoder output) and the decoder (decoder input ids -> loss), whose every
      * cross-attention reads the encoder output as a second input. Running them computes exactly {@link #loss}.
      */

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.family.ModelFamilies;
-import io.megalith.core.train.ModuleTrainer;
+import io.megalith.core.optim.ModuleTrainer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,7 +1,7 @@
 package io.megalith.core.model.seq2seq;
 
 import ai.djl.ndarray.NDManager;
-import io.megalith.core.train.ModuleTrainer;
+import io.megalith.core.optim.ModuleTrainer;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;

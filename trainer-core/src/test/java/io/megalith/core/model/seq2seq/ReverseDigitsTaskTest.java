@@ -3,8 +3,8 @@ package io.megalith.core.model.seq2seq;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
+import io.megalith.core.optim.ModuleTrainer;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.train.ModuleTrainer;
 import java.util.HashSet;
 import java.util.Set;
 import org.junit.jupiter.api.Test;

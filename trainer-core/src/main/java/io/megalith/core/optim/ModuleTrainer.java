@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.optim;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -8,8 +8,6 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
-import io.megalith.core.optim.AdamW;
-import io.megalith.core.optim.LrSchedule;
 import io.megalith.core.tensor.CounterRng;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -22,7 +20,7 @@ import java.util.function.Predicate;
 /**
  * Single-rank training of any {@link Module} whose loss a function computes: the loop of the encoder and
  * encoder-decoder families and of fine-tuning (frozen layers, LoRA adapters), with the conventions of
- * {@link Trainer} (one flat parameter buffer, the exact AdamW, global-norm clipping, nanoGPT's schedule,
+ * the distributed trainers ({@code train/Trainer}: one flat parameter buffer, the exact AdamW, global-norm clipping, nanoGPT's schedule,
  * counter-based dropout keyed by step) but none of its parallelism.
  *
  * <p>Frozen parameters: the store lays out the trainable parameters first (decayed, then not) and the frozen

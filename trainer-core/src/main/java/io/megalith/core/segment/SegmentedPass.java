@@ -1,17 +1,25 @@
-package io.megalith.core.train;
+package io.megalith.core.segment;
+
+import static io.megalith.core.tensorparallel.TensorParallelBoundaries.copyToRegion;
+import static io.megalith.core.tensorparallel.TensorParallelBoundaries.copyToRegionBackward;
+import static io.megalith.core.tensorparallel.TensorParallelBoundaries.gatherFromSequence;
+import static io.megalith.core.tensorparallel.TensorParallelBoundaries.gatherFromSequenceBackward;
+import static io.megalith.core.tensorparallel.TensorParallelBoundaries.reduceFromRegion;
+import static io.megalith.core.tensorparallel.TensorParallelBoundaries.reduceFromRegionBackward;
+import static io.megalith.core.tensorparallel.TensorParallelBoundaries.reduceScatterToSequence;
+import static io.megalith.core.tensorparallel.TensorParallelBoundaries.reduceScatterToSequenceBackward;
 
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.Communicator;
-import io.megalith.comm.ElementType;
-import io.megalith.comm.ReduceOp;
-import io.megalith.core.model.Segment;
 import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.Ops;
-import io.megalith.core.tensorparallel.SequenceParallel;
+import io.megalith.core.tensorparallel.TensorParallelBoundaries;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * Forward and backward of one micro-batch through a chain of {@link Segment}s, with autograd run per
@@ -69,7 +77,7 @@ public final class SegmentedPass {
      * group, at segment boundaries as each segment's {@link Segment#boundary()} says: with plain tensor
      * parallelism every segment output but the loss is all-reduced before it becomes the next input, and every
      * input gradient is all-reduced before it becomes the upstream of the segment before (Megatron's g and f
-     * operators); with sequence parallelism boundaries all-gather or reduce-scatter along the sequence instead,
+     * operators, {@link TensorParallelBoundaries}); with sequence parallelism boundaries all-gather or reduce-scatter along the sequence instead,
      * and their transposes run in backward. Null: no such group.
      */
     public static float run(List<Segment> segments, PtNDArray input, ForwardContext ctx, float lossScale, Hooks hooks,
@@ -96,7 +104,7 @@ public final class SegmentedPass {
      * second's. Returns the loss.
      */
     public static float runTwoChains(List<Segment> first, PtNDArray firstInput,
-            java.util.function.Function<PtNDArray, List<Segment>> second, PtNDArray secondInput, ForwardContext ctx,
+            Function<PtNDArray, List<Segment>> second, PtNDArray secondInput, ForwardContext ctx,
             float lossScale, Hooks hooks, Recompute recompute, Communicator partialSums) {
         int offset = first.size();
         Hooks shifted = new Hooks() {
@@ -320,7 +328,7 @@ public final class SegmentedPass {
     }
 
     private static boolean allFrozen(Segment s) {
-        return s.parameters().stream().allMatch(io.megalith.core.nn.Parameter::frozen);
+        return s.parameters().stream().allMatch(Parameter::frozen);
     }
 
     private void backwardWithExtra(PtNDArray out, PtNDArray upstream, PtNDArray extra) {
@@ -343,21 +351,22 @@ public final class SegmentedPass {
     }
 
     /**
-     * What a segment's output becomes as the next input (not the loss): detached, after its boundary's
-     * collective (summed over the group, or gathered or scattered along the sequence).
+     * What a segment's output becomes as the next input (not the loss): detached, after its boundary's collective
+     * (see {@link TensorParallelBoundaries}).
      */
     private PtNDArray handOn(PtNDArray out, boolean last, Segment.Boundary boundary) {
         if (last && endsWithLoss) {
             return out;
         }
+        PtNDArray x = JniUtils.detachGradient(out);
         if (!sum) {
-            return JniUtils.detachGradient(out);
+            return x;
         }
         return switch (boundary) {
-            case ALL_REDUCE -> summed(out, partialSums);
-            case ALL_GATHER_T -> SequenceParallel.gather(JniUtils.detachGradient(out), partialSums);
-            case REDUCE_SCATTER_T -> SequenceParallel.scatter(JniUtils.detachGradient(out), partialSums);
-            case NONE -> JniUtils.detachGradient(out);
+            case ALL_REDUCE -> copyToRegion(reduceFromRegion(x, partialSums)); // Megatron's g, then f
+            case ALL_GATHER_T -> gatherFromSequence(x, partialSums);
+            case REDUCE_SCATTER_T -> reduceScatterToSequence(x, partialSums);
+            case NONE -> x;
         };
     }
 
@@ -367,12 +376,9 @@ public final class SegmentedPass {
             return grad;
         }
         return switch (boundary) {
-            case ALL_REDUCE -> {
-                allReduce(grad, partialSums);
-                yield grad;
-            }
-            case ALL_GATHER_T -> SequenceParallel.scatter(grad, partialSums);
-            case REDUCE_SCATTER_T -> SequenceParallel.gather(grad, partialSums);
+            case ALL_REDUCE -> reduceFromRegionBackward(copyToRegionBackward(grad, partialSums));
+            case ALL_GATHER_T -> gatherFromSequenceBackward(grad, partialSums);
+            case REDUCE_SCATTER_T -> reduceScatterToSequenceBackward(grad, partialSums);
             case NONE -> grad;
         };
     }
@@ -400,17 +406,6 @@ public final class SegmentedPass {
         NDScope.unregister(t);
         owned.add(t);
         return t;
-    }
-
-    /** A copy of x (no graph) summed over the group. */
-    private static PtNDArray summed(PtNDArray x, Communicator group) {
-        PtNDArray copy = JniUtils.clone(JniUtils.detachGradient(x));
-        allReduce(copy, group);
-        return copy;
-    }
-
-    private static void allReduce(PtNDArray x, Communicator group) {
-        group.allReduce(Ops.bytes(x, true), ElementType.F32, ReduceOp.SUM);
     }
 
     private static PtNDArray forward(Segment s, PtNDArray in, ForwardContext ctx) {

@@ -1,9 +1,11 @@
-package io.megalith.core.model;
+package io.megalith.core.segment;
 
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Parameter;
+import io.megalith.core.tensorparallel.TensorParallelBoundaries;
 import java.util.List;
+import java.util.function.BiFunction;
 
 /**
  * One link of a model seen as a chain (embedding, block 0..L-1, head and loss): the unit of
@@ -21,7 +23,7 @@ public interface Segment {
     PtNDArray forward(PtNDArray input, ForwardContext ctx);
 
     /** The parameters this segment reads (its gradients are complete after its backward). */
-    List<io.megalith.core.nn.Parameter> parameters();
+    List<Parameter> parameters();
 
     /**
      * A segment that runs its own backward because something happens inside it between autograd regions (the
@@ -39,14 +41,17 @@ public interface Segment {
 
     /**
      * What crosses the boundary after this segment, over the tensor-parallel group (nothing with a group of one),
-     * forward and (transposed) backward. Megatron's conjugate pairs:
+     * forward and (transposed) backward: Megatron's conjugate pairs, in {@link TensorParallelBoundaries}:
      * <ul>
      *   <li>{@code ALL_REDUCE}: the output is a partial sum; all-reduce forward, all-reduce the input gradient of
-     *       the next segment backward (plain tensor parallelism: f and g at every boundary);
+     *       the next segment backward (plain tensor parallelism: g then f at every boundary,
+     *       {@code reduceFromRegion} and {@code copyToRegion});
      *   <li>{@code ALL_GATHER_T}: the output is this rank's shard of the sequence [B, T/tp, C]; all-gather along T
-     *       forward, reduce-scatter along T backward (sequence parallelism, entering a tensor-parallel region);
+     *       forward, reduce-scatter along T backward (sequence parallelism, entering a tensor-parallel region:
+     *       {@code gatherFromSequence});
      *   <li>{@code REDUCE_SCATTER_T}: the output is a partial sum [B, T, C]; reduce-scatter along T forward,
-     *       all-gather along T backward (sequence parallelism, leaving a tensor-parallel region);
+     *       all-gather along T backward (sequence parallelism, leaving a tensor-parallel region:
+     *       {@code reduceScatterToSequence});
      *   <li>{@code NONE}: the output is complete as it is; identity both ways.
      * </ul>
      */
@@ -115,7 +120,7 @@ public interface Segment {
     }
 
     /** A segment from a name, a function and its parameters. */
-    static Segment of(String name, List<Parameter> params, java.util.function.BiFunction<PtNDArray, ForwardContext, PtNDArray> f) {
+    static Segment of(String name, List<Parameter> params, BiFunction<PtNDArray, ForwardContext, PtNDArray> f) {
         return new Segment() {
             @Override
             public String name() {
