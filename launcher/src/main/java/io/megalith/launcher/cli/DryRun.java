@@ -1,6 +1,7 @@
 package io.megalith.launcher.cli;
 
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.family.ModelFamily;
 import io.megalith.parallel.mesh.DeviceMesh;
 import java.io.IOException;
@@ -58,7 +59,7 @@ final class DryRun {
         long v = vocab[0];
         long c = m.nEmbd();
         long t = m.blockSize();
-        ModelFamily family = cfg.modelFamily();
+        ModelFamily family = ModelFamilies.of(cfg);
         long params = family.parameterCount(m, v);
         int layers = family.layers(m);
         // a rank holds its tensor- and pipeline-parallel share; ZeRO partitions over the data-parallel ranks

@@ -3,6 +3,7 @@ package io.megalith.launcher.cli;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.family.ModelFamily;
 import io.megalith.core.model.seq2seq.Seq2SeqTask;
+import io.megalith.core.train.Objective;
 import io.megalith.core.train.Seq2SeqRunTask;
 import io.megalith.core.train.TrainedSeq2Seq;
 import java.io.IOException;
@@ -24,19 +25,19 @@ final class FamilyGenerate {
     static Integer run(String runDir, Configuration hadoop, List<String> prompts, int beams, Integer maxNewTokens,
             Integer samples, int threads, PrintStream out) throws IOException {
         Optional<ModelFamily> family = TrainedSeq2Seq.family(runDir, hadoop).flatMap(ModelFamilies::find);
-        ModelFamily.Objective objective = family.map(ModelFamily::objective).orElse(ModelFamily.Objective.NEXT_TOKEN);
-        if (objective == ModelFamily.Objective.MASKED_TOKENS) {
+        Objective objective = family.map(ModelFamily::objective).orElse(Objective.NEXT_TOKEN);
+        if (objective == Objective.MASKED_TOKENS) {
             String name = family.get().name();
             throw new IllegalArgumentException(runDir + " holds a model.family " + name + " run: an encoder does not "
                     + "generate text; fine-tune it for a task with megalith finetune (model.family: " + name + ")");
         }
-        if (objective != ModelFamily.Objective.SOURCE_TO_TARGET) {
+        if (objective != Objective.SOURCE_TO_TARGET) {
             return null; // a GPT's (or no checkpoint): GenerateCommand's own path
         }
         if (beams < 1) {
             throw new IllegalArgumentException("--beams must be >= 1 (got " + beams + ")");
         }
-        try (TrainedSeq2Seq trained = TrainedSeq2Seq.load(runDir, hadoop, threads)) {
+        try (TrainedSeq2Seq trained = TrainedSeq2Seq.load(runDir, family.get().name(), hadoop, threads)) {
             List<String> sources = new ArrayList<>();
             List<String> expected = new ArrayList<>();
             if (prompts != null && !prompts.isEmpty()) {

@@ -3,6 +3,7 @@ package io.megalith.launcher.cli;
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.train.LoraOutputs;
 import io.megalith.core.train.RankRun;
 import io.megalith.core.train.TrainingRun;
@@ -88,7 +89,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         TrainingRun.Summary s;
         if (INPROCESS.equals(cfg.launch().master())) {
-            try (RankRun run = cfg.modelFamily().newInProcessRun(cfg, new Configuration(), out)) {
+            try (RankRun run = ModelFamilies.of(cfg).newInProcessRun(cfg, new Configuration(), out)) {
                 s = run.run();
             }
         } else {
@@ -122,7 +123,7 @@ final class TrainCommand implements Callable<Integer> {
             return;
         }
         if (s.exactMatch() != null) {
-            if ("pairs".equals(cfg.data().task()) && cfg.modelFamily().promptAnswerPairs()) {
+            if ("pairs".equals(cfg.data().task()) && ModelFamilies.of(cfg).promptAnswerPairs()) {
                 out.printf("megalith: exact match on (up to %d) held-out pairs: %.1f%%%n", cfg.data().evalPairs(),
                         s.exactMatch() * 100);
             } else {
@@ -158,7 +159,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         out.printf("megalith: LoRA adapters in %s/%s, merged into a plain %s in %s/%s (max |logit diff| of merged "
                 + "vs base + adapters: %s)%n", cfg.run().dir(), LoraOutputs.ADAPTERS_FILE,
-                cfg.modelFamily().modelName(), cfg.run().dir(),
+                ModelFamilies.of(cfg).modelName(), cfg.run().dir(),
                 LoraOutputs.MERGED_FILE, diff);
     }
 

@@ -2,6 +2,7 @@ package io.megalith.launcher.train;
 
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.train.RankRun;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.launcher.spark.RankContext;
@@ -53,7 +54,7 @@ record TrainRankTask(String configYaml, int attempt, int threadsPerRank, FaultIn
                 ParallelContext parallel = new ParallelContext(mesh, ctx.rank(),
                         (id, name, ranks) -> new GroupCommunicator(transport, id, name, ranks, options));
                 // the family builds its run: TrainingRun (GPT) or FamilyTrainingRun (SegmentTrainer's DP x TP layout)
-                RankRun run = cfg.modelFamily().newRun(cfg, new Configuration(), quiet, parallel.rankGroups(),
+                RankRun run = ModelFamilies.of(cfg).newRun(cfg, new Configuration(), quiet, parallel.rankGroups(),
                         ctx.rank() == 0, preparedData)) {
             if (failure != null) {
                 run.onStep(step -> failure.maybeFail(ctx.rank(), step, attempt));

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqGenerator;
 import io.megalith.core.nn.ParameterStore;
@@ -84,9 +85,10 @@ class FamilyGenerateTest {
         for (int i = 0; i < 20; i++) {
             sources.add(Integer.toString(10 + (i * 7919) % 9990));
         }
-        try (FamilyTrainingRun run = new FamilyTrainingRun(one, new Configuration(),
+        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(one).objective(), one, new Configuration(),
                 new PrintStream(OutputStream.nullOutputStream()), RankGroups.single(), true);
-                TrainedSeq2Seq trained = TrainedSeq2Seq.load(runDir.toString(), new Configuration(), 1)) {
+                TrainedSeq2Seq trained = TrainedSeq2Seq.load(runDir.toString(), ModelFamilies.ENCODER_DECODER.name(),
+                        new Configuration(), 1)) {
             assertThat(run.startStep()).isEqualTo(steps);
             Seq2SeqRunTask.Vocabulary v = trained.vocabulary();
             EncoderDecoder model = new EncoderDecoder(v.modelConfig(one));

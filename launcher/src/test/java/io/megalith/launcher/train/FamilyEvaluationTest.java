@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.report.MetricsLog;
 import java.io.ByteArrayOutputStream;
@@ -74,8 +75,8 @@ class FamilyEvaluationTest {
                 runtime: {threads: 1}
                 """.formatted(tmp.resolve("bert")), List.of(), "eval test");
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (FamilyTrainingRun run = new FamilyTrainingRun(cfg, HADOOP, new PrintStream(out, true, StandardCharsets.UTF_8),
-                RankGroups.single(), true)) {
+        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg, HADOOP,
+                new PrintStream(out, true, StandardCharsets.UTF_8), RankGroups.single(), true)) {
             run.run();
         }
         List<Map<String, Object>> evals = evals(cfg);

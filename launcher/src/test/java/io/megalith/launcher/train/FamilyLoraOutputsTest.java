@@ -7,6 +7,7 @@ import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.finetune.BaseCheckpoint;
 import io.megalith.core.finetune.ModelFiles;
 import io.megalith.core.lora.LoraConfig;
@@ -88,8 +89,8 @@ class FamilyLoraOutputsTest {
         Path dir = tmp.resolve("mlm-lora");
         MegalithConfig cfg = ConfigLoader.fromYaml(BertFinetuneTest.bertYaml(dir, data), List.of(
                 "launch.master=inprocess", "train.max_steps=3", "finetune.lora.rank=2", "finetune.lora.alpha=4"), "mlm");
-        try (FamilyTrainingRun run = new FamilyTrainingRun(cfg, HADOOP, BertFinetuneTest.QUIET, RankGroups.single(),
-                true)) {
+        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg, HADOOP,
+                BertFinetuneTest.QUIET, RankGroups.single(), true)) {
             run.run();
         }
         Map<String, String> meta = LoraOutputs.adapterMetadata(dir.toString(), HADOOP);

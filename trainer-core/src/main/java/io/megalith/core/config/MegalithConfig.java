@@ -3,8 +3,6 @@ package io.megalith.core.config;
 import io.megalith.core.data.Pairs;
 import io.megalith.core.data.PairsData;
 import io.megalith.core.data.shards.ShardReading;
-import io.megalith.core.family.ModelFamilies;
-import io.megalith.core.family.ModelFamily;
 import io.megalith.core.train.report.LossChart;
 import java.util.List;
 import java.util.Locale;
@@ -56,6 +54,13 @@ public record MegalithConfig(
     public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
             Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
             boolean nsp) {
+        /**
+         * The GPT's model.family, which a model section or a checkpoint that names no family means: the only family
+         * before model.family existed, so the legacy default of checkpoints written without it (RunState). The one
+         * place the name is written; the registry's GPT family is named by it.
+         */
+        public static final String DEFAULT_FAMILY = "gpt";
+
         /** Any family, BERT with its defaults (post-LN, two segment types). */
         public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
                 Moe moe, String family, int nEncoderLayer, int nDecoderLayer) {
@@ -66,7 +71,7 @@ public record MegalithConfig(
         /** A GPT. */
         public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
                 Moe moe) {
-            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, ModelFamilies.GPT.name(), 0, 0);
+            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, DEFAULT_FAMILY, 0, 0);
         }
 
         /** A dense model (no MoE layers). */
@@ -215,7 +220,7 @@ public record MegalithConfig(
 
     /** Why this layout runs with one worker per rank (the YAML path that demands it), or null if it need not. */
     public String oneWorkerReason() {
-        if (!can(ModelFamily::workerThreads)) {
+        if (!can(FamilyRules::workerThreads)) {
             return "model.family " + model.family();
         }
         if (parallel.tp() > 1) {
@@ -348,7 +353,7 @@ public record MegalithConfig(
     private void pairsProblems(Checks c) {
         boolean file = data.path() != null && !data.path().isBlank();
         boolean builtin = data.builtin() != null && !data.builtin().isBlank();
-        if (!"pairs".equals(data.task()) || !can(ModelFamily::promptAnswerPairs)) {
+        if (!"pairs".equals(data.task()) || !can(FamilyRules::promptAnswerPairs)) {
             c.require(!builtin, "data.builtin: only for data.task pairs with model.family gpt (got data.task "
                     + data.task() + ", model.family " + model.family() + "); remove it");
             return;
@@ -393,39 +398,37 @@ public record MegalithConfig(
     public boolean classification() {
         return "classify".equals(data.task()) || "speakers".equals(data.task());
     }
-    public static final List<String> FAMILIES = ModelFamilies.names();
 
-    /** The family model.family names (its capabilities decide the layouts and tasks it takes). */
+    /** The names model.family accepts: the registered families' (family/ModelFamilies, through FamilyRules). */
+    public static final List<String> FAMILIES = InstalledFamilies.names();
+
+    /** data.task pairs' data, as the data package reads it. */
     public PairsData.Source pairsSource() {
         int multiple = parallel.sequenceParallel() ? parallel.tp() : 1; // equal sequence-parallel shards per rank
         return new PairsData.Source(data.builtin(), data.path(), data.tokenizer(), data.bpeVocabSize(),
                 data.heldOutFraction(), model.blockSize(), seed, multiple, checkpoint.initFrom());
     }
 
-    public ModelFamily modelFamily() {
-        return ModelFamilies.byName(model.family());
-    }
-
     /** Whether model.family names a registered family that has {@code capability}. */
-    private boolean can(Predicate<ModelFamily> capability) {
-        return ModelFamilies.find(model.family()).filter(capability).isPresent();
+    private boolean can(Predicate<FamilyRules> capability) {
+        return InstalledFamilies.find(model.family()).filter(capability).isPresent();
     }
 
-    /** Checks of the family and of the tasks and layouts only some families take (see ModelFamily). */
+    /** Checks of the family and of the tasks and layouts only some families take (see FamilyRules). */
     private void familyProblems(Checks c) {
         c.oneOf("model.family", model.family(), FAMILIES);
         c.atLeast("model.n_encoder_layer", model.nEncoderLayer(), 0);
         c.atLeast("model.n_decoder_layer", model.nDecoderLayer(), 0);
         c.atLeast("model.type_vocab_size", model.typeVocabSize(), 1);
         if (model.nsp()) {
-            c.require(can(ModelFamily::nextSentencePrediction) && !classification(), "model.nsp: next-sentence "
+            c.require(can(FamilyRules::nextSentencePrediction) && !classification(), "model.nsp: next-sentence "
                     + "prediction is a model.family bert pre-training head (data.task text or addition)");
             c.require(model.typeVocabSize() >= 2, "model.type_vocab_size: must be >= 2 with model.nsp (sentence A and "
                     + "B segments)");
             c.atLeast("model.block_size", model.blockSize(), 4);
         }
         if (classification()) {
-            c.require(can(ModelFamily::sequenceClassification), "data.task: " + data.task() + " (sequence "
+            c.require(can(FamilyRules::sequenceClassification), "data.task: " + data.task() + " (sequence "
                     + "classification) trains model.family bert (got " + model.family() + ")");
             c.require(data.path() != null && !data.path().isBlank(), "data.path: must be set for data.task="
                     + data.task() + " (" + ("classify".equals(data.task())
@@ -435,20 +438,20 @@ public record MegalithConfig(
                     + " (accuracy is measured on held-out examples; e.g. 0.1)");
             c.atLeast("data.speakers", data.speakers(), 2);
         }
-        ModelFamilies.find(model.family()).ifPresent(family -> family.checkConfig(this, c));
+        InstalledFamilies.find(model.family()).ifPresent(family -> family.checkConfig(this, c));
         String f = "model.family " + model.family();
-        if (!can(ModelFamily::pipelineParallel)) {
+        if (!can(FamilyRules::pipelineParallel)) {
             c.require(parallel.pp() == 1, "parallel.pp: " + f + " runs without pipeline parallelism (got pp "
                     + parallel.pp() + ")");
         }
-        if (!can(ModelFamily::mixtureOfExperts)) {
+        if (!can(FamilyRules::mixtureOfExperts)) {
             c.require(parallel.ep() == 1 && (model.moe() == null || !model.moe().enabled()), "model.moe: " + f
                     + " has no MoE blocks (set model.moe.every=0 and parallel.ep=1)");
         }
-        if (!can(ModelFamily::sequenceParallel)) {
+        if (!can(FamilyRules::sequenceParallel)) {
             c.require(!parallel.sequenceParallel(), "parallel.sequence_parallel: not supported for " + f);
         }
-        int maxZero = ModelFamilies.find(model.family()).map(ModelFamily::maxZeroStage).orElse(1);
+        int maxZero = InstalledFamilies.find(model.family()).map(FamilyRules::maxZeroStage).orElse(1);
         if (maxZero < 3) { // 3 is zero.stage's own range
             c.require(zero.stage() <= maxZero, "zero.stage: at most " + maxZero + " for " + f + " (got "
                     + zero.stage() + ")");

@@ -4,6 +4,7 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.train.FamilyTrainingRun;
+import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankRun;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -62,6 +63,6 @@ final class EncoderDecoderFamily implements ModelFamily {
     @Override
     public RankRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
             boolean leader, String preparedData) throws IOException {
-        return new FamilyTrainingRun(cfg, hadoop, console, groups, leader, preparedData);
+        return new FamilyTrainingRun(objective(), cfg, hadoop, console, groups, leader, preparedData);
     }
 }

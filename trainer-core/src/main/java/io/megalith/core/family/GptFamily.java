@@ -3,6 +3,7 @@ package io.megalith.core.family;
 import io.megalith.comm.RankGroups;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankRun;
 import io.megalith.core.train.TrainingRun;
 import java.io.IOException;
@@ -13,7 +14,7 @@ import org.apache.hadoop.conf.Configuration;
 final class GptFamily implements ModelFamily {
     @Override
     public String name() {
-        return "gpt";
+        return MegalithConfig.Model.DEFAULT_FAMILY;
     }
 
     @Override

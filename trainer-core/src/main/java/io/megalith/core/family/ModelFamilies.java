@@ -1,5 +1,6 @@
 package io.megalith.core.family;
 
+import io.megalith.core.config.MegalithConfig;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -8,7 +9,8 @@ import java.util.Optional;
 
 /**
  * The registry of model families by name. A new family implements {@link ModelFamily} and is added to
- * {@link #REGISTERED}; config validation, the launcher and checkpoints then know it.
+ * {@link #REGISTERED}; config validation (through {@link FamilyCatalog}), the launcher and checkpoints then know
+ * it.
  */
 public final class ModelFamilies {
     public static final ModelFamily GPT = new GptFamily();
@@ -47,5 +49,10 @@ public final class ModelFamilies {
     public static ModelFamily byName(String name) {
         return find(name).orElseThrow(() -> new IllegalArgumentException("model.family: unknown family '" + name
                 + "'; known: " + String.join(", ", names())));
+    }
+
+    /** The family {@code cfg}'s model.family names. */
+    public static ModelFamily of(MegalithConfig cfg) {
+        return byName(cfg.model().family());
     }
 }

@@ -9,7 +9,6 @@ import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
-import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.finetune.BaseCheckpoint;
 import io.megalith.core.finetune.ClassificationData;
 import io.megalith.core.finetune.Freezing;
@@ -68,7 +67,8 @@ public final class BertClassification {
         MegalithConfig.Model m = cfg.model();
         String init = cfg.checkpoint().initFrom();
         this.base = init == null || init.isBlank() ? null : BaseCheckpoint.read(init, hadoop);
-        if (base != null && !ModelFamilies.BERT.named(base.state().family())) {
+        // a run of this family (config validation gives classification to bert only)
+        if (base != null && !m.family().equals(base.state().family())) {
             throw new IllegalArgumentException("checkpoint.init_from " + init + " holds a model.family "
                     + base.state().family() + " checkpoint; BERT classification starts from a bert run");
         }

@@ -12,8 +12,6 @@ import io.megalith.core.data.shards.ShardedTextData;
 import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
-import io.megalith.core.family.ModelFamilies;
-import io.megalith.core.family.ModelFamily;
 import io.megalith.core.finetune.ClassificationData;
 import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.model.bert.Bert;
@@ -80,17 +78,17 @@ public final class FamilyTrainingRun implements RankRun {
     private final java.util.Set<String> trained = new java.util.HashSet<>(); // names of the parameters that train
     private TrainingRun.StepListener stepListener = step -> {};
 
-    public FamilyTrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
-            boolean leader) throws IOException {
-        this(cfg, hadoop, console, groups, leader, null);
+    /** {@code objective}: what cfg's model.family learns, as the family gives it (ModelFamily.objective). */
+    public FamilyTrainingRun(Objective objective, MegalithConfig cfg, Configuration hadoop, PrintStream console,
+            RankGroups groups, boolean leader) throws IOException {
+        this(objective, cfg, hadoop, console, groups, leader, null);
     }
 
     /** As above; {@code preparedData}: the token shards Spark prepared for a text task (bert), or null. */
-    public FamilyTrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
-            boolean leader, String preparedData) throws IOException {
+    public FamilyTrainingRun(Objective objective, MegalithConfig cfg, Configuration hadoop, PrintStream console,
+            RankGroups groups, boolean leader, String preparedData) throws IOException {
         String family = cfg.model().family();
-        ModelFamily.Objective objective = ModelFamilies.find(family).map(ModelFamily::objective).orElse(null);
-        if (objective != ModelFamily.Objective.MASKED_TOKENS && objective != ModelFamily.Objective.SOURCE_TO_TARGET) {
+        if (objective != Objective.MASKED_TOKENS && objective != Objective.SOURCE_TO_TARGET) {
             throw new IllegalArgumentException("model.family " + family + ": FamilyTrainingRun trains encoder_decoder "
                     + "and bert (gpt: TrainingRun)");
         }
@@ -109,7 +107,7 @@ public final class FamilyTrainingRun implements RankRun {
         List<io.megalith.core.segment.Segment> plan;
         Module module;
         SegmentTrainer.Data parts;
-        if (objective == ModelFamily.Objective.MASKED_TOKENS && cfg.classification()) {
+        if (objective == Objective.MASKED_TOKENS && cfg.classification()) {
             // sequence classification: its data, model, segments, base weights and evaluation live there
             this.task = null;
             this.modelConfig = null;
@@ -122,7 +120,7 @@ public final class FamilyTrainingRun implements RankRun {
             this.shape = classify.shape();
             plan = classify.plan();
             parts = classify::part;
-        } else if (objective == ModelFamily.Objective.MASKED_TOKENS) {
+        } else if (objective == Objective.MASKED_TOKENS) {
             this.classify = null;
             this.task = null;
             this.modelConfig = null;

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.model.GptConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -34,14 +34,14 @@ public record RunState(
      */
     @com.fasterxml.jackson.annotation.JsonCreator
     public RunState {
-        family = family == null ? ModelFamilies.GPT.name() : family;
+        family = family == null ? MegalithConfig.Model.DEFAULT_FAMILY : family;
     }
 
     /** A GPT run's state. */
     public RunState(int formatVersion, long step, long seed, long optimizerStep, long dataPosition, GptConfig model,
             String tokenizerKind, String configYaml) {
         this(formatVersion, step, seed, optimizerStep, dataPosition, model, tokenizerKind, configYaml,
-                ModelFamilies.GPT.name(), null);
+                MegalithConfig.Model.DEFAULT_FAMILY, null);
     }
     private static final ObjectMapper JSON = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)

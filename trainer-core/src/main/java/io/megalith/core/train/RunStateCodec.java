@@ -5,7 +5,7 @@ import com.esotericsoftware.kryo.kryo5.KryoException;
 import com.esotericsoftware.kryo.kryo5.Serializer;
 import com.esotericsoftware.kryo.kryo5.io.Input;
 import com.esotericsoftware.kryo.kryo5.io.Output;
-import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.model.GptConfig;
 import java.io.IOException;
 
@@ -93,7 +93,7 @@ public final class RunStateCodec {
                     : kryo.readObject(in, GptConfig.class);
             String tokenizerKind = in.readString();
             String configYaml = in.readString();
-            String family = version >= 3 ? in.readString() : ModelFamilies.GPT.name();
+            String family = version >= 3 ? in.readString() : MegalithConfig.Model.DEFAULT_FAMILY;
             String familyModel = version >= 3 ? in.readString() : null;
             return new RunState(RunState.FORMAT_VERSION, step, seed, optimizerStep, dataPosition, model, tokenizerKind,
                     configYaml, family, familyModel);

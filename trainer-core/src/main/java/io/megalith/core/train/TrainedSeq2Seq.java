@@ -5,7 +5,6 @@ import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
-import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqConfig;
 import io.megalith.core.model.seq2seq.Seq2SeqGenerator;
@@ -45,14 +44,16 @@ public final class TrainedSeq2Seq implements AutoCloseable {
         return ShardedCheckpointer.peekLatest(new CheckpointStore(runDir, hadoop, 0)).map(r -> r.state().family());
     }
 
-    public static TrainedSeq2Seq load(String runDir, Configuration hadoop, int threads) throws IOException {
+    /** {@code family}: the encoder-decoder's model.family (the registry's name), which the checkpoint must hold. */
+    public static TrainedSeq2Seq load(String runDir, String family, Configuration hadoop, int threads)
+            throws IOException {
         Torch.load(threads);
         LoadedCheckpoint ckpt = new CheckpointStore(runDir, hadoop, 0).loadLatest()
                 .orElseThrow(() -> new IOException("no complete checkpoint in " + runDir + "/checkpoints"));
         RunState state = RunStateCodec.decode(ckpt.blobFiles().get(RunStateCodec.FILE));
-        if (!ModelFamilies.ENCODER_DECODER.named(state.family())) {
+        if (!family.equals(state.family())) {
             throw new IOException(runDir + " holds a model.family " + state.family() + " checkpoint, not an "
-                    + "encoder_decoder's");
+                    + family + "'s");
         }
         MegalithConfig cfg = ConfigLoader.fromYaml(state.configYaml(), List.of(), runDir + " (saved config)");
         Seq2SeqRunTask.Vocabulary vocab = Seq2SeqRunTask.vocabulary(

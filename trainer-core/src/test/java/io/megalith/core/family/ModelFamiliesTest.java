@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.train.Objective;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -53,15 +54,15 @@ class ModelFamiliesTest {
             assertThat(f.nextSentencePrediction()).as(f.name()).isEqualTo(f.name().equals("bert"));
             assertThat(f.sequenceClassification()).as(f.name()).isEqualTo(f.name().equals("bert"));
         }
-        assertThat(ModelFamilies.GPT.objective()).isEqualTo(ModelFamily.Objective.NEXT_TOKEN);
-        assertThat(ModelFamilies.BERT.objective()).isEqualTo(ModelFamily.Objective.MASKED_TOKENS);
-        assertThat(ModelFamilies.ENCODER_DECODER.objective()).isEqualTo(ModelFamily.Objective.SOURCE_TO_TARGET);
+        assertThat(ModelFamilies.GPT.objective()).isEqualTo(Objective.NEXT_TOKEN);
+        assertThat(ModelFamilies.BERT.objective()).isEqualTo(Objective.MASKED_TOKENS);
+        assertThat(ModelFamilies.ENCODER_DECODER.objective()).isEqualTo(Objective.SOURCE_TO_TARGET);
     }
 
     @Test
     void configValidationRefusesExactlyTheLayoutsAFamilyLacks() {
         for (ModelFamily f : ModelFamilies.all()) {
-            String task = f.objective() == ModelFamily.Objective.SOURCE_TO_TARGET ? "reverse" : "addition";
+            String task = f.objective() == Objective.SOURCE_TO_TARGET ? "reverse" : "addition";
             List<String> base = List.of("model.family=" + f.name(), "data.task=" + task);
             assertThat(problems(base)).as(f.name()).isEmpty();
             String restriction = "model.family " + f.name();

@@ -7,6 +7,7 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.report.LossChart;
 import io.megalith.core.train.report.MetricsLog;
@@ -54,14 +55,16 @@ class FamilyResumeTest {
     }
 
     private static long train(MegalithConfig cfg, long stopAt) throws Exception {
-        try (FamilyTrainingRun run = new FamilyTrainingRun(cfg, HADOOP, QUIET, RankGroups.single(), true)) {
+        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
+                HADOOP, QUIET, RankGroups.single(), true)) {
             run.run(stopAt);
             return run.startStep();
         }
     }
 
     private static Map<String, HostTensor> finalWeights(MegalithConfig cfg) throws Exception {
-        try (FamilyTrainingRun run = new FamilyTrainingRun(cfg, HADOOP, QUIET, RankGroups.single(), true)) {
+        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
+                HADOOP, QUIET, RankGroups.single(), true)) {
             assertThat(run.startStep()).isEqualTo(cfg.train().maxSteps());
             return run.fullParameters();
         }

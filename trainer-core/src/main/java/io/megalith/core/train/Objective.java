@@ -1,0 +1,14 @@
+package io.megalith.core.train;
+
+/**
+ * What a model family's model learns ({@code ModelFamily.objective}): decides how its training run builds its model
+ * and data ({@link FamilyTrainingRun} is given it by the family) and how {@code megalith generate} runs it.
+ */
+public enum Objective {
+    /** Next-token prediction (a causal LM): generates text after a prompt. */
+    NEXT_TOKEN,
+    /** Masked tokens (masked LM) or sequence labels: an encoder, which does not generate. */
+    MASKED_TOKENS,
+    /** Source to target: decodes a target string for each source string. */
+    SOURCE_TO_TARGET
+}
