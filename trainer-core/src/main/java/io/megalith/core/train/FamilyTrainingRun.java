@@ -30,6 +30,7 @@ import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.report.LossChart;
 import io.megalith.core.train.report.MetricsLog;
+import io.megalith.core.zero.GradientBuckets;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;

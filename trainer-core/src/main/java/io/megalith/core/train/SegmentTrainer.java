@@ -19,6 +19,8 @@ import io.megalith.core.optim.LrSchedule;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensorparallel.TensorParallelState;
+import io.megalith.core.zero.DataParallelOptimizer;
+import io.megalith.core.zero.GradientBuckets;
 import java.util.List;
 import java.util.Map;
 

@@ -12,6 +12,7 @@ import io.megalith.core.model.Gpt;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.zero.DataParallelOptimizer;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.zero;
 
 import io.megalith.comm.Communicator;
 import io.megalith.comm.DirectBuffers;
@@ -7,10 +7,10 @@ import io.megalith.comm.ReduceOp;
 import io.megalith.comm.Scalars;
 import io.megalith.core.model.Segment;
 import io.megalith.core.nn.Parameter;
-import io.megalith.core.nn.PartitionedParameters;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.ScratchBuffer;
+import io.megalith.core.train.SegmentedPass;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;

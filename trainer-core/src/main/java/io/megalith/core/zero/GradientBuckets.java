@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.zero;
 
 import io.megalith.core.model.Segment;
 import io.megalith.core.nn.Parameter;
