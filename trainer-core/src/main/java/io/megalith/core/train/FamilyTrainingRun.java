@@ -24,6 +24,7 @@ import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqConfig;
 import io.megalith.core.model.seq2seq.Seq2SeqTask;
 import io.megalith.core.nn.Module;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.Torch;
@@ -170,8 +171,9 @@ public final class FamilyTrainingRun implements RankRun {
         }
         this.trainer = new SegmentTrainer(cfg, store, plan, parts, manager, groups.dataParallel(), tp);
         this.checkpoints = new CheckpointStore(cfg.run().dir(), hadoop, cfg.checkpoint().keepLast());
-        this.checkpointer = new ShardedCheckpointer(checkpoints, groups, trainer, null, 1, cfg.zero().stage(),
-                cfg.checkpoint().async(), cfg.checkpoint().commitTimeoutMillis());
+        Parameter noTiedParameter = null;
+        this.checkpointer = new ShardedCheckpointer(checkpoints, groups, trainer, noTiedParameter, 1,
+                cfg.zero().stage(), cfg.checkpoint().async(), cfg.checkpoint().commitTimeoutMillis());
         Optional<ShardedCheckpointer.Restored> latest = ShardedCheckpointer.peekLatest(checkpoints);
         if (latest.isPresent()) {
             checkCompatible(latest.get());

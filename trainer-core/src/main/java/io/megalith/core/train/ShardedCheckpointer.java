@@ -109,7 +109,7 @@ public final class ShardedCheckpointer implements AutoCloseable {
     }
 
     /** A GPT run's checkpointer (the last stage's copy of the tied token embedding is written by the first stage). */
-    public ShardedCheckpointer(CheckpointStore store, RankGroups groups, Trainer trainer, Gpt model, int ep,
+    public ShardedCheckpointer(CheckpointStore store, RankGroups groups, Source trainer, Gpt model, int ep,
             int zeroStage, boolean async, long commitTimeoutMillis) {
         this(store, groups, trainer, model.tokenEmbedding(), ep, zeroStage, async, commitTimeoutMillis);
     }
