@@ -15,6 +15,7 @@ import io.megalith.core.data.shards.ShardedTextData;
 import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
+import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.family.ModelFamily;
 import io.megalith.core.finetune.ClassificationData;
@@ -214,7 +215,7 @@ public final class FamilyTrainingRun implements RankRun {
     /** What the checkpoint stores as tokenizer: BERT's data tokenizer; the reversal task's fixed vocabulary. */
     private byte[] tokenizerBytes() throws IOException {
         if (text != null || classify != null) {
-            return TrainingRun.tokenizerBytes(text != null ? text.tokenizer() : classify.tokenizer());
+            return Tokenizers.toBytes(text != null ? text.tokenizer() : classify.tokenizer());
         }
         return Seq2SeqRunTask.tokenizerBytes(task);
     }

@@ -6,6 +6,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.core.checkpoint.Safetensors;
+import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TrainingData;
@@ -76,7 +77,7 @@ public final class LoraOutputs {
             throws IOException {
         LoadedCheckpoint last = checkpoints.loadLatest().orElseThrow(
                 () -> new IOException("no complete checkpoint in " + cfg.run().dir() + " to take the adapters from"));
-        Map<String, HostTensor> state = last.tensorFiles().get(TrainingRun.MODEL_FILE);
+        Map<String, HostTensor> state = last.tensorFiles().get(ShardedCheckpointer.MODEL);
         LoraConfig lora = cfg.finetune().loraConfig();
         RunDirFs dir = RunDirFs.of(cfg.run().dir(), hadoop);
         Map<String, HostTensor> adapters = new LinkedHashMap<>(Lora.adapterState(state));
