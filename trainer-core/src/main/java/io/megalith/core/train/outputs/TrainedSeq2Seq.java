@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.train.outputs;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.checkpoint.CheckpointStore;
@@ -14,6 +14,7 @@ import io.megalith.core.model.seq2seq.Seq2SeqConfig;
 import io.megalith.core.model.seq2seq.Seq2SeqGenerator;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.Torch;
+import io.megalith.core.train.task.Seq2SeqRunTask;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;

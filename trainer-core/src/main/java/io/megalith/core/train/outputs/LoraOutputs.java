@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.train.outputs;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -36,8 +36,9 @@ import org.apache.hadoop.conf.Configuration;
  * {@value #ALSO_TRAINED}: a BERT classifier's new head and pooler) and {@value #MERGED_FILE} (the full model without
  * adapters, their {@code scale * B A} folded into the base weights: it loads into the model built without LoRA).
  * Both come from the final checkpoint's full tensors, so any layout (DP, TP, PP, ZeRO) that saved them gives the same
- * files. The GPT's ({@link TrainingRun}) carry {@code gpt.*} shape metadata; the other families' ({@link
- * FamilyTrainingRun}, {@link FamilyLoraOutputs}) {@value #FAMILY} and {@value #MODEL}.
+ * files. The GPT's ({@link io.megalith.core.train.TrainingRun}) carry {@code gpt.*} shape metadata; the other
+ * families' ({@link io.megalith.core.train.FamilyTrainingRun}, {@link FamilyLoraOutputs}) {@value #FAMILY} and
+ * {@value #MODEL}.
  */
 public final class LoraOutputs {
     public static final String ADAPTERS_FILE = "adapters.safetensors";
@@ -148,7 +149,7 @@ public final class LoraOutputs {
     }
 
     /** The largest difference of the logits of base + adapters and of the merged plain GPT on {@code batch}. */
-    static double maxLogitDiff(GptConfig shape, LoraConfig lora, Map<String, HostTensor> state,
+    public static double maxLogitDiff(GptConfig shape, LoraConfig lora, Map<String, HostTensor> state,
             Map<String, HostTensor> merged, Batch batch, NDManager manager) {
         return maxDiff(logits(new Gpt(shape, lora), state, batch, manager), logits(new Gpt(shape), merged, batch, manager));
     }
