@@ -2,9 +2,10 @@ package io.megalith.launcher.cli;
 
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
-import io.megalith.core.train.AdditionAccuracy;
-import io.megalith.core.train.TrainedModel;
 import io.megalith.core.train.TrainingRun;
+import io.megalith.core.train.eval.AdditionAccuracy;
+import io.megalith.core.train.eval.PairAccuracy;
+import io.megalith.core.train.outputs.TrainedModel;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -83,7 +84,7 @@ final class GenerateCommand implements Callable<Integer> {
                         .fromBytes(io.megalith.core.data.tokenizer.Tokenizers.toBytes(trained.tokenizer())), words, true,
                         new Configuration());
                 int n = Math.min(data.heldOutPairs().size(), samples != null ? Math.max(1, samples) : 8);
-                io.megalith.core.train.PairAccuracy.Result r = io.megalith.core.train.PairAccuracy.evaluate(
+                PairAccuracy.Result r = PairAccuracy.evaluate(
                         trained.model(), data.tokenizer(), data.heldOutPairs().subList(0, n), data.endOfAnswer(),
                         trained.manager(), n);
                 data.close();

@@ -10,9 +10,9 @@ import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqGenerator;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.train.FamilyTrainingRun;
-import io.megalith.core.train.Seq2SeqRunTask;
-import io.megalith.core.train.TrainedSeq2Seq;
 
+import io.megalith.core.train.outputs.TrainedSeq2Seq;
+import io.megalith.core.train.task.Seq2SeqRunTask;
 import io.megalith.launcher.testing.CliRun;
 import java.io.OutputStream;
 import java.io.PrintStream;

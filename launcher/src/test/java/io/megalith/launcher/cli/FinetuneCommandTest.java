@@ -7,7 +7,7 @@ import io.megalith.core.checkpoint.SafetensorsWeights;
 import io.megalith.core.finetune.ModelFiles;
 import io.megalith.core.lora.Lora;
 import io.megalith.core.tensor.HostTensor;
-import io.megalith.core.train.LoraOutputs;
+import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.core.train.report.MetricsLog;
 import io.megalith.launcher.testing.CliRun;
 import java.nio.file.Files;

@@ -19,11 +19,11 @@ import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.BertClassification;
-import io.megalith.core.train.LoraOutputs;
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.FamilyTrainingRun;
+import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.core.train.report.MetricsLog;
 
 import io.megalith.launcher.testing.CliRun;

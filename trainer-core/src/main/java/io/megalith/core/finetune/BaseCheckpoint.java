@@ -2,10 +2,10 @@ package io.megalith.core.finetune;
 
 import io.megalith.core.checkpoint.CheckpointManifest;
 import io.megalith.core.checkpoint.CheckpointStore;
+import io.megalith.core.checkpoint.RunState;
+import io.megalith.core.checkpoint.RunStateCodec;
+import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.tensor.HostTensor;
-import io.megalith.core.train.RunState;
-import io.megalith.core.train.RunStateCodec;
-import io.megalith.core.train.ShardedCheckpointer;
 import java.io.IOException;
 import java.util.Map;
 import java.util.regex.Matcher;

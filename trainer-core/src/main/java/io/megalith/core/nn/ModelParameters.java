@@ -6,7 +6,7 @@ import java.util.Map;
 
 /**
  * Where a model's parameters live: replicated in one flat buffer ({@link ParameterStore}) or partitioned
- * over a data-parallel group ({@link PartitionedParameters}). What a run needs from either.
+ * over a data-parallel group ({@link io.megalith.core.zero.PartitionedParameters}). What a run needs from either.
  */
 public interface ModelParameters extends AutoCloseable {
     /** The parameters in layout order. */

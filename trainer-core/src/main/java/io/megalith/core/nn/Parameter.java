@@ -123,8 +123,11 @@ public final class Parameter {
         return offset;
     }
 
-    /** Binds to storage (a view) at flat offset {@code offset}; a null view leaves the parameter placed but unbound. */
-    void bind(PtNDArray view, long offset) {
+    /**
+     * Binds to storage (a view) at flat offset {@code offset}; a null view leaves the parameter placed but unbound.
+     * Public for the storages outside this package (ZeRO's {@code PartitionedParameters}).
+     */
+    public void bind(PtNDArray view, long offset) {
         this.value = view;
         this.offset = offset;
     }

@@ -2,6 +2,8 @@ package io.megalith.core.train;
 
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
+import io.megalith.core.checkpoint.RunState;
+import io.megalith.core.checkpoint.RunStateCodec;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.tensor.HostTensor;

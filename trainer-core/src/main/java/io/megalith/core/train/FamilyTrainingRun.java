@@ -3,6 +3,9 @@ package io.megalith.core.train;
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
 import io.megalith.core.checkpoint.CheckpointStore;
+import io.megalith.core.checkpoint.RunState;
+import io.megalith.core.checkpoint.RunStateCodec;
+import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.Batch;
@@ -12,6 +15,7 @@ import io.megalith.core.data.shards.ShardedTextData;
 import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
+import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.finetune.ClassificationData;
 import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.model.bert.Bert;
@@ -22,12 +26,19 @@ import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqConfig;
 import io.megalith.core.model.seq2seq.Seq2SeqTask;
 import io.megalith.core.nn.Module;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.train.eval.FamilyEvaluation;
+import io.megalith.core.train.outputs.FamilyLoraOutputs;
+import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.core.train.report.LossChart;
 import io.megalith.core.train.report.MetricsLog;
+import io.megalith.core.train.task.MlmRows;
+import io.megalith.core.train.task.Seq2SeqRunTask;
+import io.megalith.core.zero.GradientBuckets;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -167,8 +178,9 @@ public final class FamilyTrainingRun implements RankRun {
         }
         this.trainer = new SegmentTrainer(cfg, store, plan, parts, manager, groups.dataParallel(), tp);
         this.checkpoints = new CheckpointStore(cfg.run().dir(), hadoop, cfg.checkpoint().keepLast());
-        this.checkpointer = new ShardedCheckpointer(checkpoints, groups, trainer, null, 1, cfg.zero().stage(),
-                cfg.checkpoint().async(), cfg.checkpoint().commitTimeoutMillis());
+        Parameter noTiedParameter = null;
+        this.checkpointer = new ShardedCheckpointer(checkpoints, groups, trainer, noTiedParameter, 1,
+                cfg.zero().stage(), cfg.checkpoint().async(), cfg.checkpoint().commitTimeoutMillis());
         Optional<ShardedCheckpointer.Restored> latest = ShardedCheckpointer.peekLatest(checkpoints);
         if (latest.isPresent()) {
             checkCompatible(latest.get());
@@ -206,7 +218,7 @@ public final class FamilyTrainingRun implements RankRun {
     /** What the checkpoint stores as tokenizer: BERT's data tokenizer; the reversal task's fixed vocabulary. */
     private byte[] tokenizerBytes() throws IOException {
         if (text != null || classify != null) {
-            return TrainingRun.tokenizerBytes(text != null ? text.tokenizer() : classify.tokenizer());
+            return Tokenizers.toBytes(text != null ? text.tokenizer() : classify.tokenizer());
         }
         return Seq2SeqRunTask.tokenizerBytes(task);
     }

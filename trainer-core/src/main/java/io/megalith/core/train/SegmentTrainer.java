@@ -7,6 +7,7 @@ import io.megalith.comm.Communicator;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.Scalars;
 import io.megalith.comm.SingleRankCommunicator;
+import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.MlmBatch;
@@ -20,6 +21,8 @@ import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensorparallel.TensorParallelState;
+import io.megalith.core.zero.DataParallelOptimizer;
+import io.megalith.core.zero.GradientBuckets;
 import java.util.List;
 import java.util.Map;
 

@@ -5,6 +5,9 @@ import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.comm.Communicator;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.checkpoint.RunState;
+import io.megalith.core.checkpoint.RunStateCodec;
+import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.pipeline.PpLayout;
 import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
@@ -27,6 +30,9 @@ import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
+import io.megalith.core.train.eval.AdditionAccuracy;
+import io.megalith.core.train.eval.PairAccuracy;
+import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.core.train.report.LossChart;
 import io.megalith.core.train.report.MetricsLog;
 import io.megalith.core.train.report.TrainingProgress;
@@ -36,8 +42,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -54,10 +58,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class TrainingRun implements RankRun {
     private static final Logger LOG = LoggerFactory.getLogger(TrainingRun.class);
-    public static final String MODEL_FILE = "model";
-    public static final String OPTIMIZER_FILE = "optimizer";
-    public static final String STATE_FILE = "state.json";
-    public static final String TOKENIZER_FILE = "tokenizer.json";
+    // the names the checkpointer writes, by their role in a run
+    public static final String MODEL_FILE = ShardedCheckpointer.MODEL;
+    public static final String OPTIMIZER_FILE = ShardedCheckpointer.OPTIMIZER;
+    public static final String STATE_FILE = ShardedCheckpointer.LEGACY_STATE_FILE;
+    public static final String TOKENIZER_FILE = ShardedCheckpointer.TOKENIZER_FILE;
     public static final String CONFIG_FILE = "config.yaml";
 
     private final MegalithConfig cfg;
@@ -159,7 +164,7 @@ public final class TrainingRun implements RankRun {
         }
         byte[] tokenizerBytes = resumed != null ? checkpointTokenizer : base != null ? base.tokenizer()
                 : !initTokenizer.isEmpty() ? RunDirFs.readFully(initTokenizer, hadoop) : null;
-        Tokenizer tokenizer = tokenizerBytes != null ? tokenizerFrom(tokenizerBytes) : null;
+        Tokenizer tokenizer = tokenizerBytes != null ? Tokenizers.fromBytes(tokenizerBytes) : null;
         this.data = preparedData != null && "text".equals(cfg.data().task())
                 ? openPrepared(preparedData, tokenizerBytes)
                 : buildData(tokenizer);
@@ -197,7 +202,7 @@ public final class TrainingRun implements RankRun {
         }
         if (resumed == null && leader) {
             runDir.writeAtomically(CONFIG_FILE, ConfigLoader.toYaml(cfg).getBytes(StandardCharsets.UTF_8));
-            runDir.writeAtomically(TOKENIZER_FILE, tokenizerBytes(data.tokenizer()));
+            runDir.writeAtomically(TOKENIZER_FILE, Tokenizers.toBytes(data.tokenizer()));
         }
     }
 
@@ -434,7 +439,7 @@ public final class TrainingRun implements RankRun {
                 model.config(), data.tokenizer().kind(), ConfigLoader.toYaml(cfg));
         Map<String, byte[]> blobs = new LinkedHashMap<>();
         blobs.put(RunStateCodec.FILE, RunStateCodec.encode(state));
-        blobs.put(TOKENIZER_FILE, tokenizerBytes(data.tokenizer()));
+        blobs.put(TOKENIZER_FILE, Tokenizers.toBytes(data.tokenizer()));
         checkpointer.save(step, blobs);
     }
 
@@ -511,7 +516,7 @@ public final class TrainingRun implements RankRun {
         MegalithConfig.Data d = cfg.data();
         ShardedTextData prepared = ShardedTextData.open(dir, hadoop, d.shardReading(), d.valFraction(), cfg.model().blockSize(), cfg.seed());
         if (checkpointTokenizer != null
-                && !java.util.Arrays.equals(checkpointTokenizer, tokenizerBytes(prepared.tokenizer()))) {
+                && !java.util.Arrays.equals(checkpointTokenizer, Tokenizers.toBytes(prepared.tokenizer()))) {
             prepared.close();
             throw new IllegalStateException("the data prepared in " + dir + " was tokenized with another tokenizer than "
                     + "the checkpoint in " + cfg.run().dir() + " or the base run of checkpoint.init_from (did data.path change?); use the original data or a "
@@ -552,26 +557,6 @@ public final class TrainingRun implements RankRun {
     /** The pairs task: data.path's pairs or the built-in ones, in the base's (or checkpoint's) vocabulary. */
     private TrainingData pairsData(Tokenizer tok) throws IOException {
         return PairsData.of(cfg.pairsSource(), tok, base == null ? null : base.config().data().path(), base != null, hadoop);
-    }
-
-    public static Tokenizer tokenizerFrom(byte[] bytes) throws IOException {
-        Path tmp = Files.createTempFile("megalith-tokenizer", ".json");
-        try {
-            Files.write(tmp, bytes);
-            return Tokenizers.load(tmp);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
-    }
-
-    static byte[] tokenizerBytes(Tokenizer tok) throws IOException {
-        Path tmp = Files.createTempFile("megalith-tokenizer", ".json");
-        try {
-            tok.save(tmp);
-            return Files.readAllBytes(tmp);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
     }
 
     @Override

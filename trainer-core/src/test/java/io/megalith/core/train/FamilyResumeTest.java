@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.megalith.comm.RankGroups;
 import io.megalith.core.checkpoint.CheckpointStore;
+import io.megalith.core.checkpoint.RunState;
+import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;

@@ -19,6 +19,8 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
+import io.megalith.core.train.outputs.LoraOutputs;
+import io.megalith.core.train.outputs.TrainedModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;

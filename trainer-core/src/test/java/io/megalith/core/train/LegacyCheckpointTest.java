@@ -8,6 +8,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
+import io.megalith.core.checkpoint.RunState;
+import io.megalith.core.checkpoint.RunStateCodec;
 import io.megalith.core.config.MegalithConfig;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;

@@ -17,6 +17,7 @@ import io.megalith.core.model.Gpt;
 import io.megalith.core.model.Targets;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.train.outputs.TrainedModel;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;

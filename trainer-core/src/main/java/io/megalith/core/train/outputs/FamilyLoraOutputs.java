@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.train.outputs;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -23,16 +23,16 @@ import java.util.Map;
 import java.util.function.Function;
 
 /**
- * The model outputs that check a {@link FamilyTrainingRun}'s LoRA files ({@link LoraOutputs}): a one-rank model
- * built from full tensors, with adapters (base + adapters) or without (the merged state dict), on one validation
- * batch. BERT classification: class logits; BERT masked LM: MLM logits; encoder-decoder: teacher-forced decoder
- * logits.
+ * The model outputs that check a {@link io.megalith.core.train.FamilyTrainingRun}'s LoRA files ({@link LoraOutputs}): a
+ * one-rank model built from full tensors, with adapters (base + adapters) or without (the merged state dict), on one
+ * validation batch. BERT classification: class logits; BERT masked LM: MLM logits; encoder-decoder: teacher-forced
+ * decoder logits.
  */
 public final class FamilyLoraOutputs {
     private FamilyLoraOutputs() {}
 
     /** The files' {@link LoraOutputs#FAMILY} and {@link LoraOutputs#MODEL} (the shape the checkpoints record). */
-    static Map<String, String> metadata(String family, String shape) {
+    public static Map<String, String> metadata(String family, String shape) {
         Map<String, String> m = new LinkedHashMap<>();
         m.put(LoraOutputs.FAMILY, family);
         m.put(LoraOutputs.MODEL, shape);

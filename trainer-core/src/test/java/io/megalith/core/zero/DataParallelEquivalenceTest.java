@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.zero;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -12,6 +12,7 @@ import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.InJvmRanks;
 import io.megalith.core.testing.SyntheticText;
+import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.zero;
 
 import io.megalith.comm.Communicator;
 import io.megalith.comm.DirectBuffers;
@@ -6,7 +6,6 @@ import io.megalith.comm.ElementType;
 import io.megalith.comm.ReduceOp;
 import io.megalith.comm.Scalars;
 import io.megalith.core.nn.Parameter;
-import io.megalith.core.nn.PartitionedParameters;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.segment.SegmentedPass;

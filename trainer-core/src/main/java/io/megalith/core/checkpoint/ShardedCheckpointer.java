@@ -1,17 +1,14 @@
-package io.megalith.core.train;
+package io.megalith.core.checkpoint;
 
 import io.megalith.comm.Communicator;
 import io.megalith.comm.ElementType;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.ReduceOp;
-import io.megalith.core.checkpoint.CheckpointManifest;
-import io.megalith.core.checkpoint.CheckpointStore;
-import io.megalith.core.checkpoint.CorruptCheckpointException;
-import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.zero.DataParallelOptimizer;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -90,8 +87,9 @@ public final class ShardedCheckpointer implements AutoCloseable {
     public record Restored(long step, RunState state, byte[] tokenizer) {}
 
     /**
-     * What a checkpoint saves and loads: a trainer's parameters and AdamW state ({@link Trainer} for the GPT,
-     * {@link SegmentTrainer} for the other model families).
+     * What a checkpoint saves and loads: a trainer's parameters and AdamW state
+     * ({@link io.megalith.core.train.Trainer} for the GPT, {@link io.megalith.core.train.SegmentTrainer} for the other
+     * model families).
      */
     public interface Source {
         /** This rank's parameters (its tp slices, this stage's tensors; ZeRO-2/3: {@code toHost} gathers over dp). */
@@ -108,7 +106,7 @@ public final class ShardedCheckpointer implements AutoCloseable {
     }
 
     /** A GPT run's checkpointer (the last stage's copy of the tied token embedding is written by the first stage). */
-    public ShardedCheckpointer(CheckpointStore store, RankGroups groups, Trainer trainer, Gpt model, int ep,
+    public ShardedCheckpointer(CheckpointStore store, RankGroups groups, Source trainer, Gpt model, int ep,
             int zeroStage, boolean async, long commitTimeoutMillis) {
         this(store, groups, trainer, model.tokenEmbedding(), ep, zeroStage, async, commitTimeoutMillis);
     }

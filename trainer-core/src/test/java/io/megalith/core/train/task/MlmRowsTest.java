@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.train.task;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.train.eval;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -22,17 +22,17 @@ import java.util.Map;
 import java.util.function.IntFunction;
 
 /**
- * Held-out evaluation of a {@link FamilyTrainingRun}, on the leader, of a one-rank copy of the gathered parameters
- * (the tensor-parallel model's forward is the training segments, which need every rank): what its metrics records
- * hold besides the step. Encoder-decoder: teacher-forced {@code val_loss} on the first (up to) 100 held-out examples
- * and greedy {@code exact_match} on {@code data.eval_pairs} of them. BERT: masked-LM {@code val_loss} (mean of the
- * batches' losses) and {@code mlm_accuracy} (argmax = original token, over every masked position) of
+ * Held-out evaluation of a {@link io.megalith.core.train.FamilyTrainingRun}, on the leader, of a one-rank copy of the
+ * gathered parameters (the tensor-parallel model's forward is the training segments, which need every rank): what its
+ * metrics records hold besides the step. Encoder-decoder: teacher-forced {@code val_loss} on the first (up to) 100
+ * held-out examples and greedy {@code exact_match} on {@code data.eval_pairs} of them. BERT: masked-LM {@code val_loss}
+ * (mean of the batches' losses) and {@code mlm_accuracy} (argmax = original token, over every masked position) of
  * {@code train.eval_batches} validation batches.
  */
-final class FamilyEvaluation {
+public final class FamilyEvaluation {
     private FamilyEvaluation() {}
 
-    static Map<String, Object> seq2seq(Seq2SeqConfig shape, Seq2SeqTask task, int evalPairs,
+    public static Map<String, Object> seq2seq(Seq2SeqConfig shape, Seq2SeqTask task, int evalPairs,
             Map<String, HostTensor> full, NDManager manager, List<String> samples) {
         Map<String, Object> rec = new LinkedHashMap<>();
         EncoderDecoder one = new EncoderDecoder(shape);
@@ -53,7 +53,7 @@ final class FamilyEvaluation {
         return rec;
     }
 
-    static Map<String, Object> bert(BertConfig shape, IntFunction<MlmBatch> validation, int batches,
+    public static Map<String, Object> bert(BertConfig shape, IntFunction<MlmBatch> validation, int batches,
             Map<String, HostTensor> full, NDManager manager) {
         Bert one = new Bert(shape);
         double loss = 0;

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.zero;
 
 import io.megalith.comm.Communicator;
 import io.megalith.comm.DirectBuffers;

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.train.outputs;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -6,6 +6,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.core.checkpoint.Safetensors;
+import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TrainingData;
@@ -35,8 +36,9 @@ import org.apache.hadoop.conf.Configuration;
  * {@value #ALSO_TRAINED}: a BERT classifier's new head and pooler) and {@value #MERGED_FILE} (the full model without
  * adapters, their {@code scale * B A} folded into the base weights: it loads into the model built without LoRA).
  * Both come from the final checkpoint's full tensors, so any layout (DP, TP, PP, ZeRO) that saved them gives the same
- * files. The GPT's ({@link TrainingRun}) carry {@code gpt.*} shape metadata; the other families' ({@link
- * FamilyTrainingRun}, {@link FamilyLoraOutputs}) {@value #FAMILY} and {@value #MODEL}.
+ * files. The GPT's ({@link io.megalith.core.train.TrainingRun}) carry {@code gpt.*} shape metadata; the other
+ * families' ({@link io.megalith.core.train.FamilyTrainingRun}, {@link FamilyLoraOutputs}) {@value #FAMILY} and
+ * {@value #MODEL}.
  */
 public final class LoraOutputs {
     public static final String ADAPTERS_FILE = "adapters.safetensors";
@@ -76,7 +78,7 @@ public final class LoraOutputs {
             throws IOException {
         LoadedCheckpoint last = checkpoints.loadLatest().orElseThrow(
                 () -> new IOException("no complete checkpoint in " + cfg.run().dir() + " to take the adapters from"));
-        Map<String, HostTensor> state = last.tensorFiles().get(TrainingRun.MODEL_FILE);
+        Map<String, HostTensor> state = last.tensorFiles().get(ShardedCheckpointer.MODEL);
         LoraConfig lora = cfg.finetune().loraConfig();
         RunDirFs dir = RunDirFs.of(cfg.run().dir(), hadoop);
         Map<String, HostTensor> adapters = new LinkedHashMap<>(Lora.adapterState(state));
@@ -147,7 +149,7 @@ public final class LoraOutputs {
     }
 
     /** The largest difference of the logits of base + adapters and of the merged plain GPT on {@code batch}. */
-    static double maxLogitDiff(GptConfig shape, LoraConfig lora, Map<String, HostTensor> state,
+    public static double maxLogitDiff(GptConfig shape, LoraConfig lora, Map<String, HostTensor> state,
             Map<String, HostTensor> merged, Batch batch, NDManager manager) {
         return maxDiff(logits(new Gpt(shape, lora), state, batch, manager), logits(new Gpt(shape), merged, batch, manager));
     }

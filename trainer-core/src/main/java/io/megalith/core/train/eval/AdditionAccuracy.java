@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.train.eval;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.data.AdditionData;
@@ -52,7 +52,7 @@ public final class AdditionAccuracy {
         return new Result((double) correct / pairs, pairs, shown);
     }
 
-    static long[] toLongs(int[] ids) {
+    public static long[] toLongs(int[] ids) {
         long[] out = new long[ids.length];
         for (int i = 0; i < ids.length; i++) {
             out[i] = ids[i];

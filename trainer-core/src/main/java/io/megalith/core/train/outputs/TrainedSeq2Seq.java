@@ -1,8 +1,11 @@
-package io.megalith.core.train;
+package io.megalith.core.train.outputs;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
+import io.megalith.core.checkpoint.RunState;
+import io.megalith.core.checkpoint.RunStateCodec;
+import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
@@ -10,6 +13,7 @@ import io.megalith.core.model.seq2seq.Seq2SeqConfig;
 import io.megalith.core.model.seq2seq.Seq2SeqGenerator;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.Torch;
+import io.megalith.core.train.task.Seq2SeqRunTask;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,4 +1,4 @@
-package io.megalith.core.nn;
+package io.megalith.core.zero;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -10,6 +10,9 @@ import io.megalith.comm.Communicator;
 import io.megalith.comm.DirectBuffers;
 import io.megalith.comm.ElementType;
 import io.megalith.comm.Handle;
+import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.nn.Parameter;
+import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import java.nio.ByteBuffer;

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.checkpoint;
 
 import com.esotericsoftware.kryo.kryo5.Kryo;
 import com.esotericsoftware.kryo.kryo5.KryoException;

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.checkpoint;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.DeserializationFeature;

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.zero;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -15,6 +15,8 @@ import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.InJvmRanks;
 import io.megalith.core.testing.SyntheticText;
+import io.megalith.core.train.Memory;
+import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
 import java.util.List;

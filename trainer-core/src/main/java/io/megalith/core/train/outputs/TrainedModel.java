@@ -1,11 +1,15 @@
-package io.megalith.core.train;
+package io.megalith.core.train.outputs;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
+import io.megalith.core.checkpoint.RunState;
+import io.megalith.core.checkpoint.RunStateCodec;
+import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.tokenizer.Tokenizer;
+import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.Torch;
@@ -35,19 +39,19 @@ public final class TrainedModel implements AutoCloseable {
                 .orElseThrow(() -> new IOException("no complete checkpoint in " + runDir + "/checkpoints"));
         byte[] kryo = ckpt.blobFiles().get(RunStateCodec.FILE);
         RunState state = kryo != null ? RunStateCodec.decode(kryo)
-                : RunState.fromJson(ckpt.blobFiles().get(TrainingRun.STATE_FILE));
+                : RunState.fromJson(ckpt.blobFiles().get(ShardedCheckpointer.LEGACY_STATE_FILE));
         if (state.model() == null) {
             throw new IOException(runDir + " holds a model.family " + state.family() + " checkpoint ("
                     + state.familyModel() + "), not a GPT's");
         }
         MegalithConfig cfg = ConfigLoader.fromYaml(state.configYaml(), List.of(), runDir + " (saved config)");
-        Tokenizer tok = TrainingRun.tokenizerFrom(ckpt.blobFiles().get(TrainingRun.TOKENIZER_FILE));
+        Tokenizer tok = Tokenizers.fromBytes(ckpt.blobFiles().get(ShardedCheckpointer.TOKENIZER_FILE));
         NDManager manager = Torch.newManager();
         // a LoRA fine-tune's checkpoint holds its adapters: build the model with them (its saved finetune section)
         Gpt model = new Gpt(state.model(), cfg.finetune().loraConfig());
         ParameterStore params = new ParameterStore(model, manager, state.seed());
         model.initConstants(manager);
-        params.load(ckpt.tensorFiles().get(TrainingRun.MODEL_FILE));
+        params.load(ckpt.tensorFiles().get(ShardedCheckpointer.MODEL));
         return new TrainedModel(cfg, state, tok, manager, model);
     }
 

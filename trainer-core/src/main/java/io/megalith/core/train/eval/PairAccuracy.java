@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.train.eval;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.data.Pairs;

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.zero;
 
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;

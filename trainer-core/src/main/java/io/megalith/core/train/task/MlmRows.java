@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.train.task;
 
 import io.megalith.core.data.Batch;
 import io.megalith.core.model.bert.MlmBatch;

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.train.task;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -40,7 +40,7 @@ public final class Seq2SeqRunTask {
     }
 
     /** The tokenizer kind of the training state: reverse-digits or text-pairs. */
-    static String kind(Seq2SeqTask task) {
+    public static String kind(Seq2SeqTask task) {
         return task instanceof TextPairsTask ? PAIRS : REVERSE;
     }
 
