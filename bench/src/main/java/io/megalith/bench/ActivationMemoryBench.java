@@ -1,6 +1,7 @@
 package io.megalith.bench;
 
 import ai.djl.ndarray.NDManager;
+import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -12,6 +13,7 @@ import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.Trainer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -42,7 +44,7 @@ public final class ActivationMemoryBench {
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager,
-                    new io.megalith.comm.SingleRankCommunicator());
+                    new SingleRankCommunicator());
             gpt.initConstants(manager);
             try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager)) {
                 for (int s = 0; s < ms.length; s++) {
@@ -53,7 +55,7 @@ public final class ActivationMemoryBench {
             }
         }
         long[] sorted = ms.clone();
-        java.util.Arrays.sort(sorted);
+        Arrays.sort(sorted);
         System.out.printf("activation_checkpointing=%s peak_rss_mib=%.0f (before training %.0f) median_step_ms=%d%n",
                 checkpointing, peakMiB(), before, sorted[sorted.length / 2]);
     }

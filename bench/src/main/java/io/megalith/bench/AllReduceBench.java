@@ -1,5 +1,6 @@
 package io.megalith.bench;
 
+import com.sun.management.OperatingSystemMXBean;
 import io.megalith.comm.ElementType;
 import io.megalith.comm.ReduceOp;
 import io.megalith.parallel.collective.CommOptions;
@@ -198,7 +199,7 @@ public final class AllReduceBench {
     }
 
     static long processCpuNanos() {
-        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+        return ((OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     /**

@@ -3,6 +3,7 @@ package io.megalith.bench;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.RankGroups;
+import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
@@ -22,6 +23,8 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
+import java.util.function.ToDoubleFunction;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
@@ -84,14 +87,14 @@ public final class CheckpointBench {
 
         Rank() {
             StringBuilder sb = new StringBuilder();
-            java.util.Random r = new java.util.Random(3);
+            Random r = new Random(3);
             while (sb.length() < 200_000) {
                 sb.append((char) ('a' + r.nextInt(26))).append(r.nextInt(5) == 0 ? " " : "");
             }
             CharTokenizer tok = CharTokenizer.fit(sb.toString());
             TextData data = new TextData(tok, tok.encode(sb.toString()), 0.1, cfg.model().blockSize(), cfg.seed());
             gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, new io.megalith.comm.SingleRankCommunicator());
+            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, new SingleRankCommunicator());
             gpt.initConstants(manager);
             trainer = new Trainer(cfg, gpt, params, data, manager, RankGroups.single());
         }
@@ -151,7 +154,7 @@ public final class CheckpointBench {
 
     static void rawWrite(FileSystem hdfs, Path p, long bytes) throws Exception {
         byte[] buf = new byte[1 << 20];
-        new java.util.Random(1).nextBytes(buf);
+        new Random(1).nextBytes(buf);
         try (FSDataOutputStream out = hdfs.create(p, true)) {
             for (long left = bytes; left > 0; left -= buf.length) {
                 out.write(buf, 0, (int) Math.min(buf.length, left));
@@ -231,7 +234,7 @@ public final class CheckpointBench {
     }
 
     static String col(List<ShardedCheckpointer.Timing> timings,
-            java.util.function.ToDoubleFunction<ShardedCheckpointer.Timing> f, String unit) {
+            ToDoubleFunction<ShardedCheckpointer.Timing> f, String unit) {
         return timings.isEmpty() ? "" : String.format("%.0f%s", median(timings.stream().mapToDouble(f).toArray()), unit);
     }
 

@@ -1,12 +1,41 @@
 package io.megalith.bench;
 
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.pytorch.jni.JniUtils;
 import com.sun.jna.Library;
 import com.sun.jna.Native;
 import com.sun.jna.Structure;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.TextData;
+import io.megalith.core.data.tokenizer.CharTokenizer;
+import io.megalith.core.model.Gpt;
+import io.megalith.core.model.GptConfig;
+import io.megalith.core.model.Targets;
+import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.pipeline.PpLayout;
+import io.megalith.core.segment.SegmentedPass;
+import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensor.Torch;
+import io.megalith.core.tensorparallel.TpLayout;
+import io.megalith.core.train.Trainer;
+import io.megalith.parallel.collective.CommOptions;
+import io.megalith.parallel.collective.GroupCommunicator;
 import io.megalith.parallel.mesh.DeviceMesh;
+import io.megalith.parallel.mesh.ParallelContext;
+import io.megalith.parallel.transport.InJvmRendezvous;
+import io.megalith.parallel.transport.netty.NettyTransport;
+import io.megalith.parallel.transport.netty.TransportConfig;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -109,21 +138,21 @@ public final class SequenceParallelBench {
      */
     static long[] activationBytes(MegalithConfig cfg) throws Exception {
         int n = 2;
-        byte[] secret = "sequence-parallel-bench-secret".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-        io.megalith.parallel.transport.InJvmRendezvous rendezvous =
-                new io.megalith.parallel.transport.InJvmRendezvous(n, java.time.Duration.ofSeconds(60));
+        byte[] secret = "sequence-parallel-bench-secret".getBytes(StandardCharsets.US_ASCII);
+        InJvmRendezvous rendezvous =
+                new InJvmRendezvous(n, Duration.ofSeconds(60));
         DeviceMesh mesh = DeviceMesh.of(1, 2, 1);
-        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(n);
+        ExecutorService pool = Executors.newFixedThreadPool(n);
         try {
-            List<java.util.concurrent.Future<long[]>> futures = new java.util.ArrayList<>();
+            List<Future<long[]>> futures = new ArrayList<>();
             for (int r = 0; r < n; r++) {
                 int me = r;
                 futures.add(pool.submit(() -> {
-                    try (var t = io.megalith.parallel.transport.netty.NettyTransport.start(me, n,
-                            io.megalith.parallel.transport.netty.TransportConfig.of("bench", secret), rendezvous);
-                            var ctx = new io.megalith.parallel.mesh.ParallelContext(mesh, me, (id, name, ranks) ->
-                                    new io.megalith.parallel.collective.GroupCommunicator(t, id, name, ranks,
-                                            io.megalith.parallel.collective.CommOptions.defaults()))) {
+                    try (var t = NettyTransport.start(me, n,
+                            TransportConfig.of("bench", secret), rendezvous);
+                            var ctx = new ParallelContext(mesh, me, (id, name, ranks) ->
+                                    new GroupCommunicator(t, id, name, ranks,
+                                            CommOptions.defaults()))) {
                         return forwardFootprint(cfg, ctx.rankGroups());
                     }
                 }));
@@ -136,33 +165,33 @@ public final class SequenceParallelBench {
         }
     }
 
-    static long[] forwardFootprint(MegalithConfig cfg, io.megalith.comm.RankGroups groups) {
-        io.megalith.core.tensor.Torch.load(1);
-        io.megalith.core.tensor.Torch.enterThread();
-        ai.djl.pytorch.jni.JniUtils.setNumThreads(1);
+    static long[] forwardFootprint(MegalithConfig cfg, RankGroups groups) {
+        Torch.load(1);
+        Torch.enterThread();
+        JniUtils.setNumThreads(1);
         String text = TrainThroughput.randomText(300_000);
-        var tok = io.megalith.core.data.tokenizer.CharTokenizer.fit(text);
-        var data = new io.megalith.core.data.TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
+        var tok = CharTokenizer.fit(text);
+        var data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
         var tp = groups.tensorParallel();
         boolean measures = tp.rank() == 0;
-        try (ai.djl.ndarray.NDManager manager = io.megalith.core.tensor.Torch.newManager()) {
-            var gpt = new io.megalith.core.model.Gpt(io.megalith.core.model.GptConfig.from(cfg.model(), tok.vocabSize()),
-                    new io.megalith.core.tensorparallel.TpLayout(tp.rank(), tp.size()), tp,
-                    io.megalith.core.pipeline.PpLayout.SINGLE, cfg.parallel().sequenceParallel());
-            io.megalith.core.train.Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
+        try (NDManager manager = Torch.newManager()) {
+            var gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
+                    new TpLayout(tp.rank(), tp.size()), tp,
+                    PpLayout.SINGLE, cfg.parallel().sequenceParallel());
+            Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             long[] kept = new long[3];
             long[] keptAfterBackward = new long[3];
             for (int rep = 0; rep < kept.length; rep++) {
                 var batch = data.train(rep, 0, cfg.train().batchSize());
-                try (ai.djl.ndarray.NDScope scope = new ai.djl.ndarray.NDScope();
-                        ai.djl.ndarray.NDManager m = manager.newSubManager()) {
-                    var ids = io.megalith.core.tensor.Ops.longs(m, batch.inputs(), batch.size(), batch.seqLen());
-                    var tg = io.megalith.core.model.Targets.of(m, batch.targets());
-                    var ctx = new io.megalith.core.nn.ForwardContext(true, 11, 0, m);
-                    var pass = new io.megalith.core.segment.SegmentedPass(gpt.segments(tg), ctx,
-                            io.megalith.core.segment.SegmentedPass.NO_HOOKS,
-                            io.megalith.core.segment.SegmentedPass.Recompute.NONE, tp, false, true);
+                try (NDScope scope = new NDScope();
+                        NDManager m = manager.newSubManager()) {
+                    var ids = Ops.longs(m, batch.inputs(), batch.size(), batch.seqLen());
+                    var tg = Targets.of(m, batch.targets());
+                    var ctx = new ForwardContext(true, 11, 0, m);
+                    var pass = new SegmentedPass(gpt.segments(tg), ctx,
+                            SegmentedPass.NO_HOOKS,
+                            SegmentedPass.Recompute.NONE, tp, false, true);
                     tp.barrier();
                     long before = measures ? heapInUse() : 0;
                     tp.barrier();
@@ -170,7 +199,7 @@ public final class SequenceParallelBench {
                     tp.barrier();
                     long after = measures ? heapInUse() : 0;
                     tp.barrier();
-                    pass.backward(io.megalith.core.tensor.Ops.scalar(m, 1f));
+                    pass.backward(Ops.scalar(m, 1f));
                     tp.barrier();
                     long end = measures ? heapInUse() : 0;
                     tp.barrier();
@@ -179,8 +208,8 @@ public final class SequenceParallelBench {
                     keptAfterBackward[rep] = (end - before) / 2;
                 }
             }
-            java.util.Arrays.sort(kept);
-            java.util.Arrays.sort(keptAfterBackward);
+            Arrays.sort(kept);
+            Arrays.sort(keptAfterBackward);
             return new long[] {kept[1], keptAfterBackward[1]};
         }
     }

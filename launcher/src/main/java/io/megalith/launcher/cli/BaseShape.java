@@ -1,5 +1,6 @@
 package io.megalith.launcher.cli;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.megalith.core.config.ConfigLoader;
@@ -37,7 +38,7 @@ final class BaseShape {
         JsonNode root;
         try {
             root = new YAMLMapper().readTree(Files.readString(file));
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        } catch (JsonProcessingException e) {
             return overrides; // ConfigLoader reports the broken YAML with its position
         }
         if (root == null || !root.isObject()) {

@@ -8,11 +8,16 @@ import io.megalith.core.checkpoint.RunStateCodec;
 import io.megalith.core.checkpoint.SafetensorsWeights;
 import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.tensor.HostTensor;
+import java.io.File;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -78,18 +83,18 @@ final class CkptCommand {
         public Integer call() throws IOException {
             Target t = Target.of(path, null);
             List<Long> steps = t.store().stepsNewestFirst();
-            java.util.Collections.reverse(steps);
+            Collections.reverse(steps);
             List<CheckpointStore.Leftover> leftovers = t.store().leftovers();
             out.printf("%s: %d checkpoint director%s%s%n", t.store().checkpointsDir(), steps.size(),
                     steps.size() == 1 ? "y" : "ies", leftovers.isEmpty() ? ""
                             : String.format(", %d unpublished (interrupted or in progress)", leftovers.size()));
             // one list ordered by step, so an interrupted save shows where the run stopped
-            java.util.TreeMap<Long, List<String>> lines = new java.util.TreeMap<>();
+            TreeMap<Long, List<String>> lines = new TreeMap<>();
             for (long s : steps) {
-                lines.computeIfAbsent(s, k -> new java.util.ArrayList<>()).add(describe(t.store(), s));
+                lines.computeIfAbsent(s, k -> new ArrayList<>()).add(describe(t.store(), s));
             }
             for (CheckpointStore.Leftover l : leftovers) {
-                lines.computeIfAbsent(l.step(), k -> new java.util.ArrayList<>())
+                lines.computeIfAbsent(l.step(), k -> new ArrayList<>())
                         .add("step " + l.step() + "  INCOMPLETE  " + describeLeftover(l));
             }
             lines.values().forEach(ls -> ls.forEach(out::println));
@@ -235,7 +240,7 @@ final class CkptCommand {
         public Integer call() throws IOException {
             Path out = new Path(outPath);
             if (out.toUri().getScheme() == null) {
-                out = new Path(new java.io.File(outPath).getAbsoluteFile().toURI());
+                out = new Path(new File(outPath).getAbsoluteFile().toURI());
             }
             FileSystem fs = out.getFileSystem(new Configuration());
             if (fs instanceof ChecksumFileSystem checksummed) {
@@ -256,12 +261,12 @@ final class CkptCommand {
                     : t.store().load(s).tensorFiles().get(ShardedCheckpointer.MODEL);
             byte[] tokenizer = withTokenizer ? tokenizer(t.store(), s, m) : null;
             Map<String, String> meta = Map.of("megalith.step", Long.toString(s));
-            List<Path> files = new java.util.ArrayList<>(singleFile
+            List<Path> files = new ArrayList<>(singleFile
                     ? List.of(SafetensorsWeights.exportFile(fs, out, weights, meta))
                     : SafetensorsWeights.export(fs, out, weights, (long) (maxShardMb * 1048576), meta));
             if (tokenizer != null) {
                 Path tok = new Path(singleFile ? out.getParent() : out, ShardedCheckpointer.TOKENIZER_FILE);
-                try (java.io.OutputStream o = fs.create(tok, true)) {
+                try (OutputStream o = fs.create(tok, true)) {
                     o.write(tokenizer);
                 }
                 files.add(tok);

@@ -1,10 +1,15 @@
 package io.megalith.launcher.cli;
 
 import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import io.megalith.core.config.ConfigException;
+import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.finetune.SpeakerConfig;
 import io.megalith.core.finetune.SpeakerExperiment;
 import io.megalith.core.tensor.Torch;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -49,11 +54,11 @@ final class FinetuneCommand implements Callable<Integer> {
      * (the former one-rank GPT format) or the BERT speaker experiment's own keys ({@code pretrain},
      * {@code run.pretrained}, {@code model.seq_len}, {@code data.test_fraction}), which the train format does not know.
      */
-    static Format formatOf(Path file) throws java.io.IOException {
+    static Format formatOf(Path file) throws IOException {
         if (!Files.isRegularFile(file)) {
             return Format.TRAIN; // ConfigLoader reports the missing file
         }
-        com.fasterxml.jackson.databind.JsonNode root = new com.fasterxml.jackson.dataformat.yaml.YAMLMapper()
+        JsonNode root = new YAMLMapper()
                 .readTree(Files.readString(file));
         if (root == null || !root.isObject()) {
             return Format.TRAIN; // ConfigLoader names the problem
@@ -67,7 +72,7 @@ final class FinetuneCommand implements Callable<Integer> {
         return speakers ? Format.SPEAKER_EXPERIMENT : Format.TRAIN;
     }
 
-    static boolean isTrainFormat(Path file) throws java.io.IOException {
+    static boolean isTrainFormat(Path file) throws IOException {
         return formatOf(file) == Format.TRAIN;
     }
 
@@ -76,7 +81,7 @@ final class FinetuneCommand implements Callable<Integer> {
         Format format = formatOf(config);
         if (format == Format.TRAIN) {
             // the model's shape comes from the base run where the config leaves it unset
-            io.megalith.core.config.MegalithConfig cfg = TrainCommand.load(config, BaseShape.overrides(config,
+            MegalithConfig cfg = TrainCommand.load(config, BaseShape.overrides(config,
                     overrides));
             if (!cfg.finetune().active() && cfg.checkpoint().initFrom().isEmpty()) {
                 System.out.println("megalith: warning: " + config + " neither sets checkpoint.init_from nor a "
@@ -87,7 +92,7 @@ final class FinetuneCommand implements Callable<Integer> {
         }
         if (format == Format.FORMER_GPT) {
             // the one-rank GPT format (family: gpt, base/task/output sections) was replaced by the train format
-            throw new io.megalith.core.config.ConfigException(config.toString(), "family: top-level key of the former "
+            throw new ConfigException(config.toString(), "family: top-level key of the former "
                     + "one-rank GPT fine-tuning format; write the config in the `megalith train` format instead: "
                     + "checkpoint.init_from (was base.run / base.safetensors + checkpoint.init_tokenizer), data.task "
                     + "pairs with data.path or data.builtin (was task.*), finetune.lora / finetune.freeze (was "

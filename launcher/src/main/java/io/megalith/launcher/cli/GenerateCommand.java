@@ -2,11 +2,15 @@ package io.megalith.launcher.cli;
 
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
+import io.megalith.core.data.PairsData;
+import io.megalith.core.data.tokenizer.Tokenizers;
+import io.megalith.core.train.BaseRun;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.eval.AdditionAccuracy;
 import io.megalith.core.train.eval.PairAccuracy;
 import io.megalith.core.train.outputs.TrainedModel;
 import java.io.IOException;
+import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.hadoop.conf.Configuration;
@@ -79,9 +83,9 @@ final class GenerateCommand implements Callable<Integer> {
             if (prompt == null && "pairs".equals(trained.config().data().task())) {
                 // a prompt -> answer fine-tune: its held-out pairs worked greedily, as training measures them
                 MegalithConfig c = trained.config();
-                String words = io.megalith.core.train.BaseRun.savedDataPath(c.checkpoint().initFrom(), new Configuration());
-                io.megalith.core.data.PairsData data = io.megalith.core.data.PairsData.of(c.pairsSource(), io.megalith.core.data.tokenizer.Tokenizers
-                        .fromBytes(io.megalith.core.data.tokenizer.Tokenizers.toBytes(trained.tokenizer())), words, true,
+                String words = BaseRun.savedDataPath(c.checkpoint().initFrom(), new Configuration());
+                PairsData data = PairsData.of(c.pairsSource(), Tokenizers
+                        .fromBytes(Tokenizers.toBytes(trained.tokenizer())), words, true,
                         new Configuration());
                 int n = Math.min(data.heldOutPairs().size(), samples != null ? Math.max(1, samples) : 8);
                 PairAccuracy.Result r = PairAccuracy.evaluate(
@@ -94,7 +98,7 @@ final class GenerateCommand implements Callable<Integer> {
                 return 0;
             }
             System.out.printf("megalith: %s at step %d%n", runDir, trained.step());
-            for (String p : prompts == null || prompts.isEmpty() ? java.util.Collections.singletonList(g.prompt()) : prompts) {
+            for (String p : prompts == null || prompts.isEmpty() ? Collections.singletonList(g.prompt()) : prompts) {
                 MegalithConfig.Generate one = new MegalithConfig.Generate(p, g.maxNewTokens(), g.temperature(), g.topK(),
                         g.samples());
                 for (String t : TrainingRun.generateText(trained.model(), trained.tokenizer(), trained.manager(), one, s)) {

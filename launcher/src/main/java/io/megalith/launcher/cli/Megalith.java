@@ -2,6 +2,7 @@ package io.megalith.launcher.cli;
 
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.InvalidInputException;
+import io.megalith.launcher.spark.SubmitLogging;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -15,7 +16,7 @@ public final class Megalith {
     public static final int CONFIG_ERROR = 2;
 
     public static void main(String[] args) {
-        io.megalith.launcher.spark.SubmitLogging.applyIfSubmitted();
+        SubmitLogging.applyIfSubmitted();
         System.exit(run(args));
     }
 

@@ -2,12 +2,14 @@ package io.megalith.launcher.cli;
 
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.InvalidInputException;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.train.RankRun;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.launcher.train.DistributedTraining;
+import io.megalith.launcher.train.Preflight;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -17,6 +19,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -54,7 +57,7 @@ final class TrainCommand implements Callable<Integer> {
             return 0;
         }
         if (dryRun) {
-            io.megalith.launcher.train.Preflight.check(cfg, source, new Configuration());
+            Preflight.check(cfg, source, new Configuration());
             DryRun.print(cfg, source, out);
             return 0;
         }
@@ -68,13 +71,13 @@ final class TrainCommand implements Callable<Integer> {
      */
     static TrainingRun.Summary launch(MegalithConfig cfg, String source, PrintStream out) throws IOException {
         // missing files fail here, with exit 2, rather than in every rank of every attempt
-        io.megalith.launcher.train.Preflight.check(cfg, source, new Configuration());
-        org.apache.hadoop.fs.Path runDir = io.megalith.launcher.train.Preflight.resolve(cfg.run().dir());
-        org.apache.hadoop.fs.FileSystem fs = runDir.getFileSystem(new Configuration());
+        Preflight.check(cfg, source, new Configuration());
+        org.apache.hadoop.fs.Path runDir = Preflight.resolve(cfg.run().dir());
+        FileSystem fs = runDir.getFileSystem(new Configuration());
         boolean fresh = !fs.exists(runDir);
         try {
             return launchChecked(cfg, source, out);
-        } catch (ConfigException | io.megalith.core.config.InvalidInputException e) {
+        } catch (ConfigException | InvalidInputException e) {
             if (fresh) { // a run that never could start leaves no run.dir behind (it would look like a run)
                 fs.delete(runDir, true);
             }

@@ -5,6 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.util.Utils;
 
 /**
  * The embedded Spark that {@code megalith} uses when it is not spark-submitted: a {@link SparkSession} on
@@ -99,7 +100,7 @@ public final class LocalSpark implements AutoCloseable {
             // Spark names its local executor by the machine's first non-loopback address and warns that the
             // hostname resolves to loopback; everything of a local Spark stays on 127.0.0.1. This is what the
             // environment variable SPARK_LOCAL_HOSTNAME=127.0.0.1 does, for this JVM's Spark
-            org.apache.spark.util.Utils.setCustomHostname("127.0.0.1");
+            Utils.setCustomHostname("127.0.0.1");
             SparkSession.Builder b = SparkSession.builder()
                     // local[N] fails a task set at its first task failure: a failed rank fails the job at once,
                     // and Megalith (not Spark) decides whether to restart it from a checkpoint

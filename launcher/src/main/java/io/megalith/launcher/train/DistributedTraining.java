@@ -4,6 +4,7 @@ import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.InvalidInputException;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.train.BaseRun;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.launcher.data.DataPreparation;
 import io.megalith.launcher.spark.BarrierJob;
@@ -49,7 +50,7 @@ public final class DistributedTraining {
             // text is tokenized once, by Spark, into shards the ranks read (reused while the input is unchanged); a
             // fine-tune of a run (or of weights with checkpoint.init_tokenizer) must keep the base's token ids, so its
             // ranks tokenize with the base's tokenizer
-            boolean fromRun = io.megalith.core.train.BaseRun.isRun(cfg.checkpoint().initFrom(), hadoop)
+            boolean fromRun = BaseRun.isRun(cfg.checkpoint().initFrom(), hadoop)
                     || !cfg.checkpoint().initTokenizer().isEmpty();
             String prepared = "text".equals(cfg.data().task()) && !fromRun ? DataPreparation.prepare(cfg, spark) : null;
             FaultInjection failure = FaultInjection.fromSystemProperty();

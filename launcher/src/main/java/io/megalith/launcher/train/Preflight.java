@@ -3,13 +3,24 @@ package io.megalith.launcher.train;
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.MegalithConfig;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.regex.Pattern;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.LocatedFileStatus;
 import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.RemoteIterator;
 
 /**
  * Checks on the driver, before Spark or any rank starts, that the files a config names exist: a missing data file or
@@ -45,14 +56,14 @@ public final class Preflight {
     /** A local path (relative to the working directory) or a Hadoop URI, as the data preparation reads it. */
     public static Path resolve(String location) {
         return HAS_SCHEME.matcher(location).matches() ? new Path(location)
-                : new Path(java.nio.file.Paths.get(location).toAbsolutePath().toUri());
+                : new Path(Paths.get(location).toAbsolutePath().toUri());
     }
 
     private static void exists(String key, String location, Configuration hadoop, boolean data, List<String> problems)
             throws IOException {
         Path path = resolve(location);
         String where = HAS_SCHEME.matcher(location).matches() ? path.toString()
-                : java.nio.file.Paths.get(location).toAbsolutePath() + (java.nio.file.Paths.get(location).isAbsolute()
+                : Paths.get(location).toAbsolutePath() + (Paths.get(location).isAbsolute()
                         ? "" : " (relative paths are resolved against the working directory)");
         FileSystem fs = path.getFileSystem(hadoop);
         FileStatus[] found = GLOB.matcher(location).matches() ? fs.globStatus(path)
@@ -83,7 +94,7 @@ public final class Preflight {
         List<FileStatus> files = new ArrayList<>();
         for (FileStatus st : found) {
             if (st.isDirectory()) {
-                org.apache.hadoop.fs.RemoteIterator<org.apache.hadoop.fs.LocatedFileStatus> it = fs.listFiles(st.getPath(), true);
+                RemoteIterator<LocatedFileStatus> it = fs.listFiles(st.getPath(), true);
                 while (it.hasNext() && files.size() < SNIFF_FILES) {
                     files.add(it.next());
                 }
@@ -92,12 +103,12 @@ public final class Preflight {
             }
         }
         for (FileStatus f : files) {
-            String name = f.getPath().getName().toLowerCase(java.util.Locale.ROOT);
+            String name = f.getPath().getName().toLowerCase(Locale.ROOT);
             if (NOT_SNIFFED.matcher(name).matches() || name.startsWith(".") || name.startsWith("_")) {
                 continue;
             }
             byte[] head = new byte[(int) Math.min(f.getLen(), SNIFF_BYTES)];
-            try (org.apache.hadoop.fs.FSDataInputStream in = fs.open(f.getPath())) {
+            try (FSDataInputStream in = fs.open(f.getPath())) {
                 in.readFully(0, head);
             }
             String why = textProblem(head, f.getLen() <= SNIFF_BYTES);
@@ -113,11 +124,11 @@ public final class Preflight {
 
     /** Why {@code head} (the whole file when {@code complete}) is not UTF-8 text, or null. */
     static String textProblem(byte[] head, boolean complete) {
-        java.nio.charset.CharsetDecoder decoder = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
-                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
-                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
-        java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(head);
-        java.nio.charset.CoderResult r = decoder.decode(in, java.nio.CharBuffer.allocate(head.length), complete);
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(head);
+        CoderResult r = decoder.decode(in, CharBuffer.allocate(head.length), complete);
         if (r.isError()) {
             return String.format("invalid byte 0x%02x at offset %d", head[in.position()] & 0xff, in.position());
         }

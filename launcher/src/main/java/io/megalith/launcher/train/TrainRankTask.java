@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.spark.TaskContext;
 
 /**
  * What every Spark barrier task runs: connect to the other ranks over Netty (addresses from the
@@ -38,7 +39,7 @@ record TrainRankTask(String configYaml, int attempt, int threadsPerRank, FaultIn
     @Override
     public TrainingRun.Summary run(RankContext ctx) throws Exception {
         List<String> overrides = new ArrayList<>();
-        int threads = threadsPerRank > 0 ? threadsPerRank : Math.max(1, org.apache.spark.TaskContext.get().cpus());
+        int threads = threadsPerRank > 0 ? threadsPerRank : Math.max(1, TaskContext.get().cpus());
         overrides.add("runtime.threads=" + threads);
         MegalithConfig cfg = ConfigLoader.fromYaml(configYaml, overrides, "job config");
         MegalithConfig.Parallel p = cfg.parallel();

@@ -4,10 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-
 import io.megalith.launcher.testing.CliRun;
 import java.io.File;
-
 import java.nio.file.Files;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
@@ -18,6 +16,7 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.FileUtil;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -119,7 +118,7 @@ class CkptCommandTest {
         List<String> sourceMetrics = Files.readAllLines(tmp.resolve("run").resolve("metrics.jsonl"));
         double source = valLoss(sourceMetrics, 20);
         double started = valLoss(Files.readAllLines(fresh.resolve("metrics.jsonl")), 0);
-        assertThat(started).isCloseTo(source, org.assertj.core.data.Offset.offset(1e-6));
+        assertThat(started).isCloseTo(source, Offset.offset(1e-6));
 
         // a model of another shape: a clear error naming a tensor
         CliRun mismatch = megalith("train", "--config", config.toString(), "--set", "run.dir=" + tmp.resolve("bad"),

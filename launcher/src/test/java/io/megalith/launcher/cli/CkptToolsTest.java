@@ -2,14 +2,17 @@ package io.megalith.launcher.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.megalith.launcher.testing.CliRun;
-import java.nio.file.Files;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.megalith.core.checkpoint.SafetensorsWeights;
 import io.megalith.core.tensor.HostTensor;
+import io.megalith.launcher.testing.CliRun;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import org.apache.hadoop.conf.Configuration;
 import java.util.stream.Stream;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileUtil;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -67,7 +70,7 @@ class CkptToolsTest {
             assertThat(one.exit()).isEqualTo(1);
             assertThat(one.out()).contains("step 30: INCOMPLETE", "0 of 0 checkpoint(s) verified");
         } finally {
-            org.apache.hadoop.fs.FileUtil.fullyDelete(staging.toFile());
+            FileUtil.fullyDelete(staging.toFile());
         }
         assertThat(CliRun.of("ckpt", "list", run.toString()).out()).doesNotContain("INCOMPLETE");
     }
@@ -115,7 +118,7 @@ class CkptToolsTest {
         // the block from "model:" to the next unindented line is YAML with the config's keys
         String out = inspect.out();
         String block = out.substring(out.indexOf("\nmodel:\n") + 1, out.indexOf("\nfiles:"));
-        com.fasterxml.jackson.databind.JsonNode model = new com.fasterxml.jackson.dataformat.yaml.YAMLMapper()
+        JsonNode model = new YAMLMapper()
                 .readTree(block).get("model");
         assertThat(model.get("family").asText()).isEqualTo("gpt");
         assertThat(model.get("n_layer").asInt()).isEqualTo(1);

@@ -10,16 +10,15 @@ import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqGenerator;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.train.FamilyTrainingRun;
-
 import io.megalith.core.train.outputs.TrainedSeq2Seq;
 import io.megalith.core.train.task.Seq2SeqRunTask;
 import io.megalith.launcher.testing.CliRun;
 import java.io.OutputStream;
 import java.io.PrintStream;
-
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.Test;
@@ -96,7 +95,7 @@ class FamilyGenerateTest {
                 store.load(run.fullParameters());
                 long[][] tokens = new Seq2SeqGenerator(model, trained.manager()).greedy(v.batch(sources), sources.size(),
                         v.maxSourceLen(), v.maxTargetLen());
-                List<String> expected = java.util.Arrays.stream(tokens).map(v::decode).toList();
+                List<String> expected = Arrays.stream(tokens).map(v::decode).toList();
                 assertThat(trained.decode(sources, 1, 0)).isEqualTo(expected);
             }
         }

@@ -12,6 +12,7 @@ import io.megalith.core.train.report.MetricsLog;
 import io.megalith.launcher.testing.CliRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -20,6 +21,8 @@ import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@code megalith train} a tiny GPT, then {@code megalith finetune} it like a training run: LoRA on the built-in
@@ -126,7 +129,7 @@ class FinetuneCommandTest {
     static synchronized List<Double> oneRankLosses() throws Exception {
         if (oneRank == null) {
             Path one = tmp.resolve("eq-one");
-            List<String> a = new java.util.ArrayList<>(List.of("finetune", "--config", ftConfig.toString(), "--set",
+            List<String> a = new ArrayList<>(List.of("finetune", "--config", ftConfig.toString(), "--set",
                     "run.dir=" + one, "--set", "launch.master=inprocess"));
             a.addAll(List.of(SHORTER));
             assertThat(megalith(a.toArray(String[]::new)).exit()).isZero();
@@ -136,13 +139,13 @@ class FinetuneCommandTest {
     }
 
     /** The same LoRA fine-tune on one rank in this JVM and in other layouts on Spark: the same losses step by step. */
-    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"parallel.dp=2", "parallel.tp=2",
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"parallel.dp=2", "parallel.tp=2",
         "parallel.tp=2 parallel.sequence_parallel=true", "parallel.pp=2 parallel.schedule=gpipe",
         "parallel.dp=2 zero.stage=2"})
     void otherLayoutsEqualOneRankStepByStep(String layout) throws Exception {
         Path run = tmp.resolve("eq-" + layout.replaceAll("[^a-z0-9]+", "-"));
-        List<String> b = new java.util.ArrayList<>(List.of("finetune", "--config", ftConfig.toString(), "--set",
+        List<String> b = new ArrayList<>(List.of("finetune", "--config", ftConfig.toString(), "--set",
                 "run.dir=" + run));
         for (String set : layout.split(" ")) {
             b.addAll(List.of("--set", set));

@@ -6,6 +6,7 @@ import io.megalith.launcher.testing.CliRun;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /** Every command's --help names its values with the same metavars, and the command list fits one line each. */
@@ -21,7 +22,7 @@ class HelpTest {
                 List.of("spark-check"), List.of("ckpt", "list"), List.of("ckpt", "inspect"), List.of("ckpt", "verify"),
                 List.of("ckpt", "export"));
         for (List<String> c : commands) {
-            String[] args = java.util.stream.Stream.concat(c.stream(), java.util.stream.Stream.of("--help"))
+            String[] args = Stream.concat(c.stream(), Stream.of("--help"))
                     .toArray(String[]::new);
             CliRun r = CliRun.of(args);
             assertThat(r.exit()).isZero();

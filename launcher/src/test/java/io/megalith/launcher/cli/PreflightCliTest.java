@@ -3,8 +3,10 @@ package io.megalith.launcher.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.megalith.launcher.testing.CliRun;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Random;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -78,13 +80,13 @@ class PreflightCliTest {
     @Test
     void binaryDataIsRefusedForTheCharAndTheBpeTokenizer() throws Exception {
         byte[] random = new byte[200_000];
-        new java.util.Random(7).nextBytes(random);
+        new Random(7).nextBytes(random);
         Path binary = Files.write(tmp.resolve("weights.txt"), random);
         refused(train("data.path=" + binary), "data.path: " + binary + " is not UTF-8 text (invalid byte", "is it a binary file?");
         refused(train("data.path=" + binary, "data.tokenizer=bpe", "data.bpe_vocab_size=300"), "is not UTF-8 text");
         // UTF-16 text is valid UTF-8 byte by byte, but full of NULs
         Path utf16 = Files.writeString(tmp.resolve("utf16.txt"), "hello world\n".repeat(100),
-                java.nio.charset.StandardCharsets.UTF_16LE);
+                StandardCharsets.UTF_16LE);
         refused(train("data.path=" + utf16), "is not UTF-8 text (a NUL byte at offset 1)");
     }
 

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -79,8 +80,8 @@ class PrintConfigDryRunTest {
         assertThat(r.err()).contains("data.path: no such file or directory");
     }
 
-    private static org.assertj.core.data.Offset<Double> within(double d) {
-        return org.assertj.core.data.Offset.offset(d);
+    private static Offset<Double> within(double d) {
+        return Offset.offset(d);
     }
 
     private static double mib(String out, String what) {

@@ -16,8 +16,10 @@ import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.launcher.spark.LocalSpark;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.List;
@@ -245,7 +247,7 @@ class DataPreparationTest {
                 "data.cache_dir=" + cache);
         assertThat(first.reused()).isFalse();
         assertThat(first.dir()).endsWith("/cache/" + first.fingerprint().substring(0, 16));
-        Map<String, FileTime> before = mtimes(Path.of(java.net.URI.create(first.dir())));
+        Map<String, FileTime> before = mtimes(Path.of(URI.create(first.dir())));
 
         // another run (another run.dir) with the same input: nothing to do
         PrepFixtures.Console console = new PrepFixtures.Console();
@@ -257,10 +259,10 @@ class DataPreparationTest {
         assertThat(second[0].reused()).isTrue();
         assertThat(second[0].dir()).isEqualTo(first.dir());
         assertThat(console.text()).contains("input unchanged").contains("nothing to prepare");
-        assertThat(mtimes(Path.of(java.net.URI.create(first.dir())))).isEqualTo(before);
+        assertThat(mtimes(Path.of(URI.create(first.dir())))).isEqualTo(before);
 
         // a preparation that does run shows its jobs (so the empty list above means something)
-        Files.writeString(input, "appended line\n", java.nio.file.StandardOpenOption.APPEND);
+        Files.writeString(input, "appended line\n", StandardOpenOption.APPEND);
         DataPreparation.Result[] third = new DataPreparation.Result[1];
         List<String> jobsThird = jobs.jobsDuring(spark.session().sparkContext(),
                 () -> third[0] = prepare(input.toString(), tmp.resolve("run-c").toString(), 2, "data.cache_dir=" + cache));

@@ -2,6 +2,7 @@ package io.megalith.launcher.data;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -29,7 +30,7 @@ class PiecesTest {
     @Test
     void documentsAnActionLeavesAreSkippedAndKeysSortInStreamOrder() throws Exception {
         List<Doc> docs = List.of(line(3, 0, "a"), line(3, 2, "b"), line(1, 4, "c"));
-        List<Pieces.Key> keys = new java.util.ArrayList<>(Pieces.each(docs.iterator(), (key, it) -> key));
+        List<Pieces.Key> keys = new ArrayList<>(Pieces.each(docs.iterator(), (key, it) -> key));
         assertThat(keys).containsExactly(new Pieces.Key(3, 0), new Pieces.Key(1, 4));
         keys.sort(null);
         assertThat(keys).containsExactly(new Pieces.Key(1, 4), new Pieces.Key(3, 0));

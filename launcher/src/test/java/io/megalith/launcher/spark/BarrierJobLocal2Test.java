@@ -9,6 +9,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.assertj.core.api.Assertions;
 import org.junit.jupiter.api.Test;
 
 /** {@link BarrierJobContract} with 2 ranks on {@code local[2]}, and how a job fails there. */
@@ -35,7 +36,7 @@ class BarrierJobLocal2Test extends BarrierJobContract {
     void aRankThatThrowsFailsTheJobWithItsErrorAndFreesTheSlots() {
         String job = "one-rank-throws";
         long t0 = System.nanoTime();
-        Throwable thrown = org.assertj.core.api.Assertions.catchThrowable(() -> BarrierJob.run(spark.context(), job, 2, ctx -> {
+        Throwable thrown = Assertions.catchThrowable(() -> BarrierJob.run(spark.context(), job, 2, ctx -> {
             SecretLeakCheck.record(ctx);
             if (ctx.rank() == 1) {
                 throw new IllegalStateException("boom from rank 1");

@@ -1,6 +1,8 @@
 package io.megalith.launcher.spark;
 
 import java.io.StringWriter;
+import java.util.HashMap;
+import java.util.Map;
 import org.apache.logging.log4j.Level;
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.core.LoggerContext;
@@ -14,7 +16,7 @@ final class LogCapture implements AutoCloseable {
     private final StringWriter text = new StringWriter();
     private final WriterAppender appender;
     private final Level rootLevel;
-    private final java.util.Map<LoggerConfig, Level> levels = new java.util.HashMap<>(); // named loggers, lowered
+    private final Map<LoggerConfig, Level> levels = new HashMap<>(); // named loggers, lowered
     private final LoggerContext ctx = (LoggerContext) LogManager.getContext(false);
 
     LogCapture() {

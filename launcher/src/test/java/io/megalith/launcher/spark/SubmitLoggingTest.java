@@ -7,6 +7,7 @@ import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.lang.management.ManagementFactory;
+import java.net.URI;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
@@ -19,7 +20,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
 import java.util.stream.Stream;
+import org.apache.logging.log4j.Level;
 import org.apache.logging.log4j.core.LoggerContext;
+import org.apache.logging.log4j.core.appender.ConsoleAppender;
 import org.apache.spark.deploy.SparkSubmit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -32,7 +35,7 @@ class SubmitLoggingTest {
     @TempDir
     Path tmp;
 
-    private static LoggerContext configured(String name, java.net.URI config) {
+    private static LoggerContext configured(String name, URI config) {
         LoggerContext ctx = new LoggerContext(name);
         ctx.setConfigLocation(config);
         return ctx;
@@ -56,13 +59,13 @@ class SubmitLoggingTest {
             assertThat(ctx.getLogger("org.apache.spark.scheduler.TaskSetManager").isWarnEnabled()).isTrue();
             assertThat(ctx.getLogger("io.megalith.launcher.train.DistributedTraining").isInfoEnabled()).isTrue();
             assertThat(ctx.getConfiguration().getLoggerConfig("org.apache.spark").getLevel())
-                    .isEqualTo(org.apache.logging.log4j.Level.WARN);
+                    .isEqualTo(Level.WARN);
             // ... and where they go: the console, on stderr
             assertThat(ctx.getConfiguration().getRootLogger().getAppenders().values())
                     .anySatisfy(a -> assertThat(a).isInstanceOfSatisfying(
-                            org.apache.logging.log4j.core.appender.ConsoleAppender.class,
+                            ConsoleAppender.class,
                             c -> assertThat(c.getTarget())
-                                    .isEqualTo(org.apache.logging.log4j.core.appender.ConsoleAppender.Target.SYSTEM_ERR)));
+                                    .isEqualTo(ConsoleAppender.Target.SYSTEM_ERR)));
         } finally {
             ctx.stop();
         }

@@ -1,5 +1,7 @@
 package io.megalith.launcher.testing;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -21,8 +23,8 @@ public final class Repo {
     public static List<Path> shippedConfigs() {
         try (Stream<Path> files = Files.list(root().resolve("conf"))) {
             return files.filter(f -> f.toString().endsWith(".yaml")).sorted().toList();
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 }

@@ -4,10 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.checkpoint.SafetensorsFile;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
-import io.megalith.core.checkpoint.SafetensorsFile;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.finetune.BaseCheckpoint;
 import io.megalith.core.finetune.ClassificationData;
 import io.megalith.core.finetune.ModelFiles;
@@ -16,24 +19,22 @@ import io.megalith.core.model.bert.BertConfig;
 import io.megalith.core.model.bert.SequenceClassifier;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.BertClassification;
-import ai.djl.ndarray.NDManager;
-import io.megalith.core.family.ModelFamilies;
-import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.core.train.report.MetricsLog;
-
 import io.megalith.launcher.testing.CliRun;
 import java.io.OutputStream;
 import java.io.PrintStream;
-
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import org.apache.hadoop.conf.Configuration;
 import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
@@ -57,7 +58,7 @@ class BertFinetuneTest {
     /** Speeches of ALICE (letters a-h) and BOB (letters n-u), ALICE with more lines. */
     static String play() {
         StringBuilder sb = new StringBuilder();
-        java.util.Random r = new java.util.Random(4);
+        Random r = new Random(4);
         for (int s = 0; s < 60; s++) {
             boolean alice = s % 5 < 3;
             sb.append(alice ? "ALICE:\n" : "BOB:\n");
@@ -113,7 +114,7 @@ class BertFinetuneTest {
         MegalithConfig again = ConfigLoader.fromYaml(Files.readString(conf), List.of("launch.master=inprocess",
                 "run.dir=" + tmp.resolve("ft-again")), "again");
         Map<String, HostTensor> baseWeights = BaseCheckpoint.read(base.toString(), HADOOP).weights();
-        Map<String, HostTensor> start0 = new java.util.HashMap<>();
+        Map<String, HostTensor> start0 = new HashMap<>();
         try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(again).objective(), again,
                 HADOOP, QUIET, RankGroups.single(), true)) {
             Map<String, HostTensor> start = run.fullParameters();
@@ -220,7 +221,7 @@ class BertFinetuneTest {
 
     static float[] logits(SequenceClassifier model, Map<String, HostTensor> state, ClassificationData.Batch b,
             NDManager manager) {
-        ai.djl.pytorch.jni.JniUtils.setGradMode(false);
+        JniUtils.setGradMode(false);
         try (ParameterStore store = new ParameterStore(model, manager, 0); NDManager m = manager.newSubManager()) {
             store.load(state);
             return model.logits(b.ids(), b.segments(), b.batch(), b.seqLen(), ForwardContext.inference(m)).toFloatArray();

@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.apache.hadoop.conf.Configuration;
+import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -92,7 +93,7 @@ class DistributedTrainingTest {
         assertThat(lossTwo).hasSize(8);
         for (int i = 0; i < lossOne.size(); i++) {
             assertThat(lossTwo.get(i)).as("step %d", i + 1)
-                    .isCloseTo(lossOne.get(i), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                    .isCloseTo(lossOne.get(i), Percentage.withPercentage(1e-3));
         }
         // one metrics line per step (and the step-0 evaluation), written once by rank 0
         assertThat(MetricsLog.read(two.run().dir(), HADOOP)).hasSize(9);
@@ -118,7 +119,7 @@ class DistributedTrainingTest {
         List<Double> zero3 = series(config("zero3-clean"), "loss");
         for (int i = 0; i < plain.size(); i++) {
             assertThat(zero3.get(i)).as("ZeRO-3 step %d", i + 1)
-                    .isCloseTo(plain.get(i), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                    .isCloseTo(plain.get(i), Percentage.withPercentage(1e-3));
         }
     }
 

@@ -4,12 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.finetune.BaseCheckpoint;
 import io.megalith.core.finetune.ModelFiles;
+import io.megalith.core.lora.Lora;
 import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqConfig;
@@ -101,14 +103,14 @@ class FamilyLoraOutputsTest {
         Map<String, HostTensor> last = BaseCheckpoint.read(dir.toString(), HADOOP).weights();
         assertThat(merged.keySet()).noneMatch(n -> n.endsWith(".lora_a") || n.endsWith(".lora_b"));
         String qkv = "layers.0.attn.qkv.weight";
-        assertThat(merged.get(qkv).contentEquals(io.megalith.core.lora.Lora.merged(last, 2.0).get(qkv))).isTrue();
+        assertThat(merged.get(qkv).contentEquals(Lora.merged(last, 2.0).get(qkv))).isTrue();
         assertThat(merged.get(qkv).contentEquals(last.get(qkv))).as("the adapter trained").isFalse();
         assertThat(merged.get("layers.0.ln1.weight").contentEquals(last.get("layers.0.ln1.weight"))).isTrue();
     }
 
     static float[] decoderLogits(EncoderDecoder model, Map<String, HostTensor> state, Seq2SeqTask.Batch b,
             NDManager manager) {
-        ai.djl.pytorch.jni.JniUtils.setGradMode(false);
+        JniUtils.setGradMode(false);
         try (ParameterStore store = new ParameterStore(model, manager, 0); NDManager m = manager.newSubManager()) {
             store.load(state);
             ForwardContext ctx = ForwardContext.inference(m);

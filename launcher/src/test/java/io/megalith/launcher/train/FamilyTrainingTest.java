@@ -8,13 +8,14 @@ import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.TrainingRun;
-import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.report.MetricsLog;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
@@ -79,14 +80,14 @@ class FamilyTrainingTest {
     void bertAtTp2OnSparkReproducesOneRank() throws Exception {
         String[] bert = {"model.family=bert", "model.n_layer=2", "model.block_size=8", "data.task=addition",
                 "data.digits=2", "model.bias=true"};
-        List<String> one = new java.util.ArrayList<>(List.of(bert));
+        List<String> one = new ArrayList<>(List.of(bert));
         one.add("launch.master=inprocess");
         MegalithConfig a = config("bert-one", one.toArray(String[]::new));
         try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(a).objective(), a,
                 HADOOP, QUIET, RankGroups.single(), true)) {
             run.run();
         }
-        List<String> two = new java.util.ArrayList<>(List.of(bert));
+        List<String> two = new ArrayList<>(List.of(bert));
         two.add("parallel.tp=2");
         MegalithConfig b = config("bert-two", two.toArray(String[]::new));
         TrainingRun.Summary summary = DistributedTraining.run(b, QUIET);

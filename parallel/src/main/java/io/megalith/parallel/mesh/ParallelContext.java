@@ -1,6 +1,7 @@
 package io.megalith.parallel.mesh;
 
 import io.megalith.comm.Communicator;
+import io.megalith.comm.RankGroups;
 import io.megalith.comm.SingleRankCommunicator;
 import java.util.EnumMap;
 import java.util.Map;
@@ -73,8 +74,8 @@ public final class ParallelContext implements AutoCloseable {
     }
 
     /** This rank's groups as trainer-core sees them. */
-    public io.megalith.comm.RankGroups rankGroups() {
-        return new io.megalith.comm.RankGroups(dataParallel(), tensorParallel(), pipeline(), embedding,
+    public RankGroups rankGroups() {
+        return new RankGroups(dataParallel(), tensorParallel(), pipeline(), embedding,
                 expertParallel(), expertDataParallel());
     }
 

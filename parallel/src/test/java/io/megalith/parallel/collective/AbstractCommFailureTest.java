@@ -6,6 +6,7 @@ import io.megalith.comm.CommException;
 import io.megalith.comm.CommTimeoutException;
 import io.megalith.comm.ElementType;
 import io.megalith.comm.ReduceOp;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -108,10 +109,10 @@ abstract class AbstractCommFailureTest extends CommTestBase {
         World w = world(2);
         w.faulty = true;
         GroupCommunicator[] g = w.all(OPTIONS.withDeadline(Duration.ofMillis(300)));
-        Throwable e = thrown(() -> g[0].recv(java.nio.ByteBuffer.allocate(4), 1, 5));
+        Throwable e = thrown(() -> g[0].recv(ByteBuffer.allocate(4), 1, 5));
         assertThat(e).isInstanceOf(CommTimeoutException.class).hasMessageStartingWith("recv on group g[0,1] (tag 5 #0): rank 1");
         w.transports.get(0).close();
-        assertThat(thrown(() -> g[1].send(java.nio.ByteBuffer.allocate(4), 0, 1)))
+        assertThat(thrown(() -> g[1].send(ByteBuffer.allocate(4), 0, 1)))
                 .isInstanceOf(CommException.class).hasMessageStartingWith("send on group g[0,1] (tag 1 #0): rank 0");
     }
 }

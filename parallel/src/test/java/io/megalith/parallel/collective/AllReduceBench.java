@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.IntStream;
 
 /**
  * Microbenchmark, not a test: ring all-reduce (F32 SUM, default options: 1 MiB chunks) of 64 MiB per
@@ -40,7 +41,7 @@ public final class AllReduceBench {
     /** Milliseconds per all-reduce, averaged over {@code reps}. */
     private static double run(int n, int mib, int reps, CommOptions options) throws InterruptedException {
         try (InJvmFabric fabric = new InJvmFabric(n)) {
-            int[] ranks = java.util.stream.IntStream.range(0, n).toArray();
+            int[] ranks = IntStream.range(0, n).toArray();
             List<GroupCommunicator> comms = new ArrayList<>();
             List<ByteBuffer> bufs = new ArrayList<>();
             for (int r = 0; r < n; r++) {

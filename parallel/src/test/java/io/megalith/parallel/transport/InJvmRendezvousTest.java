@@ -9,10 +9,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 
 class InJvmRendezvousTest {
-    private static <T> CompletableFuture<T> async(java.util.function.Supplier<T> task) {
+    private static <T> CompletableFuture<T> async(Supplier<T> task) {
         CompletableFuture<T> f = new CompletableFuture<>();
         new Thread(() -> {
             try {

@@ -1,9 +1,11 @@
 package io.megalith.core.checkpoint;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.megalith.core.tensor.HostTensor;
 import java.io.IOException;
 import java.util.HashSet;
 import java.util.List;
@@ -58,7 +60,7 @@ public record CheckpointManifest(int formatVersion, long step, String createdAt,
      *     the pieces it needs; null in checkpoints written before it existed, whose files are verified whole. An
      *     optional field rather than a format bump: older readers ignore it and still verify whole files.
      */
-    @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL)
+    @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Piece(String file, int dim, long[][] ranges, String crc32c) {
         public Piece(String file, int dim, long[][] ranges) {
             this(file, dim, ranges, null);
@@ -145,9 +147,9 @@ public record CheckpointManifest(int formatVersion, long step, String createdAt,
                 }
                 covered += TensorPieces.numel(t.shape, p.dim, p.ranges);
             }
-            if (covered != io.megalith.core.tensor.HostTensor.numel(t.shape)) {
+            if (covered != HostTensor.numel(t.shape)) {
                 throw new IOException("the pieces of tensor " + t.name + " cover " + covered + " of "
-                        + io.megalith.core.tensor.HostTensor.numel(t.shape) + " elements");
+                        + HostTensor.numel(t.shape) + " elements");
             }
         }
     }

@@ -1,15 +1,20 @@
 package io.megalith.core.checkpoint;
 
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.megalith.core.checkpoint.CheckpointManifest.FileEntry;
 import io.megalith.core.tensor.HostTensor;
 import java.io.EOFException;
 import java.io.File;
 import java.io.FileNotFoundException;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.net.URI;
+import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -18,7 +23,13 @@ import java.util.NavigableMap;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.hadoop.conf.Configuration;
@@ -212,8 +223,8 @@ public final class CheckpointStore {
     private static final String MARKER_PREFIX = "rank-";
     private static final Pattern SHARD_FILE = Pattern.compile("(-r\\d+)?\\.safetensors$");
     private static final String MARKER_SUFFIX = ".json";
-    private static final com.fasterxml.jackson.databind.json.JsonMapper MARKER_JSON =
-            com.fasterxml.jackson.databind.json.JsonMapper.builder().build();
+    private static final JsonMapper MARKER_JSON =
+            JsonMapper.builder().build();
 
     /**
      * A piece of a global tensor as one rank holds it.
@@ -255,7 +266,7 @@ public final class CheckpointStore {
     public RankShard writeShard(Path staging, int rank, Map<String, List<Piece>> tensorFiles, Map<String, byte[]> blobs,
             boolean marker) throws IOException {
         fs.mkdirs(staging); // every rank: idempotent
-        List<java.util.concurrent.Callable<FileEntry>> writes = new ArrayList<>();
+        List<Callable<FileEntry>> writes = new ArrayList<>();
         List<CheckpointManifest.TensorEntry> tensors = new ArrayList<>();
         Map<String, String> metadata = new LinkedHashMap<>();
         metadata.put("format", "pt");
@@ -266,10 +277,10 @@ public final class CheckpointStore {
             Map<String, HostTensor> content = new LinkedHashMap<>();
             for (Piece p : e.getValue()) {
                 long[] expected = TensorPieces.pieceShape(p.globalShape(), p.dim(), p.ranges());
-                if (!java.util.Arrays.equals(expected, p.data().shape())) {
+                if (!Arrays.equals(expected, p.data().shape())) {
                     throw new IllegalArgumentException("piece of " + p.name() + " has shape "
-                            + java.util.Arrays.toString(p.data().shape()) + ", its ranges say "
-                            + java.util.Arrays.toString(expected));
+                            + Arrays.toString(p.data().shape()) + ", its ranges say "
+                            + Arrays.toString(expected));
                 }
                 if (content.put(p.name(), p.data()) != null) {
                     throw new IllegalArgumentException("two pieces of " + p.name() + " in " + file);
@@ -347,12 +358,12 @@ public final class CheckpointStore {
                                 new ArrayList<>(t.pieces())));
                         continue;
                     }
-                    if (!have.dtype().equals(t.dtype()) || !java.util.Arrays.equals(have.shape(), t.shape())) {
+                    if (!have.dtype().equals(t.dtype()) || !Arrays.equals(have.shape(), t.shape())) {
                         throw new IOException("ranks disagree on the shape or dtype of " + t.name());
                     }
                     for (CheckpointManifest.Piece p : t.pieces()) {
                         boolean duplicate = have.pieces().stream().anyMatch(
-                                q -> q.dim() == p.dim() && java.util.Arrays.deepEquals(q.ranges(), p.ranges()));
+                                q -> q.dim() == p.dim() && Arrays.deepEquals(q.ranges(), p.ranges()));
                         if (!duplicate) { // the same piece from two ranks (a replica): the lower rank's is used
                             have.pieces().add(p);
                         }
@@ -377,10 +388,10 @@ public final class CheckpointStore {
      * Writes a rank's files concurrently (up to {@link #WRITE_THREADS}): each HDFS file pays a pipeline setup, an
      * hsync and a close that waits for the NameNode, and these latencies overlap.
      */
-    private static List<FileEntry> writeAll(List<java.util.concurrent.Callable<FileEntry>> writes) throws IOException {
+    private static List<FileEntry> writeAll(List<Callable<FileEntry>> writes) throws IOException {
         if (writes.size() <= 1) {
             List<FileEntry> one = new ArrayList<>();
-            for (java.util.concurrent.Callable<FileEntry> w : writes) {
+            for (Callable<FileEntry> w : writes) {
                 try {
                     one.add(w.call());
                 } catch (IOException | RuntimeException e) {
@@ -391,26 +402,26 @@ public final class CheckpointStore {
             }
             return one;
         }
-        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(
+        ExecutorService pool = Executors.newFixedThreadPool(
                 Math.min(WRITE_THREADS, writes.size()), r -> {
                     Thread t = new Thread(r, "megalith-ckpt-file");
                     t.setDaemon(true);
                     return t;
                 });
         try {
-            List<java.util.concurrent.Future<FileEntry>> futures = new ArrayList<>();
-            for (java.util.concurrent.Callable<FileEntry> w : writes) {
+            List<Future<FileEntry>> futures = new ArrayList<>();
+            for (Callable<FileEntry> w : writes) {
                 futures.add(pool.submit(w));
             }
             List<FileEntry> entries = new ArrayList<>();
-            for (java.util.concurrent.Future<FileEntry> f : futures) {
+            for (Future<FileEntry> f : futures) {
                 try {
                     entries.add(f.get());
-                } catch (java.util.concurrent.ExecutionException e) {
+                } catch (ExecutionException e) {
                     throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    throw new java.io.InterruptedIOException("interrupted writing a checkpoint shard");
+                    throw new InterruptedIOException("interrupted writing a checkpoint shard");
                 }
             }
             return entries;
@@ -476,7 +487,7 @@ public final class CheckpointStore {
             }
             out.add(new Leftover(Long.parseLong(digits), st.getPath(), what, files, bytes));
         }
-        out.sort(java.util.Comparator.comparingLong(Leftover::step).thenComparing(l -> l.dir().getName()));
+        out.sort(Comparator.comparingLong(Leftover::step).thenComparing(l -> l.dir().getName()));
         return out;
     }
 
@@ -514,7 +525,7 @@ public final class CheckpointStore {
      *
      * @throws CorruptCheckpointException naming the first file that fails verification
      */
-    public Map<String, HostTensor> assemble(long step, CheckpointManifest m, java.util.function.Predicate<String> wanted)
+    public Map<String, HostTensor> assemble(long step, CheckpointManifest m, Predicate<String> wanted)
             throws IOException {
         return assemble(step, m, wanted, false);
     }
@@ -526,7 +537,7 @@ public final class CheckpointStore {
      * piece of the model, so some rank finds it and all fall back; a single reader of some tensors does not check
      * the rest of their files (use the three-argument form or {@link #verify} for that).
      */
-    public Map<String, HostTensor> assemble(long step, CheckpointManifest m, java.util.function.Predicate<String> wanted,
+    public Map<String, HostTensor> assemble(long step, CheckpointManifest m, Predicate<String> wanted,
             boolean piecesOnly) throws IOException {
         Map<String, List<CheckpointManifest.TensorEntry>> byFile = new LinkedHashMap<>();
         Map<String, byte[]> whole = new LinkedHashMap<>();
@@ -551,7 +562,7 @@ public final class CheckpointStore {
                     HostTensor piece = content.get(t.name());
                     long[] shape = TensorPieces.pieceShape(t.shape(), p.dim(), p.ranges());
                     Path file = new Path(stepDir(step), e.getKey());
-                    if (piece == null || !java.util.Arrays.equals(piece.shape(), shape)
+                    if (piece == null || !Arrays.equals(piece.shape(), shape)
                             || !piece.dtype().name().equals(t.dtype())) {
                         throw new CorruptCheckpointException(file.toString(), "does not hold the piece of " + t.name()
                                 + " that the manifest lists");
@@ -565,7 +576,7 @@ public final class CheckpointStore {
             byte[] b = whole.get(t.name());
             if (b != null) {
                 out.put(t.name(), new HostTensor(HostTensor.DType.valueOf(t.dtype()), t.shape(),
-                        java.nio.ByteBuffer.wrap(b)));
+                        ByteBuffer.wrap(b)));
             }
         }
         return out;

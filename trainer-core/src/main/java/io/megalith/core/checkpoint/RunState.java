@@ -1,5 +1,6 @@
 package io.megalith.core.checkpoint;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -32,7 +33,7 @@ public record RunState(
      * @param family {@code model.family} of the run (null: gpt, as checkpoints written before it was stored)
      * @param familyModel another family's model shape, for a resume to compare (null for the GPT)
      */
-    @com.fasterxml.jackson.annotation.JsonCreator
+    @JsonCreator
     public RunState {
         family = family == null ? MegalithConfig.Model.DEFAULT_FAMILY : family;
     }

@@ -116,7 +116,7 @@ public final class RunStateCodec {
             out.writeVarInt(c.nEmbd(), true);
             out.writeDouble(c.dropout());
             out.writeBoolean(c.bias());
-            io.megalith.core.config.MegalithConfig.Moe m = c.moe(); // format 2
+            MegalithConfig.Moe m = c.moe(); // format 2
             out.writeVarInt(m.every(), true);
             out.writeVarInt(m.experts(), true);
             out.writeVarInt(m.topK(), true);
@@ -134,9 +134,9 @@ public final class RunStateCodec {
             int nEmbd = in.readVarInt(true);
             double dropout = in.readDouble();
             boolean bias = in.readBoolean();
-            io.megalith.core.config.MegalithConfig.Moe moe = io.megalith.core.config.MegalithConfig.Moe.OFF;
+            MegalithConfig.Moe moe = MegalithConfig.Moe.OFF;
             if (version >= 2) {
-                moe = new io.megalith.core.config.MegalithConfig.Moe(in.readVarInt(true), in.readVarInt(true),
+                moe = new MegalithConfig.Moe(in.readVarInt(true), in.readVarInt(true),
                         in.readVarInt(true), in.readDouble(), in.readDouble(), in.readDouble());
             }
             return new GptConfig(vocab, blockSize, nLayer, nHead, nEmbd, dropout, bias, moe);

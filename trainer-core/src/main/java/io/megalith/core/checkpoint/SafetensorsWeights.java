@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.megalith.core.tensor.HostTensor;
+import java.io.File;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -117,7 +118,7 @@ public final class SafetensorsWeights {
     public static Map<String, HostTensor> read(String location, Configuration conf) throws IOException {
         Path path = new Path(location);
         if (path.toUri().getScheme() == null) {
-            path = new Path(new java.io.File(location).getAbsoluteFile().toURI());
+            path = new Path(new File(location).getAbsoluteFile().toURI());
         }
         FileSystem fs = path.getFileSystem(conf);
         if (!fs.exists(path)) {

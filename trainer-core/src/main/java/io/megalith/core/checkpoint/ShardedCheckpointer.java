@@ -20,11 +20,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.hadoop.fs.Path;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -169,10 +173,10 @@ public final class ShardedCheckpointer implements AutoCloseable {
             bytes += b.length;
         }
         double blockingMs = (System.nanoTime() - t0) / 1e6;
-        org.apache.hadoop.fs.Path staging = store.stagingDir(step, nonce);
+        Path staging = store.stagingDir(step, nonce);
         long total = bytes;
         Timing[] timing = new Timing[1];
-        java.util.concurrent.Callable<Void> write = () -> {
+        Callable<Void> write = () -> {
             long w0 = System.nanoTime();
             CheckpointStore.RankShard own = store.writeShard(staging, rank, files, blobs, rank != 0);
             if (rank == 0) { // rank 0 needs no marker of its own
@@ -453,8 +457,8 @@ public final class ShardedCheckpointer implements AutoCloseable {
         if (pending != null && !pending.isDone()) {
             boolean interrupted = Thread.interrupted(); // e.g. Spark killing the task: still let the save finish
             try {
-                pending.get(CLOSE_GRACE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
-            } catch (java.util.concurrent.TimeoutException e) {
+                pending.get(CLOSE_GRACE_MILLIS, TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
                 LOG.warn("Abandoning the checkpoint of step {} still being written (rank {})", pendingTiming.step(),
                         rank);
                 pending.cancel(true);

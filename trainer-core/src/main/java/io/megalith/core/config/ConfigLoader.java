@@ -10,9 +10,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.cfg.CoercionAction;
 import com.fasterxml.jackson.databind.cfg.CoercionInputShape;
+import com.fasterxml.jackson.databind.cfg.MapperBuilder;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.type.LogicalType;
@@ -32,6 +34,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /**
  * Reads a run's configuration: built-in defaults, then the YAML file, then {@code --set a.b=c}
@@ -51,7 +54,7 @@ public final class ConfigLoader {
 
     private ConfigLoader() {}
 
-    private static ObjectMapper strict(com.fasterxml.jackson.databind.cfg.MapperBuilder<?, ?> builder) {
+    private static ObjectMapper strict(MapperBuilder<?, ?> builder) {
         ObjectMapper m = builder
                 .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
                 .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
@@ -109,7 +112,7 @@ public final class ConfigLoader {
         String name = file.getFileName().toString();
         String suggestion = null;
         if (dir != null) {
-            try (java.util.stream.Stream<Path> siblings = Files.list(dir)) {
+            try (Stream<Path> siblings = Files.list(dir)) {
                 suggestion = siblings.filter(p -> p.getFileName().toString().matches(".*\\.ya?ml")
                                 && !p.getFileName().toString().equals(name) && hasKeys(p))
                         .map(p -> p.getFileName().toString())
@@ -377,7 +380,7 @@ public final class ConfigLoader {
         } catch (JsonProcessingException e) {
             // not YAML: comma-separated items
         }
-        com.fasterxml.jackson.databind.node.ArrayNode list = JsonNodeFactory.instance.arrayNode();
+        ArrayNode list = JsonNodeFactory.instance.arrayNode();
         for (String item : raw.split(",")) {
             if (!item.isBlank()) {
                 list.add(parseScalar(item.trim()));

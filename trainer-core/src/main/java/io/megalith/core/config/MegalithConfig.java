@@ -3,7 +3,11 @@ package io.megalith.core.config;
 import io.megalith.core.data.Pairs;
 import io.megalith.core.data.PairsData;
 import io.megalith.core.data.shards.ShardReading;
+import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.lora.LoraLinear;
+import io.megalith.core.pipeline.PipelineSchedule;
 import io.megalith.core.train.report.LossChart;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.Predicate;
@@ -299,8 +303,8 @@ public record MegalithConfig(
         /** Whether the parameter {@code name} trains: an adapter under LoRA, else anything not frozen by prefix. */
         public boolean trains(String name) {
             if (lora != null && lora.rank() > 0) {
-                return name.endsWith("." + io.megalith.core.lora.LoraLinear.A)
-                        || name.endsWith("." + io.megalith.core.lora.LoraLinear.B);
+                return name.endsWith("." + LoraLinear.A)
+                        || name.endsWith("." + LoraLinear.B);
             }
             return freeze.stream().noneMatch(name::startsWith);
         }
@@ -311,9 +315,9 @@ public record MegalithConfig(
         }
 
         /** The adapters this run adds (LoraConfig.NONE without). */
-        public io.megalith.core.lora.LoraConfig loraConfig() {
-            return lora == null || lora.rank() == 0 ? io.megalith.core.lora.LoraConfig.NONE
-                    : new io.megalith.core.lora.LoraConfig(lora.rank(), lora.alpha(), lora.targets());
+        public LoraConfig loraConfig() {
+            return lora == null || lora.rank() == 0 ? LoraConfig.NONE
+                    : new LoraConfig(lora.rank(), lora.alpha(), lora.targets());
         }
     }
 
@@ -383,7 +387,7 @@ public record MegalithConfig(
      * Advice that does not stop a run: settings that are allowed but probably not what was meant.
      */
     public List<String> warnings() {
-        List<String> w = new java.util.ArrayList<>();
+        List<String> w = new ArrayList<>();
         if (finetune != null && finetune.active() && (checkpoint.initFrom() == null || checkpoint.initFrom().isBlank())) {
             w.add("finetune: " + (finetune.lora() != null && finetune.lora().rank() > 0 ? "LoRA adapters" : "frozen "
                     + "parameters") + " without checkpoint.init_from fine-tune a random model (its frozen weights "
@@ -583,7 +587,7 @@ public record MegalithConfig(
                         + "parallel.sequence_parallel=false");
             }
         }
-        c.oneOf("parallel.schedule", parallel.schedule(), io.megalith.core.pipeline.PipelineSchedule.NAMES);
+        c.oneOf("parallel.schedule", parallel.schedule(), PipelineSchedule.NAMES);
         if (parallel.pp() > 1) {
             c.require(parallel.pp() <= model.nLayer(), "parallel.pp: " + parallel.pp() + " stages for "
                     + model.nLayer() + " layers; use at most model.n_layer stages");

@@ -4,12 +4,13 @@ import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.fs.RunDirFs;
+import io.megalith.core.tensor.CounterRng;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import io.megalith.core.tensor.CounterRng;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Locale;
 import java.util.Random;
 import org.apache.hadoop.conf.Configuration;
 
@@ -159,7 +160,7 @@ public final class PairsData implements TrainingData {
             }
             String text = new String(RunDirFs.readFully(words, hadoop), StandardCharsets.UTF_8);
             if (tok == null) { // no base: a tokenizer of the text, which spells the pairs
-                tok = CharTokenizer.fit(text + ": \n" + text.toUpperCase(java.util.Locale.ROOT));
+                tok = CharTokenizer.fit(text + ": \n" + text.toUpperCase(Locale.ROOT));
             }
             pairs = Pairs.upper(text, tok, d.blockSize(), d.seed());
             source = "built-in " + d.builtin() + " (words of " + words + ")";

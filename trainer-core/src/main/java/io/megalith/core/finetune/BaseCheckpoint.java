@@ -5,6 +5,7 @@ import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
 import io.megalith.core.checkpoint.ShardedCheckpointer;
+import io.megalith.core.config.InvalidInputException;
 import io.megalith.core.tensor.HostTensor;
 import java.io.IOException;
 import java.util.Map;
@@ -33,13 +34,13 @@ public record BaseCheckpoint(String source, long step, RunState state, byte[] to
         if (oneCheckpoint) {
             step = Long.parseLong(m.group(1));
         } else {
-            step = ShardedCheckpointer.peekLatest(store).orElseThrow(() -> new io.megalith.core.config.InvalidInputException("checkpoint.init_from "
+            step = ShardedCheckpointer.peekLatest(store).orElseThrow(() -> new InvalidInputException("checkpoint.init_from "
                     + path + ": no complete checkpoint in " + store.checkpointsDir() + " (a megalith train run "
                     + "directory, or one of its checkpoints/step-NNNNNNNN directories)")).step();
         }
         CheckpointManifest manifest = store.manifest(step);
         if (!manifest.sharded()) {
-            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + path + ": step " + step + " is a one-file GPT checkpoint, "
+            throw new InvalidInputException("checkpoint.init_from " + path + ": step " + step + " is a one-file GPT checkpoint, "
                     + "not a model family's");
         }
         RunState state = RunStateCodec.decode(store.readBlob(step, manifest, manifest.stateFile()));

@@ -17,6 +17,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * The files of the single-rank family pipelines: a model's state dict as one safetensors file (written to a
@@ -52,7 +53,7 @@ public final class ModelFiles {
      * modules_to_save).
      */
     public static void saveAdapters(Path file, Map<String, HostTensor> state, LoraConfig lora,
-            java.util.function.Predicate<String> alsoSave) throws IOException {
+            Predicate<String> alsoSave) throws IOException {
         Map<String, HostTensor> kept = new LinkedHashMap<>(Lora.adapterState(state));
         state.forEach((k, v) -> {
             if (alsoSave.test(k)) {

@@ -4,6 +4,7 @@ import io.megalith.core.lora.Lora;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -23,7 +24,7 @@ public final class Pretrained {
      * parameter is missing and {@code fresh} does not accept it, or if a shape differs.
      */
     public static List<String> load(ParameterStore store, Map<String, HostTensor> checkpoint, Predicate<String> fresh) {
-        java.nio.FloatBuffer values = store.values();
+        FloatBuffer values = store.values();
         List<String> left = new ArrayList<>();
         for (Parameter p : store.parameters()) {
             HostTensor t = checkpoint.get(p.name());

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Reads a BERT pre-train / fine-tune config ({@code conf/bert-shakespeare-speakers.yaml}) into
@@ -91,7 +92,7 @@ public final class SpeakerConfig {
         node.fieldNames().forEachRemaining(k -> {
             String full = path.isEmpty() ? k : path + "." + k;
             if (!allowed.contains(k)) {
-                throw new ConfigException(file.toString(), full + ": unknown key; allowed: " + new java.util.TreeSet<>(allowed));
+                throw new ConfigException(file.toString(), full + ": unknown key; allowed: " + new TreeSet<>(allowed));
             }
             if (KEYS.containsKey(full) && node.get(k).isObject()) {
                 check(file, node.get(k), full);

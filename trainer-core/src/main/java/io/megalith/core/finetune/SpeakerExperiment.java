@@ -14,7 +14,10 @@ import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.optim.ModuleTrainer;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -80,14 +83,14 @@ public final class SpeakerExperiment {
     }
 
     private interface IoWork<T> {
-        T run() throws java.io.IOException;
+        T run() throws IOException;
     }
 
     private static <T> T io(IoWork<T> w) {
         try {
             return w.run();
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -155,7 +158,7 @@ public final class SpeakerExperiment {
                 // weights, the model built without LoRA gives the same predictions
                 Map<String, HostTensor> state = trainer.store().toHost();
                 Predicate<String> alsoTrained = n -> n.startsWith(SequenceClassifier.HEAD + ".") || n.startsWith("pooler.");
-                Path dir = s.runDir() != null ? Path.of(s.runDir()) : io(() -> java.nio.file.Files.createTempDirectory("lora"));
+                Path dir = s.runDir() != null ? Path.of(s.runDir()) : io(() -> Files.createTempDirectory("lora"));
                 Path adapterFile = dir.resolve("lora-adapters.safetensors");
                 io(() -> {
                     ModelFiles.saveAdapters(adapterFile, state, cfg.lora(), alsoTrained);
@@ -179,8 +182,8 @@ public final class SpeakerExperiment {
                         });
                     } else {
                         io(() -> {
-                            java.nio.file.Files.delete(adapterFile);
-                            java.nio.file.Files.delete(dir);
+                            Files.delete(adapterFile);
+                            Files.delete(dir);
                             return null;
                         });
                     }

@@ -1,10 +1,14 @@
 package io.megalith.core.fs;
 
+import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.nio.file.Paths;
+import java.util.UUID;
 import java.util.regex.Pattern;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.ChecksumFileSystem;
+import org.apache.hadoop.fs.FSDataInputStream;
+import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.FileUtil;
 import org.apache.hadoop.fs.Options;
@@ -40,10 +44,10 @@ public record RunDirFs(FileSystem fs, Path dir) {
                 ? new Path(uriOrPath)
                 : new Path(Paths.get(uriOrPath).toAbsolutePath().toUri());
         FileSystem fs = path.getFileSystem(conf);
-        try (org.apache.hadoop.fs.FSDataInputStream in = fs.open(path)) {
+        try (FSDataInputStream in = fs.open(path)) {
             return in.readAllBytes();
-        } catch (java.io.FileNotFoundException e) {
-            throw new java.io.FileNotFoundException("no such file: " + path);
+        } catch (FileNotFoundException e) {
+            throw new FileNotFoundException("no such file: " + path);
         }
     }
 
@@ -68,8 +72,8 @@ public record RunDirFs(FileSystem fs, Path dir) {
     /** Writes a whole small file atomically (temporary file, then rename). */
     public void writeAtomically(String name, byte[] content) throws IOException {
         fs.mkdirs(dir);
-        Path tmp = file("." + name + ".tmp-" + java.util.UUID.randomUUID());
-        try (org.apache.hadoop.fs.FSDataOutputStream out = fs.create(tmp, true)) {
+        Path tmp = file("." + name + ".tmp-" + UUID.randomUUID());
+        try (FSDataOutputStream out = fs.create(tmp, true)) {
             out.write(content);
         }
         replace(tmp, file(name));
@@ -77,7 +81,7 @@ public record RunDirFs(FileSystem fs, Path dir) {
 
     /** Reads a whole small file. */
     public byte[] read(String name) throws IOException {
-        try (org.apache.hadoop.fs.FSDataInputStream in = fs.open(file(name))) {
+        try (FSDataInputStream in = fs.open(file(name))) {
             return in.readAllBytes();
         }
     }

@@ -9,6 +9,7 @@ import io.megalith.core.model.KvCache;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.Ops;
+import java.util.Arrays;
 
 /**
  * Autoregressive sampling from a GPT, as nanoGPT's generate(): logits of the last position, divided
@@ -98,7 +99,7 @@ public final class Generator {
         double cutoff = Double.NEGATIVE_INFINITY;
         if (topK > 0 && topK < vocab) {
             double[] sorted = scaled.clone();
-            java.util.Arrays.sort(sorted);
+            Arrays.sort(sorted);
             cutoff = sorted[vocab - topK];
         }
         double max = Double.NEGATIVE_INFINITY;

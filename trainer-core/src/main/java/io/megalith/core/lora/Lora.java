@@ -2,9 +2,13 @@ package io.megalith.core.lora;
 
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
+import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
+import java.nio.FloatBuffer;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.function.Predicate;
 
 /**
@@ -82,15 +86,15 @@ public final class Lora {
      * base parameter must be in {@code base}; adapters keep their fresh init (B = 0: the loaded model computes
      * exactly the checkpoint's function).
      */
-    public static void loadBase(io.megalith.core.nn.ParameterStore store, Map<String, HostTensor> base) {
-        java.nio.FloatBuffer values = store.values();
+    public static void loadBase(ParameterStore store, Map<String, HostTensor> base) {
+        FloatBuffer values = store.values();
         for (Parameter p : store.parameters()) {
             if (isAdapter(p.name())) {
                 continue;
             }
             HostTensor t = base.get(p.name());
-            if (t == null || !java.util.Arrays.equals(t.shape(), p.shape())) {
-                throw new IllegalArgumentException("checkpoint has no tensor " + p.name() + java.util.Arrays.toString(p.shape()));
+            if (t == null || !Arrays.equals(t.shape(), p.shape())) {
+                throw new IllegalArgumentException("checkpoint has no tensor " + p.name() + Arrays.toString(p.shape()));
             }
             values.put((int) p.offset(), t.toFloats());
         }
@@ -101,7 +105,7 @@ public final class Lora {
         forEach(model, LoraLinear::merge);
     }
 
-    private static void forEach(Module m, java.util.function.Consumer<LoraLinear> f) {
+    private static void forEach(Module m, Consumer<LoraLinear> f) {
         if (m instanceof LoraLinear l) {
             f.accept(l);
         }

@@ -11,6 +11,7 @@ import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.ColumnParallelLinear;
 import io.megalith.core.tensorparallel.RowParallelLinear;
 import io.megalith.core.tensorparallel.TpLayout;
+import java.util.List;
 
 /**
  * A linear layer with an optional low-rank adapter: y = W x + b + (alpha / r) B A x, A [r, in], B [out, r].
@@ -134,8 +135,8 @@ public final class LoraLinear extends Module {
     }
 
     /** The adapter's parameters (A, B), empty without an adapter. */
-    public java.util.List<Parameter> adapterParameters() {
-        return a == null ? java.util.List.of() : java.util.List.of(a, b);
+    public List<Parameter> adapterParameters() {
+        return a == null ? List.of() : List.of(a, b);
     }
 
     /**

@@ -1,11 +1,16 @@
 package io.megalith.core.model;
 
 import ai.djl.pytorch.engine.PtNDArray;
+import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.moe.MoeMlp;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;
+import java.util.ArrayList;
+import java.util.List;
 
 /** A pre-LayerNorm transformer block: x + attn(ln1(x)), then x + mlp(ln2(x)). */
 public final class Block extends Module {
@@ -13,7 +18,7 @@ public final class Block extends Module {
     private final CausalSelfAttention attn;
     private final LayerNorm ln2;
     private final Mlp mlp; // null in an MoE block
-    private final io.megalith.core.moe.MoeMlp moe; // null in a dense block
+    private final MoeMlp moe; // null in a dense block
 
     public Block(String prefix, GptConfig cfg, int layer) {
         this(prefix, cfg, layer, TpLayout.SINGLE);
@@ -25,12 +30,12 @@ public final class Block extends Module {
 
     /** With expert parallelism: an MoE block holds the experts of rank {@code epRank} of {@code ep}. */
     public Block(String prefix, GptConfig cfg, int layer, TpLayout tp, int epRank, int ep) {
-        this(prefix, cfg, layer, tp, epRank, ep, io.megalith.core.lora.LoraConfig.NONE);
+        this(prefix, cfg, layer, tp, epRank, ep, LoraConfig.NONE);
     }
 
     /** With LoRA adapters on the attention and MLP projections {@code lora} targets (dense MLPs only). */
     public Block(String prefix, GptConfig cfg, int layer, TpLayout tp, int epRank, int ep,
-            io.megalith.core.lora.LoraConfig lora) {
+            LoraConfig lora) {
         super(prefix);
         this.ln1 = child(new LayerNorm(childName("ln1"), cfg.nEmbd(), cfg.bias(), tp.parallel()));
         this.attn = child(new CausalSelfAttention(childName("attn"), cfg, layer, tp, lora));
@@ -40,8 +45,8 @@ public final class Block extends Module {
                 throw new IllegalArgumentException("MoE blocks run with tp 1 (got tp " + tp.size() + ")");
             }
             this.mlp = null;
-            this.moe = child(new io.megalith.core.moe.MoeMlp(childName("moe"), cfg.moe(),
-                    io.megalith.core.moe.MoeMlp.moeIndex(cfg.moe(), layer), cfg.nEmbd(), cfg.bias(), cfg.dropout(),
+            this.moe = child(new MoeMlp(childName("moe"), cfg.moe(),
+                    MoeMlp.moeIndex(cfg.moe(), layer), cfg.nEmbd(), cfg.bias(), cfg.dropout(),
                     cfg.nLayer(), epRank, ep));
         } else {
             this.mlp = child(new Mlp(childName("mlp"), cfg, tp, lora));
@@ -50,7 +55,7 @@ public final class Block extends Module {
     }
 
     /** The MoE feed-forward of this block, or null for a dense block. */
-    public io.megalith.core.moe.MoeMlp moe() {
+    public MoeMlp moe() {
         return moe;
     }
 
@@ -76,15 +81,15 @@ public final class Block extends Module {
     }
 
     /** Parameters the attention half reads. */
-    public java.util.List<io.megalith.core.nn.Parameter> attentionParameters() {
-        java.util.List<io.megalith.core.nn.Parameter> p = new java.util.ArrayList<>(ln1.parameters());
+    public List<Parameter> attentionParameters() {
+        List<Parameter> p = new ArrayList<>(ln1.parameters());
         p.addAll(attn.parameters());
         return p;
     }
 
     /** Parameters the MLP half reads. */
-    public java.util.List<io.megalith.core.nn.Parameter> mlpParameters() {
-        java.util.List<io.megalith.core.nn.Parameter> p = new java.util.ArrayList<>(ln2.parameters());
+    public List<Parameter> mlpParameters() {
+        List<Parameter> p = new ArrayList<>(ln2.parameters());
         p.addAll(moe != null ? moe.parameters() : mlp.parameters());
         return p;
     }
@@ -105,11 +110,11 @@ public final class Block extends Module {
         return ln2;
     }
 
-    public java.util.List<io.megalith.core.nn.Parameter> attnParameters() {
+    public List<Parameter> attnParameters() {
         return attn.parameters();
     }
 
-    public java.util.List<io.megalith.core.nn.Parameter> mlpOnlyParameters() {
+    public List<Parameter> mlpOnlyParameters() {
         return mlp.parameters();
     }
 

@@ -2,14 +2,18 @@ package io.megalith.core.model;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
+import io.megalith.comm.Communicator;
+import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.moe.ExpertParallelSegment;
 import io.megalith.core.nn.Embedding;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
-import io.megalith.comm.Communicator;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.SequenceParallel;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.tensorparallel.VocabParallelCrossEntropy;
 import java.util.ArrayList;
@@ -76,7 +80,7 @@ public final class Gpt extends Module {
      */
     public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp, boolean sequenceParallel,
             Communicator expertParallel) {
-        this(cfg, tp, tpGroup, pp, sequenceParallel, expertParallel, io.megalith.core.lora.LoraConfig.NONE);
+        this(cfg, tp, tpGroup, pp, sequenceParallel, expertParallel, LoraConfig.NONE);
     }
 
     /**
@@ -85,7 +89,7 @@ public final class Gpt extends Module {
      * full name such as {@code blocks.3.mlp.fc}): base parameters keep their names, adapters add
      * {@code <layer>.lora_a/lora_b}. With {@link io.megalith.core.lora.LoraConfig#NONE} it is exactly {@link #Gpt(GptConfig)}.
      */
-    public Gpt(GptConfig cfg, io.megalith.core.lora.LoraConfig lora) {
+    public Gpt(GptConfig cfg, LoraConfig lora) {
         this(cfg, TpLayout.SINGLE, null, PpLayout.SINGLE, false, null, lora);
     }
 
@@ -94,7 +98,7 @@ public final class Gpt extends Module {
      * {@link io.megalith.core.lora.LoraLinear}); MoE experts get none.
      */
     public Gpt(GptConfig cfg, TpLayout tp, Communicator tpGroup, PpLayout pp, boolean sequenceParallel,
-            Communicator expertParallel, io.megalith.core.lora.LoraConfig lora) {
+            Communicator expertParallel, LoraConfig lora) {
         super("");
         this.sequenceParallel = sequenceParallel && tp.parallel();
         this.expertParallel = expertParallel != null && expertParallel.size() > 1 ? expertParallel : null;
@@ -115,7 +119,7 @@ public final class Gpt extends Module {
                 : new Embedding("wte", cfg.vocabSize(), cfg.nEmbd(), 0.02));
         this.wpe = !pp.first() ? null : child(new Embedding("wpe", cfg.blockSize(), cfg.nEmbd(), 0.02));
         if (wpe != null && tp.parallel()) {
-            wpe.weight().shard(io.megalith.core.nn.Parameter.Sharding.PARTIAL); // added as wpe/tp on every rank
+            wpe.weight().shard(Parameter.Sharding.PARTIAL); // added as wpe/tp on every rank
         }
         this.firstBlock = pp.firstBlock(cfg.nLayer());
         for (int i = firstBlock; i < pp.endBlock(cfg.nLayer()); i++) {
@@ -126,13 +130,13 @@ public final class Gpt extends Module {
     }
 
     private final PpLayout pp;
-    private final io.megalith.core.lora.LoraConfig lora;
+    private final LoraConfig lora;
     private final int firstBlock;
     private final Communicator expertParallel; // null: every rank holds every expert
     private final boolean sequenceParallel;
 
     /** The LoRA adapters this model was built with ({@link io.megalith.core.lora.LoraConfig#NONE}: none). */
-    public io.megalith.core.lora.LoraConfig lora() {
+    public LoraConfig lora() {
         return lora;
     }
 
@@ -160,7 +164,7 @@ public final class Gpt extends Module {
     }
 
     /** The token embedding this stage holds (first and last stage: the head is tied to it), or null. */
-    public io.megalith.core.nn.Parameter tokenEmbedding() {
+    public Parameter tokenEmbedding() {
         return wte == null ? null : wte.weight();
     }
 
@@ -232,7 +236,7 @@ public final class Gpt extends Module {
                 // the attention half, then the MoE half with its all-to-alls inside (its own backward)
                 out.add(Segment.of("blocks." + i + ".attn", b.attentionParameters(),
                         (x, ctx) -> b.attentionHalf(x, ctx, consts, residualScale)));
-                out.add(new io.megalith.core.moe.ExpertParallelSegment("blocks." + i + ".moe", b.mlpParameters(),
+                out.add(new ExpertParallelSegment("blocks." + i + ".moe", b.mlpParameters(),
                         b::norm2, b.moe(), expertParallel));
             } else if (tp.parallel()) {
                 // two segments per block: the all-reduce of each half's partial sum sits between them
@@ -244,7 +248,7 @@ public final class Gpt extends Module {
             }
         }
         if (pp.last()) {
-            List<io.megalith.core.nn.Parameter> headParams = new ArrayList<>(lnF.parameters());
+            List<Parameter> headParams = new ArrayList<>(lnF.parameters());
             headParams.add(wte.weight()); // tied: the head reads the token embedding
             out.add(Segment.of("head", headParams, (x, ctx) -> headLoss(x, targets, ctx)));
         }
@@ -300,7 +304,7 @@ public final class Gpt extends Module {
     /** This rank's partial sum of token + position embeddings of ids [B, T] (dropout follows on the shard). */
     private PtNDArray embedPartial(PtNDArray ids) {
         long t = ids.getShape().get(1);
-        io.megalith.core.tensorparallel.SequenceParallel.checkDivisible(t, tp.size());
+        SequenceParallel.checkDivisible(t, tp.size());
         if (t > cfg.blockSize()) {
             throw new IllegalArgumentException("sequence of " + t + " exceeds block_size " + cfg.blockSize());
         }

@@ -1,5 +1,6 @@
 package io.megalith.core.model;
 
+import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.MegalithConfig;
 
 /** The shape of a GPT, as nanoGPT's GPTConfig. */
@@ -22,7 +23,7 @@ public record GptConfig(int vocabSize, int blockSize, int nLayer, int nHead, int
     public static GptConfig from(MegalithConfig.Model m, int tokenizerVocab) {
         int vocab = m.vocabSize() > 0 ? m.vocabSize() : tokenizerVocab;
         if (vocab < tokenizerVocab) {
-            throw new io.megalith.core.config.ConfigException(null, "model.vocab_size: must be 0 (from the tokenizer) "
+            throw new ConfigException(null, "model.vocab_size: must be 0 (from the tokenizer) "
                     + "or >= the tokenizer's " + tokenizerVocab + " (got " + vocab + ")");
         }
         return new GptConfig(vocab, m.blockSize(), m.nLayer(), m.nHead(), m.nEmbd(), m.dropout(), m.bias(), m.moe());

@@ -5,8 +5,10 @@ import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Module;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.Ops;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -77,8 +79,8 @@ public final class MoeMlp extends Module {
     }
 
     /** The parameters of this rank's experts (reduced over the expert-data-parallel group). */
-    public List<io.megalith.core.nn.Parameter> expertParameters() {
-        List<io.megalith.core.nn.Parameter> p = new ArrayList<>();
+    public List<Parameter> expertParameters() {
+        List<Parameter> p = new ArrayList<>();
         for (Expert e : experts) {
             p.addAll(e.parameters());
         }
@@ -160,7 +162,7 @@ public final class MoeMlp extends Module {
         }
         long[] rows = new long[total];
         long[] position = new long[n * k];
-        java.util.Arrays.fill(position, total);
+        Arrays.fill(position, total);
         int[] offset = new int[e + 1];
         for (int x0 = 0; x0 < e; x0++) {
             offset[x0 + 1] = offset[x0] + r.load(x0);

@@ -1,5 +1,7 @@
 package io.megalith.core.moe;
 
+import java.util.Arrays;
+
 /**
  * The discrete half of routing, computed on the host from the router's probabilities: each token's top-k experts,
  * which of those assignments get a capacity slot, and the per-sequence load statistics of the auxiliary loss.
@@ -116,7 +118,7 @@ public final class Routing {
             }
         }
         for (int e = 0; e < experts; e++) {
-            seqKept[e] = java.util.Arrays.copyOf(keptLists[e], keptCount[e]);
+            seqKept[e] = Arrays.copyOf(keptLists[e], keptCount[e]);
         }
         return new Routing(expert, slot, seqKept, fraction, n, seqLen, experts, topK, cap, dropped);
     }

@@ -2,6 +2,7 @@ package io.megalith.core.nn;
 
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.core.tensor.Ops;
+import java.util.Arrays;
 
 /** A lookup table [count, dim]; not weight-decayed. */
 public final class Embedding extends Module {
@@ -46,7 +47,7 @@ public final class Embedding extends Module {
             mask[i] = mine ? 1f : 0f;
         }
         long[] shape = ids.getShape().getShape();
-        long[] maskShape = java.util.Arrays.copyOf(shape, shape.length + 1);
+        long[] maskShape = Arrays.copyOf(shape, shape.length + 1);
         maskShape[shape.length] = 1;
         PtNDArray found = Ops.embedding(Ops.longs(ids.getManager(), local, shape), weight.value());
         return Ops.mul(found, Ops.floats(ids.getManager(), mask, maskShape));

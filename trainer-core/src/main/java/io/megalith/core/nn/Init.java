@@ -1,6 +1,7 @@
 package io.megalith.core.nn;
 
 import io.megalith.core.tensor.CounterRng;
+import java.util.Arrays;
 
 /** How a parameter starts. Values are a pure function of (seed, parameter name, element index). */
 public sealed interface Init {
@@ -63,7 +64,7 @@ public sealed interface Init {
                 out[i] = (float) (n.std() * CounterRng.normal(key, offset + i));
             }
         } else if (this instanceof Constant c) {
-            java.util.Arrays.fill(out, c.value());
+            Arrays.fill(out, c.value());
         }
     }
 }

@@ -11,6 +11,7 @@ import io.megalith.core.tensor.Ops;
 import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -111,7 +112,7 @@ public final class ParameterStore implements ModelParameters {
         List<Parameter> ordered = new ArrayList<>();
         for (Parameter source : primary.params) {
             Parameter p = byName.remove(source.name());
-            if (p == null || !java.util.Arrays.equals(p.shape(), source.shape())) {
+            if (p == null || !Arrays.equals(p.shape(), source.shape())) {
                 throw new IllegalArgumentException("replica does not match: parameter " + source.name());
             }
             PtNDArray view = Ops.reshape(Ops.slice(primary.flat, 0, source.offset(), source.offset() + source.numel()),
@@ -400,10 +401,10 @@ public final class ParameterStore implements ModelParameters {
             if (t == null) {
                 throw new IllegalArgumentException("missing tensor " + prefix + p.name());
             }
-            if (!java.util.Arrays.equals(t.shape(), p.shape()) || t.dtype() != HostTensor.DType.F32) {
+            if (!Arrays.equals(t.shape(), p.shape()) || t.dtype() != HostTensor.DType.F32) {
                 throw new IllegalArgumentException("tensor " + prefix + p.name() + " has shape "
-                        + java.util.Arrays.toString(t.shape()) + " " + t.dtype() + ", expected "
-                        + java.util.Arrays.toString(p.shape()) + " F32");
+                        + Arrays.toString(t.shape()) + " " + t.dtype() + ", expected "
+                        + Arrays.toString(p.shape()) + " F32");
             }
             flatValues.put((int) p.offset(), t.toFloats());
         }

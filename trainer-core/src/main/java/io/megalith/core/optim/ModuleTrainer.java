@@ -2,6 +2,7 @@ package io.megalith.core.optim;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.nn.ForwardContext;
@@ -113,7 +114,7 @@ public final class ModuleTrainer implements AutoCloseable {
                 JniUtils.setGradMode(false);
             }
             value = l.getFloat();
-            JniUtils.backward(l, JniUtils.onesLike(l, l.getDataType(), l.getDevice(), ai.djl.ndarray.types.SparseFormat.DENSE),
+            JniUtils.backward(l, JniUtils.onesLike(l, l.getDataType(), l.getDevice(), SparseFormat.DENSE),
                     false, false);
         }
         FloatBuffer g = grads.duplicate().position(0).limit((int) trainable);

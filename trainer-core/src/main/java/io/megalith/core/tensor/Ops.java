@@ -4,11 +4,11 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.DirectBuffers;
-
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -135,8 +135,8 @@ public final class Ops {
     /** A libtorch-owned copy of {@code staging}'s data, which is freed at once (not by a later GC: batches are per step). */
     private static PtNDArray owned(NDManager m, ByteBuffer staging, DataType type, long... shape) {
         try {
-            PtNDArray over = JniUtils.createNdFromByteBuffer((ai.djl.pytorch.engine.PtNDManager) m, staging,
-                    new Shape(shape), type, ai.djl.ndarray.types.SparseFormat.DENSE, m.getDevice());
+            PtNDArray over = JniUtils.createNdFromByteBuffer((PtNDManager) m, staging,
+                    new Shape(shape), type, SparseFormat.DENSE, m.getDevice());
             return owned(over);
         } finally {
             DirectBuffers.free(staging);

@@ -1,5 +1,6 @@
 package io.megalith.core.tensor;
 
+import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
@@ -43,7 +44,7 @@ public final class Torch {
     /** A new root manager on the CPU. */
     public static NDManager newManager() {
         load(0);
-        return NDManager.newBaseManager(ai.djl.Device.cpu(), "PyTorch");
+        return NDManager.newBaseManager(Device.cpu(), "PyTorch");
     }
 
     public static int threads() {

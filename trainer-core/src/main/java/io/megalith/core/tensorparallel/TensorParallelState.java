@@ -5,6 +5,7 @@ import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.HostTensor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -26,7 +27,7 @@ public final class TensorParallelState {
         if (tp.size() == 1) {
             return local;
         }
-        Map<String, Parameter> byName = new java.util.HashMap<>();
+        Map<String, Parameter> byName = new HashMap<>();
         for (Parameter p : params) {
             byName.put(prefix + p.name(), p);
         }

@@ -5,10 +5,14 @@ import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
 import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.InvalidInputException;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.tensor.HostTensor;
+import java.io.File;
 import java.io.FileNotFoundException;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -38,7 +42,7 @@ public record BaseRun(String location, long step, RunState state, MegalithConfig
         }
         Path path = new Path(location);
         if (path.toUri().getScheme() == null) {
-            path = new Path(new java.io.File(location).getAbsoluteFile().toURI());
+            path = new Path(new File(location).getAbsoluteFile().toURI());
         }
         FileSystem fs = path.getFileSystem(hadoop);
         return fs.exists(path) && fs.getFileStatus(path).isDirectory() && (fs.exists(new Path(path, "checkpoints"))
@@ -53,11 +57,11 @@ public record BaseRun(String location, long step, RunState state, MegalithConfig
         if (!isRun(location, hadoop)) {
             return null;
         }
-        io.megalith.core.fs.RunDirFs dir = io.megalith.core.fs.RunDirFs.of(location, hadoop);
+        RunDirFs dir = RunDirFs.of(location, hadoop);
         if (!dir.exists(TrainingRun.CONFIG_FILE)) {
             return null;
         }
-        return ConfigLoader.fromYaml(new String(dir.read(TrainingRun.CONFIG_FILE), java.nio.charset.StandardCharsets.UTF_8),
+        return ConfigLoader.fromYaml(new String(dir.read(TrainingRun.CONFIG_FILE), StandardCharsets.UTF_8),
                 List.of(), location + "/" + TrainingRun.CONFIG_FILE).data().path();
     }
 
@@ -65,7 +69,7 @@ public record BaseRun(String location, long step, RunState state, MegalithConfig
     public static Optional<BaseRun> open(String location, Configuration hadoop) throws IOException {
         Path path = new Path(location);
         if (path.toUri().getScheme() == null) {
-            path = new Path(new java.io.File(location).getAbsoluteFile().toURI());
+            path = new Path(new File(location).getAbsoluteFile().toURI());
         }
         FileSystem fs = path.getFileSystem(hadoop);
         if (!fs.exists(path) || !fs.getFileStatus(path).isDirectory()) {
@@ -74,7 +78,7 @@ public record BaseRun(String location, long step, RunState state, MegalithConfig
         LoadedCheckpoint ckpt;
         Matcher m = STEP_DIR.matcher(path.getName());
         if (fs.exists(new Path(path, "checkpoints"))) {
-            ckpt = new CheckpointStore(location, hadoop, 0).loadLatest().orElseThrow(() -> new io.megalith.core.config.InvalidInputException(
+            ckpt = new CheckpointStore(location, hadoop, 0).loadLatest().orElseThrow(() -> new InvalidInputException(
                     "checkpoint.init_from " + location + ": no complete checkpoint in its checkpoints/"));
         } else if (m.matches() && fs.exists(new Path(path, "manifest.json")) && path.getParent() != null
                 && path.getParent().getParent() != null) {
@@ -86,17 +90,17 @@ public record BaseRun(String location, long step, RunState state, MegalithConfig
         byte[] json = ckpt.blobFiles().get(TrainingRun.STATE_FILE);
         byte[] tok = ckpt.blobFiles().get(TrainingRun.TOKENIZER_FILE);
         if ((kryo == null && json == null) || tok == null) {
-            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + location + ": checkpoint step " + ckpt.step()
+            throw new InvalidInputException("checkpoint.init_from " + location + ": checkpoint step " + ckpt.step()
                     + " has no training state or tokenizer; is it a `megalith train` run?");
         }
         RunState state = kryo != null ? RunStateCodec.decode(kryo) : RunState.fromJson(json);
         if (state.model() == null) {
-            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + location + " is a model.family " + state.family() + " run ("
+            throw new InvalidInputException("checkpoint.init_from " + location + " is a model.family " + state.family() + " run ("
                     + state.familyModel() + "), not a GPT: fine-tune a GPT run, or use model.family " + state.family());
         }
         Map<String, HostTensor> model = ckpt.tensorFiles().get(TrainingRun.MODEL_FILE);
         if (model == null) {
-            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + location + ": step " + ckpt.step() + " holds no model tensors");
+            throw new InvalidInputException("checkpoint.init_from " + location + ": step " + ckpt.step() + " holds no model tensors");
         }
         MegalithConfig saved = ConfigLoader.fromYaml(state.configYaml(), List.of(), location + " (saved config)");
         return Optional.of(new BaseRun(location, ckpt.step(), state, saved, tok, model));

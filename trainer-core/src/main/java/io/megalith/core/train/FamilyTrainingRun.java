@@ -6,6 +6,7 @@ import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
 import io.megalith.core.checkpoint.ShardedCheckpointer;
+import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.Batch;
@@ -17,6 +18,7 @@ import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.finetune.ClassificationData;
+import io.megalith.core.finetune.Freezing;
 import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.BertConfig;
@@ -28,7 +30,9 @@ import io.megalith.core.model.seq2seq.Seq2SeqTask;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.CounterRng;
+import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.eval.FamilyEvaluation;
@@ -43,11 +47,16 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import org.apache.hadoop.conf.Configuration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A training run of a model family other than the GPT ({@code model.family}), one rank of a data- and
@@ -66,7 +75,7 @@ import org.apache.hadoop.conf.Configuration;
  * Not yet: pipeline parallelism, ZeRO 2/3.
  */
 public final class FamilyTrainingRun implements RankRun {
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(FamilyTrainingRun.class);
+    private static final Logger LOG = LoggerFactory.getLogger(FamilyTrainingRun.class);
     private final MegalithConfig cfg;
     private final Configuration hadoop;
     private final RankGroups groups;
@@ -86,7 +95,7 @@ public final class FamilyTrainingRun implements RankRun {
     private final CheckpointStore checkpoints;
     private final ShardedCheckpointer checkpointer;
     private final long startStep;
-    private final java.util.Set<String> trained = new java.util.HashSet<>(); // names of the parameters that train
+    private final Set<String> trained = new HashSet<>(); // names of the parameters that train
     private TrainingRun.StepListener stepListener = step -> {};
 
     /** {@code objective}: what cfg's model.family learns, as the family gives it (ModelFamily.objective). */
@@ -115,7 +124,7 @@ public final class FamilyTrainingRun implements RankRun {
         MegalithConfig.Model m = cfg.model();
         var tp = groups.tensorParallel();
         TpLayout layout = new TpLayout(tp.rank(), tp.size());
-        List<io.megalith.core.segment.Segment> plan;
+        List<Segment> plan;
         Module module;
         SegmentTrainer.Data parts;
         if (objective == Objective.MASKED_TOKENS && cfg.classification()) {
@@ -169,7 +178,7 @@ public final class FamilyTrainingRun implements RankRun {
         if (classify != null) {
             classify.applyFinetune(cfg.finetune());
         } else {
-            io.megalith.core.finetune.Freezing.apply(module.parameters(), cfg.finetune());
+            Freezing.apply(module.parameters(), cfg.finetune());
         }
         module.parameters().stream().filter(p -> !p.frozen()).forEach(p -> trained.add(p.name()));
         this.store = new ParameterStore(GradientBuckets.backwardOrder(plan), manager, cfg.seed());
@@ -196,7 +205,7 @@ public final class FamilyTrainingRun implements RankRun {
         }
         if (restored.isEmpty() && leader) {
             RunDirFs.of(cfg.run().dir(), hadoop).writeAtomically(TrainingRun.CONFIG_FILE,
-                    io.megalith.core.config.ConfigLoader.toYaml(cfg).getBytes(StandardCharsets.UTF_8));
+                    ConfigLoader.toYaml(cfg).getBytes(StandardCharsets.UTF_8));
         }
     }
 
@@ -209,7 +218,7 @@ public final class FamilyTrainingRun implements RankRun {
                     + s.family() + " " + (s.model() != null ? s.model() : s.familyModel()) + ") than the config asks "
                     + "for (" + family + " " + shape + "); use another run.dir or the same model settings");
         }
-        if (!java.util.Arrays.equals(r.tokenizer(), tokenizerBytes())) {
+        if (!Arrays.equals(r.tokenizer(), tokenizerBytes())) {
             throw new IllegalStateException("run.dir " + cfg.run().dir() + " holds checkpoints with another tokenizer "
                     + "than this run's data (did data.path change?); use the original data or another run.dir");
         }
@@ -373,7 +382,7 @@ public final class FamilyTrainingRun implements RankRun {
      * Returns the leader's record, null on the other ranks.
      */
     private Map<String, Object> evaluate(long step, List<String> samples, MetricsLog metrics) throws IOException {
-        Map<String, io.megalith.core.tensor.HostTensor> full = trainer.fullParameters();
+        Map<String, HostTensor> full = trainer.fullParameters();
         if (!leader) {
             return null;
         }
@@ -447,7 +456,7 @@ public final class FamilyTrainingRun implements RankRun {
     private void save(long step) throws IOException {
         RunState state = new RunState(RunState.FORMAT_VERSION, step, cfg.seed(), trainer.optimizerSteps(), step, null,
                 text != null ? text.tokenizer().kind() : classify != null ? classify.tokenizer().kind()
-                        : Seq2SeqRunTask.kind(task), io.megalith.core.config.ConfigLoader.toYaml(cfg),
+                        : Seq2SeqRunTask.kind(task), ConfigLoader.toYaml(cfg),
                 cfg.model().family(), shape);
         Map<String, byte[]> blobs = new LinkedHashMap<>();
         blobs.put(RunStateCodec.FILE, RunStateCodec.encode(state));
@@ -456,7 +465,7 @@ public final class FamilyTrainingRun implements RankRun {
     }
 
     /** The one-rank model's parameters by name (a collective under tensor parallelism). */
-    public Map<String, io.megalith.core.tensor.HostTensor> fullParameters() {
+    public Map<String, HostTensor> fullParameters() {
         return trainer.fullParameters();
     }
 

@@ -23,6 +23,8 @@ import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensorparallel.TensorParallelState;
 import io.megalith.core.zero.DataParallelOptimizer;
 import io.megalith.core.zero.GradientBuckets;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -71,7 +73,7 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
      * loss is the mean MLM loss over its masked tokens plus the mean NSP loss over its sequences.
      */
     public static Part bert(Bert model, MlmBatch batch) {
-        long scored = java.util.Arrays.stream(batch.targets()).filter(t -> t >= 0).count();
+        long scored = Arrays.stream(batch.targets()).filter(t -> t >= 0).count();
         return new Part() {
             @Override
             public long scored() {
@@ -103,7 +105,7 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
 
     /** A teacher-forced seq2seq part (encoder chain, then decoder chain; see {@link EncoderDecoder#segments}). */
     public static Part seq2seq(EncoderDecoder model, Seq2SeqTask.Batch batch) {
-        long scored = java.util.Arrays.stream(batch.targets()).filter(t -> t >= 0).count();
+        long scored = Arrays.stream(batch.targets()).filter(t -> t >= 0).count();
         return new Part() {
             @Override
             public long scored() {
@@ -196,10 +198,10 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
         if (tensorParallel.size() == 1) {
             return local;
         }
-        Map<String, HostTensor> m = new java.util.LinkedHashMap<>();
-        Map<String, HostTensor> v = new java.util.LinkedHashMap<>();
+        Map<String, HostTensor> m = new LinkedHashMap<>();
+        Map<String, HostTensor> v = new LinkedHashMap<>();
         local.forEach((k, t) -> (k.startsWith("exp_avg_sq.") ? v : m).put(k, t));
-        Map<String, HostTensor> out = new java.util.LinkedHashMap<>(
+        Map<String, HostTensor> out = new LinkedHashMap<>(
                 TensorParallelState.gather(m, store.parameters(), tensorParallel, "exp_avg."));
         out.putAll(TensorParallelState.gather(v, store.parameters(), tensorParallel, "exp_avg_sq."));
         return out;
@@ -210,7 +212,7 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
     public void loadOptimizerState(Map<String, HostTensor> tensors, long stepCount) {
         Map<String, HostTensor> local = tensors;
         if (tensorParallel.size() > 1) {
-            local = new java.util.LinkedHashMap<>(TensorParallelState.slice(tensors, store.parameters(), "exp_avg."));
+            local = new LinkedHashMap<>(TensorParallelState.slice(tensors, store.parameters(), "exp_avg."));
             local.putAll(TensorParallelState.slice(tensors, store.parameters(), "exp_avg_sq."));
         }
         optimizer.loadState(local, stepCount);

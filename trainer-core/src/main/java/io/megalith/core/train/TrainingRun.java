@@ -1,35 +1,41 @@
 package io.megalith.core.train;
 
 import ai.djl.ndarray.NDManager;
-import io.megalith.core.checkpoint.CheckpointStore;
-import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.comm.Communicator;
 import io.megalith.comm.RankGroups;
+import io.megalith.comm.SingleRankCommunicator;
+import io.megalith.core.checkpoint.CheckpointStore;
+import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
+import io.megalith.core.checkpoint.SafetensorsWeights;
 import io.megalith.core.checkpoint.ShardedCheckpointer;
-import io.megalith.core.pipeline.PpLayout;
-import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.InvalidInputException;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.PairsData;
-import io.megalith.core.finetune.Freezing;
 import io.megalith.core.data.TextData;
 import io.megalith.core.data.TrainingData;
-import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.data.shards.ShardedTextData;
 import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
+import io.megalith.core.finetune.Freezing;
 import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.generate.Generator;
+import io.megalith.core.lora.Lora;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
+import io.megalith.core.moe.MoeStats;
 import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.nn.Parameter;
+import io.megalith.core.pipeline.PipelineSchedule;
+import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
+import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.eval.AdditionAccuracy;
 import io.megalith.core.train.eval.PairAccuracy;
 import io.megalith.core.train.outputs.LoraOutputs;
@@ -38,11 +44,13 @@ import io.megalith.core.train.report.MetricsLog;
 import io.megalith.core.train.report.TrainingProgress;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.Serializable;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -82,7 +90,7 @@ public final class TrainingRun implements RankRun {
 
     /** What a run did, for the caller to report. */
     public record Summary(long startStep, long endStep, double lastLoss, double valLoss, Double exactMatch,
-            List<String> samples, double tokensPerSec, double trainSeconds) implements java.io.Serializable {
+            List<String> samples, double tokensPerSec, double trainSeconds) implements Serializable {
         private static final long serialVersionUID = 1L;
 
         public Summary {
@@ -159,7 +167,7 @@ public final class TrainingRun implements RankRun {
                 : BaseRun.open(cfg.checkpoint().initFrom(), hadoop).orElse(null);
         String initTokenizer = cfg.checkpoint().initTokenizer();
         if (base != null && !initTokenizer.isEmpty()) {
-            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_tokenizer: checkpoint.init_from " + base.location() + " is "
+            throw new InvalidInputException("checkpoint.init_tokenizer: checkpoint.init_from " + base.location() + " is "
                     + "a run directory, which carries its own tokenizer; remove checkpoint.init_tokenizer");
         }
         byte[] tokenizerBytes = resumed != null ? checkpointTokenizer : base != null ? base.tokenizer()
@@ -191,7 +199,7 @@ public final class TrainingRun implements RankRun {
                 cfg.zero().stage(), cfg.checkpoint().async(), cfg.checkpoint().commitTimeoutMillis());
         Optional<ShardedCheckpointer.Restored> restored = resumed != null
                 ? checkpointer.restore(latest.get().step()) : Optional.empty();
-        if (restored.isPresent() && !java.util.Arrays.equals(restored.get().tokenizer(), checkpointTokenizer)) {
+        if (restored.isPresent() && !Arrays.equals(restored.get().tokenizer(), checkpointTokenizer)) {
             throw new IllegalStateException("checkpoint step " + restored.get().step() + " in " + cfg.run().dir()
                     + " has another tokenizer than step " + latest.get().step() + "; delete the newer checkpoint");
         }
@@ -270,7 +278,7 @@ public final class TrainingRun implements RankRun {
                 rec.put("tokens_per_sec", tokensPerSec);
                 rec.put("step_ms", nanos / 1e6);
                 rec.put("comm_ms", s.commMs()); // communication the step waited for (not hidden by backward)
-                io.megalith.core.moe.MoeStats moe = trainer.moeStats();
+                MoeStats moe = trainer.moeStats();
                 if (moe != null) { // routing of the whole step, all MoE layers and ranks
                     rec.put("moe_aux_loss", moe.auxLoss()); // load balancing, 1.0 = balanced (before its coefficient)
                     rec.put("moe_z_loss", moe.zLoss()); // router z-loss (before its coefficient)
@@ -280,7 +288,7 @@ public final class TrainingRun implements RankRun {
                 }
                 if (cfg.parallel().pp() > 1) {
                     rec.put("bubble", trainer.bubble()); // this stage's idle share of the step (rank 0: the first stage)
-                    rec.put("bubble_theory", io.megalith.core.pipeline.PipelineSchedule.bubble(cfg.parallel().pp(),
+                    rec.put("bubble_theory", PipelineSchedule.bubble(cfg.parallel().pp(),
                             t.gradAccum()));
                 }
                 rec.put("rss_mib", Memory.residentMiB());
@@ -450,26 +458,26 @@ public final class TrainingRun implements RankRun {
      */
     private void initFrom(String location) throws IOException {
         Map<String, HostTensor> weights = base != null ? base.model()
-                : io.megalith.core.checkpoint.SafetensorsWeights.read(location, hadoop);
+                : SafetensorsWeights.read(location, hadoop);
         if (base != null && base.config().finetune().loraConfig().enabled()) {
-            weights = io.megalith.core.lora.Lora.merged(weights, base.config().finetune().loraConfig().scale());
+            weights = Lora.merged(weights, base.config().finetune().loraConfig().scale());
         }
         boolean freshAdapters = false;
-        for (io.megalith.core.nn.Parameter p : params.parameters()) {
+        for (Parameter p : params.parameters()) {
             HostTensor t = weights.get(p.name());
-            if (t == null && io.megalith.core.lora.Lora.isAdapter(p.name())) {
+            if (t == null && Lora.isAdapter(p.name())) {
                 freshAdapters = true;
                 continue;
             }
-            long[] want = p.sharding().kind() == io.megalith.core.nn.Parameter.Sharding.Kind.SLICE
+            long[] want = p.sharding().kind() == Parameter.Sharding.Kind.SLICE
                     ? p.sharding().fullShape() : p.shape();
             if (t == null) {
-                throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + location + " has no tensor " + p.name());
+                throw new InvalidInputException("checkpoint.init_from " + location + " has no tensor " + p.name());
             }
-            if (!java.util.Arrays.equals(t.shape(), want) || t.dtype() != HostTensor.DType.F32) {
-                throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + location + ": tensor " + p.name()
-                        + " is " + t.dtype() + java.util.Arrays.toString(t.shape()) + ", the model needs F32"
-                        + java.util.Arrays.toString(want));
+            if (!Arrays.equals(t.shape(), want) || t.dtype() != HostTensor.DType.F32) {
+                throw new InvalidInputException("checkpoint.init_from " + location + ": tensor " + p.name()
+                        + " is " + t.dtype() + Arrays.toString(t.shape()) + ", the model needs F32"
+                        + Arrays.toString(want));
             }
         }
         if (freshAdapters) { // every rank calls this (a collective under TP / ZeRO-3): the adapters' init values
@@ -486,13 +494,13 @@ public final class TrainingRun implements RankRun {
     }
 
     /** The model section must describe the base's shape (its weights are loaded by name and shape). */
-    private void checkBase(BaseRun b, GptConfig now) throws io.megalith.core.config.InvalidInputException {
+    private void checkBase(BaseRun b, GptConfig now) throws InvalidInputException {
         GptConfig s = b.state().model();
         GptConfig a = new GptConfig(s.vocabSize(), s.blockSize(), s.nLayer(), s.nHead(), s.nEmbd(), 0, s.bias(), s.moe());
         GptConfig n = new GptConfig(now.vocabSize(), now.blockSize(), now.nLayer(), now.nHead(), now.nEmbd(), 0,
                 now.bias(), now.moe());
         if (!a.equals(n)) {
-            throw new io.megalith.core.config.InvalidInputException("checkpoint.init_from " + b.location() + " is a GPT with n_layer "
+            throw new InvalidInputException("checkpoint.init_from " + b.location() + " is a GPT with n_layer "
                     + s.nLayer() + ", n_head " + s.nHead() + ", n_embd " + s.nEmbd() + ", block_size " + s.blockSize()
                     + ", bias " + s.bias() + ", vocab " + s.vocabSize() + (s.moe().enabled() ? ", MoE " + s.moe() : "")
                     + "; the config asks for " + now + ": set model.n_layer=" + s.nLayer() + " model.n_head=" + s.nHead()
@@ -516,7 +524,7 @@ public final class TrainingRun implements RankRun {
         MegalithConfig.Data d = cfg.data();
         ShardedTextData prepared = ShardedTextData.open(dir, hadoop, d.shardReading(), d.valFraction(), cfg.model().blockSize(), cfg.seed());
         if (checkpointTokenizer != null
-                && !java.util.Arrays.equals(checkpointTokenizer, Tokenizers.toBytes(prepared.tokenizer()))) {
+                && !Arrays.equals(checkpointTokenizer, Tokenizers.toBytes(prepared.tokenizer()))) {
             prepared.close();
             throw new IllegalStateException("the data prepared in " + dir + " was tokenized with another tokenizer than "
                     + "the checkpoint in " + cfg.run().dir() + " or the base run of checkpoint.init_from (did data.path change?); use the original data or a "
@@ -547,7 +555,7 @@ public final class TrainingRun implements RankRun {
         try {
             ids = tok.encode(text);
         } catch (IllegalArgumentException e) {
-            throw new io.megalith.core.config.InvalidInputException("data.path " + d.path() + " has text the tokenizer of " + (base != null
+            throw new InvalidInputException("data.path " + d.path() + " has text the tokenizer of " + (base != null
                     ? "the base run " + base.location() : "the checkpoint in " + cfg.run().dir()) + " cannot encode ("
                     + e.getMessage() + "); a fine-tune must use the base's token ids: choose a text in its vocabulary", e);
         }

@@ -4,16 +4,22 @@ import io.megalith.comm.Communicator;
 import io.megalith.comm.DirectBuffers;
 import io.megalith.comm.ElementType;
 import io.megalith.comm.Handle;
+import io.megalith.comm.RankGroups;
 import io.megalith.comm.ReduceOp;
 import io.megalith.comm.Scalars;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.optim.AdamW;
+import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.ScratchBuffer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Gradient synchronisation and the optimizer step of a data-parallel rank with replicated parameters,
@@ -41,8 +47,8 @@ public final class DataParallelOptimizer {
     private final Communicator ep; // splits the experts (expert parallelism), or a group of one
     private final Communicator edp; // holds the same experts: their gradients are summed over it
     private final boolean expertParallel;
-    private final List<io.megalith.core.nn.Parameter> experts; // this rank's expert parameters
-    private final List<io.megalith.core.nn.Parameter> shared; // every other parameter
+    private final List<Parameter> experts; // this rank's expert parameters
+    private final List<Parameter> shared; // every other parameter
     private final boolean[] expertBucket; // per bucket: it holds expert parameters (reduced and sharded over edp)
 
     /** The group a bucket is reduced (and, ZeRO-1, partitioned) over: its experts' edp group, else dp. */
@@ -51,13 +57,13 @@ public final class DataParallelOptimizer {
     }
 
     /** Parameters of an MoE expert (a rank of an expert-parallel group holds only its own experts). */
-    public static boolean isExpert(io.megalith.core.nn.Parameter p) {
+    public static boolean isExpert(Parameter p) {
         return p.name().contains(".moe.experts.");
     }
     private final Communicator tp;
     private final Communicator pp;
     private final Communicator embedding;
-    private final io.megalith.core.nn.Parameter tied; // the token embedding held by first and last stage
+    private final Parameter tied; // the token embedding held by first and last stage
     private final int stage;
     private final ParameterStore store;
     private final long trainable; // elements of the store's trainable prefix
@@ -80,7 +86,7 @@ public final class DataParallelOptimizer {
      */
     public DataParallelOptimizer(ParameterStore store, List<ParameterStore> replicas, List<GradientBuckets.Bucket> buckets,
             Communicator dp, int stage, double beta1, double beta2, double eps, double weightDecay) {
-        this(store, replicas, buckets, io.megalith.comm.RankGroups.dataParallelOnly(dp), null, stage, beta1, beta2,
+        this(store, replicas, buckets, RankGroups.dataParallelOnly(dp), null, stage, beta1, beta2,
                 eps, weightDecay);
     }
 
@@ -90,7 +96,7 @@ public final class DataParallelOptimizer {
      * slice once and every replica once.
      */
     public DataParallelOptimizer(ParameterStore store, List<ParameterStore> replicas, List<GradientBuckets.Bucket> buckets,
-            io.megalith.comm.RankGroups groups, io.megalith.core.nn.Parameter tiedEmbedding, int stage, double beta1,
+            RankGroups groups, Parameter tiedEmbedding, int stage, double beta1,
             double beta2, double eps, double weightDecay) {
         Communicator dp = groups.dataParallel();
         this.tp = groups.tensorParallel();
@@ -116,7 +122,7 @@ public final class DataParallelOptimizer {
             for (GradientBuckets.Bucket b : buckets) {
                 boolean any = false;
                 boolean all = true;
-                for (io.megalith.core.nn.Parameter p : store.trainableParameters()) {
+                for (Parameter p : store.trainableParameters()) {
                     if (p.offset() >= b.from() && p.offset() < b.to()) {
                         any |= isExpert(p);
                         all &= isExpert(p);
@@ -162,7 +168,7 @@ public final class DataParallelOptimizer {
     }
 
     /** The gradients of the last step (reduced, before clipping) by parameter name: for tests and debugging. */
-    public java.util.Map<String, io.megalith.core.tensor.HostTensor> lastGradients() {
+    public Map<String, HostTensor> lastGradients() {
         return store.trainableSlices(floats(grads, 0, trainable), "");
     }
 
@@ -230,7 +236,7 @@ public final class DataParallelOptimizer {
         }
         commNanos = System.nanoTime() - waitStart; // what the overlap did not hide
         pending.clear();
-        java.util.Arrays.fill(launched, false);
+        Arrays.fill(launched, false);
         sumPartialGradientsOverTensorParallel();
         sumTiedEmbeddingOverStages();
         double norm = norm();
@@ -295,20 +301,20 @@ public final class DataParallelOptimizer {
         if (tp.size() == 1) {
             return;
         }
-        List<io.megalith.core.nn.Parameter> partial = store.trainableParameters().stream()
-                .filter(p -> p.sharding().kind() == io.megalith.core.nn.Parameter.Sharding.Kind.PARTIAL).toList();
-        long n = partial.stream().mapToLong(io.megalith.core.nn.Parameter::numel).sum();
+        List<Parameter> partial = store.trainableParameters().stream()
+                .filter(p -> p.sharding().kind() == Parameter.Sharding.Kind.PARTIAL).toList();
+        long n = partial.stream().mapToLong(Parameter::numel).sum();
         if (n == 0) {
             return;
         }
         ByteBuffer packed = partialSums.floats(n);
         FloatBuffer f = packed.asFloatBuffer();
-        for (io.megalith.core.nn.Parameter p : partial) {
+        for (Parameter p : partial) {
             f.put(floats(grads, p.offset(), p.offset() + p.numel()));
         }
         tp.allReduce(packed, ElementType.F32, ReduceOp.SUM);
         f = packed.asFloatBuffer();
-        for (io.megalith.core.nn.Parameter p : partial) {
+        for (Parameter p : partial) {
             float[] v = new float[(int) p.numel()];
             f.get(v);
             floats(grads, p.offset(), p.offset() + p.numel()).put(v);
@@ -322,12 +328,12 @@ public final class DataParallelOptimizer {
     private double norm() {
         if (expertParallel) { // shared parameters are the same on every rank; each expert lives on one rank of ep
             double sharedSq = 0;
-            for (io.megalith.core.nn.Parameter p : shared) {
+            for (Parameter p : shared) {
                 double s = AdamW.l2Norm(floats(grads, p.offset(), p.offset() + p.numel()));
                 sharedSq += s * s;
             }
             double expertSq = 0;
-            for (io.megalith.core.nn.Parameter p : experts) {
+            for (Parameter p : experts) {
                 double s = AdamW.l2Norm(floats(grads, p.offset(), p.offset() + p.numel()));
                 expertSq += s * s;
             }
@@ -337,12 +343,12 @@ public final class DataParallelOptimizer {
             return AdamW.l2Norm(floats(grads, 0, trainable));
         }
         double local = 0;
-        for (io.megalith.core.nn.Parameter p : store.trainableParameters()) {
+        for (Parameter p : store.trainableParameters()) {
             if (p == tied && pp.rank() == pp.size() - 1) {
                 continue; // the tied embedding is counted on the first stage only
             }
             double s = AdamW.l2Norm(floats(grads, p.offset(), p.offset() + p.numel()));
-            boolean replica = p.sharding().kind() != io.megalith.core.nn.Parameter.Sharding.Kind.SLICE;
+            boolean replica = p.sharding().kind() != Parameter.Sharding.Kind.SLICE;
             local += replica ? s * s / tp.size() : s * s;
         }
         return Math.sqrt(Scalars.sumInRankOrder(Scalars.sumInRankOrder(local, tp), pp));
@@ -353,8 +359,8 @@ public final class DataParallelOptimizer {
      * whatever the stage: with a partitioned state every rank contributes its pieces (a collective: all
      * ranks of the group call it), so a checkpoint does not depend on the layout it was saved with.
      */
-    public java.util.Map<String, io.megalith.core.tensor.HostTensor> gatherState() {
-        java.util.Map<String, io.megalith.core.tensor.HostTensor> out = new java.util.LinkedHashMap<>();
+    public Map<String, HostTensor> gatherState() {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
         if (stage == 0) {
             out.putAll(store.trainableSlices(adam.expAvg(), "exp_avg."));
             out.putAll(store.trainableSlices(adam.expAvgSq(), "exp_avg_sq."));
@@ -385,13 +391,13 @@ public final class DataParallelOptimizer {
      * Restores the AdamW state from full named tensors (see {@link #gatherState}) and the step count; only the
      * trainable parameters' moments are read (a checkpoint of another freezing may hold more).
      */
-    public void loadState(java.util.Map<String, io.megalith.core.tensor.HostTensor> tensors, long stepCount) {
+    public void loadState(Map<String, HostTensor> tensors, long stepCount) {
         loadInto(tensors, "exp_avg.", adam.expAvg());
         loadInto(tensors, "exp_avg_sq.", adam.expAvgSq());
         adam.setStepCount(stepCount);
     }
 
-    private void loadInto(java.util.Map<String, io.megalith.core.tensor.HostTensor> tensors, String prefix, FloatBuffer state) {
+    private void loadInto(Map<String, HostTensor> tensors, String prefix, FloatBuffer state) {
         float[] all = new float[(int) trainable];
         store.loadTrainableSlices(FloatBuffer.wrap(all), prefix, tensors);
         if (stage == 0) {

@@ -9,6 +9,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * Groups parameters into gradient buckets in the order backward completes them, so each bucket can be
@@ -76,7 +77,7 @@ public final class GradientBuckets {
      * holds one kind (expert parallelism: expert parameters are reduced over another group than the rest).
      */
     public static List<Bucket> plan(List<Segment> segments, List<Parameter> layout, long bucketElements,
-            boolean splitAtSegments, java.util.function.Predicate<Parameter> kind) {
+            boolean splitAtSegments, Predicate<Parameter> kind) {
         Map<Parameter, Integer> ready = readySegments(segments);
         long total = 0;
         for (Parameter p : layout) {

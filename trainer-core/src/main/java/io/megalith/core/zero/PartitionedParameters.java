@@ -4,7 +4,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.Communicator;
 import io.megalith.comm.DirectBuffers;
@@ -19,9 +21,12 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * Parameters partitioned over a data-parallel group (ZeRO-2/3): the flat parameter space is cut into
@@ -71,7 +76,7 @@ public final class PartitionedParameters implements ModelParameters {
     private final PtNDArray[] full;
     private final PtNDArray[] arriving; // ZeRO-3 prefetch: full tensors an all-gather is still writing
     private final Handle[] gathers; // ... and those all-gathers
-    private final Map<Parameter, PtNDArray> gradViews = new java.util.IdentityHashMap<>();
+    private final Map<Parameter, PtNDArray> gradViews = new IdentityHashMap<>();
 
     /**
      * Places {@code layout}'s trainable parameters contiguously from offset 0, cuts them at {@code groupEnds}
@@ -88,7 +93,7 @@ public final class PartitionedParameters implements ModelParameters {
      * partitioned over {@code expertDataParallel}, the ranks holding the same experts; the others over dp.
      */
     public PartitionedParameters(List<Parameter> layout, long[] groupEnds, Communicator dp, Communicator expertDataParallel,
-            java.util.function.Predicate<Parameter> expert, NDManager parent, long seed) {
+            Predicate<Parameter> expert, NDManager parent, long seed) {
         this.dp = dp;
         this.edp = expertDataParallel == null ? dp : expertDataParallel;
         this.manager = parent.newSubManager();
@@ -299,9 +304,9 @@ public final class PartitionedParameters implements ModelParameters {
             return;
         }
         // not zero-filled: the all-gather writes every element
-        PtNDArray t = JniUtils.createEmptyNdArray((ai.djl.pytorch.engine.PtNDManager) manager,
+        PtNDArray t = JniUtils.createEmptyNdArray((PtNDManager) manager,
                 new Shape(groups.get(g).size()), DataType.FLOAT32, manager.getDevice(),
-                ai.djl.ndarray.types.SparseFormat.DENSE);
+                SparseFormat.DENSE);
         NDScope.unregister(t);
         arriving[g] = t;
         gathers[g] = communicator(g).allGatherAsync(pieceBytes(g), Ops.bytes(t, true), ElementType.F32);
@@ -427,7 +432,7 @@ public final class PartitionedParameters implements ModelParameters {
             FloatBuffer values = piece(g.index());
             for (Parameter p : g.params()) {
                 HostTensor t = tensors.get(p.name());
-                if (t == null || !java.util.Arrays.equals(t.shape(), p.shape())) {
+                if (t == null || !Arrays.equals(t.shape(), p.shape())) {
                     throw new IllegalArgumentException("missing or misshapen tensor " + p.name());
                 }
                 long a = Math.max(p.offset(), pieceFrom[g.index()]);

@@ -7,6 +7,7 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
+import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
@@ -17,11 +18,15 @@ import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.testing.SyntheticText;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -63,7 +68,7 @@ class ExpertCheckpointReshardingTest {
     /** One rank: from step 0 saving after SAVE_AT steps, or from the checkpoint; the losses of the steps it ran. */
     static List<Double> train(MegalithConfig cfg, RankGroups groups, boolean resume, String runDir) {
         TextData data = SyntheticText.rankData(text(), cfg);
-        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
+        Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), TpLayout.SINGLE, null,
                     new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), groups.expertParallel());
@@ -92,8 +97,8 @@ class ExpertCheckpointReshardingTest {
                 ckpt.awaitPending();
             }
             return losses;
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -118,11 +123,11 @@ class ExpertCheckpointReshardingTest {
      * for every expert and layer, under their global names.
      */
     static void assertEveryExpertStoredOnce(CheckpointManifest m, int nLayer) {
-        java.util.Set<String> first = null;
+        Set<String> first = null;
         for (int layer = 0; layer < nLayer; layer++) {
             for (int e = 0; e < EXPERTS; e++) {
                 String prefix = "blocks." + layer + ".moe.experts." + e + ".";
-                java.util.Set<String> suffixes = new java.util.TreeSet<>();
+                Set<String> suffixes = new TreeSet<>();
                 for (CheckpointManifest.TensorEntry t : m.tensors()) {
                     for (String moment : List.of("", "exp_avg.", "exp_avg_sq.")) {
                         if (t.name().startsWith(moment + prefix)) {

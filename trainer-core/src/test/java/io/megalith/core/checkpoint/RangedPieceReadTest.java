@@ -10,6 +10,7 @@ import io.megalith.core.tensor.HostTensor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Set;
 import org.apache.hadoop.conf.Configuration;
@@ -133,8 +134,8 @@ class RangedPieceReadTest {
     /** Where a tensor's bytes start in a safetensors file, from its header. */
     private static long pieceOffset(java.nio.file.Path file, String tensor) throws IOException {
         byte[] all = Files.readAllBytes(file);
-        long headerLength = Safetensors.headerLength(java.util.Arrays.copyOf(all, 8), all.length);
-        byte[] header = java.util.Arrays.copyOfRange(all, 8, 8 + (int) headerLength);
+        long headerLength = Safetensors.headerLength(Arrays.copyOf(all, 8), all.length);
+        byte[] header = Arrays.copyOfRange(all, 8, 8 + (int) headerLength);
         return Safetensors.index(header, all.length).get(tensor).offset();
     }
 }

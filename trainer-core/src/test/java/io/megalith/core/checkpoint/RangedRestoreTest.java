@@ -56,7 +56,7 @@ class RangedRestoreTest {
         List<Resumed> ranged = resumeAtTwoStages(dir, fs);
 
         // the same checkpoint as written before per-piece CRCs: whole files, verified whole
-        java.nio.file.Path manifest = java.nio.file.Path.of(store.directory(step).toUri()).resolve("manifest.json");
+        Path manifest = Path.of(store.directory(step).toUri()).resolve("manifest.json");
         JsonMapper json = JsonMapper.builder().build();
         JsonNode root = json.readTree(manifest.toFile());
         root.get("tensors").forEach(t -> t.get("pieces").forEach(p -> ((ObjectNode) p).remove("crc32c")));

@@ -7,6 +7,7 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
+import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
@@ -17,6 +18,9 @@ import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.testing.SyntheticText;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -66,7 +70,7 @@ class ReshardingTest {
     static List<Double> train(MegalithConfig cfg, RankGroups groups, boolean resume, String runDir, List<Long> saves,
             long expectedStart) {
         TextData data = SyntheticText.rankData(text(), cfg);
-        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
+        Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
                     new TpLayout(groups.tensorParallel().rank(), groups.tensorParallel().size()), groups.tensorParallel(),
@@ -96,8 +100,8 @@ class ReshardingTest {
                 ckpt.awaitPending();
             }
             return losses;
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -208,8 +212,8 @@ class ReshardingTest {
         MegalithConfig cfg = config("parallel.tp=2", "parallel.pp=2");
         List<Double> straight = LoopbackRanks.run(DeviceMesh.of(1, 2, 2),
                 ctx -> train(cfg, ctx.rankGroups(), false, dir, List.of(2L, 3L), 0)).get(0);
-        java.nio.file.Path shard = Path.of(dir, "checkpoints", "step-00000003", "model-r00003.safetensors");
-        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(shard.toFile(), "rw")) {
+        Path shard = Path.of(dir, "checkpoints", "step-00000003", "model-r00003.safetensors");
+        try (RandomAccessFile f = new RandomAccessFile(shard.toFile(), "rw")) {
             long pos = f.length() * 3 / 4;
             f.seek(pos);
             int b = f.read();

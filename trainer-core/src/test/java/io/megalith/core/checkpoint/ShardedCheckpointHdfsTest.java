@@ -7,10 +7,12 @@ import io.megalith.core.tensor.HostTensor;
 import java.io.File;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -121,7 +123,7 @@ class ShardedCheckpointHdfsTest {
             List<Future<?>> fs = new ArrayList<>();
             for (int r = 0; r < WORLD; r++) {
                 int rank = r;
-                if (java.util.Arrays.stream(dead).anyMatch(d -> d == rank)) {
+                if (Arrays.stream(dead).anyMatch(d -> d == rank)) {
                     // died after writing a partial shard file, before its marker
                     fs.add(pool.submit(() -> {
                         hdfs.mkdirs(staging);
@@ -145,7 +147,7 @@ class ShardedCheckpointHdfsTest {
             for (Future<?> f : fs) {
                 try {
                     f.get();
-                } catch (java.util.concurrent.ExecutionException e) {
+                } catch (ExecutionException e) {
                     throw (Exception) e.getCause();
                 }
             }

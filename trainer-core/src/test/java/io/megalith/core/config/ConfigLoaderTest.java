@@ -3,6 +3,7 @@ package io.megalith.core.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.train.report.LossChart;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -84,7 +85,7 @@ class ConfigLoaderTest {
                     rank: 4
                     targets: [attn.qkv]
                 """);
-        assertThat(c.finetune().loraConfig()).isEqualTo(new io.megalith.core.lora.LoraConfig(4, 16, List.of("attn.qkv")));
+        assertThat(c.finetune().loraConfig()).isEqualTo(new LoraConfig(4, 16, List.of("attn.qkv")));
         assertThat(c.finetune().trains("blocks.0.attn.qkv.lora_a")).isTrue();
         assertThat(c.finetune().trains("blocks.0.attn.qkv.weight")).isFalse();
         MegalithConfig f = load("", "finetune.freeze=wte,blocks.0.");

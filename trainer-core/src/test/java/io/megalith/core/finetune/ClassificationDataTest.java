@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.bert.SentencePair;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -37,14 +38,14 @@ class ClassificationDataTest {
         ClassificationData.Batch b = d.heldOut(0, 100);
         assertThat(b.batch()).isEqualTo(d.heldOutSize());
         for (int i = 0; i < b.batch(); i++) {
-            long[] row = java.util.Arrays.copyOfRange(b.ids(), i * 9, i * 9 + 9);
+            long[] row = Arrays.copyOfRange(b.ids(), i * 9, i * 9 + 9);
             assertThat(row[0]).isEqualTo(CLS);
             if (b.labels()[i] == 0) { // "xyz x": 5 tokens, then 3 pads
                 int[] want = TOK.encode("xyz x");
                 for (int j = 0; j < 5; j++) {
                     assertThat(row[1 + j]).isEqualTo(want[j]);
                 }
-                assertThat(java.util.Arrays.copyOfRange(row, 6, 9)).containsOnly(PAD);
+                assertThat(Arrays.copyOfRange(row, 6, 9)).containsOnly(PAD);
             } else { // "abc defgh abc" truncated to 8 tokens: no padding
                 assertThat(row).doesNotContain(PAD);
                 assertThat(row[8]).isEqualTo(TOK.encode("g")[0]); // a b c _ d e f g
@@ -61,8 +62,8 @@ class ClassificationDataTest {
         assertThat(a.heldOut(0, 100).labels()).isEqualTo(b.heldOut(0, 100).labels());
         ClassificationData.Batch whole = a.train(3, 0, 6);
         ClassificationData.Batch tail = a.train(3, 4, 2); // another rank's cut of the same step
-        assertThat(java.util.Arrays.copyOfRange(whole.ids(), 4 * 9, 6 * 9)).isEqualTo(tail.ids());
-        assertThat(java.util.Arrays.copyOfRange(whole.labels(), 4, 6)).isEqualTo(tail.labels());
+        assertThat(Arrays.copyOfRange(whole.ids(), 4 * 9, 6 * 9)).isEqualTo(tail.ids());
+        assertThat(Arrays.copyOfRange(whole.labels(), 4, 6)).isEqualTo(tail.labels());
         assertThat(a.train(4, 0, 6).labels()).as("another step, other rows").isNotEqualTo(whole.labels());
         Set<Integer> sizes = new HashSet<>(List.of(a.heldOutSize(), c.heldOutSize()));
         assertThat(sizes.size() > 1 || !a.heldOut(0, 100).labels().equals(c.heldOut(0, 100).labels())).isTrue();
@@ -71,7 +72,7 @@ class ClassificationDataTest {
     @Test
     void majorityBaselineAndUnknownCharactersAndErrors() {
         ClassificationData d = ClassificationData.tsv(tsv(60), TOK, 8, 0.3, 2);
-        long pos = java.util.Arrays.stream(d.heldOut(0, 100).labels()).filter(l -> l == 1).count();
+        long pos = Arrays.stream(d.heldOut(0, 100).labels()).filter(l -> l == 1).count();
         assertThat(d.majorityBaseline()).isEqualTo((double) pos / d.heldOutSize());
         // characters outside the base's vocabulary are left out
         long[] row = ClassificationData.encode(TOK, "a?b", PAD, 4);
@@ -96,8 +97,8 @@ class ClassificationDataTest {
         ClassificationData.Batch b = d.train(0, 0, 6);
         assertThat(b.segments()).hasSize(b.ids().length);
         for (int i = 0; i < b.batch(); i++) {
-            long[] row = java.util.Arrays.copyOfRange(b.ids(), i * 9, i * 9 + 9);
-            long[] types = java.util.Arrays.copyOfRange(b.segments(), i * 9, i * 9 + 9);
+            long[] row = Arrays.copyOfRange(b.ids(), i * 9, i * 9 + 9);
+            long[] types = Arrays.copyOfRange(b.segments(), i * 9, i * 9 + 9);
             String second = b.labels()[i] == 1 ? "ab" : "xy";
             assertThat(row).containsExactly(CLS, id("a"), id("b"), SEP, id(second.substring(0, 1)),
                     id(second.substring(1)), SEP, PAD, PAD);

@@ -17,12 +17,20 @@ import io.megalith.core.optim.ModuleTrainer;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Fine-tuning plumbing: a pre-trained BERT checkpoint loads into the sequence classifier (only the head is
@@ -62,11 +70,11 @@ class FineTuningTest {
             List<String> fresh = Pretrained.load(s, checkpoint, n -> n.startsWith("classifier."));
             assertThat(fresh).containsExactlyInAnyOrder("classifier.weight", "classifier.bias");
             assertThat(pooled(clf.bert(), ids)).containsExactly(expected);
-            Map<String, HostTensor> partial = new java.util.LinkedHashMap<>(checkpoint);
+            Map<String, HostTensor> partial = new LinkedHashMap<>(checkpoint);
             partial.remove("layers.1.attn.qkv.weight");
             assertThatThrownBy(() -> Pretrained.load(s, partial, n -> n.startsWith("classifier.")))
                     .hasMessageContaining("layers.1.attn.qkv.weight");
-            Map<String, HostTensor> wrong = new java.util.LinkedHashMap<>(checkpoint);
+            Map<String, HostTensor> wrong = new LinkedHashMap<>(checkpoint);
             wrong.put("pooler.dense.bias", HostTensor.ofFloats(new float[3], 3));
             assertThatThrownBy(() -> Pretrained.load(s, wrong, n -> n.startsWith("classifier.")))
                     .hasMessageContaining("pooler.dense.bias");
@@ -135,7 +143,7 @@ class FineTuningTest {
         assertThat(pair[0][6]).isEqualTo(ShakespeareSpeakers.SEP);
         assertThat(pair[1]).containsExactly(0, 0, 0, 0, 1, 1, 1, 0, 0);
         long[][] batch = d.pretrainingBatch(1, 0, 50, 16, true);
-        long nextPairs = java.util.Arrays.stream(batch[2]).filter(x -> x == 0).count();
+        long nextPairs = Arrays.stream(batch[2]).filter(x -> x == 0).count();
         // "is next" only when the line continues the same speech (2 lines each here, minus test lines): ~1 in 5
         assertThat(nextPairs).isBetween(3L, 25L);
     }
@@ -143,7 +151,7 @@ class FineTuningTest {
     /** The shipped config binds; overrides apply; unknown keys fail with their path. */
     @Test
     void shippedConfigLoads() throws Exception {
-        java.nio.file.Path conf = java.nio.file.Path.of("../conf/bert-shakespeare-speakers.yaml");
+        Path conf = Path.of("../conf/bert-shakespeare-speakers.yaml");
         SpeakerConfig.Loaded l = SpeakerConfig.load(conf, List.of("finetune.steps=7", "finetune.freeze=[embeddings.]"));
         assertThat(l.settings().finetuneSteps()).isEqualTo(7);
         assertThat(l.settings().freeze()).containsExactly("embeddings.");
@@ -159,7 +167,7 @@ class FineTuningTest {
      * equals the unmerged one's.
      */
     @Test
-    void pipelineWritesAndReusesItsFiles(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+    void pipelineWritesAndReusesItsFiles(@TempDir Path dir) throws Exception {
         StringBuilder text = new StringBuilder();
         Random r = new Random(5);
         String[] names = {"ROMEO", "JULIET", "NURSE"};
@@ -171,11 +179,11 @@ class FineTuningTest {
             }
             text.append("\n");
         }
-        io.megalith.core.lora.LoraConfig lora = new io.megalith.core.lora.LoraConfig(2, 4, List.of("attn.qkv"));
+        LoraConfig lora = new LoraConfig(2, 4, List.of("attn.qkv"));
         SpeakerExperiment.Settings s = new SpeakerExperiment.Settings(1, 3, 0.2, 16, 1, 2, 16, 0.0, false, true, 20, 8,
                 3e-3, 60, 16, 3e-3, List.of("embeddings."), lora, 1e-2, dir.toString(), null);
-        java.io.ByteArrayOutputStream log = new java.io.ByteArrayOutputStream();
-        List<SpeakerExperiment.Outcome> out = SpeakerExperiment.run(s, text.toString(), root, new java.io.PrintStream(log));
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        List<SpeakerExperiment.Outcome> out = SpeakerExperiment.run(s, text.toString(), root, new PrintStream(log));
         String printed = log.toString();
         System.out.print(printed);
         assertThat(out).extracting(SpeakerExperiment.Outcome::name).hasSize(4);
@@ -189,16 +197,16 @@ class FineTuningTest {
         assertThat(adapters.tensors().keySet()).containsExactlyInAnyOrder("layers.0.attn.qkv.lora_a",
                 "layers.0.attn.qkv.lora_b", "classifier.weight", "classifier.bias", "pooler.dense.weight",
                 "pooler.dense.bias");
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("merged into the pre-trained weights: test accuracy "
+        Matcher m = Pattern.compile("merged into the pre-trained weights: test accuracy "
                 + "([0-9.]+)% \\(unmerged ([0-9.]+)%\\)").matcher(printed);
         assertThat(m.find()).isTrue();
         assertThat(m.group(1)).isEqualTo(m.group(2));
         // a second run starts from the saved pre-trained model instead of pre-training
         SpeakerExperiment.Settings again = new SpeakerExperiment.Settings(1, 3, 0.2, 16, 1, 2, 16, 0.0, false, true, 20, 8,
-                3e-3, 5, 16, 3e-3, List.of(), io.megalith.core.lora.LoraConfig.NONE, 1e-2, null,
+                3e-3, 5, 16, 3e-3, List.of(), LoraConfig.NONE, 1e-2, null,
                 dir.resolve("pretrained.safetensors").toString());
-        java.io.ByteArrayOutputStream log2 = new java.io.ByteArrayOutputStream();
-        SpeakerExperiment.run(again, text.toString(), root, new java.io.PrintStream(log2));
+        ByteArrayOutputStream log2 = new ByteArrayOutputStream();
+        SpeakerExperiment.run(again, text.toString(), root, new PrintStream(log2));
         assertThat(log2.toString()).contains("pre-trained model: ").doesNotContain("pre-training BERT");
     }
 }

@@ -9,6 +9,7 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
+import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
@@ -68,7 +69,7 @@ class FrozenParametersEquivalenceTest {
 
     static Result train(MegalithConfig cfg, RankGroups groups, MegalithConfig.Finetune finetune) {
         TextData data = SyntheticText.rankData(text(), cfg);
-        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
+        Tokenizer tok = data.tokenizer();
         CountingCommunicator dp = new CountingCommunicator(groups.dataParallel());
         RankGroups counted = new RankGroups(dp, groups.tensorParallel(), groups.pipeline(), groups.embedding());
         try (NDManager manager = Torch.newManager()) {

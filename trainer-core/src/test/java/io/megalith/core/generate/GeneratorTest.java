@@ -21,6 +21,7 @@ import java.util.HashSet;
 import java.util.Random;
 import java.util.Set;
 import java.util.stream.Stream;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -164,16 +165,16 @@ class GeneratorTest {
         // top 3: ids 1 (3.0), 3 (2.0), 4 (1.0); the rest is never drawn
         assertThat(counts[0] + counts[2] + counts[5]).isZero();
         double z = Math.exp(3) + Math.exp(2) + Math.exp(1);
-        assertThat(counts[1] / (double) n).isCloseTo(Math.exp(3) / z, org.assertj.core.data.Offset.offset(0.01));
-        assertThat(counts[3] / (double) n).isCloseTo(Math.exp(2) / z, org.assertj.core.data.Offset.offset(0.01));
-        assertThat(counts[4] / (double) n).isCloseTo(Math.exp(1) / z, org.assertj.core.data.Offset.offset(0.01));
+        assertThat(counts[1] / (double) n).isCloseTo(Math.exp(3) / z, Offset.offset(0.01));
+        assertThat(counts[3] / (double) n).isCloseTo(Math.exp(2) / z, Offset.offset(0.01));
+        assertThat(counts[4] / (double) n).isCloseTo(Math.exp(1) / z, Offset.offset(0.01));
         // temperature 2 flattens the distribution: the top token is drawn less often
         int top = 0;
         for (int i = 0; i < n; i++) {
             top += Generator.sample(logits, 0, logits.length, 2.0, 3, CounterRng.key(77, i)) == 1 ? 1 : 0;
         }
         double z2 = Math.exp(1.5) + Math.exp(1) + Math.exp(0.5);
-        assertThat(top / (double) n).isCloseTo(Math.exp(1.5) / z2, org.assertj.core.data.Offset.offset(0.01));
+        assertThat(top / (double) n).isCloseTo(Math.exp(1.5) / z2, Offset.offset(0.01));
     }
 
     @Test

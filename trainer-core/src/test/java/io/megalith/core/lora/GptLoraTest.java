@@ -15,6 +15,7 @@ import io.megalith.core.optim.ModuleTrainer;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
+import java.nio.FloatBuffer;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -119,7 +120,7 @@ class GptLoraTest {
 
     private static Map<String, HostTensor> state(Gpt gpt, long seed) {
         try (ParameterStore s = new ParameterStore(gpt, root, seed)) {
-            java.nio.FloatBuffer v = s.values();
+            FloatBuffer v = s.values();
             Random r = new Random(seed);
             for (int i = 0; i < s.numel(); i++) {
                 v.put(i, v.get(i) + (float) (0.05 * r.nextGaussian())); // non-zero biases, a "trained" base

@@ -19,9 +19,13 @@ import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
+import java.nio.FloatBuffer;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -88,7 +92,7 @@ class LoraTest {
         Bert plain = new Bert(base());
         Map<String, HostTensor> checkpoint;
         try (ParameterStore ps = new ParameterStore(plain, root, 5)) {
-            java.nio.FloatBuffer v = ps.values();
+            FloatBuffer v = ps.values();
             Random r = new Random(5);
             for (int i = 0; i < ps.numel(); i++) {
                 v.put(i, v.get(i) + (float) (0.05 * r.nextGaussian()));
@@ -129,7 +133,7 @@ class LoraTest {
             // only the adapters are saved; base + adapters merged load into the model without LoRA
             Map<String, HostTensor> adapters = Lora.adapterState(end);
             assertThat(adapters.keySet()).allMatch(Lora::isAdapter).hasSize(10);
-            Map<String, HostTensor> withAdapters = new java.util.LinkedHashMap<>(checkpoint);
+            Map<String, HostTensor> withAdapters = new LinkedHashMap<>(checkpoint);
             withAdapters.putAll(adapters);
             Map<String, HostTensor> merged = Lora.merged(withAdapters, LORA.scale());
             assertThat(merged.keySet()).noneMatch(Lora::isAdapter);
@@ -149,7 +153,7 @@ class LoraTest {
     @Test
     void freezingLayers() {
         Bert bert = new Bert(base());
-        java.util.function.Predicate<Parameter> trainable = p -> !p.name().startsWith("embeddings.")
+        Predicate<Parameter> trainable = p -> !p.name().startsWith("embeddings.")
                 && !p.name().startsWith("layers.0.");
         long[] ids = new Random(3).longs(4 * 10, 4, VOCAB).toArray();
         MlmMasking masking = new MlmMasking(VOCAB, 3, 0, 1, 2);
@@ -196,7 +200,7 @@ class LoraTest {
             PtNDArray h = bert.encode(Ops.longs(m, ids, 4, 10), null, null, ForwardContext.inference(m));
             float[] a = bert.mlmLogits(h).toFloatArray();
             float[] b = bert.pooled(h).toFloatArray();
-            float[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+            float[] out = Arrays.copyOf(a, a.length + b.length);
             System.arraycopy(b, 0, out, a.length, b.length);
             return out;
         }

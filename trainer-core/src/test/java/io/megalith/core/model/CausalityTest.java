@@ -12,6 +12,7 @@ import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
 import java.nio.FloatBuffer;
 import java.util.Random;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -116,7 +117,7 @@ class CausalityTest {
                         for (int v = 0; v < VOCAB; v++) {
                             float expected = full[(b * t + pos - 1) * VOCAB + v];
                             assertThat(last[b * VOCAB + v]).as("position %d, sequence %d", pos - 1, b)
-                                    .isCloseTo(expected, org.assertj.core.data.Offset.offset(1e-4f * (1 + Math.abs(expected))));
+                                    .isCloseTo(expected, Offset.offset(1e-4f * (1 + Math.abs(expected))));
                         }
                     }
                 }

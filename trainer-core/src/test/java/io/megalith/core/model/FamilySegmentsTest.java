@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.BertConfig;
 import io.megalith.core.model.bert.MlmBatch;
@@ -20,10 +21,13 @@ import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -84,7 +88,7 @@ class FamilySegmentsTest {
         });
     }
 
-    static <T> T withGrad(java.util.function.Supplier<T> f) {
+    static <T> T withGrad(Supplier<T> f) {
         JniUtils.setGradMode(true);
         try {
             return f.get();
@@ -96,7 +100,7 @@ class FamilySegmentsTest {
     @ParameterizedTest
     @ValueSource(booleans = {false, true})
     void bertSegmentsAreThePretrainingLoss(boolean preLn) {
-        BertConfig cfg = new BertConfig(24, 12, 2, 2, 4, 16, 0.1, true, preLn, true, 0, io.megalith.core.lora.LoraConfig.NONE);
+        BertConfig cfg = new BertConfig(24, 12, 2, 2, 4, 16, 0.1, true, preLn, true, 0, LoraConfig.NONE);
         Bert bert = new Bert(cfg);
         int b = 3;
         int t = 10;
@@ -138,7 +142,7 @@ class FamilySegmentsTest {
                 assertSame(whole, seg);
             }
             // the chains' shape covers every parameter (bucket planning)
-            java.util.Set<Parameter> planned = new java.util.HashSet<>();
+            Set<Parameter> planned = new HashSet<>();
             model.segments(null, null).all().forEach(s -> planned.addAll(s.parameters()));
             assertThat(planned).containsExactlyInAnyOrderElementsOf(((Module) model).parameters());
         }

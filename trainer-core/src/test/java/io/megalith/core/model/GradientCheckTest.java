@@ -15,12 +15,15 @@ import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.function.BiFunction;
 import java.util.function.ToDoubleFunction;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -130,7 +133,7 @@ class GradientCheckTest {
         c.hostObjective((x, m) -> gpt.logits(Ops.longs(m, ids, b, t), new ForwardContext(training, 42, m)),
                 logits -> crossEntropy(logits, targets, cfg.vocabSize()));
         assertThat(c.deviceValue()).as("Gpt.loss equals the mean cross-entropy of Gpt.logits")
-                .isCloseTo(c.objective(), org.assertj.core.data.Offset.offset(1e-5));
+                .isCloseTo(c.objective(), Offset.offset(1e-5));
         Map<String, float[]> analytic = c.analytic();
         for (String name : List.of("wte.weight", "wpe.weight", "blocks.0.attn.qkv.weight", "blocks.1.attn.proj.weight",
                 "blocks.1.mlp.fc.weight", "blocks.0.ln1.weight", "ln_f.weight")) {
@@ -147,7 +150,7 @@ class GradientCheckTest {
             unused++;
         }
         assertThat(unused).isLessThan(cfg.vocabSize());
-        float[] headOnly = java.util.Arrays.copyOfRange(analytic.get("wte.weight"), unused * cfg.nEmbd(),
+        float[] headOnly = Arrays.copyOfRange(analytic.get("wte.weight"), unused * cfg.nEmbd(),
                 (unused + 1) * cfg.nEmbd());
         assertThat(headOnly).as("the head's gradient reaches the tied wte").isNotEqualTo(new float[cfg.nEmbd()]);
         c.checkRow("wte.weight", analytic.get("wte.weight"), unused, cfg.nEmbd());
@@ -327,7 +330,7 @@ class GradientCheckTest {
             for (int i = 0; i < n; i++) {
                 all.add(i);
             }
-            java.util.Collections.shuffle(all, new Random(name.hashCode()));
+            Collections.shuffle(all, new Random(name.hashCode()));
             for (int i = 0; i < coords.length; i++) {
                 coords[i] = all.get(i);
             }

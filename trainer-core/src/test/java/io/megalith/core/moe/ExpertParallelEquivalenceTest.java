@@ -7,9 +7,11 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
+import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
@@ -22,6 +24,8 @@ import io.megalith.parallel.mesh.ParallelContext;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -51,8 +55,8 @@ class ExpertParallelEquivalenceTest {
                 data: {task: text, path: unused, tokenizer: char}
                 train: {max_steps: 5, batch_size: 8, grad_accum: 2, lr: 3.0e-3, warmup_steps: 2, min_lr: 3.0e-4}
                 runtime: {threads: 1}
-                """, java.util.stream.Stream.concat(java.util.stream.Stream.of("parallel.dp=" + dp, "parallel.ep=" + ep,
-                "model.moe.top_k=" + k, "model.moe.capacity_factor=" + capacity), java.util.stream.Stream.of(more))
+                """, Stream.concat(Stream.of("parallel.dp=" + dp, "parallel.ep=" + ep,
+                "model.moe.top_k=" + k, "model.moe.capacity_factor=" + capacity), Stream.of(more))
                 .toList(), "ep test");
     }
 
@@ -62,7 +66,7 @@ class ExpertParallelEquivalenceTest {
 
     static Result train(MegalithConfig cfg, RankGroups groups) {
         TextData data = SyntheticText.rankData(text(), cfg);
-        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
+        Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), TpLayout.SINGLE, null,
                     new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), groups.expertParallel());
@@ -83,7 +87,7 @@ class ExpertParallelEquivalenceTest {
                 // evaluation gathers every expert into a one-rank model (a collective over the ep group)
                 double val = trainer.validationLoss(2);
                 return new Result(losses, norms, trainer.fullParameters(), params.parameters().stream()
-                        .mapToLong(io.megalith.core.nn.Parameter::numel).sum(), dropped, minTokens, val);
+                        .mapToLong(Parameter::numel).sum(), dropped, minTokens, val);
             }
         }
     }
@@ -109,7 +113,7 @@ class ExpertParallelEquivalenceTest {
             }
         }
         assertThat(other.dropped()).as("%s dropped fraction", layout).isCloseTo(one.dropped(),
-                org.assertj.core.data.Offset.offset(1e-9));
+                Offset.offset(1e-9));
     }
 
     @ParameterizedTest(name = "top-{0}, capacity factor {1}")

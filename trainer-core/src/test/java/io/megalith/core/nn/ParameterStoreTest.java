@@ -18,6 +18,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -235,9 +236,9 @@ class ParameterStoreTest {
             assertThat(l2(first)).isGreaterThan(0);
             float[] wpe = slice(first, byName(store, "wpe.weight"));
             int c = cfg.nEmbd();
-            assertThat(java.util.Arrays.copyOfRange(wpe, 8 * c, 16 * c)).as("positions beyond T=8 get no gradient")
+            assertThat(Arrays.copyOfRange(wpe, 8 * c, 16 * c)).as("positions beyond T=8 get no gradient")
                     .containsOnly(0f);
-            assertThat(l2(java.util.Arrays.copyOfRange(wpe, 7 * c, 8 * c))).as("position 7 does").isGreaterThan(0);
+            assertThat(l2(Arrays.copyOfRange(wpe, 7 * c, 8 * c))).as("position 7 does").isGreaterThan(0);
 
             // gradients accumulate across backwards until zeroed
             backward(gpt, cfg, 2);

@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.Random;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
 
 class AdamWTest {
@@ -251,13 +252,13 @@ class AdamWTest {
                 sq += (double) x * x;
             }
             assertThat(AdamW.l2Norm(direct(g))).as("n = %d", n).isCloseTo(Math.sqrt(sq),
-                    org.assertj.core.data.Offset.offset(1e-12 * Math.sqrt(sq)));
+                    Offset.offset(1e-12 * Math.sqrt(sq)));
             // only the buffer's window counts
             FloatBuffer window = FloatBuffer.allocate(n + 6);
             window.put(0, 100f).put(1, 100f).put(n + 2, 100f);
             window.put(2, g);
             window.position(2).limit(n + 2);
-            assertThat(AdamW.l2Norm(window)).isCloseTo(Math.sqrt(sq), org.assertj.core.data.Offset.offset(1e-12 * Math.sqrt(sq)));
+            assertThat(AdamW.l2Norm(window)).isCloseTo(Math.sqrt(sq), Offset.offset(1e-12 * Math.sqrt(sq)));
         }
         assertThat(AdamW.l2Norm(direct(new float[] {3f, 4f}))).isEqualTo(5.0);
     }

@@ -8,6 +8,7 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
+import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
@@ -21,6 +22,7 @@ import io.megalith.parallel.mesh.DeviceMesh;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -55,7 +57,7 @@ class ThreeDimensionalEquivalenceTest {
 
     static Result train(MegalithConfig cfg, RankGroups groups) {
         TextData data = SyntheticText.rankData(text(), cfg);
-        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
+        Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
                     new TpLayout(groups.tensorParallel().rank(), groups.tensorParallel().size()), groups.tensorParallel(),
@@ -95,7 +97,7 @@ class ThreeDimensionalEquivalenceTest {
         for (Result r : ranks) {
             for (int s = 0; s < STEPS; s++) {
                 assertThat(r.losses().get(s)).as("%s step %d loss", layout, s + 1)
-                        .isCloseTo(one.losses().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                        .isCloseTo(one.losses().get(s), Percentage.withPercentage(1e-3));
             }
             for (String name : CHECKED) {
                 assertCloseToLargest(one.firstGradients().get(name).toFloats(), r.firstGradients().get(name).toFloats(),

@@ -6,11 +6,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.Communicator;
 import io.megalith.comm.SingleRankCommunicator;
+import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.model.bert.BertConfig;
 import io.megalith.core.model.bert.SentencePair;
 import io.megalith.core.model.bert.SequenceClassifier;
+import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.CounterRng;
@@ -22,6 +24,7 @@ import io.megalith.core.train.SegmentTrainer;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -91,7 +94,7 @@ class BertClassifierTensorParallelTest {
             }
 
             @Override
-            public double run(io.megalith.core.nn.ForwardContext ctx, long stepScored, long stepRows,
+            public double run(ForwardContext ctx, long stepScored, long stepRows,
                     SegmentedPass.Recompute recompute, Communicator tp) {
                 float w = (float) count / stepRows;
                 return SegmentedPass.run(model.segments(ids, types, labels, count, SEQ, ctx.manager(), w),
@@ -103,7 +106,7 @@ class BertClassifierTensorParallelTest {
 
     /** The families' test config, with a learning rate at which 6 steps visibly learn this easy task. */
     static MegalithConfig config(int dp, int tp) {
-        return io.megalith.core.config.ConfigLoader.fromYaml(io.megalith.core.config.ConfigLoader.toYaml(
+        return ConfigLoader.fromYaml(ConfigLoader.toYaml(
                 FamiliesTensorParallelEquivalenceTest.config(dp, tp)), List.of("train.lr=2.0e-2", "train.min_lr=2.0e-3",
                 "train.warmup_steps=0"), "classifier tp test");
     }
@@ -183,7 +186,7 @@ class BertClassifierTensorParallelTest {
             assertSame(one, r, "pairs tp=2");
         }
         float[] seg = one.grads().get("embeddings.segment.weight");
-        assertThat(java.util.Arrays.copyOfRange(seg, 32, 64)).as("type 1 trains").isNotEqualTo(new float[32]);
+        assertThat(Arrays.copyOfRange(seg, 32, 64)).as("type 1 trains").isNotEqualTo(new float[32]);
         assertThat(one.losses().get(STEPS - 1)).as("it trains").isLessThan(one.losses().get(0));
     }
 

@@ -9,6 +9,7 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
+import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
@@ -23,6 +24,7 @@ import io.megalith.parallel.mesh.DeviceMesh;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -60,7 +62,7 @@ class SequenceParallelEquivalenceTest {
 
     static Result train(MegalithConfig cfg, RankGroups groups) {
         TextData data = SyntheticText.rankData(text(), cfg);
-        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
+        Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
                     new TpLayout(groups.tensorParallel().rank(), groups.tensorParallel().size()), groups.tensorParallel(),
@@ -102,7 +104,7 @@ class SequenceParallelEquivalenceTest {
                     .anyMatch(n -> n.endsWith(".attn_residual"));
             for (int s = 0; s < STEPS; s++) {
                 assertThat(r.losses().get(s)).as("%s step %d loss", layout, s + 1)
-                        .isCloseTo(one.losses().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                        .isCloseTo(one.losses().get(s), Percentage.withPercentage(1e-3));
             }
             for (String name : CHECKED) {
                 assertCloseToLargest(one.firstGradients().get(name).toFloats(), r.firstGradients().get(name).toFloats(),

@@ -7,10 +7,12 @@ import ai.djl.ndarray.NDScope;
 import io.megalith.comm.Communicator;
 import io.megalith.comm.ElementType;
 import io.megalith.comm.ReduceOp;
+import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TextData;
+import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.model.Targets;
@@ -34,6 +36,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -71,7 +74,7 @@ class TensorParallelEquivalenceTest {
 
     static Result train(MegalithConfig cfg, Communicator dp, Communicator tp) {
         TextData data = SyntheticText.rankData(text(), cfg);
-        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
+        Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), new TpLayout(tp.rank(), tp.size()), tp);
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager, dp);
@@ -120,7 +123,7 @@ class TensorParallelEquivalenceTest {
     static void assertSame(Result one, Result other, String layout) {
         for (int s = 0; s < STEPS; s++) {
             assertThat(other.losses().get(s)).as("%s step %d loss", layout, s + 1)
-                    .isCloseTo(one.losses().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                    .isCloseTo(one.losses().get(s), Percentage.withPercentage(1e-3));
         }
         for (String name : CHECKED) {
             float[] want = one.grads().get(name);
@@ -138,8 +141,8 @@ class TensorParallelEquivalenceTest {
 
     @Test
     void tensorParallelRanksReproduceOneRank() throws Exception {
-        Result one = train(config(1, 1), new io.megalith.comm.SingleRankCommunicator(),
-                new io.megalith.comm.SingleRankCommunicator());
+        Result one = train(config(1, 1), new SingleRankCommunicator(),
+                new SingleRankCommunicator());
         List<Result> tp2 = LoopbackRanks.run(DeviceMesh.of(1, 2, 1),
                 (ParallelContext ctx) -> train(config(1, 2), ctx.dataParallel(), ctx.tensorParallel()));
         for (Result r : tp2) {
@@ -152,7 +155,7 @@ class TensorParallelEquivalenceTest {
         for (Result r : dp2tp2) {
             for (int s = 0; s < STEPS; s++) {
                 assertThat(r.losses().get(s)).as("dp=2 x tp=2 step %d", s + 1)
-                        .isCloseTo(one.losses().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                        .isCloseTo(one.losses().get(s), Percentage.withPercentage(1e-3));
             }
         }
         assertThat(one.losses().get(STEPS - 1)).as("it trains").isLessThan(one.losses().get(0));

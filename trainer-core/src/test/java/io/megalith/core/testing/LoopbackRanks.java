@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -49,7 +50,7 @@ public final class LoopbackRanks {
             for (int r = 0; r < futures.size(); r++) {
                 try {
                     out.add(futures.get(r).get());
-                } catch (java.util.concurrent.ExecutionException e) {
+                } catch (ExecutionException e) {
                     // keep every rank's failure: the first one is usually the cause, the others its echo
                     Exception named = new Exception("rank " + r + " failed: " + e.getCause(), e.getCause());
                     if (failure == null) {

@@ -7,14 +7,19 @@ import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.tensor.Torch;
+import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.report.MetricsLog;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import org.apache.hadoop.conf.Configuration;
+import org.assertj.core.api.Assertions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -46,16 +51,16 @@ class BertFamilyTasksTest {
         Path tsv = Files.writeString(tmp.resolve("f.tsv"), "a\tabc\nb\tcba\n".repeat(10));
         MegalithConfig cfg = config("run: {dir: \"%s\"}\ndata: {task: classify, path: \"%s\", held_out_fraction: 0.3}\n"
                 .formatted(tmp.resolve("f"), tsv), "finetune.lora.rank=2", "finetune.lora.targets=[attn.qkv]");
-        io.megalith.core.tensor.Torch.load(1);
-        BertClassification c = new BertClassification(cfg, HADOOP, io.megalith.core.tensorparallel.TpLayout.SINGLE, null);
+        Torch.load(1);
+        BertClassification c = new BertClassification(cfg, HADOOP, TpLayout.SINGLE, null);
         c.applyFinetune(cfg.finetune());
-        Map<String, Boolean> frozen = new java.util.HashMap<>();
+        Map<String, Boolean> frozen = new HashMap<>();
         c.model().parameters().forEach(p -> frozen.put(p.name(), p.frozen()));
         assertThat(frozen).containsEntry("classifier.weight", false).containsEntry("pooler.dense.weight", false)
                 .containsEntry("layers.0.attn.qkv.lora_a", false).containsEntry("layers.0.attn.qkv.weight", true)
                 .containsEntry("embeddings.word.weight", true);
         MegalithConfig named = ConfigLoader.fromYaml(ConfigLoader.toYaml(cfg), List.of("finetune.freeze=[pooler.]"), "x");
-        BertClassification d = new BertClassification(named, HADOOP, io.megalith.core.tensorparallel.TpLayout.SINGLE,
+        BertClassification d = new BertClassification(named, HADOOP, TpLayout.SINGLE,
                 null);
         d.applyFinetune(named.finetune());
         d.model().parameters().forEach(p -> frozen.put(p.name(), p.frozen()));
@@ -104,7 +109,7 @@ class BertFamilyTasksTest {
             assertThat(again.startStep()).isEqualTo(4);
         }
         Files.writeString(tsv, sb.toString().replace("cons\t", "other\t"));
-        org.assertj.core.api.Assertions.assertThatThrownBy(
+        Assertions.assertThatThrownBy(
                 () -> new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
                         HADOOP, QUIET, RankGroups.single(), true))
                 .hasMessageContaining("different model");
@@ -116,7 +121,7 @@ class BertFamilyTasksTest {
      */
     @Test
     void learnsASentencePairTaskAboveTheMajorityClass() throws Exception {
-        java.util.Random r = new java.util.Random(3);
+        Random r = new Random(3);
         StringBuilder sb = new StringBuilder();
         for (int i = 0; i < 400; i++) {
             String a = word(r);
@@ -137,7 +142,7 @@ class BertFamilyTasksTest {
         }
         // the finished run does not resume on the same labels as single texts
         Files.writeString(tsv, sb.toString().replaceAll("\t(\\w+)\n", "$1\n"));
-        org.assertj.core.api.Assertions.assertThatThrownBy(
+        Assertions.assertThatThrownBy(
                 () -> new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
                         HADOOP, QUIET, RankGroups.single(), true))
                 .hasMessageContaining("different model");
@@ -148,12 +153,12 @@ class BertFamilyTasksTest {
         Path tsv = Files.writeString(tmp.resolve("t.tsv"), "same\tab\tab\ndiff\tab\tba\n".repeat(10));
         MegalithConfig cfg = config("run: {dir: \"%s\"}\ndata: {task: classify, path: \"%s\", held_out_fraction: 0.3}\n"
                 .formatted(tmp.resolve("t"), tsv), "model.type_vocab_size=1");
-        io.megalith.core.tensor.Torch.load(1);
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> new BertClassification(cfg, HADOOP,
-                io.megalith.core.tensorparallel.TpLayout.SINGLE, null)).hasMessageContaining("model.type_vocab_size");
+        Torch.load(1);
+        Assertions.assertThatThrownBy(() -> new BertClassification(cfg, HADOOP,
+                TpLayout.SINGLE, null)).hasMessageContaining("model.type_vocab_size");
     }
 
-    static String word(java.util.Random r) {
+    static String word(Random r) {
         StringBuilder w = new StringBuilder();
         for (int i = 0; i < 3; i++) {
             w.append("abcd".charAt(r.nextInt(4)));

@@ -9,12 +9,14 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.SafetensorsFile;
+import io.megalith.core.checkpoint.SafetensorsWeights;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.PairsData;
 import io.megalith.core.finetune.ModelFiles;
 import io.megalith.core.lora.Lora;
+import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
@@ -27,6 +29,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -106,11 +109,11 @@ class FinetuneRunTest {
         assertThat(adapters.tensors().keySet()).allMatch(Lora::isAdapter).hasSize(4 * 2 * 2); // 2 blocks x 4 layers
         SafetensorsFile merged = ModelFiles.load(tmp.resolve("lora").resolve(LoraOutputs.MERGED_FILE));
         assertThat(merged.metadata()).containsEntry("gpt.n_head", "4").containsEntry("gpt.n_layer", "2");
-        Map<String, HostTensor> base = io.megalith.core.checkpoint.SafetensorsWeights.read(tmp.resolve("base").toString(),
+        Map<String, HostTensor> base = SafetensorsWeights.read(tmp.resolve("base").toString(),
                 CONF);
         assertThat(merged.tensors().keySet()).isEqualTo(base.keySet());
         for (String name : base.keySet()) {
-            boolean adapted = adapters.tensors().containsKey(name.replace(".weight", "." + io.megalith.core.lora.LoraLinear.A));
+            boolean adapted = adapters.tensors().containsKey(name.replace(".weight", "." + LoraLinear.A));
             if (!adapted) { // frozen under LoRA: the base's, bit for bit
                 assertThat(merged.tensors().get(name).contentEquals(base.get(name))).as(name).isTrue();
                 assertThat(last.get(name).contentEquals(base.get(name))).as(name).isTrue();
@@ -166,7 +169,7 @@ class FinetuneRunTest {
                 "finetune.lora.rank=0", "finetune.freeze=[wte., wpe., blocks.0.]", "train.max_steps=10",
                 "train.eval_every=10", "train.lr=3.0e-3");
         TinyRuns.train(next, 10);
-        Map<String, HostTensor> start = io.megalith.core.checkpoint.SafetensorsWeights.read(
+        Map<String, HostTensor> start = SafetensorsWeights.read(
                 dir.resolve(LoraOutputs.MERGED_FILE).toString(), CONF);
         Map<String, HostTensor> end = new CheckpointStore(next.run().dir(), CONF, 0).loadLatest().orElseThrow()
                 .tensorFiles().get(TrainingRun.MODEL_FILE);
@@ -180,7 +183,7 @@ class FinetuneRunTest {
         List<Double> b = TinyRuns.metrics(next).stream().filter(r -> r.containsKey("answer_loss"))
                 .map(r -> ((Number) r.get("answer_loss")).doubleValue()).toList();
         assertThat(b.get(0)).as("the next fine-tune starts where the first ended")
-                .isCloseTo(a.get(a.size() - 1), org.assertj.core.data.Percentage.withPercentage(1e-2));
+                .isCloseTo(a.get(a.size() - 1), Percentage.withPercentage(1e-2));
         assertThat(b.get(b.size() - 1)).isLessThan(b.get(0));
         assertThat(tmp.resolve("next").resolve(LoraOutputs.MERGED_FILE)).as("no LoRA, no merged file").doesNotExist();
     }
@@ -194,7 +197,7 @@ class FinetuneRunTest {
         try (TrainingRun run = new TrainingRun(cfg, CONF, QUIET)) {
             run.run();
         }
-        Map<String, HostTensor> base = io.megalith.core.checkpoint.SafetensorsWeights.read(tmp.resolve("base").toString(),
+        Map<String, HostTensor> base = SafetensorsWeights.read(tmp.resolve("base").toString(),
                 CONF);
         Map<String, HostTensor> end = new CheckpointStore(cfg.run().dir(), CONF, 0).loadLatest().orElseThrow()
                 .tensorFiles().get(TrainingRun.MODEL_FILE);
@@ -220,7 +223,7 @@ class FinetuneRunTest {
         List<Double> b = TinyRuns.series(TinyRuns.metrics(broken), "loss");
         assertThat(b).hasSize(40);
         for (int i = 0; i < a.size(); i++) {
-            assertThat(b.get(i)).as("step %d", i + 1).isCloseTo(a.get(i), org.assertj.core.data.Percentage.withPercentage(1e-3));
+            assertThat(b.get(i)).as("step %d", i + 1).isCloseTo(a.get(i), Percentage.withPercentage(1e-3));
         }
     }
 

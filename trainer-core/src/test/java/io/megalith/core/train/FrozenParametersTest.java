@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.RankGroups;
+import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
@@ -28,6 +29,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 import org.apache.hadoop.conf.Configuration;
+import org.assertj.core.api.Assertions;
+import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -130,7 +133,7 @@ class FrozenParametersTest {
             Run plain = train(config(), Gpt::new, FREEZE_EMBEDDING_AND_FIRST_BLOCK, 4);
             for (int s = 0; s < 4; s++) {
                 assertThat(r.losses().get(s)).as("zero %d step %d", zero, s)
-                        .isCloseTo(plain.losses().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                        .isCloseTo(plain.losses().get(s), Percentage.withPercentage(1e-3));
             }
         }
     }
@@ -142,7 +145,7 @@ class FrozenParametersTest {
         assertOnlyTrainableChanged(two);
         for (int s = 0; s < 3; s++) {
             assertThat(two.losses().get(s)).as("step %d with 2 workers", s)
-                    .isCloseTo(one.losses().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                    .isCloseTo(one.losses().get(s), Percentage.withPercentage(1e-3));
         }
     }
 
@@ -168,7 +171,7 @@ class FrozenParametersTest {
         assertThat(two.stateElements()).isEqualTo(one.stateElements());
         for (int s = 0; s < 4; s++) {
             assertThat(two.losses().get(s)).as("step %d with 2 workers", s)
-                    .isCloseTo(one.losses().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                    .isCloseTo(one.losses().get(s), Percentage.withPercentage(1e-3));
         }
     }
 
@@ -176,7 +179,7 @@ class FrozenParametersTest {
     void singleExpertsCannotBeFrozenUnderExpertParallelism() {
         String every = "model.moe.every=1";
         String experts = "model.moe.experts=4";
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> config(every, experts, "parallel.dp=2", "parallel.ep=2",
+        Assertions.assertThatThrownBy(() -> config(every, experts, "parallel.dp=2", "parallel.ep=2",
                 "finetune.freeze=[blocks.0.moe.experts.1]")).hasMessageContaining("names single experts");
         assertThat(config(every, experts, "parallel.dp=2", "parallel.ep=2", "finetune.freeze=[blocks.0.moe.experts.]")
                 .finetune().freeze()).containsExactly("blocks.0.moe.experts.");
@@ -187,7 +190,7 @@ class FrozenParametersTest {
     void everythingFrozenIsRefused() {
         MegalithConfig.Finetune all = new MegalithConfig.Finetune(new MegalithConfig.Lora(0, 16, List.of()),
                 List.of(""));
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> train(config(), Gpt::new, all, 1))
+        Assertions.assertThatThrownBy(() -> train(config(), Gpt::new, all, 1))
                 .hasMessageContaining("nothing to train");
     }
 
@@ -220,7 +223,7 @@ class FrozenParametersTest {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), data.tokenizer().vocabSize()));
             Freezing.apply(gpt.parameters(), FREEZE_EMBEDDING_AND_FIRST_BLOCK);
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager,
-                    new io.megalith.comm.SingleRankCommunicator());
+                    new SingleRankCommunicator());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager);

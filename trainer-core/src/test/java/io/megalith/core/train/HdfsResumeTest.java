@@ -11,6 +11,7 @@ import io.megalith.core.config.MegalithConfig;
 import java.io.File;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileUtil;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
@@ -64,7 +65,7 @@ class HdfsResumeTest {
         assertThat(store.verify(12)).isEmpty();
         // saves at 4, 8, 12: the save of step 8 waited for step 4's, so steps 9.. report it (the metrics line
         // of a step is written before that step's save)
-        java.util.Map<String, Object> last = metrics(local).get(metrics(local).size() - 1);
+        Map<String, Object> last = metrics(local).get(metrics(local).size() - 1);
         assertThat(((Number) last.get("ckpt_hidden_frac")).doubleValue()).isBetween(0.0, 1.0);
         assertThat(((Number) last.get("ckpt_blocking_ms")).doubleValue()).isPositive();
         List<Double> want = series(metrics(local), "loss");

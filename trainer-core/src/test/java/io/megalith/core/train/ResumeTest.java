@@ -11,8 +11,10 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.tensor.HostTensor;
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -100,7 +102,7 @@ class ResumeTest {
         train(straight, Long.MAX_VALUE);
         train(crashed, 9);
         // a save interrupted before its manifest was written
-        java.nio.file.Files.delete(Path.of(crashed.run().dir(), "checkpoints", "step-00000008", "manifest.json"));
+        Files.delete(Path.of(crashed.run().dir(), "checkpoints", "step-00000008", "manifest.json"));
 
         assertThat(train(crashed, Long.MAX_VALUE)).isEqualTo(4);
         assertSameTraining(straight, crashed, 5);
@@ -126,7 +128,7 @@ class ResumeTest {
             }
         }
         // the losses move: equality above is not the equality of constants
-        assertThat(new java.util.HashSet<>(values(a, "loss"))).hasSizeGreaterThan(5);
+        assertThat(new HashSet<>(values(a, "loss"))).hasSizeGreaterThan(5);
     }
 
     private static void assertSameFinalState(MegalithConfig expected, MegalithConfig actual) throws IOException {

@@ -26,6 +26,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -96,8 +97,8 @@ class TrainingRunTest {
             assertThat(r.containsKey("exact_match")).as("exact_match at step %d", i).isEqualTo(eval);
         }
         // warmup to 1e-2 then cosine decay to 1e-3 at the last step
-        assertThat(series(records, "lr").get(9)).isEqualTo(1.0e-2 * 10 / 11, org.assertj.core.data.Offset.offset(1e-12));
-        assertThat(series(records, "lr").get(STEPS - 1)).isCloseTo(1.0e-3, org.assertj.core.data.Offset.offset(1e-6));
+        assertThat(series(records, "lr").get(9)).isEqualTo(1.0e-2 * 10 / 11, Offset.offset(1e-12));
+        assertThat(series(records, "lr").get(STEPS - 1)).isCloseTo(1.0e-3, Offset.offset(1e-6));
     }
 
     @Test

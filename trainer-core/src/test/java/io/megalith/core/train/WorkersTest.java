@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.megalith.core.config.MegalithConfig;
 import java.nio.file.Path;
 import java.util.List;
+import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,8 +32,8 @@ class WorkersTest {
         List<Double> three = losses("w3", "runtime.workers=3", "runtime.threads=3"); // 4 rows over 3 workers: uneven
         assertThat(one).hasSize(12);
         for (int i = 0; i < one.size(); i++) {
-            assertThat(two.get(i)).as("step %d, 2 workers", i + 1).isCloseTo(one.get(i), org.assertj.core.data.Percentage.withPercentage(1e-3));
-            assertThat(three.get(i)).as("step %d, 3 workers", i + 1).isCloseTo(one.get(i), org.assertj.core.data.Percentage.withPercentage(1e-3));
+            assertThat(two.get(i)).as("step %d, 2 workers", i + 1).isCloseTo(one.get(i), Percentage.withPercentage(1e-3));
+            assertThat(three.get(i)).as("step %d, 3 workers", i + 1).isCloseTo(one.get(i), Percentage.withPercentage(1e-3));
         }
         assertThat(one.get(one.size() - 1)).as("it trains").isLessThan(one.get(0));
     }

@@ -6,8 +6,10 @@ import ai.djl.ndarray.NDManager;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
+import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
+import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.InJvmRanks;
@@ -18,6 +20,8 @@ import io.megalith.parallel.mesh.ParallelContext;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.assertj.core.data.Offset;
+import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -49,11 +53,11 @@ class DataParallelEquivalenceTest {
     /** Trains one rank; {@code ctx} gives its data-parallel group. */
     static Result train(MegalithConfig cfg, ParallelContext ctx) {
         TextData data = SyntheticText.rankData(text(), cfg);
-        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
+        Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
             // laid out in backward order (many small buckets, reduced while backward runs), partitioned from stage 2
-            io.megalith.core.nn.ModelParameters store = Trainer.createParameters(cfg, gpt, manager, ctx.dataParallel());
+            ModelParameters store = Trainer.createParameters(cfg, gpt, manager, ctx.dataParallel());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             List<Double> norms = new ArrayList<>();
@@ -101,9 +105,9 @@ class DataParallelEquivalenceTest {
             for (Result r : ranks) {
                 for (int s = 0; s < STEPS; s++) {
                     assertThat(r.losses().get(s)).as("dp=%d step %d loss", dp, s + 1)
-                            .isCloseTo(one.losses().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                            .isCloseTo(one.losses().get(s), Percentage.withPercentage(1e-3));
                     assertThat(r.norms().get(s)).as("dp=%d step %d grad norm", dp, s + 1)
-                            .isCloseTo(one.norms().get(s), org.assertj.core.data.Percentage.withPercentage(1e-3));
+                            .isCloseTo(one.norms().get(s), Percentage.withPercentage(1e-3));
                 }
                 for (Map.Entry<String, HostTensor> e : one.weights().entrySet()) {
                     float[] want = e.getValue().toFloats();
@@ -136,17 +140,17 @@ class DataParallelEquivalenceTest {
                 assertThat(held).isEqualTo(full);
             } else {
                 assertThat((double) held).as("optimizer bytes of a rank, zero %d dp %d", zero, dp)
-                        .isCloseTo((double) full / dp, org.assertj.core.data.Offset.offset(full * 0.05));
+                        .isCloseTo((double) full / dp, Offset.offset(full * 0.05));
             }
             long paramsFull = one.memory()[0];
             if (zero >= 2) {
                 // gradients: libtorch's tensors are freed as each group is reduced; the rank keeps its pieces
                 assertThat((double) ranks.get(0).memory()[1]).as("gradient bytes of a rank, zero %d dp %d", zero, dp)
-                        .isCloseTo((double) paramsFull / dp, org.assertj.core.data.Offset.offset(paramsFull * 0.05));
+                        .isCloseTo((double) paramsFull / dp, Offset.offset(paramsFull * 0.05));
             }
             if (zero == 3) {
                 assertThat((double) ranks.get(0).memory()[0]).as("parameter bytes of a rank outside a layer, dp %d", dp)
-                        .isCloseTo((double) paramsFull / dp, org.assertj.core.data.Offset.offset(paramsFull * 0.05));
+                        .isCloseTo((double) paramsFull / dp, Offset.offset(paramsFull * 0.05));
             } else {
                 assertThat(ranks.get(0).memory()[0]).as("replicated parameters").isGreaterThanOrEqualTo(paramsFull);
             }

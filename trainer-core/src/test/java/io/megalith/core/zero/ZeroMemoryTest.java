@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
+import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
@@ -86,7 +87,7 @@ class ZeroMemoryTest {
 
     private static RankResult train(MegalithConfig cfg, int stage, ParallelContext ctx) {
         TextData data = SyntheticText.rankData(text(), cfg);
-        io.megalith.core.data.tokenizer.Tokenizer tok = data.tokenizer();
+        Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
             ModelParameters store = Trainer.createParameters(cfg, gpt, manager, ctx.dataParallel());

@@ -29,7 +29,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -199,7 +201,7 @@ public final class NettyTransport implements Transport {
         return payloadBytesSent.get();
     }
 
-    private final java.util.concurrent.atomic.AtomicLong payloadBytesSent = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong payloadBytesSent = new AtomicLong();
 
     @Override
     public boolean isAlive(int peer) {
@@ -296,7 +298,7 @@ public final class NettyTransport implements Transport {
         if (System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(RETRY_MS) >= dialDeadline) return; // start() times out naming it
         try {
             group.schedule(() -> dial(peers[peer], dialDeadline), RETRY_MS, TimeUnit.MILLISECONDS);
-        } catch (java.util.concurrent.RejectedExecutionException e) {
+        } catch (RejectedExecutionException e) {
             // closing
         }
     }

@@ -9,10 +9,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.megalith.comm.CommException;
 import io.megalith.comm.CommTimeoutException;
+import io.megalith.parallel.transport.Message;
 import io.megalith.parallel.transport.MessageKey;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -65,11 +67,11 @@ class NettyTransportFailureTest {
     void messageSentJustBeforeThePeerClosedCanStillBeReceived() throws Exception {
         try (Cluster c = Cluster.start(2, "fail-send-close")) {
             NettyTransport r0 = c.rank(0);
-            c.rank(1).send(0, KEY, ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(0, 42L)).get(5, TimeUnit.SECONDS);
+            c.rank(1).send(0, KEY, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, 42L)).get(5, TimeUnit.SECONDS);
             c.rank(1).close();
             awaitTrue("rank 1 seen gone", 5000, () -> !r0.isAlive(1));
-            try (io.megalith.parallel.transport.Message m = r0.receive(1, KEY, deadline(1000))) {
-                assertThat(m.payload().order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong(m.payload().position())).isEqualTo(42L);
+            try (Message m = r0.receive(1, KEY, deadline(1000))) {
+                assertThat(m.payload().order(ByteOrder.LITTLE_ENDIAN).getLong(m.payload().position())).isEqualTo(42L);
             }
             assertThatThrownBy(() -> r0.receive(1, KEY, deadline(1000))).isInstanceOf(CommException.class)
                     .hasMessageContaining("rank 1 disconnected");

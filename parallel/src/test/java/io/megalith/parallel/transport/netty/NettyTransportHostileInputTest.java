@@ -15,8 +15,10 @@ import io.megalith.parallel.transport.Message;
 import io.megalith.parallel.transport.MessageKey;
 import io.megalith.parallel.transport.PeerAddress;
 import io.megalith.parallel.transport.netty.Control.Accept;
+import io.netty.util.internal.PlatformDependent;
 import java.lang.management.BufferPoolMXBean;
 import java.lang.management.ManagementFactory;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -158,7 +160,7 @@ class NettyTransportHostileInputTest {
                 new Random(2).nextBytes(atLimit);
                 to1.data(new MessageKey(0, 1, 0), atLimit);
                 try (Message m = r1.receive(0, new MessageKey(0, 1, 0), deadline(5000))) {
-                    assertThat(m.payload().mismatch(java.nio.ByteBuffer.wrap(atLimit))).isEqualTo(-1);
+                    assertThat(m.payload().mismatch(ByteBuffer.wrap(atLimit))).isEqualTo(-1);
                 }
                 CompletableFuture<Message> pending = TestSupport.async(() -> r1.receive(0, new MessageKey(0, 2, 0), deadline(10_000)));
                 TestSupport.awaitTrue("receive posted", 5000, () -> r1.waitingReceives(0) == 1);
@@ -169,7 +171,7 @@ class NettyTransportHostileInputTest {
                 assertThat(r1.isAlive(0)).isFalse();
                 assertThat(to1.millisUntilClosed(2000)).isNotNegative();
                 awaitLogLine(mark, 2000, "WARN", "rank 1: rank 0 failed: frame too long");
-                assertThatThrownBy(() -> r1.send(0, new MessageKey(0, 3, 0), java.nio.ByteBuffer.allocate(1)).join())
+                assertThatThrownBy(() -> r1.send(0, new MessageKey(0, 3, 0), ByteBuffer.allocate(1)).join())
                         .hasCauseInstanceOf(CommException.class);
                 // the rest is unaffected: rank 2 still hears from "rank 0", and ranks 1 and 2 still talk
                 to2.data(new MessageKey(0, 4, 0), new byte[] {42});
@@ -217,7 +219,7 @@ class NettyTransportHostileInputTest {
     }
 
     private static long usedDirect() {
-        long netty = io.netty.util.internal.PlatformDependent.usedDirectMemory();
+        long netty = PlatformDependent.usedDirectMemory();
         long jdk = ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class).stream()
                 .filter(b -> b.getName().equals("direct")).mapToLong(BufferPoolMXBean::getMemoryUsed).sum();
         return Math.max(netty, 0) + jdk;

@@ -22,6 +22,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.function.IntFunction;
+import java.util.function.Supplier;
+import org.slf4j.LoggerFactory;
 
 /** Shared helpers of the transport tests. */
 final class TestSupport {
@@ -31,7 +33,7 @@ final class TestSupport {
 
     static {
         // start logging now: its file appender truncates the file, which would invalidate earlier marks
-        org.slf4j.LoggerFactory.getLogger(TestSupport.class).info("transport tests log to {}", LOG);
+        LoggerFactory.getLogger(TestSupport.class).info("transport tests log to {}", LOG);
     }
 
     private TestSupport() {}
@@ -60,7 +62,7 @@ final class TestSupport {
     }
 
     /** Runs {@code task} on a fresh thread (the common pool may have a single thread on small machines). */
-    static <T> CompletableFuture<T> async(java.util.function.Supplier<T> task) {
+    static <T> CompletableFuture<T> async(Supplier<T> task) {
         CompletableFuture<T> f = new CompletableFuture<>();
         Thread t = new Thread(() -> {
             try {

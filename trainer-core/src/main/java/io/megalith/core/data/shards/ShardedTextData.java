@@ -5,6 +5,7 @@ import io.megalith.core.data.TextData;
 import io.megalith.core.data.TrainingData;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import org.apache.hadoop.conf.Configuration;
 
 /**
@@ -94,7 +95,7 @@ public final class ShardedTextData implements TrainingData {
         try {
             shards.close();
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         }
     }
 }

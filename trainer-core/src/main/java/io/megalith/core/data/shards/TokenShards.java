@@ -4,6 +4,7 @@ import io.megalith.core.data.TokenSource;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.fs.RunDirFs;
+import java.io.Closeable;
 import java.io.EOFException;
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -33,7 +34,7 @@ import org.apache.hadoop.fs.Path;
  *
  * <p>Both give the same tokens for every position. Safe to share between threads; {@link #close()} the streams.
  */
-public final class TokenShards implements TokenSource, java.io.Closeable {
+public final class TokenShards implements TokenSource, Closeable {
     private static final int CHUNK = 1 << 20; // bytes per read; a multiple of every dtype's size
     private static final int MAX_INDEX_BYTES = 64 << 20;
 

@@ -18,6 +18,7 @@ import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.tensorparallel.VocabParallelCrossEntropy;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -215,7 +216,7 @@ public final class Bert extends Module {
         int b = batch == null ? 0 : batch.batch();
         int t = batch == null ? 0 : batch.seqLen();
         PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
-        boolean masked = batch != null && java.util.Arrays.stream(batch.targets()).anyMatch(v -> v >= 0);
+        boolean masked = batch != null && Arrays.stream(batch.targets()).anyMatch(v -> v >= 0);
         Targets targets = masked ? Targets.of(m, batch.targets()) : null; // null: no MLM loss (NSP only)
         List<Segment> out = encoderSegments(batch == null ? null : batch.inputs(),
                 batch == null ? null : batch.segments(), b, t, m);

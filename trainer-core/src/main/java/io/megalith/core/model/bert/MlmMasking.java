@@ -2,6 +2,7 @@ package io.megalith.core.model.bert;
 
 import io.megalith.core.tensor.CounterRng;
 import java.util.Arrays;
+import java.util.stream.LongStream;
 
 /**
  * BERT's masked-LM corruption: each maskable token is selected with probability {@code selectProb} (0.15);
@@ -32,7 +33,7 @@ public final class MlmMasking {
         for (long s : specialIds) {
             special[(int) s] = true;
         }
-        this.ordinary = java.util.stream.LongStream.range(0, vocabSize).filter(i -> !special[(int) i]).toArray();
+        this.ordinary = LongStream.range(0, vocabSize).filter(i -> !special[(int) i]).toArray();
         this.selectProb = selectProb;
         this.maskProb = maskProb;
         this.randomProb = randomProb;

@@ -1,6 +1,7 @@
 package io.megalith.core.model.seq2seq;
 
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.comm.Communicator;
 import io.megalith.core.model.Targets;
@@ -17,6 +18,7 @@ import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.tensorparallel.VocabParallelCrossEntropy;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * An encoder-decoder transformer (the original Transformer / BART layout, pre-LN as T5): one token embedding
@@ -158,7 +160,7 @@ public final class EncoderDecoder extends Module {
      * the encoder (source ids -> encoder output) and the decoder (decoder input ids -> loss), whose every
      * cross-attention reads the encoder output as a second input. Running them computes exactly {@link #loss}.
      */
-    public record Chains(List<Segment> encoder, PtNDArray source, java.util.function.Function<PtNDArray, List<Segment>> decoder,
+    public record Chains(List<Segment> encoder, PtNDArray source, Function<PtNDArray, List<Segment>> decoder,
             PtNDArray target) {
         /** Both chains as one list (decoder built without memory): each segment's parameters, for planning. */
         public List<Segment> all() {
@@ -196,7 +198,7 @@ public final class EncoderDecoder extends Module {
         enc.add(embedSegment("encoder", encPos, cfg.maxSourceLen(), share));
         addLayers(enc, "encoder.layers.", encoder, srcBias, null, null, share);
         enc.add(Segment.of("encoder.ln_f", encLn.parameters(), Segment.Boundary.NONE, 0, (x, skip, ctx) -> encLn.forward(x)));
-        java.util.function.Function<PtNDArray, List<Segment>> dec = memory -> {
+        Function<PtNDArray, List<Segment>> dec = memory -> {
             List<Segment> out = new ArrayList<>();
             out.add(embedSegment("decoder", decPos, cfg.maxTargetLen(), share));
             addLayers(out, "decoder.layers.", decoder, selfBias, memory, srcBias, share);
@@ -258,7 +260,7 @@ public final class EncoderDecoder extends Module {
     private PtNDArray causalBias(long past, long t) {
         if (causal == null) {
             PtNDArray c = AttentionMask.causal(shared.weight().value().getManager(), cfg.maxTargetLen());
-            ai.djl.ndarray.NDScope.unregister(c);
+            NDScope.unregister(c);
             causal = c;
         }
         return Ops.slice(Ops.slice(causal, 0, past, past + t), 1, 0, past + t);

@@ -1,6 +1,9 @@
 package io.megalith.core.model.seq2seq;
 
 import io.megalith.core.tensor.CounterRng;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
 
 /**
  * The built-in sequence-to-sequence task, which needs no files: reverse a string of {@code minLen}..{@code maxLen}
@@ -59,7 +62,7 @@ public final class ReverseDigitsTask implements Seq2SeqTask {
         if (heldOutCache.length < from + count) {
             heldOutCache = heldOut(from + count);
         }
-        return batch(java.util.Arrays.copyOfRange(heldOutCache, from, from + count));
+        return batch(Arrays.copyOfRange(heldOutCache, from, from + count));
     }
 
     @Override
@@ -114,7 +117,7 @@ public final class ReverseDigitsTask implements Seq2SeqTask {
     /** The first {@code count} distinct strings of the fixed held-out evaluation sequence. */
     public int[][] heldOut(int count) {
         int[][] out = new int[count][];
-        java.util.Set<String> seen = new java.util.HashSet<>();
+        Set<String> seen = new HashSet<>();
         for (long i = 0, n = 0; n < count; i++) {
             int[] d = draw(evalKey, i, true);
             if (seen.add(text(d))) {

@@ -1,6 +1,7 @@
 package io.megalith.core.model.seq2seq;
 
 import io.megalith.core.lora.LoraConfig;
+import java.util.Arrays;
 
 /**
  * A sequence-to-sequence data set: training batches that are pure functions of (seed, step, index), a fixed
@@ -22,7 +23,7 @@ public interface Seq2SeqTask {
             while (n < tgtLen && targets[i * tgtLen + n] != EOS && targets[i * tgtLen + n] >= 0) {
                 n++;
             }
-            return java.util.Arrays.copyOfRange(targets, i * tgtLen, i * tgtLen + n);
+            return Arrays.copyOfRange(targets, i * tgtLen, i * tgtLen + n);
         }
 
         /** The source tokens of row i, without padding. */
@@ -31,7 +32,7 @@ public interface Seq2SeqTask {
             while (n < srcLen && src[i * srcLen + n] != PAD) {
                 n++;
             }
-            return java.util.Arrays.copyOfRange(src, i * srcLen, i * srcLen + n);
+            return Arrays.copyOfRange(src, i * srcLen, i * srcLen + n);
         }
     }
 
@@ -67,7 +68,7 @@ public interface Seq2SeqTask {
         long[] src = new long[b * srcLen];
         long[] in = new long[b * tgtLen];
         long[] tg = new long[b * tgtLen];
-        java.util.Arrays.fill(tg, -1);
+        Arrays.fill(tg, -1);
         for (int i = 0; i < b; i++) {
             System.arraycopy(sources[i], 0, src, i * srcLen, sources[i].length);
             long[] t = targets[i];

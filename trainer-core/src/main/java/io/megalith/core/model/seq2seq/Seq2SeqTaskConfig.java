@@ -1,6 +1,7 @@
 package io.megalith.core.model.seq2seq;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.family.ModelFamilies;
@@ -11,6 +12,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Reads a seq2seq task config (e.g. {@code conf/seq2seq-reverse.yaml}; {@code data.task: pairs} with
@@ -35,17 +37,17 @@ public final class Seq2SeqTaskConfig {
 
     public static Loaded load(Path file, List<String> overrides) throws IOException {
         YAMLMapper yaml = new YAMLMapper();
-        com.fasterxml.jackson.databind.node.ObjectNode root =
-                (com.fasterxml.jackson.databind.node.ObjectNode) yaml.readTree(Files.readString(file));
+        ObjectNode root =
+                (ObjectNode) yaml.readTree(Files.readString(file));
         for (String o : overrides) {
             int eq = o.indexOf('=');
             if (eq < 0) {
                 throw new ConfigException(null, "override " + o + ": expected key=value");
             }
             String[] path = o.substring(0, eq).split("\\.");
-            com.fasterxml.jackson.databind.node.ObjectNode at = root;
+            ObjectNode at = root;
             for (int i = 0; i < path.length - 1; i++) {
-                at = at.has(path[i]) ? (com.fasterxml.jackson.databind.node.ObjectNode) at.get(path[i]) : at.putObject(path[i]);
+                at = at.has(path[i]) ? (ObjectNode) at.get(path[i]) : at.putObject(path[i]);
             }
             at.set(path[path.length - 1], yaml.readTree(o.substring(eq + 1)));
         }
@@ -77,7 +79,7 @@ public final class Seq2SeqTaskConfig {
         node.fieldNames().forEachRemaining(k -> {
             if (!allowed.contains(k)) {
                 throw new ConfigException(null, (path.isEmpty() ? k : path + "." + k) + ": unknown key; allowed: "
-                        + new java.util.TreeSet<>(allowed));
+                        + new TreeSet<>(allowed));
             }
             if (path.isEmpty() && KEYS.containsKey(k)) {
                 check(node.get(k), k);

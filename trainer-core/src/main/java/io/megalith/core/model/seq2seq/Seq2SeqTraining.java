@@ -2,7 +2,10 @@ package io.megalith.core.model.seq2seq;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.optim.ModuleTrainer;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -35,9 +38,9 @@ public final class Seq2SeqTraining {
                 throw new IllegalArgumentException("data.task pairs needs data.path");
             }
             try {
-                return TextPairsTask.fromFile(java.nio.file.Path.of(s.path()), s.heldOutFraction(), s.seed(), 0, 0);
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                return TextPairsTask.fromFile(Path.of(s.path()), s.heldOutFraction(), s.seed(), 0, 0);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
             }
         }
         throw new IllegalArgumentException("unknown seq2seq task " + s.task() + " (reverse | pairs)");

@@ -5,6 +5,7 @@ import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.TpLayout;
 
 /**
  * proj(gelu(fc(x))) with hidden width 4C: {@link io.megalith.core.model.Mlp}'s computation and names
@@ -17,11 +18,11 @@ public final class FeedForward extends Module {
     private final LoraLinear proj;
 
     public FeedForward(String prefix, LayerSpec spec) {
-        this(prefix, spec, io.megalith.core.tensorparallel.TpLayout.SINGLE);
+        this(prefix, spec, TpLayout.SINGLE);
     }
 
     /** Tensor-parallel as {@link io.megalith.core.model.Mlp}: fc column-parallel, proj row-parallel (a partial sum). */
-    public FeedForward(String prefix, LayerSpec spec, io.megalith.core.tensorparallel.TpLayout tp) {
+    public FeedForward(String prefix, LayerSpec spec, TpLayout tp) {
         super(prefix);
         this.spec = spec;
         long c = spec.nEmbd();

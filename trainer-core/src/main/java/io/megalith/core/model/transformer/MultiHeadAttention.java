@@ -2,6 +2,7 @@ package io.megalith.core.model.transformer;
 
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.lora.LoraConfig;
@@ -129,7 +130,7 @@ public final class MultiHeadAttention extends Module {
     private PtNDArray scale(NDManager any) {
         if (scale == null) {
             PtNDArray sc = Ops.scalar(proj.base().weight().value().getManager(), (float) (1.0 / Math.sqrt(spec.headSize())));
-            ai.djl.ndarray.NDScope.unregister(sc);
+            NDScope.unregister(sc);
             scale = sc;
         }
         return scale;

@@ -6,6 +6,8 @@ import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * One layer of an encoder (self-attention, feed-forward) or of a decoder (self-attention, cross-attention over
@@ -61,9 +63,9 @@ public final class TransformerLayer extends Module {
      * step (the previous layer's ln2; null for the first layer, whose input is already normalised) and
      * {@link #outputNorm} the one the caller applies after the last layer's sum.
      */
-    public java.util.List<Half> halves(PtNDArray selfBias, PtNDArray memory, PtNDArray crossBias, PtNDArray share,
+    public List<Half> halves(PtNDArray selfBias, PtNDArray memory, PtNDArray crossBias, PtNDArray share,
             LayerNorm inputNorm) {
-        java.util.List<Half> out = new java.util.ArrayList<>();
+        List<Half> out = new ArrayList<>();
         if (spec.preLn()) {
             out.add((x, ctx) -> Ops.add(Ops.mul(x, share), attn.forward(ln1.forward(x), null, selfBias, ctx, null)));
             if (cross != null) {

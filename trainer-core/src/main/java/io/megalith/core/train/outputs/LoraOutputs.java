@@ -20,6 +20,7 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -29,6 +30,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
 import org.apache.hadoop.conf.Configuration;
+import org.slf4j.LoggerFactory;
 
 /**
  * What a LoRA run leaves in its run.dir besides the checkpoints: {@value #ADAPTERS_FILE} (the adapters, with
@@ -100,7 +102,7 @@ public final class LoraOutputs {
         meta.putAll(modelMetadata);
         dir.writeAtomically(MERGED_FILE, safetensors(merged, modelMetadata));
         dir.writeAtomically(ADAPTERS_FILE, safetensors(adapters, meta));
-        org.slf4j.LoggerFactory.getLogger(LoraOutputs.class).info("{} and {} written from step {}; max |output diff| "
+        LoggerFactory.getLogger(LoraOutputs.class).info("{} and {} written from step {}; max |output diff| "
                 + "merged vs base + adapters {}", ADAPTERS_FILE, MERGED_FILE, last.step(), diff);
         console.printf("megalith: wrote %s/%s (%d adapter tensors%s) and %s (adapters merged) from step %d; merged vs "
                 + "base + adapters: max |logit diff| %.2e%n", cfg.run().dir(), ADAPTERS_FILE, adapters.size() - also.size(),
@@ -138,7 +140,7 @@ public final class LoraOutputs {
             return Map.of();
         }
         byte[] bytes = dir.read(ADAPTERS_FILE);
-        Map<String, String> meta = Safetensors.read(new java.io.ByteArrayInputStream(bytes), bytes.length).metadata();
+        Map<String, String> meta = Safetensors.read(new ByteArrayInputStream(bytes), bytes.length).metadata();
         return meta == null ? Map.of() : meta;
     }
 

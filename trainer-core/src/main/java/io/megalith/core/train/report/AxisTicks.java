@@ -1,6 +1,7 @@
 package io.megalith.core.train.report;
 
 import java.math.BigDecimal;
+import java.math.MathContext;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.ToIntFunction;
@@ -157,6 +158,6 @@ public record AxisTicks(List<Double> values, List<String> labels, boolean log) {
 
     /** Removes the binary noise of {@code i * step} (0.30000000000000004 -> 0.3). */
     private static double round(double v) {
-        return v == 0 ? 0 : new BigDecimal(v).round(new java.math.MathContext(12)).doubleValue();
+        return v == 0 ? 0 : new BigDecimal(v).round(new MathContext(12)).doubleValue();
     }
 }

@@ -1,13 +1,13 @@
 package io.megalith.core.train.report;
 
 import io.megalith.core.fs.RunDirFs;
-
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
 import java.awt.FontMetrics;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
+import java.awt.geom.AffineTransform;
 import java.awt.geom.Ellipse2D;
 import java.awt.geom.Path2D;
 import java.awt.image.BufferedImage;
@@ -18,9 +18,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import javax.imageio.ImageIO;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataOutputStream;
-import javax.imageio.ImageIO;
 
 /**
  * Renders train and validation loss against step as an 800x500 PNG, drawn with Java2D (so the ticks are ours:
@@ -179,7 +179,7 @@ public final class LossChart {
         FontMetrics fm = g.getFontMetrics();
         g.drawString("step", LEFT + (WIDTH - LEFT - RIGHT - fm.stringWidth("step")) / 2, HEIGHT - 12);
         String y = log ? "loss (log scale)" : "loss";
-        java.awt.geom.AffineTransform saved = g.getTransform();
+        AffineTransform saved = g.getTransform();
         g.rotate(-Math.PI / 2);
         g.drawString(y, -(TOP + (HEIGHT - TOP - BOTTOM + fm.stringWidth(y)) / 2), 18);
         g.setTransform(saved);

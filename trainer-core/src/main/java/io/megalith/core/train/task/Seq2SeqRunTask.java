@@ -4,12 +4,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.fs.RunDirFs;
+import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.model.seq2seq.ReverseDigitsTask;
 import io.megalith.core.model.seq2seq.Seq2SeqConfig;
 import io.megalith.core.model.seq2seq.Seq2SeqTask;
 import io.megalith.core.model.seq2seq.TextPairsTask;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -33,7 +36,7 @@ public final class Seq2SeqRunTask {
         MegalithConfig.Data d = cfg.data();
         if ("pairs".equals(d.task())) {
             String text = new String(RunDirFs.readFully(d.path(), hadoop), StandardCharsets.UTF_8);
-            return new TextPairsTask(java.nio.file.Path.of(d.path()), text.lines().toList(), d.heldOutFraction(),
+            return new TextPairsTask(Path.of(d.path()), text.lines().toList(), d.heldOutFraction(),
                     cfg.seed(), 0, 0);
         }
         return new ReverseDigitsTask(d.minLen(), d.maxLen(), d.heldOutFraction(), cfg.seed());
@@ -59,7 +62,7 @@ public final class Seq2SeqRunTask {
             try {
                 return JSON.writeValueAsBytes(m);
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
+                throw new UncheckedIOException(e);
             }
         }
         return ("{\"kind\": \"" + REVERSE + "\", \"vocab_size\": " + task.vocabSize() + "}")
@@ -106,7 +109,7 @@ public final class Seq2SeqRunTask {
             MegalithConfig.Model m = cfg.model();
             return new Seq2SeqConfig(vocabSize(), maxSourceLen, maxTargetLen, m.encoderLayers(), m.decoderLayers(),
                     m.nHead(), m.nEmbd(), 0, true, Seq2SeqTask.PAD, Seq2SeqTask.BOS, Seq2SeqTask.EOS,
-                    io.megalith.core.lora.LoraConfig.NONE);
+                    LoraConfig.NONE);
         }
 
         /** Sources as one batch [n, maxSourceLen], padded with PAD. */

@@ -1,6 +1,7 @@
 package io.megalith.core.data.shards;
 
 import java.io.File;
+import java.io.IOException;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileUtil;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
@@ -30,7 +31,7 @@ class StreamingShardsHdfsTest extends StreamingShardsContract {
     }
 
     @Override
-    String dir(String name) throws java.io.IOException {
+    String dir(String name) throws IOException {
         return cluster.getFileSystem().getUri() + "/prepared/" + name;
     }
 

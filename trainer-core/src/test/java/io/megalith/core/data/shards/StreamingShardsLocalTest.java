@@ -1,5 +1,6 @@
 package io.megalith.core.data.shards;
 
+import java.nio.file.Path;
 import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -8,7 +9,7 @@ class StreamingShardsLocalTest extends StreamingShardsContract {
     private static final Configuration CONF = new Configuration();
 
     @TempDir
-    java.nio.file.Path tmp;
+    Path tmp;
 
     @Override
     String dir(String name) {

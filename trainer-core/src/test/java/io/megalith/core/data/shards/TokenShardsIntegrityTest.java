@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import io.megalith.core.data.tokenizer.CharTokenizer;
+import java.io.FileNotFoundException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -127,7 +128,7 @@ class TokenShardsIntegrityTest {
         assertThat(names(tmp)).isEmpty();
         // a straggling Spark task of the aborted preparation
         assertThatThrownBy(() -> ShardSetWriter.writeShard(workDir, "s1", CONF, TokenDtype.UINT16, 8,
-                out -> out.write(new int[] {1}))).isInstanceOf(java.io.FileNotFoundException.class);
+                out -> out.write(new int[] {1}))).isInstanceOf(FileNotFoundException.class);
         assertThat(names(tmp)).isEmpty();
     }
 

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,7 +23,7 @@ class CharTokenizerTest {
 
         int[] ids = t.encode("hear me");
         assertThat(ids).hasSize(7);
-        assertThat(java.util.Arrays.stream(ids).boxed().toList()).allSatisfy(id -> assertThat(id).isBetween(0, t.vocabSize() - 1));
+        assertThat(Arrays.stream(ids).boxed().toList()).allSatisfy(id -> assertThat(id).isBetween(0, t.vocabSize() - 1));
         assertThat(ids[0]).isEqualTo(sorted.indexOf('h'));
         assertThat(t.decode(t.encode(TEXT))).isEqualTo(TEXT);
     }

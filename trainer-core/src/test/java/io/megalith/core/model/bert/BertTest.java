@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.optim.ModuleTrainer;
@@ -14,6 +15,7 @@ import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -50,7 +52,7 @@ class BertTest {
     }
 
     /** Parameters re-drawn large (std 0.5, norms around 1) so attention is sharp and any leak is visible. */
-    static ParameterStore randomStore(io.megalith.core.nn.Module model, long seed) {
+    static ParameterStore randomStore(Module model, long seed) {
         ParameterStore store = new ParameterStore(model, root, seed);
         Random r = new Random(seed);
         FloatBuffer v = store.values();
@@ -142,12 +144,12 @@ class BertTest {
 
     /** The rows of sequence s of a [B, T, C] output as a one-sequence output. */
     private static float[] shift(float[] x, int s, int t) {
-        return java.util.Arrays.copyOfRange(x, s * t * 16, (s + 1) * t * 16);
+        return Arrays.copyOfRange(x, s * t * 16, (s + 1) * t * 16);
     }
 
     static long[] padded(long[][] seqs, int t) {
         long[] out = new long[seqs.length * t];
-        java.util.Arrays.fill(out, PAD);
+        Arrays.fill(out, PAD);
         for (int s = 0; s < seqs.length; s++) {
             System.arraycopy(seqs[s], 0, out, s * t, seqs[s].length);
         }

@@ -14,12 +14,14 @@ import io.megalith.core.segment.Segment;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.function.Function;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -82,7 +84,7 @@ class ClassifierSegmentsTest {
         if (pairs) {
             for (int i = 0; i < b; i++) {
                 int end = i == 1 ? 6 : t;
-                long[] src = java.util.Arrays.copyOfRange(ids, i * t, i * t + t);
+                long[] src = Arrays.copyOfRange(ids, i * t, i * t + t);
                 long[] row = src.clone(); // row 1 keeps its padding after the pair
                 long[] seg = new long[t];
                 int a = 1 + i % 2;
@@ -128,10 +130,10 @@ class ClassifierSegmentsTest {
                     model.segments(ids, types, labels, b, t, ctx.manager(), 0.5f),
                     SequenceClassifier.inputIds(ctx.manager(), ids, b, t), ctx, 1f, SegmentedPass.NO_HOOKS,
                     SegmentedPass.Recompute.NONE, null));
-            assertThat(half.loss()).isCloseTo(whole.loss() / 2, org.assertj.core.data.Offset.offset(1e-6f));
+            assertThat(half.loss()).isCloseTo(whole.loss() / 2, Offset.offset(1e-6f));
             if (pairs) {
                 float[] seg = whole.grads().get("embeddings.segment.weight");
-                assertThat(java.util.Arrays.copyOfRange(seg, 16, 32)).as("type 1 is read").isNotEqualTo(new float[16]);
+                assertThat(Arrays.copyOfRange(seg, 16, 32)).as("type 1 is read").isNotEqualTo(new float[16]);
                 Run oneType = run(store, ctx -> model.loss(ids, null, labels, b, t, ctx).getFloat());
                 assertThat(oneType.loss()).as("token types change the loss").isNotEqualTo(whole.loss());
             }

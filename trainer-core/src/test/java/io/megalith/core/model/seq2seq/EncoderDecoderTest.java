@@ -7,9 +7,11 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.model.transformer.AttentionMask;
 import io.megalith.core.model.transformer.LayerSpec;
 import io.megalith.core.model.transformer.MultiHeadAttention;
 import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.Ops;
@@ -17,6 +19,8 @@ import io.megalith.core.tensor.Torch;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
 import java.util.Random;
+import java.util.function.DoubleUnaryOperator;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -53,7 +57,7 @@ class EncoderDecoderTest {
         return new Seq2SeqConfig(VOCAB, 12, 10, 2, 2, 2, 16, 0.0, true, PAD, BOS, EOS, LoraConfig.NONE);
     }
 
-    static ParameterStore randomStore(io.megalith.core.nn.Module m, long seed, double std) {
+    static ParameterStore randomStore(Module m, long seed, double std) {
         ParameterStore s = new ParameterStore(m, root, seed);
         Random r = new Random(seed);
         FloatBuffer v = s.values();
@@ -202,7 +206,7 @@ class EncoderDecoderTest {
             float[] mem = gaussian(r, b * tk * 16);
             float[] w = gaussian(r, b * tq * 16);
             float[] memBias = new float[b * tk];
-            memBias[tk - 1] = io.megalith.core.model.transformer.AttentionMask.BLOCKED; // pad the last key of pair 0
+            memBias[tk - 1] = AttentionMask.BLOCKED; // pad the last key of pair 0
             float[] gradMem;
             float[] gradKv;
             Parameter kv = s.parameters().stream().filter(p -> p.name().equals("cross.kv.weight")).findFirst().orElseThrow();
@@ -240,7 +244,7 @@ class EncoderDecoderTest {
                     return objective(cross, x, m2, memBias, w, b, tq, tk);
                 });
                 assertThat(gradMem[i]).as("d/d memory[%d]", i).isCloseTo((float) num,
-                        org.assertj.core.data.Offset.offset((float) (2e-3 + 1e-2 * Math.abs(num))));
+                        Offset.offset((float) (2e-3 + 1e-2 * Math.abs(num))));
                 int k = pick.nextInt((int) kv.numel());
                 int at = (int) kv.offset() + k;
                 float orig = values.get(at);
@@ -251,7 +255,7 @@ class EncoderDecoderTest {
                     return o;
                 });
                 assertThat(gradKv[k]).as("d/d kv.weight[%d]", k).isCloseTo((float) numW,
-                        org.assertj.core.data.Offset.offset((float) (2e-3 + 1e-2 * Math.abs(numW))));
+                        Offset.offset((float) (2e-3 + 1e-2 * Math.abs(numW))));
             }
         }
     }
@@ -265,7 +269,7 @@ class EncoderDecoderTest {
     }
 
     /** Central differences at h and 2h, Richardson-extrapolated. */
-    private static double numeric(java.util.function.DoubleUnaryOperator f) {
+    private static double numeric(DoubleUnaryOperator f) {
         double h = 1e-2;
         double d1 = (f.applyAsDouble(h) - f.applyAsDouble(-h)) / (2 * h);
         double d2 = (f.applyAsDouble(2 * h) - f.applyAsDouble(-2 * h)) / (4 * h);
@@ -323,7 +327,7 @@ class EncoderDecoderTest {
                         for (int v = 0; v < VOCAB; v++) {
                             float expected = full[(i * t + pos + q) * VOCAB + v];
                             assertThat(out[(i * len + q) * VOCAB + v]).as("position %d of pair %d", pos + q, i)
-                                    .isCloseTo(expected, org.assertj.core.data.Offset.offset(1e-4f * (1 + Math.abs(expected))));
+                                    .isCloseTo(expected, Offset.offset(1e-4f * (1 + Math.abs(expected))));
                         }
                     }
                 }
@@ -355,7 +359,7 @@ class EncoderDecoderTest {
             System.out.printf("source %d: greedy %s, beam-4 %s (log p %.4f, recomputed %.4f)%n", i,
                     Arrays.toString(greedy[i]), Arrays.toString(seq), four[i].logProb(), truth);
             assertThat(four[i].logProb()).as("beam score = recomputed log-probability, source %d", i)
-                    .isCloseTo(truth, org.assertj.core.data.Offset.offset(1e-3));
+                    .isCloseTo(truth, Offset.offset(1e-3));
         }
     }
 

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDManager;
+import io.megalith.core.lora.Lora;
 import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.BertConfig;
@@ -32,7 +33,7 @@ class FamiliesNoLeakTest {
             MlmMasking masking = new MlmMasking(20, 3, 0, 1, 2);
             long[] ids = new Random(1).longs(4 * 10, 4, 20).toArray();
             try (ModuleTrainer t = new ModuleTrainer(model, root, 1, ModuleTrainer.Settings.of(1e-3, 100));
-                    ModuleTrainer tb = new ModuleTrainer(bert, io.megalith.core.lora.Lora.adaptersOnly(), root, 1,
+                    ModuleTrainer tb = new ModuleTrainer(bert, Lora.adaptersOnly(), root, 1,
                             ModuleTrainer.Settings.of(1e-3, 100))) {
                 Seq2SeqGenerator gen = new Seq2SeqGenerator(model, root);
                 Runnable work = new Runnable() {

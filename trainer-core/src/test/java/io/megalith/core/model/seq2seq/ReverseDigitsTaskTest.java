@@ -5,8 +5,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.optim.ModuleTrainer;
 import io.megalith.core.tensor.Torch;
+import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
+import org.assertj.core.api.Assertions;
 import org.junit.jupiter.api.Test;
 
 /** The built-in reversal task: its batches, its held-out split, and a tiny model learning it. */
@@ -52,7 +56,7 @@ class ReverseDigitsTaskTest {
         }
         // sample i of step s depends only on (seed, s, i)
         assertThat(task.train(7, 10, 5).src()).containsExactly(
-                java.util.Arrays.copyOfRange(task.train(7, 0, 15).src(), 80, 120));
+                Arrays.copyOfRange(task.train(7, 0, 15).src(), 80, 120));
     }
 
     /** A tiny model trained for 300 steps (~1.5 s) reverses > 90% of held-out 3-5 digit strings (chance: ~1e-5). */
@@ -72,13 +76,13 @@ class ReverseDigitsTaskTest {
     /** conf/seq2seq-reverse.yaml binds (unknown keys are rejected, overrides apply). */
     @Test
     void shippedConfigLoads() throws Exception {
-        java.nio.file.Path conf = java.nio.file.Path.of("../conf/seq2seq-reverse.yaml");
-        Seq2SeqTaskConfig.Loaded l = Seq2SeqTaskConfig.load(conf, java.util.List.of("train.max_steps=10", "decode.beams=3"));
+        Path conf = Path.of("../conf/seq2seq-reverse.yaml");
+        Seq2SeqTaskConfig.Loaded l = Seq2SeqTaskConfig.load(conf, List.of("train.max_steps=10", "decode.beams=3"));
         assertThat(l.settings().steps()).isEqualTo(10);
         assertThat(l.settings().beams()).isEqualTo(3);
         assertThat(l.settings().maxLen()).isEqualTo(8);
         assertThat(l.settings().minLen()).isEqualTo(4);
-        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Seq2SeqTaskConfig.load(conf, java.util.List.of("train.lrr=1")))
+        Assertions.assertThatThrownBy(() -> Seq2SeqTaskConfig.load(conf, List.of("train.lrr=1")))
                 .hasMessageContaining("train.lrr");
     }
 }

@@ -8,6 +8,7 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
@@ -17,6 +18,7 @@ import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TensorParallelState;
 import io.megalith.core.tensorparallel.TpLayout;
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -25,6 +27,8 @@ import java.util.function.Function;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The encoder and encoder-decoder sub-layers under tensor parallelism, TP=2 vs one rank, with the one-rank
@@ -207,7 +211,7 @@ class TensorParallelLayersTest {
 
     /** Two layers as one module, on one rank of a tensor-parallel layout. */
     private static final class Stack extends Module {
-        final List<TransformerLayer> layers = new java.util.ArrayList<>();
+        final List<TransformerLayer> layers = new ArrayList<>();
 
         Stack(LayerSpec spec, boolean cross, TpLayout tp) {
             super("");
@@ -223,8 +227,8 @@ class TensorParallelLayersTest {
      * TransformerLayer#halves} and summing the ranks' outputs after every step (what the all-reduce at a segment
      * boundary does) gives the one-rank forward.
      */
-    @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
     void layerStacksPostLnEncoderAndPreLnDecoder(boolean decoder) {
         LayerSpec spec = new LayerSpec(16, 4, 0.2, true, decoder, 2, LoraConfig.NONE);
         Random r = new Random(decoder ? 2 : 3);
@@ -271,9 +275,9 @@ class TensorParallelLayersTest {
             PtNDArray cur = Ops.floats(m, x, B, T, 16);
             int steps = 0;
             for (int l = 0; l < 2; l++) {
-                List<List<TransformerLayer.Half>> halves = new java.util.ArrayList<>();
+                List<List<TransformerLayer.Half>> halves = new ArrayList<>();
                 for (Stack st : shards) {
-                    io.megalith.core.nn.LayerNorm before = l == 0 ? null : st.layers.get(l - 1).outputNorm();
+                    LayerNorm before = l == 0 ? null : st.layers.get(l - 1).outputNorm();
                     halves.add(st.layers.get(l).halves(sb, memory, mb, share, before));
                 }
                 for (int k = 0; k < halves.get(0).size(); k++) {
@@ -283,7 +287,7 @@ class TensorParallelLayersTest {
                     steps++;
                 }
             }
-            io.megalith.core.nn.LayerNorm last = shards[0].layers.get(1).outputNorm();
+            LayerNorm last = shards[0].layers.get(1).outputNorm();
             if (last != null) {
                 cur = last.forward(cur);
             }
