@@ -92,8 +92,6 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     private final Communicator tensorParallel;
     private final RankGroups groups;
     private final PipelineExecutor pipeline; // pipeline parallelism, else null
-    private Gpt fullModel; // tensor parallelism: a one-rank copy for evaluation and sampling
-    private ParameterStore fullParams;
     private final long dropoutKey;
     private final ExecutorService workers;
     private final List<GradientBuckets.Bucket> buckets;
@@ -373,13 +371,19 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     public <T> T withFullModel(Function<Gpt, T> work) {
         if (tensorParallel.size() > 1 || groups.pipeline().size() > 1 || groups.expertParallel().size() > 1) {
             Map<String, HostTensor> full = fullParameters();
-            if (fullModel == null) {
-                fullModel = new Gpt(model.config(), model.lora()); // with its adapters, unsplit
-                fullParams = new ParameterStore(fullModel, manager, 0);
-                fullModel.initConstants(manager);
+            // built for this use and freed after it: a copy kept between evaluations would hold the whole model on
+            // every rank of a layout that exists to split it
+            try (NDManager copy = manager.newSubManager()) {
+                Gpt fullModel = new Gpt(model.config(), model.lora()); // with its adapters, unsplit
+                ParameterStore fullParams = new ParameterStore(fullModel, copy, 0);
+                fullModel.initConstants(copy);
+                fullParams.load(full);
+                try {
+                    return work.apply(fullModel);
+                } finally {
+                    fullParams.close();
+                }
             }
-            fullParams.load(full);
-            return work.apply(fullModel);
         }
         if (partitioned == null || partitioned.stage() < 3) {
             return work.apply(model);
