@@ -9,6 +9,7 @@
 #   bench/run-memory.sh [STEPS] [LAYOUTS...]      (needs ../shared/data/tinyshakespeare.txt)
 #   LAYOUTS: dp2-z0 dp2-z1 dp2-z2 dp2-z3 dp4-z0 ... tp2 pp2 one (default: dp2-z0..z3 tp2 pp2)
 #   MODEL="--set model.n_layer=8 --set model.n_embd=512 --set model.n_head=8" (override for the ~100 M model)
+#   ROUNDS=N runs the whole list N times, interleaved, so step-time ratios compare runs under the same load
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS="${1:-40}"; shift || true
@@ -42,6 +43,8 @@ print(f"{layout:7s} P={P/1e6:.1f}M rss@20={at(20):.0f} rss@{last['step']}={last[
       f"loss@{last['step']}={last['loss']:.4f}")
 PY
 }
+ROUNDS="${ROUNDS:-1}"
+for ((round = 1; round <= ROUNDS; round++)); do
 for layout in "${LAYOUTS[@]}"; do
   case "$layout" in
     one) args=() ;;
@@ -50,9 +53,10 @@ for layout in "${LAYOUTS[@]}"; do
     pp2) args=(--set parallel.pp=2 --set parallel.microbatches=4) ;;
     *) echo "unknown layout $layout" >&2; exit 2 ;;
   esac
-  dir="$OUT/$layout"
+  dir="$OUT/$layout"; [[ "$ROUNDS" == 1 ]] || dir="$OUT/$layout-r$round"
   /usr/bin/time -v ./megalith train --config conf/shakespeare-char.yaml --set data.path="$DATA" --set run.dir="$dir" \
     "${MODEL_ARGS[@]}" --set train.max_steps="$STEPS" --set train.eval_every=0 --set train.eval_batches=1 \
     --set checkpoint.every=0 --set generate.samples=0 --set runtime.workers=1 "${args[@]}" > "$dir.log" 2> "$dir.time"
   summarise "$dir" "$dir.time" "$layout"
+done
 done

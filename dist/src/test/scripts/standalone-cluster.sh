@@ -10,7 +10,8 @@
 #                                                 'spark-check --ranks 2', verify both ranks met across 2 executors, stop
 #
 # Every port is chosen by the OS (0), so several clusters can run on one machine. Logs: DIR/*.log.
-# Environment: JAVA_HOME (optional), EXECUTOR_CORES (total cores the submitted app asks for, default 2).
+# Environment: JAVA_HOME (optional), EXECUTOR_CORES (total cores the submitted app asks for, default 2),
+# SUBMIT_OPTS (more spark-submit options, split at spaces, e.g. "--conf spark.executor.defaultJavaOptions=-Xms512m").
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../../.." && pwd)"
 SCRIPTS="$ROOT/dist/src/test/scripts"
@@ -68,7 +69,7 @@ submit() {
       --conf spark.driver.host=127.0.0.1 --conf spark.driver.bindAddress=127.0.0.1 \
       --conf spark.scheduler.minRegisteredResourcesRatio=1.0 --conf spark.ui.enabled=false \
       --executor-cores 1 --total-executor-cores "${EXECUTOR_CORES:-2}" --executor-memory 1g \
-      "$jar" "$@"
+      ${SUBMIT_OPTS:-} "$jar" "$@"
 }
 
 # Stops only the processes this script started in $1, by their pids; workers first (they stop their executors).
@@ -108,5 +109,5 @@ case "${1:-}" in
   submit) submit "${@:2}" ;;
   stop) stop "$2" ;;
   check) check "${2:-}" ;;
-  *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
 esac
