@@ -28,7 +28,7 @@ for layout in "${LAYOUTS[@]}"; do
   submitter=$!
   : > "$dir.rss"
   while kill -0 "$submitter" 2>/dev/null; do # executor pid, RSS in MiB, the step rank 0 last reported
-    step="$(tail -1 "$dir/metrics.jsonl" 2>/dev/null | sed -n 's/.*"step":\([0-9]*\).*/\1/p')"
+    step="$(tail -1 "$dir/metrics.jsonl" 2>/dev/null | sed -n 's/.*"step":\([0-9]*\).*/\1/p' || true)"
     for pid in $(pgrep -f CoarseGrainedExecutorBackend || true); do
       rss="$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$pid/status" 2>/dev/null || true)"
       [[ -z "$rss" ]] || echo "$pid $rss ${step:-0}" >> "$dir.rss"
