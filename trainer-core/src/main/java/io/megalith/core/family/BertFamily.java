@@ -48,11 +48,6 @@ final class BertFamily implements ModelFamily {
     }
 
     @Override
-    public int layers(MegalithConfig.Model m) {
-        return m.nLayer();
-    }
-
-    @Override
     public RankRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
             boolean leader, String preparedData) throws IOException {
         return new FamilyTrainingRun(objective(), cfg, hadoop, console, groups, leader, preparedData);

@@ -26,7 +26,9 @@ public interface ModelFamily extends FamilyRules {
     long parameterCount(MegalithConfig.Model m, long vocab);
 
     /** Transformer layers, each holding one micro-batch's activations (the dry run's activation estimate). */
-    int layers(MegalithConfig.Model m);
+    default int layers(MegalithConfig.Model m) {
+        return m.nLayer();
+    }
 
     /** The training run of one rank of a job. */
     RankRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups, boolean leader,

@@ -54,7 +54,12 @@ public final class SegmentedPass {
         /** Keep only segment inputs; recompute every segment but the last (activation checkpointing). */
         ALL_BUT_LAST,
         /** Recompute every segment, the loss too: no graph outlives its segment's forward (ZeRO-3). */
-        ALL
+        ALL;
+
+        /** What {@code train.activation_checkpointing} asks for. */
+        public static Recompute of(boolean activationCheckpointing) {
+            return activationCheckpointing ? ALL_BUT_LAST : NONE;
+        }
     }
 
     /**

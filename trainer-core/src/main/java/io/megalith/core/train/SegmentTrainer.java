@@ -252,8 +252,7 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
         Scalars.sum(counts, dataParallel);
         long commNanos = System.nanoTime() - t0;
         long stepKey = CounterRng.key(dropoutKey, step);
-        SegmentedPass.Recompute recompute = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST
-                : SegmentedPass.Recompute.NONE;
+        SegmentedPass.Recompute recompute = SegmentedPass.Recompute.of(cfg.activationCheckpointing());
         double loss = 0;
         for (int m = 0; m < accum; m++) {
             if (parts[m] == null) {

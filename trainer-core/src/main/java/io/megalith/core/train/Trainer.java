@@ -481,8 +481,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         long stepKey = CounterRng.key(dropoutKey, step);
         startMoeStats();
         int seq = model.stageSequenceLength(micro[0].seqLen()); // sequence parallelism: stages exchange shards
-        SegmentedPass.Recompute recompute = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST
-                : SegmentedPass.Recompute.NONE;
+        SegmentedPass.Recompute recompute = SegmentedPass.Recompute.of(cfg.activationCheckpointing());
         PipelineExecutor.Result result = pipeline.run(accum, new Shape(rows, seq, model.config().nEmbd()), (m, mm) -> {
             Targets tg = Targets.of(mm, micro[m].targets());
             double share = (double) tg.counted() / batches.scored();
@@ -599,8 +598,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             ForwardContext ctx = new ForwardContext(true, stepKey, firstSample + from, m).withMoe(moeContext());
             // mean over this part's tokens, weighted by the part's share of all tokens of the step
             double share = (double) tg.counted() / stepScored;
-            SegmentedPass.Recompute asked = cfg.activationCheckpointing() ? SegmentedPass.Recompute.ALL_BUT_LAST
-                    : SegmentedPass.Recompute.NONE;
+            SegmentedPass.Recompute asked = SegmentedPass.Recompute.of(cfg.activationCheckpointing());
             float loss = SegmentedPass.run(net.segments(tg), ids, ctx, (float) share, hooks,
                     partitioned != null ? partitioned.recompute(asked) : asked, tensorParallel);
             return loss * share;
@@ -609,10 +607,11 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
 
     /** Mean loss over {@code batches} validation batches (no dropout, no gradients). */
     public double validationLoss(int batches) {
-        return withFullModel(full -> validationLossOf(full, batches));
+        return withFullModel(full -> validationLoss(full, batches));
     }
 
-    private double validationLossOf(Gpt full, int batches) {
+    /** As {@link #validationLoss(int)} on {@code full}, a one-rank model of this trainer's (see {@link #withFullModel}). */
+    public double validationLoss(Gpt full, int batches) {
         double sum = 0;
         for (int i = 0; i < batches; i++) {
             Batch batch = data.validation(i, cfg.batchSize());

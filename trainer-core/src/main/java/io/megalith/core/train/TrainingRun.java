@@ -348,18 +348,21 @@ public final class TrainingRun implements RankRun {
                 seconds > 0 ? trainTokens / seconds : 0, seconds);
     }
 
+    /** The held-out loss (and exact match where the task has one), all on one gathered model. */
     private double evaluate(Map<String, Object> rec) {
-        double val = trainer.validationLoss(cfg.train().evalBatches());
-        rec.put("val_loss", val);
-        if (data instanceof PairsData pairs) {
-            rec.put("answer_loss", val); // the validation loss of the pairs task is on held-out answers only
-            rec.put("exact_match", trainer.withFullModel(full -> pairAccuracy(full, pairs, 0).accuracy()));
-        }
-        if (data instanceof AdditionData addition) {
-            rec.put("exact_match", trainer.withFullModel(
-                    full -> AdditionAccuracy.evaluate(full, addition, manager, cfg.data().evalPairs(), 0).accuracy()));
-        }
-        return val;
+        return trainer.withFullModel(full -> {
+            double val = trainer.validationLoss(full, cfg.train().evalBatches());
+            rec.put("val_loss", val);
+            if (data instanceof PairsData pairs) {
+                rec.put("answer_loss", val); // the validation loss of the pairs task is on held-out answers only
+                rec.put("exact_match", pairAccuracy(full, pairs, 0).accuracy());
+            }
+            if (data instanceof AdditionData addition) {
+                rec.put("exact_match",
+                        AdditionAccuracy.evaluate(full, addition, manager, cfg.data().evalPairs(), 0).accuracy());
+            }
+            return val;
+        });
     }
 
     private static String evalLine(long step, double loss, double val, Double exact) {

@@ -428,24 +428,17 @@ public final class DataParallelOptimizer {
     }
 
     private long[] shardDecayRanges(long[] decay) {
-        List<Long> out = new ArrayList<>();
+        ShardRanges out = new ShardRanges();
         for (int b = 0; b < buckets.size(); b++) {
             for (int r = 0; r < decay.length; r += 2) {
                 long a = Math.max(decay[r], pieceFrom[b]);
                 long e = Math.min(decay[r + 1], pieceTo[b]);
                 if (a < e) {
-                    long s = shardOffset[b] + (a - pieceFrom[b]);
-                    long t = shardOffset[b] + (e - pieceFrom[b]);
-                    if (!out.isEmpty() && out.get(out.size() - 1) == s) {
-                        out.set(out.size() - 1, t);
-                    } else {
-                        out.add(s);
-                        out.add(t);
-                    }
+                    out.add(shardOffset[b] + (a - pieceFrom[b]), shardOffset[b] + (e - pieceFrom[b]));
                 }
             }
         }
-        return out.stream().mapToLong(Long::longValue).toArray();
+        return out.toArray();
     }
 
     /** The ranges {from, to, ...} clipped to [0, end). */

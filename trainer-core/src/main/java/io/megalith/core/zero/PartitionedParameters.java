@@ -253,7 +253,7 @@ public final class PartitionedParameters implements ModelParameters {
 
     /** Decay ranges in shard coordinates ({from, to, ...}), for AdamW over the shard. */
     public long[] shardDecayRanges() {
-        List<Long> out = new ArrayList<>();
+        ShardRanges out = new ShardRanges();
         for (Group g : groups) {
             for (Parameter p : g.params()) {
                 if (!p.decay()) {
@@ -263,17 +263,11 @@ public final class PartitionedParameters implements ModelParameters {
                 long b = Math.min(p.offset() + p.numel(), pieceTo[g.index()]);
                 if (a < b) {
                     long s = shardOffset[g.index()] + (a - pieceFrom[g.index()]);
-                    long t = s + (b - a);
-                    if (!out.isEmpty() && out.get(out.size() - 1) == s) {
-                        out.set(out.size() - 1, t);
-                    } else {
-                        out.add(s);
-                        out.add(t);
-                    }
+                    out.add(s, s + (b - a));
                 }
             }
         }
-        return out.stream().mapToLong(Long::longValue).toArray();
+        return out.toArray();
     }
 
     public boolean isMaterialised(int g) {
