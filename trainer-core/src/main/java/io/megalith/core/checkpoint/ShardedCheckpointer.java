@@ -7,6 +7,7 @@ import io.megalith.comm.ReduceOp;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
+import io.megalith.core.tensor.HostCopies;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.zero.DataParallelOptimizer;
 import java.io.FileNotFoundException;
@@ -14,7 +15,9 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,6 +31,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.Predicate;
 import org.apache.hadoop.fs.Path;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,8 +39,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Sharded, asynchronous checkpoints of one rank of a (dp x tp x pp, ZeRO) job, and their resharding load.
  *
- * <p><b>Save.</b> Every rank snapshots what it owns to host memory on the training thread (ZeRO pieces are
- * gathered over dp first, over edp for expert parameters: a collective), then a background thread writes it as
+ * <p><b>Save.</b> Every rank copies the tensors it writes into native memory on the training thread (ZeRO pieces
+ * are gathered over dp one group at a time, over edp for expert parameters: a collective; no rank holds the whole
+ * model or optimizer state for it, and nothing lands on the Java heap), then a background thread writes them as
  * {@code model-rNNNNN} and {@code optimizer-rNNNNN.safetensors} into the step's shared staging directory, with its
  * marker last. Who writes what: a tensor-parallel slice is written by its tp rank (a piece: ranges along one dim);
  * a tensor replicated over tp by tp rank 0; the token embedding (on the first and last stage) by the first stage;
@@ -96,11 +101,15 @@ public final class ShardedCheckpointer implements AutoCloseable {
      * model families).
      */
     public interface Source {
-        /** This rank's parameters (its tp slices, this stage's tensors; ZeRO-2/3: {@code toHost} gathers over dp). */
+        /** This rank's parameters (its tp slices, this stage's tensors; ZeRO-3: partitioned over dp). */
         ModelParameters parameters();
 
-        /** This rank's AdamW state by name ({@code exp_avg.*}, {@code exp_avg_sq.*}) as its layout holds it. */
-        Map<String, HostTensor> localOptimizerState();
+        /**
+         * Copies the AdamW moments ({@code exp_avg.<param>}, {@code exp_avg_sq.<param>}) of the trainable parameters
+         * {@code which} selects, as this rank's layout holds them (its tp slices, this stage's tensors), whole over
+         * the data-parallel group: a collective over dp (experts: edp), each rank with its own selection.
+         */
+        void copyOptimizerState(Predicate<Parameter> which, HostCopies out);
 
         /** Sets every parameter from the one-rank model's tensors (this rank takes its slices). */
         void loadFullParameters(Map<String, HostTensor> full);
@@ -161,13 +170,15 @@ public final class ShardedCheckpointer implements AutoCloseable {
         awaitPending();
         String nonce = agreeOnNonce();
         long t0 = System.nanoTime();
-        Map<String, List<CheckpointStore.Piece>> files = snapshot();
-        long bytes = 0;
-        for (List<CheckpointStore.Piece> ps : files.values()) {
-            for (CheckpointStore.Piece p : ps) {
-                bytes += p.data().data().remaining();
-            }
+        HostCopies copies = new HostCopies();
+        Map<String, List<CheckpointStore.Piece>> files;
+        try {
+            files = snapshot(copies);
+        } catch (RuntimeException e) {
+            copies.close();
+            throw e;
         }
+        long bytes = copies.bytes();
         Map<String, byte[]> blobs = rank == 0 ? rank0Blobs : Map.of();
         for (byte[] b : blobs.values()) {
             bytes += b.length;
@@ -178,9 +189,14 @@ public final class ShardedCheckpointer implements AutoCloseable {
         Timing[] timing = new Timing[1];
         Callable<Void> write = () -> {
             long w0 = System.nanoTime();
-            CheckpointStore.RankShard own = store.writeShard(staging, rank, files, blobs, rank != 0);
-            if (rank == 0) { // rank 0 needs no marker of its own
-                store.commitSharded(step, staging, layout, RunStateCodec.FILE, commitTimeoutMillis, own);
+            try {
+                CheckpointStore.RankShard own = store.writeShard(staging, rank, files, blobs, rank != 0);
+                copies.close(); // written: the copies go back to the system before the commit's wait
+                if (rank == 0) { // rank 0 needs no marker of its own
+                    store.commitSharded(step, staging, layout, RunStateCodec.FILE, commitTimeoutMillis, own);
+                }
+            } finally {
+                copies.close();
             }
             timing[0] = new Timing(step, blockingMs, (System.nanoTime() - w0) / 1e6, 0, total);
             return null;
@@ -255,10 +271,12 @@ public final class ShardedCheckpointer implements AutoCloseable {
         return String.format("%016x", b.getLong(0));
     }
 
-    /** The pieces this rank writes, by file: copies in host memory (the step may go on). */
-    private Map<String, List<CheckpointStore.Piece>> snapshot() {
-        Map<String, HostTensor> values = trainer.parameters().toHost(); // ZeRO-2/3: gathered over dp (experts: edp)
-        Map<String, HostTensor> moments = trainer.localOptimizerState(); // ZeRO-1+: over dp (experts: edp)
+    /**
+     * The pieces this rank writes, by file: copies (into {@code copies}, native memory) of only the tensors this rank
+     * writes, so that the step may go on. ZeRO pieces are gathered one group at a time: no rank ever holds the whole
+     * model or optimizer state for a save.
+     */
+    private Map<String, List<CheckpointStore.Piece>> snapshot(HostCopies copies) {
         Communicator tp = groups.tensorParallel();
         Communicator dp = groups.dataParallel();
         boolean firstStage = groups.pipeline().rank() == 0;
@@ -280,8 +298,7 @@ public final class ShardedCheckpointer implements AutoCloseable {
         boolean expertParallel = groups.expertParallel().size() > 1;
         long[] load = new long[dp.size()];
         long[] expertLoad = new long[expertParallel ? edp.size() : 0];
-        List<CheckpointStore.Piece> weights = new ArrayList<>();
-        List<CheckpointStore.Piece> optimizer = new ArrayList<>();
+        List<Parameter> written = new ArrayList<>();
         for (Parameter p : mine) {
             boolean expert = expertParallel && DataParallelOptimizer.isExpert(p);
             long[] l = expert ? expertLoad : load;
@@ -292,12 +309,20 @@ public final class ShardedCheckpointer implements AutoCloseable {
                 }
             }
             l[owner] += p.numel();
-            if (owner != (expert ? edp.rank() : dp.rank())) {
-                continue;
+            if (owner == (expert ? edp.rank() : dp.rank())) {
+                written.add(p);
             }
-            weights.add(piece(p, p.name(), values.get(p.name())));
+        }
+        Set<Parameter> selected = Collections.newSetFromMap(new IdentityHashMap<>());
+        selected.addAll(written);
+        trainer.parameters().copyValues(selected::contains, copies); // ZeRO-3: gathered over dp (experts: edp)
+        trainer.copyOptimizerState(selected::contains, copies); // ZeRO-1+: over dp (experts: edp)
+        List<CheckpointStore.Piece> weights = new ArrayList<>();
+        List<CheckpointStore.Piece> optimizer = new ArrayList<>();
+        for (Parameter p : written) {
+            weights.add(piece(p, p.name(), copies.get(p.name())));
             for (String prefix : List.of("exp_avg.", "exp_avg_sq.")) {
-                HostTensor m = moments.get(prefix + p.name());
+                HostTensor m = copies.get(prefix + p.name());
                 if (m != null) {
                     optimizer.add(piece(p, prefix + p.name(), m));
                 }

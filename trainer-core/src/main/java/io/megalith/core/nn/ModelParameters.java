@@ -1,8 +1,10 @@
 package io.megalith.core.nn;
 
+import io.megalith.core.tensor.HostCopies;
 import io.megalith.core.tensor.HostTensor;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * Where a model's parameters live: replicated in one flat buffer ({@link ParameterStore}) or partitioned
@@ -16,6 +18,12 @@ public interface ModelParameters extends AutoCloseable {
 
     /** Every parameter in full, by name (partitioned storage gathers: a collective). */
     Map<String, HostTensor> toHost();
+
+    /**
+     * Copies the values of the parameters {@code which} selects into {@code out}, whole, by name (partitioned storage
+     * gathers one group at a time: a collective, each rank with its own selection).
+     */
+    void copyValues(Predicate<Parameter> which, HostCopies out);
 
     /** Sets every parameter from full named tensors. */
     void load(Map<String, HostTensor> tensors);

@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.tensor.HostCopies;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import java.nio.ByteBuffer;
@@ -15,6 +16,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * Owns the storage of a module's parameters: one flat float32 buffer, each parameter a contiguous
@@ -359,6 +361,17 @@ public final class ParameterStore implements ModelParameters {
     /** A copy of every parameter, by name, in store order. */
     public Map<String, HostTensor> toHost() {
         return slices(values(), "");
+    }
+
+    @Override
+    public void copyValues(Predicate<Parameter> which, HostCopies out) {
+        FloatBuffer values = values();
+        for (Parameter p : params) {
+            if (which.test(p)) {
+                out.put(p.name(), p.shape(), values.duplicate().position((int) p.offset())
+                        .limit((int) (p.offset() + p.numel())).slice());
+            }
+        }
     }
 
     /** Cuts a flat buffer aligned with this store into named host copies ({@code prefix + name}). */

@@ -14,11 +14,13 @@ import io.megalith.core.model.bert.MlmBatch;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqTask;
 import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.optim.LrSchedule;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.CounterRng;
+import io.megalith.core.tensor.HostCopies;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensorparallel.TensorParallelState;
 import io.megalith.core.zero.DataParallelOptimizer;
@@ -27,6 +29,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * {@link Trainer}'s step for any model that runs as segments (BERT, the encoder-decoder; the GPT has its own
@@ -183,13 +186,9 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
         return optimizer.optimizer().stepCount();
     }
 
-    /**
-     * This rank's AdamW state by name as its layout holds the parameters: whole over the data-parallel group (ZeRO-1
-     * pieces gathered: a collective over dp), this rank's tensor-parallel slices.
-     */
     @Override
-    public Map<String, HostTensor> localOptimizerState() {
-        return optimizer.gatherState();
+    public void copyOptimizerState(Predicate<Parameter> which, HostCopies out) {
+        optimizer.copyState(which, out);
     }
 
     /** Full AdamW state by name, the one-rank model's (a collective over dp, and over tp under tensor parallelism). */

@@ -23,6 +23,7 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.tensor.HostCopies;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensorparallel.TensorParallelState;
 import io.megalith.core.zero.DataParallelOptimizer;
@@ -30,6 +31,7 @@ import io.megalith.core.zero.GradientBuckets;
 import io.megalith.core.zero.PartitionedOptimizer;
 import io.megalith.core.zero.PartitionedParameters;
 import java.util.Map;
+import java.util.function.Predicate;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.optim.LrSchedule;
 import io.megalith.core.pipeline.PipelineExecutor;
@@ -252,12 +254,13 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         return params;
     }
 
-    /**
-     * This rank's AdamW state by name as its layout holds the parameters: whole over the data-parallel group
-     * (ZeRO pieces gathered: a collective over dp), this rank's tensor-parallel slices, this stage's tensors.
-     */
-    public Map<String, HostTensor> localOptimizerState() {
-        return optimizer != null ? optimizer.gatherState() : partitioned.gatherState();
+    @Override
+    public void copyOptimizerState(Predicate<Parameter> which, HostCopies out) {
+        if (optimizer != null) {
+            optimizer.copyState(which, out);
+        } else {
+            partitioned.copyState(which, out);
+        }
     }
 
     /** Full AdamW state by name, whatever the partitioning (a collective over the data-parallel group). */

@@ -10,6 +10,7 @@ import io.megalith.comm.Scalars;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.optim.AdamW;
+import io.megalith.core.tensor.HostCopies;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.ScratchBuffer;
 import java.nio.ByteBuffer;
@@ -20,6 +21,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * Gradient synchronisation and the optimizer step of a data-parallel rank with replicated parameters,
@@ -374,6 +376,53 @@ public final class DataParallelOptimizer {
             DirectBuffers.free(all);
         }
         return out;
+    }
+
+    /**
+     * Copies the AdamW moments ({@code exp_avg.<param>}, {@code exp_avg_sq.<param>}) of the trainable parameters
+     * {@code which} selects into {@code out}, whole. With a partitioned state it is a collective (all ranks of the
+     * group call it, each with its own selection): one bucket at a time is gathered into a scratch buffer of one
+     * bucket's size, so a rank holds its selection and one bucket, never the whole state.
+     */
+    public void copyState(Predicate<Parameter> which, HostCopies out) {
+        List<Parameter> trainable = store.trainableParameters();
+        if (stage == 0) {
+            for (String prefix : List.of("exp_avg.", "exp_avg_sq.")) {
+                FloatBuffer state = prefix.equals("exp_avg.") ? adam.expAvg() : adam.expAvgSq();
+                for (Parameter p : trainable) {
+                    if (which.test(p)) {
+                        out.put(prefix + p.name(), p.shape(), slice(state, p.offset(), p.offset() + p.numel()));
+                    }
+                }
+            }
+            return;
+        }
+        long largest = 0;
+        for (GradientBuckets.Bucket b : buckets) {
+            largest = Math.max(largest, b.size());
+        }
+        ByteBuffer scratch = direct(largest);
+        try {
+            for (String prefix : List.of("exp_avg.", "exp_avg_sq.")) {
+                FloatBuffer state = prefix.equals("exp_avg.") ? adam.expAvg() : adam.expAvgSq();
+                for (GradientBuckets.Bucket b : buckets) {
+                    int len = (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
+                    ByteBuffer mine = bytes(scratch, pieceFrom[b.index()] - b.from(), pieceTo[b.index()] - b.from());
+                    mine.asFloatBuffer().put(state.slice(shardOffset[b.index()], len));
+                    ByteBuffer bucket = bytes(scratch, 0, b.size());
+                    groupOf(b.index()).allGather(mine, bucket, ElementType.F32);
+                    FloatBuffer values = bucket.asFloatBuffer();
+                    for (Parameter p : trainable) {
+                        if (p.offset() >= b.from() && p.offset() < b.to() && which.test(p)) {
+                            out.put(prefix + p.name(), p.shape(),
+                                    slice(values, p.offset() - b.from(), p.offset() - b.from() + p.numel()));
+                        }
+                    }
+                }
+            }
+        } finally {
+            DirectBuffers.free(scratch);
+        }
     }
 
     /** The partitioned {@code state} gathered into {@code all} (in place: each rank's pieces are its segments). */

@@ -9,6 +9,7 @@ import io.megalith.core.nn.Parameter;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.segment.SegmentedPass;
+import io.megalith.core.tensor.HostCopies;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.ScratchBuffer;
 import java.nio.ByteBuffer;
@@ -20,6 +21,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * ZeRO stages 2 and 3 over {@link PartitionedParameters}: each rank keeps only its pieces of the
@@ -285,6 +287,32 @@ public final class PartitionedOptimizer implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /**
+     * Copies the AdamW moments of the parameters {@code which} selects into {@code out}, whole (a collective: every
+     * rank of the group calls it, each with its own selection). One group at a time is gathered into the staging
+     * buffer the step already reuses, so a rank holds its selection and one group, never the whole state.
+     */
+    public void copyState(Predicate<Parameter> which, HostCopies out) {
+        for (String prefix : List.of("exp_avg.", "exp_avg_sq.")) {
+            FloatBuffer state = prefix.equals("exp_avg.") ? adam.expAvg() : adam.expAvgSq();
+            for (PartitionedParameters.Group g : params.groups()) {
+                int len = (int) (params.pieceTo(g.index()) - params.pieceFrom(g.index()));
+                ByteBuffer mine = reduced.floats(len);
+                mine.asFloatBuffer().put(state.slice(params.shardOffset(g.index()), len));
+                ByteBuffer all = staged.floats(g.size());
+                params.communicator(g.index()).allGather(mine, all, ElementType.F32);
+                FloatBuffer f = all.asFloatBuffer();
+                for (Parameter p : g.params()) {
+                    if (which.test(p)) {
+                        int at = (int) (p.offset() - g.from());
+                        out.put(prefix + p.name(), p.shape(), f.duplicate().position(at).limit(at + (int) p.numel())
+                                .slice());
+                    }
+                }
+            }
+        }
     }
 
     /** Restores this rank's pieces of the AdamW state from full named tensors, and the step count. */

@@ -15,6 +15,7 @@ import io.megalith.comm.Handle;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.tensor.HostCopies;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import java.nio.ByteBuffer;
@@ -418,6 +419,27 @@ public final class PartitionedParameters implements ModelParameters {
             out.putAll(frozen.toHost());
         }
         return out;
+    }
+
+    @Override
+    public void copyValues(Predicate<Parameter> which, HostCopies out) {
+        for (Group g : groups) {
+            boolean was = full[g.index()] != null;
+            materialise(g.index()); // the group's all-gather: every rank takes part, whatever it selects
+            FloatBuffer all = Ops.bytes(full[g.index()], true).asFloatBuffer();
+            for (Parameter p : g.params()) {
+                if (which.test(p)) {
+                    int at = (int) (p.offset() - g.from());
+                    out.put(p.name(), p.shape(), all.duplicate().position(at).limit(at + (int) p.numel()).slice());
+                }
+            }
+            if (!was) {
+                release(g.index());
+            }
+        }
+        if (frozen != null) {
+            frozen.copyValues(which, out);
+        }
     }
 
     /** Takes this rank's pieces from full named tensors (and refreshes materialised groups). */
