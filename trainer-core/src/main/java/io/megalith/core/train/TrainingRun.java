@@ -38,6 +38,7 @@ import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.eval.AdditionAccuracy;
 import io.megalith.core.train.eval.PairAccuracy;
+import io.megalith.core.train.outputs.LoraCheck;
 import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.core.train.report.LossChart;
 import io.megalith.core.train.report.MetricsLog;
@@ -334,7 +335,8 @@ public final class TrainingRun implements RankRun {
             checkpointer.awaitPending(); // the last checkpoint is complete when the run returns
         }
         if (leader && end >= t.maxSteps() && cfg.finetune().loraConfig().enabled()) {
-            LoraOutputs.write(cfg, hadoop, checkpoints, model.config(), data, manager, console);
+            LoraOutputs.write(cfg, hadoop, checkpoints, LoraCheck.gpt(model.config(), cfg.finetune().loraConfig(),
+                    data.validation(0, 4), manager), console);
         }
         if (end == startStep && startStep >= t.maxSteps()) {
             console.printf("megalith: %s is already trained to step %d%n", cfg.run().dir(), startStep);

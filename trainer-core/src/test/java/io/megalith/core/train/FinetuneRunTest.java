@@ -22,6 +22,7 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
+import io.megalith.core.train.outputs.LoraCheck;
 import io.megalith.core.train.outputs.LoraOutputs;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -132,7 +133,7 @@ class FinetuneRunTest {
             assertThat(trained.model().parameters().stream().anyMatch(p -> Lora.isAdapter(p.name()))).isTrue();
             int vocab = trained.model().config().vocabSize();
             long[] ids = new Random(1).longs(2 * 16, 0, vocab).toArray();
-            double diff = LoraOutputs.maxLogitDiff(trained.model().config(), cfg.finetune().loraConfig(), last,
+            double diff = LoraCheck.maxLogitDiff(trained.model().config(), cfg.finetune().loraConfig(), last,
                     merged.tensors(), new Batch(ids, ids.clone(), 2, 16), trained.manager());
             assertThat(diff).as("base + adapters vs merged logits").isLessThan(1e-4);
         }
