@@ -12,11 +12,11 @@ import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.PairsData;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
+import io.megalith.core.generate.TextSamples;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.BaseRun;
-import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.eval.AdditionAccuracy;
 import io.megalith.core.train.eval.PairAccuracy;
 import java.io.IOException;
@@ -113,7 +113,7 @@ public final class TrainedGpt implements TrainedModel {
         for (String p : r.prompts().isEmpty() ? Collections.singletonList(g.prompt()) : r.prompts()) {
             MegalithConfig.Generate one = new MegalithConfig.Generate(p, g.maxNewTokens(), g.temperature(), g.topK(),
                     g.samples());
-            for (String t : TrainingRun.generateText(model, tokenizer, manager, one, seed)) {
+            for (String t : TextSamples.of(model, tokenizer, manager, one, seed)) {
                 out.println(t);
                 out.println("---");
             }
