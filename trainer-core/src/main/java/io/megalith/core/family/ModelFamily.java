@@ -47,9 +47,4 @@ public interface ModelFamily extends FamilyRules {
      * {@code megalith generate} runs. A family whose model does not generate refuses, saying what to do instead.
      */
     TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) throws IOException;
-
-    /** Whether {@code family} (a config's or a checkpoint's model.family) is this family. */
-    default boolean named(String family) {
-        return name().equals(family);
-    }
 }

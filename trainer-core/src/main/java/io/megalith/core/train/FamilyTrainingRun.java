@@ -213,7 +213,7 @@ public final class FamilyTrainingRun implements RankRun {
     private void checkCompatible(ShardedCheckpointer.Restored r) throws IOException {
         RunState s = r.state();
         String family = cfg.model().family();
-        if (!family.equals(s.family()) || !shape.equals(s.familyModel())) {
+        if (!cfg.sameFamily(s.family()) || !shape.equals(s.familyModel())) {
             throw new IllegalStateException("run.dir " + cfg.run().dir() + " holds checkpoints of a different model ("
                     + s.family() + " " + (s.model() != null ? s.model() : s.familyModel()) + ") than the config asks "
                     + "for (" + family + " " + shape + "); use another run.dir or the same model settings");
