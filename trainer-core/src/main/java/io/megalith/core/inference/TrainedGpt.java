@@ -1,12 +1,7 @@
 package io.megalith.core.inference;
 
 import ai.djl.ndarray.NDManager;
-import io.megalith.core.checkpoint.CheckpointStore;
-import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.core.checkpoint.RunState;
-import io.megalith.core.checkpoint.RunStateCodec;
-import io.megalith.core.checkpoint.ShardedCheckpointer;
-import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.PairsData;
@@ -22,7 +17,6 @@ import io.megalith.core.train.eval.PairAccuracy;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.Collections;
-import java.util.List;
 import org.apache.hadoop.conf.Configuration;
 
 /** A GPT and its tokenizer loaded from the latest complete checkpoint of a run directory, for inference. */
@@ -48,23 +42,20 @@ public final class TrainedGpt implements TrainedModel {
 
     public static TrainedGpt load(String runDir, Configuration hadoop, int threads) throws IOException {
         Torch.load(threads);
-        LoadedCheckpoint ckpt = new CheckpointStore(runDir, hadoop, 0).loadLatest()
-                .orElseThrow(() -> new IOException("no complete checkpoint in " + runDir + "/checkpoints"));
-        byte[] kryo = ckpt.blobFiles().get(RunStateCodec.FILE);
-        RunState state = kryo != null ? RunStateCodec.decode(kryo)
-                : RunState.fromJson(ckpt.blobFiles().get(ShardedCheckpointer.LEGACY_STATE_FILE));
+        SavedRun saved = SavedRun.latest(runDir, hadoop);
+        RunState state = saved.state();
         if (state.model() == null) {
             throw new IOException(runDir + " holds a model.family " + state.family() + " checkpoint ("
                     + state.familyModel() + "), not a GPT's");
         }
-        MegalithConfig cfg = ConfigLoader.fromYaml(state.configYaml(), List.of(), runDir + " (saved config)");
-        Tokenizer tok = Tokenizers.fromBytes(ckpt.blobFiles().get(ShardedCheckpointer.TOKENIZER_FILE));
+        MegalithConfig cfg = saved.config();
+        Tokenizer tok = Tokenizers.fromBytes(saved.tokenizer());
         NDManager manager = Torch.newManager();
         // a LoRA fine-tune's checkpoint holds its adapters: build the model with them (its saved finetune section)
         Gpt model = new Gpt(state.model(), cfg.finetune().loraConfig());
         ParameterStore params = new ParameterStore(model, manager, state.seed());
         model.initConstants(manager);
-        params.load(ckpt.tensorFiles().get(ShardedCheckpointer.MODEL));
+        params.load(saved.model());
         return new TrainedGpt(runDir, hadoop, cfg, state, tok, manager, model);
     }
 

@@ -1,12 +1,7 @@
 package io.megalith.core.inference;
 
 import ai.djl.ndarray.NDManager;
-import io.megalith.core.checkpoint.CheckpointStore;
-import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.core.checkpoint.RunState;
-import io.megalith.core.checkpoint.RunStateCodec;
-import io.megalith.core.checkpoint.ShardedCheckpointer;
-import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqConfig;
@@ -53,16 +48,14 @@ public final class TrainedSeq2Seq implements TrainedModel {
     public static TrainedSeq2Seq load(String runDir, Predicate<String> family, Configuration hadoop, int threads)
             throws IOException {
         Torch.load(threads);
-        LoadedCheckpoint ckpt = new CheckpointStore(runDir, hadoop, 0).loadLatest()
-                .orElseThrow(() -> new IOException("no complete checkpoint in " + runDir + "/checkpoints"));
-        RunState state = RunStateCodec.decode(ckpt.blobFiles().get(RunStateCodec.FILE));
+        SavedRun saved = SavedRun.latest(runDir, hadoop);
+        RunState state = saved.state();
         if (!family.test(state.family())) {
             throw new IOException(runDir + " holds a model.family " + state.family() + " checkpoint, not an "
                     + "encoder-decoder's");
         }
-        MegalithConfig cfg = ConfigLoader.fromYaml(state.configYaml(), List.of(), runDir + " (saved config)");
-        Seq2SeqRunTask.Vocabulary vocab = Seq2SeqRunTask.vocabulary(
-                ckpt.blobFiles().get(ShardedCheckpointer.TOKENIZER_FILE), cfg);
+        MegalithConfig cfg = saved.config();
+        Seq2SeqRunTask.Vocabulary vocab = Seq2SeqRunTask.vocabulary(saved.tokenizer(), cfg);
         Seq2SeqConfig shape = vocab.modelConfig(cfg);
         Seq2SeqConfig adapted = shape.withLora(cfg.finetune().loraConfig());
         if (adapted.toString().equals(state.familyModel())) { // trained with LoRA adapters (finetune.lora)
@@ -76,7 +69,7 @@ public final class TrainedSeq2Seq implements TrainedModel {
         try {
             EncoderDecoder model = new EncoderDecoder(shape);
             ParameterStore params = new ParameterStore(model, manager, state.seed());
-            params.load(ckpt.tensorFiles().get(ShardedCheckpointer.MODEL));
+            params.load(saved.model());
             return new TrainedSeq2Seq(runDir, hadoop, cfg, state.step(), vocab, manager, model);
         } catch (RuntimeException e) {
             manager.close();
