@@ -14,8 +14,8 @@ import org.apache.hadoop.conf.Configuration;
  * One model family ({@code model.family}), registered by name in {@link ModelFamilies}: everything that varies by
  * family is asked of it (as torchtitan asks a TrainSpec), so no code outside the registry compares family names.
  * Its name, config checks and capabilities are the {@link FamilyRules} that config validation applies; the rest
- * is what training, the dry run and generation ask of it
- * ({@link #loadTrained}: one {@code megalith generate} entry for every family). Runs get what they need (the objective) from it.
+ * is what training, the dry run and generation ask of it ({@link #loadTrained}: one {@code megalith generate} entry
+ * for every family). Runs get what they need (the objective) from it.
  */
 public interface ModelFamily extends FamilyRules {
     /** How messages name the model (e.g. "GPT"). */
