@@ -1,23 +1,19 @@
 package io.megalith.launcher.cli;
 
-import io.megalith.core.config.MegalithConfig;
-import io.megalith.core.data.AdditionData;
-import io.megalith.core.data.PairsData;
-import io.megalith.core.data.tokenizer.Tokenizers;
-import io.megalith.core.train.BaseRun;
-import io.megalith.core.train.TrainingRun;
-import io.megalith.core.train.eval.AdditionAccuracy;
-import io.megalith.core.train.eval.PairAccuracy;
-import io.megalith.core.train.outputs.TrainedModel;
+import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.inference.GenerateRequest;
+import io.megalith.core.inference.TrainedModel;
 import java.io.IOException;
-import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.hadoop.conf.Configuration;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code megalith generate}: samples text from the latest checkpoint of a run. */
+/**
+ * {@code megalith generate}: the latest checkpoint of a run, loaded by its model family, continues text (the GPT) or
+ * decodes source strings (the encoder-decoder); the family reads the options it has a use for.
+ */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Sample from a trained run (its latest complete checkpoint), with a KV cache.")
 final class GenerateCommand implements Callable<Integer> {
@@ -52,60 +48,13 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "libtorch threads (0 = its default)")
     int threads;
 
+    /** One path for every family: the run's family (its checkpoint says which) loads it and generates. */
     @Override
     public Integer call() throws IOException {
-        Integer family = FamilyGenerate.run(runDir, new Configuration(), prompts, beams, maxNewTokens, samples, threads,
-                System.out);
-        if (family != null) {
-            return family;
-        }
-        String prompt = prompts == null || prompts.isEmpty() ? null : prompts.get(0);
-        try (TrainedModel trained = TrainedModel.load(runDir, new Configuration(), threads)) {
-            MegalithConfig.Generate saved = trained.config().generate();
-            MegalithConfig.Generate g = new MegalithConfig.Generate(
-                    prompt != null ? prompt : saved.prompt(),
-                    maxNewTokens != null ? maxNewTokens : saved.maxNewTokens(),
-                    temperature != null ? temperature : saved.temperature(),
-                    topK != null ? topK : saved.topK(),
-                    Math.max(1, samples != null ? samples : saved.samples()));
-            long s = seed != null ? seed : trained.config().seed();
-            if (prompt == null && "addition".equals(trained.config().data().task())) {
-                // no free text to continue: show held-out problems worked greedily, as training does at its end
-                MegalithConfig.Data d = trained.config().data();
-                AdditionData data = new AdditionData(d.digits(), d.heldOutFraction(), trained.config().seed());
-                int n = samples != null ? Math.max(1, samples) : 8;
-                AdditionAccuracy.Result r = AdditionAccuracy.evaluate(trained.model(), data, trained.manager(), n, n);
-                System.out.printf("megalith: %s at step %d: %d held-out problems, %.0f%% exact%n", runDir,
-                        trained.step(), n, r.accuracy() * 100);
-                r.examples().forEach(System.out::println);
-                return 0;
-            }
-            if (prompt == null && "pairs".equals(trained.config().data().task())) {
-                // a prompt -> answer fine-tune: its held-out pairs worked greedily, as training measures them
-                MegalithConfig c = trained.config();
-                String words = BaseRun.savedDataPath(c.checkpoint().initFrom(), new Configuration());
-                PairsData data = PairsData.of(c.pairsSource(), Tokenizers
-                        .fromBytes(Tokenizers.toBytes(trained.tokenizer())), words, true,
-                        new Configuration());
-                int n = Math.min(data.heldOutPairs().size(), samples != null ? Math.max(1, samples) : 8);
-                PairAccuracy.Result r = PairAccuracy.evaluate(
-                        trained.model(), data.tokenizer(), data.heldOutPairs().subList(0, n), data.endOfAnswer(),
-                        trained.manager(), n);
-                data.close();
-                System.out.printf("megalith: %s at step %d: %d held-out pairs, %.0f%% exact%n", runDir, trained.step(), n,
-                        r.accuracy() * 100);
-                r.examples().forEach(System.out::println);
-                return 0;
-            }
-            System.out.printf("megalith: %s at step %d%n", runDir, trained.step());
-            for (String p : prompts == null || prompts.isEmpty() ? Collections.singletonList(g.prompt()) : prompts) {
-                MegalithConfig.Generate one = new MegalithConfig.Generate(p, g.maxNewTokens(), g.temperature(), g.topK(),
-                        g.samples());
-                for (String t : TrainingRun.generateText(trained.model(), trained.tokenizer(), trained.manager(), one, s)) {
-                    System.out.println(t);
-                    System.out.println("---");
-                }
-            }
+        Configuration hadoop = new Configuration();
+        GenerateRequest request = new GenerateRequest(prompts, beams, maxNewTokens, temperature, topK, samples, seed);
+        try (TrainedModel trained = ModelFamilies.ofRun(runDir, hadoop).loadTrained(runDir, hadoop, threads)) {
+            trained.generate(request, System.out);
         }
         return 0;
     }

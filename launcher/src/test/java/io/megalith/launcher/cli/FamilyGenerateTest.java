@@ -6,11 +6,11 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.inference.TrainedSeq2Seq;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqGenerator;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.train.FamilyTrainingRun;
-import io.megalith.core.train.outputs.TrainedSeq2Seq;
 import io.megalith.core.train.task.Seq2SeqRunTask;
 import io.megalith.launcher.testing.CliRun;
 import java.io.OutputStream;
@@ -86,7 +86,7 @@ class FamilyGenerateTest {
         }
         try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(one).objective(), one, new Configuration(),
                 new PrintStream(OutputStream.nullOutputStream()), RankGroups.single(), true);
-                TrainedSeq2Seq trained = TrainedSeq2Seq.load(runDir.toString(), ModelFamilies.ENCODER_DECODER.name(),
+                TrainedSeq2Seq trained = TrainedSeq2Seq.load(runDir.toString(), ModelFamilies.ENCODER_DECODER::named,
                         new Configuration(), 1)) {
             assertThat(run.startStep()).isEqualTo(steps);
             Seq2SeqRunTask.Vocabulary v = trained.vocabulary();

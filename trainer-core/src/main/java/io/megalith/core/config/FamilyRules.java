@@ -12,6 +12,11 @@ public interface FamilyRules {
     /** The {@code model.family} value; also the name checkpoints store (RunState.family). */
     String name();
 
+    /** Whether {@code family} (a config's or a checkpoint's model.family) is this family. */
+    default boolean named(String family) {
+        return name().equals(family);
+    }
+
     /** Adds to {@code c} the problems of {@code cfg} specific to this family (layouts: the capabilities below). */
     void checkConfig(MegalithConfig cfg, Checks c);
 

@@ -403,6 +403,14 @@ public record MegalithConfig(
         return "classify".equals(data.task()) || "speakers".equals(data.task());
     }
 
+    /**
+     * Whether {@code family} (e.g. the model.family a checkpoint records) is the family this config trains, as the
+     * family registry answers (FamilyRules.named): what a run asks before it resumes or starts from a checkpoint.
+     */
+    public boolean sameFamily(String family) {
+        return InstalledFamilies.find(model.family()).filter(f -> f.named(family)).isPresent();
+    }
+
     /** The names model.family accepts: the registered families' (family/ModelFamilies, through FamilyRules). */
     public static final List<String> FAMILIES = InstalledFamilies.names();
 

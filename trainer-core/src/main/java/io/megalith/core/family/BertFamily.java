@@ -3,6 +3,7 @@ package io.megalith.core.family;
 import io.megalith.comm.RankGroups;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankRun;
@@ -51,6 +52,13 @@ final class BertFamily implements ModelFamily {
     public RankRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
             boolean leader, String preparedData) throws IOException {
         return new FamilyTrainingRun(objective(), cfg, hadoop, console, groups, leader, preparedData);
+    }
+
+    /** An encoder does not generate: its runs are bases to fine-tune. */
+    @Override
+    public TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) {
+        throw new IllegalArgumentException(runDir + " holds a model.family " + name() + " run: an encoder does not "
+                + "generate text; fine-tune it for a task with megalith finetune (model.family: " + name() + ")");
     }
 
     @Override

@@ -3,6 +3,8 @@ package io.megalith.core.family;
 import io.megalith.comm.RankGroups;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.inference.TrainedModel;
+import io.megalith.core.inference.TrainedSeq2Seq;
 import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankRun;
@@ -64,5 +66,10 @@ final class EncoderDecoderFamily implements ModelFamily {
     public RankRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
             boolean leader, String preparedData) throws IOException {
         return new FamilyTrainingRun(objective(), cfg, hadoop, console, groups, leader, preparedData);
+    }
+
+    @Override
+    public TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) throws IOException {
+        return TrainedSeq2Seq.load(runDir, this::named, hadoop, threads);
     }
 }

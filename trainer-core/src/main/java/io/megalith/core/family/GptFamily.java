@@ -3,6 +3,8 @@ package io.megalith.core.family;
 import io.megalith.comm.RankGroups;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.inference.TrainedGpt;
+import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankRun;
 import io.megalith.core.train.TrainingRun;
@@ -57,6 +59,11 @@ final class GptFamily implements ModelFamily {
     public RankRun newInProcessRun(MegalithConfig cfg, Configuration hadoop, PrintStream console)
             throws IOException {
         return new TrainingRun(cfg, hadoop, console);
+    }
+
+    @Override
+    public TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) throws IOException {
+        return TrainedGpt.load(runDir, hadoop, threads);
     }
 
     @Override

@@ -1,11 +1,15 @@
 package io.megalith.core.family;
 
+import io.megalith.core.checkpoint.CheckpointStore;
+import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.MegalithConfig;
+import java.io.IOException;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import org.apache.hadoop.conf.Configuration;
 
 /**
  * The registry of model families by name. A new family implements {@link ModelFamily} and is added to
@@ -49,6 +53,15 @@ public final class ModelFamilies {
     public static ModelFamily byName(String name) {
         return find(name).orElseThrow(() -> new IllegalArgumentException("model.family: unknown family '" + name
                 + "'; known: " + String.join(", ", names())));
+    }
+
+    /**
+     * The family of the run in {@code runDir}, as its newest checkpoint records it (checkpoints older than the key: the
+     * GPT's). No checkpoint, or one of a family not registered here: the GPT, whose loader says what it found.
+     */
+    public static ModelFamily ofRun(String runDir, Configuration hadoop) throws IOException {
+        return ShardedCheckpointer.peekLatest(new CheckpointStore(runDir, hadoop, 0)).map(r -> r.state().family())
+                .flatMap(ModelFamilies::find).orElse(GPT);
     }
 
     /** The family {@code cfg}'s model.family names. */

@@ -3,6 +3,7 @@ package io.megalith.core.family;
 import io.megalith.comm.RankGroups;
 import io.megalith.core.config.FamilyRules;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankRun;
 import java.io.IOException;
@@ -13,7 +14,8 @@ import org.apache.hadoop.conf.Configuration;
  * One model family ({@code model.family}), registered by name in {@link ModelFamilies}: everything that varies by
  * family is asked of it (as torchtitan asks a TrainSpec), so no code outside the registry compares family names.
  * Its name, config checks and capabilities are the {@link FamilyRules} that config validation applies; the rest
- * is what training, the dry run and generation ask of it. Runs get what they need (the objective) from it.
+ * is what training, the dry run and generation ask of it ({@link #loadTrained}: one {@code megalith generate} entry
+ * for every family). Runs get what they need (the objective) from it.
  */
 public interface ModelFamily extends FamilyRules {
     /** How messages name the model (e.g. "GPT"). */
@@ -40,8 +42,9 @@ public interface ModelFamily extends FamilyRules {
         return newRun(cfg, hadoop, console, RankGroups.single(), true, null);
     }
 
-    /** Whether {@code family} (a config's or a checkpoint's model.family) is this family. */
-    default boolean named(String family) {
-        return name().equals(family);
-    }
+    /**
+     * The run in {@code runDir} as this family's model, loaded on one rank from its latest complete checkpoint: what
+     * {@code megalith generate} runs. A family whose model does not generate refuses, saying what to do instead.
+     */
+    TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) throws IOException;
 }

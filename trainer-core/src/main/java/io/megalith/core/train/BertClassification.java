@@ -68,7 +68,7 @@ public final class BertClassification {
         String init = cfg.checkpoint().initFrom();
         this.base = init == null || init.isBlank() ? null : BaseCheckpoint.read(init, hadoop);
         // a run of this family (config validation gives classification to bert only)
-        if (base != null && !m.family().equals(base.state().family())) {
+        if (base != null && !cfg.sameFamily(base.state().family())) {
             throw new IllegalArgumentException("checkpoint.init_from " + init + " holds a model.family "
                     + base.state().family() + " checkpoint; BERT classification starts from a bert run");
         }

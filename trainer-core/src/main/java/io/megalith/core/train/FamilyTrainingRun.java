@@ -36,7 +36,7 @@ import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.eval.FamilyEvaluation;
-import io.megalith.core.train.outputs.FamilyLoraOutputs;
+import io.megalith.core.train.outputs.LoraCheck;
 import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.core.train.report.LossChart;
 import io.megalith.core.train.report.MetricsLog;
@@ -71,7 +71,7 @@ import org.slf4j.LoggerFactory;
  * state and step, with {@code model.family} and the model's shape in the training state; a run resumes from the
  * newest complete checkpoint of run.dir (any dp x tp layout: the load reshards), refusing one of another model.
  * With {@code finetune.lora.rank > 0} the leader also writes {@link LoraOutputs}' adapters.safetensors and
- * merged.safetensors from the final checkpoint ({@link FamilyLoraOutputs}: the merged model's check).
+ * merged.safetensors from the final checkpoint ({@link LoraCheck}: the files' metadata, the merged model's check).
  * Not yet: pipeline parallelism, ZeRO 2/3.
  */
 public final class FamilyTrainingRun implements RankRun {
@@ -213,7 +213,7 @@ public final class FamilyTrainingRun implements RankRun {
     private void checkCompatible(ShardedCheckpointer.Restored r) throws IOException {
         RunState s = r.state();
         String family = cfg.model().family();
-        if (!family.equals(s.family()) || !shape.equals(s.familyModel())) {
+        if (!cfg.sameFamily(s.family()) || !shape.equals(s.familyModel())) {
             throw new IllegalStateException("run.dir " + cfg.run().dir() + " holds checkpoints of a different model ("
                     + s.family() + " " + (s.model() != null ? s.model() : s.familyModel()) + ") than the config asks "
                     + "for (" + family + " " + shape + "); use another run.dir or the same model settings");
@@ -421,23 +421,23 @@ public final class FamilyTrainingRun implements RankRun {
      * a classifier's head and pooler) and the merged model, checked on one validation batch.
      */
     private void writeLoraOutputs() throws IOException {
-        LoraOutputs.Outputs outputs;
+        LoraCheck.Outputs outputs;
         if (classify != null) {
             ClassificationData data = classify.data();
             int n = Math.min(4, data.heldOutSize());
-            outputs = FamilyLoraOutputs.classifier(classify.config(), data.labels().size(),
+            outputs = LoraCheck.classifier(classify.config(), data.labels().size(),
                     n > 0 ? data.heldOut(0, n) : data.train(0, 0, 4), manager);
         } else if (bertConfig != null) {
-            outputs = FamilyLoraOutputs.bertMlm(bertConfig, mlmRows(text.validation(0, 4),
+            outputs = LoraCheck.bertMlm(bertConfig, mlmRows(text.validation(0, 4),
                     cfg.model().nsp() ? text.validation(MlmRows.OTHER, 4) : null,
                     CounterRng.key(CounterRng.key(cfg.seed(), "mlm-validation"), 0), 0), manager);
         } else {
             int n = Math.min(4, task.heldOutSize(cfg.data().evalPairs()));
-            outputs = FamilyLoraOutputs.seq2seq(modelConfig, n > 0 ? task.heldOut(0, n) : fixedLength(task, 0, 0, 4),
+            outputs = LoraCheck.seq2seq(modelConfig, n > 0 ? task.heldOut(0, n) : fixedLength(task, 0, 0, 4),
                     manager);
         }
-        LoraOutputs.write(cfg, hadoop, checkpoints, FamilyLoraOutputs.metadata(cfg.model().family(), shape),
-                name -> trained.contains(name), outputs, console);
+        LoraCheck check = LoraCheck.of(cfg.model().family(), shape, trained::contains, outputs);
+        LoraOutputs.write(cfg, hadoop, checkpoints, check, console);
     }
 
     private void chart() {

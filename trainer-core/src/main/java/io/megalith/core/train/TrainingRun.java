@@ -24,7 +24,7 @@ import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.finetune.Freezing;
 import io.megalith.core.fs.RunDirFs;
-import io.megalith.core.generate.Generator;
+import io.megalith.core.generate.TextSamples;
 import io.megalith.core.lora.Lora;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
@@ -38,6 +38,7 @@ import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.eval.AdditionAccuracy;
 import io.megalith.core.train.eval.PairAccuracy;
+import io.megalith.core.train.outputs.LoraCheck;
 import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.core.train.report.LossChart;
 import io.megalith.core.train.report.MetricsLog;
@@ -49,7 +50,6 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -334,7 +334,8 @@ public final class TrainingRun implements RankRun {
             checkpointer.awaitPending(); // the last checkpoint is complete when the run returns
         }
         if (leader && end >= t.maxSteps() && cfg.finetune().loraConfig().enabled()) {
-            LoraOutputs.write(cfg, hadoop, checkpoints, model.config(), data, manager, console);
+            LoraOutputs.write(cfg, hadoop, checkpoints, LoraCheck.gpt(model.config(), cfg.finetune().loraConfig(),
+                    data.validation(0, 4), manager), console);
         }
         if (end == startStep && startStep >= t.maxSteps()) {
             console.printf("megalith: %s is already trained to step %d%n", cfg.run().dir(), startStep);
@@ -395,7 +396,7 @@ public final class TrainingRun implements RankRun {
         if (g.samples() == 0 || g.maxNewTokens() == 0) {
             return List.of();
         }
-        return generateText(model, data.tokenizer(), manager, g, cfg.seed());
+        return TextSamples.of(model, data.tokenizer(), manager, g, cfg.seed());
     }
 
     /** Greedy exact match on (up to data.eval_pairs of) the held-out pairs. */
@@ -403,42 +404,6 @@ public final class TrainingRun implements RankRun {
         List<String[]> held = pairs.heldOutPairs();
         held = held.subList(0, Math.min(held.size(), cfg.data().evalPairs()));
         return PairAccuracy.evaluate(full, pairs.tokenizer(), held, pairs.endOfAnswer(), manager, examples);
-    }
-
-    /**
-     * Text continuations of generate.prompt. An empty prompt starts from a newline, as nanoGPT's sample.py,
-     * or from token 0 when the vocabulary has no newline (a char tokenizer fitted on a one-line text).
-     */
-    public static List<String> generateText(Gpt model, Tokenizer tok, NDManager manager, MegalithConfig.Generate g,
-            long seed) {
-        int[] ids = g.prompt().isEmpty() ? startOfText(tok) : tok.encode(g.prompt());
-        long[][] prompts = new long[g.samples()][];
-        for (int i = 0; i < prompts.length; i++) {
-            prompts[i] = AdditionAccuracy.toLongs(ids);
-        }
-        long[][] out = new Generator(model, manager).generate(prompts, g.maxNewTokens(), g.temperature(), g.topK(), seed,
-                true);
-        List<String> texts = new ArrayList<>();
-        for (long[] row : out) {
-            int[] all = new int[row.length];
-            for (int i = 0; i < row.length; i++) {
-                all[i] = (int) row[i];
-            }
-            texts.add(tok.decode(all));
-        }
-        return texts;
-    }
-
-    private static int[] startOfText(Tokenizer tok) {
-        try {
-            int[] ids = tok.encode("\n");
-            if (ids.length > 0) {
-                return ids;
-            }
-        } catch (IllegalArgumentException notInVocabulary) {
-            // fall through
-        }
-        return new int[] {0};
     }
 
     /**

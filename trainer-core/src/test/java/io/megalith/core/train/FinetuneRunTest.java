@@ -15,14 +15,15 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.PairsData;
 import io.megalith.core.finetune.ModelFiles;
+import io.megalith.core.inference.TrainedGpt;
 import io.megalith.core.lora.Lora;
 import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
+import io.megalith.core.train.outputs.LoraCheck;
 import io.megalith.core.train.outputs.LoraOutputs;
-import io.megalith.core.train.outputs.TrainedModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -128,11 +129,11 @@ class FinetuneRunTest {
             assertThat(remerged.get(name).contentEquals(merged.tensors().get(name))).as(name).isTrue();
         }
         // the run dir stays a normal run dir: it loads (with its adapters) for generation
-        try (TrainedModel trained = TrainedModel.load(cfg.run().dir(), CONF, 1)) {
+        try (TrainedGpt trained = TrainedGpt.load(cfg.run().dir(), CONF, 1)) {
             assertThat(trained.model().parameters().stream().anyMatch(p -> Lora.isAdapter(p.name()))).isTrue();
             int vocab = trained.model().config().vocabSize();
             long[] ids = new Random(1).longs(2 * 16, 0, vocab).toArray();
-            double diff = LoraOutputs.maxLogitDiff(trained.model().config(), cfg.finetune().loraConfig(), last,
+            double diff = LoraCheck.maxLogitDiff(trained.model().config(), cfg.finetune().loraConfig(), last,
                     merged.tensors(), new Batch(ids, ids.clone(), 2, 16), trained.manager());
             assertThat(diff).as("base + adapters vs merged logits").isLessThan(1e-4);
         }
@@ -142,7 +143,7 @@ class FinetuneRunTest {
     void theFineTuneStartsFromTheBase() throws Exception {
         MegalithConfig cfg = finetune("start");
         try (TrainingRun run = new TrainingRun(cfg, CONF, QUIET);
-                TrainedModel base = TrainedModel.load(tmp.resolve("base").toString(), CONF, 1)) {
+                TrainedGpt base = TrainedGpt.load(tmp.resolve("base").toString(), CONF, 1)) {
             Batch b = run.data().validation(0, 4);
             try (NDScope scope = new NDScope(); NDManager m = base.manager().newSubManager()) {
                 float[] a = run.model().logits(Ops.longs(m, b.inputs(), b.size(), b.seqLen()), ForwardContext.inference(m))

@@ -13,11 +13,11 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TrainingData;
+import io.megalith.core.inference.TrainedGpt;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.Targets;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.tensor.Ops;
-import io.megalith.core.train.outputs.TrainedModel;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -133,7 +133,7 @@ class TrainingRunTest {
     @Test
     void trainedModelLoadsTheSameModel() throws Exception {
         try (TrainingRun run = new TrainingRun(cfg, CONF, TinyRuns.QUIET);
-                TrainedModel loaded = TrainedModel.load(cfg.run().dir(), CONF, 1)) {
+                TrainedGpt loaded = TrainedGpt.load(cfg.run().dir(), CONF, 1)) {
             assertThat(loaded.step()).isEqualTo(STEPS);
             assertThat(loaded.config()).isEqualTo(cfg);
             assertThat(loaded.tokenizer().vocabSize()).isEqualTo(AdditionData.ALPHABET.length());

@@ -1,25 +1,15 @@
 package io.megalith.core.train.outputs;
 
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
-import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.LoadedCheckpoint;
 import io.megalith.core.checkpoint.Safetensors;
 import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.MegalithConfig;
-import io.megalith.core.data.Batch;
-import io.megalith.core.data.TrainingData;
 import io.megalith.core.finetune.ModelFiles;
 import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.lora.Lora;
 import io.megalith.core.lora.LoraConfig;
-import io.megalith.core.model.Gpt;
-import io.megalith.core.model.GptConfig;
-import io.megalith.core.nn.ForwardContext;
-import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
-import io.megalith.core.tensor.Ops;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -28,7 +18,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Predicate;
 import org.apache.hadoop.conf.Configuration;
 import org.slf4j.LoggerFactory;
 
@@ -38,9 +27,9 @@ import org.slf4j.LoggerFactory;
  * {@value #ALSO_TRAINED}: a BERT classifier's new head and pooler) and {@value #MERGED_FILE} (the full model without
  * adapters, their {@code scale * B A} folded into the base weights: it loads into the model built without LoRA).
  * Both come from the final checkpoint's full tensors, so any layout (DP, TP, PP, ZeRO) that saved them gives the same
- * files. The GPT's ({@link io.megalith.core.train.TrainingRun}) carry {@code gpt.*} shape metadata; the other
- * families' ({@link io.megalith.core.train.FamilyTrainingRun}, {@link FamilyLoraOutputs}) {@value #FAMILY} and
- * {@value #MODEL}.
+ * files. One path for every family: what is the model's own (the files' metadata, which tensors besides the adapters
+ * trained, the model that checks the merge) is its {@link LoraCheck}. The GPT's files carry {@code gpt.*} shape
+ * metadata; the other families' {@value #FAMILY} and {@value #MODEL}.
  */
 public final class LoraOutputs {
     public static final String ADAPTERS_FILE = "adapters.safetensors";
@@ -53,31 +42,17 @@ public final class LoraOutputs {
     public static final String FAMILY = "megalith.family";
     public static final String MODEL = "megalith.model";
 
-    /** A model's outputs on a fixed validation batch from a full state dict: of base + adapters, or of the merged plain model. */
-    public interface Outputs {
-        float[] of(Map<String, HostTensor> state, boolean merged);
-    }
-
     private LoraOutputs() {}
 
-    /** Writes both files from the latest checkpoint of run.dir; returns max |logit difference| of merged vs adapters. */
-    public static double write(MegalithConfig cfg, Configuration hadoop, CheckpointStore checkpoints, GptConfig shape,
-            TrainingData data, NDManager manager, PrintStream console) throws IOException {
-        LoraConfig lora = cfg.finetune().loraConfig();
-        Batch batch = data.validation(0, 4);
-        return write(cfg, hadoop, checkpoints, shapeMetadata(shape), name -> false,
-                (state, merged) -> logits(merged ? new Gpt(shape) : new Gpt(shape, lora), state, batch, manager),
-                console);
-    }
-
     /**
-     * Writes both files from the latest checkpoint of run.dir (the leader, after the last one is committed): the
-     * adapters and the tensors {@code alsoTrained} names, {@code modelMetadata} in both files, and the max |difference|
-     * of {@code outputs} of merged vs base + adapters in the adapters file's {@value #MERGED_DIFF}, which it returns.
+     * Writes both files from the latest checkpoint of run.dir (the leader, after the last one is committed), for every
+     * family: the adapters and the tensors {@code check} says also trained, its metadata in both files, and the max
+     * |difference| of its outputs of merged vs base + adapters in the adapters file's {@value #MERGED_DIFF}, which it
+     * returns.
      */
-    public static double write(MegalithConfig cfg, Configuration hadoop, CheckpointStore checkpoints,
-            Map<String, String> modelMetadata, Predicate<String> alsoTrained, Outputs outputs, PrintStream console)
-            throws IOException {
+    public static double write(MegalithConfig cfg, Configuration hadoop, CheckpointStore checkpoints, LoraCheck check,
+            PrintStream console) throws IOException {
+        Map<String, String> modelMetadata = check.metadata();
         LoadedCheckpoint last = checkpoints.loadLatest().orElseThrow(
                 () -> new IOException("no complete checkpoint in " + cfg.run().dir() + " to take the adapters from"));
         Map<String, HostTensor> state = last.tensorFiles().get(ShardedCheckpointer.MODEL);
@@ -86,13 +61,13 @@ public final class LoraOutputs {
         Map<String, HostTensor> adapters = new LinkedHashMap<>(Lora.adapterState(state));
         List<String> also = new ArrayList<>();
         state.forEach((k, v) -> {
-            if (!Lora.isAdapter(k) && alsoTrained.test(k)) {
+            if (!Lora.isAdapter(k) && check.alsoTrained().test(k)) {
                 adapters.put(k, v);
                 also.add(k);
             }
         });
         Map<String, HostTensor> merged = Lora.merged(state, lora.scale());
-        double diff = maxDiff(outputs.of(state, false), outputs.of(merged, true));
+        double diff = maxDiff(check.outputs().of(state, false), check.outputs().of(merged, true));
         Map<String, String> meta = new LinkedHashMap<>(ModelFiles.adapterMetadata(lora));
         meta.put(MERGED_DIFF, Double.toString(diff)); // for the driver's report: ranks' consoles are not shown
         meta.put("megalith.step", Long.toString(last.step()));
@@ -122,17 +97,6 @@ public final class LoraOutputs {
         return w;
     }
 
-    /** A GPT's shape in the metadata of a model file ({@code gpt.n_head}, ...): the file says what it holds. */
-    public static Map<String, String> shapeMetadata(GptConfig c) {
-        Map<String, String> m = new LinkedHashMap<>();
-        m.put("gpt.n_head", Integer.toString(c.nHead()));
-        m.put("gpt.n_layer", Integer.toString(c.nLayer()));
-        m.put("gpt.n_embd", Integer.toString(c.nEmbd()));
-        m.put("gpt.block_size", Integer.toString(c.blockSize()));
-        m.put("gpt.vocab_size", Integer.toString(c.vocabSize()));
-        return m;
-    }
-
     /** The metadata of run.dir's adapters file (empty if there is none), e.g. {@link #MERGED_DIFF}. */
     public static Map<String, String> adapterMetadata(String runDir, Configuration hadoop) throws IOException {
         RunDirFs dir = RunDirFs.of(runDir, hadoop);
@@ -148,23 +112,5 @@ public final class LoraOutputs {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         Safetensors.write(out, tensors, meta);
         return out.toByteArray();
-    }
-
-    /** The largest difference of the logits of base + adapters and of the merged plain GPT on {@code batch}. */
-    public static double maxLogitDiff(GptConfig shape, LoraConfig lora, Map<String, HostTensor> state,
-            Map<String, HostTensor> merged, Batch batch, NDManager manager) {
-        return maxDiff(logits(new Gpt(shape, lora), state, batch, manager), logits(new Gpt(shape), merged, batch, manager));
-    }
-
-    private static float[] logits(Gpt model, Map<String, HostTensor> state, Batch batch, NDManager manager) {
-        JniUtils.setGradMode(false);
-        try (ParameterStore store = new ParameterStore(model, manager, 0)) {
-            store.load(state);
-            model.initConstants(store.manager());
-            try (NDScope scope = new NDScope(); NDManager m = manager.newSubManager()) {
-                return model.logits(Ops.longs(m, batch.inputs(), batch.size(), batch.seqLen()),
-                        ForwardContext.inference(m)).toFloatArray();
-            }
-        }
     }
 }

@@ -1,0 +1,24 @@
+package io.megalith.core.inference;
+
+import java.util.List;
+
+/**
+ * What {@code megalith generate} asks of a trained model: its options, null (or empty) where not given, so the model
+ * falls back to its run's settings. Each family reads the ones it has a use for (the GPT: sampling; the
+ * encoder-decoder: beams).
+ *
+ * @param prompts text to continue or source strings to decode; empty: the run's default (its generate.prompt, or
+ *     held-out examples worked greedily)
+ * @param beams beam search with this many beams (1 = greedy)
+ * @param maxNewTokens tokens to generate
+ * @param temperature 0 = greedy
+ * @param topK sample among the k most likely tokens, 0 = all
+ * @param samples samples, or held-out examples, to show
+ * @param seed sampling seed
+ */
+public record GenerateRequest(List<String> prompts, int beams, Integer maxNewTokens, Double temperature, Integer topK,
+        Integer samples, Long seed) {
+    public GenerateRequest {
+        prompts = prompts == null ? List.of() : List.copyOf(prompts);
+    }
+}

@@ -1,0 +1,141 @@
+package io.megalith.core.inference;
+
+import ai.djl.ndarray.NDManager;
+import io.megalith.core.checkpoint.RunState;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.AdditionData;
+import io.megalith.core.data.PairsData;
+import io.megalith.core.data.tokenizer.Tokenizer;
+import io.megalith.core.data.tokenizer.Tokenizers;
+import io.megalith.core.generate.TextSamples;
+import io.megalith.core.model.Gpt;
+import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.tensor.Torch;
+import io.megalith.core.train.BaseRun;
+import io.megalith.core.train.eval.AdditionAccuracy;
+import io.megalith.core.train.eval.PairAccuracy;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.util.Collections;
+import org.apache.hadoop.conf.Configuration;
+
+/** A GPT and its tokenizer loaded from the latest complete checkpoint of a run directory, for inference. */
+public final class TrainedGpt implements TrainedModel {
+    private final String runDir;
+    private final Configuration hadoop;
+    private final MegalithConfig config;
+    private final RunState state;
+    private final Tokenizer tokenizer;
+    private final NDManager manager;
+    private final Gpt model;
+
+    private TrainedGpt(String runDir, Configuration hadoop, MegalithConfig config, RunState state, Tokenizer tokenizer,
+            NDManager manager, Gpt model) {
+        this.runDir = runDir;
+        this.hadoop = hadoop;
+        this.config = config;
+        this.state = state;
+        this.tokenizer = tokenizer;
+        this.manager = manager;
+        this.model = model;
+    }
+
+    public static TrainedGpt load(String runDir, Configuration hadoop, int threads) throws IOException {
+        Torch.load(threads);
+        SavedRun saved = SavedRun.latest(runDir, hadoop);
+        RunState state = saved.state();
+        if (state.model() == null) {
+            throw new IOException(runDir + " holds a model.family " + state.family() + " checkpoint ("
+                    + state.familyModel() + "), not a GPT's");
+        }
+        MegalithConfig cfg = saved.config();
+        Tokenizer tok = Tokenizers.fromBytes(saved.tokenizer());
+        NDManager manager = Torch.newManager();
+        // a LoRA fine-tune's checkpoint holds its adapters: build the model with them (its saved finetune section)
+        Gpt model = new Gpt(state.model(), cfg.finetune().loraConfig());
+        ParameterStore params = new ParameterStore(model, manager, state.seed());
+        model.initConstants(manager);
+        params.load(saved.model());
+        return new TrainedGpt(runDir, hadoop, cfg, state, tok, manager, model);
+    }
+
+    /**
+     * Continues each prompt (default: the run's generate.prompt) with the run's generate settings, the request's
+     * overriding them. Without a prompt, a run on the addition or a prompt -> answer task shows held-out problems
+     * worked greedily instead, as training measures them.
+     */
+    @Override
+    public void generate(GenerateRequest r, PrintStream out) throws IOException {
+        String prompt = r.prompts().isEmpty() ? null : r.prompts().get(0);
+        MegalithConfig.Generate saved = config.generate();
+        MegalithConfig.Generate g = new MegalithConfig.Generate(
+                prompt != null ? prompt : saved.prompt(),
+                r.maxNewTokens() != null ? r.maxNewTokens() : saved.maxNewTokens(),
+                r.temperature() != null ? r.temperature() : saved.temperature(),
+                r.topK() != null ? r.topK() : saved.topK(),
+                Math.max(1, r.samples() != null ? r.samples() : saved.samples()));
+        long seed = r.seed() != null ? r.seed() : config.seed();
+        if (prompt == null && "addition".equals(config.data().task())) {
+            // no free text to continue: show held-out problems worked greedily, as training does at its end
+            MegalithConfig.Data d = config.data();
+            AdditionData data = new AdditionData(d.digits(), d.heldOutFraction(), config.seed());
+            int n = r.samples() != null ? Math.max(1, r.samples()) : 8;
+            AdditionAccuracy.Result result = AdditionAccuracy.evaluate(model, data, manager, n, n);
+            out.printf("megalith: %s at step %d: %d held-out problems, %.0f%% exact%n", runDir, step(), n,
+                    result.accuracy() * 100);
+            result.examples().forEach(out::println);
+            return;
+        }
+        if (prompt == null && "pairs".equals(config.data().task())) {
+            // a prompt -> answer fine-tune: its held-out pairs worked greedily, as training measures them
+            String words = BaseRun.savedDataPath(config.checkpoint().initFrom(), hadoop);
+            PairsData data = PairsData.of(config.pairsSource(), Tokenizers.fromBytes(Tokenizers.toBytes(tokenizer)), words,
+                    true, hadoop);
+            int n = Math.min(data.heldOutPairs().size(), r.samples() != null ? Math.max(1, r.samples()) : 8);
+            PairAccuracy.Result result = PairAccuracy.evaluate(model, data.tokenizer(), data.heldOutPairs().subList(0, n),
+                    data.endOfAnswer(), manager, n);
+            data.close();
+            out.printf("megalith: %s at step %d: %d held-out pairs, %.0f%% exact%n", runDir, step(), n,
+                    result.accuracy() * 100);
+            result.examples().forEach(out::println);
+            return;
+        }
+        out.printf("megalith: %s at step %d%n", runDir, step());
+        for (String p : r.prompts().isEmpty() ? Collections.singletonList(g.prompt()) : r.prompts()) {
+            MegalithConfig.Generate one = new MegalithConfig.Generate(p, g.maxNewTokens(), g.temperature(), g.topK(),
+                    g.samples());
+            for (String t : TextSamples.of(model, tokenizer, manager, one, seed)) {
+                out.println(t);
+                out.println("---");
+            }
+        }
+    }
+
+    @Override
+    public MegalithConfig config() {
+        return config;
+    }
+
+    @Override
+    public long step() {
+        return state.step();
+    }
+
+    public Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public Gpt model() {
+        return model;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    @Override
+    public void close() {
+        tokenizer.close();
+        manager.close();
+    }
+}
