@@ -8,6 +8,7 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.nn.Module;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;
 
@@ -20,8 +21,6 @@ public final class CausalSelfAttention extends Module {
     private final int layer;
     private final LoraLinear qkv;
     private final LoraLinear proj;
-    private final int heads; // heads of this rank
-    private final int firstHead;
 
     public CausalSelfAttention(String prefix, GptConfig cfg, int layer) {
         this(prefix, cfg, layer, TpLayout.SINGLE);
@@ -53,8 +52,17 @@ public final class CausalSelfAttention extends Module {
             this.qkv = child(new LoraLinear(childName("qkv"), c, 3 * c, cfg.bias(), 0.02, lora));
             this.proj = child(new LoraLinear(childName("proj"), c, c, cfg.bias(), residualStd, lora));
         }
-        this.heads = cfg.nHead() / tp.size();
-        this.firstHead = (int) (cfg.nHead() * (long) tp.rank() / tp.size());
+    }
+
+    /** Heads this layer computes: all, or the heads of its qkv slice (q, k and v rows of the same heads). */
+    private int heads() {
+        return (int) (qkv.base().weight().shape()[0] / (3L * cfg.headSize()));
+    }
+
+    /** The first of {@link #heads()} in the one-rank layer: where its qkv slice starts in q. */
+    private int firstHead() {
+        Parameter.Sharding s = qkv.base().weight().sharding();
+        return s.kind() == Parameter.Sharding.Kind.SLICE ? (int) (s.ranges()[0][0] / cfg.headSize()) : 0;
     }
 
     /**
@@ -74,7 +82,7 @@ public final class CausalSelfAttention extends Module {
         long[] s = x.getShape().getShape();
         long b = s[0];
         long t = s[1];
-        int h = heads;
+        int h = heads();
         int hs = cfg.headSize();
         // [B, T, 3C] -> [3, B, H, T, hs]: q, k, v are views of one projection.
         PtNDArray heads = Ops.permute(Ops.reshape(qkv.forward(x), b, t, 3, h, hs), 2, 0, 3, 1, 4);
@@ -95,7 +103,7 @@ public final class CausalSelfAttention extends Module {
         att = Ops.add(att, consts.mask(past, t, total));
         att = Ops.softmax(att, -1);
         // the mask of these heads in the one-rank model's [B, H, T, T_total] tensor
-        att = ctx.dropout(att, cfg.dropout(), prefix() + ".att", (long) firstHead * t * total);
+        att = ctx.dropout(att, cfg.dropout(), prefix() + ".att", (long) firstHead() * t * total);
         PtNDArray y = Ops.matmul(att, v); // [B, H, T, hs]
         y = Ops.reshape(Ops.transpose(y, 1, 2), b, t, (long) h * hs);
         PtNDArray out = proj.forward(y);
