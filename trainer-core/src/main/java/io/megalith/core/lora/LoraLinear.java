@@ -73,7 +73,7 @@ public final class LoraLinear extends Module {
     public static LoraLinear columnParallel(String prefix, long in, long out, boolean bias, double std, long[][] outRanges,
             TpLayout tp, LoraConfig lora) {
         LoraLinear l = new LoraLinear(prefix, in, out, bias, std, lora);
-        return tp.parallel() ? l.parallelize(new Linear.Slice(0, outRanges, tp.size())) : l;
+        return tp.parallel() ? l.parallelize(ColumnParallelLinear.slice(outRanges, tp)) : l;
     }
 
     /**
@@ -83,7 +83,7 @@ public final class LoraLinear extends Module {
     public static LoraLinear rowParallel(String prefix, long in, long out, boolean bias, double std, long[] inRange,
             TpLayout tp, LoraConfig lora) {
         LoraLinear l = new LoraLinear(prefix, in, out, bias, std, lora);
-        return tp.parallel() ? l.parallelize(new Linear.Slice(1, new long[][] {inRange}, tp.size())) : l;
+        return tp.parallel() ? l.parallelize(RowParallelLinear.slice(inRange, tp)) : l;
     }
 
     /**

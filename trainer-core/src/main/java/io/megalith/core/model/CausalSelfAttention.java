@@ -10,11 +10,12 @@ import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.Ops;
-import io.megalith.core.tensorparallel.TpLayout;
 
 /**
  * Multi-head causal self-attention with one fused QKV projection:
  * softmax(Q K^T / sqrt(hs) + M) V with M[i][j] = -inf for j > i (a key may not be in the query's future).
+ * A tensor-parallel plan may keep some heads' rows of qkv and the same columns of proj: the layer then computes
+ * those heads, and its output is their partial sum of the full output.
  */
 public final class CausalSelfAttention extends Module {
     private final GptConfig cfg;
@@ -22,36 +23,28 @@ public final class CausalSelfAttention extends Module {
     private final LoraLinear qkv;
     private final LoraLinear proj;
 
-    public CausalSelfAttention(String prefix, GptConfig cfg, int layer) {
-        this(prefix, cfg, layer, TpLayout.SINGLE);
-    }
-
-    /**
-     * With tensor parallelism each rank owns n_head/tp heads: QKV is column-parallel (the q, k and v rows of
-     * its heads), the output projection row-parallel (the columns of its heads), so the rank's output is a
-     * partial sum of the full attention output.
-     */
-    public CausalSelfAttention(String prefix, GptConfig cfg, int layer, TpLayout tp) {
-        this(prefix, cfg, layer, tp, LoraConfig.NONE);
-    }
-
     /**
      * With LoRA adapters on the projections {@code lora} targets ({@code attn.qkv}, {@code attn.proj}); without a
      * targeting config the layers are plain {@code Linear}s with their names ({@code <prefix>.qkv.weight}).
      */
-    public CausalSelfAttention(String prefix, GptConfig cfg, int layer, TpLayout tp, LoraConfig lora) {
+    public CausalSelfAttention(String prefix, GptConfig cfg, int layer, LoraConfig lora) {
         super(prefix);
         this.cfg = cfg;
         this.layer = layer;
         long c = cfg.nEmbd();
         double residualStd = 0.02 / Math.sqrt(2.0 * cfg.nLayer());
-        if (tp.parallel()) {
-            this.qkv = child(LoraLinear.columnParallel(childName("qkv"), c, 3 * c, cfg.bias(), 0.02, tp.parts(c, 3), tp, lora));
-            this.proj = child(LoraLinear.rowParallel(childName("proj"), c, c, cfg.bias(), residualStd, tp.part(c), tp, lora));
-        } else {
-            this.qkv = child(new LoraLinear(childName("qkv"), c, 3 * c, cfg.bias(), 0.02, lora));
-            this.proj = child(new LoraLinear(childName("proj"), c, c, cfg.bias(), residualStd, lora));
-        }
+        this.qkv = child(new LoraLinear(childName("qkv"), c, 3 * c, cfg.bias(), 0.02, lora));
+        this.proj = child(new LoraLinear(childName("proj"), c, c, cfg.bias(), residualStd, lora));
+    }
+
+    /** The fused q, k, v projection [3C, C]. */
+    public LoraLinear qkv() {
+        return qkv;
+    }
+
+    /** The output projection [C, C]. */
+    public LoraLinear proj() {
+        return proj;
     }
 
     /** Heads this layer computes: all, or the heads of its qkv slice (q, k and v rows of the same heads). */

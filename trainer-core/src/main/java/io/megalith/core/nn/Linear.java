@@ -45,15 +45,6 @@ public final class Linear extends Module {
         this.bias = bias ? parameter("bias", new long[] {out}, Init.zeros(), false) : null;
     }
 
-    /** This rank's {@code slice} of a [out, in] layer (null: the whole layer). */
-    public static Linear sliced(String prefix, long in, long out, boolean bias, double std, Slice slice) {
-        Linear l = new Linear(prefix, in, out, bias, std);
-        if (slice != null) {
-            l.parallelize(slice);
-        }
-        return l;
-    }
-
     /**
      * Keeps only {@code slice} of this whole layer (before its storage is laid out): column (dim 0) slices the weight's
      * rows and the bias with them; row (dim 1) slices the weight's columns and keeps the bias whole, PARTIAL and
