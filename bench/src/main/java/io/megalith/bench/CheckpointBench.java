@@ -15,6 +15,8 @@ import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.Trainer;
 import java.io.File;
@@ -96,7 +98,7 @@ public final class CheckpointBench {
             gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager, new SingleRankCommunicator());
             gpt.initConstants(manager);
-            trainer = new Trainer(cfg, gpt, params, data, manager, RankGroups.single());
+            trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), params, data, manager, RankGroups.single());
         }
 
         ShardedCheckpointer checkpointer(String runDir, Configuration conf, boolean async) throws Exception {

@@ -11,6 +11,9 @@ import io.megalith.core.moe.MoeContext;
 import io.megalith.core.moe.MoeStats;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
@@ -36,10 +39,11 @@ public final class MoeOverheadBench {
         GptConfig moe = new GptConfig(65, 64, 4, 4, 128, 0.0, false,
                 new MegalithConfig.Moe(2, 4, 1, 1.25, 0.01, 0.001));
         try (NDManager root = Torch.newManager()) {
-            Gpt[] models = {new Gpt(dense), new Gpt(moe)};
+            ParallelGpt[] models = {GptPlan.apply(new Gpt(dense), Placement.SINGLE),
+                GptPlan.apply(new Gpt(moe), Placement.SINGLE)};
             ParameterStore[] stores = new ParameterStore[2];
             for (int i = 0; i < 2; i++) {
-                stores[i] = new ParameterStore(models[i], root, 1);
+                stores[i] = new ParameterStore(models[i].model(), root, 1);
                 models[i].initConstants(root);
             }
             Random r = new Random(1);

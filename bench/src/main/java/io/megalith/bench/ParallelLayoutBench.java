@@ -10,9 +10,10 @@ import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
-import io.megalith.core.pipeline.PpLayout;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.collective.CommOptions;
 import io.megalith.parallel.collective.GroupCommunicator;
@@ -104,9 +105,8 @@ public final class ParallelLayoutBench {
         CharTokenizer tok = CharTokenizer.fit(text);
         TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
         try (NDManager manager = Torch.newManager()) {
-            Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
-                    new TpLayout(groups.tensorParallel().rank(), groups.tensorParallel().size()), groups.tensorParallel(),
-                    new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), cfg.parallel().sequenceParallel());
+            ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
+                    Placement.of(groups, cfg.parallel().sequenceParallel()));
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, groups)) {

@@ -15,6 +15,8 @@ import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.model.Targets;
 import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.Ops;
@@ -175,9 +177,9 @@ public final class SequenceParallelBench {
         var tp = groups.tensorParallel();
         boolean measures = tp.rank() == 0;
         try (NDManager manager = Torch.newManager()) {
-            var gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
-                    new TpLayout(tp.rank(), tp.size()), tp,
-                    PpLayout.SINGLE, cfg.parallel().sequenceParallel());
+            var gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
+                    new Placement(new TpLayout(tp.rank(), tp.size()), tp, PpLayout.SINGLE,
+                            cfg.parallel().sequenceParallel(), null));
             Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             long[] kept = new long[3];

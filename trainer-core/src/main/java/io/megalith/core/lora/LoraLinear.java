@@ -50,11 +50,19 @@ public final class LoraLinear extends Module {
     private final float scale;
     private PtNDArray scaleTensor;
 
-    /** How the adapter splits over a tensor-parallel group: not at all, or as a column- or row-parallel base. */
-    private enum Split { NONE, COLUMN, ROW }
-
     public LoraLinear(String prefix, long in, long out, boolean bias, double std, LoraConfig lora) {
-        this(prefix, new Linear(prefix, in, out, bias, std), in, out, lora, Split.NONE, null);
+        super(prefix);
+        this.base = child(new Linear(prefix, in, out, bias, std));
+        if (!lora.applies(prefix)) {
+            this.a = null;
+            this.b = null;
+            this.scale = 0f;
+            return;
+        }
+        long r = lora.rank();
+        this.a = parameter(A, new long[] {r, in}, Init.normal(1.0 / Math.sqrt(in)), true);
+        this.b = parameter(B, new long[] {out, r}, Init.zeros(), true);
+        this.scale = (float) lora.scale();
     }
 
     /**
@@ -64,11 +72,8 @@ public final class LoraLinear extends Module {
      */
     public static LoraLinear columnParallel(String prefix, long in, long out, boolean bias, double std, long[][] outRanges,
             TpLayout tp, LoraConfig lora) {
-        if (!tp.parallel()) {
-            return new LoraLinear(prefix, in, out, bias, std, lora);
-        }
-        return new LoraLinear(prefix, ColumnParallelLinear.of(prefix, in, out, bias, std, outRanges, tp), in, out, lora,
-                Split.COLUMN, outRanges);
+        LoraLinear l = new LoraLinear(prefix, in, out, bias, std, lora);
+        return tp.parallel() ? l.parallelize(ColumnParallelLinear.slice(outRanges, tp)) : l;
     }
 
     /**
@@ -77,37 +82,28 @@ public final class LoraLinear extends Module {
      */
     public static LoraLinear rowParallel(String prefix, long in, long out, boolean bias, double std, long[] inRange,
             TpLayout tp, LoraConfig lora) {
-        if (!tp.parallel()) {
-            return new LoraLinear(prefix, in, out, bias, std, lora);
-        }
-        return new LoraLinear(prefix, RowParallelLinear.of(prefix, in, out, bias, std, inRange, tp), in, out, lora,
-                Split.ROW, new long[][] {inRange});
+        LoraLinear l = new LoraLinear(prefix, in, out, bias, std, lora);
+        return tp.parallel() ? l.parallelize(RowParallelLinear.slice(inRange, tp)) : l;
     }
 
-    /** {@code in}, {@code out}: the one-rank layer's features; {@code ranges}: the base's kept rows or columns. */
-    private LoraLinear(String prefix, Linear base, long in, long out, LoraConfig lora, Split split, long[][] ranges) {
-        super(prefix);
-        this.base = child(base);
-        if (!lora.applies(prefix)) {
-            this.a = null;
-            this.b = null;
-            this.scale = 0f;
-            return;
+    /**
+     * Keeps {@code slice} of this whole layer (before its storage is laid out): the base as
+     * {@link Linear#parallelize}, the adapter split with it (see the class comment). The init's scale stays the
+     * one-rank layer's: a row-parallel rank's A is its slice of the one-rank A.
+     */
+    public LoraLinear parallelize(Linear.Slice slice) {
+        base.parallelize(slice);
+        if (a == null) {
+            return this;
         }
-        long r = lora.rank();
-        long localIn = split == Split.ROW ? TpLayout.size(ranges) : in;
-        long localOut = split == Split.COLUMN ? TpLayout.size(ranges) : out;
-        // the init's scale is the one-rank layer's: a row-parallel rank's A is its slice of the one-rank A
-        this.a = parameter(A, new long[] {r, localIn}, Init.normal(1.0 / Math.sqrt(in)), true);
-        this.b = parameter(B, new long[] {localOut, r}, Init.zeros(), true);
-        this.scale = (float) lora.scale();
-        if (split == Split.COLUMN) {
-            b.shard(Parameter.Sharding.slice(new long[] {out, r}, 0, ranges));
+        if (slice.dim() == 0) {
+            b.slice(0, slice.ranges());
             a.shard(Parameter.Sharding.PARTIAL);
-        } else if (split == Split.ROW) {
-            a.shard(Parameter.Sharding.slice(new long[] {r, in}, 1, ranges));
+        } else {
+            a.slice(1, slice.ranges());
             b.shard(Parameter.Sharding.PARTIAL);
         }
+        return this;
     }
 
     public PtNDArray forward(PtNDArray x) {

@@ -8,53 +8,54 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.nn.Module;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.Ops;
-import io.megalith.core.tensorparallel.TpLayout;
 
 /**
  * Multi-head causal self-attention with one fused QKV projection:
  * softmax(Q K^T / sqrt(hs) + M) V with M[i][j] = -inf for j > i (a key may not be in the query's future).
+ * A tensor-parallel plan may keep some heads' rows of qkv and the same columns of proj: the layer then computes
+ * those heads, and its output is their partial sum of the full output.
  */
 public final class CausalSelfAttention extends Module {
     private final GptConfig cfg;
     private final int layer;
     private final LoraLinear qkv;
     private final LoraLinear proj;
-    private final int heads; // heads of this rank
-    private final int firstHead;
-
-    public CausalSelfAttention(String prefix, GptConfig cfg, int layer) {
-        this(prefix, cfg, layer, TpLayout.SINGLE);
-    }
-
-    /**
-     * With tensor parallelism each rank owns n_head/tp heads: QKV is column-parallel (the q, k and v rows of
-     * its heads), the output projection row-parallel (the columns of its heads), so the rank's output is a
-     * partial sum of the full attention output.
-     */
-    public CausalSelfAttention(String prefix, GptConfig cfg, int layer, TpLayout tp) {
-        this(prefix, cfg, layer, tp, LoraConfig.NONE);
-    }
 
     /**
      * With LoRA adapters on the projections {@code lora} targets ({@code attn.qkv}, {@code attn.proj}); without a
      * targeting config the layers are plain {@code Linear}s with their names ({@code <prefix>.qkv.weight}).
      */
-    public CausalSelfAttention(String prefix, GptConfig cfg, int layer, TpLayout tp, LoraConfig lora) {
+    public CausalSelfAttention(String prefix, GptConfig cfg, int layer, LoraConfig lora) {
         super(prefix);
         this.cfg = cfg;
         this.layer = layer;
         long c = cfg.nEmbd();
         double residualStd = 0.02 / Math.sqrt(2.0 * cfg.nLayer());
-        if (tp.parallel()) {
-            this.qkv = child(LoraLinear.columnParallel(childName("qkv"), c, 3 * c, cfg.bias(), 0.02, tp.parts(c, 3), tp, lora));
-            this.proj = child(LoraLinear.rowParallel(childName("proj"), c, c, cfg.bias(), residualStd, tp.part(c), tp, lora));
-        } else {
-            this.qkv = child(new LoraLinear(childName("qkv"), c, 3 * c, cfg.bias(), 0.02, lora));
-            this.proj = child(new LoraLinear(childName("proj"), c, c, cfg.bias(), residualStd, lora));
-        }
-        this.heads = cfg.nHead() / tp.size();
-        this.firstHead = (int) (cfg.nHead() * (long) tp.rank() / tp.size());
+        this.qkv = child(new LoraLinear(childName("qkv"), c, 3 * c, cfg.bias(), 0.02, lora));
+        this.proj = child(new LoraLinear(childName("proj"), c, c, cfg.bias(), residualStd, lora));
+    }
+
+    /** The fused q, k, v projection [3C, C]. */
+    public LoraLinear qkv() {
+        return qkv;
+    }
+
+    /** The output projection [C, C]. */
+    public LoraLinear proj() {
+        return proj;
+    }
+
+    /** Heads this layer computes: all, or the heads of its qkv slice (q, k and v rows of the same heads). */
+    private int heads() {
+        return (int) (qkv.base().weight().shape()[0] / (3L * cfg.headSize()));
+    }
+
+    /** The first of {@link #heads()} in the one-rank layer: where its qkv slice starts in q. */
+    private int firstHead() {
+        Parameter.Sharding s = qkv.base().weight().sharding();
+        return s.kind() == Parameter.Sharding.Kind.SLICE ? (int) (s.ranges()[0][0] / cfg.headSize()) : 0;
     }
 
     /**
@@ -74,7 +75,7 @@ public final class CausalSelfAttention extends Module {
         long[] s = x.getShape().getShape();
         long b = s[0];
         long t = s[1];
-        int h = heads;
+        int h = heads();
         int hs = cfg.headSize();
         // [B, T, 3C] -> [3, B, H, T, hs]: q, k, v are views of one projection.
         PtNDArray heads = Ops.permute(Ops.reshape(qkv.forward(x), b, t, 3, h, hs), 2, 0, 3, 1, 4);
@@ -95,7 +96,7 @@ public final class CausalSelfAttention extends Module {
         att = Ops.add(att, consts.mask(past, t, total));
         att = Ops.softmax(att, -1);
         // the mask of these heads in the one-rank model's [B, H, T, T_total] tensor
-        att = ctx.dropout(att, cfg.dropout(), prefix() + ".att", (long) firstHead * t * total);
+        att = ctx.dropout(att, cfg.dropout(), prefix() + ".att", (long) firstHead() * t * total);
         PtNDArray y = Ops.matmul(att, v); // [B, H, T, hs]
         y = Ops.reshape(Ops.transpose(y, 1, 2), b, t, (long) h * hs);
         PtNDArray out = proj.forward(y);

@@ -1,12 +1,11 @@
 package io.megalith.core.model;
 
 import ai.djl.pytorch.engine.PtNDArray;
-import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.lora.LoraLinear;
+import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
-import io.megalith.core.tensorparallel.TpLayout;
 
 /** The feed-forward block: proj(gelu(fc(x))), hidden width 4C. */
 public final class Mlp extends Module {
@@ -14,30 +13,24 @@ public final class Mlp extends Module {
     private final LoraLinear fc;
     private final LoraLinear proj;
 
-    public Mlp(String prefix, GptConfig cfg) {
-        this(prefix, cfg, TpLayout.SINGLE);
-    }
-
-    /** Tensor-parallel: fc column-parallel (a slice of the 4C hidden units), proj row-parallel (a partial sum). */
-    public Mlp(String prefix, GptConfig cfg, TpLayout tp) {
-        this(prefix, cfg, tp, LoraConfig.NONE);
-    }
-
     /** With LoRA adapters on the layers {@code lora} targets ({@code mlp.fc}, {@code mlp.proj}). */
-    public Mlp(String prefix, GptConfig cfg, TpLayout tp, LoraConfig lora) {
+    public Mlp(String prefix, GptConfig cfg, LoraConfig lora) {
         super(prefix);
         this.cfg = cfg;
         long c = cfg.nEmbd();
         double residualStd = 0.02 / Math.sqrt(2.0 * cfg.nLayer());
-        if (tp.parallel()) {
-            long[] hidden = tp.part(4 * c);
-            this.fc = child(LoraLinear.columnParallel(childName("fc"), c, 4 * c, cfg.bias(), 0.02, new long[][] {hidden}, tp,
-                    lora));
-            this.proj = child(LoraLinear.rowParallel(childName("proj"), 4 * c, c, cfg.bias(), residualStd, hidden, tp, lora));
-        } else {
-            this.fc = child(new LoraLinear(childName("fc"), c, 4 * c, cfg.bias(), 0.02, lora));
-            this.proj = child(new LoraLinear(childName("proj"), 4 * c, c, cfg.bias(), residualStd, lora));
-        }
+        this.fc = child(new LoraLinear(childName("fc"), c, 4 * c, cfg.bias(), 0.02, lora));
+        this.proj = child(new LoraLinear(childName("proj"), 4 * c, c, cfg.bias(), residualStd, lora));
+    }
+
+    /** The expansion [4C, C]. */
+    public LoraLinear fc() {
+        return fc;
+    }
+
+    /** The projection back [C, 4C]. */
+    public LoraLinear proj() {
+        return proj;
     }
 
     public PtNDArray forward(PtNDArray x, ForwardContext ctx) {

@@ -33,35 +33,46 @@ public final class MoeMlp extends Module {
     private final Router router;
     private final List<Expert> experts = new ArrayList<>();
 
-    private final int firstExpert; // this rank holds experts [firstExpert, firstExpert + experts.size())
+    private int firstExpert; // this rank holds experts [firstExpert, firstExpert + experts.size())
 
     /** The MoE block of the {@code moeLayer}-th MoE layer (counting MoE layers only), with every expert. */
     public MoeMlp(String prefix, MegalithConfig.Moe cfg, int moeLayer, long width, boolean bias, double dropout,
             int nLayer) {
-        this(prefix, cfg, moeLayer, width, bias, dropout, nLayer, 0, 1);
-    }
-
-    /**
-     * The part of the MoE block that rank {@code epRank} of an expert-parallel group of {@code ep} holds: the
-     * router and experts [epRank E/ep, (epRank+1) E/ep), named by their global index (so initialised as on one rank).
-     */
-    public MoeMlp(String prefix, MegalithConfig.Moe cfg, int moeLayer, long width, boolean bias, double dropout,
-            int nLayer, int epRank, int ep) {
         super(prefix);
-        if (cfg.experts() % ep != 0) {
-            throw new IllegalArgumentException(cfg.experts() + " experts are not divisible by ep " + ep);
-        }
         this.cfg = cfg;
         this.moeLayer = moeLayer;
         this.width = width;
         this.dropout = dropout;
         this.router = child(new Router(childName("router"), width, cfg.experts()));
         double residualStd = 0.02 / Math.sqrt(2.0 * nLayer);
-        int local = cfg.experts() / ep;
-        this.firstExpert = epRank * local;
-        for (int e = firstExpert; e < firstExpert + local; e++) {
+        for (int e = 0; e < cfg.experts(); e++) {
             experts.add(child(new Expert(childName("experts." + e), width, bias, residualStd)));
         }
+    }
+
+    /**
+     * Keeps the part of the block that rank {@code epRank} of an expert-parallel group of {@code ep} holds (before
+     * storage is laid out): the router and experts [epRank E/ep, (epRank+1) E/ep), named by their global index (so
+     * initialised as on one rank).
+     */
+    public void keepExperts(int epRank, int ep) {
+        if (cfg.experts() % ep != 0) {
+            throw new IllegalArgumentException(cfg.experts() + " experts are not divisible by ep " + ep);
+        }
+        if (experts.size() != cfg.experts()) {
+            throw new IllegalStateException(prefix() + " already keeps experts of one rank");
+        }
+        int local = cfg.experts() / ep;
+        int first = epRank * local;
+        List<Expert> kept = new ArrayList<>(experts.subList(first, first + local));
+        for (Expert e : experts) {
+            if (!kept.contains(e)) {
+                remove(e);
+            }
+        }
+        experts.clear();
+        experts.addAll(kept);
+        this.firstExpert = first;
     }
 
     public MegalithConfig.Moe config() {

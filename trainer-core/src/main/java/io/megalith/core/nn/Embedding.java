@@ -8,9 +8,9 @@ import java.util.Arrays;
 public final class Embedding extends Module {
     private final Parameter weight;
 
-    private final long first;
-    private final long rows;
-    private final boolean vocabParallel;
+    private long first;
+    private long rows;
+    private boolean vocabParallel;
 
     public Embedding(String prefix, long count, long dim, double std) {
         super(prefix);
@@ -20,17 +20,23 @@ public final class Embedding extends Module {
         this.vocabParallel = false;
     }
 
-    /**
-     * Megatron's vocab-parallel embedding: this rank holds rows [from, to) of the [count, dim] table and looks
-     * up only the ids in its range (zeros elsewhere), so the sum over the group is the full lookup.
-     */
+    /** The vocab-parallel table's rows [from, to) = {@code range} of [count, dim]: see {@link #parallelize}. */
     public Embedding(String prefix, long count, long dim, double std, long[] range) {
-        super(prefix);
+        this(prefix, count, dim, std);
+        parallelize(range);
+    }
+
+    /**
+     * Megatron's vocab-parallel embedding, made from this whole table before its storage is laid out: this rank
+     * keeps rows [from, to) = {@code range} and looks up only the ids in its range (zeros elsewhere), so the sum
+     * over the group is the full lookup.
+     */
+    public Embedding parallelize(long[] range) {
+        weight.slice(0, new long[][] {range});
         this.first = range[0];
         this.rows = range[1] - range[0];
         this.vocabParallel = true;
-        this.weight = parameter("weight", new long[] {rows, dim}, Init.normal(std), false);
-        weight.shard(Parameter.Sharding.slice(new long[] {count, dim}, 0, new long[][] {range}));
+        return this;
     }
 
     public PtNDArray forward(PtNDArray ids) {

@@ -18,21 +18,26 @@ public final class LayerNorm extends Module {
         this(prefix, dim, bias, false);
     }
 
-    /**
-     * With {@code partialGradients}, each tensor-parallel rank sees only its part of the gradient flowing
-     * into this norm (it sits inside a segment whose input gradient is summed over the group), so its
-     * parameters' gradients are summed over the group too.
-     */
+    /** With {@code partialGradients}, its parameters are {@link #markPartial marked partial}. */
     public LayerNorm(String prefix, long dim, boolean bias, boolean partialGradients) {
         super(prefix);
         this.weight = parameter("weight", new long[] {dim}, Init.ones(), false);
         this.bias = bias ? parameter("bias", new long[] {dim}, Init.zeros(), false) : null;
         if (partialGradients) {
-            weight.shard(Parameter.Sharding.PARTIAL);
-            if (this.bias != null) {
-                this.bias.shard(Parameter.Sharding.PARTIAL);
-            }
+            markPartial();
         }
+    }
+
+    /**
+     * Marks the scale and bias PARTIAL: each tensor-parallel rank sees only its part of the gradient flowing into
+     * this norm (it sits inside a segment whose input gradient is summed over the group, or reads a sequence shard),
+     * so its parameters' gradients are summed over the group.
+     */
+    public LayerNorm markPartial() {
+        for (Parameter p : parameters()) {
+            p.shard(Parameter.Sharding.PARTIAL);
+        }
+        return this;
     }
 
     public PtNDArray forward(PtNDArray x) {

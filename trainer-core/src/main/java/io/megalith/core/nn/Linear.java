@@ -5,17 +5,17 @@ import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.core.tensor.Ops;
 
 /**
- * y = x W^T + b, W of shape [out, in] as in torch.nn.Linear; or this rank's {@link Slice} of such a layer, split
- * along its output features (dim 0: Megatron's column-parallel linear) or its input features (dim 1: row-parallel).
- * The slices' parameters declare their {@link Parameter.Sharding} in the one-rank layer's terms; a dim-1 slice
- * computes a partial sum of the output, so its bias is added as b/ranks on every rank and the sum carries it once.
- * {@code tensorparallel.ColumnParallelLinear} and {@code RowParallelLinear} build the slices of a tensor-parallel
- * rank and say what crosses the group around them.
+ * y = x W^T + b, W of shape [out, in] as in torch.nn.Linear; or, once {@link #parallelize parallelized}, this rank's
+ * {@link Slice} of such a layer, split along its output features (dim 0: Megatron's column-parallel linear) or its
+ * input features (dim 1: row-parallel). The slices' parameters declare their {@link Parameter.Sharding} in the
+ * one-rank layer's terms; a dim-1 slice computes a partial sum of the output, so its bias is added as b/ranks on
+ * every rank and the sum carries it once. {@code tensorparallel.ColumnParallelLinear} and {@code RowParallelLinear}
+ * say what crosses the group around them.
  */
 public final class Linear extends Module {
     private final Parameter weight;
     private final Parameter bias;
-    private final float biasScale;
+    private float biasScale = 1f;
     private PtNDArray biasScaleTensor;
 
     /**
@@ -40,31 +40,25 @@ public final class Linear extends Module {
     }
 
     public Linear(String prefix, long in, long out, boolean bias, double std) {
-        this(prefix, in, out, bias, std, null);
-    }
-
-    /** This rank's {@code slice} of a [out, in] layer (null: the whole layer). */
-    public static Linear sliced(String prefix, long in, long out, boolean bias, double std, Slice slice) {
-        return new Linear(prefix, in, out, bias, std, slice);
-    }
-
-    private Linear(String prefix, long in, long out, boolean bias, double std, Slice slice) {
         super(prefix);
-        boolean column = slice != null && slice.dim() == 0;
-        boolean row = slice != null && slice.dim() == 1;
-        long localOut = column ? slice.size() : out;
-        long localIn = row ? slice.size() : in;
-        this.weight = parameter("weight", new long[] {localOut, localIn}, Init.normal(std), true);
-        if (slice != null) {
-            weight.shard(Parameter.Sharding.slice(new long[] {out, in}, slice.dim(), slice.ranges()));
+        this.weight = parameter("weight", new long[] {out, in}, Init.normal(std), true);
+        this.bias = bias ? parameter("bias", new long[] {out}, Init.zeros(), false) : null;
+    }
+
+    /**
+     * Keeps only {@code slice} of this whole layer (before its storage is laid out): column (dim 0) slices the weight's
+     * rows and the bias with them; row (dim 1) slices the weight's columns and keeps the bias whole, PARTIAL and
+     * added as b/ranks.
+     */
+    public Linear parallelize(Slice slice) {
+        weight.slice(slice.dim(), slice.ranges());
+        if (bias != null && slice.dim() == 0) {
+            bias.slice(0, slice.ranges());
+        } else if (bias != null) {
+            bias.shard(Parameter.Sharding.PARTIAL);
         }
-        this.bias = bias ? parameter("bias", new long[] {localOut}, Init.zeros(), false) : null;
-        if (this.bias != null && column) {
-            this.bias.shard(Parameter.Sharding.slice(new long[] {out}, 0, slice.ranges()));
-        } else if (this.bias != null && row) {
-            this.bias.shard(Parameter.Sharding.PARTIAL);
-        }
-        this.biasScale = row ? 1f / slice.ranks() : 1f;
+        this.biasScale = slice.dim() == 1 ? 1f / slice.ranks() : 1f;
+        return this;
     }
 
     public PtNDArray forward(PtNDArray x) {

@@ -37,6 +37,16 @@ public abstract class Module {
         return module;
     }
 
+    /**
+     * Drops a sub-module this rank does not hold (a plan keeping one pipeline stage's blocks, or one rank's experts),
+     * with its parameters; only before they are laid out in a store.
+     */
+    protected void remove(Module module) {
+        if (!children.remove(module)) {
+            throw new IllegalArgumentException(module.prefix() + " is not a child of " + prefix);
+        }
+    }
+
     /** The direct sub-modules, in declaration order. */
     public List<Module> children() {
         return Collections.unmodifiableList(children);

@@ -13,7 +13,7 @@ import java.util.Arrays;
  */
 public final class Parameter {
     private final String name;
-    private final long[] shape;
+    private final long[] shape; // local: a slice's shape once sliced
     private final Init init;
     private final boolean decay;
     private PtNDArray value;
@@ -64,9 +64,34 @@ public final class Parameter {
         return sharding;
     }
 
-    /** Marks this parameter as a tensor-parallel slice or partial-gradient replica (set by its module). */
+    /** Marks this parameter as a tensor-parallel slice or partial-gradient replica (by its module or a plan). */
     public Parameter shard(Sharding s) {
         this.sharding = s;
+        return this;
+    }
+
+    /**
+     * Re-declares this whole parameter as its slice {@code ranges} (full coordinates, concatenated) along {@code dim}:
+     * its local shape shrinks to the kept features and {@link #initialValues} fills that slice of the one-rank
+     * tensor, so a plan can split a model after construction. Only before storage is laid out.
+     */
+    public Parameter slice(int dim, long[][] ranges) {
+        if (value != null || offset >= 0) {
+            throw new IllegalStateException("parameter " + name + " already has storage: slice it before the layout");
+        }
+        if (sharding.kind() != Sharding.Kind.NONE) {
+            throw new IllegalStateException("parameter " + name + " is already " + sharding.kind());
+        }
+        long kept = 0;
+        for (long[] r : ranges) {
+            if (r[0] < 0 || r[1] > shape[dim] || r[0] > r[1]) {
+                throw new IllegalArgumentException("range " + Arrays.toString(r) + " of " + this + " along " + dim);
+            }
+            kept += r[1] - r[0];
+        }
+        long[] full = shape.clone();
+        this.sharding = Sharding.slice(full, dim, ranges);
+        this.shape[dim] = kept;
         return this;
     }
 

@@ -14,13 +14,9 @@ public final class ColumnParallelLinear {
 
     /**
      * The slice of a [out, in] linear keeping output features {@code outRanges} (full coordinates, e.g. this rank's
-     * heads of q, k and v); with a single-rank layout the plain layer.
+     * heads of q, k and v), for {@link Linear#parallelize}.
      */
-    public static Linear of(String prefix, long in, long out, boolean bias, double std, long[][] outRanges,
-            TpLayout tp) {
-        if (!tp.parallel()) {
-            return new Linear(prefix, in, out, bias, std);
-        }
-        return Linear.sliced(prefix, in, out, bias, std, new Linear.Slice(0, outRanges, tp.size()));
+    public static Linear.Slice slice(long[][] outRanges, TpLayout tp) {
+        return new Linear.Slice(0, outRanges, tp.size());
     }
 }

@@ -14,13 +14,10 @@ public final class RowParallelLinear {
     private RowParallelLinear() {}
 
     /**
-     * The slice of a [out, in] linear keeping input features {@code inRange} (full coordinates); with a single-rank
-     * layout the plain layer.
+     * The slice of a [out, in] linear keeping input features {@code inRange} (full coordinates), for
+     * {@link Linear#parallelize}.
      */
-    public static Linear of(String prefix, long in, long out, boolean bias, double std, long[] inRange, TpLayout tp) {
-        if (!tp.parallel()) {
-            return new Linear(prefix, in, out, bias, std);
-        }
-        return Linear.sliced(prefix, in, out, bias, std, new Linear.Slice(1, new long[][] {inRange}, tp.size()));
+    public static Linear.Slice slice(long[] inRange, TpLayout tp) {
+        return new Linear.Slice(1, new long[][] {inRange}, tp.size());
     }
 }

@@ -34,6 +34,9 @@ import java.util.Map;
 import java.util.function.Predicate;
 import io.megalith.core.optim.AdamW;
 import io.megalith.core.optim.LrSchedule;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.pipeline.PipelineExecutor;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.segment.SegmentedPass;
@@ -79,10 +82,10 @@ import java.util.function.Function;
  */
 public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source {
     private final MegalithConfig.Train cfg;
-    private final Gpt model;
+    private final ParallelGpt parallel; // this rank's part of the model, as segment chains
     private final ModelParameters params;
     private final ParameterStore store; // replicated storage (ZeRO 0/1), else null
-    private final List<Gpt> replicas = new ArrayList<>();
+    private final List<ParallelGpt> replicas = new ArrayList<>();
     private final List<ParameterStore> replicaStores = new ArrayList<>();
     private final DataParallelOptimizer optimizer; // ZeRO 0/1, else null
     private final PartitionedOptimizer partitioned; // ZeRO 2/3, else null
@@ -101,8 +104,15 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     /** Result of one optimizer step. */
     public record StepStats(long step, double loss, double lr, double gradNorm, long tokens, double commMs) {}
 
+    /** A one-rank trainer of the whole model {@code model}. */
     public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager) {
         this(config, model, params, data, manager, new SingleRankCommunicator());
+    }
+
+    /** As below for the whole one-rank model {@code model}. */
+    public static ModelParameters createParameters(MegalithConfig config, Gpt model, NDManager manager,
+            Communicator dataParallel) {
+        return createParameters(config, GptPlan.apply(model, Placement.SINGLE), manager, dataParallel);
     }
 
     /**
@@ -110,7 +120,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
      * backward order (stages 0, 1), or partitioned over {@code dataParallel} (stage 2 in buckets, stage 3 one
      * layer per group, as it gathers them).
      */
-    public static ModelParameters createParameters(MegalithConfig config, Gpt model, NDManager manager,
+    public static ModelParameters createParameters(MegalithConfig config, ParallelGpt model, NDManager manager,
             Communicator dataParallel) {
         return createParameters(config, model, manager, RankGroups.dataParallelOnly(dataParallel));
     }
@@ -119,7 +129,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
      * As above for a rank of {@code groups}: with expert parallelism, ZeRO-2 groups never mix expert and other
      * parameters, and expert groups are partitioned over the expert-data-parallel group.
      */
-    public static ModelParameters createParameters(MegalithConfig config, Gpt model, NDManager manager,
+    public static ModelParameters createParameters(MegalithConfig config, ParallelGpt model, NDManager manager,
             RankGroups groups) {
         Communicator dataParallel = groups.dataParallel();
         boolean ep = groups.expertParallel().size() > 1;
@@ -155,7 +165,8 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
      */
     public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager,
             Communicator dataParallel) {
-        this(config, model, params, data, manager, dataParallel, new SingleRankCommunicator());
+        this(config, GptPlan.apply(model, Placement.SINGLE), params, data, manager, dataParallel,
+                new SingleRankCommunicator());
     }
 
     /**
@@ -163,25 +174,25 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
      * outputs and input gradients are summed over {@code tensorParallel}, as are the gradients of replicated
      * parameters; every rank of a tensor-parallel group reads the same samples.
      */
-    public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager,
-            Communicator dataParallel, Communicator tensorParallel) {
+    public Trainer(MegalithConfig config, ParallelGpt model, ModelParameters params, TrainingData data,
+            NDManager manager, Communicator dataParallel, Communicator tensorParallel) {
         this(config, model, params, data, manager, new RankGroups(dataParallel, tensorParallel,
                 new SingleRankCommunicator("pp", 0), null));
     }
 
     /**
      * A rank of a 3D layout: data-parallel, tensor-parallel within its pipeline stage, the stage's model part
-     * ({@code model} built for the stage) run under {@code parallel.schedule} over the step's micro-batches.
+     * ({@code model} the plan's part for this rank) run under {@code parallel.schedule} over the step's micro-batches.
      */
-    public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager,
-            RankGroups groups) {
+    public Trainer(MegalithConfig config, ParallelGpt model, ModelParameters params, TrainingData data,
+            NDManager manager, RankGroups groups) {
         this.groups = groups;
         this.dataParallel = groups.dataParallel();
         this.tensorParallel = groups.tensorParallel();
         this.pipeline = groups.pipeline().size() > 1
                 ? new PipelineExecutor(config.parallel().schedule(), groups.pipeline(), manager) : null;
         this.cfg = config.train();
-        this.model = model;
+        this.parallel = model;
         this.params = params;
         this.store = params instanceof ParameterStore ps ? ps : null;
         this.data = data;
@@ -189,7 +200,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         this.schedule = new LrSchedule(cfg.lr(), cfg.minLr(), cfg.warmupSteps(), cfg.decayEnd());
         this.dropoutKey = CounterRng.key(config.seed(), "dropout");
         int n = Math.max(1, config.runtime().workers());
-        replicas.add(model);
+        replicas.add(parallel);
         if (store != null) {
             replicaStores.add(store);
         } else if (n > 1) {
@@ -208,8 +219,9 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             throw new IllegalArgumentException("every parameter is frozen: nothing to train");
         }
         for (int i = 1; i < n; i++) {
-            Gpt replica = new Gpt(model.config(), model.lora());
-            replicaStores.add(new ParameterStore(replica, store));
+            Gpt whole = new Gpt(parallel.model().config(), parallel.model().lora());
+            ParallelGpt replica = GptPlan.apply(whole, Placement.SINGLE);
+            replicaStores.add(new ParameterStore(replica.model(), store));
             replica.initConstants(manager);
             replicas.add(replica);
         }
@@ -219,8 +231,9 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
                     ? GradientBuckets.plan(model.segments(null), store.trainableParameters(), bucketElements(config),
                             false, DataParallelOptimizer::isExpert)
                     : GradientBuckets.plan(model.segments(null), store, bucketElements(config));
-            this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, groups, model.tokenEmbedding(),
-                    config.zero().stage(), cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay());
+            this.optimizer = new DataParallelOptimizer(store, replicaStores, buckets, groups,
+                    parallel.model().tokenEmbedding(), config.zero().stage(), cfg.beta1(), cfg.beta2(), cfg.eps(),
+                    cfg.weightDecay());
             this.partitioned = null;
         } else {
             this.buckets = List.of();
@@ -377,7 +390,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             // built for this use and freed after it: a copy kept between evaluations would hold the whole model on
             // every rank of a layout that exists to split it
             try (NDManager copy = manager.newSubManager()) {
-                Gpt fullModel = new Gpt(model.config(), model.lora()); // with its adapters, unsplit
+                Gpt fullModel = new Gpt(parallel.model().config(), parallel.model().lora()); // with its adapters, unsplit
                 ParameterStore fullParams = new ParameterStore(fullModel, copy, 0);
                 fullModel.initConstants(copy);
                 fullParams.load(full);
@@ -389,18 +402,18 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             }
         }
         if (partitioned == null || partitioned.stage() < 3) {
-            return work.apply(model);
+            return work.apply(parallel.model());
         }
         partitioned.materialiseAll();
         try {
-            return work.apply(model);
+            return work.apply(parallel.model());
         } finally {
             partitioned.releaseAll();
         }
     }
 
     public Gpt model() {
-        return model;
+        return parallel.model();
     }
 
     /**
@@ -483,15 +496,15 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         Batch[] micro = batches.micro();
         long stepKey = CounterRng.key(dropoutKey, step);
         startMoeStats();
-        int seq = model.stageSequenceLength(micro[0].seqLen()); // sequence parallelism: stages exchange shards
+        int seq = parallel.stageSequenceLength(micro[0].seqLen()); // sequence parallelism: stages exchange shards
         SegmentedPass.Recompute recompute = SegmentedPass.Recompute.of(cfg.activationCheckpointing());
-        PipelineExecutor.Result result = pipeline.run(accum, new Shape(rows, seq, model.config().nEmbd()), (m, mm) -> {
+        PipelineExecutor.Result result = pipeline.run(accum, new Shape(rows, seq, parallel.model().config().nEmbd()), (m, mm) -> {
             Targets tg = Targets.of(mm, micro[m].targets());
             double share = (double) tg.counted() / batches.scored();
             ForwardContext ctx = new ForwardContext(true, stepKey, m * b + from, mm).withMoe(moeContext());
             SegmentedPass.Hooks hooks = m == accum - 1 && dp > 1 ? overlapHooks() : SegmentedPass.NO_HOOKS;
-            SegmentedPass pass = new SegmentedPass(model.segments(tg), ctx, hooks, recompute, tensorParallel, !first,
-                    last, model.stageBoundary());
+            SegmentedPass pass = new SegmentedPass(parallel.segments(tg), ctx, hooks, recompute, tensorParallel, !first,
+                    last, parallel.stageBoundary());
             PtNDArray input = first ? Ops.longs(mm, micro[m].inputs(), rows, micro[m].seqLen()) : null;
             return new PipelineExecutor.MicroBatch(pass, input, share);
         });
@@ -506,9 +519,9 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     private MoeStats moeStats; // this step's routing statistics (MoE models), else null
 
     private void startMoeStats() {
-        MegalithConfig.Moe moe = model.config().moe();
+        MegalithConfig.Moe moe = parallel.model().config().moe();
         moeStats = moe.enabled() ? new MoeStats(
-                MoeMlp.moeLayers(moe, model.config().nLayer()), moe.experts()) : null;
+                MoeMlp.moeLayers(moe, parallel.model().config().nLayer()), moe.experts()) : null;
     }
 
     /** A forward pass's sink for auxiliary losses: one sequence weighs 1 / (sequences in the step). */
@@ -556,7 +569,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
             SegmentedPass.Hooks hooks) {
         int n = replicas.size();
         if (n == 1) {
-            return part(model, batch, 0, batch.size(), firstSample, stepKey, stepScored, hooks);
+            return part(parallel, batch, 0, batch.size(), firstSample, stepKey, stepScored, hooks);
         }
         int[] bounds = new int[n + 1];
         for (int w = 0; w <= n; w++) {
@@ -564,7 +577,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         }
         List<Future<Double>> parts = new ArrayList<>();
         for (int w = 0; w < n; w++) {
-            Gpt replica = replicas.get(w);
+            ParallelGpt replica = replicas.get(w);
             int from = bounds[w];
             int to = bounds[w + 1];
             parts.add(workers.submit(() -> part(replica, batch, from, to, firstSample, stepKey, stepScored,
@@ -585,7 +598,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     }
 
     /** Rows [from, to) of {@code batch} through {@code net}: loss scaled by its share of the step's tokens. */
-    private double part(Gpt net, Batch batch, int from, int to, long firstSample, long stepKey, long stepScored,
+    private double part(ParallelGpt net, Batch batch, int from, int to, long firstSample, long stepKey, long stepScored,
             SegmentedPass.Hooks hooks) {
         if (from == to) {
             return 0;

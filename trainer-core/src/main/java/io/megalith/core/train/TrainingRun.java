@@ -27,15 +27,16 @@ import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.generate.TextSamples;
 import io.megalith.core.lora.Lora;
 import io.megalith.core.model.Gpt;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.moe.MoeStats;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.pipeline.PipelineSchedule;
-import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.eval.AdditionAccuracy;
 import io.megalith.core.train.eval.PairAccuracy;
 import io.megalith.core.train.outputs.LoraCheck;
@@ -143,7 +144,6 @@ public final class TrainingRun implements RankRun {
     public TrainingRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups, boolean leader,
             String preparedData) throws IOException {
         Communicator dataParallel = groups.dataParallel();
-        Communicator tensorParallel = groups.tensorParallel();
         this.cfg = cfg;
         this.leader = leader;
         this.hadoop = hadoop;
@@ -183,18 +183,19 @@ public final class TrainingRun implements RankRun {
             checkBase(base, gptConfig);
         }
         this.manager = Torch.newManager();
-        this.model = new Gpt(gptConfig, new TpLayout(tensorParallel.rank(), tensorParallel.size()), tensorParallel,
-                new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), cfg.parallel().sequenceParallel(),
-                groups.expertParallel(), cfg.finetune().loraConfig());
+        // the whole one-rank model, split for this rank by the GPT's plan
+        ParallelGpt parallel = GptPlan.apply(new Gpt(gptConfig, cfg.finetune().loraConfig()),
+                Placement.of(groups, cfg.parallel().sequenceParallel()));
+        this.model = parallel.model();
         if (cfg.finetune().active()) {
             // before the layout: frozen parameters get no gradient, communication or optimizer state
             Freezing.apply(model.parameters(), cfg.finetune());
         }
         // laid out in the order backward completes gradients (buckets reduced while backward runs), and
         // partitioned over the data-parallel group from ZeRO stage 2
-        this.params = Trainer.createParameters(cfg, model, manager, groups);
-        model.initConstants(manager);
-        this.trainer = new Trainer(cfg, model, params, data, manager, groups);
+        this.params = Trainer.createParameters(cfg, parallel, manager, groups);
+        parallel.initConstants(manager);
+        this.trainer = new Trainer(cfg, parallel, params, data, manager, groups);
         this.checkpointer = new ShardedCheckpointer(checkpoints, groups, trainer, model, cfg.parallel().ep(),
                 cfg.zero().stage(), cfg.checkpoint().async(), cfg.checkpoint().commitTimeoutMillis());
         Optional<ShardedCheckpointer.Restored> restored = resumed != null

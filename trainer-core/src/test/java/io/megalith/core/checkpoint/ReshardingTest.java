@@ -11,9 +11,10 @@ import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
-import io.megalith.core.pipeline.PpLayout;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.testing.SyntheticText;
 import io.megalith.core.train.Trainer;
@@ -72,13 +73,13 @@ class ReshardingTest {
         TextData data = SyntheticText.rankData(text(), cfg);
         Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
-            Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
-                    new TpLayout(groups.tensorParallel().rank(), groups.tensorParallel().size()), groups.tensorParallel(),
-                    new PpLayout(groups.pipeline().rank(), groups.pipeline().size()));
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
-            gpt.initConstants(manager);
+            ParallelGpt parallel = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
+                    Placement.of(groups, false));
+            Gpt gpt = parallel.model();
+            ModelParameters params = Trainer.createParameters(cfg, parallel, manager, groups.dataParallel());
+            parallel.initConstants(manager);
             List<Double> losses = new ArrayList<>();
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, groups);
+            try (Trainer trainer = new Trainer(cfg, parallel, params, data, manager, groups);
                     ShardedCheckpointer ckpt = new ShardedCheckpointer(new CheckpointStore(runDir, new Configuration(), 0),
                             groups, trainer, gpt, 1, cfg.zero().stage(), true, 60_000)) {
                 long start = 0;

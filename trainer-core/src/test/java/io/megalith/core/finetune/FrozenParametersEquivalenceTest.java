@@ -14,10 +14,11 @@ import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
-import io.megalith.core.pipeline.PpLayout;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.testing.CountingCommunicator;
 import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.testing.SyntheticText;
@@ -74,15 +75,15 @@ class FrozenParametersEquivalenceTest {
         RankGroups counted = new RankGroups(dp, groups.tensorParallel(), groups.pipeline(), groups.embedding());
         try (NDManager manager = Torch.newManager()) {
             Communicator tp = groups.tensorParallel();
-            Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), new TpLayout(tp.rank(), tp.size()), tp,
-                    new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), false, null,
-                    finetune.loraConfig());
+            ParallelGpt parallel = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
+                    finetune.loraConfig()), Placement.of(counted, false));
+            Gpt gpt = parallel.model();
             long trainable = Freezing.apply(gpt.parameters(), finetune);
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, counted);
-            gpt.initConstants(manager);
+            ModelParameters params = Trainer.createParameters(cfg, parallel, manager, counted);
+            parallel.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             Map<String, HostTensor> grads = Map.of();
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, counted)) {
+            try (Trainer trainer = new Trainer(cfg, parallel, params, data, manager, counted)) {
                 for (int s = 0; s < STEPS; s++) {
                     losses.add(trainer.step(s).loss());
                     if (s == 0 && cfg.zero().stage() < 2) {

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
@@ -61,7 +62,7 @@ class GradientCheckTest {
     @Test
     void causalSelfAttention() {
         GptConfig cfg = new GptConfig(11, 8, 2, 4, 16, 0.0, true);
-        CausalSelfAttention attn = new CausalSelfAttention("attn", cfg, 0);
+        CausalSelfAttention attn = new CausalSelfAttention("attn", cfg, 0, LoraConfig.NONE);
         CausalSelfAttention.AttentionConstants consts = new CausalSelfAttention.AttentionConstants(root, cfg);
         // T = 5 < block_size: the causal mask is a slice of the precomputed one
         Case c = new Case(attn, (x, m) -> attn.forward(x, ForwardContext.inference(m), consts, null), 2, 5, 16);
@@ -87,7 +88,7 @@ class GradientCheckTest {
     @Test
     void mlp() {
         GptConfig cfg = new GptConfig(11, 8, 2, 4, 16, 0.0, true);
-        Mlp mlp = new Mlp("mlp", cfg);
+        Mlp mlp = new Mlp("mlp", cfg, LoraConfig.NONE);
         Case c = new Case(mlp, (x, m) -> mlp.forward(x, ForwardContext.inference(m)), 2, 3, 16);
         // store order: weight-decayed matrices first
         assertThat(c.names()).containsExactly("mlp.fc.weight", "mlp.proj.weight", "mlp.fc.bias", "mlp.proj.bias");
@@ -97,7 +98,7 @@ class GradientCheckTest {
     @Test
     void block() {
         GptConfig cfg = new GptConfig(11, 8, 1, 2, 16, 0.0, false);
-        Block block = new Block("blocks.0", cfg, 0);
+        Block block = new Block("blocks.0", cfg, 0, LoraConfig.NONE);
         CausalSelfAttention.AttentionConstants consts = new CausalSelfAttention.AttentionConstants(root, cfg);
         Case c = new Case(block, (x, m) -> block.forward(x, ForwardContext.inference(m), consts, null), 2, 8, 16);
         c.checkAll();

@@ -12,10 +12,11 @@ import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
-import io.megalith.core.pipeline.PpLayout;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.testing.SyntheticText;
 import io.megalith.core.train.Trainer;
@@ -68,15 +69,16 @@ class ExpertParallelEquivalenceTest {
         TextData data = SyntheticText.rankData(text(), cfg);
         Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
-            Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), TpLayout.SINGLE, null,
-                    new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), groups.expertParallel());
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups);
-            gpt.initConstants(manager);
+            ParallelGpt parallel = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
+                    Placement.of(groups, false));
+            Gpt gpt = parallel.model();
+            ModelParameters params = Trainer.createParameters(cfg, parallel, manager, groups);
+            parallel.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             List<Double> norms = new ArrayList<>();
             double dropped = 0;
             long minTokens = Long.MAX_VALUE;
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, groups)) {
+            try (Trainer trainer = new Trainer(cfg, parallel, params, data, manager, groups)) {
                 for (int s = 0; s < STEPS; s++) {
                     Trainer.StepStats st = trainer.step(s);
                     losses.add(st.loss());

@@ -13,6 +13,8 @@ import io.megalith.core.model.GptConfig;
 import io.megalith.core.model.Targets;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
@@ -161,7 +163,8 @@ class MoeMlpTest {
                     JniUtils.backward(total, Ops.scalar(m, 1f), false, false);
                     loss = l.getFloat();
                 } else {
-                    loss = SegmentedPass.run(gpt.segments(targets), x, ctx, 0.5f, SegmentedPass.NO_HOOKS, mode == 2);
+                    loss = SegmentedPass.run(GptPlan.apply(gpt, Placement.SINGLE).segments(targets), x, ctx, 0.5f,
+                            SegmentedPass.NO_HOOKS, mode == 2);
                 }
             }
             FloatBuffer g = ByteBuffer.allocateDirect((int) store.numel() * 4).order(ByteOrder.nativeOrder())

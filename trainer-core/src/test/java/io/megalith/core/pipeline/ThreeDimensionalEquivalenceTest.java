@@ -12,9 +12,11 @@ import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.testing.SyntheticText;
 import io.megalith.core.train.Trainer;
@@ -59,9 +61,8 @@ class ThreeDimensionalEquivalenceTest {
         TextData data = SyntheticText.rankData(text(), cfg);
         Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
-            Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
-                    new TpLayout(groups.tensorParallel().rank(), groups.tensorParallel().size()), groups.tensorParallel(),
-                    new PpLayout(groups.pipeline().rank(), groups.pipeline().size()));
+            ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
+                    Placement.of(groups, false));
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();

@@ -11,6 +11,8 @@ import io.megalith.core.model.GptConfig;
 import io.megalith.core.model.Targets;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
 import java.nio.ByteBuffer;
@@ -68,7 +70,8 @@ class SegmentedPassTest {
                             events.add("bwd" + segment);
                         }
                     };
-                    loss = SegmentedPass.run(gpt.segments(targets), x, ctx, 0.5f, hooks, mode == 2);
+                    loss = SegmentedPass.run(GptPlan.apply(gpt, Placement.SINGLE).segments(targets), x, ctx, 0.5f, hooks,
+                            mode == 2);
                 }
             }
             FloatBuffer g = ByteBuffer.allocateDirect((int) store.numel() * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();

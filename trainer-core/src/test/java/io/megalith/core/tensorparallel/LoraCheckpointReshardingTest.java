@@ -44,14 +44,14 @@ class LoraCheckpointReshardingTest {
             List<Double> losses = new ArrayList<>();
             try (Trainer trainer = new Trainer(cfg, b.gpt(), b.store(), b.data(), manager, groups);
                     ShardedCheckpointer ckpt = new ShardedCheckpointer(new CheckpointStore(runDir, new Configuration(), 0),
-                            groups, trainer, b.gpt(), 1, cfg.zero().stage(), true, 60_000)) {
+                            groups, trainer, b.gpt().model(), 1, cfg.zero().stage(), true, 60_000)) {
                 long start = resume ? ckpt.restore(Long.MAX_VALUE).orElseThrow().step() : 0;
                 assertThat(start).isEqualTo(resume ? SAVE_AT : 0);
                 for (long s = start; s < STEPS; s++) {
                     losses.add(trainer.step(s).loss());
                     if (!resume && s + 1 == SAVE_AT) {
                         RunState state = new RunState(RunState.FORMAT_VERSION, s + 1, cfg.seed(),
-                                trainer.optimizer().stepCount(), s + 1, b.gpt().config(), "char", ConfigLoader.toYaml(cfg));
+                                trainer.optimizer().stepCount(), s + 1, b.gpt().model().config(), "char", ConfigLoader.toYaml(cfg));
                         Map<String, byte[]> blobs = new LinkedHashMap<>();
                         blobs.put(RunStateCodec.FILE, RunStateCodec.encode(state));
                         blobs.put(ShardedCheckpointer.TOKENIZER_FILE, "{}".getBytes());

@@ -23,6 +23,9 @@ import io.megalith.core.model.Targets;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.pipeline.PpLayout;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.HostTensor;
@@ -82,7 +85,7 @@ class LoraTensorParallelEquivalenceTest {
     }
 
     /** The model of one rank of {@code groups}, its storage (in the trainer's layout) and data. */
-    record Built(Gpt gpt, ParameterStore store, TextData data) {}
+    record Built(ParallelGpt gpt, ParameterStore store, TextData data) {}
 
     static Built build(MegalithConfig cfg, RankGroups groups, NDManager manager) {
         Torch.load(1);
@@ -92,8 +95,9 @@ class LoraTensorParallelEquivalenceTest {
         CharTokenizer tok = CharTokenizer.fit(text);
         TextData data = new TextData(tok, tok.encode(text), 0.1, cfg.model().blockSize(), cfg.seed());
         Communicator tp = groups.tensorParallel();
-        Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), new TpLayout(tp.rank(), tp.size()), tp,
-                PpLayout.SINGLE, cfg.parallel().sequenceParallel(), null, LORA);
+        ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), LORA),
+                new Placement(new TpLayout(tp.rank(), tp.size()), tp, PpLayout.SINGLE, cfg.parallel().sequenceParallel(),
+                        null));
         ParameterStore store = (ParameterStore) Trainer.createParameters(cfg, gpt, manager, groups);
         gpt.initConstants(manager);
         assertThat(randomB(store)).as("a B per targeted layer").isEqualTo(2 * 4);
@@ -150,7 +154,7 @@ class LoraTensorParallelEquivalenceTest {
                 validation = trainer.validationLoss(2); // on the gathered one-rank model: adapters included
             }
             Probe unmerged = probe(b, groups.tensorParallel());
-            Lora.mergeInPlace(b.gpt());
+            Lora.mergeInPlace(b.gpt().model());
             Probe merged = probe(b, groups.tensorParallel());
             for (Parameter p : b.store().parameters()) {
                 if (p.name().endsWith(".lora_b")) {

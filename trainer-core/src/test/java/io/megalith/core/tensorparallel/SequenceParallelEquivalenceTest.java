@@ -13,7 +13,9 @@ import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
-import io.megalith.core.pipeline.PpLayout;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
@@ -64,9 +66,8 @@ class SequenceParallelEquivalenceTest {
         TextData data = SyntheticText.rankData(text(), cfg);
         Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
-            Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()),
-                    new TpLayout(groups.tensorParallel().rank(), groups.tensorParallel().size()), groups.tensorParallel(),
-                    new PpLayout(groups.pipeline().rank(), groups.pipeline().size()), cfg.parallel().sequenceParallel());
+            ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
+                    Placement.of(groups, cfg.parallel().sequenceParallel()));
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();

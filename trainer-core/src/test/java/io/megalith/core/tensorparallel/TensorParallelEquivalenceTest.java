@@ -20,6 +20,9 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
@@ -76,7 +79,8 @@ class TensorParallelEquivalenceTest {
         TextData data = SyntheticText.rankData(text(), cfg);
         Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
-            Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), new TpLayout(tp.rank(), tp.size()), tp);
+            ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
+                    Placement.tensorParallel(tp));
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager, dp);
             gpt.initConstants(manager);
             Map<String, float[]> grads = firstGradients(cfg, gpt, (ParameterStore) params, data, manager, tp);
@@ -91,7 +95,7 @@ class TensorParallelEquivalenceTest {
     }
 
     /** Gradients of the CHECKED parameters for step 0's first micro-batch, in full (one-rank) form. */
-    static Map<String, float[]> firstGradients(MegalithConfig cfg, Gpt gpt, ParameterStore store, TextData data,
+    static Map<String, float[]> firstGradients(MegalithConfig cfg, ParallelGpt gpt, ParameterStore store, TextData data,
             NDManager manager, Communicator tp) {
         Batch b = data.train(0, 0, cfg.train().batchSize());
         try (NDScope scope = new NDScope(); NDManager m = manager.newSubManager()) {

@@ -12,6 +12,8 @@ import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.InJvmRanks;
@@ -120,7 +122,7 @@ class ZeroMemoryTest {
         long p = gpt.parameters().stream().mapToLong(Parameter::numel).sum();
         long largestParam = gpt.parameters().stream().mapToLong(Parameter::numel).max().orElse(0);
         long largestLayer = 0;
-        for (Segment s : gpt.segments(null)) {
+        for (Segment s : GptPlan.apply(gpt, Placement.SINGLE).segments(null)) {
             largestLayer = Math.max(largestLayer, s.parameters().stream().mapToLong(Parameter::numel).sum());
         }
         long bucket = (long) (BUCKET_MIB * (1 << 20) / 4) + largestParam; // a bucket ends at the first boundary past
