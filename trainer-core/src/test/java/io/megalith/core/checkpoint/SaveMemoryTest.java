@@ -10,6 +10,9 @@ import io.megalith.core.data.TextData;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.ParallelGpt;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.testing.SyntheticText;
@@ -65,12 +68,13 @@ class SaveMemoryTest {
         TextData data = SyntheticText.rankData(SyntheticText.words(5, 4000, "alpha", "beta", "gamma", "delta"), cfg);
         com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
         try (NDManager manager = Torch.newManager()) {
-            Gpt gpt = new Gpt(GptConfig.from(cfg.model(), data.tokenizer().vocabSize()));
+            ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), data.tokenizer().vocabSize())),
+                    Placement.of(groups, false));
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, groups);
                     ShardedCheckpointer ckpt = new ShardedCheckpointer(new CheckpointStore(runDir, new Configuration(), 0),
-                            groups, trainer, gpt, 1, cfg.zero().stage(), true, 60_000)) {
+                            groups, trainer, gpt.model(), 1, cfg.zero().stage(), true, 60_000)) {
                 trainer.step(0);
                 Map<String, byte[]> blobs = Map.of(RunStateCodec.FILE, new byte[] {1},
                         ShardedCheckpointer.TOKENIZER_FILE, new byte[] {2});
