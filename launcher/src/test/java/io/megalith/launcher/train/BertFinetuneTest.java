@@ -19,9 +19,9 @@ import io.megalith.core.model.bert.BertConfig;
 import io.megalith.core.model.bert.SequenceClassifier;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.BertClassification;
 import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.outputs.LoraOutputs;
@@ -208,8 +208,8 @@ class BertFinetuneTest {
         // merged.safetensors in a plain (no-LoRA) classifier = the checkpoint's base + adapters
         Torch.load(1);
         try (NDManager manager = Torch.newManager()) {
-            BertClassification task = new BertClassification(cfg, HADOOP, new TpLayout(0, 1),
-                    RankGroups.single().tensorParallel());
+            BertClassification task = new BertClassification(cfg, HADOOP,
+                    Placement.tensorParallel(RankGroups.single().tensorParallel()));
             BertConfig adapted = task.config();
             assertThat(adapted.lora().enabled()).isTrue();
             ClassificationData.Batch batch = task.data().heldOut(0, 8);

@@ -19,10 +19,12 @@ import io.megalith.core.model.bert.SequenceClassifier;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.BertPlan;
+import io.megalith.core.parallelize.ParallelClassifier;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.HostTensor;
-import io.megalith.core.tensorparallel.TpLayout;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -59,8 +61,9 @@ public final class BertClassification {
     private final ClassificationData data;
     private final BertConfig config;
     private final SequenceClassifier model;
+    private final ParallelClassifier parallel; // model as this rank runs it
 
-    public BertClassification(MegalithConfig cfg, Configuration hadoop, TpLayout layout, Communicator tp)
+    public BertClassification(MegalithConfig cfg, Configuration hadoop, Placement placement)
             throws IOException {
         this.cfg = cfg;
         MegalithConfig.Data d = cfg.data();
@@ -86,7 +89,8 @@ public final class BertClassification {
         // the same specials and max positions as masked-LM pre-training (FamilyTrainingRun), no NSP head
         this.config = new BertConfig((int) pad + 4, m.blockSize() + 1, m.typeVocabSize(), m.nLayer(), m.nHead(),
                 m.nEmbd(), m.dropout(), m.bias(), m.preLn(), false, pad, cfg.finetune().loraConfig());
-        this.model = new SequenceClassifier(config, data.labels().size(), layout, tp);
+        this.model = new SequenceClassifier(config, data.labels().size());
+        this.parallel = BertPlan.apply(model, placement);
     }
 
     /**
@@ -140,7 +144,7 @@ public final class BertClassification {
 
     /** The chain's shape, for gradient buckets. */
     public List<Segment> plan() {
-        return model.segments(null, null, 0, 0, null, 1f);
+        return parallel.segments(null, null, 0, 0, null, 1f);
     }
 
     /** Global rows [first, first + count) of a step as a {@link SegmentTrainer} part. */
@@ -168,7 +172,7 @@ public final class BertClassification {
                 // a mean over the step's sequences: this part's mean weighted by its share of them
                 float w = (float) ((double) b.batch() / stepRows);
                 NDManager m = ctx.manager();
-                return SegmentedPass.run(model.segments(b.ids(), b.segments(), b.labels(), b.batch(), b.seqLen(), m, w),
+                return SegmentedPass.run(parallel.segments(b.ids(), b.segments(), b.labels(), b.batch(), b.seqLen(), m, w),
                         SequenceClassifier.inputIds(m, b.ids(), b.batch(), b.seqLen()), ctx, 1f,
                         SegmentedPass.NO_HOOKS, recompute, tp);
             }

@@ -30,11 +30,15 @@ import io.megalith.core.model.seq2seq.Seq2SeqTask;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.BertPlan;
+import io.megalith.core.parallelize.EncoderDecoderPlan;
+import io.megalith.core.parallelize.ParallelBert;
+import io.megalith.core.parallelize.ParallelEncoderDecoder;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.eval.FamilyEvaluation;
 import io.megalith.core.train.outputs.LoraCheck;
 import io.megalith.core.train.outputs.LoraOutputs;
@@ -123,7 +127,7 @@ public final class FamilyTrainingRun implements RankRun {
         MegalithConfig.Data d = cfg.data();
         MegalithConfig.Model m = cfg.model();
         var tp = groups.tensorParallel();
-        TpLayout layout = new TpLayout(tp.rank(), tp.size());
+        Placement placement = Placement.tensorParallel(tp);
         List<Segment> plan;
         Module module;
         SegmentTrainer.Data parts;
@@ -135,7 +139,7 @@ public final class FamilyTrainingRun implements RankRun {
             this.text = null;
             this.bertConfig = null;
             this.specials = 0;
-            this.classify = new BertClassification(cfg, hadoop, layout, tp);
+            this.classify = new BertClassification(cfg, hadoop, placement);
             module = classify.model();
             this.shape = classify.shape();
             plan = classify.plan();
@@ -150,8 +154,8 @@ public final class FamilyTrainingRun implements RankRun {
             // post-LN BERT, no NSP; one more position than the GPT's context for the [CLS] in front
             this.bertConfig = new BertConfig((int) specials + 4, m.blockSize() + 1, m.typeVocabSize(), m.nLayer(), m.nHead(), m.nEmbd(),
                     m.dropout(), m.bias(), m.preLn(), m.nsp(), specials, cfg.finetune().loraConfig());
-            Bert bert = new Bert(bertConfig, layout, tp);
-            module = bert;
+            ParallelBert bert = BertPlan.apply(new Bert(bertConfig), placement);
+            module = bert.model();
             this.shape = bertConfig.withDropout(0).toString();
             plan = bert.segments(null, null);
             parts = (step, first, count) -> SegmentTrainer.bert(bert, mlmRows(text.train(step, first, count),
@@ -165,14 +169,15 @@ public final class FamilyTrainingRun implements RankRun {
             this.task = Seq2SeqRunTask.open(cfg, hadoop);
             this.modelConfig = task.modelConfig(m.encoderLayers(), m.decoderLayers(), m.nHead(), m.nEmbd(), m.dropout())
                     .withLora(cfg.finetune().loraConfig());
-            this.model = new EncoderDecoder(modelConfig, layout, tp);
+            this.model = new EncoderDecoder(modelConfig);
+            ParallelEncoderDecoder parallel = EncoderDecoderPlan.apply(model, placement);
             module = model;
             Seq2SeqConfig c = modelConfig;
             this.shape = new Seq2SeqConfig(c.vocabSize(), c.maxSourceLen(), c.maxTargetLen(), c.nEncoderLayer(),
                     c.nDecoderLayer(), c.nHead(), c.nEmbd(), 0, c.bias(), c.padId(), c.bosId(), c.eosId(), c.lora())
                     .toString();
-            plan = model.segments(null, null).all();
-            parts = (step, first, count) -> SegmentTrainer.seq2seq(model, fixedLength(task, step, first, count));
+            plan = parallel.segments(null, null).all();
+            parts = (step, first, count) -> SegmentTrainer.seq2seq(parallel, fixedLength(task, step, first, count));
         }
         // the finetune section: adapters were built above; freeze what it does not train before the store's layout
         if (classify != null) {

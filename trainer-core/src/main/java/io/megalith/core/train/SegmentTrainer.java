@@ -11,12 +11,13 @@ import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.MlmBatch;
-import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqTask;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.optim.LrSchedule;
+import io.megalith.core.parallelize.ParallelBert;
+import io.megalith.core.parallelize.ParallelEncoderDecoder;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.CounterRng;
@@ -72,10 +73,10 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
     }
 
     /**
-     * A BERT pre-training part (masked LM, plus NSP when the batch has labels; see {@link Bert#segments}): the step's
+     * A BERT pre-training part (masked LM, plus NSP when the batch has labels; see {@link ParallelBert#segments}): the step's
      * loss is the mean MLM loss over its masked tokens plus the mean NSP loss over its sequences.
      */
-    public static Part bert(Bert model, MlmBatch batch) {
+    public static Part bert(ParallelBert model, MlmBatch batch) {
         long scored = Arrays.stream(batch.targets()).filter(t -> t >= 0).count();
         return new Part() {
             @Override
@@ -106,8 +107,8 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
         };
     }
 
-    /** A teacher-forced seq2seq part (encoder chain, then decoder chain; see {@link EncoderDecoder#segments}). */
-    public static Part seq2seq(EncoderDecoder model, Seq2SeqTask.Batch batch) {
+    /** A teacher-forced seq2seq part (encoder chain, then decoder chain; see {@link ParallelEncoderDecoder#segments}). */
+    public static Part seq2seq(ParallelEncoderDecoder model, Seq2SeqTask.Batch batch) {
         long scored = Arrays.stream(batch.targets()).filter(t -> t >= 0).count();
         return new Part() {
             @Override
@@ -128,7 +129,7 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
             @Override
             public double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Recompute recompute,
                     Communicator tp) {
-                EncoderDecoder.Chains c = model.segments(batch, ctx.manager());
+                ParallelEncoderDecoder.Chains c = model.segments(batch, ctx.manager());
                 double share = (double) scored / stepScored;
                 return share * SegmentedPass.runTwoChains(c.encoder(), c.source(), c.decoder(), c.target(), ctx,
                         (float) share, SegmentedPass.NO_HOOKS, recompute, tp);

@@ -18,6 +18,11 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.BertPlan;
+import io.megalith.core.parallelize.EncoderDecoderPlan;
+import io.megalith.core.parallelize.ParallelBert;
+import io.megalith.core.parallelize.ParallelEncoderDecoder;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
@@ -102,6 +107,7 @@ class FamilySegmentsTest {
     void bertSegmentsAreThePretrainingLoss(boolean preLn) {
         BertConfig cfg = new BertConfig(24, 12, 2, 2, 4, 16, 0.1, true, preLn, true, 0, LoraConfig.NONE);
         Bert bert = new Bert(cfg);
+        ParallelBert parallel = BertPlan.apply(bert, Placement.SINGLE);
         int b = 3;
         int t = 10;
         Random r = new Random(5);
@@ -117,7 +123,7 @@ class FamilySegmentsTest {
         try (ParameterStore store = new ParameterStore(bert, root, 7)) {
             Run whole = run(store, ctx -> wholeGraph(withGrad(() -> bert.pretrainingLoss(batch, ctx))));
             for (SegmentedPass.Recompute rc : SegmentedPass.Recompute.values()) {
-                Run seg = run(store, ctx -> SegmentedPass.run(bert.segments(batch, ctx.manager()),
+                Run seg = run(store, ctx -> SegmentedPass.run(parallel.segments(batch, ctx.manager()),
                         Bert.inputIds(ctx.manager(), batch), ctx, 1f, SegmentedPass.NO_HOOKS, rc, null));
                 assertSame(whole, seg);
             }
@@ -128,6 +134,7 @@ class FamilySegmentsTest {
     void encoderDecoderChainsAreTheTeacherForcedLoss() {
         ReverseDigitsTask task = new ReverseDigitsTask(2, 7, 0.1, 4);
         EncoderDecoder model = new EncoderDecoder(task.modelConfig(2, 2, 4, 16, 0.1));
+        ParallelEncoderDecoder parallel = EncoderDecoderPlan.apply(model, Placement.SINGLE);
         Seq2SeqTask.Batch b = task.train(3, 0, 4);
         try (ParameterStore store = new ParameterStore(model, root, 7)) {
             Run whole = run(store, ctx -> wholeGraph(withGrad(() -> model.loss(b.src(), b.srcLen(), b.tgtIn(), b.targets(),
@@ -135,7 +142,7 @@ class FamilySegmentsTest {
             assertThat(whole.grads().get("encoder.layers.0.attn.qkv.weight")).as("the encoder learns").isNotNull();
             for (SegmentedPass.Recompute rc : SegmentedPass.Recompute.values()) {
                 Run seg = run(store, ctx -> {
-                    EncoderDecoder.Chains c = model.segments(b, ctx.manager());
+                    ParallelEncoderDecoder.Chains c = parallel.segments(b, ctx.manager());
                     return SegmentedPass.runTwoChains(c.encoder(), c.source(), c.decoder(), c.target(), ctx, 1f,
                             SegmentedPass.NO_HOOKS, rc, null);
                 });
@@ -143,7 +150,7 @@ class FamilySegmentsTest {
             }
             // the chains' shape covers every parameter (bucket planning)
             Set<Parameter> planned = new HashSet<>();
-            model.segments(null, null).all().forEach(s -> planned.addAll(s.parameters()));
+            parallel.segments(null, null).all().forEach(s -> planned.addAll(s.parameters()));
             assertThat(planned).containsExactlyInAnyOrderElementsOf(((Module) model).parameters());
         }
     }

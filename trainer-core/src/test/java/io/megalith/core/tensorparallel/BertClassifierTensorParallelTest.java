@@ -14,6 +14,9 @@ import io.megalith.core.model.bert.SentencePair;
 import io.megalith.core.model.bert.SequenceClassifier;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.BertPlan;
+import io.megalith.core.parallelize.ParallelClassifier;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
@@ -52,7 +55,7 @@ class BertClassifierTensorParallelTest {
      * Rows keyed by (step, global row) only; the label follows the tokens, so the task is learnable. With pairs:
      * [CLS] A [SEP] B [SEP] with token types (A and B of varying lengths, then padding), the label following B.
      */
-    static SegmentTrainer.Part rows(SequenceClassifier model, boolean pairs, long step, int first, int count) {
+    static SegmentTrainer.Part rows(ParallelClassifier model, boolean pairs, long step, int first, int count) {
         long[] ids = new long[count * SEQ];
         long[] types = pairs ? new long[count * SEQ] : null;
         long[] labels = new long[count];
@@ -124,11 +127,10 @@ class BertClassifierTensorParallelTest {
         Torch.load(1);
         Torch.enterThread();
         JniUtils.setNumThreads(1);
-        TpLayout layout = new TpLayout(tp.rank(), tp.size());
         BertConfig bc = new BertConfig(VOCAB, 16, 2, 2, 4, 32, 0.1, true, false, false, 0, lora);
-        SequenceClassifier model = new SequenceClassifier(bc, LABELS, layout, tp);
+        ParallelClassifier model = BertPlan.apply(new SequenceClassifier(bc, LABELS), Placement.tensorParallel(tp));
         try (NDManager manager = Torch.newManager();
-                ParameterStore store = new ParameterStore(model, manager, cfg.seed());
+                ParameterStore store = new ParameterStore(model.model(), manager, cfg.seed());
                 SegmentTrainer trainer = new SegmentTrainer(cfg, store, model.segments(null, null, 0, 0, null, 1f),
                         (step, first, count) -> rows(model, pairs, step, first, count), manager, dp, tp)) {
             List<Double> losses = new ArrayList<>();

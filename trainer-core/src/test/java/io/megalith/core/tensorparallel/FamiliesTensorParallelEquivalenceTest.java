@@ -18,6 +18,11 @@ import io.megalith.core.model.seq2seq.ReverseDigitsTask;
 import io.megalith.core.model.seq2seq.Seq2SeqTask;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.BertPlan;
+import io.megalith.core.parallelize.EncoderDecoderPlan;
+import io.megalith.core.parallelize.ParallelBert;
+import io.megalith.core.parallelize.ParallelEncoderDecoder;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
@@ -108,7 +113,7 @@ class FamiliesTensorParallelEquivalenceTest {
         Torch.load(1);
         Torch.enterThread();
         JniUtils.setNumThreads(1);
-        TpLayout layout = new TpLayout(tp.rank(), tp.size());
+        Placement placement = Placement.tensorParallel(tp);
         try (NDManager manager = Torch.newManager()) {
             Module model;
             List<Segment> plan;
@@ -117,8 +122,8 @@ class FamiliesTensorParallelEquivalenceTest {
             if (family != Family.SEQ2SEQ) {
                 BertConfig bc = new BertConfig(VOCAB, 16, 2, 2, 4, 32, 0.1, true, family == Family.BERT_PRE_LN, true, 0,
                         LoraConfig.NONE);
-                Bert bert = new Bert(bc, layout, tp);
-                model = bert;
+                ParallelBert bert = BertPlan.apply(new Bert(bc), placement);
+                model = bert.model();
                 plan = bert.segments(null, null);
                 data = (step, first, count) -> SegmentTrainer.bert(bert, bertRows(step, first, count));
                 checked = new ArrayList<>(BERT_CHECKED);
@@ -127,8 +132,9 @@ class FamiliesTensorParallelEquivalenceTest {
                 }
             } else {
                 ReverseDigitsTask task = new ReverseDigitsTask(2, 6, 0.1, 5);
-                EncoderDecoder ed = new EncoderDecoder(task.modelConfig(2, 2, 4, 32, 0.1), layout, tp);
-                model = ed;
+                ParallelEncoderDecoder ed = EncoderDecoderPlan.apply(new EncoderDecoder(task.modelConfig(2, 2, 4, 32, 0.1)),
+                        placement);
+                model = ed.model();
                 plan = ed.segments(null, null).all();
                 data = (step, first, count) -> SegmentTrainer.seq2seq(ed, reversalRows(task, step, first, count));
                 checked = SEQ2SEQ_CHECKED;

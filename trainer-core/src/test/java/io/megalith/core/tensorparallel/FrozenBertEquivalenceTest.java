@@ -13,6 +13,9 @@ import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.BertConfig;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.BertPlan;
+import io.megalith.core.parallelize.ParallelBert;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
@@ -49,9 +52,9 @@ class FrozenBertEquivalenceTest {
         try (NDManager manager = Torch.newManager()) {
             BertConfig bc = new BertConfig(FamiliesTensorParallelEquivalenceTest.VOCAB, 16, 2, 2, 4, 32, 0.1, true, false,
                     true, 0, LoraConfig.NONE);
-            Bert bert = new Bert(bc, new TpLayout(tp.rank(), tp.size()), tp);
+            ParallelBert bert = BertPlan.apply(new Bert(bc), Placement.tensorParallel(tp));
             List<Segment> plan = bert.segments(null, null);
-            Freezing.apply(bert.parameters(), FROZEN_EMBEDDINGS);
+            Freezing.apply(bert.model().parameters(), FROZEN_EMBEDDINGS);
             SegmentTrainer.Data data = (step, first, count) -> SegmentTrainer.bert(bert,
                     FamiliesTensorParallelEquivalenceTest.bertRows(step, first, count));
             // laid out in backward order as FamilyTrainingRun does: several buckets, frozen parameters after them
@@ -66,7 +69,7 @@ class FrozenBertEquivalenceTest {
                         grads = trainer.fullGradients();
                     }
                 }
-                List<String> frozen = bert.parameters().stream().filter(Parameter::frozen).map(Parameter::name).toList();
+                List<String> frozen = bert.model().parameters().stream().filter(Parameter::frozen).map(Parameter::name).toList();
                 return new Result(losses, grads, before, trainer.fullParameters(), frozen,
                         trainer.gatherOptimizerState());
             }

@@ -15,6 +15,11 @@ import io.megalith.core.model.seq2seq.ReverseDigitsTask;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.BertPlan;
+import io.megalith.core.parallelize.EncoderDecoderPlan;
+import io.megalith.core.parallelize.ParallelBert;
+import io.megalith.core.parallelize.ParallelEncoderDecoder;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
@@ -57,7 +62,7 @@ class LoraFamiliesTensorParallelEquivalenceTest {
         Torch.load(1);
         Torch.enterThread();
         JniUtils.setNumThreads(1);
-        TpLayout layout = new TpLayout(tp.rank(), tp.size());
+        Placement placement = Placement.tensorParallel(tp);
         try (NDManager manager = Torch.newManager()) {
             Module model;
             List<Segment> plan;
@@ -65,15 +70,16 @@ class LoraFamiliesTensorParallelEquivalenceTest {
             if (bert) {
                 BertConfig bc = new BertConfig(FamiliesTensorParallelEquivalenceTest.VOCAB, 16, 2, 2, 4, 32, 0.1, true,
                         false, true, 0, BERT_LORA);
-                Bert b = new Bert(bc, layout, tp);
-                model = b;
+                ParallelBert b = BertPlan.apply(new Bert(bc), placement);
+                model = b.model();
                 plan = b.segments(null, null);
                 data = (step, first, count) -> SegmentTrainer.bert(b,
                         FamiliesTensorParallelEquivalenceTest.bertRows(step, first, count));
             } else {
                 ReverseDigitsTask task = new ReverseDigitsTask(2, 6, 0.1, 5);
-                EncoderDecoder ed = new EncoderDecoder(task.modelConfig(2, 2, 4, 32, 0.1).withLora(SEQ2SEQ_LORA), layout, tp);
-                model = ed;
+                ParallelEncoderDecoder ed = EncoderDecoderPlan.apply(
+                        new EncoderDecoder(task.modelConfig(2, 2, 4, 32, 0.1).withLora(SEQ2SEQ_LORA)), placement);
+                model = ed.model();
                 plan = ed.segments(null, null).all();
                 data = (step, first, count) -> SegmentTrainer.seq2seq(ed,
                         FamiliesTensorParallelEquivalenceTest.reversalRows(task, step, first, count));

@@ -6,9 +6,9 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.tensorparallel.TpLayout;
 import io.megalith.core.train.report.MetricsLog;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -52,7 +52,7 @@ class BertFamilyTasksTest {
         MegalithConfig cfg = config("run: {dir: \"%s\"}\ndata: {task: classify, path: \"%s\", held_out_fraction: 0.3}\n"
                 .formatted(tmp.resolve("f"), tsv), "finetune.lora.rank=2", "finetune.lora.targets=[attn.qkv]");
         Torch.load(1);
-        BertClassification c = new BertClassification(cfg, HADOOP, TpLayout.SINGLE, null);
+        BertClassification c = new BertClassification(cfg, HADOOP, Placement.SINGLE);
         c.applyFinetune(cfg.finetune());
         Map<String, Boolean> frozen = new HashMap<>();
         c.model().parameters().forEach(p -> frozen.put(p.name(), p.frozen()));
@@ -60,8 +60,7 @@ class BertFamilyTasksTest {
                 .containsEntry("layers.0.attn.qkv.lora_a", false).containsEntry("layers.0.attn.qkv.weight", true)
                 .containsEntry("embeddings.word.weight", true);
         MegalithConfig named = ConfigLoader.fromYaml(ConfigLoader.toYaml(cfg), List.of("finetune.freeze=[pooler.]"), "x");
-        BertClassification d = new BertClassification(named, HADOOP, TpLayout.SINGLE,
-                null);
+        BertClassification d = new BertClassification(named, HADOOP, Placement.SINGLE);
         d.applyFinetune(named.finetune());
         d.model().parameters().forEach(p -> frozen.put(p.name(), p.frozen()));
         assertThat(frozen).containsEntry("pooler.dense.weight", true).containsEntry("classifier.weight", false);
@@ -154,8 +153,8 @@ class BertFamilyTasksTest {
         MegalithConfig cfg = config("run: {dir: \"%s\"}\ndata: {task: classify, path: \"%s\", held_out_fraction: 0.3}\n"
                 .formatted(tmp.resolve("t"), tsv), "model.type_vocab_size=1");
         Torch.load(1);
-        Assertions.assertThatThrownBy(() -> new BertClassification(cfg, HADOOP,
-                TpLayout.SINGLE, null)).hasMessageContaining("model.type_vocab_size");
+        Assertions.assertThatThrownBy(() -> new BertClassification(cfg, HADOOP, Placement.SINGLE))
+                .hasMessageContaining("model.type_vocab_size");
     }
 
     static String word(Random r) {

@@ -2,7 +2,6 @@ package io.megalith.core.model.bert;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
-import io.megalith.comm.Communicator;
 import io.megalith.core.model.Targets;
 import io.megalith.core.model.transformer.AttentionMask;
 import io.megalith.core.model.transformer.TransformerLayer;
@@ -13,12 +12,8 @@ import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Linear;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
-import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Ops;
-import io.megalith.core.tensorparallel.TpLayout;
-import io.megalith.core.tensorparallel.VocabParallelCrossEntropy;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -32,6 +27,9 @@ import java.util.List;
  * Post-LN by default (BERT's layout; {@link BertConfig#preLn()} switches). Parameter names:
  * {@code embeddings.{word,position,segment,ln}}, {@code layers.i.{ln1,attn.qkv,attn.proj,ln2,mlp.fc,mlp.proj}},
  * {@code [ln_f]}, {@code pooler.dense}, {@code mlm.{dense,ln,bias}}, {@code [nsp]}.
+ *
+ * <p>One-rank code: tensor parallelism is applied from outside by a plan ({@code parallelize.BertPlan}), which
+ * slices the declared layers before storage is bound; its {@code ParallelBert} runs the segment chain.
  */
 public final class Bert extends Module {
     private final BertConfig cfg;
@@ -46,65 +44,30 @@ public final class Bert extends Module {
     private final LayerNorm mlmLn;
     private final Parameter mlmBias;
     private final Linear nsp;
-    private final TpLayout tp;
-    private final Communicator tpGroup;
 
     public Bert(BertConfig cfg) {
-        this(cfg, TpLayout.SINGLE, null);
-    }
-
-    /**
-     * BERT on one rank of a tensor-parallel group {@code tpGroup} (Megatron's layout, as {@link
-     * io.megalith.core.model.Gpt}): vocab-parallel word embedding, MLM vocabulary bias and MLM cross-entropy (the
-     * tied head's logits of this rank's vocabulary slice only), column/row-parallel attention and feed-forward;
-     * positions, segment types, norms, pooler, MLM transform and NSP replicated (their gradients partial sums).
-     * Train it through {@link #segments}. With a group of one it is exactly the plain model.
-     */
-    public Bert(BertConfig cfg, TpLayout tp, Communicator tpGroup) {
         super("");
         this.cfg = cfg;
-        this.tp = tp;
-        this.tpGroup = tpGroup;
-        boolean partial = tp.parallel();
-        this.word = child(partial
-                ? new Embedding("embeddings.word", cfg.vocabSize(), cfg.nEmbd(), 0.02, tp.part(cfg.vocabSize()))
-                : new Embedding("embeddings.word", cfg.vocabSize(), cfg.nEmbd(), 0.02));
+        this.word = child(new Embedding("embeddings.word", cfg.vocabSize(), cfg.nEmbd(), 0.02));
         this.position = child(new Embedding("embeddings.position", cfg.maxPositions(), cfg.nEmbd(), 0.02));
         this.segment = child(new Embedding("embeddings.segment", cfg.typeVocabSize(), cfg.nEmbd(), 0.02));
-        this.embLn = child(new LayerNorm("embeddings.ln", cfg.nEmbd(), cfg.bias(), partial));
+        this.embLn = child(new LayerNorm("embeddings.ln", cfg.nEmbd(), cfg.bias()));
         for (int i = 0; i < cfg.nLayer(); i++) {
-            layers.add(child(new TransformerLayer("layers." + i, cfg.layerSpec(), false, tp)));
+            layers.add(child(new TransformerLayer("layers." + i, cfg.layerSpec(), false)));
         }
-        this.lnF = cfg.preLn() ? child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias(), partial)) : null;
+        this.lnF = cfg.preLn() ? child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias())) : null;
         this.pooler = child(new Linear("pooler.dense", cfg.nEmbd(), cfg.nEmbd(), true, 0.02));
         this.mlmDense = child(new Linear("mlm.dense", cfg.nEmbd(), cfg.nEmbd(), true, 0.02));
-        this.mlmLn = child(new LayerNorm("mlm.ln", cfg.nEmbd(), true, partial));
-        this.mlmBias = parameter("mlm.bias", new long[] {tp.part(cfg.vocabSize())[1] - tp.part(cfg.vocabSize())[0]},
-                Init.zeros(), false);
+        this.mlmLn = child(new LayerNorm("mlm.ln", cfg.nEmbd(), true));
+        this.mlmBias = parameter("mlm.bias", new long[] {cfg.vocabSize()}, Init.zeros(), false);
         this.nsp = cfg.nsp() ? child(new Linear("nsp", cfg.nEmbd(), 2, true, 0.02)) : null;
-        if (partial) {
-            mlmBias.shard(Parameter.Sharding.slice(new long[] {cfg.vocabSize()}, 0,
-                    new long[][] {tp.part(cfg.vocabSize())}));
-            List<Parameter> replicated = new ArrayList<>(position.parameters());
-            replicated.addAll(segment.parameters());
-            replicated.addAll(pooler.parameters());
-            replicated.addAll(mlmDense.parameters());
-            if (nsp != null) {
-                replicated.addAll(nsp.parameters());
-            }
-            for (Parameter p : replicated) {
-                p.shard(Parameter.Sharding.PARTIAL);
-            }
-        }
     }
 
-    public TpLayout tensorParallel() {
-        return tp;
-    }
-
-    private void requireSingleRank(String what) {
-        if (tp.parallel()) {
-            throw new IllegalStateException(what + " runs on one rank; under tensor parallelism train through segments()");
+    /** Whole-graph paths are for the full model; a tensor-parallel part runs its plan's segments. */
+    private void requireWhole(String what) {
+        if (word.weight().sharding().kind() != Parameter.Sharding.Kind.NONE) {
+            throw new IllegalStateException(what + " runs on one rank; under tensor parallelism train through the "
+                    + "plan's segments");
         }
     }
 
@@ -122,15 +85,12 @@ public final class Bert extends Module {
      * masks attention (usually {@link #paddingBias}; null: every position sees every position).
      */
     public PtNDArray encode(PtNDArray ids, PtNDArray segments, PtNDArray bias, ForwardContext ctx) {
-        requireSingleRank("encode");
+        requireWhole("encode");
         long t = ids.getShape().get(1);
         if (t > cfg.maxPositions()) {
             throw new IllegalArgumentException("sequence of " + t + " exceeds max_positions " + cfg.maxPositions());
         }
-        PtNDArray table = position.weight().value();
-        PtNDArray pos = t == cfg.maxPositions() ? table : Ops.slice(table, 0, 0, t);
-        PtNDArray seg = segments == null ? Ops.slice(segment.weight().value(), 0, 0, 1) : segment.forward(segments);
-        PtNDArray x = Ops.add(Ops.add(word.forward(ids), pos), seg);
+        PtNDArray x = Ops.add(Ops.add(word.forward(ids), positions(t)), segmentEmbeddings(segments));
         x = ctx.dropout(embLn.forward(x), cfg.dropout(), "embeddings.drop");
         for (TransformerLayer layer : layers) {
             x = layer.forward(x, bias, null, null, ctx, null, null);
@@ -147,7 +107,7 @@ public final class Bert extends Module {
 
     /** Masked-LM logits [..., V] of hidden states [..., C]. */
     public PtNDArray mlmLogits(PtNDArray hidden) {
-        requireSingleRank("mlmLogits");
+        requireWhole("mlmLogits");
         PtNDArray h = mlmLn.forward(Ops.gelu(mlmDense.forward(hidden)));
         return Ops.linear(h, word.weight().value(), mlmBias.value());
     }
@@ -182,189 +142,24 @@ public final class Bert extends Module {
         return loss;
     }
 
-    /** The token ids [B, T] of a batch: the input of {@link #segments}. */
+    /** The token ids [B, T] of a batch: the input of its segment chain ({@code parallelize.ParallelBert}). */
     public static PtNDArray inputIds(NDManager m, MlmBatch batch) {
         return Ops.longs(m, batch.inputs(), batch.batch(), batch.seqLen());
     }
 
-    /**
-     * The pre-training loss of {@code batch} as a chain for {@link io.megalith.core.segment.SegmentedPass} (input:
-     * {@link #inputIds}), computing exactly {@link #pretrainingLoss}. One rank: the embeddings (with their
-     * LayerNorm and dropout), one segment per layer, and the heads with the loss. Under tensor parallelism:
-     * <pre>
-     *   embed          word (vocab-parallel) + (position + segment)/tp: partial sum        -all-reduce->
-     *   embeddings.ln  LayerNorm + dropout of the sum: complete, the same on every rank     (no collective)
-     *   layers.i.k     TransformerLayer.halves: attention, feed-forward (partial sums)       -all-reduce->
-     *   head           final norm (post-LN: the last layer's ln2), MLM transform, this rank's vocabulary
-     *                  slice of the tied logits, vocab-parallel cross-entropy; NSP counted 1/tp per rank
-     * </pre>
-     * Segments that run on complete inputs without a collective after them (embeddings.ln, the head) see partial
-     * gradients, so their replicated parameters are PARTIAL (summed over the group with the others). A null batch
-     * gives the chain's shape only (its parameters per segment, for planning buckets).
-     */
-    public List<Segment> segments(MlmBatch batch, NDManager m) {
-        return segments(batch, m, 1f, 1f);
-    }
-
-    /**
-     * As above, the chain's loss being {@code mlmWeight} times the mean MLM loss of the batch plus {@code nspWeight}
-     * times its mean NSP loss: a trainer cutting a step into parts weighs each part's MLM by its share of the
-     * step's masked tokens and its NSP by its share of the step's sequences (a part without masked tokens then
-     * adds its NSP loss only).
-     */
-    public List<Segment> segments(MlmBatch batch, NDManager m, float mlmWeight, float nspWeight) {
-        int b = batch == null ? 0 : batch.batch();
-        int t = batch == null ? 0 : batch.seqLen();
-        PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
-        boolean masked = batch != null && Arrays.stream(batch.targets()).anyMatch(v -> v >= 0);
-        Targets targets = masked ? Targets.of(m, batch.targets()) : null; // null: no MLM loss (NSP only)
-        List<Segment> out = encoderSegments(batch == null ? null : batch.inputs(),
-                batch == null ? null : batch.segments(), b, t, m);
-        List<Parameter> headParams = new ArrayList<>(headNormParameters());
-        headParams.addAll(pooler.parameters());
-        headParams.addAll(mlmDense.parameters());
-        headParams.addAll(mlmLn.parameters());
-        headParams.add(mlmBias);
-        if (nsp != null) {
-            headParams.addAll(nsp.parameters());
-        }
-        headParams.add(word.weight()); // tied
-        long[] nspLabels = batch == null ? null : batch.nspLabels();
-        out.add(Segment.of("head", headParams, Segment.Boundary.NONE, 0,
-                (x, skip, ctx) -> headLoss(x, targets, nspLabels, mlmWeight, nspWeight, share, ctx)));
-        return out;
-    }
-
-    /**
-     * The encoder's chain without a head (input: token ids [b, t]; null ids give the chain's shape only): the
-     * embeddings and the layers as in {@link #segments}; its output is the layers' output, under tensor parallelism
-     * a partial sum before the final norm, which a head applies with {@link #headNorm} (see {@link
-     * SequenceClassifier#segments}).
-     */
-    public List<Segment> encoderSegments(long[] inputs, long[] segmentIds, int b, int t, NDManager m) {
+    /** Rows [0, t) of the position table, [t, C] (broadcast over the batch). */
+    public PtNDArray positions(long t) {
         if (t > cfg.maxPositions()) {
             throw new IllegalArgumentException("sequence of " + t + " exceeds max_positions " + cfg.maxPositions());
         }
-        PtNDArray segs = inputs == null || segmentIds == null ? null : Ops.longs(m, segmentIds, b, t);
-        PtNDArray bias = inputs == null ? null : paddingBias(m, inputs, b, t);
-        PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
-        List<Segment> out = new ArrayList<>();
-        List<Parameter> embParams = new ArrayList<>(List.of(word.weight(), position.weight(), segment.weight()));
-        if (!tp.parallel()) {
-            embParams.addAll(embLn.parameters());
-            out.add(Segment.of("embed", embParams,
-                    (ids, ctx) -> ctx.dropout(embLn.forward(embeddingSum(ids, segs, null)), cfg.dropout(),
-                            "embeddings.drop")));
-            for (int i = 0; i < layers.size(); i++) {
-                TransformerLayer layer = layers.get(i);
-                out.add(Segment.of("layers." + i, layer.parameters(),
-                        (x, ctx) -> layer.forward(x, bias, null, null, ctx, null, null)));
-            }
-        } else {
-            out.add(Segment.of("embed", embParams, Segment.Boundary.ALL_REDUCE, 0,
-                    (ids, skip, ctx) -> embeddingSum(ids, segs, share)));
-            out.add(Segment.of("embeddings.ln", embLn.parameters(), Segment.Boundary.NONE, 0,
-                    (x, skip, ctx) -> ctx.dropout(embLn.forward(x), cfg.dropout(), "embeddings.drop")));
-            for (int i = 0; i < layers.size(); i++) {
-                TransformerLayer layer = layers.get(i);
-                LayerNorm before = i == 0 ? null : layers.get(i - 1).outputNorm();
-                List<TransformerLayer.Half> halves = layer.halves(bias, null, null, share, before);
-                for (int k = 0; k < halves.size(); k++) {
-                    TransformerLayer.Half h = halves.get(k);
-                    // the whole layer's parameters with its first step: complete once that step's backward is done
-                    out.add(Segment.of("layers." + i + "." + k, k == 0 ? layer.parameters() : List.of(),
-                            Segment.Boundary.ALL_REDUCE, 0, (x, skip, ctx) -> h.forward(x, ctx)));
-                }
-            }
-        }
-        return out;
-    }
-
-    /**
-     * The final norm a head applies to the (all-reduced) output of {@link #encoderSegments}: pre-LN's ln_f; post-LN
-     * under tensor parallelism the last layer's ln2 (its halves leave it to the next step); else nothing.
-     */
-    public PtNDArray headNorm(PtNDArray x) {
-        LayerNorm last = lnF != null ? lnF : tp.parallel() ? layers.get(layers.size() - 1).outputNorm() : null;
-        return last == null ? x : last.forward(x);
-    }
-
-    /** The parameters {@link #headNorm} reads that no layer segment lists (pre-LN's ln_f). */
-    public List<Parameter> headNormParameters() {
-        return lnF == null ? List.of() : lnF.parameters();
-    }
-
-    /** The pre-training heads' parameters (pooler excluded): MLM transform and bias, NSP. */
-    public List<Parameter> pretrainingHeadParameters() {
-        List<Parameter> out = new ArrayList<>(mlmDense.parameters());
-        out.addAll(mlmLn.parameters());
-        out.add(mlmBias);
-        if (nsp != null) {
-            out.addAll(nsp.parameters());
-        }
-        return out;
-    }
-
-    /** The pooler's parameters (replicated; PARTIAL under tensor parallelism). */
-    public List<Parameter> poolerParameters() {
-        return pooler.parameters();
-    }
-
-    /** Word + position + segment embeddings of ids [B, T]; with {@code share}, this rank's partial sum. */
-    private PtNDArray embeddingSum(PtNDArray ids, PtNDArray segs, PtNDArray share) {
-        long t = ids.getShape().get(1);
         PtNDArray table = position.weight().value();
-        PtNDArray pos = t == cfg.maxPositions() ? table : Ops.slice(table, 0, 0, t);
-        PtNDArray seg = segs == null ? Ops.slice(segment.weight().value(), 0, 0, 1) : segment.forward(segs);
-        PtNDArray replicated = Ops.add(pos, seg);
-        if (share != null) {
-            replicated = Ops.mul(replicated, share); // each rank adds 1/tp: the sum over the group adds it once
-        }
-        return Ops.add(word.forward(ids), replicated);
+        // the whole table needs no slice (whose backward would zero-fill a copy)
+        return t == cfg.maxPositions() ? table : Ops.slice(table, 0, 0, t);
     }
 
-    /** The heads and the loss of the layers' (summed) output x [B, T, C]. */
-    private PtNDArray headLoss(PtNDArray x, Targets targets, long[] nspLabels, float mlmWeight, float nspWeight,
-            PtNDArray share, ForwardContext ctx) {
-        PtNDArray h = headNorm(x);
-        boolean withNsp = nspLabels != null && nsp != null;
-        PtNDArray nspLoss = null;
-        if (withNsp) {
-            long b = h.getShape().get(0);
-            nspLoss = Ops.crossEntropy(nspLogits(pooled(h)), Ops.longs(ctx.manager(), nspLabels, b, 1), null, b);
-            nspLoss = weighted(nspLoss, nspWeight, ctx);
-        }
-        boolean withMlm = targets != null;
-        if (!withMlm && !withNsp) {
-            throw new IllegalArgumentException("a BERT batch without masked tokens or NSP labels has no loss");
-        }
-        if (!tp.parallel()) {
-            PtNDArray loss = withMlm ? weighted(mlmLoss(h, targets), mlmWeight, ctx) : null;
-            return !withNsp ? loss : loss == null ? nspLoss : Ops.add(loss, nspLoss);
-        }
-        float reported = 0;
-        PtNDArray surrogate = null;
-        if (withMlm) {
-            PtNDArray flat = Ops.reshape(h, -1, cfg.nEmbd());
-            PtNDArray logits = Ops.linear(mlmLn.forward(Ops.gelu(mlmDense.forward(flat))), word.weight().value(),
-                    mlmBias.value()); // [N, V/tp]: this rank's vocabulary slice
-            float[] loss = new float[1];
-            surrogate = weighted(VocabParallelCrossEntropy.surrogate(logits, targets.host(), word.firstRow(),
-                    targets.counted(), tpGroup, loss), mlmWeight, ctx);
-            reported = loss[0] * mlmWeight;
-        }
-        if (withNsp) {
-            // replicated on every rank: each contributes 1/tp of its gradient, which the all-reduces add up once
-            reported += nspLoss.getFloat();
-            PtNDArray part = Ops.mul(nspLoss, share);
-            surrogate = surrogate == null ? part : Ops.add(surrogate, part);
-        }
-        ctx.reportLoss(reported);
-        return surrogate;
-    }
-
-    private static PtNDArray weighted(PtNDArray loss, float weight, ForwardContext ctx) {
-        return weight == 1f ? loss : Ops.mul(loss, Ops.scalar(ctx.manager(), weight));
+    /** Segment embeddings of segment ids [B, T], or of segment 0 ([1, C], broadcast) when they are null. */
+    public PtNDArray segmentEmbeddings(PtNDArray segments) {
+        return segments == null ? Ops.slice(segment.weight().value(), 0, 0, 1) : segment.forward(segments);
     }
 
     /** The word embedding (the MLM head reads it too). */
@@ -372,7 +167,52 @@ public final class Bert extends Module {
         return word.weight();
     }
 
+    public Embedding word() {
+        return word;
+    }
+
+    public Embedding position() {
+        return position;
+    }
+
+    public Embedding segment() {
+        return segment;
+    }
+
+    /** The LayerNorm of the embedding sum. */
+    public LayerNorm embeddingNorm() {
+        return embLn;
+    }
+
     public List<TransformerLayer> layers() {
         return layers;
+    }
+
+    /** Pre-LN's final norm, or null (post-LN). */
+    public LayerNorm lnF() {
+        return lnF;
+    }
+
+    public Linear pooler() {
+        return pooler;
+    }
+
+    /** The MLM transform's dense layer (gelu, then {@link #mlmNorm}). */
+    public Linear mlmDense() {
+        return mlmDense;
+    }
+
+    public LayerNorm mlmNorm() {
+        return mlmLn;
+    }
+
+    /** The MLM head's vocabulary bias [V]. */
+    public Parameter mlmBias() {
+        return mlmBias;
+    }
+
+    /** The next-sentence head, or null ({@code nsp: false}). */
+    public Linear nsp() {
+        return nsp;
     }
 }

@@ -3,7 +3,6 @@ package io.megalith.core.model.seq2seq;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
-import io.megalith.comm.Communicator;
 import io.megalith.core.model.Targets;
 import io.megalith.core.model.transformer.AttentionMask;
 import io.megalith.core.model.transformer.TransformerLayer;
@@ -12,13 +11,9 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
-import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Ops;
-import io.megalith.core.tensorparallel.TpLayout;
-import io.megalith.core.tensorparallel.VocabParallelCrossEntropy;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Function;
 
 /**
  * An encoder-decoder transformer (the original Transformer / BART layout, pre-LN as T5): one token embedding
@@ -35,6 +30,9 @@ import java.util.function.Function;
  * <p>Names: {@code shared}, {@code encoder.position}, {@code encoder.layers.i.*}, {@code encoder.ln_f},
  * {@code decoder.position}, {@code decoder.layers.i.{ln1,attn,ln_cross,cross.q,cross.kv,cross.proj,ln2,mlp}},
  * {@code decoder.ln_f}.
+ *
+ * <p>One-rank code: tensor parallelism is applied from outside by a plan ({@code parallelize.EncoderDecoderPlan});
+ * its {@code ParallelEncoderDecoder} runs the two segment chains.
  */
 public final class EncoderDecoder extends Module {
     private final Seq2SeqConfig cfg;
@@ -46,50 +44,28 @@ public final class EncoderDecoder extends Module {
     private final List<TransformerLayer> decoder = new ArrayList<>();
     private final LayerNorm decLn;
     private PtNDArray causal;
-    private final TpLayout tp;
-    private final Communicator tpGroup;
 
     public EncoderDecoder(Seq2SeqConfig cfg) {
-        this(cfg, TpLayout.SINGLE, null);
-    }
-
-    /**
-     * The model on one rank of a tensor-parallel group {@code tpGroup} (Megatron's layout): the shared embedding
-     * and the tied LM head vocab-parallel (vocab-parallel cross-entropy), attention (self and cross) and
-     * feed-forward column/row-parallel, positions and norms replicated. Train it through {@link #segments}. With
-     * a group of one it is exactly the plain model.
-     */
-    public EncoderDecoder(Seq2SeqConfig cfg, TpLayout tp, Communicator tpGroup) {
         super("");
         this.cfg = cfg;
-        this.tp = tp;
-        this.tpGroup = tpGroup;
-        boolean partial = tp.parallel();
-        this.shared = child(partial ? new Embedding("shared", cfg.vocabSize(), cfg.nEmbd(), 0.02, tp.part(cfg.vocabSize()))
-                : new Embedding("shared", cfg.vocabSize(), cfg.nEmbd(), 0.02));
+        this.shared = child(new Embedding("shared", cfg.vocabSize(), cfg.nEmbd(), 0.02));
         this.encPos = child(new Embedding("encoder.position", cfg.maxSourceLen(), cfg.nEmbd(), 0.02));
         for (int i = 0; i < cfg.nEncoderLayer(); i++) {
-            encoder.add(child(new TransformerLayer("encoder.layers." + i, cfg.layerSpec(), false, tp)));
+            encoder.add(child(new TransformerLayer("encoder.layers." + i, cfg.layerSpec(), false)));
         }
-        this.encLn = child(new LayerNorm("encoder.ln_f", cfg.nEmbd(), cfg.bias(), partial));
+        this.encLn = child(new LayerNorm("encoder.ln_f", cfg.nEmbd(), cfg.bias()));
         this.decPos = child(new Embedding("decoder.position", cfg.maxTargetLen(), cfg.nEmbd(), 0.02));
         for (int i = 0; i < cfg.nDecoderLayer(); i++) {
-            decoder.add(child(new TransformerLayer("decoder.layers." + i, cfg.layerSpec(), true, tp)));
+            decoder.add(child(new TransformerLayer("decoder.layers." + i, cfg.layerSpec(), true)));
         }
-        this.decLn = child(new LayerNorm("decoder.ln_f", cfg.nEmbd(), cfg.bias(), partial));
-        if (partial) {
-            encPos.weight().shard(Parameter.Sharding.PARTIAL); // added as position/tp on every rank
-            decPos.weight().shard(Parameter.Sharding.PARTIAL);
-        }
+        this.decLn = child(new LayerNorm("decoder.ln_f", cfg.nEmbd(), cfg.bias()));
     }
 
-    public TpLayout tensorParallel() {
-        return tp;
-    }
-
-    private void requireSingleRank(String what) {
-        if (tp.parallel()) {
-            throw new IllegalStateException(what + " runs on one rank; under tensor parallelism train through segments()");
+    /** Whole-graph paths are for the full model; a tensor-parallel part runs its plan's segments. */
+    private void requireWhole(String what) {
+        if (shared.weight().sharding().kind() != Parameter.Sharding.Kind.NONE) {
+            throw new IllegalStateException(what + " runs on one rank; under tensor parallelism train through the "
+                    + "plan's segments");
         }
     }
 
@@ -104,7 +80,7 @@ public final class EncoderDecoder extends Module {
 
     /** Encoder output [B, S, C] of source ids [B, S]; {@code srcBias} from {@link #sourceBias}. */
     public PtNDArray encode(PtNDArray src, PtNDArray srcBias, ForwardContext ctx) {
-        requireSingleRank("encode");
+        requireWhole("encode");
         long s = src.getShape().get(1);
         if (s > cfg.maxSourceLen()) {
             throw new IllegalArgumentException("source of " + s + " exceeds max_source_len " + cfg.maxSourceLen());
@@ -123,7 +99,7 @@ public final class EncoderDecoder extends Module {
      * cross-attention keys and values).
      */
     public PtNDArray decode(PtNDArray tgtIn, PtNDArray memory, PtNDArray srcBias, ForwardContext ctx, DecoderCache cache) {
-        requireSingleRank("decode");
+        requireWhole("decode");
         long t = tgtIn.getShape().get(1);
         long past = cache == null ? 0 : cache.length();
         if (past + t > cfg.maxTargetLen()) {
@@ -155,109 +131,8 @@ public final class EncoderDecoder extends Module {
         return Ops.crossEntropy(Ops.reshape(logits, -1, cfg.vocabSize()), tg.safe(), tg.mask(), tg.counted());
     }
 
-    /**
-     * The teacher-forced loss of a batch as two chains for {@link io.megalith.core.segment.SegmentedPass#runTwoChains}:
-     * the encoder (source ids -> encoder output) and the decoder (decoder input ids -> loss), whose every
-     * cross-attention reads the encoder output as a second input. Running them computes exactly {@link #loss}.
-     */
-    public record Chains(List<Segment> encoder, PtNDArray source, Function<PtNDArray, List<Segment>> decoder,
-            PtNDArray target) {
-        /** Both chains as one list (decoder built without memory): each segment's parameters, for planning. */
-        public List<Segment> all() {
-            List<Segment> out = new ArrayList<>(encoder);
-            out.addAll(decoder.apply(null));
-            return out;
-        }
-    }
-
-    /**
-     * The chains of a batch (null: their shape only, for planning buckets). One rank: embedding (with dropout),
-     * one segment per layer, the final norm; the decoder likewise, then the tied head and the loss. Under tensor
-     * parallelism the embeddings are this rank's partial sums (vocab-parallel shared table + positions/tp), every
-     * layer runs as {@link TransformerLayer#halves} with an all-reduce after each, {@code encoder.ln_f} runs on the
-     * complete sum with no collective after it (the encoder output is complete and the same on every rank), and
-     * the head computes this rank's vocabulary slice of the logits and the vocab-parallel cross-entropy. The
-     * gradient of the encoder output each rank gets from its cross-attentions is its partial sum, which is what
-     * the encoder's last segment (no collective after it, PARTIAL norm parameters) takes as its upstream.
-     */
-    public Chains segments(Seq2SeqTask.Batch batch, NDManager m) {
-        int b = batch == null ? 0 : batch.batch();
-        PtNDArray srcBias = batch == null ? null : sourceBias(m, batch.src(), b, batch.srcLen());
-        PtNDArray selfBias = batch == null || batch.tgtLen() == 1 ? null : causalBias(0, batch.tgtLen());
-        PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
-        Targets targets = batch == null ? null : Targets.of(m, batch.targets());
-        if (batch != null && batch.srcLen() > cfg.maxSourceLen()) {
-            throw new IllegalArgumentException("source of " + batch.srcLen() + " exceeds max_source_len "
-                    + cfg.maxSourceLen());
-        }
-        if (batch != null && batch.tgtLen() > cfg.maxTargetLen()) {
-            throw new IllegalArgumentException("target of " + batch.tgtLen() + " exceeds max_target_len "
-                    + cfg.maxTargetLen());
-        }
-        List<Segment> enc = new ArrayList<>();
-        enc.add(embedSegment("encoder", encPos, cfg.maxSourceLen(), share));
-        addLayers(enc, "encoder.layers.", encoder, srcBias, null, null, share);
-        enc.add(Segment.of("encoder.ln_f", encLn.parameters(), Segment.Boundary.NONE, 0, (x, skip, ctx) -> encLn.forward(x)));
-        Function<PtNDArray, List<Segment>> dec = memory -> {
-            List<Segment> out = new ArrayList<>();
-            out.add(embedSegment("decoder", decPos, cfg.maxTargetLen(), share));
-            addLayers(out, "decoder.layers.", decoder, selfBias, memory, srcBias, share);
-            List<Parameter> head = new ArrayList<>(decLn.parameters());
-            head.add(shared.weight()); // tied
-            out.add(Segment.of("head", head, Segment.Boundary.NONE, 0, (x, skip, ctx) -> headLoss(x, targets, ctx)));
-            return out;
-        };
-        return new Chains(enc, batch == null ? null : Ops.longs(m, batch.src(), b, batch.srcLen()), dec,
-                batch == null ? null : Ops.longs(m, batch.tgtIn(), b, batch.tgtLen()));
-    }
-
-    /** Token + position embeddings with dropout (one rank), or this rank's partial sum of them (tensor parallel). */
-    private Segment embedSegment(String side, Embedding pos, int max, PtNDArray share) {
-        return Segment.of(side + ".embed", List.of(shared.weight(), pos.weight()), Segment.Boundary.ALL_REDUCE, 0,
-                (ids, skip, ctx) -> {
-                    PtNDArray p = positions(pos, 0, ids.getShape().get(1), max);
-                    if (tp.parallel()) {
-                        p = Ops.mul(p, share); // each rank adds 1/tp: the sum over the group adds it once
-                    }
-                    // dropout is linear for a fixed mask: dropping each rank's partial sum drops their sum
-                    return ctx.dropout(Ops.add(shared.forward(ids), p), cfg.dropout(), side + ".drop");
-                });
-    }
-
-    /** One segment per layer (one rank), or one per tensor-parallel step of each layer. */
-    private void addLayers(List<Segment> out, String prefix, List<TransformerLayer> stack, PtNDArray selfBias,
-            PtNDArray memory, PtNDArray crossBias, PtNDArray share) {
-        for (int i = 0; i < stack.size(); i++) {
-            TransformerLayer layer = stack.get(i);
-            if (!tp.parallel()) {
-                out.add(Segment.of(prefix + i, layer.parameters(),
-                        (x, ctx) -> layer.forward(x, selfBias, memory, crossBias, ctx, null, null)));
-                continue;
-            }
-            List<TransformerLayer.Half> halves = layer.halves(selfBias, memory, crossBias, share, null); // pre-LN
-            for (int k = 0; k < halves.size(); k++) {
-                TransformerLayer.Half h = halves.get(k);
-                out.add(Segment.of(prefix + i + "." + k, k == 0 ? layer.parameters() : List.of(),
-                        Segment.Boundary.ALL_REDUCE, 0, (x, skip, ctx) -> h.forward(x, ctx)));
-            }
-        }
-    }
-
-    /** Final decoder norm, tied head and mean cross-entropy (vocab-parallel under tensor parallelism). */
-    private PtNDArray headLoss(PtNDArray x, Targets targets, ForwardContext ctx) {
-        PtNDArray logits = Ops.linear(Ops.reshape(decLn.forward(x), -1, cfg.nEmbd()), shared.weight().value(), null);
-        if (!tp.parallel()) {
-            return Ops.crossEntropy(logits, targets.safe(), targets.mask(), targets.counted());
-        }
-        float[] loss = new float[1];
-        PtNDArray surrogate = VocabParallelCrossEntropy.surrogate(logits, targets.host(), shared.firstRow(),
-                targets.counted(), tpGroup, loss);
-        ctx.reportLoss(loss[0]);
-        return surrogate;
-    }
-
     /** Rows [past, past+t) and columns [0, past+t) of the causal bias. */
-    private PtNDArray causalBias(long past, long t) {
+    public PtNDArray causalBias(long past, long t) {
         if (causal == null) {
             PtNDArray c = AttentionMask.causal(shared.weight().value().getManager(), cfg.maxTargetLen());
             NDScope.unregister(c);
@@ -266,12 +141,42 @@ public final class EncoderDecoder extends Module {
         return Ops.slice(Ops.slice(causal, 0, past, past + t), 1, 0, past + t);
     }
 
-    private static PtNDArray positions(Embedding table, long past, long t, int max) {
+    /** Rows [past, past + t) of a position table with {@code max} rows (the whole table needs no slice). */
+    public static PtNDArray positions(Embedding table, long past, long t, int max) {
         PtNDArray w = table.weight().value();
         return past == 0 && t == max ? w : Ops.slice(w, 0, past, past + t);
     }
 
     public int decoderLayers() {
         return decoder.size();
+    }
+
+    /** The token embedding shared by encoder, decoder and the tied LM head. */
+    public Embedding shared() {
+        return shared;
+    }
+
+    public Embedding encoderPositions() {
+        return encPos;
+    }
+
+    public List<TransformerLayer> encoderStack() {
+        return encoder;
+    }
+
+    public LayerNorm encoderNorm() {
+        return encLn;
+    }
+
+    public Embedding decoderPositions() {
+        return decPos;
+    }
+
+    public List<TransformerLayer> decoderStack() {
+        return decoder;
+    }
+
+    public LayerNorm decoderNorm() {
+        return decLn;
     }
 }

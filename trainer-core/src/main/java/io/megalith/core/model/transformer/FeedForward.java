@@ -5,12 +5,12 @@ import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
-import io.megalith.core.tensorparallel.TpLayout;
 
 /**
  * proj(gelu(fc(x))) with hidden width 4C: {@link io.megalith.core.model.Mlp}'s computation and names
  * ({@code fc}, {@code proj}), with {@link LoraLinear} projections so LoRA can target {@code mlp.fc} and
- * {@code mlp.proj}.
+ * {@code mlp.proj}. A tensor-parallel plan may keep a slice of the hidden units (fc's rows, proj's columns): the
+ * layer then computes their partial sum of the output.
  */
 public final class FeedForward extends Module {
     private final LayerSpec spec;
@@ -18,19 +18,21 @@ public final class FeedForward extends Module {
     private final LoraLinear proj;
 
     public FeedForward(String prefix, LayerSpec spec) {
-        this(prefix, spec, TpLayout.SINGLE);
-    }
-
-    /** Tensor-parallel as {@link io.megalith.core.model.Mlp}: fc column-parallel, proj row-parallel (a partial sum). */
-    public FeedForward(String prefix, LayerSpec spec, TpLayout tp) {
         super(prefix);
         this.spec = spec;
         long c = spec.nEmbd();
-        long[] hidden = tp.part(4 * c);
-        this.fc = child(LoraLinear.columnParallel(childName("fc"), c, 4 * c, spec.bias(), 0.02, new long[][] {hidden}, tp,
-                spec.lora()));
-        this.proj = child(LoraLinear.rowParallel(childName("proj"), 4 * c, c, spec.bias(), spec.residualStd(), hidden, tp,
-                spec.lora()));
+        this.fc = child(new LoraLinear(childName("fc"), c, 4 * c, spec.bias(), 0.02, spec.lora()));
+        this.proj = child(new LoraLinear(childName("proj"), 4 * c, c, spec.bias(), spec.residualStd(), spec.lora()));
+    }
+
+    /** The expansion [4C, C]. */
+    public LoraLinear fc() {
+        return fc;
+    }
+
+    /** The projection back [C, 4C]. */
+    public LoraLinear proj() {
+        return proj;
     }
 
     public PtNDArray forward(PtNDArray x, ForwardContext ctx) {

@@ -9,8 +9,8 @@ import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Module;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.tensor.Ops;
-import io.megalith.core.tensorparallel.TpLayout;
 
 /**
  * Multi-head attention with an explicit additive mask, as self-attention (one fused {@code qkv} projection,
@@ -21,6 +21,9 @@ import io.megalith.core.tensorparallel.TpLayout;
  * <p>The bias decides what attends to what: padding [B, 1, 1, Tk], causal [Tq, Tk], their sum, or null for
  * full bidirectional attention (see {@link AttentionMask}). Projections are {@link LoraLinear}s, so LoRA can
  * target {@code attn.qkv}, {@code cross.q}, {@code cross.kv}, {@code attn.proj}, ...
+ *
+ * <p>A tensor-parallel plan may keep some heads' rows of the input projections and the same columns of proj: the
+ * layer then computes those heads, and its output is their partial sum of the full output.
  */
 public final class MultiHeadAttention extends Module {
     private final LayerSpec spec;
@@ -30,41 +33,59 @@ public final class MultiHeadAttention extends Module {
     private final LoraLinear kv; // cross
     private final LoraLinear proj;
     private PtNDArray scale;
-    private final int heads; // heads of this rank
-    private final int firstHead;
 
     public MultiHeadAttention(String prefix, LayerSpec spec, boolean cross) {
-        this(prefix, spec, cross, TpLayout.SINGLE);
-    }
-
-    /**
-     * On one rank of a tensor-parallel group (Megatron's split, as {@link io.megalith.core.model.CausalSelfAttention}):
-     * this rank owns heads [n_head r / tp, n_head (r+1) / tp); qkv, q and kv are column-parallel (the rows of its
-     * heads), proj row-parallel (their columns), so the output is this rank's partial sum of the full output
-     * (summed over the group by the caller: an all-reduce at a segment boundary).
-     */
-    public MultiHeadAttention(String prefix, LayerSpec spec, boolean cross, TpLayout tp) {
         super(prefix);
-        if (spec.nHead() % tp.size() != 0) {
-            throw new IllegalArgumentException("n_head " + spec.nHead() + " is not divisible by tp " + tp.size());
-        }
         this.spec = spec;
         this.cross = cross;
-        this.heads = spec.nHead() / tp.size();
-        this.firstHead = (int) ((long) spec.nHead() * tp.rank() / tp.size());
         long c = spec.nEmbd();
         LoraConfig lora = spec.lora();
         if (cross) {
             this.qkv = null;
-            this.q = child(LoraLinear.columnParallel(childName("q"), c, c, spec.bias(), 0.02, tp.parts(c, 1), tp, lora));
-            this.kv = child(LoraLinear.columnParallel(childName("kv"), c, 2 * c, spec.bias(), 0.02, tp.parts(c, 2), tp, lora));
+            this.q = child(new LoraLinear(childName("q"), c, c, spec.bias(), 0.02, lora));
+            this.kv = child(new LoraLinear(childName("kv"), c, 2 * c, spec.bias(), 0.02, lora));
         } else {
-            this.qkv = child(LoraLinear.columnParallel(childName("qkv"), c, 3 * c, spec.bias(), 0.02, tp.parts(c, 3), tp, lora));
+            this.qkv = child(new LoraLinear(childName("qkv"), c, 3 * c, spec.bias(), 0.02, lora));
             this.q = null;
             this.kv = null;
         }
-        this.proj = child(LoraLinear.rowParallel(childName("proj"), c, c, spec.bias(), spec.residualStd(), tp.part(c), tp,
-                lora));
+        this.proj = child(new LoraLinear(childName("proj"), c, c, spec.bias(), spec.residualStd(), lora));
+    }
+
+    /** The fused q, k, v projection [3C, C] of a self-attention (null in a cross-attention). */
+    public LoraLinear qkv() {
+        return qkv;
+    }
+
+    /** The query projection [C, C] of a cross-attention (null in a self-attention). */
+    public LoraLinear q() {
+        return q;
+    }
+
+    /** The fused key, value projection [2C, C] of a cross-attention over the memory (null in a self-attention). */
+    public LoraLinear kv() {
+        return kv;
+    }
+
+    /** The output projection [C, C]. */
+    public LoraLinear proj() {
+        return proj;
+    }
+
+    /** The layer producing the queries: qkv (self) or q (cross). */
+    private LoraLinear queries() {
+        return cross ? q : qkv;
+    }
+
+    /** Heads this layer computes: all, or the heads of its query slice (a plan keeps q, k and v rows of the same heads). */
+    private int heads() {
+        return (int) (queries().base().weight().shape()[0] / ((cross ? 1L : 3L) * spec.headSize()));
+    }
+
+    /** The first of {@link #heads()} in the one-rank layer: where its query slice starts. */
+    private int firstHead() {
+        Parameter.Sharding s = queries().base().weight().sharding();
+        return s.kind() == Parameter.Sharding.Kind.SLICE ? (int) (s.ranges()[0][0] / spec.headSize()) : 0;
     }
 
     public boolean isCross() {
@@ -80,7 +101,7 @@ public final class MultiHeadAttention extends Module {
         long[] s = x.getShape().getShape();
         long b = s[0];
         long t = s[1];
-        int h = heads;
+        int h = heads();
         int hs = spec.headSize();
         PtNDArray qh;
         PtNDArray k;
@@ -121,7 +142,7 @@ public final class MultiHeadAttention extends Module {
         att = Ops.softmax(att, -1);
         long tk = att.getShape().get(3);
         // the mask of these heads in the one-rank model's [B, H, Tq, Tk] tensor
-        att = ctx.dropout(att, spec.dropout(), prefix() + ".att", (long) firstHead * t * tk);
+        att = ctx.dropout(att, spec.dropout(), prefix() + ".att", (long) firstHead() * t * tk);
         PtNDArray y = Ops.matmul(att, v); // [B, H, Tq, hs]
         y = Ops.reshape(Ops.transpose(y, 1, 2), b, t, (long) h * hs);
         return ctx.dropout(proj.forward(y), spec.dropout(), prefix() + ".resid");

@@ -10,6 +10,9 @@ import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.BertPlan;
+import io.megalith.core.parallelize.ParallelClassifier;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.Ops;
@@ -68,6 +71,7 @@ class ClassifierSegmentsTest {
     void segmentsAreTheWholeGraphLoss(boolean preLn, boolean pairs) {
         BertConfig cfg = new BertConfig(24, 12, 2, 2, 4, 16, 0.1, true, preLn, false, 0, LoraConfig.NONE);
         SequenceClassifier model = new SequenceClassifier(cfg, 3);
+        ParallelClassifier parallel = BertPlan.apply(model, Placement.SINGLE);
         int b = 4;
         int t = 10;
         Random r = new Random(5);
@@ -106,7 +110,7 @@ class ClassifierSegmentsTest {
             assertThat(whole.grads().get("mlm.dense.weight")).as("pre-training heads are unused").isNull();
             for (SegmentedPass.Recompute rc : SegmentedPass.Recompute.values()) {
                 Run seg = run(store, ctx -> (float) SegmentedPass.run(
-                        model.segments(ids, types, labels, b, t, ctx.manager(), 1f),
+                        parallel.segments(ids, types, labels, b, t, ctx.manager(), 1f),
                         SequenceClassifier.inputIds(ctx.manager(), ids, b, t), ctx, 1f, SegmentedPass.NO_HOOKS, rc, null));
                 assertThat(seg.loss()).as("%s loss", rc).isEqualTo(whole.loss());
                 whole.grads().forEach((name, want) -> {
@@ -127,7 +131,7 @@ class ClassifierSegmentsTest {
             }
             // a weight scales the loss (a part's share of the step's sequences)
             Run half = run(store, ctx -> (float) SegmentedPass.run(
-                    model.segments(ids, types, labels, b, t, ctx.manager(), 0.5f),
+                    parallel.segments(ids, types, labels, b, t, ctx.manager(), 0.5f),
                     SequenceClassifier.inputIds(ctx.manager(), ids, b, t), ctx, 1f, SegmentedPass.NO_HOOKS,
                     SegmentedPass.Recompute.NONE, null));
             assertThat(half.loss()).isCloseTo(whole.loss() / 2, Offset.offset(1e-6f));
@@ -139,7 +143,7 @@ class ClassifierSegmentsTest {
             }
         }
         Set<Parameter> planned = new HashSet<>();
-        for (Segment s : model.segments(null, null, 0, 0, null, 1f)) {
+        for (Segment s : parallel.segments(null, null, 0, 0, null, 1f)) {
             planned.addAll(s.parameters());
         }
         assertThat(planned).containsExactlyInAnyOrderElementsOf(model.parameters());

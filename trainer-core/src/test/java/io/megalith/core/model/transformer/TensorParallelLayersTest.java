@@ -12,6 +12,7 @@ import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.TransformerPlan;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
@@ -148,7 +149,7 @@ class TensorParallelLayersTest {
                 }
             }
         }
-        check(tp -> new MultiHeadAttention("attn", SPEC, false, tp), mod -> (x, mem, ctx) ->
+        check(tp -> TransformerPlan.attention(new MultiHeadAttention("attn", SPEC, false), tp), mod -> (x, mem, ctx) ->
                 ((MultiHeadAttention) mod).forward(x, null, Ops.floats(ctx.manager(), bias, B, 1, T, T), ctx, null), false);
     }
 
@@ -156,13 +157,13 @@ class TensorParallelLayersTest {
     void crossAttentionOverAPaddedMemory() {
         float[] bias = new float[B * TK];
         bias[2 * TK - 1] = AttentionMask.BLOCKED;
-        check(tp -> new MultiHeadAttention("cross", SPEC, true, tp), mod -> (x, mem, ctx) ->
+        check(tp -> TransformerPlan.attention(new MultiHeadAttention("cross", SPEC, true), tp), mod -> (x, mem, ctx) ->
                 ((MultiHeadAttention) mod).forward(x, mem, Ops.floats(ctx.manager(), bias, B, 1, 1, TK), ctx, null), true);
     }
 
     @Test
     void feedForward() {
-        check(tp -> new FeedForward("mlp", SPEC, tp), mod -> (x, mem, ctx) -> ((FeedForward) mod).forward(x, ctx), false);
+        check(tp -> TransformerPlan.feedForward(new FeedForward("mlp", SPEC), tp), mod -> (x, mem, ctx) -> ((FeedForward) mod).forward(x, ctx), false);
     }
 
     /**
@@ -176,12 +177,12 @@ class TensorParallelLayersTest {
                 List.of("attn.qkv", "attn.proj", "cross.q", "cross.kv", "cross.proj", "mlp.fc", "mlp.proj")));
         float[] bias = new float[B * TK];
         bias[2 * TK - 1] = AttentionMask.BLOCKED;
-        check(tp -> new MultiHeadAttention("attn", lora, false, tp), mod -> (x, mem, ctx) ->
+        check(tp -> TransformerPlan.attention(new MultiHeadAttention("attn", lora, false), tp), mod -> (x, mem, ctx) ->
                 ((MultiHeadAttention) mod).forward(x, null, null, ctx, null), false);
-        check(tp -> new MultiHeadAttention("cross", lora, true, tp), mod -> (x, mem, ctx) ->
+        check(tp -> TransformerPlan.attention(new MultiHeadAttention("cross", lora, true), tp), mod -> (x, mem, ctx) ->
                 ((MultiHeadAttention) mod).forward(x, mem, Ops.floats(ctx.manager(), bias, B, 1, 1, TK), ctx, null), true);
-        check(tp -> new FeedForward("mlp", lora, tp), mod -> (x, mem, ctx) -> ((FeedForward) mod).forward(x, ctx), false);
-        MultiHeadAttention shard = new MultiHeadAttention("attn", lora, false, new TpLayout(1, 2));
+        check(tp -> TransformerPlan.feedForward(new FeedForward("mlp", lora), tp), mod -> (x, mem, ctx) -> ((FeedForward) mod).forward(x, ctx), false);
+        MultiHeadAttention shard = TransformerPlan.attention(new MultiHeadAttention("attn", lora, false), new TpLayout(1, 2));
         Map<String, Parameter.Sharding.Kind> kinds = new LinkedHashMap<>();
         shard.parameters().forEach(p -> kinds.put(p.name(), p.sharding().kind()));
         assertThat(kinds).containsEntry("attn.qkv.lora_a", Parameter.Sharding.Kind.PARTIAL)
@@ -194,10 +195,10 @@ class TensorParallelLayersTest {
     @Test
     void shardedAdapterInitIsTheSliceOfTheOneRankInit() {
         LayerSpec lora = new LayerSpec(16, 4, 0.0, true, true, 2, new LoraConfig(2, 4, List.of("mlp.fc", "mlp.proj")));
-        try (ParameterStore full = new ParameterStore(new FeedForward("mlp", lora, TpLayout.SINGLE), root, 5)) {
+        try (ParameterStore full = new ParameterStore(new FeedForward("mlp", lora), root, 5)) {
             Map<String, HostTensor> one = full.toHost();
             for (int rank = 0; rank < 2; rank++) {
-                try (ParameterStore s = new ParameterStore(new FeedForward("mlp", lora, new TpLayout(rank, 2)), root, 5)) {
+                try (ParameterStore s = new ParameterStore(TransformerPlan.feedForward(new FeedForward("mlp", lora), new TpLayout(rank, 2)), root, 5)) {
                     Map<String, HostTensor> want = TensorParallelState.slice(one, s.parameters(), "");
                     for (Map.Entry<String, HostTensor> e : s.toHost().entrySet()) {
                         assertThat(e.getValue().toFloats()).as("%s on rank %d", e.getKey(), rank)
@@ -216,7 +217,7 @@ class TensorParallelLayersTest {
         Stack(LayerSpec spec, boolean cross, TpLayout tp) {
             super("");
             for (int i = 0; i < 2; i++) {
-                layers.add(child(new TransformerLayer("layers." + i, spec, cross, tp)));
+                layers.add(child(TransformerPlan.layer(new TransformerLayer("layers." + i, spec, cross), tp)));
             }
         }
     }
@@ -224,7 +225,7 @@ class TensorParallelLayersTest {
     /**
      * Whole layers: a BERT-like post-LN encoder stack and a T5-like pre-LN decoder stack (self-attention with a causal
      * + padding mask, cross-attention over a padded memory), dropout on. Running each rank's {@link
-     * TransformerLayer#halves} and summing the ranks' outputs after every step (what the all-reduce at a segment
+     * TransformerPlan#halves} and summing the ranks' outputs after every step (what the all-reduce at a segment
      * boundary does) gives the one-rank forward.
      */
     @ParameterizedTest
@@ -275,10 +276,10 @@ class TensorParallelLayersTest {
             PtNDArray cur = Ops.floats(m, x, B, T, 16);
             int steps = 0;
             for (int l = 0; l < 2; l++) {
-                List<List<TransformerLayer.Half>> halves = new ArrayList<>();
+                List<List<TransformerPlan.Half>> halves = new ArrayList<>();
                 for (Stack st : shards) {
-                    LayerNorm before = l == 0 ? null : st.layers.get(l - 1).outputNorm();
-                    halves.add(st.layers.get(l).halves(sb, memory, mb, share, before));
+                    LayerNorm before = l == 0 ? null : TransformerPlan.outputNorm(st.layers.get(l - 1));
+                    halves.add(TransformerPlan.halves(st.layers.get(l), sb, memory, mb, share, before));
                 }
                 for (int k = 0; k < halves.get(0).size(); k++) {
                     PtNDArray a = halves.get(0).get(k).forward(cur, ctx);
@@ -287,7 +288,7 @@ class TensorParallelLayersTest {
                     steps++;
                 }
             }
-            LayerNorm last = shards[0].layers.get(1).outputNorm();
+            LayerNorm last = TransformerPlan.outputNorm(shards[0].layers.get(1));
             if (last != null) {
                 cur = last.forward(cur);
             }
