@@ -3,6 +3,8 @@ package io.megalith.core.model;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.model.transformer.LayerSpec;
+import io.megalith.core.model.transformer.TransformerLayer;
 import io.megalith.core.nn.Embedding;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.LayerNorm;
@@ -26,9 +28,9 @@ public final class Gpt extends Module {
     private final LoraConfig lora;
     private Embedding wte; // null on middle pipeline stages
     private Embedding wpe; // first stage only
-    private final List<Block> blocks = new ArrayList<>();
+    private final List<TransformerLayer> blocks = new ArrayList<>();
     private LayerNorm lnF; // last stage only
-    private CausalSelfAttention.AttentionConstants consts;
+    private PtNDArray causal; // [block_size, block_size]: 0 where a query may see a key, -inf in its future
 
     public Gpt(GptConfig cfg) {
         this(cfg, LoraConfig.NONE);
@@ -46,8 +48,9 @@ public final class Gpt extends Module {
         this.lora = lora;
         this.wte = child(new Embedding("wte", cfg.vocabSize(), cfg.nEmbd(), 0.02));
         this.wpe = child(new Embedding("wpe", cfg.blockSize(), cfg.nEmbd(), 0.02));
+        LayerSpec spec = cfg.layerSpec(lora);
         for (int i = 0; i < cfg.nLayer(); i++) {
-            blocks.add(child(new Block("blocks." + i, cfg, i, lora)));
+            blocks.add(child(new TransformerLayer("blocks." + i, spec, i, false)));
         }
         this.lnF = child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias()));
     }
@@ -58,8 +61,8 @@ public final class Gpt extends Module {
      * ({@code blocks.5.mlp.fc.weight} wherever block 5 is). Only before storage is laid out.
      */
     public void keep(int from, int to, boolean tokens, boolean positions, boolean finalNorm) {
-        List<Block> kept = new ArrayList<>(blocks.subList(from, to));
-        for (Block b : blocks) {
+        List<TransformerLayer> kept = new ArrayList<>(blocks.subList(from, to));
+        for (TransformerLayer b : blocks) {
             if (!kept.contains(b)) {
                 remove(b);
             }
@@ -100,7 +103,7 @@ public final class Gpt extends Module {
     }
 
     /** The blocks this model holds, in order (all of them unless a pipeline stage kept some). */
-    public List<Block> blocks() {
+    public List<TransformerLayer> blocks() {
         return Collections.unmodifiableList(blocks);
     }
 
@@ -114,14 +117,24 @@ public final class Gpt extends Module {
         return wte == null ? null : wte.weight();
     }
 
-    /** Creates the model's constant tensors (mask, scale) in {@code manager}; call once storage is bound. */
+    /** Creates the model's constant tensors (causal mask, attention scale) in {@code manager}; call once. */
     public void initConstants(NDManager manager) {
-        this.consts = new CausalSelfAttention.AttentionConstants(manager, cfg);
+        for (TransformerLayer b : blocks) {
+            b.attn().initConstants(manager);
+        }
+        int n = cfg.blockSize();
+        float[] bias = new float[n * n];
+        for (int i = 0; i < n; i++) {
+            for (int j = i + 1; j < n; j++) {
+                bias[i * n + j] = Float.NEGATIVE_INFINITY; // a key may not be in the query's future
+            }
+        }
+        this.causal = Ops.floats(manager, bias, n, n);
     }
 
-    /** The attention constants {@link #initConstants} made. */
-    public CausalSelfAttention.AttentionConstants constants() {
-        return consts;
+    /** The causal bias of t queries after {@code past} cached positions: rows [past, past+t), columns [0, past+t). */
+    public PtNDArray causalMask(long past, long t) {
+        return Ops.slice(Ops.slice(causal, 0, past, past + t), 1, 0, past + t);
     }
 
     /** Rows [past, past + t) of the position table, [t, C] (broadcast over the batch). */
@@ -158,8 +171,9 @@ public final class Gpt extends Module {
         long t = ids.getShape().get(1);
         long past = cache == null ? 0 : cache.length();
         PtNDArray x = embed(ids, ctx, past);
-        for (Block b : blocks) {
-            x = b.forward(x, ctx, consts, cache);
+        PtNDArray mask = causalMask(past, t);
+        for (int i = 0; i < blocks.size(); i++) {
+            x = blocks.get(i).forward(x, mask, null, null, ctx, cache == null ? null : cache.layer(i), null);
         }
         if (cache != null) {
             cache.advance(t);
@@ -171,8 +185,9 @@ public final class Gpt extends Module {
     public PtNDArray loss(PtNDArray ids, Targets targets, ForwardContext ctx) {
         requireWhole("loss");
         PtNDArray x = embed(ids, ctx, 0);
-        for (Block b : blocks) {
-            x = b.forward(x, ctx, consts, null);
+        PtNDArray mask = causalMask(0, ids.getShape().get(1));
+        for (TransformerLayer b : blocks) {
+            x = b.forward(x, mask, null, null, ctx, null, null);
         }
         return headLoss(x, targets);
     }

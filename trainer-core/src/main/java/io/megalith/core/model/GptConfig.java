@@ -2,6 +2,8 @@ package io.megalith.core.model;
 
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.model.transformer.LayerSpec;
 
 /** The shape of a GPT, as nanoGPT's GPTConfig. */
 public record GptConfig(int vocabSize, int blockSize, int nLayer, int nHead, int nEmbd, double dropout, boolean bias,
@@ -31,5 +33,10 @@ public record GptConfig(int vocabSize, int blockSize, int nLayer, int nHead, int
 
     public int headSize() {
         return nEmbd / nHead;
+    }
+
+    /** Its blocks: pre-LN, residual init scaled by n_layer, experts where {@code moe} puts them. */
+    public LayerSpec layerSpec(LoraConfig lora) {
+        return new LayerSpec(nEmbd, nHead, dropout, bias, true, nLayer, lora, moe);
     }
 }

@@ -1,12 +1,10 @@
 package io.megalith.core.parallelize;
 
-import io.megalith.core.model.Block;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
+import io.megalith.core.model.transformer.TransformerLayer;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.pipeline.PpLayout;
-import io.megalith.core.tensorparallel.ColumnParallelLinear;
-import io.megalith.core.tensorparallel.RowParallelLinear;
 import io.megalith.core.tensorparallel.TpLayout;
 
 /**
@@ -47,7 +45,7 @@ public final class GptPlan {
             tensorParallel(gpt, tp);
         }
         if (placement.expertParallel() != null) {
-            for (Block b : gpt.blocks()) {
+            for (TransformerLayer b : gpt.blocks()) {
                 if (b.moe() != null) {
                     b.moe().keepExperts(placement.expertParallel().rank(), placement.expertParallel().size());
                 }
@@ -66,24 +64,14 @@ public final class GptPlan {
 
     private static void tensorParallel(Gpt gpt, TpLayout tp) {
         GptConfig cfg = gpt.config();
-        long c = cfg.nEmbd();
         if (gpt.wte() != null) {
             gpt.wte().parallelize(tp.part(cfg.vocabSize()));
         }
         if (gpt.wpe() != null) {
             gpt.wpe().weight().shard(Parameter.Sharding.PARTIAL); // added as wpe/tp on every rank
         }
-        for (Block b : gpt.blocks()) {
-            if (b.moe() != null) {
-                throw new IllegalArgumentException("MoE blocks run with tp 1 (got tp " + tp.size() + ")");
-            }
-            b.ln1().markPartial();
-            b.attn().qkv().parallelize(ColumnParallelLinear.slice(tp.parts(c, 3), tp)); // q, k, v rows of its heads
-            b.attn().proj().parallelize(RowParallelLinear.slice(tp.part(c), tp)); // the same heads' columns
-            b.ln2().markPartial();
-            long[] hidden = tp.part(4 * c);
-            b.mlp().fc().parallelize(ColumnParallelLinear.slice(new long[][] {hidden}, tp));
-            b.mlp().proj().parallelize(RowParallelLinear.slice(hidden, tp));
+        for (TransformerLayer b : gpt.blocks()) {
+            TransformerPlan.layer(b, tp); // heads of attn.qkv/proj, a slice of mlp.fc/proj, ln1 and ln2 PARTIAL
         }
         if (gpt.lnF() != null) {
             gpt.lnF().markPartial();

@@ -2,10 +2,10 @@ package io.megalith.core.parallelize;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
-import io.megalith.core.model.Block;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.model.Targets;
+import io.megalith.core.model.transformer.TransformerLayer;
 import io.megalith.core.moe.ExpertParallelSegment;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Parameter;
@@ -79,7 +79,7 @@ public final class ParallelGpt {
         if (placement.pp().first()) {
             out.add(Segment.of("embed", List.of(gpt.wte().weight(), gpt.wpe().weight()), this::embed));
         }
-        for (Block b : gpt.blocks()) {
+        for (TransformerLayer b : gpt.blocks()) {
             String p = b.prefix();
             if (placement.expertParallel() != null && b.moe() != null) {
                 out.add(Segment.of(p + ".attn", attentionParameters(b), (x, ctx) -> attentionHalf(b, x, ctx)));
@@ -93,9 +93,10 @@ public final class ParallelGpt {
                 mlp.addAll(b.mlp().parameters());
                 // x/tp + mlp(ln2(x)), summed over the group at the segment boundary
                 out.add(Segment.of(p + ".mlp", mlp,
-                        (x, ctx) -> Ops.add(Ops.mul(x, residualScale), b.feedForward(x, ctx))));
+                        (x, ctx) -> Ops.add(Ops.mul(x, residualScale), b.feedForward(b.ln2().forward(x), ctx))));
             } else {
-                out.add(Segment.of(p, b.parameters(), (x, ctx) -> b.forward(x, ctx, gpt.constants(), null)));
+                out.add(Segment.of(p, b.parameters(),
+                        (x, ctx) -> b.forward(x, mask(x), null, null, ctx, null, null)));
             }
         }
         if (placement.pp().last()) {
@@ -115,7 +116,7 @@ public final class ParallelGpt {
         return ctx.dropout(Ops.add(gpt.wte().forward(ids), pos), cfg.dropout(), "drop");
     }
 
-    private static List<Parameter> attentionParameters(Block b) {
+    private static List<Parameter> attentionParameters(TransformerLayer b) {
         List<Parameter> p = new ArrayList<>(b.ln1().parameters());
         p.addAll(b.attn().parameters());
         return p;
@@ -127,8 +128,13 @@ public final class ParallelGpt {
      * the block's halves are single-input segments, and the gradient reaching x on each rank is a partial sum, summed
      * at the boundary too (Megatron's f and g operators). With tp 1 it is the plain half.
      */
-    private PtNDArray attentionHalf(Block b, PtNDArray x, ForwardContext ctx) {
-        return Ops.add(Ops.mul(x, residualScale), b.attention(x, ctx, gpt.constants(), null));
+    private PtNDArray attentionHalf(TransformerLayer b, PtNDArray x, ForwardContext ctx) {
+        return Ops.add(Ops.mul(x, residualScale), b.attn().forward(b.ln1().forward(x), null, mask(x), ctx, null));
+    }
+
+    /** The causal mask of activations x [B, T, C] (all T positions). */
+    private PtNDArray mask(PtNDArray x) {
+        return gpt.causalMask(0, x.getShape().get(1));
     }
 
     /** Tied head and mean cross-entropy of final-LayerNorm outputs [B, T, C]; vocab-parallel under tp. */
@@ -166,13 +172,13 @@ public final class ParallelGpt {
                         (x, skip, ctx) -> ctx.dropout(x, cfg.dropout(), "drop", shardOffset(x))));
             }
         }
-        for (Block b : gpt.blocks()) {
+        for (TransformerLayer b : gpt.blocks()) {
             String p = b.prefix();
             out.add(Segment.of(p + ".ln1", b.ln1().parameters(), Segment.Boundary.ALL_GATHER_T, 0,
                     (x, skip, ctx) -> b.ln1().forward(x)));
             // attention's partial sum without its residual dropout, which each rank applies to its shard
             out.add(Segment.of(p + ".attn", b.attn().parameters(), Segment.Boundary.REDUCE_SCATTER_T, 0,
-                    (h, skip, ctx) -> b.attn().forward(h, ctx, gpt.constants(), null, false)));
+                    (h, skip, ctx) -> b.attn().forward(h, null, mask(h), ctx, null, false)));
             out.add(Segment.of(p + ".attn_residual", List.of(), Segment.Boundary.NONE, 2,
                     (a, x, ctx) -> Ops.add(x, b.attn().residualDropout(a, ctx, shardOffset(a)))));
             out.add(Segment.of(p + ".ln2", b.ln2().parameters(), Segment.Boundary.ALL_GATHER_T, 0,

@@ -33,6 +33,9 @@ public final class TransformerPlan {
         if (!tp.parallel()) {
             return layer;
         }
+        if (layer.moe() != null) {
+            throw new IllegalArgumentException("MoE layers run with tp 1 (got tp " + tp.size() + ")");
+        }
         layer.ln1().markPartial();
         attention(layer.attn(), tp);
         if (layer.cross() != null) {
@@ -96,7 +99,6 @@ public final class TransformerPlan {
             PtNDArray share, LayerNorm inputNorm) {
         MultiHeadAttention attn = layer.attn();
         MultiHeadAttention cross = layer.cross();
-        FeedForward mlp = layer.mlp();
         List<Half> out = new ArrayList<>();
         if (layer.spec().preLn()) {
             out.add((x, ctx) -> Ops.add(Ops.mul(x, share),
@@ -105,7 +107,7 @@ public final class TransformerPlan {
                 out.add((x, ctx) -> Ops.add(Ops.mul(x, share),
                         cross.forward(layer.lnCross().forward(x), memory, crossBias, ctx, null)));
             }
-            out.add((x, ctx) -> Ops.add(Ops.mul(x, share), mlp.forward(layer.ln2().forward(x), ctx)));
+            out.add((x, ctx) -> Ops.add(Ops.mul(x, share), layer.feedForward(layer.ln2().forward(x), ctx)));
             return out;
         }
         out.add((s, ctx) -> {
@@ -121,7 +123,7 @@ public final class TransformerPlan {
         LayerNorm beforeMlp = cross != null ? layer.lnCross() : layer.ln1();
         out.add((s, ctx) -> {
             PtNDArray x = beforeMlp.forward(s);
-            return Ops.add(Ops.mul(x, share), mlp.forward(x, ctx));
+            return Ops.add(Ops.mul(x, share), layer.feedForward(x, ctx));
         });
         return out;
     }

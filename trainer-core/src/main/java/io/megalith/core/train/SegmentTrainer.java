@@ -73,8 +73,8 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
     }
 
     /**
-     * A BERT pre-training part (masked LM, plus NSP when the batch has labels; see {@link ParallelBert#segments}): the step's
-     * loss is the mean MLM loss over its masked tokens plus the mean NSP loss over its sequences.
+     * A BERT pre-training part (masked LM, plus NSP when the batch has labels; see {@link ParallelBert#segments}): the
+     * step's loss is the mean MLM loss over its masked tokens plus the mean NSP loss over its sequences.
      */
     public static Part bert(ParallelBert model, MlmBatch batch) {
         long scored = Arrays.stream(batch.targets()).filter(t -> t >= 0).count();

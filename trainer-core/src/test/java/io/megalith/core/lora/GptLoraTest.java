@@ -25,7 +25,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * LoRA on the GPT (adapters inside CausalSelfAttention and Mlp): without a targeting config the model is the
+ * LoRA on the GPT (adapters inside the blocks' attention and feed-forward): without a targeting config the model is the
  * plain GPT (names, layout, init, logits); a fresh adapter computes the base model; with the base frozen only
  * adapters change; merged weights (state dict or in place) give the logits of base + adapters.
  */

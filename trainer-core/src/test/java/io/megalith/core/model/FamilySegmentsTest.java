@@ -40,8 +40,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * A tensor-parallel group of one is exactly the single-rank model: {@code Bert.segments} through {@link
- * SegmentedPass} and {@code EncoderDecoder.segments} through {@link SegmentedPass#runTwoChains} give the loss of
+ * A tensor-parallel group of one is exactly the single-rank model: {@code ParallelBert.segments} through {@link
+ * SegmentedPass} and {@code ParallelEncoderDecoder.segments} through {@link SegmentedPass#runTwoChains} give the loss of
  * the whole-graph path ({@code pretrainingLoss}, {@code loss}) and the same gradient of every parameter, dropout on,
  * with and without activation recomputation.
  */

@@ -7,6 +7,9 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.model.transformer.FeedForward;
+import io.megalith.core.model.transformer.MultiHeadAttention;
+import io.megalith.core.model.transformer.TransformerLayer;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
@@ -62,10 +65,13 @@ class GradientCheckTest {
     @Test
     void causalSelfAttention() {
         GptConfig cfg = new GptConfig(11, 8, 2, 4, 16, 0.0, true);
-        CausalSelfAttention attn = new CausalSelfAttention("attn", cfg, 0, LoraConfig.NONE);
-        CausalSelfAttention.AttentionConstants consts = new CausalSelfAttention.AttentionConstants(root, cfg);
+        MultiHeadAttention attn = new MultiHeadAttention("attn", cfg.layerSpec(LoraConfig.NONE), false);
+        Gpt consts = new Gpt(cfg);
+        consts.initConstants(root);
+        attn.initConstants(root);
         // T = 5 < block_size: the causal mask is a slice of the precomputed one
-        Case c = new Case(attn, (x, m) -> attn.forward(x, ForwardContext.inference(m), consts, null), 2, 5, 16);
+        Case c = new Case(attn, (x, m) -> attn.forward(x, null, consts.causalMask(0, 5), ForwardContext.inference(m),
+                null), 2, 5, 16);
         c.checkAll();
     }
 
@@ -88,7 +94,7 @@ class GradientCheckTest {
     @Test
     void mlp() {
         GptConfig cfg = new GptConfig(11, 8, 2, 4, 16, 0.0, true);
-        Mlp mlp = new Mlp("mlp", cfg, LoraConfig.NONE);
+        FeedForward mlp = new FeedForward("mlp", cfg.layerSpec(LoraConfig.NONE));
         Case c = new Case(mlp, (x, m) -> mlp.forward(x, ForwardContext.inference(m)), 2, 3, 16);
         // store order: weight-decayed matrices first
         assertThat(c.names()).containsExactly("mlp.fc.weight", "mlp.proj.weight", "mlp.fc.bias", "mlp.proj.bias");
@@ -98,9 +104,12 @@ class GradientCheckTest {
     @Test
     void block() {
         GptConfig cfg = new GptConfig(11, 8, 1, 2, 16, 0.0, false);
-        Block block = new Block("blocks.0", cfg, 0, LoraConfig.NONE);
-        CausalSelfAttention.AttentionConstants consts = new CausalSelfAttention.AttentionConstants(root, cfg);
-        Case c = new Case(block, (x, m) -> block.forward(x, ForwardContext.inference(m), consts, null), 2, 8, 16);
+        TransformerLayer block = new TransformerLayer("blocks.0", cfg.layerSpec(LoraConfig.NONE), 0, false);
+        Gpt consts = new Gpt(cfg);
+        consts.initConstants(root);
+        block.attn().initConstants(root);
+        Case c = new Case(block, (x, m) -> block.forward(x, consts.causalMask(0, 8), null, null,
+                ForwardContext.inference(m), null, null), 2, 8, 16);
         c.checkAll();
     }
 

@@ -53,7 +53,7 @@ public final class Bert extends Module {
         this.segment = child(new Embedding("embeddings.segment", cfg.typeVocabSize(), cfg.nEmbd(), 0.02));
         this.embLn = child(new LayerNorm("embeddings.ln", cfg.nEmbd(), cfg.bias()));
         for (int i = 0; i < cfg.nLayer(); i++) {
-            layers.add(child(new TransformerLayer("layers." + i, cfg.layerSpec(), false)));
+            layers.add(child(new TransformerLayer("layers." + i, cfg.layerSpec(), i, false)));
         }
         this.lnF = cfg.preLn() ? child(new LayerNorm("ln_f", cfg.nEmbd(), cfg.bias())) : null;
         this.pooler = child(new Linear("pooler.dense", cfg.nEmbd(), cfg.nEmbd(), true, 0.02));

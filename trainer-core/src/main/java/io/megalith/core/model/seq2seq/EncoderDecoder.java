@@ -51,12 +51,12 @@ public final class EncoderDecoder extends Module {
         this.shared = child(new Embedding("shared", cfg.vocabSize(), cfg.nEmbd(), 0.02));
         this.encPos = child(new Embedding("encoder.position", cfg.maxSourceLen(), cfg.nEmbd(), 0.02));
         for (int i = 0; i < cfg.nEncoderLayer(); i++) {
-            encoder.add(child(new TransformerLayer("encoder.layers." + i, cfg.layerSpec(), false)));
+            encoder.add(child(new TransformerLayer("encoder.layers." + i, cfg.layerSpec(), i, false)));
         }
         this.encLn = child(new LayerNorm("encoder.ln_f", cfg.nEmbd(), cfg.bias()));
         this.decPos = child(new Embedding("decoder.position", cfg.maxTargetLen(), cfg.nEmbd(), 0.02));
         for (int i = 0; i < cfg.nDecoderLayer(); i++) {
-            decoder.add(child(new TransformerLayer("decoder.layers." + i, cfg.layerSpec(), true)));
+            decoder.add(child(new TransformerLayer("decoder.layers." + i, cfg.layerSpec(), i, true)));
         }
         this.decLn = child(new LayerNorm("decoder.ln_f", cfg.nEmbd(), cfg.bias()));
     }

@@ -7,9 +7,8 @@ import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
 
 /**
- * proj(gelu(fc(x))) with hidden width 4C: {@link io.megalith.core.model.Mlp}'s computation and names
- * ({@code fc}, {@code proj}), with {@link LoraLinear} projections so LoRA can target {@code mlp.fc} and
- * {@code mlp.proj}. A tensor-parallel plan may keep a slice of the hidden units (fc's rows, proj's columns): the
+ * The feed-forward sub-layer, proj(gelu(fc(x))) with hidden width 4C (nanoGPT's MLP; names {@code fc},
+ * {@code proj}), with {@link LoraLinear} projections so LoRA can target {@code mlp.fc} and {@code mlp.proj}. A tensor-parallel plan may keep a slice of the hidden units (fc's rows, proj's columns): the
  * layer then computes their partial sum of the output.
  */
 public final class FeedForward extends Module {
@@ -36,6 +35,16 @@ public final class FeedForward extends Module {
     }
 
     public PtNDArray forward(PtNDArray x, ForwardContext ctx) {
-        return ctx.dropout(proj.forward(Ops.gelu(fc.forward(x))), spec.dropout(), prefix() + ".resid");
+        return ctx.dropout(forwardBeforeDropout(x), spec.dropout(), prefix() + ".resid");
+    }
+
+    /** proj(gelu(fc(x))) without the residual dropout (sequence parallelism applies it to its shard). */
+    public PtNDArray forwardBeforeDropout(PtNDArray x) {
+        return proj.forward(Ops.gelu(fc.forward(x)));
+    }
+
+    /** The residual dropout of positions [t0, t0 + T') of the output, y [B, T', C], {@code rowOffset} = t0 C. */
+    public PtNDArray residualDropout(PtNDArray y, ForwardContext ctx, long rowOffset) {
+        return ctx.dropout(y, spec.dropout(), prefix() + ".resid", rowOffset);
     }
 }

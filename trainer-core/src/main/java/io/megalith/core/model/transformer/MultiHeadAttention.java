@@ -14,12 +14,11 @@ import io.megalith.core.tensor.Ops;
 
 /**
  * Multi-head attention with an explicit additive mask, as self-attention (one fused {@code qkv} projection,
- * the layout of {@link io.megalith.core.model.CausalSelfAttention}) or cross-attention (queries from x
- * through {@code q}, keys and values from the encoder output through one fused {@code kv}):
- * softmax(Q K^T / sqrt(hs) + bias) V, then the output projection {@code proj}.
+ * nanoGPT's layout) or cross-attention (queries from x through {@code q}, keys and values from the encoder output
+ * through one fused {@code kv}): softmax(Q K^T / sqrt(hs) + bias) V, then the output projection {@code proj}.
  *
  * <p>The bias decides what attends to what: padding [B, 1, 1, Tk], causal [Tq, Tk], their sum, or null for
- * full bidirectional attention (see {@link AttentionMask}). Projections are {@link LoraLinear}s, so LoRA can
+ * full bidirectional attention (see {@link AttentionMask}; the GPT passes its own causal mask). Projections are {@link LoraLinear}s, so LoRA can
  * target {@code attn.qkv}, {@code cross.q}, {@code cross.kv}, {@code attn.proj}, ...
  *
  * <p>A tensor-parallel plan may keep some heads' rows of the input projections and the same columns of proj: the
@@ -98,6 +97,15 @@ public final class MultiHeadAttention extends Module {
      * Cross-attention: keys and values come from {@code memory} [B, Tk, C], or from the cache once filled.
      */
     public PtNDArray forward(PtNDArray x, PtNDArray memory, PtNDArray bias, ForwardContext ctx, AttentionCache cache) {
+        return forward(x, memory, bias, ctx, cache, true);
+    }
+
+    /**
+     * As above; without {@code dropResidual} the output is the projection before the residual dropout, which a
+     * sequence-parallel layer applies to its shard of the sequence afterwards ({@link #residualDropout}).
+     */
+    public PtNDArray forward(PtNDArray x, PtNDArray memory, PtNDArray bias, ForwardContext ctx, AttentionCache cache,
+            boolean dropResidual) {
         long[] s = x.getShape().getShape();
         long b = s[0];
         long t = s[1];
@@ -145,7 +153,24 @@ public final class MultiHeadAttention extends Module {
         att = ctx.dropout(att, spec.dropout(), prefix() + ".att", (long) firstHead() * t * tk);
         PtNDArray y = Ops.matmul(att, v); // [B, H, Tq, hs]
         y = Ops.reshape(Ops.transpose(y, 1, 2), b, t, (long) h * hs);
-        return ctx.dropout(proj.forward(y), spec.dropout(), prefix() + ".resid");
+        PtNDArray out = proj.forward(y);
+        return dropResidual ? ctx.dropout(out, spec.dropout(), prefix() + ".resid") : out;
+    }
+
+    /**
+     * The residual dropout of positions [t0, t0 + T') of the output, given as y [B, T', C] with
+     * {@code rowOffset} = t0 C: the one-rank model's mask at those positions.
+     */
+    public PtNDArray residualDropout(PtNDArray y, ForwardContext ctx, long rowOffset) {
+        return ctx.dropout(y, spec.dropout(), prefix() + ".resid", rowOffset);
+    }
+
+    /**
+     * Creates the scale 1/sqrt(hs) in {@code manager} (a model's constants, alive as long as the model runs); without
+     * it the layer makes it on first use next to its output projection's storage.
+     */
+    public void initConstants(NDManager manager) {
+        this.scale = Ops.scalar(manager, (float) (1.0 / Math.sqrt(spec.headSize())));
     }
 
     private PtNDArray scale(NDManager any) {

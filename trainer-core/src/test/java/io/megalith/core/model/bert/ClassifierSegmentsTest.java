@@ -31,7 +31,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * At one rank, {@code SequenceClassifier.segments} through {@link SegmentedPass} is the whole-graph {@code loss}:
+ * At one rank, {@code ParallelClassifier.segments} through {@link SegmentedPass} is the whole-graph {@code loss}:
  * the same loss and the same gradient of every parameter (dropout on, padded rows, pre- and post-LN, every
  * recompute policy, one segment or sentence pairs with token types); the chain lists every parameter, and the
  * pre-training heads get no gradient.

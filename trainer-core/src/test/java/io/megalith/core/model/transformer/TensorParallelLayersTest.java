@@ -36,7 +36,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * weights sliced onto the two ranks and dropout on: the ranks' outputs sum to the one-rank output (the forward
  * all-reduce), their input (and encoder-memory) gradients sum to the one-rank ones (the backward all-reduce),
  * sliced parameters get exactly their slice of the one-rank gradient and replicated partial ones sum to it.
- * This is what a segment-wise TP runner needs from the layers (as CausalSelfAttention and Mlp provide for the GPT).
+ * This is what a segment-wise TP runner needs from the layers (the GPT, BERT and the encoder-decoder all run them).
  */
 class TensorParallelLayersTest {
     private static final LayerSpec SPEC = new LayerSpec(16, 4, 0.2, true, true, 2, LoraConfig.NONE);
@@ -217,7 +217,7 @@ class TensorParallelLayersTest {
         Stack(LayerSpec spec, boolean cross, TpLayout tp) {
             super("");
             for (int i = 0; i < 2; i++) {
-                layers.add(child(TransformerPlan.layer(new TransformerLayer("layers." + i, spec, cross), tp)));
+                layers.add(child(TransformerPlan.layer(new TransformerLayer("layers." + i, spec, i, cross), tp)));
             }
         }
     }
