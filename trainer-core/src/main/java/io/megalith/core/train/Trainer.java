@@ -80,7 +80,7 @@ import java.util.function.Function;
  * with nothing to train still runs forward and backward for its neighbours; a model with nothing to train is
  * refused.
  */
-public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source {
+public final class Trainer implements RunTrainer {
     private final MegalithConfig.Train cfg;
     private final ParallelGpt parallel; // this rank's part of the model, as segment chains
     private final ModelParameters params;
@@ -262,7 +262,13 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         return optimizer != null ? optimizer.optimizer() : partitioned.optimizer();
     }
 
+    @Override
+    public long optimizerSteps() {
+        return optimizer().stepCount();
+    }
+
     /** The parameters' storage (replicated or partitioned). */
+    @Override
     public ModelParameters parameters() {
         return params;
     }
@@ -346,6 +352,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     }
 
     /** The one-rank model's parameters by name (a collective under tensor parallelism and ZeRO-3). */
+    @Override
     public Map<String, HostTensor> fullParameters() {
         return acrossStages(acrossExperts(TensorParallelState.gather(params.toHost(), params.parameters(), tensorParallel,
                 "")));
@@ -420,6 +427,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
      * Optimizer step {@code step} (0-based: the step-th update): its micro-batches are samples
      * [m*B, (m+1)*B) of the step's global batch, of which this data-parallel rank computes its rows.
      */
+    @Override
     public StepStats step(long step) {
         if (pipeline != null) {
             return pipelineStep(step);
