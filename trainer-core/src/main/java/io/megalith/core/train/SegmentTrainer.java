@@ -7,7 +7,6 @@ import io.megalith.comm.Communicator;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.Scalars;
 import io.megalith.comm.SingleRankCommunicator;
-import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.MlmBatch;
