@@ -90,10 +90,11 @@ public interface RankModel extends AutoCloseable {
     }
 
     /**
-     * The held-out evaluation after {@code step} (train loss {@code loss}); with samples when {@code last}. Every rank
-     * calls it (gathering parameters is a collective); null on a rank that does not evaluate.
+     * The held-out evaluation after {@code step}, whose train loss was {@code loss} (null: no step just trained, before
+     * the first or of a finished run evaluated again); with samples when {@code last}. Every rank calls it (gathering
+     * parameters is a collective); null on a rank that does not evaluate.
      */
-    Evaluation evaluate(long step, double loss, boolean last) throws IOException;
+    Evaluation evaluate(long step, Double loss, boolean last) throws IOException;
 
     /** The check of the LoRA outputs written from the final checkpoint (finetune.lora.rank > 0, leader only). */
     LoraCheck loraCheck() throws IOException;

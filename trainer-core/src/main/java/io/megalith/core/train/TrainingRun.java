@@ -148,7 +148,7 @@ public final class TrainingRun implements AutoCloseable {
                         ? MetricsLog.openForResume(cfg.run().dir(), hadoop, startStep == 0 ? 0 : startStep + 1) : null;
                 StepReport progress = rank.progress(startStep, t.maxSteps())) {
             if (startStep == 0 && end > 0 && rank.evaluatesAtStart()) {
-                ev = rank.evaluate(0, Double.NaN, false);
+                ev = rank.evaluate(0, null, false);
                 log(metrics, 0, ev);
             }
             for (long step = startStep; step < end; step++) {
@@ -211,7 +211,7 @@ public final class TrainingRun implements AutoCloseable {
             checkpointer.awaitPending(); // the last checkpoint is complete when the run returns
             if (end == startStep && startStep >= t.maxSteps()) {
                 console.printf("megalith: %s is already trained to step %d%n", cfg.run().dir(), startStep);
-                ev = rank.evaluate(startStep, Double.NaN, true); // evaluated again, not logged again
+                ev = rank.evaluate(t.maxSteps(), null, true); // evaluated again, not logged again
                 if (ev != null && ev.line() != null) {
                     progress.message(ev.line());
                 }

@@ -235,10 +235,10 @@ public final class GptRun implements RankModel {
 
     /**
      * The held-out loss (and exact match where the task has one), all on one gathered model, on every rank; at the
-     * end also the samples. The console line reports a step trained (none when {@code loss} is NaN).
+     * end also the samples. The console line reports a step just trained (none when {@code loss} is null).
      */
     @Override
-    public Evaluation evaluate(long step, double loss, boolean last) {
+    public Evaluation evaluate(long step, Double loss, boolean last) {
         return trainer.withFullModel(full -> {
             Map<String, Object> rec = new LinkedHashMap<>();
             double val = trainer.validationLoss(full, cfg.train().evalBatches());
@@ -251,7 +251,7 @@ public final class GptRun implements RankModel {
                 rec.put("exact_match",
                         AdditionAccuracy.evaluate(full, addition, manager, cfg.data().evalPairs(), 0).accuracy());
             }
-            String line = Double.isNaN(loss) ? null : evalLine(step, loss, val, (Double) rec.get("exact_match"));
+            String line = loss == null ? null : evalLine(step, loss, val, (Double) rec.get("exact_match"));
             return new Evaluation(rec, line, last ? samplesOf(full) : null);
         });
     }

@@ -269,7 +269,7 @@ public final class SegmentRun implements RankModel {
      * (a classifier's: its report line). Null on the other ranks.
      */
     @Override
-    public Evaluation evaluate(long step, double loss, boolean last) {
+    public Evaluation evaluate(long step, Double loss, boolean last) {
         Map<String, HostTensor> full = trainer.fullParameters();
         if (!leader) {
             return null;
