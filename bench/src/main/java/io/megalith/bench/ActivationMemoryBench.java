@@ -1,6 +1,7 @@
 package io.megalith.bench;
 
 import ai.djl.ndarray.NDManager;
+import io.megalith.comm.RankGroups;
 import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
@@ -9,6 +10,8 @@ import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.Trainer;
 import java.nio.file.Files;
@@ -46,7 +49,7 @@ public final class ActivationMemoryBench {
             ModelParameters params = Trainer.createParameters(cfg, gpt, manager,
                     new SingleRankCommunicator());
             gpt.initConstants(manager);
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager)) {
+            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), params, data, manager, RankGroups.single())) {
                 for (int s = 0; s < ms.length; s++) {
                     long t0 = System.nanoTime();
                     trainer.step(s);

@@ -1,5 +1,6 @@
 package io.megalith.bench;
 
+import io.megalith.comm.RankGroups;
 import io.megalith.core.checkpoint.Safetensors;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
@@ -9,6 +10,8 @@ import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.Trainer;
@@ -52,7 +55,7 @@ public final class ReferenceTrace {
             write(out.resolve("init.safetensors"), params.toHost());
             Map<String, HostTensor> batches = new LinkedHashMap<>();
             StringBuilder json = new StringBuilder("{\"vocab\": " + tok.vocabSize() + ", \"steps\": [");
-            try (Trainer trainer = new Trainer(cfg, model, params, data, manager)) {
+            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(model, Placement.SINGLE), params, data, manager, RankGroups.single())) {
                 for (int s = 0; s < steps; s++) {
                     Batch b = data.train(s, 0, cfg.train().batchSize());
                     batches.put("x." + s, HostTensor.ofLongs(b.inputs(), b.size(), b.seqLen()));

@@ -2,6 +2,7 @@ package io.megalith.bench;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -9,6 +10,8 @@ import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.Trainer;
 import java.nio.charset.StandardCharsets;
@@ -67,7 +70,7 @@ public final class TrainThroughput {
             Gpt model = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
             ParameterStore params = new ParameterStore(model, manager, cfg.seed());
             model.initConstants(manager);
-            Trainer trainer = new Trainer(cfg, model, params, data, manager);
+            Trainer trainer = new Trainer(cfg, GptPlan.apply(model, Placement.SINGLE), params, data, manager, RankGroups.single());
             for (int s = 0; s < warmup; s++) {
                 trainer.step(s);
             }

@@ -2,6 +2,7 @@ package io.megalith.examples;
 
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.train.TrainingRun;
 import java.nio.file.Path;
 import java.util.List;
@@ -18,7 +19,7 @@ public final class TrainFromJava {
         Path config = Path.of(args.length > 0 ? args[0] : "conf/addition.yaml");
         List<String> overrides = args.length > 1 ? List.of(args).subList(1, args.length) : List.of();
         MegalithConfig cfg = ConfigLoader.load(config, overrides);
-        try (TrainingRun run = new TrainingRun(cfg, new Configuration(), System.out)) {
+        try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(cfg, new Configuration(), System.out)) {
             TrainingRun.Summary summary = run.run();
             System.out.printf("steps %d..%d, final loss %.4f, val loss %.4f%n", summary.startStep(), summary.endStep(),
                     summary.lastLoss(), summary.valLoss());

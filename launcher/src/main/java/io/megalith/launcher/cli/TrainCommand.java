@@ -5,7 +5,6 @@ import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.InvalidInputException;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
-import io.megalith.core.train.RankRun;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.launcher.train.DistributedTraining;
@@ -92,7 +91,7 @@ final class TrainCommand implements Callable<Integer> {
         }
         TrainingRun.Summary s;
         if (INPROCESS.equals(cfg.launch().master())) {
-            try (RankRun run = ModelFamilies.of(cfg).newInProcessRun(cfg, new Configuration(), out)) {
+            try (TrainingRun run = ModelFamilies.of(cfg).newInProcessRun(cfg, new Configuration(), out)) {
                 s = run.run();
             }
         } else {

@@ -3,7 +3,6 @@ package io.megalith.launcher.train;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
-import io.megalith.core.train.RankRun;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.launcher.spark.RankContext;
 import io.megalith.launcher.spark.RankTask;
@@ -54,8 +53,8 @@ record TrainRankTask(String configYaml, int attempt, int threadsPerRank, FaultIn
         try (NettyTransport transport = NettyTransport.start(ctx.rank(), ctx.worldSize(), transportConfig, ctx.rendezvous());
                 ParallelContext parallel = new ParallelContext(mesh, ctx.rank(),
                         (id, name, ranks) -> new GroupCommunicator(transport, id, name, ranks, options));
-                // the family builds its run: TrainingRun (GPT) or FamilyTrainingRun (SegmentTrainer's DP x TP layout)
-                RankRun run = ModelFamilies.of(cfg).newRun(cfg, new Configuration(), quiet, parallel.rankGroups(),
+                // the family builds its part of the run (model, plan, trainer, data); the run is every family's
+                TrainingRun run = ModelFamilies.of(cfg).newRun(cfg, new Configuration(), quiet, parallel.rankGroups(),
                         ctx.rank() == 0, preparedData)) {
             if (failure != null) {
                 run.onStep(step -> failure.maybeFail(ctx.rank(), step, attempt));

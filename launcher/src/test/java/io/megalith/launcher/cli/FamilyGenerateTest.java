@@ -10,7 +10,7 @@ import io.megalith.core.inference.TrainedSeq2Seq;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqGenerator;
 import io.megalith.core.nn.ParameterStore;
-import io.megalith.core.train.FamilyTrainingRun;
+import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.task.Seq2SeqRunTask;
 import io.megalith.launcher.testing.CliRun;
 import java.io.OutputStream;
@@ -84,8 +84,8 @@ class FamilyGenerateTest {
         for (int i = 0; i < 20; i++) {
             sources.add(Integer.toString(10 + (i * 7919) % 9990));
         }
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(one).objective(), one, new Configuration(),
-                new PrintStream(OutputStream.nullOutputStream()), RankGroups.single(), true);
+        try (TrainingRun run = ModelFamilies.of(one).newRun(one, new Configuration(),
+                new PrintStream(OutputStream.nullOutputStream()), RankGroups.single(), true, null);
                 TrainedSeq2Seq trained = TrainedSeq2Seq.load(runDir.toString(), ModelFamilies.ENCODER_DECODER::named,
                         new Configuration(), 1)) {
             assertThat(run.startStep()).isEqualTo(steps);

@@ -23,7 +23,7 @@ import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.BertClassification;
-import io.megalith.core.train.FamilyTrainingRun;
+import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.core.train.report.MetricsLog;
 import io.megalith.launcher.testing.CliRun;
@@ -92,8 +92,8 @@ class BertFinetuneTest {
         Path data = Files.writeString(tmp.resolve("play.txt"), play());
         Path base = tmp.resolve("base");
         MegalithConfig pre = ConfigLoader.fromYaml(bertYaml(base, data), List.of("launch.master=inprocess"), "base");
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(pre).objective(), pre,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(pre).newRun(pre,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             run.run();
         }
         Path ftDir = tmp.resolve("ft");
@@ -115,8 +115,8 @@ class BertFinetuneTest {
                 "run.dir=" + tmp.resolve("ft-again")), "again");
         Map<String, HostTensor> baseWeights = BaseCheckpoint.read(base.toString(), HADOOP).weights();
         Map<String, HostTensor> start0 = new HashMap<>();
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(again).objective(), again,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(again).newRun(again,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             Map<String, HostTensor> start = run.fullParameters();
             start0.putAll(start);
             assertThat(start).containsKey("classifier.weight").containsKey("layers.1.mlp.fc.weight");
@@ -151,8 +151,8 @@ class BertFinetuneTest {
         // a base of another shape is refused, naming the tensor and the keys to set
         MegalithConfig wider = ConfigLoader.fromYaml(Files.readString(conf), List.of("launch.master=inprocess",
                 "run.dir=" + tmp.resolve("ft-wider"), "model.n_embd=48"), "wider");
-        assertThatThrownBy(() -> new FamilyTrainingRun(ModelFamilies.of(wider).objective(), wider,
-                HADOOP, QUIET, RankGroups.single(), true))
+        assertThatThrownBy(() -> ModelFamilies.of(wider).newRun(wider,
+                HADOOP, QUIET, RankGroups.single(), true, null))
                 .hasMessageContaining("has shape").hasMessageContaining("model.n_layer / n_head / n_embd");
     }
 

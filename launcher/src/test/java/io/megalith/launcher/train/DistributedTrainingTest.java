@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.report.MetricsLog;
@@ -81,7 +82,7 @@ class DistributedTrainingTest {
     @Test
     void twoDataParallelRanksOnSparkReproduceOneRank() throws Exception {
         MegalithConfig one = config("one", "launch.master=inprocess");
-        try (TrainingRun run = new TrainingRun(one, HADOOP, QUIET)) {
+        try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(one, HADOOP, QUIET)) {
             run.run();
         }
         MegalithConfig two = config("two", "parallel.dp=2");

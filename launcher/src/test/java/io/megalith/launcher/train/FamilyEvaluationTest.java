@@ -6,7 +6,7 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
-import io.megalith.core.train.FamilyTrainingRun;
+import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.report.MetricsLog;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -75,8 +75,8 @@ class FamilyEvaluationTest {
                 runtime: {threads: 1}
                 """.formatted(tmp.resolve("bert")), List.of(), "eval test");
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg, HADOOP,
-                new PrintStream(out, true, StandardCharsets.UTF_8), RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(cfg).newRun(cfg, HADOOP,
+                new PrintStream(out, true, StandardCharsets.UTF_8), RankGroups.single(), true, null)) {
             run.run();
         }
         List<Map<String, Object>> evals = evals(cfg);

@@ -21,7 +21,7 @@ import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.train.FamilyTrainingRun;
+import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.outputs.LoraOutputs;
 import io.megalith.core.train.task.Seq2SeqRunTask;
 import java.nio.file.Files;
@@ -91,8 +91,8 @@ class FamilyLoraOutputsTest {
         Path dir = tmp.resolve("mlm-lora");
         MegalithConfig cfg = ConfigLoader.fromYaml(BertFinetuneTest.bertYaml(dir, data), List.of(
                 "launch.master=inprocess", "train.max_steps=3", "finetune.lora.rank=2", "finetune.lora.alpha=4"), "mlm");
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg, HADOOP,
-                BertFinetuneTest.QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(cfg).newRun(cfg, HADOOP,
+                BertFinetuneTest.QUIET, RankGroups.single(), true, null)) {
             run.run();
         }
         Map<String, String> meta = LoraOutputs.adapterMetadata(dir.toString(), HADOOP);

@@ -9,7 +9,6 @@ import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.tensor.HostTensor;
-import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.report.MetricsLog;
 import java.io.OutputStream;
@@ -58,8 +57,8 @@ class FamilyTrainingTest {
     @Test
     void encoderDecoderAtTp2OnSparkReproducesOneRank() throws Exception {
         MegalithConfig one = config("one", "launch.master=inprocess");
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(one).objective(), one,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(one).newRun(one,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             run.run();
         }
         MegalithConfig two = config("two", "parallel.tp=2");
@@ -83,8 +82,8 @@ class FamilyTrainingTest {
         List<String> one = new ArrayList<>(List.of(bert));
         one.add("launch.master=inprocess");
         MegalithConfig a = config("bert-one", one.toArray(String[]::new));
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(a).objective(), a,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(a).newRun(a,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             run.run();
         }
         List<String> two = new ArrayList<>(List.of(bert));
@@ -135,15 +134,15 @@ class FamilyTrainingTest {
     void encoderDecoderSavedAtTp2ResumesAtTp1() throws Exception {
         MegalithConfig straight = config("reshard-one", "launch.master=inprocess", "train.max_steps=9",
                 "train.lr_decay_steps=9");
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(straight).objective(), straight,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(straight).newRun(straight,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             run.run();
         }
         MegalithConfig two = config("reshard", "parallel.tp=2", "train.max_steps=5", "train.lr_decay_steps=9");
         DistributedTraining.run(two, QUIET);
         MegalithConfig one = config("reshard", "launch.master=inprocess", "train.max_steps=9", "train.lr_decay_steps=9");
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(one).objective(), one,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(one).newRun(one,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             assertThat(run.startStep()).isEqualTo(5);
             run.run();
         }
@@ -158,8 +157,8 @@ class FamilyTrainingTest {
     private static Map<String, HostTensor> finalWeights(MegalithConfig cfg) throws Exception {
         MegalithConfig one = ConfigLoader.fromYaml(ConfigLoader.toYaml(cfg), List.of("parallel.tp=1",
                 "launch.master=inprocess"), "one rank");
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(one).objective(), one,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(one).newRun(one,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             assertThat(run.startStep()).isEqualTo(cfg.train().maxSteps());
             return run.fullParameters();
         }

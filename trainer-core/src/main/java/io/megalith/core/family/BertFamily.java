@@ -1,19 +1,17 @@
 package io.megalith.core.family;
 
-import io.megalith.comm.RankGroups;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.segment.SegmentRun;
 import io.megalith.core.inference.TrainedModel;
-import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.Objective;
-import io.megalith.core.train.RankRun;
+import io.megalith.core.train.RankModel;
 import java.io.IOException;
-import java.io.PrintStream;
 import org.apache.hadoop.conf.Configuration;
 
 /**
  * BERT ({@code model/bert}): masked-LM pre-training (optionally with NSP) or sequence classification, trained by
- * {@link FamilyTrainingRun}.
+ * {@link SegmentRun}.
  */
 final class BertFamily implements ModelFamily {
     @Override
@@ -49,9 +47,8 @@ final class BertFamily implements ModelFamily {
     }
 
     @Override
-    public RankRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
-            boolean leader, String preparedData) throws IOException {
-        return new FamilyTrainingRun(objective(), cfg, hadoop, console, groups, leader, preparedData);
+    public RankModel rankModel(RankModel.Context context) throws IOException {
+        return new SegmentRun(objective(), context);
     }
 
     /** An encoder does not generate: its runs are bases to fine-tune. */

@@ -1,20 +1,18 @@
 package io.megalith.core.family;
 
-import io.megalith.comm.RankGroups;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.segment.SegmentRun;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.inference.TrainedSeq2Seq;
-import io.megalith.core.train.FamilyTrainingRun;
 import io.megalith.core.train.Objective;
-import io.megalith.core.train.RankRun;
+import io.megalith.core.train.RankModel;
 import java.io.IOException;
-import java.io.PrintStream;
 import org.apache.hadoop.conf.Configuration;
 
 /**
  * The encoder-decoder ({@code model/seq2seq}): source to target on data.task reverse (built in) or pairs
- * (source<TAB>target lines), trained by {@link FamilyTrainingRun}.
+ * (source<TAB>target lines), trained by {@link SegmentRun}.
  */
 final class EncoderDecoderFamily implements ModelFamily {
     @Override
@@ -63,9 +61,8 @@ final class EncoderDecoderFamily implements ModelFamily {
     }
 
     @Override
-    public RankRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
-            boolean leader, String preparedData) throws IOException {
-        return new FamilyTrainingRun(objective(), cfg, hadoop, console, groups, leader, preparedData);
+    public RankModel rankModel(RankModel.Context context) throws IOException {
+        return new SegmentRun(objective(), context);
     }
 
     @Override

@@ -1,18 +1,16 @@
 package io.megalith.core.family;
 
-import io.megalith.comm.RankGroups;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.gpt.GptRun;
 import io.megalith.core.inference.TrainedGpt;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.train.Objective;
-import io.megalith.core.train.RankRun;
-import io.megalith.core.train.TrainingRun;
+import io.megalith.core.train.RankModel;
 import java.io.IOException;
-import java.io.PrintStream;
 import org.apache.hadoop.conf.Configuration;
 
-/** nanoGPT's GPT ({@code model/Gpt}), trained by {@link TrainingRun} in every layout Megalith has. */
+/** nanoGPT's GPT ({@code model/Gpt}), split by its plan ({@code parallelize/GptPlan}) for every layout Megalith has. */
 final class GptFamily implements ModelFamily {
     @Override
     public String name() {
@@ -50,15 +48,8 @@ final class GptFamily implements ModelFamily {
     }
 
     @Override
-    public RankRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
-            boolean leader, String preparedData) throws IOException {
-        return new TrainingRun(cfg, hadoop, console, groups, leader, preparedData);
-    }
-
-    @Override
-    public RankRun newInProcessRun(MegalithConfig cfg, Configuration hadoop, PrintStream console)
-            throws IOException {
-        return new TrainingRun(cfg, hadoop, console);
+    public RankModel rankModel(RankModel.Context context) throws IOException {
+        return new GptRun(context);
     }
 
     @Override

@@ -5,7 +5,8 @@ import io.megalith.core.config.FamilyRules;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.train.Objective;
-import io.megalith.core.train.RankRun;
+import io.megalith.core.train.RankModel;
+import io.megalith.core.train.TrainingRun;
 import java.io.IOException;
 import java.io.PrintStream;
 import org.apache.hadoop.conf.Configuration;
@@ -32,12 +33,20 @@ public interface ModelFamily extends FamilyRules {
         return m.nLayer();
     }
 
+    /**
+     * This family's part of a training run on one rank: its model split by its plan, its trainer, data, evaluation,
+     * samples and LoRA check. The {@link TrainingRun} around it is every family's.
+     */
+    RankModel rankModel(RankModel.Context context) throws IOException;
+
     /** The training run of one rank of a job. */
-    RankRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups, boolean leader,
-            String preparedData) throws IOException;
+    default TrainingRun newRun(MegalithConfig cfg, Configuration hadoop, PrintStream console, RankGroups groups,
+            boolean leader, String preparedData) throws IOException {
+        return new TrainingRun(this::rankModel, cfg, hadoop, console, groups, leader, preparedData);
+    }
 
     /** The training run of launch.master inprocess: the only rank, in this JVM. */
-    default RankRun newInProcessRun(MegalithConfig cfg, Configuration hadoop, PrintStream console)
+    default TrainingRun newInProcessRun(MegalithConfig cfg, Configuration hadoop, PrintStream console)
             throws IOException {
         return newRun(cfg, hadoop, console, RankGroups.single(), true, null);
     }

@@ -35,7 +35,7 @@ import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 
 /**
- * BERT sequence classification as a {@link FamilyTrainingRun} task ({@code model.family: bert}, {@code data.task:
+ * BERT sequence classification as a {@link TrainingRun} task ({@code model.family: bert}, {@code data.task:
  * classify | speakers}): the labeled data (texts or sentence pairs), a {@link SequenceClassifier} for this rank of
  * the tensor-parallel group, its segments for {@link SegmentTrainer} (the loss a mean over the step's sequences, any
  * dp cut alike), the base weights of {@code checkpoint.init_from} (a {@code megalith train} BERT run: its tokenizer,
@@ -86,7 +86,7 @@ public final class BertClassification {
                     + "model.type_vocab_size is " + m.typeVocabSize() + ": set it to 2 (BERT's)");
         }
         long pad = tokenizer.vocabSize();
-        // the same specials and max positions as masked-LM pre-training (FamilyTrainingRun), no NSP head
+        // the same specials and max positions as masked-LM pre-training (family/segment/SegmentRun), no NSP head
         this.config = new BertConfig((int) pad + 4, m.blockSize() + 1, m.typeVocabSize(), m.nLayer(), m.nHead(),
                 m.nEmbd(), m.dropout(), m.bias(), m.preLn(), false, pad, cfg.finetune().loraConfig());
         this.model = new SequenceClassifier(config, data.labels().size());

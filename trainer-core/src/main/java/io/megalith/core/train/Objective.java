@@ -2,7 +2,7 @@ package io.megalith.core.train;
 
 /**
  * What a model family's model learns ({@code ModelFamily.objective}): decides how its training run builds its model
- * and data ({@link FamilyTrainingRun} is given it by the family) and how {@code megalith generate} runs it.
+ * and data (the family's {@link RankModel} is given it) and how {@code megalith generate} runs it.
  */
 public enum Objective {
     /** Next-token prediction (a causal LM): generates text after a prompt. */

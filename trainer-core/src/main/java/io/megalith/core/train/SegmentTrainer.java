@@ -7,7 +7,6 @@ import io.megalith.comm.Communicator;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.Scalars;
 import io.megalith.comm.SingleRankCommunicator;
-import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.MlmBatch;
@@ -46,7 +45,7 @@ import java.util.function.Predicate;
  * the trainable ones without gradients; buckets, the gradient norm and the AdamW state cover the trainable ones only
  * (see {@link DataParallelOptimizer}), checkpoints still save and load every value.
  */
-public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.Source {
+public final class SegmentTrainer implements RunTrainer {
     /** Rows of one micro-batch that this rank computes. */
     public interface Part {
         /** Targets its loss is the mean over. */
@@ -182,7 +181,7 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
         return store;
     }
 
-    /** How many optimizer steps AdamW has taken (its bias correction). */
+    @Override
     public long optimizerSteps() {
         return optimizer.optimizer().stepCount();
     }
@@ -230,11 +229,13 @@ public final class SegmentTrainer implements AutoCloseable, ShardedCheckpointer.
     }
 
     /** The one-rank model's parameters by name (a collective under tensor parallelism). */
+    @Override
     public Map<String, HostTensor> fullParameters() {
         return TensorParallelState.gather(store.toHost(), store.parameters(), tensorParallel, "");
     }
 
     /** One optimizer step over {@code train.grad_accum} micro-batches of {@code train.batch_size} rows. */
+    @Override
     public Trainer.StepStats step(long step) {
         int b = cfg.batchSize();
         int accum = cfg.gradAccum();

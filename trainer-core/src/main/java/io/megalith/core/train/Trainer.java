@@ -8,9 +8,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.Communicator;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.Scalars;
-import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.checkpoint.Safetensors;
-import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TrainingData;
@@ -80,7 +78,7 @@ import java.util.function.Function;
  * with nothing to train still runs forward and backward for its neighbours; a model with nothing to train is
  * refused.
  */
-public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source {
+public final class Trainer implements RunTrainer {
     private final MegalithConfig.Train cfg;
     private final ParallelGpt parallel; // this rank's part of the model, as segment chains
     private final ModelParameters params;
@@ -103,11 +101,6 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
 
     /** Result of one optimizer step. */
     public record StepStats(long step, double loss, double lr, double gradNorm, long tokens, double commMs) {}
-
-    /** A one-rank trainer of the whole model {@code model}. */
-    public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager) {
-        this(config, model, params, data, manager, new SingleRankCommunicator());
-    }
 
     /** As below for the whole one-rank model {@code model}. */
     public static ModelParameters createParameters(MegalithConfig config, Gpt model, NDManager manager,
@@ -159,30 +152,12 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     }
 
     /**
-     * A trainer that is one of the data-parallel ranks of {@code dataParallel}: it computes its share of
-     * every micro-batch (rows [partStart(B, r), partStart(B, r+1))) and the gradients and losses are
-     * summed over the group, so every rank applies the update of the whole global batch.
-     */
-    public Trainer(MegalithConfig config, Gpt model, ModelParameters params, TrainingData data, NDManager manager,
-            Communicator dataParallel) {
-        this(config, GptPlan.apply(model, Placement.SINGLE), params, data, manager, dataParallel,
-                new SingleRankCommunicator());
-    }
-
-    /**
-     * A rank of a data-parallel group whose model is also split over a tensor-parallel group: segment
-     * outputs and input gradients are summed over {@code tensorParallel}, as are the gradients of replicated
-     * parameters; every rank of a tensor-parallel group reads the same samples.
-     */
-    public Trainer(MegalithConfig config, ParallelGpt model, ModelParameters params, TrainingData data,
-            NDManager manager, Communicator dataParallel, Communicator tensorParallel) {
-        this(config, model, params, data, manager, new RankGroups(dataParallel, tensorParallel,
-                new SingleRankCommunicator("pp", 0), null));
-    }
-
-    /**
-     * A rank of a 3D layout: data-parallel, tensor-parallel within its pipeline stage, the stage's model part
-     * ({@code model} the plan's part for this rank) run under {@code parallel.schedule} over the step's micro-batches.
+     * A rank of {@code groups}: {@code model} is the plan's part for this rank ({@code GptPlan.apply}; the whole model
+     * under {@code Placement.SINGLE}). Data parallel: the rank computes its share of every micro-batch (rows
+     * [partStart(B, r), partStart(B, r+1))) and gradients and losses are summed over the group, so every rank applies
+     * the update of the whole global batch. Tensor parallel: segment outputs and input gradients are summed over the
+     * group, as are the gradients of replicated parameters; its ranks read the same samples. Pipeline parallel: the
+     * stage's part runs under {@code parallel.schedule} over the step's micro-batches.
      */
     public Trainer(MegalithConfig config, ParallelGpt model, ModelParameters params, TrainingData data,
             NDManager manager, RankGroups groups) {
@@ -262,7 +237,13 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
         return optimizer != null ? optimizer.optimizer() : partitioned.optimizer();
     }
 
+    @Override
+    public long optimizerSteps() {
+        return optimizer().stepCount();
+    }
+
     /** The parameters' storage (replicated or partitioned). */
+    @Override
     public ModelParameters parameters() {
         return params;
     }
@@ -346,6 +327,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
     }
 
     /** The one-rank model's parameters by name (a collective under tensor parallelism and ZeRO-3). */
+    @Override
     public Map<String, HostTensor> fullParameters() {
         return acrossStages(acrossExperts(TensorParallelState.gather(params.toHost(), params.parameters(), tensorParallel,
                 "")));
@@ -420,6 +402,7 @@ public final class Trainer implements AutoCloseable, ShardedCheckpointer.Source 
      * Optimizer step {@code step} (0-based: the step-th update): its micro-batches are samples
      * [m*B, (m+1)*B) of the step's global batch, of which this data-parallel rank computes its rows.
      */
+    @Override
     public StepStats step(long step) {
         if (pipeline != null) {
             return pipelineStep(step);

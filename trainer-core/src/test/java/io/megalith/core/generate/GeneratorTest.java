@@ -6,6 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.family.gpt.GptRun;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ForwardContext;
@@ -56,7 +58,7 @@ class GeneratorTest {
                 "model.dropout=0.0", "train.grad_accum=1", "train.batch_size=8", "checkpoint.every=0",
                 "train.eval_every=0");
         assertThat(cfg.model().blockSize()).isEqualTo(BLOCK);
-        trainedRun = new TrainingRun(cfg, TinyRuns.CONF, TinyRuns.QUIET);
+        trainedRun = ModelFamilies.GPT.newInProcessRun(cfg, TinyRuns.CONF, TinyRuns.QUIET);
         trainedRun.run();
     }
 
@@ -71,7 +73,7 @@ class GeneratorTest {
     }
 
     private static Gpt model(String which) {
-        return "random".equals(which) ? randomModel : trainedRun.model();
+        return "random".equals(which) ? randomModel : ((GptRun) trainedRun.rankModel()).model();
     }
 
     static Stream<Arguments> cases() {

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import io.megalith.comm.Communicator;
 import io.megalith.comm.ElementType;
+import io.megalith.comm.RankGroups;
 import io.megalith.comm.ReduceOp;
 import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
@@ -85,7 +86,8 @@ class TensorParallelEquivalenceTest {
             gpt.initConstants(manager);
             Map<String, float[]> grads = firstGradients(cfg, gpt, (ParameterStore) params, data, manager, tp);
             List<Double> losses = new ArrayList<>();
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, dp, tp)) {
+            RankGroups groups = new RankGroups(dp, tp, new SingleRankCommunicator("pp", 0), null);
+            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, groups)) {
                 for (int s = 0; s < STEPS; s++) {
                     losses.add(trainer.step(s).loss());
                 }

@@ -72,8 +72,8 @@ class BertFamilyTasksTest {
         MegalithConfig cfg = config("run: {dir: \"%s\"}\ndata: {task: text, path: \"%s\"}\n".formatted(tmp.resolve("r"),
                 text), "model.nsp=true", "model.pre_ln=true");
         Map<String, HostTensor> init;
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(cfg).newRun(cfg,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             init = run.fullParameters();
             TrainingRun.Summary s = run.run();
             assertThat(s.valLoss()).isFinite();
@@ -92,8 +92,8 @@ class BertFamilyTasksTest {
         Path tsv = Files.writeString(tmp.resolve("l.tsv"), sb);
         MegalithConfig cfg = config("run: {dir: \"%s\"}\ndata: {task: classify, path: \"%s\", held_out_fraction: 0.2}\n"
                 .formatted(tmp.resolve("c"), tsv), "finetune.lora.rank=2", "finetune.lora.targets=[attn.qkv]");
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(cfg).newRun(cfg,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             TrainingRun.Summary s = run.run();
             assertThat(s.exactMatch()).as("accuracy").isBetween(0.0, 1.0);
             assertThat(s.samples().get(0)).contains("held-out accuracy").contains("majority class");
@@ -103,14 +103,14 @@ class BertFamilyTasksTest {
         assertThat(metrics).hasSize(5);
         assertThat(metrics.get(4)).containsKeys("val_loss", "accuracy", "majority_baseline");
         // the run resumes (nothing left to train) and refuses another label set
-        try (FamilyTrainingRun again = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun again = ModelFamilies.of(cfg).newRun(cfg,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             assertThat(again.startStep()).isEqualTo(4);
         }
         Files.writeString(tsv, sb.toString().replace("cons\t", "other\t"));
         Assertions.assertThatThrownBy(
-                () -> new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
-                        HADOOP, QUIET, RankGroups.single(), true))
+                () -> ModelFamilies.of(cfg).newRun(cfg,
+                        HADOOP, QUIET, RankGroups.single(), true, null))
                 .hasMessageContaining("different model");
     }
 
@@ -132,8 +132,8 @@ class BertFamilyTasksTest {
                 .formatted(tmp.resolve("p"), tsv), "model.n_layer=2", "model.n_embd=32", "train.max_steps=600",
                 "train.lr=1.0e-3", "train.min_lr=1.0e-4", "train.warmup_steps=20", "train.batch_size=16",
                 "train.eval_every=0"); // 84% held out at seed 4 (majority 51%), about 5 s
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(cfg).newRun(cfg,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             TrainingRun.Summary s = run.run();
             List<Map<String, Object>> metrics = MetricsLog.read(cfg.run().dir(), HADOOP);
             double majority = ((Number) metrics.get(metrics.size() - 1).get("majority_baseline")).doubleValue();
@@ -142,8 +142,8 @@ class BertFamilyTasksTest {
         // the finished run does not resume on the same labels as single texts
         Files.writeString(tsv, sb.toString().replaceAll("\t(\\w+)\n", "$1\n"));
         Assertions.assertThatThrownBy(
-                () -> new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
-                        HADOOP, QUIET, RankGroups.single(), true))
+                () -> ModelFamilies.of(cfg).newRun(cfg,
+                        HADOOP, QUIET, RankGroups.single(), true, null))
                 .hasMessageContaining("different model");
     }
 

@@ -57,16 +57,16 @@ class FamilyResumeTest {
     }
 
     private static long train(MegalithConfig cfg, long stopAt) throws Exception {
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(cfg).newRun(cfg,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             run.run(stopAt);
             return run.startStep();
         }
     }
 
     private static Map<String, HostTensor> finalWeights(MegalithConfig cfg) throws Exception {
-        try (FamilyTrainingRun run = new FamilyTrainingRun(ModelFamilies.of(cfg).objective(), cfg,
-                HADOOP, QUIET, RankGroups.single(), true)) {
+        try (TrainingRun run = ModelFamilies.of(cfg).newRun(cfg,
+                HADOOP, QUIET, RankGroups.single(), true, null)) {
             assertThat(run.startStep()).isEqualTo(cfg.train().maxSteps());
             return run.fullParameters();
         }
@@ -137,7 +137,7 @@ class FamilyResumeTest {
                 .isInstanceOf(IllegalStateException.class).hasMessageContaining("holds checkpoints of a different model");
         MegalithConfig gpt = ConfigLoader.fromYaml("run: {dir: \"" + cfg.run().dir() + "\"}\ndata: {task: addition}\n"
                 + "runtime: {threads: 1}\n", List.of(), "gpt");
-        assertThatThrownBy(() -> new TrainingRun(gpt, HADOOP, QUIET).close()).isInstanceOf(IllegalStateException.class)
+        assertThatThrownBy(() -> ModelFamilies.GPT.newInProcessRun(gpt, HADOOP, QUIET).close()).isInstanceOf(IllegalStateException.class)
                 .hasMessageContaining("model.family encoder_decoder");
     }
 }

@@ -14,6 +14,8 @@ import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.PairsData;
+import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.family.gpt.GptRun;
 import io.megalith.core.finetune.ModelFiles;
 import io.megalith.core.inference.TrainedGpt;
 import io.megalith.core.lora.Lora;
@@ -86,8 +88,8 @@ class FinetuneRunTest {
     void loraFineTuneLowersTheAnswerLossAndWritesAdaptersAndMerged() throws Exception {
         MegalithConfig cfg = finetune("lora");
         TrainingRun.Summary s;
-        try (TrainingRun run = new TrainingRun(cfg, CONF, QUIET)) {
-            assertThat(run.data()).isInstanceOf(PairsData.class);
+        try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(cfg, CONF, QUIET)) {
+            assertThat(((GptRun) run.rankModel()).data()).isInstanceOf(PairsData.class);
             s = run.run();
         }
         List<Map<String, Object>> evals = TinyRuns.metrics(cfg).stream().filter(r -> r.containsKey("answer_loss")).toList();
@@ -142,11 +144,11 @@ class FinetuneRunTest {
     @Test
     void theFineTuneStartsFromTheBase() throws Exception {
         MegalithConfig cfg = finetune("start");
-        try (TrainingRun run = new TrainingRun(cfg, CONF, QUIET);
+        try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(cfg, CONF, QUIET);
                 TrainedGpt base = TrainedGpt.load(tmp.resolve("base").toString(), CONF, 1)) {
-            Batch b = run.data().validation(0, 4);
+            Batch b = ((GptRun) run.rankModel()).data().validation(0, 4);
             try (NDScope scope = new NDScope(); NDManager m = base.manager().newSubManager()) {
-                float[] a = run.model().logits(Ops.longs(m, b.inputs(), b.size(), b.seqLen()), ForwardContext.inference(m))
+                float[] a = ((GptRun) run.rankModel()).model().logits(Ops.longs(m, b.inputs(), b.size(), b.seqLen()), ForwardContext.inference(m))
                         .toFloatArray();
                 float[] c = base.model().logits(Ops.longs(m, b.inputs(), b.size(), b.seqLen()), ForwardContext.inference(m))
                         .toFloatArray();
@@ -195,7 +197,7 @@ class FinetuneRunTest {
         MegalithConfig cfg = finetune("causal", "data.task=text", "data.builtin=null", "data.path=" + text,
                 "finetune.lora.rank=0", "finetune.freeze=[wte., wpe., blocks.0.]", "train.max_steps=10",
                 "train.eval_every=10", "train.lr=3.0e-3");
-        try (TrainingRun run = new TrainingRun(cfg, CONF, QUIET)) {
+        try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(cfg, CONF, QUIET)) {
             run.run();
         }
         Map<String, HostTensor> base = SafetensorsWeights.read(tmp.resolve("base").toString(),
@@ -230,12 +232,12 @@ class FinetuneRunTest {
 
     @Test
     void aBaseOfAnotherShapeOrVocabularyFailsClearly() {
-        assertThatThrownBy(() -> new TrainingRun(finetune("shape", "model.n_layer=3"), CONF, QUIET).close())
+        assertThatThrownBy(() -> ModelFamilies.GPT.newInProcessRun(finetune("shape", "model.n_layer=3"), CONF, QUIET).close())
                 .hasMessageContaining("checkpoint.init_from").hasMessageContaining("model.n_layer=2");
         MegalithConfig pairsFile = finetune("vocab", "data.builtin=null", "data.path=" + tmp.resolve("bad.tsv"));
         assertThatThrownBy(() -> {
             Files.writeString(tmp.resolve("bad.tsv"), "a: \t\u00e9\nb: \tB\nc: \tC\n");
-            new TrainingRun(pairsFile, CONF, QUIET).close();
+            ModelFamilies.GPT.newInProcessRun(pairsFile, CONF, QUIET).close();
         }).hasMessageContaining("base run's vocabulary");
     }
 

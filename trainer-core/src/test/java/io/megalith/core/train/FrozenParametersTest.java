@@ -20,6 +20,8 @@ import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import java.nio.file.Path;
@@ -86,7 +88,7 @@ class FrozenParametersTest {
             gpt.initConstants(manager);
             Map<String, HostTensor> before = params.toHost();
             List<Double> losses = new ArrayList<>();
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager)) {
+            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), params, data, manager, RankGroups.single())) {
                 for (int s = 0; s < steps; s++) {
                     losses.add(trainer.step(s).loss());
                 }
@@ -226,7 +228,7 @@ class FrozenParametersTest {
                     new SingleRankCommunicator());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager);
+            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), params, data, manager, RankGroups.single());
                     ShardedCheckpointer ckpt = new ShardedCheckpointer(new CheckpointStore(dir, new Configuration(), 0),
                             RankGroups.single(), trainer, gpt, 1, cfg.zero().stage(), false, 60_000)) {
                 long start = 0;

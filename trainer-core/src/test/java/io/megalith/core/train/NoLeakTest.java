@@ -4,12 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDManager;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.generate.Generator;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.Torch;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -34,7 +37,7 @@ class NoLeakTest {
                 Gpt gpt = new Gpt(GptConfig.from(cfg.model(), data.tokenizer().vocabSize()));
                 ParameterStore store = new ParameterStore(gpt, root, cfg.seed());
                 gpt.initConstants(root);
-                try (Trainer trainer = new Trainer(cfg, gpt, store, data, root)) {
+                try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), store, data, root, RankGroups.single())) {
                     Generator gen = new Generator(gpt, root);
                     long[][] prompt = {{1, 2, 10, 3, 4, 11}};
                     for (int s = 0; s < 5; s++) {

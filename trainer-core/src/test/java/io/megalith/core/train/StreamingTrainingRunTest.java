@@ -5,10 +5,12 @@ import static io.megalith.core.train.TinyRuns.QUIET;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import io.megalith.comm.SingleRankCommunicator;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.shards.ShardSetWriter;
 import io.megalith.core.data.tokenizer.CharTokenizer;
+import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.family.gpt.GptRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -47,8 +49,8 @@ class StreamingTrainingRunTest {
             throws Exception {
         MegalithConfig cfg = TinyRuns.text(runDir, text, sets);
         TrainingRun.Summary summary;
-        try (TrainingRun run = new TrainingRun(cfg, CONF, QUIET, new SingleRankCommunicator(), true, prepared)) {
-            assertThat(run.data().describe()).contains(streams ? "streamed" : "in memory");
+        try (TrainingRun run = ModelFamilies.GPT.newRun(cfg, CONF, QUIET, RankGroups.single(), true, prepared)) {
+            assertThat(((GptRun) run.rankModel()).data().describe()).contains(streams ? "streamed" : "in memory");
             summary = run.run();
         }
         List<Double> out = new ArrayList<>(TinyRuns.series(TinyRuns.metrics(cfg), "loss"));

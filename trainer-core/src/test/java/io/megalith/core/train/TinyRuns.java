@@ -2,6 +2,7 @@ package io.megalith.core.train;
 
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.train.report.MetricsLog;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -76,7 +77,7 @@ public final class TinyRuns {
 
     /** Runs a fresh TrainingRun instance on {@code cfg} until {@code stopAt} steps; returns its start step. */
     public static long train(MegalithConfig cfg, long stopAt) throws IOException {
-        try (TrainingRun run = new TrainingRun(cfg, CONF, QUIET)) {
+        try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(cfg, CONF, QUIET)) {
             run.run(stopAt);
             return run.startStep();
         }

@@ -13,6 +13,8 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TrainingData;
+import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.family.gpt.GptRun;
 import io.megalith.core.inference.TrainedGpt;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.Targets;
@@ -50,7 +52,7 @@ class TrainingRunTest {
                 "train.lr=1.0e-2", "train.min_lr=1.0e-3", "train.eval_every=100", "checkpoint.every=100",
                 "data.eval_pairs=50");
         console = new ByteArrayOutputStream();
-        try (TrainingRun run = new TrainingRun(cfg, CONF, new PrintStream(console, true, StandardCharsets.UTF_8))) {
+        try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(cfg, CONF, new PrintStream(console, true, StandardCharsets.UTF_8))) {
             summary = run.run();
         }
         records = metrics(cfg);
@@ -117,7 +119,7 @@ class TrainingRunTest {
         byte[] before = Files.readAllBytes(Path.of(cfg.run().dir(), "metrics.jsonl"));
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         TrainingRun.Summary again;
-        try (TrainingRun run = new TrainingRun(cfg, CONF, new PrintStream(out, true, StandardCharsets.UTF_8))) {
+        try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(cfg, CONF, new PrintStream(out, true, StandardCharsets.UTF_8))) {
             assertThat(run.startStep()).isEqualTo(STEPS);
             again = run.run();
         }
@@ -132,22 +134,22 @@ class TrainingRunTest {
 
     @Test
     void trainedModelLoadsTheSameModel() throws Exception {
-        try (TrainingRun run = new TrainingRun(cfg, CONF, TinyRuns.QUIET);
+        try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(cfg, CONF, TinyRuns.QUIET);
                 TrainedGpt loaded = TrainedGpt.load(cfg.run().dir(), CONF, 1)) {
             assertThat(loaded.step()).isEqualTo(STEPS);
             assertThat(loaded.config()).isEqualTo(cfg);
             assertThat(loaded.tokenizer().vocabSize()).isEqualTo(AdditionData.ALPHABET.length());
-            assertThat(loaded.model().config()).isEqualTo(run.model().config());
-            TrainingData data = run.data();
+            assertThat(loaded.model().config()).isEqualTo(((GptRun) run.rankModel()).model().config());
+            TrainingData data = ((GptRun) run.rankModel()).data();
             try (NDManager m = loaded.manager().newSubManager(); NDScope scope = new NDScope()) {
                 for (int i = 0; i < 2; i++) {
                     Batch b = data.validation(i, 16);
                     PtNDArray ids = Ops.longs(m, b.inputs(), b.size(), b.seqLen());
-                    float lossRun = run.model().loss(ids, Targets.of(m, b.targets()), ForwardContext.inference(m)).getFloat();
+                    float lossRun = ((GptRun) run.rankModel()).model().loss(ids, Targets.of(m, b.targets()), ForwardContext.inference(m)).getFloat();
                     float lossLoaded = loaded.model().loss(ids, Targets.of(m, b.targets()), ForwardContext.inference(m))
                             .getFloat();
                     assertThat(lossLoaded).isEqualTo(lossRun);
-                    float[] logitsRun = run.model().logits(ids, ForwardContext.inference(m)).toFloatArray();
+                    float[] logitsRun = ((GptRun) run.rankModel()).model().logits(ids, ForwardContext.inference(m)).toFloatArray();
                     float[] logitsLoaded = loaded.model().logits(ids, ForwardContext.inference(m)).toFloatArray();
                     assertThat(logitsLoaded).containsExactly(logitsRun);
                 }
@@ -165,7 +167,7 @@ class TrainingRunTest {
         MegalithConfig c = TinyRuns.text(tmp.resolve("one-line"), text, "train.max_steps=3", "generate.prompt=",
                 "generate.samples=2", "generate.max_new_tokens=20");
         assertThat(c.generate().prompt()).isEmpty();
-        try (TrainingRun run = new TrainingRun(c, CONF, TinyRuns.QUIET)) {
+        try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(c, CONF, TinyRuns.QUIET)) {
             TrainingRun.Summary s = run.run();
             assertThat(s.endStep()).isEqualTo(3);
             assertThat(s.samples()).hasSize(2).allSatisfy(sample -> assertThat(sample).hasSize(21).doesNotContain("\n"));

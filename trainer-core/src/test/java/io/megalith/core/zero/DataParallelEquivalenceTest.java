@@ -3,6 +3,7 @@ package io.megalith.core.zero;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -10,6 +11,8 @@ import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.parallelize.GptPlan;
+import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.InJvmRanks;
@@ -61,7 +64,7 @@ class DataParallelEquivalenceTest {
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             List<Double> norms = new ArrayList<>();
-            try (Trainer trainer = new Trainer(cfg, gpt, store, data, manager, ctx.dataParallel())) {
+            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), store, data, manager, RankGroups.dataParallelOnly(ctx.dataParallel()))) {
                 for (int s = 0; s < STEPS; s++) {
                     Trainer.StepStats st = trainer.step(s);
                     losses.add(st.loss());

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDManager;
+import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -97,7 +98,7 @@ class ZeroMemoryTest {
             long theory = theory(gpt, stage);
             long[] direct = new long[STEPS];
             Held early = null;
-            try (Trainer trainer = new Trainer(cfg, gpt, store, data, manager, ctx.dataParallel())) {
+            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), store, data, manager, RankGroups.dataParallelOnly(ctx.dataParallel()))) {
                 for (int s = 0; s < STEPS; s++) {
                     trainer.step(s);
                     ctx.dataParallel().barrier(); // both ranks between steps: nothing of a step is in flight

@@ -22,7 +22,7 @@ import java.util.Map;
 import java.util.function.IntFunction;
 
 /**
- * Held-out evaluation of a {@link io.megalith.core.train.FamilyTrainingRun}, on the leader, of a one-rank copy of the
+ * Held-out evaluation of a BERT or encoder-decoder {@link io.megalith.core.train.TrainingRun}, on the leader, of a one-rank copy of the
  * gathered parameters (the tensor-parallel model's forward is the training segments, which need every rank): what its
  * metrics records hold besides the step. Encoder-decoder: teacher-forced {@code val_loss} on the first (up to) 100
  * held-out examples and greedy {@code exact_match} on {@code data.eval_pairs} of them. BERT: masked-LM {@code val_loss}

@@ -16,7 +16,7 @@ import me.tongfei.progressbar.ProgressBarStyle;
  * its own, written every 30 seconds at most, so a long run yields a readable log rather than megabytes of bars.
  * Either way the bar is redrawn on a timer, not on {@link #update}, so updating every step costs nothing.
  */
-public final class TrainingProgress implements AutoCloseable {
+public final class TrainingProgress implements StepReport {
     static final int TERMINAL_INTERVAL_MS = 1_000;
     static final int PLAIN_INTERVAL_MS = 30_000;
     /** Line width when there is no terminal to ask. */
@@ -47,12 +47,14 @@ public final class TrainingProgress implements AutoCloseable {
     }
 
     /** Moves the bar to {@code step} and sets its message; shown at the next redraw. */
+    @Override
     public void update(long step, double loss, double tokensPerSec) {
         bar.setExtraMessage(String.format(Locale.ROOT, "loss %.4f | %s", loss, formatTokensPerSec(tokensPerSec)));
         bar.stepTo(step);
     }
 
     /** Prints {@code line} (e.g. eval results) on a line of its own, above the bar on a terminal. */
+    @Override
     public void message(String line) {
         consumer.printLine(line);
     }
