@@ -10,7 +10,7 @@ import org.apache.hadoop.conf.Configuration;
 
 /**
  * Training from Java instead of the command line: load a config, override a few keys, run, and use
- * the summary. {@code TrainFromJava [conf/addition.yaml] [key=value ...]}
+ * the summary, for any model.family. {@code TrainFromJava [conf/addition.yaml] [key=value ...]}
  */
 public final class TrainFromJava {
     private TrainFromJava() {}
@@ -19,7 +19,7 @@ public final class TrainFromJava {
         Path config = Path.of(args.length > 0 ? args[0] : "conf/addition.yaml");
         List<String> overrides = args.length > 1 ? List.of(args).subList(1, args.length) : List.of();
         MegalithConfig cfg = ConfigLoader.load(config, overrides);
-        try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(cfg, new Configuration(), System.out)) {
+        try (TrainingRun run = ModelFamilies.of(cfg).newInProcessRun(cfg, new Configuration(), System.out)) {
             TrainingRun.Summary summary = run.run();
             System.out.printf("steps %d..%d, final loss %.4f, val loss %.4f%n", summary.startStep(), summary.endStep(),
                     summary.lastLoss(), summary.valLoss());

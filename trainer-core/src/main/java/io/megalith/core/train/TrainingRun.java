@@ -209,12 +209,12 @@ public final class TrainingRun implements AutoCloseable {
                 }
             }
             checkpointer.awaitPending(); // the last checkpoint is complete when the run returns
-            if (end == startStep && startStep >= t.maxSteps()) {
-                console.printf("megalith: %s is already trained to step %d%n", cfg.run().dir(), startStep);
-                ev = rank.evaluate(t.maxSteps(), null, true); // evaluated again, not logged again
-                if (ev != null && ev.line() != null) {
-                    progress.message(ev.line());
-                }
+        }
+        if (end == startStep && startStep >= t.maxSteps()) { // after the progress bar's last line
+            console.printf("megalith: %s is already trained to step %d%n", cfg.run().dir(), startStep);
+            ev = rank.evaluate(t.maxSteps(), null, true); // evaluated again, not logged again
+            if (ev != null && ev.line() != null) {
+                console.println(ev.line());
             }
         }
         boolean finished = end >= t.maxSteps();
