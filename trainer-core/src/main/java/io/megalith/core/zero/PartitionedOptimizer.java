@@ -274,12 +274,7 @@ public final class PartitionedOptimizer implements AutoCloseable {
     private Map<String, HostTensor> full(FloatBuffer state, String prefix) {
         Map<String, HostTensor> out = new LinkedHashMap<>();
         for (PartitionedParameters.Group g : params.groups()) {
-            int len = (int) (params.pieceTo(g.index()) - params.pieceFrom(g.index()));
-            ByteBuffer mine = reduced.floats(len);
-            mine.asFloatBuffer().put(state.slice(params.shardOffset(g.index()), len));
-            ByteBuffer all = staged.floats(g.size());
-            params.communicator(g.index()).allGather(mine, all, ElementType.F32);
-            FloatBuffer f = all.asFloatBuffer();
+            FloatBuffer f = gatherGroup(state, g);
             for (Parameter p : g.params()) {
                 float[] v = new float[(int) p.numel()];
                 f.get((int) (p.offset() - g.from()), v);
@@ -287,6 +282,16 @@ public final class PartitionedOptimizer implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /** Group {@code g} of the partitioned {@code state}, whole: gathered over its group into the reused staging buffer. */
+    private FloatBuffer gatherGroup(FloatBuffer state, PartitionedParameters.Group g) {
+        int len = (int) (params.pieceTo(g.index()) - params.pieceFrom(g.index()));
+        ByteBuffer mine = reduced.floats(len);
+        mine.asFloatBuffer().put(state.slice(params.shardOffset(g.index()), len));
+        ByteBuffer all = staged.floats(g.size());
+        params.communicator(g.index()).allGather(mine, all, ElementType.F32);
+        return all.asFloatBuffer();
     }
 
     /**
@@ -298,12 +303,7 @@ public final class PartitionedOptimizer implements AutoCloseable {
         for (String prefix : List.of("exp_avg.", "exp_avg_sq.")) {
             FloatBuffer state = prefix.equals("exp_avg.") ? adam.expAvg() : adam.expAvgSq();
             for (PartitionedParameters.Group g : params.groups()) {
-                int len = (int) (params.pieceTo(g.index()) - params.pieceFrom(g.index()));
-                ByteBuffer mine = reduced.floats(len);
-                mine.asFloatBuffer().put(state.slice(params.shardOffset(g.index()), len));
-                ByteBuffer all = staged.floats(g.size());
-                params.communicator(g.index()).allGather(mine, all, ElementType.F32);
-                FloatBuffer f = all.asFloatBuffer();
+                FloatBuffer f = gatherGroup(state, g);
                 for (Parameter p : g.params()) {
                     if (which.test(p)) {
                         int at = (int) (p.offset() - g.from());
