@@ -4,11 +4,11 @@
 #   single:  TrainThroughput (single rank, 1 libtorch thread: nanoGPT's CPU Shakespeare model), median tokens/s
 #   dp2:     `megalith train` of conf/shakespeare-char.yaml at parallel.dp=2 (local[2]), median step_ms of steps >= 5
 # and prints the ratio NEW/OLD of each round (tokens/s: higher is faster; step_ms: lower is faster).
-#   bench/compare-builds.sh OLD_TREE NEW_TREE [ROUNDS] [DP_STEPS]
+#   bench/compare-builds.sh OLD_TREE NEW_TREE [ROUNDS] [DP_STEPS (default 100)]
 # Each tree must be built: `mvn -q -DskipTests -pl launcher,bench -am package` and
 # `touch launcher/target/.megalith-build-stamp` in it. Needs ../shared/data/tinyshakespeare.txt.
 set -euo pipefail
-OLD="$(cd "$1" && pwd)"; NEW="$(cd "$2" && pwd)"; ROUNDS="${3:-3}"; DP_STEPS="${4:-25}"
+OLD="$(cd "$1" && pwd)"; NEW="$(cd "$2" && pwd)"; ROUNDS="${3:-3}"; DP_STEPS="${4:-100}"
 DATA="$(cd "$(dirname "$0")/../.." && pwd)/shared/data/tinyshakespeare.txt"
 [[ -f "$DATA" ]] || DATA="$(cd "$NEW/.." && pwd)/shared/data/tinyshakespeare.txt"
 OUT="${OUT:-$(mktemp -d)}"
@@ -32,7 +32,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
   do_=$(dp2 "$OLD" "$OUT/old-$r"); dn=$(dp2 "$NEW" "$OUT/new-$r")
   /usr/bin/python3 -c "
 import sys
-so, sn, do, dn = map(float, sys.argv[1:])
+so, sn, do, dn = map(float, sys.argv[1:5])
 print(f'round {sys.argv[5]}: single old {so:.0f} new {sn:.0f} tokens/s (new/old {sn/so:.3f}); '
       f'dp2 step old {do:.0f} new {dn:.0f} ms (new/old {dn/do:.3f})')" "$so" "$sn" "$do_" "$dn" "$r"
 done
