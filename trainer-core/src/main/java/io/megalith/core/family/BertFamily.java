@@ -2,7 +2,7 @@ package io.megalith.core.family;
 
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
-import io.megalith.core.family.segment.SegmentRun;
+import io.megalith.core.family.bert.BertRun;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankModel;
@@ -11,7 +11,7 @@ import org.apache.hadoop.conf.Configuration;
 
 /**
  * BERT ({@code model/bert}): masked-LM pre-training (optionally with NSP) or sequence classification, trained by
- * {@link SegmentRun}.
+ * {@link BertRun}.
  */
 final class BertFamily implements ModelFamily {
     @Override
@@ -48,7 +48,7 @@ final class BertFamily implements ModelFamily {
 
     @Override
     public RankModel rankModel(RankModel.Context context) throws IOException {
-        return new SegmentRun(objective(), context);
+        return new BertRun(context);
     }
 
     /** An encoder does not generate: its runs are bases to fine-tune. */

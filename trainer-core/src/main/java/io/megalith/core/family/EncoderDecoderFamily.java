@@ -2,7 +2,7 @@ package io.megalith.core.family;
 
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
-import io.megalith.core.family.segment.SegmentRun;
+import io.megalith.core.family.seq2seq.Seq2SeqRun;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.inference.TrainedSeq2Seq;
 import io.megalith.core.train.Objective;
@@ -12,7 +12,7 @@ import org.apache.hadoop.conf.Configuration;
 
 /**
  * The encoder-decoder ({@code model/seq2seq}): source to target on data.task reverse (built in) or pairs
- * (source<TAB>target lines), trained by {@link SegmentRun}.
+ * (source<TAB>target lines), trained by {@link Seq2SeqRun}.
  */
 final class EncoderDecoderFamily implements ModelFamily {
     @Override
@@ -62,7 +62,7 @@ final class EncoderDecoderFamily implements ModelFamily {
 
     @Override
     public RankModel rankModel(RankModel.Context context) throws IOException {
-        return new SegmentRun(objective(), context);
+        return new Seq2SeqRun(context);
     }
 
     @Override

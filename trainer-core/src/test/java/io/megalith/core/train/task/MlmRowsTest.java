@@ -3,6 +3,7 @@ package io.megalith.core.train.task;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.megalith.core.data.Batch;
+import io.megalith.core.family.bert.MlmRows;
 import io.megalith.core.model.bert.MlmBatch;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package io.megalith.core.train;
+package io.megalith.core.family.bert;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -25,6 +25,8 @@ import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.train.TrainingRun;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package io.megalith.core.train.task;
+package io.megalith.core.family.bert;
 
 import io.megalith.core.data.Batch;
 import io.megalith.core.model.bert.MlmBatch;

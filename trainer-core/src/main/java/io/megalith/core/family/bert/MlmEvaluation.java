@@ -1,4 +1,4 @@
-package io.megalith.core.train.eval;
+package io.megalith.core.family.bert;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -8,52 +8,24 @@ import io.megalith.core.model.Targets;
 import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.BertConfig;
 import io.megalith.core.model.bert.MlmBatch;
-import io.megalith.core.model.seq2seq.EncoderDecoder;
-import io.megalith.core.model.seq2seq.Seq2SeqConfig;
-import io.megalith.core.model.seq2seq.Seq2SeqTask;
-import io.megalith.core.model.seq2seq.Seq2SeqTraining;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.function.IntFunction;
 
 /**
- * Held-out evaluation of a BERT or encoder-decoder {@link io.megalith.core.train.TrainingRun}, on the leader, of a one-rank copy of the
- * gathered parameters (the tensor-parallel model's forward is the training segments, which need every rank): what its
- * metrics records hold besides the step. Encoder-decoder: teacher-forced {@code val_loss} on the first (up to) 100
- * held-out examples and greedy {@code exact_match} on {@code data.eval_pairs} of them. BERT: masked-LM {@code val_loss}
- * (mean of the batches' losses) and {@code mlm_accuracy} (argmax = original token, over every masked position) of
- * {@code train.eval_batches} validation batches.
+ * Held-out masked-LM evaluation of a BERT pre-training run ({@link BertRun}), on the leader, of a one-rank copy of
+ * the gathered parameters (the tensor-parallel model's forward is the training segments, which need every rank):
+ * {@code val_loss} (mean of the batches' losses) and {@code mlm_accuracy} (argmax = original token, over every
+ * masked position) of {@code train.eval_batches} validation batches.
  */
-public final class FamilyEvaluation {
-    private FamilyEvaluation() {}
+public final class MlmEvaluation {
+    private MlmEvaluation() {}
 
-    public static Map<String, Object> seq2seq(Seq2SeqConfig shape, Seq2SeqTask task, int evalPairs,
-            Map<String, HostTensor> full, NDManager manager, List<String> samples) {
-        Map<String, Object> rec = new LinkedHashMap<>();
-        EncoderDecoder one = new EncoderDecoder(shape);
-        try (ParameterStore store = new ParameterStore(one, manager, 0)) {
-            store.load(full);
-            int n = task.heldOutSize(evalPairs);
-            if (n == 0) { // pairs with nothing held out: only the training loss to show
-                return rec;
-            }
-            Seq2SeqTask.Batch b = task.heldOut(0, Math.min(n, 100));
-            JniUtils.setGradMode(false);
-            try (NDScope scope = new NDScope(); NDManager m = manager.newSubManager()) {
-                rec.put("val_loss", (double) one.loss(b.src(), b.srcLen(), b.tgtIn(), b.targets(), b.tgtLen(), b.batch(),
-                        ForwardContext.inference(m)).getFloat());
-            }
-            rec.put("exact_match", Seq2SeqTraining.exactMatch(task, one, manager, n, 1, samples));
-        }
-        return rec;
-    }
-
-    public static Map<String, Object> bert(BertConfig shape, IntFunction<MlmBatch> validation, int batches,
+    public static Map<String, Object> of(BertConfig shape, IntFunction<MlmBatch> validation, int batches,
             Map<String, HostTensor> full, NDManager manager) {
         Bert one = new Bert(shape);
         double loss = 0;
