@@ -57,7 +57,7 @@ class FrozenBertEquivalenceTest {
             Freezing.apply(bert.model().parameters(), FROZEN_EMBEDDINGS);
             SegmentTrainer.Data data = (step, first, count) -> SegmentTrainer.bert(bert,
                     FamiliesTensorParallelEquivalenceTest.bertRows(step, first, count));
-            // laid out in backward order as FamilyTrainingRun does: several buckets, frozen parameters after them
+            // laid out in backward order as a BERT run (family/segment/SegmentRun) does: several buckets, frozen parameters after them
             try (ParameterStore store = new ParameterStore(GradientBuckets.backwardOrder(plan), manager, cfg.seed());
                     SegmentTrainer trainer = new SegmentTrainer(cfg, store, plan, data, manager, dp, tp)) {
                 Map<String, HostTensor> before = trainer.fullParameters();

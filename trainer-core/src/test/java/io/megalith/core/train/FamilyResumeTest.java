@@ -26,7 +26,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * BERT and encoder-decoder runs ({@link FamilyTrainingRun}) checkpoint and resume like the GPT's: a run stopped
+ * BERT and encoder-decoder runs ({@link TrainingRun} over family/bert/BertRun and family/seq2seq/Seq2SeqRun)
+ * checkpoint and resume like the GPT's: a run stopped
  * after step 5 resumes from its step-3 checkpoint and reproduces the uninterrupted run's losses and final parameters
  * bit for bit (one libtorch thread; dropout and grad_accum 2, so the per-step random streams are exercised); a
  * corrupt newest checkpoint falls back to the previous one; a run.dir of another model is refused.

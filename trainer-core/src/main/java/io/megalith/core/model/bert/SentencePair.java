@@ -3,7 +3,7 @@ package io.megalith.core.model.bert;
 /**
  * BERT's two-segment input, [CLS] A [SEP] B [SEP] with segment (token type) ids 0 for [CLS] A [SEP] and 1 for
  * B [SEP]. One place for the layout so that next-sentence pre-training
- * ({@link io.megalith.core.train.task.MlmRows}) and sentence-pair classification
+ * (family.bert.MlmRows) and sentence-pair classification
  * ({@link io.megalith.core.finetune.ClassificationData}) feed a fine-tuned base the same positions and types it was
  * pre-trained on.
  */
