@@ -119,23 +119,8 @@ public interface Segment {
         };
     }
 
-    /** A segment from a name, a function and its parameters. */
+    /** A segment from a name, a function and its parameters (all-reduce boundary, no residual skip). */
     static Segment of(String name, List<Parameter> params, BiFunction<PtNDArray, ForwardContext, PtNDArray> f) {
-        return new Segment() {
-            @Override
-            public String name() {
-                return name;
-            }
-
-            @Override
-            public PtNDArray forward(PtNDArray input, ForwardContext ctx) {
-                return f.apply(input, ctx);
-            }
-
-            @Override
-            public List<Parameter> parameters() {
-                return params;
-            }
-        };
+        return of(name, params, Boundary.ALL_REDUCE, 0, (input, skip, ctx) -> f.apply(input, ctx));
     }
 }

@@ -44,6 +44,17 @@ public final class HostCopies implements AutoCloseable {
         return Collections.unmodifiableMap(tensors);
     }
 
+    /** Copies of every tensor on the Java heap, by name in the order put: they outlive {@link #close}. */
+    public Map<String, HostTensor> onHeap() {
+        Map<String, HostTensor> out = new LinkedHashMap<>();
+        tensors.forEach((name, t) -> {
+            ByteBuffer heap = ByteBuffer.allocate(t.data().remaining());
+            heap.put(t.data().duplicate()).flip();
+            out.put(name, new HostTensor(t.dtype(), t.shape(), heap));
+        });
+        return out;
+    }
+
     /** Bytes held. */
     public long bytes() {
         long n = 0;

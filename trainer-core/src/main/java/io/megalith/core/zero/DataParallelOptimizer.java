@@ -18,7 +18,6 @@ import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
@@ -362,20 +361,10 @@ public final class DataParallelOptimizer {
      * ranks of the group call it), so a checkpoint does not depend on the layout it was saved with.
      */
     public Map<String, HostTensor> gatherState() {
-        Map<String, HostTensor> out = new LinkedHashMap<>();
-        if (stage == 0) {
-            out.putAll(store.trainableSlices(adam.expAvg(), "exp_avg."));
-            out.putAll(store.trainableSlices(adam.expAvgSq(), "exp_avg_sq."));
-            return out;
+        try (HostCopies copies = new HostCopies()) {
+            copyState(p -> true, copies);
+            return copies.onHeap();
         }
-        ByteBuffer all = direct(trainable); // a checkpoint's temporary: freed at once, not at some later GC
-        try {
-            out.putAll(store.trainableSlices(full(adam.expAvg(), all), "exp_avg."));
-            out.putAll(store.trainableSlices(full(adam.expAvgSq(), all), "exp_avg_sq."));
-        } finally {
-            DirectBuffers.free(all);
-        }
-        return out;
     }
 
     /**
@@ -423,17 +412,6 @@ public final class DataParallelOptimizer {
         } finally {
             DirectBuffers.free(scratch);
         }
-    }
-
-    /** The partitioned {@code state} gathered into {@code all} (in place: each rank's pieces are its segments). */
-    private FloatBuffer full(FloatBuffer state, ByteBuffer all) {
-        for (GradientBuckets.Bucket b : buckets) {
-            int len = (int) (pieceTo[b.index()] - pieceFrom[b.index()]);
-            ByteBuffer mine = bytes(all, pieceFrom[b.index()], pieceTo[b.index()]);
-            mine.asFloatBuffer().put(state.slice(shardOffset[b.index()], len));
-            groupOf(b.index()).allGather(mine, bytes(all, b.from(), b.to()), ElementType.F32);
-        }
-        return floats(all, 0, trainable);
     }
 
     /**

@@ -16,7 +16,6 @@ import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -265,23 +264,10 @@ public final class PartitionedOptimizer implements AutoCloseable {
 
     /** Full AdamW state by name (a collective). */
     public Map<String, HostTensor> gatherState() {
-        Map<String, HostTensor> out = new LinkedHashMap<>();
-        out.putAll(full(adam.expAvg(), "exp_avg."));
-        out.putAll(full(adam.expAvgSq(), "exp_avg_sq."));
-        return out;
-    }
-
-    private Map<String, HostTensor> full(FloatBuffer state, String prefix) {
-        Map<String, HostTensor> out = new LinkedHashMap<>();
-        for (PartitionedParameters.Group g : params.groups()) {
-            FloatBuffer f = gatherGroup(state, g);
-            for (Parameter p : g.params()) {
-                float[] v = new float[(int) p.numel()];
-                f.get((int) (p.offset() - g.from()), v);
-                out.put(prefix + p.name(), HostTensor.ofFloats(v, p.shape()));
-            }
+        try (HostCopies copies = new HostCopies()) {
+            copyState(p -> true, copies);
+            return copies.onHeap();
         }
-        return out;
     }
 
     /** Group {@code g} of the partitioned {@code state}, whole: gathered over its group into the reused staging buffer. */

@@ -8,6 +8,7 @@ import io.megalith.comm.Communicator;
 import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.seq2seq.Seq2SeqRun;
 import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.BertConfig;
@@ -99,14 +100,7 @@ class FamiliesTensorParallelEquivalenceTest {
 
     /** Reversal rows padded to the task's full lengths (so that shapes, and dropout masks, do not depend on the cut). */
     static Seq2SeqTask.Batch reversalRows(ReverseDigitsTask task, long step, int first, int count) {
-        Seq2SeqTask.Batch b = task.train(step, first, count);
-        long[][] src = new long[count][];
-        long[][] tgt = new long[count][];
-        for (int i = 0; i < count; i++) {
-            src[i] = b.source(i);
-            tgt[i] = b.expected(i);
-        }
-        return Seq2SeqTask.batch(src, tgt, task.maxSourceLen(), task.maxTargetLen());
+        return Seq2SeqRun.fixedLength(task, step, first, count); // as a run cuts them
     }
 
     static Result train(Family family, MegalithConfig cfg, Communicator dp, Communicator tp) {
