@@ -1,0 +1,40 @@
+package io.megalith.core.data.images;
+
+import java.util.List;
+
+/**
+ * Where image batches come from (data.task: images). As for text, row {@code i} of optimizer step {@code s} is a
+ * pure function of (seed, s, i), augmentation included: any layout of ranks can take any slice of a step's global
+ * batch, and resuming at step s needs nothing but s.
+ */
+public interface ImageData extends AutoCloseable {
+    int channels();
+
+    int height();
+
+    int width();
+
+    /** Number of classes; labels are 0..classes-1. */
+    int classes();
+
+    /** Class names by label (folder names, or the dataset's own), for reports and generated grids. */
+    List<String> classNames();
+
+    /** Images of the training split. */
+    long trainSize();
+
+    /** Images of the held-out split (the test set for Fashion-MNIST). */
+    long heldOutSize();
+
+    /** Rows [first, first + count) of step {@code step}'s global training batch, augmented as data.* asks. */
+    ImageBatch train(long step, int first, int count);
+
+    /** Held-out images [first, first + count), in a fixed order, never augmented. */
+    ImageBatch heldOut(long first, int count);
+
+    /** A one-line description for logs. */
+    String describe();
+
+    @Override
+    default void close() {}
+}
