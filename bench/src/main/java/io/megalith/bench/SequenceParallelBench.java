@@ -23,7 +23,6 @@ import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
-import io.megalith.core.train.Trainer;
 import io.megalith.parallel.collective.CommOptions;
 import io.megalith.parallel.collective.GroupCommunicator;
 import io.megalith.parallel.mesh.DeviceMesh;
