@@ -3,6 +3,7 @@ package io.megalith.launcher.data;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.images.ImageBatch;
@@ -10,6 +11,7 @@ import io.megalith.core.data.images.ImageData;
 import io.megalith.core.data.images.ImageDatasets;
 import io.megalith.core.data.shards.InvalidShardSetException;
 import io.megalith.launcher.spark.LocalSpark;
+import io.megalith.launcher.train.Preflight;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
@@ -143,6 +145,16 @@ class ImagePreparationTest {
         }
         assertThatThrownBy(() -> ImageDatasets.open(cfg, conf, r.dir())).isInstanceOf(InvalidShardSetException.class)
                 .hasMessageContaining("held-out-00000.bin is corrupt");
+    }
+
+    @Test
+    void preflightLetsBinaryImageFilesThroughButNotAMissingPath() throws Exception {
+        Path dir = tmp.resolve("preflight");
+        idxImages(dir.resolve("train-images-idx3-ubyte"), 0, 10);
+        idxLabels(dir.resolve("train-labels-idx1-ubyte"), 0, 10);
+        Preflight.check(config(dir, tmp.resolve("run-pf")), "test", conf);
+        assertThatThrownBy(() -> Preflight.check(config(tmp.resolve("nowhere"), tmp.resolve("run-pf")), "test", conf))
+                .isInstanceOf(ConfigException.class).hasMessageContaining("data.path: no such file or directory");
     }
 
     @Test
