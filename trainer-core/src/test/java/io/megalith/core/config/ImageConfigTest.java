@@ -31,6 +31,13 @@ class ImageConfigTest {
     }
 
     @Test
+    void imageSettingsSurviveTheYamlRanksAreSent() {
+        MegalithConfig c = load("data.task=images", "data.path=/data/imgs", "data.format=folder",
+                "data.augment.flip=true", "data.augment.crop_padding=4");
+        assertThat(ConfigLoader.fromYaml(ConfigLoader.toYaml(c), List.of(), "rank").data()).isEqualTo(c.data());
+    }
+
+    @Test
     void imagesNeedAPathOrTheBuiltinSet() {
         assertThat(problems("data.task=images")).containsExactly("data: data.task images needs exactly one of "
                 + "data.path (IDX files or a folder with a sub-folder per class) and data.builtin (shapes); got neither");
