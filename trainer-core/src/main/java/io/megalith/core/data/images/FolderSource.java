@@ -12,8 +12,8 @@ import org.apache.hadoop.fs.Path;
 
 /**
  * An image folder (see {@link ImageFolder}): with {@code train/} and {@code test/} (or {@code val/}) sub-folders
- * those are the splits (classes named by train/'s sub-folders); otherwise the folder's sub-folders are the classes
- * and val_fraction of the files are held out by a seeded hash of their path relative to the folder (so adding a file
+ * those are the splits (classes named by train/'s sub-folders); otherwise the folder's sub-folders (or those of a
+ * lone {@code train/}) are the classes and val_fraction of the files are held out by a seeded hash of their path relative to the folder (so adding a file
  * moves no other file between the splits). The first training image decides the size and the channels (1 if it is
  * grayscale, else 3) every image must have.
  */
@@ -42,9 +42,10 @@ record FolderSource(String root, List<ImageFolder.Entry> train, List<ImageFolder
             train = ImageFolder.list(trainDir.toString(), classes, conf);
             held = ImageFolder.list(heldDir.toString(), classes, conf);
             heldName = heldDir.getName();
-        } else {
-            classes = ImageFolder.classes(rootUri, conf);
-            List<ImageFolder.Entry> all = ImageFolder.list(rootUri, classes, conf);
+        } else { // the classes are root's sub-folders, or train/'s when there is no held-out folder beside it
+            String classRoot = fs.isDirectory(trainDir) ? trainDir.toString() : rootUri;
+            classes = ImageFolder.classes(classRoot, conf);
+            List<ImageFolder.Entry> all = ImageFolder.list(classRoot, classes, conf);
             long key = CounterRng.key(seed, "data.images.held_out");
             train = new ArrayList<>();
             held = new ArrayList<>();

@@ -157,6 +157,17 @@ class ImageReadersTest {
     }
 
     @Test
+    void aLoneTrainFolderHoldsOutByHash() throws Exception {
+        Path root = tmp.resolve("lone");
+        for (int i = 0; i < 20; i++) {
+            ImageFixtures.png(root.resolve("train/" + (i % 2 == 0 ? "p" : "q") + "/" + i + ".png"), i, 3, 3, false);
+        }
+        ImageSource s = resolve(root, "data.val_fraction=0.5");
+        assertThat(s.classNames()).containsExactly("p", "q");
+        assertThat(s.size(true) + s.size(false)).isEqualTo(20);
+    }
+
+    @Test
     void aFolderWithoutClassesIsAClearError() throws Exception {
         Files.createDirectories(tmp.resolve("empty"));
         assertThatThrownBy(() -> resolve(tmp.resolve("empty"))).hasMessageContaining("no sub-folders")
