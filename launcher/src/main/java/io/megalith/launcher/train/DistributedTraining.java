@@ -7,6 +7,7 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.train.BaseRun;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.launcher.data.DataPreparation;
+import io.megalith.launcher.data.ImagePreparation;
 import io.megalith.launcher.spark.BarrierJob;
 import io.megalith.launcher.spark.BarrierJobException;
 import io.megalith.launcher.spark.LocalSpark;
@@ -52,7 +53,8 @@ public final class DistributedTraining {
             // ranks tokenize with the base's tokenizer
             boolean fromRun = BaseRun.isRun(cfg.checkpoint().initFrom(), hadoop)
                     || !cfg.checkpoint().initTokenizer().isEmpty();
-            String prepared = "text".equals(cfg.data().task()) && !fromRun ? DataPreparation.prepare(cfg, spark) : null;
+            String prepared = "text".equals(cfg.data().task()) && !fromRun ? DataPreparation.prepare(cfg, spark)
+                    : cfg.images() ? ImagePreparation.prepare(cfg, spark) : null;
             FaultInjection failure = FaultInjection.fromSystemProperty();
             int attempts = cfg.launch().maxAttempts();
             for (int attempt = 1; ; attempt++) {

@@ -38,7 +38,7 @@ public final class Preflight {
         MegalithConfig.Data d = cfg.data();
         boolean readsPath = !"addition".equals(d.task()) && !"reverse".equals(d.task());
         if (readsPath && d.path() != null && !d.path().isBlank()) {
-            exists("data.path", d.path(), hadoop, true, problems);
+            exists("data.path", d.path(), hadoop, !cfg.images(), problems); // images are not text to sniff
         }
         String initFrom = cfg.checkpoint().initFrom();
         if (initFrom != null && !initFrom.isBlank()) {

@@ -122,11 +122,22 @@ public record MegalithConfig(
      * held_out_fraction of the examples evaluated; task "pairs" of the GPT (fine-tuning): prompt -> answer pairs from
      * {@code path} (JSON Lines / TSV) or the {@code builtin} set, loss on the answers only. streaming: how ranks
      * read prepared shards (auto | true | false, see {@code ShardReading}), stream_cache_blocks: blocks of
-     * stream_block_kib KiB the streaming cache holds at most.
+     * stream_block_kib KiB the streaming cache holds at most. task "images": labelled images (package
+     * {@code data.images}) from {@code path}, IDX files or a folder per class ({@code format} idx | folder | auto), or
+     * the {@code builtin} set "shapes"; {@code augment}: random changes to training images (all off by default).
      */
     public record Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
             double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
-            int maxLen, int speakers, String builtin, String streaming, int streamCacheBlocks, int streamBlockKib) {
+            int maxLen, int speakers, String builtin, String streaming, int streamCacheBlocks, int streamBlockKib,
+            Augment augment) {
+        public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
+                double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
+                int maxLen, int speakers, String builtin, String streaming, int streamCacheBlocks, int streamBlockKib) {
+            this(task, path, tokenizer, bpeVocabSize, valFraction, digits, heldOutFraction, evalPairs, format, textField,
+                    cacheDir, minLen, maxLen, speakers, builtin, streaming, streamCacheBlocks, streamBlockKib,
+                    Augment.NONE);
+        }
+
         public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
                 double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
                 int maxLen, int speakers, String builtin) {
@@ -159,6 +170,15 @@ public record MegalithConfig(
             this(task, path, tokenizer, bpeVocabSize, valFraction, digits, heldOutFraction, evalPairs, format, textField,
                     cacheDir, 4, 8);
         }
+    }
+
+    /**
+     * Training-image augmentation (data.task images), drawn per image from (seed, step, row): flip: mirror left-right
+     * with probability 1/2; crop_padding P: pad P zero pixels on every side, then crop a random window of the original
+     * size; translate N: shift by up to N pixels each way, zero-filled. 0 / false = off.
+     */
+    public record Augment(boolean flip, int cropPadding, int translate) {
+        public static final Augment NONE = new Augment(false, 0, 0);
     }
 
     /** Optimisation, as nanoGPT's train.py: AdamW, warmup + cosine decay to min_lr, clipping. */
@@ -353,10 +373,42 @@ public record MegalithConfig(
         }
     }
 
+    /** Whether the run trains on images (package data.images) rather than tokens. */
+    public boolean images() {
+        return "images".equals(data.task());
+    }
+
+    /** data.task images: a path or the built-in set; augmentation only for images. */
+    private void imageProblems(Checks c) {
+        Augment a = data.augment();
+        c.require(a != null, "data.augment: must be a map (flip, crop_padding, translate)");
+        if (a == null) {
+            return;
+        }
+        c.atLeast("data.augment.crop_padding", a.cropPadding(), 0);
+        c.atLeast("data.augment.translate", a.translate(), 0);
+        if (!images()) {
+            c.require(a.equals(Augment.NONE), "data.augment: only for data.task images (got data.task " + data.task()
+                    + "); remove it");
+            return;
+        }
+        boolean file = data.path() != null && !data.path().isBlank();
+        boolean builtin = data.builtin() != null && !data.builtin().isBlank();
+        c.require(file != builtin, "data: data.task images needs exactly one of data.path (IDX files or a folder with "
+                + "a sub-folder per class) and data.builtin (" + String.join(", ", IMAGE_BUILTINS) + "); got "
+                + (file ? "both" : "neither"));
+        if (builtin) {
+            c.oneOf("data.builtin", data.builtin(), IMAGE_BUILTINS);
+        }
+    }
+
     /** data.task pairs of the GPT: a file or a built-in set, held-out pairs to measure. */
     private void pairsProblems(Checks c) {
         boolean file = data.path() != null && !data.path().isBlank();
         boolean builtin = data.builtin() != null && !data.builtin().isBlank();
+        if (images()) {
+            return; // imageProblems
+        }
         if (!"pairs".equals(data.task()) || !can(FamilyRules::promptAnswerPairs)) {
             c.require(!builtin, "data.builtin: only for data.task pairs with model.family gpt (got data.task "
                     + data.task() + ", model.family " + model.family() + "); remove it");
@@ -396,6 +448,10 @@ public record MegalithConfig(
         return w;
     }
 
+    /**
+     * The token tasks; data.task images (package data.images) is accepted too, but not listed in data.task's message
+     * (whose text tests pin; see imageProblems).
+     */
     public static final List<String> TASKS = List.of("text", "addition", "reverse", "pairs", "classify", "speakers");
 
     /** Whether the data task is BERT sequence classification (labeled texts) rather than pre-training. */
@@ -471,6 +527,10 @@ public record MegalithConfig(
     }
     public static final List<String> TOKENIZERS = List.of("char", "bpe");
     public static final List<String> DATA_FORMATS = List.of("auto", "text", "jsonl", "parquet");
+    /** data.format of data.task images: IDX files (MNIST's) or a folder per class; auto tells them apart. */
+    public static final List<String> IMAGE_FORMATS = List.of("auto", "idx", "folder");
+    /** data.builtin of data.task images (no files needed). */
+    public static final List<String> IMAGE_BUILTINS = List.of("shapes");
 
     private void moeProblems(Checks c) {
         Moe m = model.moe();
@@ -521,13 +581,16 @@ public record MegalithConfig(
         moeProblems(c);
         familyProblems(c);
         finetuneProblems(c);
-        c.oneOf("data.task", data.task(), TASKS);
+        if (!images()) {
+            c.oneOf("data.task", data.task(), TASKS);
+        }
         c.oneOf("data.tokenizer", data.tokenizer(), TOKENIZERS);
         if ("text".equals(data.task())) {
             c.require(data.path() != null && !data.path().isBlank(),
                     "data.path: must be set for data.task=text (e.g. --set data.path=/path/to/input.txt)");
         }
         pairsProblems(c);
+        imageProblems(c);
         initTokenizerProblems(c);
         if ("addition".equals(data.task())) {
             c.require("char".equals(data.tokenizer()), "data.tokenizer: data.task=addition uses the char tokenizer");
@@ -544,7 +607,7 @@ public record MegalithConfig(
                     + "(exact match is measured on held-out pairs; e.g. 0.1)");
         }
         c.atLeast("data.eval_pairs", data.evalPairs(), 1);
-        c.oneOf("data.format", data.format(), DATA_FORMATS);
+        c.oneOf("data.format", data.format(), images() ? IMAGE_FORMATS : DATA_FORMATS);
         c.require(data.textField() != null && !data.textField().isBlank(), "data.text_field: must name the field "
                 + "(JSON Lines) or column (Parquet) holding the text (got " + Checks.quote(data.textField()) + ")");
         c.oneOf("data.streaming", data.streaming(), ShardReading.MODES);

@@ -440,8 +440,8 @@ class ConfigLoaderTest {
 
     @Test
     void unknownTaskAndTokenizer() throws IOException {
-        assertThat(problem("data:\n  task: images\n"))
-                .isEqualTo("data.task: must be one of text, addition, reverse, pairs, classify, speakers (got 'images')");
+        assertThat(problem("data:\n  task: video\n"))
+                .isEqualTo("data.task: must be one of text, addition, reverse, pairs, classify, speakers (got 'video')");
         assertThat(problem("", "data.task=")).isEqualTo("data.task: must be one of text, addition, reverse, pairs, classify, speakers (got '') [from --set data.task=]");
         ConfigException e = rejected("data:\n  task: text\n  path: in.txt\n  tokenizer: wordpiece\n");
         assertThat(e.problems()).containsExactly("data.tokenizer: must be one of char, bpe (got 'wordpiece')");

@@ -10,9 +10,30 @@ public final class ImageDatasets {
 
     /**
      * The run's images: the shards the launcher prepared with Spark ({@code preparedData}), or, in process without
-     * them, what data.* names read directly.
+     * them, what data.* names read directly. Both give the same batches: same images in the same order, same mean
+     * and std (exact pixel sums), same sampling and augmentation from (seed, step, row).
      */
     public static ImageData open(MegalithConfig cfg, Configuration hadoop, String preparedData) throws IOException {
-        throw new UnsupportedOperationException("data.task images: the image reader is not on this branch yet");
+        MegalithConfig.Data d = cfg.data();
+        if (preparedData != null) {
+            ImageShards.Prepared p = ImageShards.open(preparedData, hadoop);
+            return new ImageTable(p.train(), p.heldOut(), p.index().classNames(), p.index().meanArray(),
+                    p.index().stdArray(), d.augment(), cfg.seed(), "prepared " + preparedData);
+        }
+        if (d.builtin() != null && !d.builtin().isBlank()) {
+            if (!"shapes".equals(d.builtin())) {
+                throw new IllegalArgumentException("data.builtin: " + d.builtin() + " is not an image set; use shapes");
+            }
+            ImageSet train = Shapes.train();
+            ChannelStats stats = ChannelStats.of(train);
+            return new ImageTable(train, Shapes.heldOut(), Shapes.NAMES, stats.mean(), stats.std(), d.augment(),
+                    cfg.seed(), "builtin shapes");
+        }
+        ImageSource source = ImageSource.resolve(d, cfg.seed(), hadoop);
+        ImageSet train = source.read(true, 0, source.size(true), hadoop);
+        ImageSet held = source.read(false, 0, source.size(false), hadoop);
+        ChannelStats stats = ChannelStats.of(train);
+        return new ImageTable(train, held, source.classNames(), stats.mean(), stats.std(), d.augment(), cfg.seed(),
+                d.path());
     }
 }
