@@ -35,8 +35,8 @@ public final class Dit extends Module {
     private final Linear timeFc2;
     private final Embedding label;
     private final List<DitBlock> blocks = new ArrayList<>();
-    private final Linear finalModulation;
-    private final Linear finalLinear;
+    private final ZeroLinear finalModulation;
+    private final ZeroLinear finalLinear;
     private final ShiftScale finalNorm;
     private PtNDArray pos;
 
@@ -51,8 +51,8 @@ public final class Dit extends Module {
         for (int i = 0; i < cfg.nLayer(); i++) {
             blocks.add(child(new DitBlock("blocks." + i, cfg.layerSpec())));
         }
-        this.finalModulation = child(new Linear("final.modulation", d, 2L * d, true, 0.0)); // zero: adaLN-Zero
-        this.finalLinear = child(new Linear("final.linear", d, cfg.patchValues(), true, 0.0));
+        this.finalModulation = child(new ZeroLinear("final.modulation", d, 2L * d)); // adaLN-Zero
+        this.finalLinear = child(new ZeroLinear("final.linear", d, cfg.patchValues()));
         this.finalNorm = new ShiftScale(finalModulation.weight(), d);
     }
 

@@ -6,7 +6,6 @@ import io.megalith.core.model.transformer.FeedForward;
 import io.megalith.core.model.transformer.LayerSpec;
 import io.megalith.core.model.transformer.MultiHeadAttention;
 import io.megalith.core.nn.ForwardContext;
-import io.megalith.core.nn.Linear;
 import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
 
@@ -24,7 +23,7 @@ public final class DitBlock extends Module {
     private final LayerSpec spec;
     private final MultiHeadAttention attn;
     private final FeedForward mlp;
-    private final Linear modulation;
+    private final ZeroLinear modulation;
     private final ShiftScale shiftScale;
 
     public DitBlock(String prefix, LayerSpec spec) {
@@ -33,7 +32,7 @@ public final class DitBlock extends Module {
         long d = spec.nEmbd();
         this.attn = child(new MultiHeadAttention(childName("attn"), spec, false));
         this.mlp = child(new FeedForward(childName("mlp"), spec));
-        this.modulation = child(new Linear(childName("modulation"), d, 6 * d, true, 0.0)); // std 0: adaLN-Zero
+        this.modulation = child(new ZeroLinear(childName("modulation"), d, 6 * d)); // adaLN-Zero
         this.shiftScale = new ShiftScale(modulation.weight(), d);
     }
 
@@ -45,7 +44,7 @@ public final class DitBlock extends Module {
         return mlp;
     }
 
-    public Linear modulation() {
+    public ZeroLinear modulation() {
         return modulation;
     }
 
@@ -74,7 +73,7 @@ public final class DitBlock extends Module {
     }
 
     /** Linear(silu(c)) [B, k D] cut into k vectors [B, 1, D]. */
-    static PtNDArray[] chunks(Linear layer, PtNDArray c, int k) {
+    static PtNDArray[] chunks(ZeroLinear layer, PtNDArray c, int k) {
         long b = c.getShape().get(0);
         PtNDArray all = Ops.reshape(layer.forward(silu(c)), b, k, -1);
         PtNDArray[] out = new PtNDArray[k];
