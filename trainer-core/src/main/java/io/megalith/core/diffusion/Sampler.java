@@ -22,14 +22,30 @@ public final class Sampler {
     private final Denoiser model;
     private final int nullClass;
     private final int values;
+    private final double clip;
 
     /** {@code values} = C H W of one image; {@code nullClass} the label of the unconditional prediction. */
     public Sampler(NoiseSchedule schedule, Prediction prediction, Denoiser model, int nullClass, int values) {
+        this(schedule, prediction, model, nullClass, values, 0);
+    }
+
+    private Sampler(NoiseSchedule schedule, Prediction prediction, Denoiser model, int nullClass, int values,
+            double clip) {
         this.schedule = schedule;
         this.prediction = prediction;
         this.model = model;
         this.nullClass = nullClass;
         this.values = values;
+        this.clip = clip;
+    }
+
+    /**
+     * This sampler clamping every step's predicted x_0 = (x_t - sqrt(1 - abar) eps) / sqrt(abar) to [-limit, limit]
+     * (the data's range) and using the noise that clamped x_0 implies (DDPM's clip_denoised): near t = T, 1/sqrt(abar)
+     * is large and would amplify the network's error. 0: no clamping.
+     */
+    public Sampler clipped(double limit) {
+        return new Sampler(schedule, prediction, model, nullClass, values, limit);
     }
 
     /** DDPM ancestral samples of {@code labels}, global sample indices from {@code firstSample}. */
@@ -106,6 +122,11 @@ public final class Sampler {
             double cond = prediction.epsilon(out[i], in[i], ab);
             double uncond = prediction.epsilon(out[x.length + i], in[i], ab);
             eps[i] = uncond + guidance * (cond - uncond);
+            if (clip > 0) {
+                double x0 = (x[i] - Math.sqrt(1 - ab) * eps[i]) / Math.sqrt(ab);
+                x0 = Math.max(-clip, Math.min(clip, x0));
+                eps[i] = (x[i] - Math.sqrt(ab) * x0) / Math.sqrt(1 - ab);
+            }
         }
         return eps;
     }

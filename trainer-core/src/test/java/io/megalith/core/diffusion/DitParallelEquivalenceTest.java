@@ -27,7 +27,7 @@ class DitParallelEquivalenceTest {
     static final int STEPS = 5;
     static final DitConfig DIT = new DitConfig(1, DitRuns.SIDE, DitRuns.SIDE, 2, 2, 4, 32, 2, 32);
     static final DiffusionConfig DIFFUSION = new DiffusionConfig(100, "linear", Prediction.EPSILON, 0.2, 10, 0, 2,
-            0.99);
+            0, 0.99);
 
     record Result(List<Double> losses, Map<String, float[]> grads, long localParameters) {}
 

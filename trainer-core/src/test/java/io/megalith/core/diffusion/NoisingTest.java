@@ -26,7 +26,7 @@ class NoisingTest {
 
     @Test
     void rowsAreQSampleKeyedBySeedStepAndGlobalRow() {
-        DiffusionConfig cfg = new DiffusionConfig(200, "cosine", Prediction.EPSILON, 0.25, 20, 0, 2, 0.99);
+        DiffusionConfig cfg = new DiffusionConfig(200, "cosine", Prediction.EPSILON, 0.25, 20, 0, 2, 0, 0.99);
         Noising noising = new Noising(cfg, 5, 4);
         DitBatch all = noising.rows(images(0, 8), 3, 0);
         DitBatch tail = noising.rows(images(5, 3), 3, 5);
@@ -49,7 +49,7 @@ class NoisingTest {
 
     @Test
     void labelsAreDroppedToTheNullClassAtTheGivenRate() {
-        DiffusionConfig cfg = new DiffusionConfig(100, "linear", Prediction.V, 0.25, 10, 0, 2, 0.99);
+        DiffusionConfig cfg = new DiffusionConfig(100, "linear", Prediction.V, 0.25, 10, 0, 2, 0, 0.99);
         Noising noising = new Noising(cfg, 1, 4);
         int dropped = 0;
         int n = 0;
