@@ -9,7 +9,10 @@ package io.megalith.core.diffusion;
  */
 public record DiffusionConfig(int timesteps, String schedule, Prediction prediction, double classDropout,
         int samplingSteps, double eta, double guidanceScale, double clipDenoised, double emaDecay) {
-    /** DiT's defaults: 1000 linear steps, epsilon, 10% label dropout, DDIM 50 steps eta 0, scale 4, no clamp, EMA 0.9999. */
+    /**
+     * DiT's defaults: 1000 linear steps, epsilon, 10% label dropout, DDIM 50 steps eta 0, scale 4, no clamp, EMA
+     * 0.9999.
+     */
     public static final DiffusionConfig DEFAULT = new DiffusionConfig(1000, "linear", Prediction.EPSILON, 0.1, 50, 0.0,
             4.0, 0.0, 0.9999);
 

@@ -48,7 +48,8 @@ public final class Ema {
     /** Copies the averaged weights into {@code target}, a store of the same layout (e.g. a sampling model's). */
     public void copyTo(ParameterStore target) {
         if (target.numel() != shadow.length) {
-            throw new IllegalArgumentException("a store of " + target.numel() + " values, the average has " + shadow.length);
+            throw new IllegalArgumentException("a store of " + target.numel() + " values, the average has "
+                    + shadow.length);
         }
         target.values().put(shadow);
     }

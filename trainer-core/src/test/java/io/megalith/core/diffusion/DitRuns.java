@@ -43,7 +43,8 @@ final class DitRuns {
             for (int y = 0; y < SIDE; y++) {
                 for (int x = 0; x < SIDE; x++) {
                     boolean lit = (x < SIDE / 2) == (label == 0);
-                    px[r * per + y * SIDE + x] = (float) ((lit ? b : -b) + 0.05 * CounterRng.normal(key, 2 + y * SIDE + x));
+                    double noise = 0.05 * CounterRng.normal(key, 2 + y * SIDE + x);
+                    px[r * per + y * SIDE + x] = (float) ((lit ? b : -b) + noise);
                 }
             }
         }

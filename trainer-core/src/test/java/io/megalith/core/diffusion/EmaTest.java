@@ -37,7 +37,8 @@ class EmaTest {
                 assertThat((double) avg[i]).isCloseTo(start[i] + 0.19, Offset.offset(1e-5));
             }
             Map<String, HostTensor> state = ema.state();
-            assertThat(state).containsKeys("ema.patch.weight", "ema.blocks.0.modulation.bias", "ema.final.linear.weight");
+            assertThat(state).containsKeys("ema.patch.weight", "ema.blocks.0.modulation.bias",
+                    "ema.final.linear.weight");
             Ema restored = new Ema(other, 0.9);
             restored.load(state);
             assertThat(restored.values()).containsExactly(avg);

@@ -81,6 +81,21 @@ class SamplerTest {
     }
 
     @Test
+    void clampingThePredictedX0KeepsSamplesInRange() {
+        long[] labels = {0, 1, 2};
+        NoiseSchedule s = NoiseSchedule.cosine(200);
+        Sampler sampler = new Sampler(s, Prediction.EPSILON, oracle(s, Prediction.EPSILON), 3, VALUES);
+        assertRecovers(sampler.clipped(1.5).ddim(labels, 20, 0.0, 1.0, 7, 0), labels, 1e-3); // x_0 within range
+        float[] squeezed = sampler.clipped(0.5).ddim(labels, 20, 0.0, 1.0, 7, 0);
+        for (int r = 0; r < labels.length; r++) {
+            for (int j = 0; j < VALUES; j++) {
+                double want = Math.max(-0.5, Math.min(0.5, x0(labels[r], j)));
+                assertThat((double) squeezed[r * VALUES + j]).isCloseTo(want, Offset.offset(1e-3));
+            }
+        }
+    }
+
+    @Test
     void ddimTimestepsSpanTheSchedule() {
         assertThat(Sampler.ddimTimesteps(1000, 5)).containsExactly(0, 250, 500, 749, 999);
         assertThat(Sampler.ddimTimesteps(10, 10)).containsExactly(0, 1, 2, 3, 4, 5, 6, 7, 8, 9);

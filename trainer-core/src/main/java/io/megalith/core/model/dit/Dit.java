@@ -102,7 +102,7 @@ public final class Dit extends Module {
         return unpatchify(y, cfg.channels(), cfg.height(), cfg.width(), cfg.patch());
     }
 
-    /** [B, C, H, W] -> [B, T, C p p], patches in row-major order, each flattened as (c, i, j): a conv weight's layout. */
+    /** [B, C, H, W] -> [B, T, C p p], patches row-major, each flattened as (c, i, j): a conv weight's layout. */
     public static PtNDArray patchify(PtNDArray x, int p) {
         long[] s = x.getShape().getShape();
         long b = s[0];

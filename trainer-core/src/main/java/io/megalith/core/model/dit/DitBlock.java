@@ -61,7 +61,7 @@ public final class DitBlock extends Module {
         return Ops.mul(mod[2], h);
     }
 
-    /** gate_mlp * mlp(modulate(norm(x), shift_mlp, scale_mlp)): under tensor parallelism this rank's hidden units' part. */
+    /** gate_mlp * mlp(modulate(norm(x), shift_mlp, scale_mlp)): under tensor parallelism its hidden units' part. */
     public PtNDArray mlpBranch(PtNDArray x, PtNDArray[] mod, ForwardContext ctx) {
         PtNDArray h = mlp.forward(shiftScale.apply(x, mod[3], mod[4]), ctx);
         return Ops.mul(mod[5], h);
