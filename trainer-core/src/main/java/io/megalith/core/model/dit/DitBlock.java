@@ -20,7 +20,6 @@ import io.megalith.core.tensor.Ops;
  * 0 and the block is the identity at init. Names: {@code attn}, {@code mlp}, {@code modulation}.
  */
 public final class DitBlock extends Module {
-    private final LayerSpec spec;
     private final MultiHeadAttention attn;
     private final FeedForward mlp;
     private final ZeroLinear modulation;
@@ -28,7 +27,6 @@ public final class DitBlock extends Module {
 
     public DitBlock(String prefix, LayerSpec spec) {
         super(prefix);
-        this.spec = spec;
         long d = spec.nEmbd();
         this.attn = child(new MultiHeadAttention(childName("attn"), spec, false));
         this.mlp = child(new FeedForward(childName("mlp"), spec));
