@@ -3,6 +3,7 @@ package io.megalith.bench;
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.SingleRankCommunicator;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -46,10 +47,10 @@ public final class ActivationMemoryBench {
         long[] ms = new long[5];
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager,
+            ModelParameters params = GptParts.createParameters(cfg, gpt, manager,
                     new SingleRankCommunicator());
             gpt.initConstants(manager);
-            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), params, data, manager, RankGroups.single())) {
+            try (Trainer trainer = new Trainer(cfg, new GptParts(GptPlan.apply(gpt, Placement.SINGLE), data), params, manager, RankGroups.single())) {
                 for (int s = 0; s < ms.length; s++) {
                     long t0 = System.nanoTime();
                     trainer.step(s);

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.SingleRankCommunicator;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
@@ -96,9 +97,9 @@ public final class CheckpointBench {
             CharTokenizer tok = CharTokenizer.fit(sb.toString());
             TextData data = new TextData(tok, tok.encode(sb.toString()), 0.1, cfg.model().blockSize(), cfg.seed());
             gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, new SingleRankCommunicator());
+            ModelParameters params = GptParts.createParameters(cfg, gpt, manager, new SingleRankCommunicator());
             gpt.initConstants(manager);
-            trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), params, data, manager, RankGroups.single());
+            trainer = new Trainer(cfg, new GptParts(GptPlan.apply(gpt, Placement.SINGLE), data), params, manager, RankGroups.single());
         }
 
         ShardedCheckpointer checkpointer(String runDir, Configuration conf, boolean async) throws Exception {

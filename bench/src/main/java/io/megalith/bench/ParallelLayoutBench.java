@@ -3,6 +3,7 @@ package io.megalith.bench;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -107,9 +108,9 @@ public final class ParallelLayoutBench {
         try (NDManager manager = Torch.newManager()) {
             ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
                     Placement.of(groups, cfg.parallel().sequenceParallel()));
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
+            ModelParameters params = GptParts.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, groups)) {
+            try (Trainer trainer = new Trainer(cfg, new GptParts(gpt, data), params, manager, groups)) {
                 int warmup = 3;
                 for (int s = 0; s < warmup; s++) {
                     trainer.step(s);

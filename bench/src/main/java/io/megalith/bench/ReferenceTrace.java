@@ -1,6 +1,7 @@
 package io.megalith.bench;
 
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.checkpoint.Safetensors;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
@@ -55,7 +56,7 @@ public final class ReferenceTrace {
             write(out.resolve("init.safetensors"), params.toHost());
             Map<String, HostTensor> batches = new LinkedHashMap<>();
             StringBuilder json = new StringBuilder("{\"vocab\": " + tok.vocabSize() + ", \"steps\": [");
-            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(model, Placement.SINGLE), params, data, manager, RankGroups.single())) {
+            try (Trainer trainer = new Trainer(cfg, new GptParts(GptPlan.apply(model, Placement.SINGLE), data), params, manager, RankGroups.single())) {
                 for (int s = 0; s < steps; s++) {
                     Batch b = data.train(s, 0, cfg.train().batchSize());
                     batches.put("x." + s, HostTensor.ofLongs(b.inputs(), b.size(), b.seqLen()));

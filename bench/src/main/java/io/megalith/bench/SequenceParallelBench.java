@@ -7,6 +7,7 @@ import com.sun.jna.Library;
 import com.sun.jna.Native;
 import com.sun.jna.Structure;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -22,7 +23,6 @@ import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.TpLayout;
-import io.megalith.core.train.Trainer;
 import io.megalith.parallel.collective.CommOptions;
 import io.megalith.parallel.collective.GroupCommunicator;
 import io.megalith.parallel.mesh.DeviceMesh;
@@ -180,7 +180,7 @@ public final class SequenceParallelBench {
             var gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
                     new Placement(new TpLayout(tp.rank(), tp.size()), tp, PpLayout.SINGLE,
                             cfg.parallel().sequenceParallel(), null));
-            Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
+            GptParts.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             long[] kept = new long[3];
             long[] keptAfterBackward = new long[3];

@@ -3,6 +3,7 @@ package io.megalith.bench;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -70,7 +71,7 @@ public final class TrainThroughput {
             Gpt model = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
             ParameterStore params = new ParameterStore(model, manager, cfg.seed());
             model.initConstants(manager);
-            Trainer trainer = new Trainer(cfg, GptPlan.apply(model, Placement.SINGLE), params, data, manager, RankGroups.single());
+            Trainer trainer = new Trainer(cfg, new GptParts(GptPlan.apply(model, Placement.SINGLE), data), params, manager, RankGroups.single());
             for (int s = 0; s < warmup; s++) {
                 trainer.step(s);
             }

@@ -96,9 +96,8 @@ public final class ShardedCheckpointer implements AutoCloseable {
     public record Restored(long step, RunState state, byte[] tokenizer) {}
 
     /**
-     * What a checkpoint saves and loads: a trainer's parameters and AdamW state
-     * ({@link io.megalith.core.train.Trainer} for the GPT, {@link io.megalith.core.train.SegmentTrainer} for the other
-     * model families).
+     * What a checkpoint saves and loads: a trainer's parameters and AdamW state ({@code train/Trainer}, whichever
+     * model family it trains).
      */
     public interface Source {
         /** This rank's parameters (its tp slices, this stage's tensors; ZeRO-3: partitioned over dp). */

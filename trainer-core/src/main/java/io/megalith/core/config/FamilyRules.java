@@ -35,9 +35,9 @@ public interface FamilyRules {
         return false;
     }
 
-    /** The highest zero.stage it trains with. */
+    /** The highest zero.stage it trains with (the trainer partitions any model's segments: all of them). */
     default int maxZeroStage() {
-        return 1;
+        return 3;
     }
 
     /** Whether runtime.workers threads may split its micro-batches. */

@@ -73,11 +73,6 @@ final class GptFamily implements ModelFamily {
     }
 
     @Override
-    public int maxZeroStage() {
-        return 3;
-    }
-
-    @Override
     public boolean workerThreads() {
         return true;
     }

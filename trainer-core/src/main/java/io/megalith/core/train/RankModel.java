@@ -35,7 +35,7 @@ public interface RankModel extends AutoCloseable {
     record Evaluation(Map<String, Object> figures, String line, List<String> samples) {}
 
     /** The trainer the run steps and checkpoints. */
-    RunTrainer trainer();
+    Trainer trainer();
 
     /** The parameter every pipeline stage but the first skips in checkpoints (the GPT's tied embedding), or null. */
     default Parameter tiedParameter() {

@@ -45,7 +45,7 @@ public final class TrainingRun implements AutoCloseable {
     private final PrintStream console;
     private final CheckpointStore checkpoints;
     private final RankModel rank;
-    private final RunTrainer trainer;
+    private final Trainer trainer;
     private final ShardedCheckpointer checkpointer;
     private final long startStep;
     private final boolean leader;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -74,10 +75,10 @@ class ExpertCheckpointReshardingTest {
             ParallelGpt parallel = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
                     Placement.of(groups, false));
             Gpt gpt = parallel.model();
-            ModelParameters params = Trainer.createParameters(cfg, parallel, manager, groups);
+            ModelParameters params = GptParts.createParameters(cfg, parallel, manager, groups);
             parallel.initConstants(manager);
             List<Double> losses = new ArrayList<>();
-            try (Trainer trainer = new Trainer(cfg, parallel, params, data, manager, groups);
+            try (Trainer trainer = new Trainer(cfg, new GptParts(parallel, data), params, manager, groups);
                     ShardedCheckpointer ckpt = new ShardedCheckpointer(new CheckpointStore(runDir, new Configuration(), 0),
                             groups, trainer, gpt, cfg.parallel().ep(), cfg.zero().stage(), true, 60_000)) {
                 long start = 0;

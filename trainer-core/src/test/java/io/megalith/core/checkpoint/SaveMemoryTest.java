@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -70,9 +71,9 @@ class SaveMemoryTest {
         try (NDManager manager = Torch.newManager()) {
             ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), data.tokenizer().vocabSize())),
                     Placement.of(groups, false));
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
+            ModelParameters params = GptParts.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, groups);
+            try (Trainer trainer = new Trainer(cfg, new GptParts(gpt, data), params, manager, groups);
                     ShardedCheckpointer ckpt = new ShardedCheckpointer(new CheckpointStore(runDir, new Configuration(), 0),
                             groups, trainer, gpt.model(), 1, cfg.zero().stage(), true, 60_000)) {
                 trainer.step(0);

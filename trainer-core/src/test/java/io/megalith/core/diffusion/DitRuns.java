@@ -3,25 +3,29 @@ package io.megalith.core.diffusion;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.Communicator;
+import io.megalith.comm.RankGroups;
+import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.images.ImageBatch;
 import io.megalith.core.model.dit.Dit;
 import io.megalith.core.model.dit.DitConfig;
+import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
-import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.parallelize.DitPlan;
 import io.megalith.core.parallelize.ParallelDit;
 import io.megalith.core.parallelize.Placement;
+import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.train.PartSource;
+import io.megalith.core.train.Trainer;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Synthetic two-class images and a DiT trained on them through {@link SegmentTrainer}, for the diffusion tests. */
+/** Synthetic two-class images and a DiT trained on them through the {@link Trainer}, for the diffusion tests. */
 final class DitRuns {
     static final int SIDE = 8;
 
@@ -69,23 +73,24 @@ final class DitRuns {
         JniUtils.setNumThreads(1);
         ParallelDit model = DitPlan.apply(new Dit(dit), Placement.tensorParallel(tp));
         Noising noising = new Noising(diffusion, cfg.seed(), dit.nullClass());
-        SegmentTrainer.Data data = (step, first, count) ->
+        PartSource.Rows rows = (step, first, count) ->
                 DiffusionPart.of(model, noising.rows(halves(step, first, count), step, first));
+        List<Segment> plan = model.segments(null, null);
+        RankGroups groups = new RankGroups(dp, tp, new SingleRankCommunicator("pp", 0), null);
         try (NDManager manager = Torch.newManager();
-                ParameterStore store = new ParameterStore(model.model(), manager, cfg.seed());
-                SegmentTrainer trainer = new SegmentTrainer(cfg, store, model.segments(null, null), data, manager, dp,
-                        tp)) {
+                ModelParameters params = Trainer.createParameters(cfg, plan, manager, groups);
+                Trainer trainer = new Trainer(cfg, PartSource.of(plan, rows), params, manager, groups)) {
             if (start != null) {
                 trainer.loadFullParameters(start);
             }
             for (int s = 0; s < steps; s++) {
-                observer.step(s, trainer.step(s).loss(), trainer, store, model.model());
+                observer.step(s, trainer.step(s).loss(), trainer, params, model.model());
             }
         }
     }
 
     interface StepObserver {
-        void step(int step, double loss, SegmentTrainer trainer, ParameterStore store, Dit model);
+        void step(int step, double loss, Trainer trainer, ModelParameters params, Dit model);
     }
 
     /** Random one-rank weights for every parameter of a DiT (the zero-initialised ones too), keyed by name. */

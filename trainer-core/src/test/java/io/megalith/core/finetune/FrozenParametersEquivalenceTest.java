@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.Communicator;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -79,11 +80,11 @@ class FrozenParametersEquivalenceTest {
                     finetune.loraConfig()), Placement.of(counted, false));
             Gpt gpt = parallel.model();
             long trainable = Freezing.apply(gpt.parameters(), finetune);
-            ModelParameters params = Trainer.createParameters(cfg, parallel, manager, counted);
+            ModelParameters params = GptParts.createParameters(cfg, parallel, manager, counted);
             parallel.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             Map<String, HostTensor> grads = Map.of();
-            try (Trainer trainer = new Trainer(cfg, parallel, params, data, manager, counted)) {
+            try (Trainer trainer = new Trainer(cfg, new GptParts(parallel, data), params, manager, counted)) {
                 for (int s = 0; s < STEPS; s++) {
                     losses.add(trainer.step(s).loss());
                     if (s == 0 && cfg.zero().stage() < 2) {

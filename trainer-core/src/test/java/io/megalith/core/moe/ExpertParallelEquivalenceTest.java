@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -72,13 +73,14 @@ class ExpertParallelEquivalenceTest {
             ParallelGpt parallel = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
                     Placement.of(groups, false));
             Gpt gpt = parallel.model();
-            ModelParameters params = Trainer.createParameters(cfg, parallel, manager, groups);
+            ModelParameters params = GptParts.createParameters(cfg, parallel, manager, groups);
             parallel.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             List<Double> norms = new ArrayList<>();
             double dropped = 0;
             long minTokens = Long.MAX_VALUE;
-            try (Trainer trainer = new Trainer(cfg, parallel, params, data, manager, groups)) {
+            GptParts parts = new GptParts(parallel, data);
+            try (Trainer trainer = new Trainer(cfg, parts, params, manager, groups)) {
                 for (int s = 0; s < STEPS; s++) {
                     Trainer.StepStats st = trainer.step(s);
                     losses.add(st.loss());
@@ -87,7 +89,7 @@ class ExpertParallelEquivalenceTest {
                     minTokens = Math.min(minTokens, trainer.moeStats().minExpertTokens());
                 }
                 // evaluation gathers every expert into a one-rank model (a collective over the ep group)
-                double val = trainer.validationLoss(2);
+                double val = parts.validationLoss(trainer, 2);
                 return new Result(losses, norms, trainer.fullParameters(), params.parameters().stream()
                         .mapToLong(Parameter::numel).sum(), dropped, minTokens, val);
             }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -63,12 +64,12 @@ class ThreeDimensionalEquivalenceTest {
         try (NDManager manager = Torch.newManager()) {
             ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
                     Placement.of(groups, false));
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
+            ModelParameters params = GptParts.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             Map<String, HostTensor> grads = null;
             double bubble = 0;
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, groups)) {
+            try (Trainer trainer = new Trainer(cfg, new GptParts(gpt, data), params, manager, groups)) {
                 for (int s = 0; s < STEPS; s++) {
                     losses.add(trainer.step(s).loss());
                     if (s == 0) {

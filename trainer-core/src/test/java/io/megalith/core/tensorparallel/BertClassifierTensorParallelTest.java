@@ -23,7 +23,8 @@ import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.testing.Tolerances;
-import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.train.Part;
+import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
 import java.util.ArrayList;
@@ -55,7 +56,7 @@ class BertClassifierTensorParallelTest {
      * Rows keyed by (step, global row) only; the label follows the tokens, so the task is learnable. With pairs:
      * [CLS] A [SEP] B [SEP] with token types (A and B of varying lengths, then padding), the label following B.
      */
-    static SegmentTrainer.Part rows(ParallelClassifier model, boolean pairs, long step, int first, int count) {
+    static Part rows(ParallelClassifier model, boolean pairs, long step, int first, int count) {
         long[] ids = new long[count * SEQ];
         long[] types = pairs ? new long[count * SEQ] : null;
         long[] labels = new long[count];
@@ -80,7 +81,7 @@ class BertClassifierTensorParallelTest {
                 System.arraycopy(seg, 0, types, i * SEQ, SEQ);
             }
         }
-        return new SegmentTrainer.Part() {
+        return new Part() {
             @Override
             public long scored() {
                 return count;
@@ -97,12 +98,12 @@ class BertClassifierTensorParallelTest {
             }
 
             @Override
-            public double run(ForwardContext ctx, long stepScored, long stepRows,
+            public double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Hooks hooks,
                     SegmentedPass.Recompute recompute, Communicator tp) {
                 float w = (float) count / stepRows;
                 return SegmentedPass.run(model.segments(ids, types, labels, count, SEQ, ctx.manager(), w),
-                        SequenceClassifier.inputIds(ctx.manager(), ids, count, SEQ), ctx, 1f, SegmentedPass.NO_HOOKS,
-                        recompute, tp);
+                        SequenceClassifier.inputIds(ctx.manager(), ids, count, SEQ), ctx, 1f, hooks, recompute,
+                        tp);
             }
         };
     }
@@ -131,7 +132,8 @@ class BertClassifierTensorParallelTest {
         ParallelClassifier model = BertPlan.apply(new SequenceClassifier(bc, LABELS), Placement.tensorParallel(tp));
         try (NDManager manager = Torch.newManager();
                 ParameterStore store = new ParameterStore(model.model(), manager, cfg.seed());
-                SegmentTrainer trainer = new SegmentTrainer(cfg, store, model.segments(null, null, 0, 0, null, 1f),
+                Trainer trainer = FamiliesTensorParallelEquivalenceTest.trainer(cfg, store,
+                        model.segments(null, null, 0, 0, null, 1f),
                         (step, first, count) -> rows(model, pairs, step, first, count), manager, dp, tp)) {
             List<Double> losses = new ArrayList<>();
             Map<String, float[]> grads = new LinkedHashMap<>();

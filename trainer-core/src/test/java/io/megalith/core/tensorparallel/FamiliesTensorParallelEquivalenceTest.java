@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.Communicator;
+import io.megalith.comm.RankGroups;
 import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
@@ -29,7 +30,11 @@ import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.LoopbackRanks;
-import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.family.bert.MlmPart;
+import io.megalith.core.family.seq2seq.TeacherForcedPart;
+import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.train.PartSource;
+import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
 import java.util.ArrayList;
@@ -45,10 +50,10 @@ import org.junit.jupiter.api.Test;
  * within 1e-5 relative and the step-1 gradients of named parameters (gathered from their slices, summed replicas,
  * averaged over data-parallel ranks as the optimizer applies them) within 1e-5 of their largest element.
  */
-class FamiliesTensorParallelEquivalenceTest {
+public class FamiliesTensorParallelEquivalenceTest {
     static final int STEPS = 6;
     static final int SEQ = 12;
-    static final int VOCAB = 30;
+    public static final int VOCAB = 30;
     static final List<String> BERT_CHECKED = List.of("embeddings.word.weight", "embeddings.position.weight",
             "embeddings.ln.weight", "layers.0.attn.qkv.weight", "layers.0.attn.proj.weight", "layers.1.mlp.fc.weight",
             "layers.1.mlp.proj.bias", "layers.1.ln2.weight", "mlm.dense.weight", "mlm.ln.weight", "mlm.bias",
@@ -62,7 +67,7 @@ class FamiliesTensorParallelEquivalenceTest {
 
     enum Family { BERT, BERT_PRE_LN, SEQ2SEQ }
 
-    static MegalithConfig config(int dp, int tp) {
+    public static MegalithConfig config(int dp, int tp) {
         return ConfigLoader.fromYaml("""
                 seed: 3
                 model: {n_layer: 2, n_head: 4, n_embd: 32, block_size: 16, dropout: 0.1, bias: true}
@@ -73,7 +78,7 @@ class FamiliesTensorParallelEquivalenceTest {
     }
 
     /** MLM rows keyed by (step, global row) only, so any cut of the batch sees the same rows and masks. */
-    static MlmBatch bertRows(long step, int first, int count) {
+    public static MlmBatch bertRows(long step, int first, int count) {
         MlmMasking masking = new MlmMasking(VOCAB, 3, 0, 1, 2);
         long[] ids = new long[count * SEQ];
         long[] segs = new long[count * SEQ];
@@ -99,7 +104,7 @@ class FamiliesTensorParallelEquivalenceTest {
     }
 
     /** Reversal rows padded to the task's full lengths (so that shapes, and dropout masks, do not depend on the cut). */
-    static Seq2SeqTask.Batch reversalRows(ReverseDigitsTask task, long step, int first, int count) {
+    public static Seq2SeqTask.Batch reversalRows(ReverseDigitsTask task, long step, int first, int count) {
         return Seq2SeqRun.fixedLength(task, step, first, count); // as a run cuts them
     }
 
@@ -111,7 +116,7 @@ class FamiliesTensorParallelEquivalenceTest {
         try (NDManager manager = Torch.newManager()) {
             Module model;
             List<Segment> plan;
-            SegmentTrainer.Data data;
+            PartSource.Rows data;
             List<String> checked;
             if (family != Family.SEQ2SEQ) {
                 BertConfig bc = new BertConfig(VOCAB, 16, 2, 2, 4, 32, 0.1, true, family == Family.BERT_PRE_LN, true, 0,
@@ -119,7 +124,7 @@ class FamiliesTensorParallelEquivalenceTest {
                 ParallelBert bert = BertPlan.apply(new Bert(bc), placement);
                 model = bert.model();
                 plan = bert.segments(null, null);
-                data = (step, first, count) -> SegmentTrainer.bert(bert, bertRows(step, first, count));
+                data = (step, first, count) -> MlmPart.of(bert, bertRows(step, first, count));
                 checked = new ArrayList<>(BERT_CHECKED);
                 if (family == Family.BERT_PRE_LN) {
                     checked.add("ln_f.weight");
@@ -130,11 +135,11 @@ class FamiliesTensorParallelEquivalenceTest {
                         placement);
                 model = ed.model();
                 plan = ed.segments(null, null).all();
-                data = (step, first, count) -> SegmentTrainer.seq2seq(ed, reversalRows(task, step, first, count));
+                data = (step, first, count) -> TeacherForcedPart.of(ed, reversalRows(task, step, first, count));
                 checked = SEQ2SEQ_CHECKED;
             }
             try (ParameterStore store = new ParameterStore(model, manager, cfg.seed());
-                    SegmentTrainer trainer = new SegmentTrainer(cfg, store, plan, data, manager, dp, tp)) {
+                    Trainer trainer = trainer(cfg, store, plan, data, manager, dp, tp)) {
                 List<Double> losses = new ArrayList<>();
                 Map<String, float[]> grads = new LinkedHashMap<>();
                 for (int s = 0; s < STEPS; s++) {
@@ -150,6 +155,13 @@ class FamiliesTensorParallelEquivalenceTest {
                 return new Result(losses, grads, store.numel());
             }
         }
+    }
+
+    /** The trainer of a segmented model on a rank of {@code dp} x {@code tp}. */
+    static Trainer trainer(MegalithConfig cfg, ModelParameters params, List<Segment> plan, PartSource.Rows rows,
+            NDManager manager, Communicator dp, Communicator tp) {
+        return new Trainer(cfg, PartSource.of(plan, rows), params, manager,
+                new RankGroups(dp, tp, new SingleRankCommunicator("pp", 0), null));
     }
 
     static void assertSame(Result one, Result other, String layout) {

@@ -21,7 +21,9 @@ import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.testing.Tolerances;
-import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.family.bert.MlmPart;
+import io.megalith.core.train.PartSource;
+import io.megalith.core.train.Trainer;
 import io.megalith.core.zero.GradientBuckets;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
@@ -32,7 +34,7 @@ import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link SegmentTrainer} honours frozen parameters: BERT (masked LM + NSP) with its embeddings frozen (the word
+ * {@link Trainer} honours frozen parameters: BERT (masked LM + NSP) with its embeddings frozen (the word
  * embedding is also the tied MLM decoder) trains at DP=2 and TP=2 as on one rank with the same freezing: the losses of
  * 6 steps (relative 1e-5), step-1 gradients of the trainable parameters, final parameters; frozen tensors stay
  * bit-identical and have neither gradient nor AdamW state. Set-up of {@link FamiliesTensorParallelEquivalenceTest}.
@@ -55,11 +57,12 @@ class FrozenBertEquivalenceTest {
             ParallelBert bert = BertPlan.apply(new Bert(bc), Placement.tensorParallel(tp));
             List<Segment> plan = bert.segments(null, null);
             Freezing.apply(bert.model().parameters(), FROZEN_EMBEDDINGS);
-            SegmentTrainer.Data data = (step, first, count) -> SegmentTrainer.bert(bert,
+            PartSource.Rows data = (step, first, count) -> MlmPart.of(bert,
                     FamiliesTensorParallelEquivalenceTest.bertRows(step, first, count));
             // laid out in backward order as a BERT run (family/segment/SegmentRun) does: several buckets, frozen parameters after them
             try (ParameterStore store = new ParameterStore(GradientBuckets.backwardOrder(plan), manager, cfg.seed());
-                    SegmentTrainer trainer = new SegmentTrainer(cfg, store, plan, data, manager, dp, tp)) {
+                    Trainer trainer = FamiliesTensorParallelEquivalenceTest.trainer(cfg, store, plan, data, manager, dp,
+                            tp)) {
                 Map<String, HostTensor> before = trainer.fullParameters();
                 List<Double> losses = new ArrayList<>();
                 Map<String, HostTensor> grads = null;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
@@ -42,7 +43,7 @@ class LoraCheckpointReshardingTest {
         try (NDManager manager = Torch.newManager()) {
             LoraTensorParallelEquivalenceTest.Built b = LoraTensorParallelEquivalenceTest.build(cfg, groups, manager);
             List<Double> losses = new ArrayList<>();
-            try (Trainer trainer = new Trainer(cfg, b.gpt(), b.store(), b.data(), manager, groups);
+            try (Trainer trainer = new Trainer(cfg, new GptParts(b.gpt(), b.data()), b.store(), manager, groups);
                     ShardedCheckpointer ckpt = new ShardedCheckpointer(new CheckpointStore(runDir, new Configuration(), 0),
                             groups, trainer, b.gpt().model(), 1, cfg.zero().stage(), true, 60_000)) {
                 long start = resume ? ckpt.restore(Long.MAX_VALUE).orElseThrow().step() : 0;

@@ -25,7 +25,10 @@ import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.tensorparallel.FamiliesTensorParallelEquivalenceTest.Result;
 import io.megalith.core.testing.LoopbackRanks;
-import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.family.bert.MlmPart;
+import io.megalith.core.family.seq2seq.TeacherForcedPart;
+import io.megalith.core.train.PartSource;
+import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
 import io.megalith.parallel.mesh.ParallelContext;
 import java.util.ArrayList;
@@ -66,14 +69,14 @@ class LoraFamiliesTensorParallelEquivalenceTest {
         try (NDManager manager = Torch.newManager()) {
             Module model;
             List<Segment> plan;
-            SegmentTrainer.Data data;
+            PartSource.Rows data;
             if (bert) {
                 BertConfig bc = new BertConfig(FamiliesTensorParallelEquivalenceTest.VOCAB, 16, 2, 2, 4, 32, 0.1, true,
                         false, true, 0, BERT_LORA);
                 ParallelBert b = BertPlan.apply(new Bert(bc), placement);
                 model = b.model();
                 plan = b.segments(null, null);
-                data = (step, first, count) -> SegmentTrainer.bert(b,
+                data = (step, first, count) -> MlmPart.of(b,
                         FamiliesTensorParallelEquivalenceTest.bertRows(step, first, count));
             } else {
                 ReverseDigitsTask task = new ReverseDigitsTask(2, 6, 0.1, 5);
@@ -81,19 +84,20 @@ class LoraFamiliesTensorParallelEquivalenceTest {
                         new EncoderDecoder(task.modelConfig(2, 2, 4, 32, 0.1).withLora(SEQ2SEQ_LORA)), placement);
                 model = ed.model();
                 plan = ed.segments(null, null).all();
-                data = (step, first, count) -> SegmentTrainer.seq2seq(ed,
+                data = (step, first, count) -> TeacherForcedPart.of(ed,
                         FamiliesTensorParallelEquivalenceTest.reversalRows(task, step, first, count));
             }
             try (ParameterStore store = new ParameterStore(model, manager, cfg.seed())) {
                 int adapted = LoraTensorParallelEquivalenceTest.randomB(store);
                 assertThat(adapted).as("a B per targeted layer").isEqualTo(bert ? 2 * 4 : 2 * 4 + 2 * 7);
-                return train(store, new SegmentTrainer(cfg, store, plan, data, manager, dp, tp), bert, tp.size() > 1);
+                return train(store, FamiliesTensorParallelEquivalenceTest.trainer(cfg, store, plan, data, manager, dp, tp), bert,
+                        tp.size() > 1);
             }
         }
     }
 
     /** 6 steps: their losses, step 1's CHECKED gradients; on a TP rank, the adapters split as the class says. */
-    private static Result train(ParameterStore store, SegmentTrainer trainer, boolean bert, boolean sharded) {
+    private static Result train(ParameterStore store, Trainer trainer, boolean bert, boolean sharded) {
         List<String> checked = bert ? BERT_CHECKED : SEQ2SEQ_CHECKED;
         try (trainer) {
             List<Double> losses = new ArrayList<>();

@@ -10,6 +10,7 @@ import io.megalith.comm.Communicator;
 import io.megalith.comm.ElementType;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.ReduceOp;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
@@ -98,7 +99,7 @@ class LoraTensorParallelEquivalenceTest {
         ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()), LORA),
                 new Placement(new TpLayout(tp.rank(), tp.size()), tp, PpLayout.SINGLE, cfg.parallel().sequenceParallel(),
                         null));
-        ParameterStore store = (ParameterStore) Trainer.createParameters(cfg, gpt, manager, groups);
+        ParameterStore store = (ParameterStore) GptParts.createParameters(cfg, gpt, manager, groups);
         gpt.initConstants(manager);
         assertThat(randomB(store)).as("a B per targeted layer").isEqualTo(2 * 4);
         return new Built(gpt, store, data);
@@ -137,7 +138,8 @@ class LoraTensorParallelEquivalenceTest {
             Map<String, float[]> first = null;
             Map<String, float[]> last = null;
             double validation;
-            try (Trainer trainer = new Trainer(cfg, b.gpt(), b.store(), b.data(), manager, groups)) {
+            GptParts parts = new GptParts(b.gpt(), b.data());
+            try (Trainer trainer = new Trainer(cfg, parts, b.store(), manager, groups)) {
                 for (int s = 0; s < STEPS; s++) {
                     Trainer.StepStats stats = trainer.step(s);
                     losses.add(stats.loss());
@@ -151,7 +153,7 @@ class LoraTensorParallelEquivalenceTest {
                         }
                     }
                 }
-                validation = trainer.validationLoss(2); // on the gathered one-rank model: adapters included
+                validation = parts.validationLoss(trainer, 2); // on the gathered one-rank model: adapters included
             }
             Probe unmerged = probe(b, groups.tensorParallel());
             Lora.mergeInPlace(b.gpt().model());

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -68,11 +69,11 @@ class SequenceParallelEquivalenceTest {
         try (NDManager manager = Torch.newManager()) {
             ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
                     Placement.of(groups, cfg.parallel().sequenceParallel()));
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, groups.dataParallel());
+            ModelParameters params = GptParts.createParameters(cfg, gpt, manager, groups.dataParallel());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             Map<String, HostTensor> grads = null;
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, groups)) {
+            try (Trainer trainer = new Trainer(cfg, new GptParts(gpt, data), params, manager, groups)) {
                 for (int s = 0; s < STEPS; s++) {
                     losses.add(trainer.step(s).loss());
                     if (s == 0) {

@@ -9,6 +9,7 @@ import io.megalith.comm.ElementType;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.ReduceOp;
 import io.megalith.comm.SingleRankCommunicator;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
@@ -82,12 +83,12 @@ class TensorParallelEquivalenceTest {
         try (NDManager manager = Torch.newManager()) {
             ParallelGpt gpt = GptPlan.apply(new Gpt(GptConfig.from(cfg.model(), tok.vocabSize())),
                     Placement.tensorParallel(tp));
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, dp);
+            ModelParameters params = GptParts.createParameters(cfg, gpt, manager, dp);
             gpt.initConstants(manager);
             Map<String, float[]> grads = firstGradients(cfg, gpt, (ParameterStore) params, data, manager, tp);
             List<Double> losses = new ArrayList<>();
             RankGroups groups = new RankGroups(dp, tp, new SingleRankCommunicator("pp", 0), null);
-            try (Trainer trainer = new Trainer(cfg, gpt, params, data, manager, groups)) {
+            try (Trainer trainer = new Trainer(cfg, new GptParts(gpt, data), params, manager, groups)) {
                 for (int s = 0; s < STEPS; s++) {
                     losses.add(trainer.step(s).loss());
                 }

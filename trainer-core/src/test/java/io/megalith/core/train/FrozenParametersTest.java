@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
 import io.megalith.comm.RankGroups;
 import io.megalith.comm.SingleRankCommunicator;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
@@ -83,12 +84,12 @@ class FrozenParametersTest {
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = build.apply(GptConfig.from(cfg.model(), data.tokenizer().vocabSize()));
             long trainable = Freezing.apply(gpt.parameters(), finetune);
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager, new io.megalith.comm
+            ModelParameters params = GptParts.createParameters(cfg, gpt, manager, new io.megalith.comm
                     .SingleRankCommunicator());
             gpt.initConstants(manager);
             Map<String, HostTensor> before = params.toHost();
             List<Double> losses = new ArrayList<>();
-            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), params, data, manager, RankGroups.single())) {
+            try (Trainer trainer = new Trainer(cfg, new GptParts(GptPlan.apply(gpt, Placement.SINGLE), data), params, manager, RankGroups.single())) {
                 for (int s = 0; s < steps; s++) {
                     losses.add(trainer.step(s).loss());
                 }
@@ -224,11 +225,11 @@ class FrozenParametersTest {
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), data.tokenizer().vocabSize()));
             Freezing.apply(gpt.parameters(), FREEZE_EMBEDDING_AND_FIRST_BLOCK);
-            ModelParameters params = Trainer.createParameters(cfg, gpt, manager,
+            ModelParameters params = GptParts.createParameters(cfg, gpt, manager,
                     new SingleRankCommunicator());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
-            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), params, data, manager, RankGroups.single());
+            try (Trainer trainer = new Trainer(cfg, new GptParts(GptPlan.apply(gpt, Placement.SINGLE), data), params, manager, RankGroups.single());
                     ShardedCheckpointer ckpt = new ShardedCheckpointer(new CheckpointStore(dir, new Configuration(), 0),
                             RankGroups.single(), trainer, gpt, 1, cfg.zero().stage(), false, 60_000)) {
                 long start = 0;

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.generate.Generator;
@@ -37,19 +38,20 @@ class NoLeakTest {
                 Gpt gpt = new Gpt(GptConfig.from(cfg.model(), data.tokenizer().vocabSize()));
                 ParameterStore store = new ParameterStore(gpt, root, cfg.seed());
                 gpt.initConstants(root);
-                try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), store, data, root, RankGroups.single())) {
+                GptParts parts = new GptParts(GptPlan.apply(gpt, Placement.SINGLE), data);
+                try (Trainer trainer = new Trainer(cfg, parts, store, root, RankGroups.single())) {
                     Generator gen = new Generator(gpt, root);
                     long[][] prompt = {{1, 2, 10, 3, 4, 11}};
                     for (int s = 0; s < 5; s++) {
                         trainer.step(s);
                     }
-                    trainer.validationLoss(2);
+                    parts.validationLoss(trainer, 2);
                     gen.generate(prompt, 3, 0, 0, 0, true);
                     int before = ((BaseNDManager) root).getManagedArrays().size();
                     for (int s = 5; s < 45; s++) {
                         trainer.step(s);
                         if (s % 10 == 0) {
-                            trainer.validationLoss(2);
+                            parts.validationLoss(trainer, 2);
                             gen.generate(prompt, 3, 0, 0, 0, true);
                             gen.generate(prompt, 3, 1.0, 5, s, false);
                         }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -60,11 +61,11 @@ class DataParallelEquivalenceTest {
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
             // laid out in backward order (many small buckets, reduced while backward runs), partitioned from stage 2
-            ModelParameters store = Trainer.createParameters(cfg, gpt, manager, ctx.dataParallel());
+            ModelParameters store = GptParts.createParameters(cfg, gpt, manager, ctx.dataParallel());
             gpt.initConstants(manager);
             List<Double> losses = new ArrayList<>();
             List<Double> norms = new ArrayList<>();
-            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), store, data, manager, RankGroups.dataParallelOnly(ctx.dataParallel()))) {
+            try (Trainer trainer = new Trainer(cfg, new GptParts(GptPlan.apply(gpt, Placement.SINGLE), data), store, manager, RankGroups.dataParallelOnly(ctx.dataParallel()))) {
                 for (int s = 0; s < STEPS; s++) {
                     Trainer.StepStats st = trainer.step(s);
                     losses.add(st.loss());

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDManager;
 import io.megalith.comm.RankGroups;
+import io.megalith.core.family.gpt.GptParts;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.TextData;
@@ -93,12 +94,12 @@ class ZeroMemoryTest {
         Tokenizer tok = data.tokenizer();
         try (NDManager manager = Torch.newManager()) {
             Gpt gpt = new Gpt(GptConfig.from(cfg.model(), tok.vocabSize()));
-            ModelParameters store = Trainer.createParameters(cfg, gpt, manager, ctx.dataParallel());
+            ModelParameters store = GptParts.createParameters(cfg, gpt, manager, ctx.dataParallel());
             gpt.initConstants(manager);
             long theory = theory(gpt, stage);
             long[] direct = new long[STEPS];
             Held early = null;
-            try (Trainer trainer = new Trainer(cfg, GptPlan.apply(gpt, Placement.SINGLE), store, data, manager, RankGroups.dataParallelOnly(ctx.dataParallel()))) {
+            try (Trainer trainer = new Trainer(cfg, new GptParts(GptPlan.apply(gpt, Placement.SINGLE), data), store, manager, RankGroups.dataParallelOnly(ctx.dataParallel()))) {
                 for (int s = 0; s < STEPS; s++) {
                     trainer.step(s);
                     ctx.dataParallel().barrier(); // both ranks between steps: nothing of a step is in flight

@@ -25,7 +25,8 @@ import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.HostTensor;
-import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.train.Part;
+import io.megalith.core.train.Trainer;
 import io.megalith.core.train.TrainingRun;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -39,7 +40,7 @@ import org.apache.hadoop.conf.Configuration;
 /**
  * BERT sequence classification as a {@link TrainingRun} task ({@code model.family: bert}, {@code data.task:
  * classify | speakers}): the labeled data (texts or sentence pairs), a {@link SequenceClassifier} for this rank of
- * the tensor-parallel group, its segments for {@link SegmentTrainer} (the loss a mean over the step's sequences, any
+ * the tensor-parallel group, its segments for the {@link Trainer} (the loss a mean over the step's sequences, any
  * dp cut alike), the base weights of {@code checkpoint.init_from} (a {@code megalith train} BERT run: its tokenizer,
  * so token ids match, and every backbone tensor; the classifier head and LoRA adapters stay at their init) and the
  * held-out evaluation.
@@ -149,10 +150,10 @@ public final class BertClassification {
         return parallel.segments(null, null, 0, 0, null, 1f);
     }
 
-    /** Global rows [first, first + count) of a step as a {@link SegmentTrainer} part. */
-    public SegmentTrainer.Part part(long step, int first, int count) {
+    /** Global rows [first, first + count) of a step as a {@link Part}. */
+    public Part part(long step, int first, int count) {
         ClassificationData.Batch b = data.train(step, first, count);
-        return new SegmentTrainer.Part() {
+        return new Part() {
             @Override
             public long scored() {
                 return b.batch(); // one label per sequence
@@ -169,14 +170,14 @@ public final class BertClassification {
             }
 
             @Override
-            public double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Recompute recompute,
-                    Communicator tp) {
+            public double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Hooks hooks,
+                    SegmentedPass.Recompute recompute, Communicator tp) {
                 // a mean over the step's sequences: this part's mean weighted by its share of them
                 float w = (float) ((double) b.batch() / stepRows);
                 NDManager m = ctx.manager();
                 return SegmentedPass.run(parallel.segments(b.ids(), b.segments(), b.labels(), b.batch(), b.seqLen(), m, w),
-                        SequenceClassifier.inputIds(m, b.ids(), b.batch(), b.seqLen()), ctx, 1f,
-                        SegmentedPass.NO_HOOKS, recompute, tp);
+                        SequenceClassifier.inputIds(m, b.ids(), b.batch(), b.seqLen()), ctx, 1f, hooks, recompute,
+                        tp);
             }
         };
     }
@@ -186,7 +187,7 @@ public final class BertClassification {
      * but the classifier head and LoRA adapters comes from the base, which must hold it with the same shape; the
      * base's NSP head is ignored. Returns how many tensors were loaded (0 without init_from).
      */
-    public int loadBase(SegmentTrainer trainer) {
+    public int loadBase(Trainer trainer) {
         if (base == null) {
             return 0;
         }

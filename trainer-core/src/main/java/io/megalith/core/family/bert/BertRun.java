@@ -23,7 +23,7 @@ import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.CounterRng;
 import io.megalith.core.tensor.HostTensor;
-import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.train.PartSource;
 import io.megalith.core.train.outputs.LoraCheck;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -67,7 +67,7 @@ public final class BertRun extends SegmentRun {
                 m.nEmbd(), m.dropout(), m.bias(), m.preLn(), m.nsp(), specials, cfg.finetune().loraConfig());
         ParallelBert bert = BertPlan.apply(new Bert(bertConfig), placement);
         List<Segment> segments = bert.segments(null, null);
-        SegmentTrainer.Data parts = (step, first, count) -> SegmentTrainer.bert(bert, mlmRows(
+        PartSource.Rows parts = (step, first, count) -> MlmPart.of(bert, mlmRows(
                 text.train(step, first, count), m.nsp() ? text.train(step, MlmRows.OTHER + first, count) : null,
                 CounterRng.key(CounterRng.key(cfg.seed(), "mlm"), step), first));
         Freezing.apply(bert.model().parameters(), cfg.finetune()); // adapters were built; freeze what it does not train

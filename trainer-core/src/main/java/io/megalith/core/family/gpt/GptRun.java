@@ -69,6 +69,7 @@ public final class GptRun implements RankModel {
     private final TrainingData data;
     private final Gpt model;
     private final ModelParameters params;
+    private final GptParts parts; // the model and its data as the trainer runs them
     private final Trainer trainer;
     private final BaseRun base; // checkpoint.init_from as a run directory, else null
 
@@ -119,9 +120,10 @@ public final class GptRun implements RankModel {
         }
         // laid out in the order backward completes gradients (buckets reduced while backward runs), and
         // partitioned over the data-parallel group from ZeRO stage 2
-        this.params = Trainer.createParameters(cfg, parallel, manager, groups);
+        this.params = GptParts.createParameters(cfg, parallel, manager, groups);
         parallel.initConstants(manager);
-        this.trainer = new Trainer(cfg, parallel, params, data, manager, groups);
+        this.parts = new GptParts(parallel, data);
+        this.trainer = new Trainer(cfg, parts, params, manager, groups);
     }
 
     public Gpt model() {
@@ -239,9 +241,9 @@ public final class GptRun implements RankModel {
      */
     @Override
     public Evaluation evaluate(long step, Double loss, boolean last) {
-        return trainer.withFullModel(full -> {
+        return parts.withFullModel(trainer, full -> {
             Map<String, Object> rec = new LinkedHashMap<>();
-            double val = trainer.validationLoss(full, cfg.train().evalBatches());
+            double val = parts.validationLoss(trainer, full, cfg.train().evalBatches());
             rec.put("val_loss", val);
             if (data instanceof PairsData pairs) {
                 rec.put("answer_loss", val); // the validation loss of the pairs task is on held-out answers only

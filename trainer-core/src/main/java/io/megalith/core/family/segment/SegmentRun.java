@@ -6,17 +6,17 @@ import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.nn.Module;
-import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.RankModel;
-import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.train.PartSource;
+import io.megalith.core.train.Trainer;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.outputs.LoraCheck;
 import io.megalith.core.train.report.StepLines;
 import io.megalith.core.train.report.StepReport;
-import io.megalith.core.zero.GradientBuckets;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -27,14 +27,14 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * What the families trained by {@link SegmentTrainer} share as the part of a {@link TrainingRun} on one rank of a
+ * What the families whose model is a list of segments share as the part of a {@link TrainingRun} on one rank of a
  * data- and tensor-parallel layout (BERT: {@code family/bert/BertRun}, the encoder-decoder:
- * {@code family/seq2seq/Seq2SeqRun}): the parameter store over the model's segments (DP gradient sums, TP segments
- * with vocab-parallel embedding and loss), the trainer, the checkpoint's training state (holding {@code
+ * {@code family/seq2seq/Seq2SeqRun}): the parameters over the model's segments (DP gradient sums, ZeRO 0-3, TP
+ * segments with vocab-parallel embedding and loss), the {@link Trainer}, the checkpoint's training state (holding {@code
  * model.family} and the model's shape: a run resumes from any dp x tp layout, refusing one of another model), console
  * step lines, the leader's evaluation of the gathered parameters and the LoRA outputs ({@link LoraCheck}'s adapters,
  * with every other tensor that trained, and merged model). A family builds its model and segments, then calls
- * {@link #train}. Not yet: pipeline parallelism, ZeRO 2/3.
+ * {@link #train}. Not yet: pipeline parallelism.
  */
 public abstract class SegmentRun implements RankModel {
     protected final MegalithConfig cfg;
@@ -43,8 +43,8 @@ public abstract class SegmentRun implements RankModel {
     protected final NDManager manager;
     private final Set<String> trained = new HashSet<>(); // names of the parameters that train
     private String shape; // the model's shape (no dropout): a resume must find the same
-    private ParameterStore store;
-    private SegmentTrainer trainer;
+    private ModelParameters store;
+    private Trainer trainer;
 
     protected SegmentRun(Context c) {
         this.cfg = c.cfg();
@@ -56,25 +56,25 @@ public abstract class SegmentRun implements RankModel {
 
     /**
      * The end of a family's constructor: {@code module} built by its plan into {@code segments}, its frozen
-     * parameters already marked (the store's layout holds only what trains); checks a checkpoint to resume from.
+     * parameters already marked (the layout holds only what trains); {@code parts} give a step's rows; checks a
+     * checkpoint to resume from.
      */
-    protected final void train(Module module, List<Segment> segments, SegmentTrainer.Data parts, String shape,
+    protected final void train(Module module, List<Segment> segments, PartSource.Rows parts, String shape,
             Context c) throws IOException {
         this.shape = shape;
         module.parameters().stream().filter(p -> !p.frozen()).forEach(p -> trained.add(p.name()));
-        this.store = new ParameterStore(GradientBuckets.backwardOrder(segments), manager, cfg.seed());
+        this.store = Trainer.createParameters(cfg, segments, manager, c.groups());
         if (store.parameters().size() != module.parameters().size()) {
             throw new IllegalStateException("the segments do not cover every parameter of the model");
         }
-        this.trainer = new SegmentTrainer(cfg, store, segments, parts, manager, c.groups().dataParallel(),
-                c.groups().tensorParallel());
+        this.trainer = new Trainer(cfg, PartSource.of(segments, parts), store, manager, c.groups());
         if (c.latest().isPresent()) {
             checkCompatible(c.latest().get());
         }
     }
 
     @Override
-    public SegmentTrainer trainer() {
+    public Trainer trainer() {
         return trainer;
     }
 

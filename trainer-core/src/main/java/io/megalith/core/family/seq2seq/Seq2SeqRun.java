@@ -11,7 +11,7 @@ import io.megalith.core.parallelize.ParallelEncoderDecoder;
 import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.HostTensor;
-import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.train.PartSource;
 import io.megalith.core.train.outputs.LoraCheck;
 import io.megalith.core.train.task.Seq2SeqRunTask;
 import java.io.IOException;
@@ -41,10 +41,11 @@ public final class Seq2SeqRun extends SegmentRun {
                 sc.nDecoderLayer(), sc.nHead(), sc.nEmbd(), 0, sc.bias(), sc.padId(), sc.bosId(), sc.eosId(), sc.lora())
                 .toString();
         List<Segment> segments = parallel.segments(null, null).all();
-        SegmentTrainer.Data parts = (step, first, count) -> SegmentTrainer.seq2seq(parallel,
+        PartSource.Rows parts = (step, first, count) -> TeacherForcedPart.of(parallel,
                 fixedLength(task, step, first, count));
         Freezing.apply(model.parameters(), cfg.finetune()); // adapters were built; freeze what it does not train
         train(model, segments, parts, shape, c);
+        model.initConstants(manager); // ZeRO-3 gathers the embedding only inside its segments
     }
 
     /** What the checkpoint stores as tokenizer: the task's vocabulary (the reversal's is fixed). */

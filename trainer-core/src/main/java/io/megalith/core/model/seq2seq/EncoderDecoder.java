@@ -131,13 +131,21 @@ public final class EncoderDecoder extends Module {
         return Ops.crossEntropy(Ops.reshape(logits, -1, cfg.vocabSize()), tg.safe(), tg.mask(), tg.counted());
     }
 
-    /** Rows [past, past+t) and columns [0, past+t) of the causal bias. */
-    public PtNDArray causalBias(long past, long t) {
+    /**
+     * Creates the causal bias in {@code manager} ahead of use: needed when the parameters are not all resident between
+     * segments (ZeRO-3), else it is made on first use beside the shared embedding.
+     */
+    public void initConstants(NDManager manager) {
         if (causal == null) {
-            PtNDArray c = AttentionMask.causal(shared.weight().value().getManager(), cfg.maxTargetLen());
+            PtNDArray c = AttentionMask.causal(manager, cfg.maxTargetLen());
             NDScope.unregister(c);
             causal = c;
         }
+    }
+
+    /** Rows [past, past+t) and columns [0, past+t) of the causal bias. */
+    public PtNDArray causalBias(long past, long t) {
+        initConstants(causal == null ? shared.weight().value().getManager() : null);
         return Ops.slice(Ops.slice(causal, 0, past, past + t), 1, 0, past + t);
     }
 
