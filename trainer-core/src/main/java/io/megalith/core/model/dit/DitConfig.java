@@ -1,0 +1,53 @@
+package io.megalith.core.model.dit;
+
+import io.megalith.core.lora.LoraConfig;
+import io.megalith.core.model.transformer.LayerSpec;
+
+/**
+ * The shape of a DiT: images [channels, height, width] cut into {@code patch} x {@code patch} patches (tokens),
+ * {@code nLayer} blocks of width {@code nEmbd} with {@code nHead} heads, {@code classes} labels (the class table has
+ * one more row, the null class {@code classes}, for classifier-free guidance) and a sinusoidal timestep embedding of
+ * {@code frequencies} components (256 in the paper) over {@code timesteps} diffusion steps.
+ */
+public record DitConfig(int channels, int height, int width, int patch, int nLayer, int nHead, int nEmbd, int classes,
+        int frequencies) {
+    public DitConfig {
+        if (height % patch != 0 || width % patch != 0) {
+            throw new IllegalArgumentException("image " + height + "x" + width + " not divisible by patch " + patch);
+        }
+        if (nEmbd % nHead != 0) {
+            throw new IllegalArgumentException("n_embd " + nEmbd + " not divisible by n_head " + nHead);
+        }
+        if (nEmbd % 4 != 0) {
+            throw new IllegalArgumentException("n_embd " + nEmbd + " not divisible by 4 (2-D sin-cos positions)");
+        }
+        if (frequencies % 2 != 0) {
+            throw new IllegalArgumentException("timestep frequencies must be even, got " + frequencies);
+        }
+    }
+
+    /** The paper's 256 timestep frequencies. */
+    public DitConfig(int channels, int height, int width, int patch, int nLayer, int nHead, int nEmbd, int classes) {
+        this(channels, height, width, patch, nLayer, nHead, nEmbd, classes, 256);
+    }
+
+    /** Patches per image: the sequence length. */
+    public int tokens() {
+        return (height / patch) * (width / patch);
+    }
+
+    /** Values of one patch: C p p. */
+    public int patchValues() {
+        return channels * patch * patch;
+    }
+
+    /** The null class: the label of an unconditional row. */
+    public int nullClass() {
+        return classes;
+    }
+
+    /** Pre-LN-shaped layers without dropout or LoRA; residual projections scaled by the depth as in GPT-2. */
+    public LayerSpec layerSpec() {
+        return new LayerSpec(nEmbd, nHead, 0.0, true, true, nLayer, LoraConfig.NONE);
+    }
+}
