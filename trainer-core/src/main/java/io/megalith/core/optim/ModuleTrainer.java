@@ -19,10 +19,11 @@ import java.util.function.Function;
 import java.util.function.Predicate;
 
 /**
- * Single-rank training of any {@link Module} whose loss a function computes: the loop of the encoder and
- * encoder-decoder families and of fine-tuning (frozen layers, LoRA adapters), with the conventions of
- * the distributed trainers ({@code train/Trainer}: one flat parameter buffer, the exact AdamW, global-norm clipping, nanoGPT's schedule,
- * counter-based dropout keyed by step) but none of its parallelism.
+ * Single-rank training of any {@link Module} whose loss a function computes (frozen layers, LoRA adapters), with the
+ * conventions of the distributed trainers ({@code train/Trainer}: one flat parameter buffer, the exact AdamW,
+ * global-norm clipping, nanoGPT's schedule, counter-based dropout keyed by step) but none of its parallelism. No
+ * model family trains through it (they all train through {@code train/TrainingRun}); it is the loop of the speaker
+ * experiment ({@code finetune/SpeakerExperiment}) and the tests' independent one-rank reference.
  *
  * <p>Frozen parameters: the store lays out the trainable parameters first (decayed, then not) and the frozen
  * ones after them; the optimizer's state covers the trainable prefix only, and frozen parameters do not require

@@ -87,6 +87,14 @@ public final class Seq2SeqRun extends SegmentRun {
         return new Evaluation(ev, line, samples);
     }
 
+    /**
+     * Exact match of {@code full} (this run's {@code fullParameters()}) on data.eval_pairs held-out examples, decoded
+     * greedily ({@code beams} 1) or by beam search; {@code samples}, if given, gets decoded examples.
+     */
+    public double exactMatch(Map<String, HostTensor> full, int beams, List<String> samples) {
+        return Seq2SeqEvaluation.exactMatch(modelConfig, task, cfg.data().evalPairs(), full, beams, manager, samples);
+    }
+
     /** The adapters (with every other tensor that trained) and the merged model. */
     @Override
     protected LoraCheck.Outputs loraOutputs() {

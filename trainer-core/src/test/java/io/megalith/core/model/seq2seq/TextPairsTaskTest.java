@@ -2,14 +2,17 @@ package io.megalith.core.model.seq2seq;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import ai.djl.ndarray.NDManager;
-import io.megalith.core.optim.ModuleTrainer;
-import io.megalith.core.tensor.Torch;
+import io.megalith.core.config.ConfigLoader;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.family.seq2seq.Seq2SeqRun;
+import io.megalith.core.train.TrainingRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import org.apache.hadoop.conf.Configuration;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -59,19 +62,32 @@ class TextPairsTaskTest {
         assertThat(t.targets()[t.expected(0).length]).isEqualTo(Seq2SeqTask.EOS);
     }
 
-    /** A tiny model learns the pairs of a file; held-out exact match of beam-search decoding. */
+    /**
+     * A tiny model learns the pairs of a file through the family's training run (launch.master inprocess); held-out
+     * exact match of beam-search decoding.
+     */
     @Test
     void tinyModelLearnsPairsFromAFile() throws Exception {
         Path file = write(3000);
-        Torch.load(1);
-        try (NDManager root = Torch.newManager()) {
-            int steps = 300;
-            Seq2SeqTraining.Settings s = new Seq2SeqTraining.Settings(7, "pairs", file.toString(), 0, 0, 0.1, 1, 1, 2, 32,
-                    0.0, steps, 32, new ModuleTrainer.Settings(3e-3, 3e-4, 20, steps, 0.01, 0.9, 0.99, 1e-8, 1.0), 0, 200,
-                    3); // evaluated with beam search (3 beams): hypotheses that end in EOS on a trained model
-            Seq2SeqTraining.Result r = Seq2SeqTraining.run(s, root, System.out);
-            r.samples().forEach(System.out::println);
-            assertThat(r.exactMatch()).isGreaterThan(0.8);
+        MegalithConfig cfg = ConfigLoader.fromYaml("""
+                seed: 7
+                run: {dir: "%s", name: tiny-pairs}
+                model: {family: encoder_decoder, n_encoder_layer: 1, n_decoder_layer: 1, n_head: 2, n_embd: 32,
+                        dropout: 0.0}
+                data: {task: pairs, path: "%s", held_out_fraction: 0.1, eval_pairs: 200}
+                train: {max_steps: 300, batch_size: 32, lr: 3.0e-3, min_lr: 3.0e-4, warmup_steps: 20,
+                        weight_decay: 0.01, beta2: 0.99, grad_clip: 1.0, eval_every: 0}
+                checkpoint: {every: 0}
+                runtime: {threads: 1}
+                """.formatted(dir.resolve("run"), file), List.of(), "tiny pairs");
+        try (TrainingRun run = ModelFamilies.of(cfg).newInProcessRun(cfg, new Configuration(), System.out)) {
+            run.run();
+            List<String> samples = new ArrayList<>();
+            // evaluated with beam search (3 beams): hypotheses that end in EOS on a trained model
+            double exactMatch = ((Seq2SeqRun) run.rankModel()).exactMatch(run.fullParameters(), 3, samples);
+            samples.forEach(System.out::println);
+            System.out.printf("exact match %.1f%% (3 beams)%n", 100 * exactMatch);
+            assertThat(exactMatch).isGreaterThan(0.8);
         }
     }
 }
