@@ -81,7 +81,15 @@ public final class VitRun extends SegmentRun {
 
     /** Global rows [first, first + count) of a step as a {@link SegmentTrainer} part. */
     private SegmentTrainer.Part part(long step, int first, int count) {
-        ImageBatch b = data.train(step, first, count);
+        return part(parallel, data.train(step, first, count));
+    }
+
+    /**
+     * Images {@code b} as a {@link SegmentTrainer} part of {@code model}'s chain: the step's loss is the mean
+     * cross-entropy over all its images, so this part's mean is weighted by its share of them.
+     */
+    public static SegmentTrainer.Part part(ParallelVit model, ImageBatch b) {
+        VitConfig shape = model.model().config();
         long[] labels = new long[b.rows()];
         for (int i = 0; i < labels.length; i++) {
             labels[i] = b.labels()[i];
@@ -94,7 +102,7 @@ public final class VitRun extends SegmentRun {
 
             @Override
             public long tokens() {
-                return (long) b.rows() * vitConfig.tokens();
+                return (long) b.rows() * shape.tokens();
             }
 
             @Override
@@ -105,10 +113,9 @@ public final class VitRun extends SegmentRun {
             @Override
             public double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Recompute recompute,
                     Communicator tp) {
-                // a mean over the step's images: this part's mean weighted by its share of them
                 float w = (float) ((double) b.rows() / stepRows);
-                return SegmentedPass.run(parallel.segments(labels, ctx.manager(), w),
-                        Vit.pixels(ctx.manager(), b.pixels(), b.rows(), vitConfig), ctx, 1f, SegmentedPass.NO_HOOKS,
+                return SegmentedPass.run(model.segments(labels, ctx.manager(), w),
+                        Vit.pixels(ctx.manager(), b.pixels(), b.rows(), shape), ctx, 1f, SegmentedPass.NO_HOOKS,
                         recompute, tp);
             }
         };
