@@ -7,9 +7,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Images made in the test (until the image reader lands): class k of {@code classes} is a bright horizontal band at
- * rows [k h / classes, (k + 1) h / classes) of every channel over normal(0, 0.5) noise, so a small ViT learns it in a
- * few dozen steps. Training row i of step s is a pure function of (seed, s, i); held-out image j of (seed, j).
+ * Images made in the test (until the image reader lands): class k (of at most 4) is a texture, +-1 pixels in
+ * horizontal stripes, vertical stripes, a checkerboard or flat 0, over normal(0, 0.5) noise: every patch of 2 x 2 or
+ * more shows the class, so a small ViT learns it in a few dozen steps. Training row i of step s is a pure function of
+ * (seed, s, i); held-out image j of (seed, j).
  */
 public final class SyntheticImages implements ImageData {
     private final int channels;
@@ -19,6 +20,9 @@ public final class SyntheticImages implements ImageData {
     private final long heldOut;
 
     public SyntheticImages(int channels, int size, int classes, long heldOut, long seed) {
+        if (classes > 4) {
+            throw new IllegalArgumentException("at most 4 texture classes");
+        }
         this.channels = channels;
         this.size = size;
         this.classes = classes;
@@ -50,7 +54,7 @@ public final class SyntheticImages implements ImageData {
     public List<String> classNames() {
         List<String> names = new ArrayList<>();
         for (int k = 0; k < classes; k++) {
-            names.add("band" + k);
+            names.add(List.of("horizontal", "vertical", "checkerboard", "flat").get(k));
         }
         return names;
     }
@@ -93,10 +97,9 @@ public final class SyntheticImages implements ImageData {
             labels[i] = label;
             for (int c = 0; c < channels; c++) {
                 for (int y = 0; y < size; y++) {
-                    boolean band = y * classes / size == label;
                     for (int x = 0; x < size; x++) {
                         int at = (c * size + y) * size + x;
-                        pixels[i * per + at] = (band ? 1f : -0.3f) + 0.5f * (float) CounterRng.normal(keys[i], at);
+                        pixels[i * per + at] = texture(label, y, x) + 0.5f * (float) CounterRng.normal(keys[i], at);
                     }
                 }
             }
@@ -104,8 +107,17 @@ public final class SyntheticImages implements ImageData {
         return new ImageBatch(pixels, labels, n, channels, size, size);
     }
 
+    private static float texture(int label, int y, int x) {
+        return switch (label) {
+            case 0 -> y % 2 == 0 ? 1f : -1f;
+            case 1 -> x % 2 == 0 ? 1f : -1f;
+            case 2 -> (x + y) % 2 == 0 ? 1f : -1f;
+            default -> 0f;
+        };
+    }
+
     @Override
     public String describe() {
-        return "synthetic bands " + channels + "x" + size + "x" + size + ", " + classes + " classes";
+        return "synthetic textures " + channels + "x" + size + "x" + size + ", " + classes + " classes";
     }
 }
