@@ -133,7 +133,12 @@ class VitRunTest {
         ModelFamilies.VIT.checkConfig(TinyRuns.addition(tmp), c);
         assertThat(c.problems()).anyMatch(p -> p.startsWith("data.task: model.family vit classifies images"));
         assertThat(ModelFamilies.VIT.parameterCount(cfg.model(), 0)).as("the dry run's count, 28x28x1 and 10 classes")
-                .isGreaterThan(0);
+                .isEqualTo(VitEvaluation.parameterCount(new VitConfig(28, 28, 1, 2, 10, 2, 4, 32, 0, true,
+                        VitConfig.Pool.CLS, VitConfig.Positions.LEARNED)));
+        MegalithConfig sized = vitConfig(tmp, "model.image_size=8", "model.channels=3", "model.classes=4",
+                "model.pool=mean", "model.pos_emb=sincos", "model.bias=false");
+        assertThat(ModelFamilies.VIT.parameterCount(sized.model(), 0)).isEqualTo(VitEvaluation.parameterCount(
+                new VitConfig(8, 8, 3, 2, 4, 2, 4, 32, 0, false, VitConfig.Pool.MEAN, VitConfig.Positions.SINCOS)));
         assertThatThrownBy(() -> ModelFamilies.VIT.loadTrained(tmp.toString(), TinyRuns.CONF, 1))
                 .hasMessageContaining("an image classifier does not generate");
         assertThatThrownBy(() -> ConfigLoader.fromYaml("run: {dir: x}", List.of("model.pool=max"), "t"))
