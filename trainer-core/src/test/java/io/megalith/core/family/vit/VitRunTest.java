@@ -4,14 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.megalith.comm.RankGroups;
+import io.megalith.core.checkpoint.CheckpointStore;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.model.vit.VitConfig;
+import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.TinyRuns;
 import io.megalith.core.train.TrainingRun;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -96,6 +99,15 @@ class VitRunTest {
         assertThat(s.samples()).singleElement().asString().startsWith("held-out accuracy");
         assertThat(metrics.stream().filter(r -> r.containsKey("accuracy")).map(r -> r.get("eval_images")))
                 .as("earlier evaluations read eval_batches x batch_size images").contains(32L);
+        // what megalith ckpt export writes: the model's tensors under their names (timm's, layers as the text models')
+        CheckpointStore store = new CheckpointStore(cfg.run().dir(), TinyRuns.CONF, 0);
+        Map<String, HostTensor> weights = store.assemble(40, store.manifest(40), n -> !n.startsWith("exp_avg"));
+        assertThat(weights).containsKeys("patch_embed.weight", "patch_embed.bias", "cls_token", "pos_embed",
+                "layers.0.attn.qkv.weight", "layers.1.mlp.proj.weight", "ln_f.weight", "head.weight", "head.bias");
+        assertThat(weights.get("pos_embed").shape()).containsExactly(17, 32); // [CLS] + 4 x 4 patches
+        assertThat(new String(store.readBlob(40, store.manifest(40), TrainingRun.TOKENIZER_FILE),
+                StandardCharsets.UTF_8)).as("the class names, in label order")
+                .isEqualTo("horizontal\nvertical\ncheckerboard\nflat");
     }
 
     @Test
