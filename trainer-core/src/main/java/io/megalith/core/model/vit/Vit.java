@@ -1,7 +1,6 @@
 package io.megalith.core.model.vit;
 
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.core.model.transformer.TransformerLayer;
 import io.megalith.core.nn.ForwardContext;
@@ -35,7 +34,7 @@ public final class Vit extends Module {
     private final List<TransformerLayer> layers = new ArrayList<>();
     private final LayerNorm lnF;
     private final Linear head;
-    private PtNDArray sincos; // the fixed positions [T, C], made on first use
+    private final float[] sincos; // the fixed positions [T, C] on the host, or null with learned ones
 
     public Vit(VitConfig cfg) {
         super("");
@@ -47,6 +46,7 @@ public final class Vit extends Module {
                 ? parameter("cls_token", new long[] {1, cfg.nEmbd()}, Init.normal(0.02), false) : null;
         this.posEmbed = cfg.positions() == VitConfig.Positions.LEARNED
                 ? parameter("pos_embed", new long[] {cfg.tokens(), cfg.nEmbd()}, Init.normal(0.02), false) : null;
+        this.sincos = posEmbed == null ? sinCos(cfg) : null;
         for (int i = 0; i < cfg.nLayer(); i++) {
             layers.add(child(new TransformerLayer("layers." + i, cfg.layerSpec(), i, false)));
         }
@@ -83,21 +83,13 @@ public final class Vit extends Module {
             PtNDArray cls = Ops.embedding(Ops.longs(ctx.manager(), new long[(int) b], b, 1), clsToken.value());
             x = Ops.cat(new PtNDArray[] {cls, x}, 1);
         }
-        x = Ops.add(x, positions());
+        x = Ops.add(x, positions(ctx.manager()));
         return ctx.dropout(x, cfg.dropout(), "drop");
     }
 
-    /** The position embeddings [T, C]: the learned table or the fixed sin-cos one. */
-    public PtNDArray positions() {
-        if (posEmbed != null) {
-            return posEmbed.value();
-        }
-        if (sincos == null) {
-            PtNDArray table = Ops.floats(patchEmbed.weight().value().getManager(), sinCos(cfg), cfg.tokens(), cfg.nEmbd());
-            NDScope.unregister(table);
-            sincos = table;
-        }
-        return sincos;
+    /** The position embeddings [T, C]: the learned table, or the fixed sin-cos one (a constant made in {@code m}). */
+    public PtNDArray positions(NDManager m) {
+        return posEmbed != null ? posEmbed.value() : Ops.floats(m, sincos, cfg.tokens(), cfg.nEmbd());
     }
 
     /**
