@@ -15,13 +15,14 @@ import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.SegmentTrainer;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
 /**
  * A measurement, not a check (skipped unless asked): one-rank AdamW steps of a ViT on 28x28x1 images at batch 128,
- * e.g. {@code mvn -o -q -B -pl trainer-core test -Dtest=VitStepTimeTest -Dvit.bench="4 6 128 4,7 6 192 6"} (patch,
- * layers, width, heads per shape; -Dvit.threads=2, -Dvit.steps=12). Prints the parameter count (10 classes) and the
+ * e.g. {@code mvn -o -q -B -pl trainer-core test -Dtest=VitStepTimeTest -Dvit.bench="4 6 128 4 mean sincos,7 6 192 6"}
+ * (patch, layers, width, heads[, pool, pos_emb] per shape; -Dvit.threads=2, -Dvit.steps=12). Prints the parameter count (10 classes) and the
  * median ms/step after 2 warm-up steps.
  */
 class VitStepTimeTest {
@@ -37,9 +38,13 @@ class VitStepTimeTest {
                 "train.warmup_steps=0", "train.lr=1.0e-3", "runtime.threads=" + threads), "vit bench");
         SyntheticImages images = new SyntheticImages(1, 28, 4, 0, 1);
         for (String spec : System.getProperty("vit.bench").split(",")) {
-            int[] s = Arrays.stream(spec.trim().split(" +")).mapToInt(Integer::parseInt).toArray();
-            VitConfig shape = new VitConfig(28, 28, 1, s[0], 10, s[1], s[3], s[2], 0.0, true, VitConfig.Pool.CLS,
-                    VitConfig.Positions.LEARNED);
+            String[] words = spec.trim().split(" +");
+            int[] s = Arrays.stream(words).limit(4).mapToInt(Integer::parseInt).toArray();
+            VitConfig.Pool pool = words.length > 4 ? VitConfig.Pool.valueOf(words[4].toUpperCase(Locale.ROOT))
+                    : VitConfig.Pool.CLS;
+            VitConfig.Positions pos = words.length > 5
+                    ? VitConfig.Positions.valueOf(words[5].toUpperCase(Locale.ROOT)) : VitConfig.Positions.LEARNED;
+            VitConfig shape = new VitConfig(28, 28, 1, s[0], 10, s[1], s[3], s[2], 0.0, true, pool, pos);
             ParallelVit model = VitPlan.apply(new Vit(shape), Placement.SINGLE);
             long params = model.model().parameters().stream().mapToLong(p -> p.numel()).sum();
             double[] ms = new double[steps];
@@ -57,9 +62,9 @@ class VitStepTimeTest {
                 }
             }
             Arrays.sort(ms);
-            System.out.printf("VITBENCH patch %d, %d layers x %d wide x %d heads, %d tokens: %,d parameters, "
+            System.out.printf("VITBENCH patch %d, %d layers x %d wide x %d heads, %s %s, %d tokens: %,d parameters, "
                     + "median %.0f ms/step at batch 128 on %d threads (min %.0f, max %.0f)%n", s[0], s[1], s[2], s[3],
-                    shape.tokens(), params, ms[steps / 2], threads, ms[0], ms[steps - 1]);
+                    pool, pos, shape.tokens(), params, ms[steps / 2], threads, ms[0], ms[steps - 1]);
         }
     }
 }
