@@ -53,17 +53,31 @@ public record MegalithConfig(
     /**
      * GPT shape, as nanoGPT's GPTConfig. vocab_size 0 means "from the tokenizer". BERT (family bert) reads pre_ln
      * (false: BERT's post-LN), type_vocab_size (segment types) and nsp (masked-LM pre-training adds next-sentence
-     * prediction over halves of its windows) too.
+     * prediction over halves of its windows) too. The ViT (family vit) reads image_size, channels and classes (0:
+     * from the data), patch_size, pool (cls | mean) and pos_emb (learned | sincos).
      */
     public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
             Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
-            boolean nsp) {
+            boolean nsp, int imageSize, int channels, int patchSize, int classes, String pool, String posEmb) {
         /**
          * The GPT's model.family, which a model section or a checkpoint that names no family means: the only family
          * before model.family existed, so the legacy default of checkpoints written without it (RunState). The one
          * place the name is written; the registry's GPT family is named by it.
          */
         public static final String DEFAULT_FAMILY = "gpt";
+
+        /** model.pool values (vit): the [CLS] token's final state, or the mean over the patches. */
+        public static final List<String> POOLS = List.of("cls", "mean");
+        /** model.pos_emb values (vit): learned positions, or fixed 2-D sin-cos ones. */
+        public static final List<String> POS_EMBS = List.of("learned", "sincos");
+
+        /** Any family but the ViT, whose keys keep their defaults (sizes from the data, patch 4, [CLS], learned). */
+        public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
+                Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
+                boolean nsp) {
+            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, family, nEncoderLayer, nDecoderLayer,
+                    preLn, typeVocabSize, nsp, 0, 0, 4, 0, "cls", "learned");
+        }
 
         /** Any family, BERT with its defaults (post-LN, two segment types). */
         public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
@@ -563,6 +577,16 @@ public record MegalithConfig(
         }
     }
 
+    /** The image model's keys (model.family vit reads them; every family gets their ranges checked). */
+    private void imageModelProblems(Checks c) {
+        c.atLeast("model.image_size", model.imageSize(), 0);
+        c.atLeast("model.channels", model.channels(), 0);
+        c.atLeast("model.patch_size", model.patchSize(), 1);
+        c.atLeast("model.classes", model.classes(), 0);
+        c.oneOf("model.pool", model.pool(), Model.POOLS);
+        c.oneOf("model.pos_emb", model.posEmb(), Model.POS_EMBS);
+    }
+
     /** Range and consistency checks that types alone cannot express. */
     public List<String> problems() {
         Checks c = new Checks();
@@ -574,6 +598,7 @@ public record MegalithConfig(
         c.atLeast("model.block_size", model.blockSize(), 2);
         c.atLeast("model.vocab_size", model.vocabSize(), 0);
         c.below("model.dropout", model.dropout(), 0, 1);
+        imageModelProblems(c);
         if (model.nHead() >= 1 && model.nEmbd() % model.nHead() != 0) {
             c.require(false, "model.n_embd: must be divisible by model.n_head (" + model.nEmbd() + " % "
                     + model.nHead() + " != 0); choose n_embd a multiple of n_head");

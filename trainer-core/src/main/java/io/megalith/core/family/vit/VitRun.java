@@ -1,0 +1,175 @@
+package io.megalith.core.family.vit;
+
+import io.megalith.comm.Communicator;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.images.ImageBatch;
+import io.megalith.core.data.images.ImageData;
+import io.megalith.core.data.images.ImageDatasets;
+import io.megalith.core.family.segment.SegmentRun;
+import io.megalith.core.finetune.Freezing;
+import io.megalith.core.model.vit.Vit;
+import io.megalith.core.model.vit.VitConfig;
+import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.parallelize.ParallelVit;
+import io.megalith.core.parallelize.Placement;
+import io.megalith.core.parallelize.VitPlan;
+import io.megalith.core.segment.SegmentedPass;
+import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.train.outputs.LoraCheck;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The ViT's part of a training run on one rank ({@link SegmentRun}): images from {@link ImageDatasets#open}, a
+ * {@link Vit} split by {@link VitPlan}, each step's loss the mean cross-entropy over its images however the batch is
+ * cut; evaluation: held-out loss and accuracy ({@link VitEvaluation}) into metrics.jsonl and a console line.
+ */
+public final class VitRun extends SegmentRun {
+    private final ImageData data;
+    private final VitConfig vitConfig;
+    private final ParallelVit parallel;
+
+    public VitRun(Context c) throws IOException {
+        this(c, ImageDatasets.open(c.cfg(), c.hadoop(), c.preparedData()));
+    }
+
+    /** A run on {@code data} (closed with the run). */
+    public VitRun(Context c, ImageData data) throws IOException {
+        super(c);
+        this.data = data;
+        this.vitConfig = config(cfg.model(), data);
+        this.parallel = VitPlan.apply(new Vit(vitConfig), Placement.tensorParallel(c.groups().tensorParallel()));
+        Vit model = parallel.model();
+        Freezing.apply(model.parameters(), cfg.finetune());
+        train(model, parallel.segments(null, null, 1f), this::part, shape(vitConfig, data), c);
+    }
+
+    /**
+     * The model's shape from model.* and the data: image size, channels and classes from the data where the config
+     * says 0, else they must agree with it.
+     */
+    public static VitConfig config(MegalithConfig.Model m, ImageData data) {
+        if (m.imageSize() > 0 && (m.imageSize() != data.height() || m.imageSize() != data.width())) {
+            throw new IllegalArgumentException("model.image_size: " + m.imageSize() + ", but the images are "
+                    + data.height() + "x" + data.width() + " (" + data.describe() + "); set it to " + data.height()
+                    + (data.height() == data.width() ? "" : "/" + data.width()) + " or 0 (from the data)");
+        }
+        if (m.channels() > 0 && m.channels() != data.channels()) {
+            throw new IllegalArgumentException("model.channels: " + m.channels() + ", but the images have "
+                    + data.channels() + " (" + data.describe() + "); set it to " + data.channels()
+                    + " or 0 (from the data)");
+        }
+        if (m.classes() > 0 && m.classes() < data.classes()) {
+            throw new IllegalArgumentException("model.classes: " + m.classes() + ", but the data has " + data.classes()
+                    + " classes (" + data.describe() + "); set it to " + data.classes() + " or 0 (from the data)");
+        }
+        int classes = m.classes() > 0 ? m.classes() : data.classes();
+        return new VitConfig(data.height(), data.width(), data.channels(), m.patchSize(), classes, m.nLayer(),
+                m.nHead(), m.nEmbd(), m.dropout(), m.bias(), VitConfig.Pool.valueOf(m.pool().toUpperCase(Locale.ROOT)),
+                VitConfig.Positions.valueOf(m.posEmb().toUpperCase(Locale.ROOT)));
+    }
+
+    /** What a resume must find again: the model's shape (no dropout) and the class names. */
+    static String shape(VitConfig c, ImageData data) {
+        return c.withDropout(0) + " classes " + data.classNames();
+    }
+
+    /** Global rows [first, first + count) of a step as a {@link SegmentTrainer} part. */
+    private SegmentTrainer.Part part(long step, int first, int count) {
+        return part(parallel, data.train(step, first, count));
+    }
+
+    /**
+     * Images {@code b} as a {@link SegmentTrainer} part of {@code model}'s chain: the step's loss is the mean
+     * cross-entropy over all its images, so this part's mean is weighted by its share of them.
+     */
+    public static SegmentTrainer.Part part(ParallelVit model, ImageBatch b) {
+        VitConfig shape = model.model().config();
+        long[] labels = new long[b.rows()];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = b.labels()[i];
+        }
+        return new SegmentTrainer.Part() {
+            @Override
+            public long scored() {
+                return b.rows(); // one label per image
+            }
+
+            @Override
+            public long tokens() {
+                return (long) b.rows() * shape.tokens();
+            }
+
+            @Override
+            public int rows() {
+                return b.rows();
+            }
+
+            @Override
+            public double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Recompute recompute,
+                    Communicator tp) {
+                float w = (float) ((double) b.rows() / stepRows);
+                return SegmentedPass.run(model.segments(labels, ctx.manager(), w),
+                        Vit.pixels(ctx.manager(), b.pixels(), b.rows(), shape), ctx, 1f, SegmentedPass.NO_HOOKS,
+                        recompute, tp);
+            }
+        };
+    }
+
+    public VitConfig vitConfig() {
+        return vitConfig;
+    }
+
+    @Override
+    public void describe(PrintStream console) {
+        if (leader) {
+            console.printf("megalith: vit %d layers x %d heads x %d wide, %dx%d patches of %s, %,d parameters%n",
+                    vitConfig.nLayer(), vitConfig.nHead(), vitConfig.nEmbd(), vitConfig.patch(), vitConfig.patch(),
+                    data.describe(), VitEvaluation.parameterCount(vitConfig));
+        }
+    }
+
+    /** The class names: a resume on data with other classes is refused. */
+    @Override
+    public byte[] tokenizer() {
+        return String.join("\n", data.classNames()).getBytes(StandardCharsets.UTF_8);
+    }
+
+    @Override
+    protected String tokenizerKind() {
+        return "classes";
+    }
+
+    /**
+     * {val_loss, accuracy, eval_images} and its console line: on the first train.eval_batches x batch_size held-out
+     * images, on all of them at the end (then also the summary's report line).
+     */
+    @Override
+    protected Evaluation evaluate(long step, Map<String, HostTensor> full, List<String> samples) {
+        long n = samples != null ? data.heldOutSize()
+                : Math.min(data.heldOutSize(), (long) cfg.train().evalBatches() * cfg.train().batchSize());
+        VitEvaluation ev = VitEvaluation.of(vitConfig, data, n, cfg.train().batchSize(), full, manager);
+        String accuracy = String.format("held-out accuracy %.2f%% on %d images", 100 * ev.accuracy(), ev.images());
+        if (samples != null) {
+            samples.add(accuracy);
+        }
+        return new Evaluation(ev.record(), String.format("step %d: val loss %.4f, %s", step, ev.loss(), accuracy),
+                samples);
+    }
+
+    /** LoRA is refused for the ViT by config validation. */
+    @Override
+    protected LoraCheck.Outputs loraOutputs() {
+        throw new UnsupportedOperationException("model.family vit trains no LoRA adapters");
+    }
+
+    @Override
+    protected void closeData() {
+        data.close();
+    }
+}

@@ -1,0 +1,89 @@
+package io.megalith.core.parallelize;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.engine.PtNDArray;
+import io.megalith.core.model.transformer.TransformerLayer;
+import io.megalith.core.model.vit.Vit;
+import io.megalith.core.segment.Segment;
+import io.megalith.core.tensor.Ops;
+import io.megalith.core.tensorparallel.TpLayout;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A {@link Vit} as one rank runs it after {@link VitPlan#apply}: its segment chain for
+ * {@link io.megalith.core.segment.SegmentedPass} (input: {@link Vit#pixels}), which with {@link Placement#SINGLE}
+ * computes exactly {@link Vit#loss}. Under tensor parallelism:
+ * <pre>
+ *   embed      patch embedding, [CLS], positions, dropout: complete, the same on every rank   (no collective)
+ *   layers.i.k TransformerPlan.halves: attention, feed-forward (partial sums)                  -all-reduce->
+ *   head       ln_f, pooling, classifier, loss on complete activations                         (the loss)
+ * </pre>
+ * The embed segment's output gradient arrives as this rank's partial sum (the first half's residual share and its
+ * heads' term), and the head's loss counts 1/tp per rank, so the replicated parameters' gradients are partial sums,
+ * summed over the group as PARTIAL.
+ */
+public final class ParallelVit {
+    private final Vit vit;
+    private final Placement placement;
+    private final TpLayout tp;
+
+    ParallelVit(Vit vit, Placement placement) {
+        this.vit = vit;
+        this.placement = placement;
+        this.tp = placement.tp();
+    }
+
+    /** This rank's part of the model (the one-rank model under {@link Placement#SINGLE}). */
+    public Vit model() {
+        return vit;
+    }
+
+    public Placement placement() {
+        return placement;
+    }
+
+    /**
+     * {@code weight} times the mean cross-entropy of {@code labels} as a segment chain. Null labels give the chain's
+     * shape only (its parameters per segment, for gradient buckets).
+     */
+    public List<Segment> segments(long[] labels, NDManager m, float weight) {
+        List<Segment> out = new ArrayList<>();
+        List<TransformerLayer> layers = vit.layers();
+        PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
+        if (!tp.parallel()) {
+            out.add(Segment.of("embed", vit.embeddingParameters(), (images, ctx) -> vit.embed(images, ctx)));
+            for (int i = 0; i < layers.size(); i++) {
+                TransformerLayer layer = layers.get(i);
+                out.add(Segment.of("layers." + i, layer.parameters(),
+                        (x, ctx) -> layer.forward(x, null, null, null, ctx, null, null)));
+            }
+        } else {
+            out.add(Segment.of("embed", vit.embeddingParameters(), Segment.Boundary.NONE, 0,
+                    (images, skip, ctx) -> vit.embed(images, ctx)));
+            for (int i = 0; i < layers.size(); i++) {
+                TransformerLayer layer = layers.get(i);
+                List<TransformerPlan.Half> halves = TransformerPlan.halves(layer, null, null, null, share, null);
+                for (int k = 0; k < halves.size(); k++) {
+                    TransformerPlan.Half h = halves.get(k);
+                    // the whole layer's parameters with its first step: complete once that step's backward is done
+                    out.add(Segment.of("layers." + i + "." + k, k == 0 ? layer.parameters() : List.of(),
+                            Segment.Boundary.ALL_REDUCE, 0, (x, skip, ctx) -> h.forward(x, ctx)));
+                }
+            }
+        }
+        out.add(Segment.of("head", vit.headParameters(), Segment.Boundary.NONE, 0, (x, skip, ctx) -> {
+            PtNDArray loss = Vit.crossEntropy(vit.headLogits(x), labels, ctx);
+            if (weight != 1f) {
+                loss = Ops.mul(loss, Ops.scalar(ctx.manager(), weight));
+            }
+            if (!tp.parallel()) {
+                return loss;
+            }
+            // every rank computes the same loss: report it, and let each carry 1/tp of its gradient
+            ctx.reportLoss(loss.getFloat());
+            return Ops.mul(loss, share);
+        }));
+        return out;
+    }
+}
