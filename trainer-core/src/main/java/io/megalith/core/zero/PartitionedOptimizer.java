@@ -238,8 +238,11 @@ public final class PartitionedOptimizer implements AutoCloseable {
             }
         }
         grads.clear();
-        while (grads.hasRemaining()) {
+        while (grads.remaining() >= Long.BYTES) {
             grads.putLong(0L);
+        }
+        while (grads.hasRemaining()) { // a shard of an odd number of floats
+            grads.put((byte) 0);
         }
         grads.clear();
         if (stage == 2) {

@@ -15,7 +15,7 @@ import io.megalith.core.parallelize.Placement;
 import io.megalith.core.parallelize.VitPlan;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.HostTensor;
-import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.train.Part;
 import io.megalith.core.train.outputs.LoraCheck;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -79,22 +79,22 @@ public final class VitRun extends SegmentRun {
         return c.withDropout(0) + " classes " + data.classNames();
     }
 
-    /** Global rows [first, first + count) of a step as a {@link SegmentTrainer} part. */
-    private SegmentTrainer.Part part(long step, int first, int count) {
+    /** Global rows [first, first + count) of a step as a trainer {@link Part}. */
+    private Part part(long step, int first, int count) {
         return part(parallel, data.train(step, first, count));
     }
 
     /**
-     * Images {@code b} as a {@link SegmentTrainer} part of {@code model}'s chain: the step's loss is the mean
+     * Images {@code b} as a trainer {@link Part} of {@code model}'s chain: the step's loss is the mean
      * cross-entropy over all its images, so this part's mean is weighted by its share of them.
      */
-    public static SegmentTrainer.Part part(ParallelVit model, ImageBatch b) {
+    public static Part part(ParallelVit model, ImageBatch b) {
         VitConfig shape = model.model().config();
         long[] labels = new long[b.rows()];
         for (int i = 0; i < labels.length; i++) {
             labels[i] = b.labels()[i];
         }
-        return new SegmentTrainer.Part() {
+        return new Part() {
             @Override
             public long scored() {
                 return b.rows(); // one label per image
@@ -111,12 +111,11 @@ public final class VitRun extends SegmentRun {
             }
 
             @Override
-            public double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Recompute recompute,
-                    Communicator tp) {
+            public double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Hooks hooks,
+                    SegmentedPass.Recompute recompute, Communicator tp) {
                 float w = (float) ((double) b.rows() / stepRows);
                 return SegmentedPass.run(model.segments(labels, ctx.manager(), w),
-                        Vit.pixels(ctx.manager(), b.pixels(), b.rows(), shape), ctx, 1f, SegmentedPass.NO_HOOKS,
-                        recompute, tp);
+                        Vit.pixels(ctx.manager(), b.pixels(), b.rows(), shape), ctx, 1f, hooks, recompute, tp);
             }
         };
     }

@@ -12,7 +12,9 @@ import io.megalith.core.parallelize.ParallelVit;
 import io.megalith.core.parallelize.Placement;
 import io.megalith.core.parallelize.VitPlan;
 import io.megalith.core.tensor.Torch;
-import io.megalith.core.train.SegmentTrainer;
+import io.megalith.core.train.PartSource;
+import io.megalith.core.train.Trainer;
+import io.megalith.comm.RankGroups;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -50,9 +52,9 @@ class VitStepTimeTest {
             double[] ms = new double[steps];
             try (NDManager manager = Torch.newManager();
                     ParameterStore store = new ParameterStore(model.model(), manager, 1);
-                    SegmentTrainer trainer = new SegmentTrainer(cfg, store, model.segments(null, null, 1f),
-                            (step, first, count) -> VitRun.part(model, images.train(step, first, count)), manager,
-                            new SingleRankCommunicator(), new SingleRankCommunicator())) {
+                    Trainer trainer = new Trainer(cfg, PartSource.of(model.segments(null, null, 1f),
+                            (step, first, count) -> VitRun.part(model, images.train(step, first, count))), store,
+                            manager, RankGroups.single())) {
                 for (int i = 0; i < steps + 2; i++) {
                     long t0 = System.nanoTime();
                     trainer.step(i);
