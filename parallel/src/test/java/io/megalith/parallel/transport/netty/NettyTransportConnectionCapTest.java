@@ -96,7 +96,9 @@ class NettyTransportConnectionCapTest {
             try (NettyTransport r0 = NettyTransport.start(0, 2, cfg("cap-full"), mine -> List.of(mine, addr1));
                     NettyTransport r1 = rank1.get()) {
                 assertThat((System.nanoTime() - start) / 1_000_000).as("ms to connect").isLessThan(10_000);
-                assertThat(r1.unauthenticatedConnections()).as("the strangers are all still there").isEqualTo(8);
+                // rank 0's own connection may still count for a moment after its side saw the handshake done
+                TestSupport.awaitTrue("the strangers are all still there (8 unauthenticated)", 2000,
+                        () -> r1.unauthenticatedConnections() == 8);
                 allReduce(r0, r1);
             }
         } finally {
