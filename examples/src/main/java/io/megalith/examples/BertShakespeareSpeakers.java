@@ -1,8 +1,8 @@
 package io.megalith.examples;
 
 import ai.djl.ndarray.NDManager;
-import io.megalith.core.finetune.SpeakerConfig;
-import io.megalith.core.finetune.SpeakerExperiment;
+import io.megalith.core.family.bert.speakers.SpeakerConfig;
+import io.megalith.core.family.bert.speakers.SpeakerExperiment;
 import io.megalith.core.tensor.Torch;
 import java.nio.file.Files;
 import java.nio.file.Path;

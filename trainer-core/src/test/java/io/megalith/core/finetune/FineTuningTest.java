@@ -7,6 +7,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.family.bert.speakers.SpeakerConfig;
+import io.megalith.core.family.bert.speakers.SpeakerExperiment;
 import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.model.bert.Bert;
 import io.megalith.core.model.bert.BertConfig;
