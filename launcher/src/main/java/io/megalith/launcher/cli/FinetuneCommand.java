@@ -30,7 +30,7 @@ import picocli.CommandLine.Option;
  *   <li>{@code model.family: bert} ({@code conf/bert-shakespeare-speakers.yaml}): the encoder family's pre-train /
  *       fine-tune pipeline: pre-train (or load run.pretrained), then fine-tune a sequence classifier fully
  *       (finetune.freeze: frozen name prefixes) and with LoRA adapters (finetune.lora), against training from
- *       scratch and the majority class.
+ *       scratch and the majority class, each stage an in-process run of the bert family ({@link SpeakerExperiment}).
  * </ul>
  */
 @Command(name = "finetune", mixinStandardHelpOptions = true,
