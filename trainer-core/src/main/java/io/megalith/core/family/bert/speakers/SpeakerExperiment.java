@@ -105,8 +105,8 @@ public final class SpeakerExperiment {
     }
 
     /**
-     * The fine-tuning runs' seed (their initialisation, held-out split and batches): seed + 1, pre-training's
-     * seed, as the experiment always did.
+     * The fine-tuning runs' seed (their initialisation, held-out split and batches): pre-training's seed + 1, as the
+     * experiment has always seeded its classifiers.
      */
     private static long finetuneSeed(Settings s) {
         return s.seed() + 1;
