@@ -1,8 +1,8 @@
 package io.megalith.examples;
 
 import ai.djl.ndarray.NDManager;
-import io.megalith.core.finetune.SpeakerConfig;
-import io.megalith.core.finetune.SpeakerExperiment;
+import io.megalith.core.family.bert.speakers.SpeakerConfig;
+import io.megalith.core.family.bert.speakers.SpeakerExperiment;
 import io.megalith.core.tensor.Torch;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,7 +11,8 @@ import java.util.List;
 /**
  * The encoder family end to end (see conf/bert-shakespeare-speakers.yaml): pre-train a character-level BERT
  * (MLM + NSP) on tinyshakespeare, fine-tune it to tell who speaks a line, and compare with training from
- * scratch, LoRA fine-tuning and the majority class. The same as {@code megalith finetune}.
+ * scratch, LoRA fine-tuning and the majority class, each stage a training run of the bert family (in process, one
+ * rank, as {@code megalith train} runs it). The same as {@code megalith finetune}.
  * {@code BertShakespeareSpeakers [conf/bert-shakespeare-speakers.yaml] [section.key=value ...]}
  */
 public final class BertShakespeareSpeakers {

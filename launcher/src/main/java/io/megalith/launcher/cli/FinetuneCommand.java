@@ -6,8 +6,8 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
-import io.megalith.core.finetune.SpeakerConfig;
-import io.megalith.core.finetune.SpeakerExperiment;
+import io.megalith.core.family.bert.speakers.SpeakerConfig;
+import io.megalith.core.family.bert.speakers.SpeakerExperiment;
 import io.megalith.core.tensor.Torch;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,7 +30,7 @@ import picocli.CommandLine.Option;
  *   <li>{@code model.family: bert} ({@code conf/bert-shakespeare-speakers.yaml}): the encoder family's pre-train /
  *       fine-tune pipeline: pre-train (or load run.pretrained), then fine-tune a sequence classifier fully
  *       (finetune.freeze: frozen name prefixes) and with LoRA adapters (finetune.lora), against training from
- *       scratch and the majority class.
+ *       scratch and the majority class, each stage an in-process run of the bert family ({@link SpeakerExperiment}).
  * </ul>
  */
 @Command(name = "finetune", mixinStandardHelpOptions = true,

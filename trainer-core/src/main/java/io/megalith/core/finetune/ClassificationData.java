@@ -114,6 +114,32 @@ public final class ClassificationData {
     public static ClassificationData speakers(String play, int topK, Tokenizer tok, int blockSize,
             double heldOutFraction, long seed) {
         List<ShakespeareSpeakers.Line> lines = ShakespeareSpeakers.parse(play);
+        List<String> speakers = topSpeakers(lines, topK);
+        List<Example> examples = lines.stream().filter(l -> speakers.contains(l.speaker()))
+                .map(l -> new Example(speakers.indexOf(l.speaker()), l.text(), null)).toList();
+        return new ClassificationData(speakers, examples, tok, tok.vocabSize(), blockSize, heldOutFraction, seed);
+    }
+
+    /**
+     * Every spoken line of the play except those {@link #speakers} holds out (same play, topK, fraction and seed),
+     * one a line: what masked-LM pre-training may read without ever seeing a held-out line.
+     */
+    public static String withoutHeldOut(String play, int topK, double heldOutFraction, long seed) {
+        List<ShakespeareSpeakers.Line> lines = ShakespeareSpeakers.parse(play);
+        List<String> speakers = topSpeakers(lines, topK);
+        long split = CounterRng.key(seed, "classify.held_out");
+        StringBuilder sb = new StringBuilder();
+        int example = 0; // the example index the held-out draw of the constructor uses
+        for (ShakespeareSpeakers.Line l : lines) {
+            if (speakers.contains(l.speaker()) && CounterRng.uniform(split, example++) < heldOutFraction) {
+                continue;
+            }
+            sb.append(l.text()).append('\n');
+        }
+        return sb.toString();
+    }
+
+    private static List<String> topSpeakers(List<ShakespeareSpeakers.Line> lines, int topK) {
         Map<String, Integer> counts = new LinkedHashMap<>();
         for (ShakespeareSpeakers.Line l : lines) {
             counts.merge(l.speaker(), 1, Integer::sum);
@@ -126,9 +152,7 @@ public final class ClassificationData {
             throw new IllegalArgumentException("the play has " + speakers.size() + " speaker(s) (\"NAME:\" lines "
                     + "followed by spoken lines): a classification needs at least 2");
         }
-        List<Example> examples = lines.stream().filter(l -> speakers.contains(l.speaker()))
-                .map(l -> new Example(speakers.indexOf(l.speaker()), l.text(), null)).toList();
-        return new ClassificationData(speakers, examples, tok, tok.vocabSize(), blockSize, heldOutFraction, seed);
+        return speakers;
     }
 
     /** [CLS] + tokens (at most blockSize) + [PAD]s. */

@@ -13,6 +13,7 @@ import io.megalith.core.finetune.BaseCheckpoint;
 import io.megalith.core.finetune.ClassificationData;
 import io.megalith.core.finetune.Freezing;
 import io.megalith.core.fs.RunDirFs;
+import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.lora.LoraLinear;
 import io.megalith.core.model.bert.BertConfig;
 import io.megalith.core.model.bert.SequenceClassifier;
@@ -225,6 +226,20 @@ public final class BertClassification {
 
     /** Held-out loss and accuracy of a one-rank copy of {@code full} (the leader, after training). */
     public Eval evaluate(Map<String, HostTensor> full, NDManager manager) {
+        return evaluate(config, full, manager);
+    }
+
+    /** The same evaluation of a merged state dict (LoRA adapters folded in) by the classifier built without LoRA. */
+    public Eval evaluateMerged(Map<String, HostTensor> merged, NDManager manager) {
+        return evaluate(config.withLora(LoraConfig.NONE), merged, manager);
+    }
+
+    /** Elements that train: the parameters {@link #applyFinetune} left unfrozen. */
+    public long trainableElements() {
+        return model.parameters().stream().filter(p -> !p.frozen()).mapToLong(Parameter::numel).sum();
+    }
+
+    private Eval evaluate(BertConfig config, Map<String, HostTensor> full, NDManager manager) {
         SequenceClassifier one = new SequenceClassifier(config, data.labels().size());
         int n = data.heldOutSize();
         int chunk = Math.max(1, cfg.train().batchSize());

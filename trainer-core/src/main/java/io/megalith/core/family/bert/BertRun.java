@@ -74,6 +74,11 @@ public final class BertRun extends SegmentRun {
         train(bert.model(), segments, parts, bertConfig.withDropout(0).toString(), c);
     }
 
+    /** The classification task of a {@code data.task classify | speakers} run, or null (masked LM). */
+    public BertClassification classification() {
+        return classify;
+    }
+
     /** A classifier starts from its base run's weights. */
     @Override
     public void startFresh() throws IOException {

@@ -1,4 +1,4 @@
-package io.megalith.core.finetune;
+package io.megalith.core.family.bert.speakers;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;

@@ -1,4 +1,4 @@
-package io.megalith.core.optim;
+package io.megalith.core.testing;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
@@ -9,6 +9,8 @@ import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.optim.AdamW;
+import io.megalith.core.optim.LrSchedule;
 import io.megalith.core.tensor.CounterRng;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -21,9 +23,8 @@ import java.util.function.Predicate;
 /**
  * Single-rank training of any {@link Module} whose loss a function computes (frozen layers, LoRA adapters), with the
  * conventions of the distributed trainers ({@code train/Trainer}: one flat parameter buffer, the exact AdamW,
- * global-norm clipping, nanoGPT's schedule, counter-based dropout keyed by step) but none of its parallelism. No
- * model family trains through it (they all train through {@code train/TrainingRun}); it is the loop of the speaker
- * experiment ({@code finetune/SpeakerExperiment}) and the tests' independent one-rank reference.
+ * global-norm clipping, nanoGPT's schedule, counter-based dropout keyed by step) but none of its parallelism: the
+ * tests' independent one-rank reference. Everything in main code trains through {@code train/TrainingRun}.
  *
  * <p>Frozen parameters: the store lays out the trainable parameters first (decayed, then not) and the frozen
  * ones after them; the optimizer's state covers the trainable prefix only, and frozen parameters do not require
