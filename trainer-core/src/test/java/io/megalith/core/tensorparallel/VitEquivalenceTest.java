@@ -72,7 +72,8 @@ class VitEquivalenceTest {
         try (NDManager manager = Torch.newManager();
                 ParameterStore store = new ParameterStore(model.model(), manager, cfg.seed());
                 SegmentTrainer trainer = new SegmentTrainer(cfg, store, model.segments(null, null, 1f),
-                        (step, first, count) -> VitRun.part(model, images.train(step, first, count)), manager, dp, tp)) {
+                        (step, first, count) -> VitRun.part(model, images.train(step, first, count)), manager, dp,
+                        tp)) {
             List<Double> losses = new ArrayList<>();
             List<Map<String, float[]>> grads = new ArrayList<>();
             for (int s = 0; s < STEPS; s++) {

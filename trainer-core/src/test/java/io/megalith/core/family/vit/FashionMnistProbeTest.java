@@ -134,7 +134,8 @@ class FashionMnistProbeTest {
         String steps = System.getProperty("vit.steps", "938");
         MegalithConfig cfg = VitRunTest.vitConfig(tmp.resolve("run"), "model.n_layer=6", "model.n_head=4",
                 "model.n_embd=128", "model.patch_size=4", "model.pool=mean", "model.pos_emb=sincos",
-                "train.max_steps=" + steps, "train.batch_size=128", "train.lr=" + System.getProperty("vit.lr", "1.0e-3"), "train.min_lr=1.0e-5",
+                "train.max_steps=" + steps, "train.batch_size=128",
+                "train.lr=" + System.getProperty("vit.lr", "1.0e-3"), "train.min_lr=1.0e-5",
                 "train.warmup_steps=100", "train.weight_decay=0.05", "train.eval_every=469", "train.eval_batches=20",
                 "checkpoint.every=0", "runtime.threads=2");
         long t0 = System.nanoTime();

@@ -22,8 +22,8 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 /**
  * A measurement, not a check (skipped unless asked): one-rank AdamW steps of a ViT on 28x28x1 images at batch 128,
  * e.g. {@code mvn -o -q -B -pl trainer-core test -Dtest=VitStepTimeTest -Dvit.bench="4 6 128 4 mean sincos,7 6 192 6"}
- * (patch, layers, width, heads[, pool, pos_emb] per shape; -Dvit.threads=2, -Dvit.steps=12). Prints the parameter count (10 classes) and the
- * median ms/step after 2 warm-up steps.
+ * (patch, layers, width, heads[, pool, pos_emb] per shape; -Dvit.threads=2, -Dvit.steps=12). Prints the parameter
+ * count (10 classes) and the median ms/step after 2 warm-up steps.
  */
 class VitStepTimeTest {
     @Test
