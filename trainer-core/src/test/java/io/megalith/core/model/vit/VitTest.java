@@ -113,12 +113,14 @@ class VitTest {
                         for (int ch = 0; ch < c.channels(); ch++) {
                             for (int i = 0; i < p; i++) {
                                 for (int j = 0; j < p; j++) {
-                                    float x = px[((b * c.channels() + ch) * c.height() + gy * p + i) * c.width() + gx * p + j];
+                                    int row = (b * c.channels() + ch) * c.height() + gy * p + i;
+                                    float x = px[row * c.width() + gx * p + j];
                                     sum += w[o * c.patchDim() + (ch * p + i) * p + j] * x;
                                 }
                             }
                         }
-                        assertThat(got[(b * c.patches() + patch) * out + o]).isCloseTo((float) sum, Offset.offset(1e-5f));
+                        assertThat(got[(b * c.patches() + patch) * out + o]).isCloseTo((float) sum,
+                                Offset.offset(1e-5f));
                     }
                 }
             }

@@ -1,10 +1,12 @@
-package io.megalith.core.family.vit;
+package io.megalith.bench;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
-import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.images.ImageData;
+import io.megalith.core.data.images.ImageDatasets;
+import io.megalith.core.family.vit.VitRun;
 import io.megalith.core.model.vit.Vit;
 import io.megalith.core.model.vit.VitConfig;
 import io.megalith.core.nn.ParameterStore;
@@ -18,28 +20,28 @@ import io.megalith.comm.RankGroups;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+import org.apache.hadoop.conf.Configuration;
 
 /**
- * A measurement, not a check (skipped unless asked): one-rank AdamW steps of a ViT on 28x28x1 images at batch 128,
- * e.g. {@code mvn -o -q -B -pl trainer-core test -Dtest=VitStepTimeTest -Dvit.bench="4 6 128 4 mean sincos,7 6 192 6"}
- * (patch, layers, width, heads[, pool, pos_emb] per shape; -Dvit.threads=2, -Dvit.steps=12). Prints the parameter count (10 classes) and the
- * median ms/step after 2 warm-up steps.
+ * One-rank AdamW steps of a ViT on 28x28x1 images at batch 128 (the builtin shapes set), e.g.
+ * {@code java -cp ... io.megalith.bench.VitStepTime "4 6 128 4 mean sincos,7 6 192 6"} (patch, layers, width,
+ * heads[, pool, pos_emb] per shape; -Dvit.threads=2, -Dvit.steps=12). Prints the parameter count (10 classes) and
+ * the median ms/step after 2 warm-up steps.
  */
-class VitStepTimeTest {
-    @Test
-    @EnabledIfSystemProperty(named = "vit.bench", matches = ".+")
-    void stepTimeAtBatch128() {
+public final class VitStepTime {
+    private VitStepTime() {}
+
+    public static void main(String[] args) throws Exception {
         int threads = Integer.getInteger("vit.threads", 2);
         int steps = Integer.getInteger("vit.steps", 12);
         Torch.load(threads);
         Torch.enterThread();
         JniUtils.setNumThreads(threads);
         MegalithConfig cfg = ConfigLoader.fromYaml("run: {dir: unused}", List.of("train.batch_size=128",
-                "train.warmup_steps=0", "train.lr=1.0e-3", "runtime.threads=" + threads), "vit bench");
-        SyntheticImages images = new SyntheticImages(1, 28, 4, 0, 1);
-        for (String spec : System.getProperty("vit.bench").split(",")) {
+                "train.warmup_steps=0", "train.lr=1.0e-3", "runtime.threads=" + threads, "data.task=images",
+                "data.builtin=shapes"), "vit bench");
+        try (ImageData images = ImageDatasets.open(cfg, new Configuration(), null)) {
+        for (String spec : (args.length > 0 ? args[0] : "4 6 128 4 mean sincos").split(",")) {
             String[] words = spec.trim().split(" +");
             int[] s = Arrays.stream(words).limit(4).mapToInt(Integer::parseInt).toArray();
             VitConfig.Pool pool = words.length > 4 ? VitConfig.Pool.valueOf(words[4].toUpperCase(Locale.ROOT))
@@ -67,6 +69,7 @@ class VitStepTimeTest {
             System.out.printf("VITBENCH patch %d, %d layers x %d wide x %d heads, %s %s, %d tokens: %,d parameters, "
                     + "median %.0f ms/step at batch 128 on %d threads (min %.0f, max %.0f)%n", s[0], s[1], s[2], s[3],
                     pool, pos, shape.tokens(), params, ms[steps / 2], threads, ms[0], ms[steps - 1]);
+        }
         }
     }
 }
