@@ -6,9 +6,13 @@ import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.testing.InJvmRanks;
 import io.megalith.core.train.TinyRuns;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.report.MetricsLog;
+import io.megalith.parallel.mesh.DeviceMesh;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -74,6 +78,35 @@ class DitRunTest {
         assertThat(column(stopped, "val_loss")).containsExactlyElementsOf(valLosses);
         assertThat(emaResumed.keySet()).containsExactlyElementsOf(emaStraight.keySet());
         emaStraight.forEach((p, v) -> assertThat(emaResumed.get(p)).as(p).containsExactly(v));
+    }
+
+    /** Under tp each rank keeps the EMA of its slices; a resume gives each rank its slices of the saved average. */
+    @Test
+    void atTp2AResumedRunHasTheLossesAndEmaOfAnUninterruptedOne() throws Exception {
+        MegalithConfig straight = config(tmp.resolve("tp-straight"), "parallel.tp=2");
+        MegalithConfig stopped = config(tmp.resolve("tp-stopped"), "parallel.tp=2");
+        List<Map<String, float[]>> emaStraight = onTwoRanks(straight, Long.MAX_VALUE);
+        onTwoRanks(stopped, 3);
+        List<Map<String, float[]>> emaResumed = onTwoRanks(stopped, Long.MAX_VALUE);
+        assertThat(column(stopped, "loss")).hasSize(6).containsExactlyElementsOf(column(straight, "loss"));
+        for (int r = 0; r < 2; r++) {
+            Map<String, float[]> resumed = emaResumed.get(r);
+            emaStraight.get(r).forEach((p, v) -> assertThat(resumed.get(p)).as(p).containsExactly(v));
+        }
+    }
+
+    /** Each rank's EMA after training to {@code stopAt} at tp=2 (in-JVM ranks). */
+    private static List<Map<String, float[]>> onTwoRanks(MegalithConfig cfg, long stopAt) throws Exception {
+        return InJvmRanks.run(DeviceMesh.of(1, 2, 1), ctx -> {
+            boolean leader = ctx.rankGroups().tensorParallel().rank() == 0;
+            try (TrainingRun run = ModelFamilies.DIT.newRun(cfg, TinyRuns.CONF, TinyRuns.QUIET, ctx.rankGroups(),
+                    leader, null)) {
+                run.run(stopAt);
+                return ((DitRun) run.rankModel()).emaValues();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
     }
 
     private static List<Double> column(MegalithConfig cfg, String key) throws Exception {
