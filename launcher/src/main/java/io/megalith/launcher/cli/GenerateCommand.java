@@ -47,14 +47,14 @@ final class GenerateCommand implements Callable<Integer> {
     Long seed;
 
     @Option(names = "--out", paramLabel = "DIR", description = "dit runs: the directory PNGs are written to "
-            + "(default: <run>/samples)")
+            + "(default: the run's samples directory)")
     String out;
 
     @Option(names = "--count", paramLabel = "N", description = "dit runs: N single PNGs (classes in turn) instead of "
             + "the grid (a row per class, --samples per row, default 8)")
     Integer count;
 
-    @Option(names = "--sampler", paramLabel = "NAME", description = "dit runs: ddpm or ddim (default: the run's "
+    @Option(names = "--sampler", paramLabel = "TEXT", description = "dit runs: ddpm or ddim (default: the run's "
             + "diffusion.sampler)")
     String sampler;
 
