@@ -11,8 +11,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code megalith generate}: the latest checkpoint of a run, loaded by its model family, continues text (the GPT) or
- * decodes source strings (the encoder-decoder); the family reads the options it has a use for.
+ * {@code megalith generate}: the latest checkpoint of a run, loaded by its model family, continues text (the GPT),
+ * decodes source strings (the encoder-decoder) or samples images (the DiT: a PNG grid, or {@code --count} single
+ * PNGs); the family reads the options it has a use for.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Sample from a trained run (its latest complete checkpoint), with a KV cache.")
@@ -45,6 +46,30 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "N", description = "sampling seed (default: the run's seed)")
     Long seed;
 
+    @Option(names = "--out", paramLabel = "DIR", description = "dit runs: the directory PNGs are written to "
+            + "(default: the run's samples directory)")
+    String out;
+
+    @Option(names = "--count", paramLabel = "N", description = "dit runs: N single PNGs (classes in turn) instead of "
+            + "the grid (a row per class, --samples per row, default 8)")
+    Integer count;
+
+    @Option(names = "--sampler", paramLabel = "TEXT", description = "dit runs: ddpm or ddim (default: the run's "
+            + "diffusion.sampler)")
+    String sampler;
+
+    @Option(names = "--steps", paramLabel = "N", description = "dit runs: ddim timesteps (default: the run's "
+            + "diffusion.sample_steps)")
+    Integer steps;
+
+    @Option(names = "--eta", paramLabel = "X", description = "dit runs: ddim noise, 0 = deterministic (default: the "
+            + "run's diffusion.eta)")
+    Double eta;
+
+    @Option(names = "--guidance", paramLabel = "X", description = "dit runs: classifier-free guidance scale (default: "
+            + "the run's diffusion.guidance)")
+    Double guidance;
+
     @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "libtorch threads (0 = its default)")
     int threads;
 
@@ -52,7 +77,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Configuration hadoop = new Configuration();
-        GenerateRequest request = new GenerateRequest(prompts, beams, maxNewTokens, temperature, topK, samples, seed);
+        GenerateRequest request = new GenerateRequest(prompts, beams, maxNewTokens, temperature, topK, samples, seed,
+                new GenerateRequest.Images(out, count, sampler, steps, eta, guidance));
         try (TrainedModel trained = ModelFamilies.ofRun(runDir, hadoop).loadTrained(runDir, hadoop, threads)) {
             trained.generate(request, System.out);
         }

@@ -115,6 +115,15 @@ public final class ShardedCheckpointer implements AutoCloseable {
 
         /** Restores the AdamW state from full (one-rank) tensors and the optimizer's step count. */
         void loadOptimizerState(Map<String, HostTensor> tensors, long stepCount);
+
+        /**
+         * The prefixes of the per-parameter state {@link #copyOptimizerState} copies ({@code <prefix><param>}): AdamW's
+         * moments, and what a run keeps beside them (the DiT's EMA of the weights, {@code ema.}). Each is written and
+         * restored as the moments are.
+         */
+        default List<String> statePrefixes() {
+            return List.of("exp_avg.", "exp_avg_sq.");
+        }
     }
 
     /** A GPT run's checkpointer (the last stage's copy of the tied token embedding is written by the first stage). */
@@ -320,7 +329,7 @@ public final class ShardedCheckpointer implements AutoCloseable {
         List<CheckpointStore.Piece> optimizer = new ArrayList<>();
         for (Parameter p : written) {
             weights.add(piece(p, p.name(), copies.get(p.name())));
-            for (String prefix : List.of("exp_avg.", "exp_avg_sq.")) {
+            for (String prefix : trainer.statePrefixes()) {
                 HostTensor m = copies.get(prefix + p.name());
                 if (m != null) {
                     optimizer.add(piece(p, prefix + p.name(), m));
@@ -392,9 +401,12 @@ public final class ShardedCheckpointer implements AutoCloseable {
         Set<String> wanted = new HashSet<>();
         for (Parameter p : trainer.parameters().parameters()) {
             wanted.add(p.name());
-            wanted.add("exp_avg." + p.name());
-            wanted.add("exp_avg_sq." + p.name());
+            for (String prefix : trainer.statePrefixes()) {
+                wanted.add(prefix + p.name());
+            }
         }
+        Set<String> names = new HashSet<>();
+        trainer.parameters().parameters().forEach(p -> names.add(p.name()));
         for (long step : store.stepsNewestFirst()) {
             if (step > atMost) {
                 continue;
@@ -418,7 +430,7 @@ public final class ShardedCheckpointer implements AutoCloseable {
                 weights = new LinkedHashMap<>();
                 moments = new LinkedHashMap<>();
                 for (Map.Entry<String, HostTensor> e : all.entrySet()) {
-                    (e.getKey().startsWith("exp_avg") ? moments : weights).put(e.getKey(), e.getValue());
+                    (names.contains(e.getKey()) ? weights : moments).put(e.getKey(), e.getValue());
                 }
                 for (Parameter p : trainer.parameters().parameters()) {
                     if (!weights.containsKey(p.name())) {

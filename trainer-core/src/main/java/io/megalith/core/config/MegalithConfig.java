@@ -30,7 +30,16 @@ public record MegalithConfig(
         Comm comm,
         Launch launch,
         Finetune finetune,
-        Report report) {
+        Report report,
+        Diffusion diffusion) {
+
+    /** A run without a diffusion section's settings (DiT's defaults). */
+    public MegalithConfig(long seed, Run run, Model model, Data data, Train train, Checkpoint checkpoint,
+            Runtime runtime, Generate generate, Parallel parallel, Zero zero, Comm comm, Launch launch,
+            Finetune finetune, Report report) {
+        this(seed, run, model, data, train, checkpoint, runtime, generate, parallel, zero, comm, launch, finetune,
+                report, Diffusion.DEFAULT);
+    }
 
     /** A run with the default report (loss.png's loss axis chosen by the losses). */
     public MegalithConfig(long seed, Run run, Model model, Data data, Train train, Checkpoint checkpoint,
@@ -319,6 +328,22 @@ public record MegalithConfig(
         }
     }
 
+    /**
+     * Denoising diffusion (model.family dit): {@code timesteps} of a linear or cosine beta {@code schedule}, what the
+     * network predicts (eps or v), the probability of dropping a label to the null class in training (classifier-free
+     * guidance), the EMA decay of the weights, and the sampler {@code megalith generate} uses by default: ddpm (all
+     * timesteps) or ddim ({@code sample_steps}, noise {@code eta}), guidance scale, and the clamp of predicted x_0
+     * ({@code clip}, 0: none).
+     */
+    public record Diffusion(String schedule, int timesteps, String prediction, double classDropout, double emaDecay,
+            String sampler, int sampleSteps, double eta, double guidance, double clip) {
+        public static final List<String> SCHEDULES = List.of("linear", "cosine");
+        public static final List<String> PREDICTIONS = List.of("eps", "v");
+        public static final List<String> SAMPLERS = List.of("ddpm", "ddim");
+        public static final Diffusion DEFAULT = new Diffusion("linear", 1000, "eps", 0.1, 0.9999, "ddim", 50, 0.0, 4.0,
+                0.0);
+    }
+
     /** Sampling after training and for {@code megalith generate}. */
     public record Generate(String prompt, int maxNewTokens, double temperature, int topK, int samples) {}
 
@@ -577,6 +602,28 @@ public record MegalithConfig(
         }
     }
 
+    /** The diffusion section's ranges (model.family dit reads it; every family gets them checked). */
+    private void diffusionProblems(Checks c) {
+        if (diffusion == null) {
+            c.require(false, "diffusion: must be a section (e.g. diffusion: {schedule: linear, timesteps: 1000})");
+            return;
+        }
+        Diffusion d = diffusion;
+        c.oneOf("diffusion.schedule", d.schedule(), Diffusion.SCHEDULES);
+        c.atLeast("diffusion.timesteps", d.timesteps(), 1);
+        c.oneOf("diffusion.prediction", d.prediction(), Diffusion.PREDICTIONS);
+        c.below("diffusion.class_dropout", d.classDropout(), 0, 1);
+        c.below("diffusion.ema_decay", d.emaDecay(), 0, 1);
+        c.oneOf("diffusion.sampler", d.sampler(), Diffusion.SAMPLERS);
+        c.atLeast("diffusion.sample_steps", d.sampleSteps(), 1);
+        c.require(d.timesteps() < 1 || d.sampleSteps() <= d.timesteps(), "diffusion.sample_steps: must be <= "
+                + "diffusion.timesteps (" + d.sampleSteps() + " > " + d.timesteps() + "); DDIM skips among the "
+                + "training timesteps");
+        c.atLeast("diffusion.eta", d.eta(), 0);
+        c.atLeast("diffusion.guidance", d.guidance(), 0);
+        c.atLeast("diffusion.clip", d.clip(), 0);
+    }
+
     /** The image model's keys (model.family vit reads them; every family gets their ranges checked). */
     private void imageModelProblems(Checks c) {
         c.atLeast("model.image_size", model.imageSize(), 0);
@@ -727,6 +774,7 @@ public record MegalithConfig(
         c.atLeast("generate.temperature", generate.temperature(), 0);
         c.atLeast("generate.top_k", generate.topK(), 0);
         c.atLeast("generate.samples", generate.samples(), 0);
+        diffusionProblems(c);
         if (report == null) {
             c.require(false, "report: must be a section (e.g. report: {loss_axis: auto})");
         } else {

@@ -21,9 +21,10 @@ public final class ModelFamilies {
     public static final ModelFamily ENCODER_DECODER = new EncoderDecoderFamily();
     public static final ModelFamily BERT = new BertFamily();
     public static final ModelFamily VIT = new VitFamily();
+    public static final ModelFamily DIT = new DitFamily();
 
     /** In the order config errors list them. */
-    private static final Map<String, ModelFamily> REGISTERED = register(GPT, ENCODER_DECODER, BERT, VIT);
+    private static final Map<String, ModelFamily> REGISTERED = register(GPT, ENCODER_DECODER, BERT, VIT, DIT);
 
     private ModelFamilies() {}
 

@@ -15,10 +15,32 @@ import java.util.List;
  * @param topK sample among the k most likely tokens, 0 = all
  * @param samples samples, or held-out examples, to show
  * @param seed sampling seed
+ * @param images a diffusion run's options
  */
 public record GenerateRequest(List<String> prompts, int beams, Integer maxNewTokens, Double temperature, Integer topK,
-        Integer samples, Long seed) {
+        Integer samples, Long seed, Images images) {
     public GenerateRequest {
         prompts = prompts == null ? List.of() : List.copyOf(prompts);
+        images = images == null ? Images.NONE : images;
+    }
+
+    /** A request without image options. */
+    public GenerateRequest(List<String> prompts, int beams, Integer maxNewTokens, Double temperature, Integer topK,
+            Integer samples, Long seed) {
+        this(prompts, beams, maxNewTokens, temperature, topK, samples, seed, Images.NONE);
+    }
+
+    /**
+     * A diffusion run's options, null where not given (the run's diffusion section decides).
+     *
+     * @param out the directory written (default: the run's samples/ directory)
+     * @param count single images, one PNG each (classes in turn); null: a grid, a row per class
+     * @param sampler ddpm or ddim
+     * @param steps ddim timesteps
+     * @param eta ddim noise
+     * @param guidance classifier-free guidance scale
+     */
+    public record Images(String out, Integer count, String sampler, Integer steps, Double eta, Double guidance) {
+        public static final Images NONE = new Images(null, null, null, null, null, null);
     }
 }

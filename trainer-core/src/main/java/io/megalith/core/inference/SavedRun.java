@@ -37,6 +37,11 @@ record SavedRun(String runDir, LoadedCheckpoint checkpoint, RunState state) {
         return checkpoint.blobFiles().get(ShardedCheckpointer.TOKENIZER_FILE);
     }
 
+    /** The one-rank optimizer state (and a dit run's EMA, {@code ema.<param>}) by name. */
+    Map<String, HostTensor> optimizer() {
+        return checkpoint.tensorFiles().getOrDefault(ShardedCheckpointer.OPTIMIZER, Map.of());
+    }
+
     /** The one-rank model's tensors by name. */
     Map<String, HostTensor> model() {
         return checkpoint.tensorFiles().get(ShardedCheckpointer.MODEL);

@@ -12,5 +12,7 @@ public enum Objective {
     /** Source to target: decodes a target string for each source string. */
     SOURCE_TO_TARGET,
     /** The class of an image (a vision classifier): does not generate. */
-    IMAGE_CLASSES
+    IMAGE_CLASSES,
+    /** The noise in a noised image (a diffusion model): generates images of a class. */
+    IMAGE_NOISE
 }

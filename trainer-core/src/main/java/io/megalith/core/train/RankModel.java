@@ -37,6 +37,14 @@ public interface RankModel extends AutoCloseable {
     /** The trainer the run steps and checkpoints. */
     Trainer trainer();
 
+    /**
+     * What checkpoints save and restore on this rank: the trainer's parameters and optimizer state, and any state the
+     * family keeps beside them per parameter (the DiT's EMA of the weights).
+     */
+    default ShardedCheckpointer.Source checkpointed() {
+        return trainer();
+    }
+
     /** The parameter every pipeline stage but the first skips in checkpoints (the GPT's tied embedding), or null. */
     default Parameter tiedParameter() {
         return null;

@@ -89,7 +89,7 @@ public final class TrainingRun implements AutoCloseable {
         Optional<ShardedCheckpointer.Restored> latest = ShardedCheckpointer.peekLatest(checkpoints);
         this.rank = family.build(new RankModel.Context(cfg, hadoop, console, groups, leader, preparedData, latest));
         this.trainer = rank.trainer();
-        this.checkpointer = new ShardedCheckpointer(checkpoints, groups, trainer, rank.tiedParameter(),
+        this.checkpointer = new ShardedCheckpointer(checkpoints, groups, rank.checkpointed(), rank.tiedParameter(),
                 rank.expertParallel(), cfg.zero().stage(), cfg.checkpoint().async(), cfg.checkpoint().commitTimeoutMillis());
         Optional<ShardedCheckpointer.Restored> restored = latest.isPresent()
                 ? checkpointer.restore(latest.get().step()) : Optional.empty();

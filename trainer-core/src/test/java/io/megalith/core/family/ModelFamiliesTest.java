@@ -16,13 +16,13 @@ import org.junit.jupiter.api.Test;
 class ModelFamiliesTest {
     /** What the config checks allowed before the registry: only the GPT takes these layouts and tasks. */
     private static final Map<String, Boolean> OLD_GPT_ONLY = Map.of("gpt", true, "bert", false, "encoder_decoder",
-            false, "vit", false);
+            false, "vit", false, "dit", false);
 
     @Test
     void unknownNameFailsNamingTheKnownOnes() {
         assertThatThrownBy(() -> ModelFamilies.byName("llama"))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessage("model.family: unknown family 'llama'; known: gpt, encoder_decoder, bert, vit");
+                .hasMessage("model.family: unknown family 'llama'; known: gpt, encoder_decoder, bert, vit, dit");
         assertThat(ModelFamilies.find("llama")).isEmpty();
         assertThat(ModelFamilies.find(null)).isEmpty();
     }
@@ -37,7 +37,7 @@ class ModelFamiliesTest {
         }
         assertThat(new HashSet<>(names)).hasSameSizeAs(names);
         assertThat(ModelFamilies.names()).containsExactlyElementsOf(names)
-                .containsExactly("gpt", "encoder_decoder", "bert", "vit");
+                .containsExactly("gpt", "encoder_decoder", "bert", "vit", "dit");
         assertThat(MegalithConfig.FAMILIES).isEqualTo(ModelFamilies.names());
     }
 
@@ -65,9 +65,9 @@ class ModelFamiliesTest {
     void configValidationRefusesExactlyTheLayoutsAFamilyLacks() {
         for (ModelFamily f : ModelFamilies.all()) {
             String task = f.objective() == Objective.SOURCE_TO_TARGET ? "reverse"
-                    : f.objective() == Objective.IMAGE_CLASSES ? "images" : "addition";
+                    : images(f) ? "images" : "addition";
             List<String> base = new ArrayList<>(List.of("model.family=" + f.name(), "data.task=" + task));
-            if (f.objective() == Objective.IMAGE_CLASSES) {
+            if (images(f)) {
                 if (problems(base).stream().anyMatch(p -> p.startsWith("data.task: must be one of"))) {
                     continue; // data.task images comes with the image reader (data/images)
                 }
@@ -86,6 +86,11 @@ class ModelFamiliesTest {
             assertThat(refusedFor(base, restriction, "runtime.workers=2"))
                     .as(f.name() + " workers").isEqualTo(!f.workerThreads());
         }
+    }
+
+    /** Whether {@code f} trains on images (the ViT's classes, the DiT's noise). */
+    private static boolean images(ModelFamily f) {
+        return f.objective() == Objective.IMAGE_CLASSES || f.objective() == Objective.IMAGE_NOISE;
     }
 
     /** Whether the config with {@code sets} added has a problem naming {@code restriction}. */

@@ -1,5 +1,6 @@
 package io.megalith.core.data.images;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -31,6 +32,18 @@ public interface ImageData extends AutoCloseable {
 
     /** Held-out images [first, first + count), in a fixed order, never augmented. */
     ImageBatch heldOut(long first, int count);
+
+    /** Per-channel mean of the raw pixels as x / 255 that batches are normalised by: (x / 255 - mean) / std. */
+    default double[] mean() {
+        return new double[channels()];
+    }
+
+    /** Per-channel std of the normalisation ({@link #mean}); with the default mean: pixels are given normalised. */
+    default double[] std() {
+        double[] s = new double[channels()];
+        Arrays.fill(s, 1.0);
+        return s;
+    }
 
     /** A one-line description for logs. */
     String describe();

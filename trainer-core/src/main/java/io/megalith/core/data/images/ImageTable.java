@@ -86,11 +86,13 @@ final class ImageTable implements ImageData {
     }
 
     /** Per-channel mean of the training pixels (as x / 255). */
-    double[] mean() {
+    @Override
+    public double[] mean() {
         return mean.clone();
     }
 
-    double[] std() {
+    @Override
+    public double[] std() {
         return std.clone();
     }
 

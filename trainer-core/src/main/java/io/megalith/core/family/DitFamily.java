@@ -1,0 +1,78 @@
+package io.megalith.core.family;
+
+import io.megalith.core.config.Checks;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.dit.DitEvaluation;
+import io.megalith.core.family.dit.DitRun;
+import io.megalith.core.inference.TrainedDit;
+import io.megalith.core.inference.TrainedModel;
+import io.megalith.core.model.dit.DitConfig;
+import io.megalith.core.train.Objective;
+import io.megalith.core.train.RankModel;
+import java.io.IOException;
+import org.apache.hadoop.conf.Configuration;
+
+/**
+ * The diffusion transformer ({@code model/dit}): learns to denoise data.task images (DDPM, the diffusion section),
+ * trained by {@link DitRun} with data and tensor parallelism and ZeRO; {@code megalith generate} samples a grid of
+ * images per class from its EMA weights ({@link TrainedDit}).
+ */
+final class DitFamily implements ModelFamily {
+    /** Without the data (model.image_size, channels or classes 0), the dry run counts Fashion-MNIST's shape. */
+    private static final int DEFAULT_SIZE = 28;
+    private static final int DEFAULT_CLASSES = 10;
+
+    @Override
+    public String name() {
+        return "dit";
+    }
+
+    @Override
+    public String modelName() {
+        return "DiT";
+    }
+
+    @Override
+    public Objective objective() {
+        return Objective.IMAGE_NOISE;
+    }
+
+    @Override
+    public void checkConfig(MegalithConfig cfg, Checks c) {
+        MegalithConfig.Model m = cfg.model();
+        c.require("images".equals(cfg.data().task()), "data.task: model.family dit generates images: set data.task "
+                + "images (got " + cfg.data().task() + ")");
+        c.require(m.imageSize() <= 0 || m.patchSize() < 1 || m.imageSize() % m.patchSize() == 0, "model.patch_size: "
+                + m.patchSize() + " does not divide model.image_size " + m.imageSize() + "; choose a divisor");
+        c.require(m.nEmbd() % 4 == 0, "model.n_embd: model.family dit's 2-D sin-cos positions need "
+                + "model.n_embd divisible by 4 (got " + m.nEmbd() + ")");
+        c.require(m.dropout() == 0, "model.dropout: model.family dit trains without dropout (got " + m.dropout()
+                + "); set model.dropout=0");
+        c.require(cfg.finetune().loraConfig().rank() == 0, "finetune.lora: model.family dit trains no LoRA adapters "
+                + "yet; set finetune.lora.rank=0");
+    }
+
+    /** Counted on the model itself: patch embedding, timestep MLP, class table, adaLN-Zero blocks, final layer. */
+    @Override
+    public long parameterCount(MegalithConfig.Model m, long vocab) {
+        int size = m.imageSize() > 0 ? m.imageSize() : DEFAULT_SIZE;
+        int channels = m.channels() > 0 ? m.channels() : 1;
+        int classes = m.classes() > 0 ? m.classes() : DEFAULT_CLASSES;
+        if (size % m.patchSize() != 0 || m.nEmbd() % m.nHead() != 0 || m.nEmbd() % 4 != 0) {
+            return 0; // config validation says why
+        }
+        return DitEvaluation.parameterCount(new DitConfig(channels, size, size, m.patchSize(), m.nLayer(), m.nHead(),
+                m.nEmbd(), classes));
+    }
+
+    @Override
+    public RankModel rankModel(RankModel.Context context) throws IOException {
+        return new DitRun(context);
+    }
+
+    /** The run's EMA weights, sampling a grid of images per class (or single images). */
+    @Override
+    public TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) throws IOException {
+        return TrainedDit.load(runDir, hadoop, threads);
+    }
+}

@@ -1,0 +1,168 @@
+package io.megalith.core.family.dit;
+
+import io.megalith.core.checkpoint.ShardedCheckpointer;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.images.ImageData;
+import io.megalith.core.data.images.ImageDatasets;
+import io.megalith.core.diffusion.DiffusionConfig;
+import io.megalith.core.diffusion.DiffusionPart;
+import io.megalith.core.diffusion.Noising;
+import io.megalith.core.diffusion.Prediction;
+import io.megalith.core.family.segment.SegmentRun;
+import io.megalith.core.inference.DitImages;
+import io.megalith.core.model.dit.Dit;
+import io.megalith.core.model.dit.DitConfig;
+import io.megalith.core.parallelize.DitPlan;
+import io.megalith.core.parallelize.ParallelDit;
+import io.megalith.core.parallelize.Placement;
+import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.train.Part;
+import io.megalith.core.train.outputs.LoraCheck;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The DiT's part of a training run on one rank ({@link SegmentRun}): images from {@link ImageDatasets#open}, noised
+ * by {@link Noising} (t, noise and label drops keyed by (seed, step, global row)), a {@link Dit} split by
+ * {@link DitPlan}, each step's loss the mean squared error over its rows ({@link DiffusionPart}); the EMA of the
+ * weights ({@link WeightAverage}) updated after every step and checkpointed with the optimizer state; evaluation: the
+ * held-out diffusion loss ({@link DitEvaluation}) into metrics.jsonl.
+ */
+public final class DitRun extends SegmentRun {
+    private final ImageData data;
+    private final DitConfig ditConfig;
+    private final DiffusionConfig diffusion;
+    private final ParallelDit parallel;
+    private final Noising noising;
+    private final WeightAverage ema;
+
+    public DitRun(Context c) throws IOException {
+        this(c, ImageDatasets.open(c.cfg(), c.hadoop(), c.preparedData()));
+    }
+
+    /** A run on {@code data} (closed with the run). */
+    public DitRun(Context c, ImageData data) throws IOException {
+        super(c);
+        this.data = data;
+        this.ditConfig = config(cfg.model(), data);
+        this.diffusion = diffusion(cfg.diffusion());
+        this.parallel = DitPlan.apply(new Dit(ditConfig), Placement.tensorParallel(c.groups().tensorParallel()));
+        this.noising = new Noising(diffusion, cfg.seed(), ditConfig.nullClass());
+        MegalithConfig.Diffusion d = cfg.diffusion();
+        train(parallel.model(), parallel.segments(null, null), this::part, ditConfig + " diffusion " + d.schedule() + " "
+                + d.timesteps() + " " + d.prediction(), c);
+        this.ema = new WeightAverage(trainer(), c.groups().tensorParallel(), diffusion.emaDecay());
+    }
+
+    /**
+     * The model's shape from model.* and the data: image size, channels and classes from the data where the config
+     * says 0, else they must agree with it.
+     */
+    public static DitConfig config(MegalithConfig.Model m, ImageData data) {
+        if (m.imageSize() > 0 && (m.imageSize() != data.height() || m.imageSize() != data.width())) {
+            throw new IllegalArgumentException("model.image_size: " + m.imageSize() + ", but the images are "
+                    + data.height() + "x" + data.width() + " (" + data.describe() + "); set it to " + data.height()
+                    + " or 0 (from the data)");
+        }
+        if (m.channels() > 0 && m.channels() != data.channels()) {
+            throw new IllegalArgumentException("model.channels: " + m.channels() + ", but the images have "
+                    + data.channels() + " (" + data.describe() + "); set it to " + data.channels()
+                    + " or 0 (from the data)");
+        }
+        if (m.classes() > 0 && m.classes() < data.classes()) {
+            throw new IllegalArgumentException("model.classes: " + m.classes() + ", but the data has " + data.classes()
+                    + " classes (" + data.describe() + "); set it to " + data.classes() + " or 0 (from the data)");
+        }
+        int classes = m.classes() > 0 ? m.classes() : data.classes();
+        return new DitConfig(data.channels(), data.height(), data.width(), m.patchSize(), m.nLayer(), m.nHead(),
+                m.nEmbd(), classes);
+    }
+
+    /** The diffusion section as the diffusion package reads it. */
+    public static DiffusionConfig diffusion(MegalithConfig.Diffusion d) {
+        return new DiffusionConfig(d.timesteps(), d.schedule(), Prediction.of(d.prediction()), d.classDropout(),
+                d.sampleSteps(), d.eta(), d.guidance(), d.clip(), d.emaDecay());
+    }
+
+    /** Global rows [first, first + count) of a step, noised, as a trainer {@link Part}. */
+    private Part part(long step, int first, int count) {
+        return DiffusionPart.of(parallel, noising.rows(data.train(step, first, count), step, first));
+    }
+
+    /** Checkpoints hold the EMA beside the optimizer state. */
+    @Override
+    public ShardedCheckpointer.Source checkpointed() {
+        return ema;
+    }
+
+    /** After every optimizer step, on every rank: the EMA moves toward the new weights. */
+    @Override
+    public void stepFigures(Map<String, Object> rec) {
+        ema.update();
+    }
+
+    /** This rank's EMA tensors by parameter name (its tp slices). */
+    public Map<String, float[]> emaValues() {
+        return ema.values();
+    }
+
+    public DitConfig ditConfig() {
+        return ditConfig;
+    }
+
+    @Override
+    public void describe(PrintStream console) {
+        if (leader) {
+            console.printf("megalith: dit %d layers x %d heads x %d wide, %dx%d patches of %s, %,d parameters, %d %s "
+                    + "timesteps (%s)%n", ditConfig.nLayer(), ditConfig.nHead(), ditConfig.nEmbd(), ditConfig.patch(),
+                    ditConfig.patch(), data.describe(), DitEvaluation.parameterCount(ditConfig),
+                    diffusion.timesteps(), diffusion.schedule(), cfg.diffusion().prediction());
+        }
+    }
+
+    /** The images' shape, classes and normalisation: a resume on other data is refused, generation reads them. */
+    @Override
+    public byte[] tokenizer() {
+        return images().encode();
+    }
+
+    public DitImages images() {
+        return new DitImages(data.channels(), data.height(), data.width(), ditConfig.classes(), data.classNames(),
+                data.mean(), data.std());
+    }
+
+    @Override
+    protected String tokenizerKind() {
+        return "images";
+    }
+
+    /**
+     * {val_loss, eval_images}: the diffusion loss on the first train.eval_batches x batch_size held-out images (all of
+     * them at the end), with t and noise fixed by image index.
+     */
+    @Override
+    protected Evaluation evaluate(long step, Map<String, HostTensor> full, List<String> samples) {
+        long n = samples != null ? data.heldOutSize()
+                : Math.min(data.heldOutSize(), (long) cfg.train().evalBatches() * cfg.train().batchSize());
+        DitEvaluation ev = DitEvaluation.of(ditConfig, diffusion, cfg.seed(), data, n, cfg.train().batchSize(), full,
+                manager);
+        String line = String.format("step %d: held-out diffusion loss %.4f on %d images", step, ev.loss(), ev.images());
+        if (samples != null) {
+            samples.add(line);
+        }
+        return new Evaluation(ev.record(), line, samples);
+    }
+
+    /** LoRA is refused for the DiT by config validation. */
+    @Override
+    protected LoraCheck.Outputs loraOutputs() {
+        throw new UnsupportedOperationException("model.family dit trains no LoRA adapters");
+    }
+
+    @Override
+    protected void closeData() {
+        data.close();
+    }
+}
