@@ -118,7 +118,8 @@ final class TrainCommand implements Callable<Integer> {
         } else {
             out.printf("megalith: nothing left to train; val loss %.4f at step %d%n", s.valLoss(), s.endStep());
         }
-        if (cfg.classification()) { // the held-out accuracy and the majority-class baseline
+        // classifiers (and images: the ViT's held-out accuracy; a DiT has none) report their own lines
+        if (cfg.classification() || "images".equals(cfg.data().task())) {
             s.samples().forEach(line -> out.println("megalith: " + line));
             reportLora(cfg, s, out);
             out.printf("megalith: run directory %s (metrics.jsonl, loss.png, checkpoints/)%n", cfg.run().dir());
