@@ -2,6 +2,7 @@ package io.megalith.core.family.dit;
 
 import io.megalith.comm.Communicator;
 import io.megalith.core.checkpoint.ShardedCheckpointer;
+import io.megalith.core.diffusion.Ema;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
@@ -18,7 +19,7 @@ import java.util.function.Predicate;
 /**
  * The EMA of a run's weights as this rank holds them (its tp slices; under ZeRO-2/3 whole, gathered each step):
  * shadow = decay shadow + (1 - decay) theta after every optimizer step, from the initial weights, as DiT samples from
- * (the same float arithmetic as {@code diffusion.Ema}). It rides in checkpoints beside AdamW's moments as
+ * ({@link Ema#update}). It rides in checkpoints beside AdamW's moments as
  * {@code ema.<param>}: this is the trainer's checkpoint {@link ShardedCheckpointer.Source} with that one more state.
  */
 final class WeightAverage implements ShardedCheckpointer.Source {
@@ -57,20 +58,12 @@ final class WeightAverage implements ShardedCheckpointer.Source {
         if (params instanceof ParameterStore store) {
             FloatBuffer v = store.values();
             for (Parameter p : params.parameters()) {
-                float[] s = shadow.get(p.name());
-                int at = (int) p.offset();
-                for (int i = 0; i < s.length; i++) {
-                    s[i] = (float) (decay * s[i] + (1 - decay) * v.get(at + i));
-                }
+                Ema.update(shadow.get(p.name()), v, (int) p.offset(), decay);
             }
             return;
         }
         for (Map.Entry<String, HostTensor> e : params.toHost().entrySet()) {
-            float[] s = shadow.get(e.getKey());
-            float[] v = e.getValue().toFloats();
-            for (int i = 0; i < s.length; i++) {
-                s[i] = (float) (decay * s[i] + (1 - decay) * v[i]);
-            }
+            Ema.update(shadow.get(e.getKey()), FloatBuffer.wrap(e.getValue().toFloats()), 0, decay);
         }
     }
 
