@@ -1,11 +1,9 @@
 package io.megalith.core.data.images;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
+import static io.megalith.core.data.shards.IndexJson.require;
+
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.megalith.core.data.shards.IndexJson;
 import java.io.IOException;
 import java.util.HashSet;
 import java.util.List;
@@ -24,7 +22,7 @@ import java.util.regex.Pattern;
 public record ImageIndex(String format, int formatVersion, String createdAt, int channels, int height, int width,
         String byteOrder, int recordBytes, List<String> classNames, List<Double> mean, List<Double> std, Split train,
         Split heldOut, String fingerprint, JsonNode input) {
-    public static final String FILE_NAME = "index.json";
+    public static final String FILE_NAME = IndexJson.FILE_NAME;
     public static final String FORMAT = "megalith-image-shards";
     public static final int FORMAT_VERSION = 1;
     public static final String BYTE_ORDER = "little-endian";
@@ -32,11 +30,6 @@ public record ImageIndex(String format, int formatVersion, String createdAt, int
 
     private static final Pattern SHARD_NAME = Pattern.compile("(train|held-out)-\\d{5,}\\.bin");
     private static final Pattern CRC_HEX = Pattern.compile("[0-9a-f]{8}");
-    private static final JsonMapper JSON = JsonMapper.builder()
-            .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .enable(SerializationFeature.INDENT_OUTPUT)
-            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES) // a later version may add fields
-            .build();
 
     /** A split: its images, in the order of its shards. */
     public record Split(long images, List<Shard> shards) {}
@@ -62,24 +55,12 @@ public record ImageIndex(String format, int formatVersion, String createdAt, int
     }
 
     public byte[] toJson() {
-        try {
-            return JSON.writeValueAsBytes(this);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
+        return IndexJson.toJson(this);
     }
 
     /** Parses and validates an index; the message says what is wrong. */
     public static ImageIndex parse(byte[] json) throws IOException {
-        ImageIndex ix;
-        try {
-            ix = JSON.readValue(json, ImageIndex.class);
-        } catch (JsonProcessingException e) {
-            throw new IOException("unreadable " + FILE_NAME + ": " + e.getOriginalMessage(), e);
-        }
-        if (ix == null) {
-            throw new IOException("empty " + FILE_NAME);
-        }
+        ImageIndex ix = IndexJson.parse(json, ImageIndex.class);
         ix.validate();
         return ix;
     }
@@ -109,12 +90,6 @@ public record ImageIndex(String format, int formatVersion, String createdAt, int
                 sum += sh.images();
             }
             require(sum == s.images(), "shards hold " + sum + " images, the split says " + s.images());
-        }
-    }
-
-    private static void require(boolean ok, String problem) throws IOException {
-        if (!ok) {
-            throw new IOException(FILE_NAME + ": " + problem);
         }
     }
 }

@@ -1,11 +1,8 @@
 package io.megalith.core.data.shards;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
+import static io.megalith.core.data.shards.IndexJson.require;
+
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
 import java.util.HashSet;
 import java.util.List;
@@ -24,7 +21,7 @@ import java.util.regex.Pattern;
 public record ShardIndex(String format, int formatVersion, String createdAt, String dtype, String byteOrder,
         int vocabSize, long totalTokens, TokenizerFile tokenizer, List<Shard> shards, String fingerprint,
         JsonNode input) {
-    public static final String FILE_NAME = "index.json";
+    public static final String FILE_NAME = IndexJson.FILE_NAME;
     public static final String FORMAT = "megalith-token-shards";
     public static final int FORMAT_VERSION = 1;
     public static final String BYTE_ORDER = "little-endian";
@@ -33,12 +30,6 @@ public record ShardIndex(String format, int formatVersion, String createdAt, Str
     private static final Pattern SHARD_NAME = Pattern.compile("tokens-\\d{5,}\\.bin");
     private static final Pattern CRC_HEX = Pattern.compile("[0-9a-f]{8}");
     private static final Pattern SHA_HEX = Pattern.compile("[0-9a-f]{64}");
-    private static final JsonMapper JSON = JsonMapper.builder()
-            .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .enable(SerializationFeature.INDENT_OUTPUT)
-            // a later format version may add fields; a reader checks the version first
-            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-            .build();
 
     /** The tokenizer file: what {@code Tokenizer.save} wrote, and its SHA-256 (hex). */
     public record TokenizerFile(String kind, String file, long bytes, String sha256) {}
@@ -56,24 +47,12 @@ public record ShardIndex(String format, int formatVersion, String createdAt, Str
     }
 
     public byte[] toJson() {
-        try {
-            return JSON.writeValueAsBytes(this);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
+        return IndexJson.toJson(this);
     }
 
     /** Parses and validates an index; the message says what is wrong. */
     public static ShardIndex parse(byte[] json) throws IOException {
-        ShardIndex ix;
-        try {
-            ix = JSON.readValue(json, ShardIndex.class);
-        } catch (JsonProcessingException e) {
-            throw new IOException("unreadable " + FILE_NAME + ": " + e.getOriginalMessage(), e);
-        }
-        if (ix == null) {
-            throw new IOException("empty " + FILE_NAME);
-        }
+        ShardIndex ix = IndexJson.parse(json, ShardIndex.class);
         ix.validate();
         return ix;
     }
@@ -108,11 +87,5 @@ public record ShardIndex(String format, int formatVersion, String createdAt, Str
             sum += s.tokens();
         }
         require(sum == totalTokens, "shards hold " + sum + " tokens, total_tokens says " + totalTokens);
-    }
-
-    private static void require(boolean ok, String problem) throws IOException {
-        if (!ok) {
-            throw new IOException(FILE_NAME + ": " + problem);
-        }
     }
 }

@@ -84,7 +84,7 @@ public final class TokenShards implements TokenSource, Closeable {
             starts[i + 1] = starts[i] + shards.get(i).tokens();
             totalBytes += shards.get(i).bytes();
         }
-        String canonical = ShardSetWriter.canonical(d.dir()).toString();
+        String canonical = StagedDirectory.canonical(d.dir()).toString();
         if (reading.streams(totalBytes)) {
             Path[] files = new Path[shards.size()];
             long[] bytes = new long[shards.size()];

@@ -8,6 +8,7 @@ import io.megalith.core.diffusion.DiffusionConfig;
 import io.megalith.core.diffusion.DiffusionPart;
 import io.megalith.core.diffusion.Noising;
 import io.megalith.core.diffusion.Prediction;
+import io.megalith.core.family.segment.ImageShape;
 import io.megalith.core.family.segment.SegmentRun;
 import io.megalith.core.inference.DitImages;
 import io.megalith.core.model.dit.Dit;
@@ -61,21 +62,7 @@ public final class DitRun extends SegmentRun {
      * says 0, else they must agree with it.
      */
     public static DitConfig config(MegalithConfig.Model m, ImageData data) {
-        if (m.imageSize() > 0 && (m.imageSize() != data.height() || m.imageSize() != data.width())) {
-            throw new IllegalArgumentException("model.image_size: " + m.imageSize() + ", but the images are "
-                    + data.height() + "x" + data.width() + " (" + data.describe() + "); set it to " + data.height()
-                    + " or 0 (from the data)");
-        }
-        if (m.channels() > 0 && m.channels() != data.channels()) {
-            throw new IllegalArgumentException("model.channels: " + m.channels() + ", but the images have "
-                    + data.channels() + " (" + data.describe() + "); set it to " + data.channels()
-                    + " or 0 (from the data)");
-        }
-        if (m.classes() > 0 && m.classes() < data.classes()) {
-            throw new IllegalArgumentException("model.classes: " + m.classes() + ", but the data has " + data.classes()
-                    + " classes (" + data.describe() + "); set it to " + data.classes() + " or 0 (from the data)");
-        }
-        int classes = m.classes() > 0 ? m.classes() : data.classes();
+        int classes = ImageShape.classes(m, data);
         return new DitConfig(data.channels(), data.height(), data.width(), m.patchSize(), m.nLayer(), m.nHead(),
                 m.nEmbd(), classes);
     }

@@ -5,6 +5,7 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.images.ImageBatch;
 import io.megalith.core.data.images.ImageData;
 import io.megalith.core.data.images.ImageDatasets;
+import io.megalith.core.family.segment.ImageShape;
 import io.megalith.core.family.segment.SegmentRun;
 import io.megalith.core.finetune.Freezing;
 import io.megalith.core.model.vit.Vit;
@@ -54,21 +55,7 @@ public final class VitRun extends SegmentRun {
      * says 0, else they must agree with it.
      */
     public static VitConfig config(MegalithConfig.Model m, ImageData data) {
-        if (m.imageSize() > 0 && (m.imageSize() != data.height() || m.imageSize() != data.width())) {
-            throw new IllegalArgumentException("model.image_size: " + m.imageSize() + ", but the images are "
-                    + data.height() + "x" + data.width() + " (" + data.describe() + "); set it to " + data.height()
-                    + (data.height() == data.width() ? "" : "/" + data.width()) + " or 0 (from the data)");
-        }
-        if (m.channels() > 0 && m.channels() != data.channels()) {
-            throw new IllegalArgumentException("model.channels: " + m.channels() + ", but the images have "
-                    + data.channels() + " (" + data.describe() + "); set it to " + data.channels()
-                    + " or 0 (from the data)");
-        }
-        if (m.classes() > 0 && m.classes() < data.classes()) {
-            throw new IllegalArgumentException("model.classes: " + m.classes() + ", but the data has " + data.classes()
-                    + " classes (" + data.describe() + "); set it to " + data.classes() + " or 0 (from the data)");
-        }
-        int classes = m.classes() > 0 ? m.classes() : data.classes();
+        int classes = ImageShape.classes(m, data);
         return new VitConfig(data.height(), data.width(), data.channels(), m.patchSize(), classes, m.nLayer(),
                 m.nHead(), m.nEmbd(), m.dropout(), m.bias(), VitConfig.Pool.valueOf(m.pool().toUpperCase(Locale.ROOT)),
                 VitConfig.Positions.valueOf(m.posEmb().toUpperCase(Locale.ROOT)));
