@@ -119,7 +119,7 @@ final class TrainCommand implements Callable<Integer> {
             out.printf("megalith: nothing left to train; val loss %.4f at step %d%n", s.valLoss(), s.endStep());
         }
         // classifiers (and images: the ViT's held-out accuracy; a DiT has none) report their own lines
-        if (cfg.classification() || "images".equals(cfg.data().task())) {
+        if (cfg.classification() || cfg.images()) {
             s.samples().forEach(line -> out.println("megalith: " + line));
             reportLora(cfg, s, out);
             out.printf("megalith: run directory %s (metrics.jsonl, loss.png, checkpoints/)%n", cfg.run().dir());

@@ -36,7 +36,7 @@ final class VitFamily implements ModelFamily {
     @Override
     public void checkConfig(MegalithConfig cfg, Checks c) {
         MegalithConfig.Model m = cfg.model();
-        c.require("images".equals(cfg.data().task()), "data.task: model.family vit classifies images: set data.task "
+        c.require(cfg.images(), "data.task: model.family vit classifies images: set data.task "
                 + "images (got " + cfg.data().task() + ")");
         c.require(m.imageSize() <= 0 || m.patchSize() < 1 || m.imageSize() % m.patchSize() == 0, "model.patch_size: "
                 + m.patchSize() + " does not divide model.image_size " + m.imageSize() + "; choose a divisor");

@@ -18,7 +18,6 @@ import io.megalith.core.parallelize.ParallelDit;
 import io.megalith.core.parallelize.Placement;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.Part;
-import io.megalith.core.train.outputs.LoraCheck;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.List;
@@ -142,11 +141,6 @@ public final class DitRun extends SegmentRun {
         return new Evaluation(ev.record(), line, samples);
     }
 
-    /** LoRA is refused for the DiT by config validation. */
-    @Override
-    protected LoraCheck.Outputs loraOutputs() {
-        throw new UnsupportedOperationException("model.family dit trains no LoRA adapters");
-    }
 
     @Override
     protected void closeData() {

@@ -137,7 +137,13 @@ public abstract class SegmentRun implements RankModel {
         return LoraCheck.of(cfg.model().family(), shape, trained::contains, loraOutputs());
     }
 
-    protected abstract LoraCheck.Outputs loraOutputs();
+    /**
+     * What the LoRA check runs on a family that trains adapters; a family whose config refuses finetune.lora (the
+     * image families) keeps this default, which a run never reaches.
+     */
+    protected LoraCheck.Outputs loraOutputs() {
+        throw new IllegalStateException("model.family " + cfg.model().family() + " trains no LoRA adapters");
+    }
 
     /** Closes the family's data, between the trainer and the parameter store. */
     protected void closeData() {}

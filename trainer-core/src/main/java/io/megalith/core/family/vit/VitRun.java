@@ -17,7 +17,6 @@ import io.megalith.core.parallelize.VitPlan;
 import io.megalith.core.segment.SegmentedPass;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.Part;
-import io.megalith.core.train.outputs.LoraCheck;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -148,11 +147,6 @@ public final class VitRun extends SegmentRun {
                 samples);
     }
 
-    /** LoRA is refused for the ViT by config validation. */
-    @Override
-    protected LoraCheck.Outputs loraOutputs() {
-        throw new UnsupportedOperationException("model.family vit trains no LoRA adapters");
-    }
 
     @Override
     protected void closeData() {
