@@ -37,7 +37,7 @@ public final class ImageGrid {
             return new Scale(mean, std);
         }
 
-        int toByte(double x, int channel) {
+        public int toByte(double x, int channel) {
             double v = (x * std[channel] + mean[channel]) * 255.0;
             return (int) Math.max(0, Math.min(255, Math.round(v)));
         }

@@ -3,6 +3,7 @@ package io.megalith.core.inference;
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.images.ImageSet;
 import io.megalith.core.diffusion.DiffusionConfig;
 import io.megalith.core.diffusion.DitDenoiser;
 import io.megalith.core.diffusion.ImageGrid;
@@ -100,12 +101,16 @@ public final class TrainedDit implements TrainedModel {
         return images;
     }
 
-    /**
-     * A grid of {@code samples} (default 8) images per class, a row each, as {@code <out>/grid.png}; with a count,
-     * that many single images (class i mod classes) as {@code <out>/sample_00000.png}, ...
-     */
-    @Override
-    public void generate(GenerateRequest request, PrintStream out) throws IOException {
+    /** How images are sampled: the run's diffusion section unless a request overrides it. */
+    public record Sampling(String sampler, int steps, double eta, double guidance, long seed) {
+        /** ddpm: ancestral over all timesteps; else ddim over {@code steps} with noise {@code eta}. */
+        String describe(int timesteps) {
+            return sampler.equals("ddpm") ? "ddpm, " + timesteps + " steps" : "ddim, " + steps + " steps, eta " + eta;
+        }
+    }
+
+    /** The sampling settings of {@code request}, the run's own where it gives none; bad values name the option. */
+    public Sampling sampling(GenerateRequest request) {
         GenerateRequest.Images o = request.images();
         MegalithConfig.Diffusion d = config.diffusion();
         String sampler = o.sampler() != null ? o.sampler() : d.sampler();
@@ -117,11 +122,67 @@ public final class TrainedDit implements TrainedModel {
             throw new IllegalArgumentException("--steps: " + steps + " must be in 1.." + d.timesteps()
                     + " (the run's diffusion.timesteps)");
         }
-        double eta = o.eta() != null ? o.eta() : d.eta();
-        double guidance = o.guidance() != null ? o.guidance() : d.guidance();
-        long seed = request.seed() != null ? request.seed() : config.seed();
+        return new Sampling(sampler, steps, o.eta() != null ? o.eta() : d.eta(),
+                o.guidance() != null ? o.guidance() : d.guidance(),
+                request.seed() != null ? request.seed() : config.seed());
+    }
+
+    /**
+     * Images of the classes {@code labels}, normalised as the run's data ([n, C, H, W]), sampled in batches of
+     * {@link #BATCH}: image i depends only on (seed, i, its label), not on the batching.
+     */
+    public float[] sample(long[] labels, Sampling how) {
+        MegalithConfig.Diffusion d = config.diffusion();
+        DiffusionConfig diffusion = new DiffusionConfig(d.timesteps(), d.schedule(), Prediction.of(d.prediction()), 0,
+                how.steps(), how.eta(), how.guidance(), d.clip(), d.emaDecay());
         DitConfig c = model.config();
-        int classes = images.classNames().isEmpty() ? c.classes() : images.classNames().size();
+        int values = c.channels() * c.height() * c.width();
+        Sampler s = diffusion.sampler(new DitDenoiser(model, manager), c.nullClass(), values);
+        float[] pixels = new float[labels.length * values];
+        for (int from = 0; from < labels.length; from += BATCH) {
+            long[] part = Arrays.copyOfRange(labels, from, Math.min(labels.length, from + BATCH));
+            float[] x = how.sampler().equals("ddpm") ? s.ddpm(part, how.guidance(), how.seed(), from)
+                    : s.ddim(part, how.steps(), how.eta(), how.guidance(), how.seed(), from);
+            System.arraycopy(x, 0, pixels, from * values, x.length);
+        }
+        return pixels;
+    }
+
+    /** Sampled {@code pixels} as the bytes their PNGs hold (the run's normalisation undone, rounded, clamped). */
+    public ImageSet stored(float[] pixels, long[] labels) {
+        DitConfig c = model.config();
+        ImageGrid.Scale scale = scale();
+        int plane = c.height() * c.width();
+        byte[] bytes = new byte[pixels.length];
+        for (int at = 0; at < pixels.length; at++) {
+            bytes[at] = (byte) scale.toByte(pixels[at], (at / plane) % c.channels());
+        }
+        int[] classes = new int[labels.length];
+        for (int i = 0; i < labels.length; i++) {
+            classes[i] = (int) labels[i];
+        }
+        return new ImageSet(bytes, classes, c.channels(), c.height(), c.width());
+    }
+
+    private ImageGrid.Scale scale() {
+        return ImageGrid.Scale.normalised(images.mean(), images.std());
+    }
+
+    /** The number of real classes (the null class not counted). */
+    public int classes() {
+        return images.classNames().isEmpty() ? model.config().classes() : images.classNames().size();
+    }
+
+    /**
+     * A grid of {@code samples} (default 8) images per class, a row each, as {@code <out>/grid.png}; with a count,
+     * that many single images (class i mod classes) as {@code <out>/sample_00000.png}, ...
+     */
+    @Override
+    public void generate(GenerateRequest request, PrintStream out) throws IOException {
+        GenerateRequest.Images o = request.images();
+        Sampling how = sampling(request);
+        DitConfig c = model.config();
+        int classes = classes();
         int columns = request.samples() != null && request.samples() > 0 ? request.samples() : DEFAULT_COLUMNS;
         int n = o.count() != null ? o.count() : classes * columns;
         if (n < 1) {
@@ -133,32 +194,20 @@ public final class TrainedDit implements TrainedModel {
         }
         Path dir = Path.of(o.out() != null ? o.out() : runDir + "/samples");
         Files.createDirectories(dir);
-        DiffusionConfig diffusion = new DiffusionConfig(d.timesteps(), d.schedule(), Prediction.of(d.prediction()), 0,
-                steps, eta, guidance, d.clip(), d.emaDecay());
-        int values = c.channels() * c.height() * c.width();
-        Sampler s = diffusion.sampler(new DitDenoiser(model, manager), c.nullClass(), values);
         long t0 = System.nanoTime();
-        float[] pixels = new float[n * values];
-        for (int from = 0; from < n; from += BATCH) {
-            long[] part = Arrays.copyOfRange(labels, from, Math.min(n, from + BATCH));
-            float[] x = sampler.equals("ddpm") ? s.ddpm(part, guidance, seed, from)
-                    : s.ddim(part, steps, eta, guidance, seed, from);
-            System.arraycopy(x, 0, pixels, from * values, x.length);
-        }
+        float[] pixels = sample(labels, how);
         double seconds = (System.nanoTime() - t0) / 1e9;
-        ImageGrid.Scale scale = ImageGrid.Scale.normalised(images.mean(), images.std());
-        String how = sampler.equals("ddpm") ? "ddpm, " + d.timesteps() + " steps"
-                : "ddim, " + steps + " steps, eta " + eta;
+        String what = how.describe(config.diffusion().timesteps());
         if (o.count() != null) {
-            List<Path> files = ImageGrid.writeEach(dir, pixels, n, c.channels(), c.height(), c.width(), scale);
-            out.printf("wrote %d images (%s, guidance %s, EMA weights of step %d) to %s in %.1f s%n", files.size(), how,
-                    guidance, step, dir, seconds);
+            List<Path> files = ImageGrid.writeEach(dir, pixels, n, c.channels(), c.height(), c.width(), scale());
+            out.printf("wrote %d images (%s, guidance %s, EMA weights of step %d) to %s in %.1f s%n", files.size(),
+                    what, how.guidance(), step, dir, seconds);
             return;
         }
         Path grid = dir.resolve("grid.png");
-        ImageGrid.writeGrid(grid, pixels, classes, columns, c.channels(), c.height(), c.width(), scale);
+        ImageGrid.writeGrid(grid, pixels, classes, columns, c.channels(), c.height(), c.width(), scale());
         out.printf("wrote %s: %d classes x %d samples (%s, guidance %s, EMA weights of step %d) in %.1f s%n", grid,
-                classes, columns, how, guidance, step, seconds);
+                classes, columns, what, how.guidance(), step, seconds);
         out.println("rows: " + String.join(", ", images.classNames()));
     }
 

@@ -25,6 +25,25 @@ public record ImageSet(byte[] pixels, int[] labels, int channels, int height, in
         return channels * height * width;
     }
 
+    /**
+     * The pixels as a model reads them, [size, channels, height, width]: (x / 255 - mean[c]) / std[c] per channel,
+     * the normalisation of {@link ImageData} batches.
+     */
+    public float[] normalised(double[] mean, double[] std) {
+        int plane = height * width;
+        float[] out = new float[pixels.length];
+        float[][] table = new float[channels][256];
+        for (int c = 0; c < channels; c++) {
+            for (int v = 0; v < 256; v++) {
+                table[c][v] = (float) ((v / 255.0 - mean[c]) / std[c]);
+            }
+        }
+        for (int at = 0; at < pixels.length; at++) {
+            out[at] = table[(at / plane) % channels][pixels[at] & 0xff];
+        }
+        return out;
+    }
+
     /** Images [first, first + count). */
     public ImageSet slice(int first, int count) {
         int n = imageBytes();

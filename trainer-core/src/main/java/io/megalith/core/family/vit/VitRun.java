@@ -61,7 +61,7 @@ public final class VitRun extends SegmentRun {
     }
 
     /** What a resume must find again: the model's shape (no dropout) and the class names. */
-    static String shape(VitConfig c, ImageData data) {
+    public static String shape(VitConfig c, ImageData data) {
         return c.withDropout(0) + " classes " + data.classNames();
     }
 

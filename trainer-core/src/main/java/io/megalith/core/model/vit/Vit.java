@@ -119,28 +119,38 @@ public final class Vit extends Module {
 
     /** ln_f, pooling and the classifier on the layers' output [B, T, C]: logits [B, classes]. */
     public PtNDArray headLogits(PtNDArray x) {
+        return head.forward(pooled(x));
+    }
+
+    /** ln_f and pooling of the layers' output [B, T, C]: the image representations [B, C] the head classifies. */
+    public PtNDArray pooled(PtNDArray x) {
         PtNDArray h = lnF.forward(x);
         long b = h.getShape().get(0);
         long t = h.getShape().get(1);
-        PtNDArray pooled;
         if (cfg.pool() == VitConfig.Pool.CLS) {
-            pooled = Ops.reshape(Ops.slice(h, 1, 0, 1), b, cfg.nEmbd());
-        } else {
-            // the mean over tokens as a product with a row of 1/T: [1, T] @ [B, T, C] -> [B, 1, C]
-            float[] avg = new float[(int) t];
-            Arrays.fill(avg, 1f / t);
-            pooled = Ops.reshape(Ops.matmul(Ops.floats(h.getManager(), avg, 1, t), h), b, cfg.nEmbd());
+            return Ops.reshape(Ops.slice(h, 1, 0, 1), b, cfg.nEmbd());
         }
-        return head.forward(pooled);
+        // the mean over tokens as a product with a row of 1/T: [1, T] @ [B, T, C] -> [B, 1, C]
+        float[] avg = new float[(int) t];
+        Arrays.fill(avg, 1f / t);
+        return Ops.reshape(Ops.matmul(Ops.floats(h.getManager(), avg, 1, t), h), b, cfg.nEmbd());
     }
 
-    /** Logits [B, classes] of images [B, C, H, W]. */
-    public PtNDArray logits(PtNDArray images, ForwardContext ctx) {
+    /**
+     * The penultimate features [B, C] of images [B, C, H, W]: what the head sees (pooled ln_f output), the space a
+     * Frechet distance between image sets is measured in.
+     */
+    public PtNDArray features(PtNDArray images, ForwardContext ctx) {
         PtNDArray x = embed(images, ctx);
         for (TransformerLayer layer : layers) {
             x = layer.forward(x, null, null, null, ctx, null, null);
         }
-        return headLogits(x);
+        return pooled(x);
+    }
+
+    /** Logits [B, classes] of images [B, C, H, W]. */
+    public PtNDArray logits(PtNDArray images, ForwardContext ctx) {
+        return head.forward(features(images, ctx));
     }
 
     /** Mean cross-entropy of {@code labels} [B]. */
