@@ -2,6 +2,7 @@ package io.megalith.bench;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.GenerateRequest;
 import io.megalith.core.inference.SampleQuality;
 import io.megalith.core.inference.TrainedDit;
@@ -22,7 +23,7 @@ import org.apache.hadoop.conf.Configuration;
  *   runs/fashion-mnist-vit [out.json]
  * </pre>
  * Sampling follows the DiT run's diffusion section unless -Dquality.guidance, -Dquality.steps, -Dquality.sampler or
- * -Dquality.eta say otherwise; -Dquality.threads (default 2) libtorch threads. Run from the directory the ViT run's
+ * -Dquality.eta say otherwise; -Dquality.ditStep the DiT checkpoint (default: the latest); -Dquality.threads (default 2) libtorch threads. Run from the directory the ViT run's
  * data.path is relative to.
  */
 public final class DiffusionQuality {
@@ -39,9 +40,10 @@ public final class DiffusionQuality {
         String guidance = System.getProperty("quality.guidance");
         String steps = System.getProperty("quality.steps");
         String eta = System.getProperty("quality.eta");
+        Long ditStep = Long.getLong("quality.ditStep"); // null: the latest checkpoint
         Configuration hadoop = new Configuration();
-        try (TrainedDit dit = TrainedDit.load(args[0], hadoop, threads);
-                TrainedVit vit = TrainedVit.load(args[1], hadoop, threads)) {
+        try (TrainedDit dit = TrainedDit.load(new RunCheckpoint(args[0], ditStep), hadoop, threads);
+                TrainedVit vit = TrainedVit.load(RunCheckpoint.latest(args[1]), hadoop, threads)) {
             GenerateRequest request = new GenerateRequest(List.of(), 1, null, null, null, null, null,
                     new GenerateRequest.Images(null, null, System.getProperty("quality.sampler"),
                             steps == null ? null : Integer.valueOf(steps), eta == null ? null : Double.valueOf(eta),

@@ -2,6 +2,7 @@ package io.megalith.launcher.cli;
 
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.inference.GenerateRequest;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedModel;
 import java.io.IOException;
 import java.util.List;
@@ -70,6 +71,10 @@ final class GenerateCommand implements Callable<Integer> {
             + "the run's diffusion.guidance)")
     Double guidance;
 
+    @Option(names = "--step", paramLabel = "N", description = "load the checkpoint of this step (default: the latest "
+            + "complete one)")
+    Long step;
+
     @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "libtorch threads (0 = its default)")
     int threads;
 
@@ -79,7 +84,8 @@ final class GenerateCommand implements Callable<Integer> {
         Configuration hadoop = new Configuration();
         GenerateRequest request = new GenerateRequest(prompts, beams, maxNewTokens, temperature, topK, samples, seed,
                 new GenerateRequest.Images(out, count, sampler, steps, eta, guidance));
-        try (TrainedModel trained = ModelFamilies.ofRun(runDir, hadoop).loadTrained(runDir, hadoop, threads)) {
+        try (TrainedModel trained = ModelFamilies.ofRun(runDir, hadoop).loadTrained(new RunCheckpoint(runDir, step), hadoop,
+                threads)) {
             trained.generate(request, System.out);
         }
         return 0;

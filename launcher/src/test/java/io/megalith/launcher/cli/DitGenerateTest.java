@@ -24,6 +24,7 @@ class DitGenerateTest {
             data: {task: images, builtin: shapes}
             diffusion: {timesteps: 50, sample_steps: 4, ema_decay: 0.9}
             train: {max_steps: 4, batch_size: 8, lr: 1.0e-3, warmup_steps: 1, eval_batches: 1, log_every: 2}
+            checkpoint: {every: 2, keep_last: 0}
             runtime: {threads: 1}
             comm: {deadline_seconds: 30}
             """;
@@ -61,5 +62,12 @@ class DitGenerateTest {
         CliRun bad = CliRun.of("generate", "--run", runDir.toString(), "--steps", "99");
         assertThat(bad.exit()).isNotZero();
         assertThat(bad.err()).contains("--steps: 99").contains("diffusion.timesteps");
+
+        CliRun early = CliRun.of("generate", "--run", runDir.toString(), "--step", "2", "--samples", "1");
+        assertThat(early.exit()).as(early.err()).isZero();
+        assertThat(early.out()).contains("EMA weights of step 2");
+        CliRun missing = CliRun.of("generate", "--run", runDir.toString(), "--step", "3");
+        assertThat(missing.exit()).isNotZero();
+        assertThat(missing.err()).contains("no checkpoint of step 3");
     }
 }

@@ -6,6 +6,7 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedSeq2Seq;
 import io.megalith.core.model.seq2seq.EncoderDecoder;
 import io.megalith.core.model.seq2seq.Seq2SeqGenerator;
@@ -86,7 +87,7 @@ class FamilyGenerateTest {
         }
         try (TrainingRun run = ModelFamilies.of(one).newRun(one, new Configuration(),
                 new PrintStream(OutputStream.nullOutputStream()), RankGroups.single(), true, null);
-                TrainedSeq2Seq trained = TrainedSeq2Seq.load(runDir.toString(), ModelFamilies.ENCODER_DECODER::named,
+                TrainedSeq2Seq trained = TrainedSeq2Seq.load(RunCheckpoint.latest(runDir.toString()), ModelFamilies.ENCODER_DECODER::named,
                         new Configuration(), 1)) {
             assertThat(run.startStep()).isEqualTo(steps);
             Seq2SeqRunTask.Vocabulary v = trained.vocabulary();

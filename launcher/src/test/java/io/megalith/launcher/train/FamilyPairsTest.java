@@ -7,6 +7,7 @@ import io.megalith.core.config.ConfigException;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedSeq2Seq;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.core.train.report.MetricsLog;
@@ -71,7 +72,7 @@ class FamilyPairsTest {
         assertThat(exact).hasSize(2);
         assertThat(exact.get(1)).isGreaterThan(0);
         assertThat(s.exactMatch()).isEqualTo(exact.get(1));
-        try (TrainedSeq2Seq trained = TrainedSeq2Seq.load(cfg.run().dir(), ModelFamilies.ENCODER_DECODER::named,
+        try (TrainedSeq2Seq trained = TrainedSeq2Seq.load(RunCheckpoint.latest(cfg.run().dir()), ModelFamilies.ENCODER_DECODER::named,
                 HADOOP, 1)) {
             List<String> out = trained.decode(List.of("abc", "hgfe", "zab"), 1, 0);
             System.out.println("decoded: " + out);

@@ -3,6 +3,7 @@ package io.megalith.core.family;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.bert.BertRun;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankModel;
@@ -53,9 +54,9 @@ final class BertFamily implements ModelFamily {
 
     /** An encoder does not generate: its runs are bases to fine-tune. */
     @Override
-    public TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) {
-        throw new IllegalArgumentException(runDir + " holds a model.family " + name() + " run: an encoder does not "
-                + "generate text; fine-tune it for a task with megalith finetune (model.family: " + name() + ")");
+    public TrainedModel loadTrained(RunCheckpoint which, Configuration hadoop, int threads) {
+        throw new IllegalArgumentException(which.runDir() + " holds a model.family " + name() + " run: an encoder does "
+                + "not generate text; fine-tune it for a task with megalith finetune (model.family: " + name() + ")");
     }
 
     @Override

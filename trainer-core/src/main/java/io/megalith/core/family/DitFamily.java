@@ -5,6 +5,7 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.dit.DitEvaluation;
 import io.megalith.core.family.dit.DitRun;
 import io.megalith.core.inference.TrainedDit;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.model.dit.DitConfig;
 import io.megalith.core.train.Objective;
@@ -72,7 +73,7 @@ final class DitFamily implements ModelFamily {
 
     /** The run's EMA weights, sampling a grid of images per class (or single images). */
     @Override
-    public TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) throws IOException {
-        return TrainedDit.load(runDir, hadoop, threads);
+    public TrainedModel loadTrained(RunCheckpoint which, Configuration hadoop, int threads) throws IOException {
+        return TrainedDit.load(which, hadoop, threads);
     }
 }

@@ -3,6 +3,7 @@ package io.megalith.core.family;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.seq2seq.Seq2SeqRun;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.inference.TrainedSeq2Seq;
 import io.megalith.core.train.Objective;
@@ -66,7 +67,7 @@ final class EncoderDecoderFamily implements ModelFamily {
     }
 
     @Override
-    public TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) throws IOException {
-        return TrainedSeq2Seq.load(runDir, this::named, hadoop, threads);
+    public TrainedModel loadTrained(RunCheckpoint which, Configuration hadoop, int threads) throws IOException {
+        return TrainedSeq2Seq.load(which, this::named, hadoop, threads);
     }
 }

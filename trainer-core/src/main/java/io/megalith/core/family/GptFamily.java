@@ -4,6 +4,7 @@ import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.gpt.GptRun;
 import io.megalith.core.inference.TrainedGpt;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankModel;
@@ -53,8 +54,8 @@ final class GptFamily implements ModelFamily {
     }
 
     @Override
-    public TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) throws IOException {
-        return TrainedGpt.load(runDir, hadoop, threads);
+    public TrainedModel loadTrained(RunCheckpoint which, Configuration hadoop, int threads) throws IOException {
+        return TrainedGpt.load(which, hadoop, threads);
     }
 
     @Override

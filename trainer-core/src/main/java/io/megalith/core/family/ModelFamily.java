@@ -3,6 +3,7 @@ package io.megalith.core.family;
 import io.megalith.comm.RankGroups;
 import io.megalith.core.config.FamilyRules;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankModel;
@@ -52,8 +53,8 @@ public interface ModelFamily extends FamilyRules {
     }
 
     /**
-     * The run in {@code runDir} as this family's model, loaded on one rank from its latest complete checkpoint: what
-     * {@code megalith generate} runs. A family whose model does not generate refuses, saying what to do instead.
+     * The run {@code which} names as this family's model, loaded on one rank from that checkpoint (the latest
+     * complete one unless a step is given): what {@code megalith generate} runs. A family whose model does not generate refuses, saying what to do instead.
      */
-    TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) throws IOException;
+    TrainedModel loadTrained(RunCheckpoint which, Configuration hadoop, int threads) throws IOException;
 }

@@ -3,6 +3,7 @@ package io.megalith.core.family;
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.vit.VitRun;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankModel;
@@ -69,8 +70,8 @@ final class VitFamily implements ModelFamily {
 
     /** A classifier does not generate: its runs are read through their metrics (held-out accuracy). */
     @Override
-    public TrainedModel loadTrained(String runDir, Configuration hadoop, int threads) {
-        throw new IllegalArgumentException(runDir + " holds a model.family " + name() + " run: an image classifier "
-                + "does not generate; its held-out accuracy is in " + runDir + "/metrics.jsonl");
+    public TrainedModel loadTrained(RunCheckpoint which, Configuration hadoop, int threads) {
+        throw new IllegalArgumentException(which.runDir() + " holds a model.family " + name() + " run: an image "
+                + "classifier does not generate; its held-out accuracy is in " + which.runDir() + "/metrics.jsonl");
     }
 }

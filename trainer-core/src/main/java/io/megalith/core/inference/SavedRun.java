@@ -14,12 +14,15 @@ import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 
 /**
- * A run directory's latest complete checkpoint, whatever layout wrote it (its tensors are global: pieces are assembled
+ * A run directory's latest complete checkpoint (or one of a given step), whatever layout wrote it (its tensors are global: pieces are assembled
  * on load), with its training state: what every family's {@link TrainedModel} is loaded from.
  */
 record SavedRun(String runDir, LoadedCheckpoint checkpoint, RunState state) {
-    static SavedRun latest(String runDir, Configuration hadoop) throws IOException {
-        LoadedCheckpoint ckpt = new CheckpointStore(runDir, hadoop, 0).loadLatest()
+    /** The checkpoint {@code which} names: the latest complete one, or that of its step (verified, never replaced). */
+    static SavedRun load(RunCheckpoint which, Configuration hadoop) throws IOException {
+        String runDir = which.runDir();
+        CheckpointStore store = new CheckpointStore(runDir, hadoop, 0);
+        LoadedCheckpoint ckpt = which.step() != null ? store.load(which.step()) : store.loadLatest()
                 .orElseThrow(() -> new IOException("no complete checkpoint in " + runDir + "/checkpoints"));
         byte[] kryo = ckpt.blobFiles().get(RunStateCodec.FILE);
         RunState state = kryo != null ? RunStateCodec.decode(kryo)

@@ -53,9 +53,10 @@ public final class TrainedDit implements TrainedModel {
         this.model = model;
     }
 
-    public static TrainedDit load(String runDir, Configuration hadoop, int threads) throws IOException {
+    public static TrainedDit load(RunCheckpoint which, Configuration hadoop, int threads) throws IOException {
         Torch.load(threads);
-        SavedRun saved = SavedRun.latest(runDir, hadoop);
+        String runDir = which.runDir();
+        SavedRun saved = SavedRun.load(which, hadoop);
         RunState state = saved.state();
         MegalithConfig cfg = saved.config();
         DitImages images = DitImages.decode(saved.tokenizer());

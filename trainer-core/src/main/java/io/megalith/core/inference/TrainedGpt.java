@@ -40,9 +40,10 @@ public final class TrainedGpt implements TrainedModel {
         this.model = model;
     }
 
-    public static TrainedGpt load(String runDir, Configuration hadoop, int threads) throws IOException {
+    public static TrainedGpt load(RunCheckpoint which, Configuration hadoop, int threads) throws IOException {
         Torch.load(threads);
-        SavedRun saved = SavedRun.latest(runDir, hadoop);
+        String runDir = which.runDir();
+        SavedRun saved = SavedRun.load(which, hadoop);
         RunState state = saved.state();
         if (state.model() == null) {
             throw new IOException(runDir + " holds a model.family " + state.family() + " checkpoint ("

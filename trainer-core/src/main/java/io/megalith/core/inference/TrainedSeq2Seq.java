@@ -45,10 +45,12 @@ public final class TrainedSeq2Seq implements TrainedModel {
     }
 
     /** {@code family}: whether a checkpoint's model.family is the encoder-decoder's (the registry answers). */
-    public static TrainedSeq2Seq load(String runDir, Predicate<String> family, Configuration hadoop, int threads)
+    public static TrainedSeq2Seq load(RunCheckpoint which, Predicate<String> family, Configuration hadoop,
+            int threads)
             throws IOException {
         Torch.load(threads);
-        SavedRun saved = SavedRun.latest(runDir, hadoop);
+        String runDir = which.runDir();
+        SavedRun saved = SavedRun.load(which, hadoop);
         RunState state = saved.state();
         if (!family.test(state.family())) {
             throw new IOException(runDir + " holds a model.family " + state.family() + " checkpoint, not an "

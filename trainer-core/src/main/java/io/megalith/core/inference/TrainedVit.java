@@ -39,9 +39,10 @@ public final class TrainedVit implements AutoCloseable {
         this.model = model;
     }
 
-    public static TrainedVit load(String runDir, Configuration hadoop, int threads) throws IOException {
+    public static TrainedVit load(RunCheckpoint which, Configuration hadoop, int threads) throws IOException {
         Torch.load(threads);
-        SavedRun saved = SavedRun.latest(runDir, hadoop);
+        String runDir = which.runDir();
+        SavedRun saved = SavedRun.load(which, hadoop);
         RunState state = saved.state();
         MegalithConfig cfg = saved.config();
         ImageDatasets.Stored images = ImageDatasets.read(cfg, hadoop, null);

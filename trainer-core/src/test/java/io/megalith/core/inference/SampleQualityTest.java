@@ -69,7 +69,7 @@ class SampleQualityTest {
         List<Map<String, Object>> metrics = MetricsLog.read(vit.run().dir(), TinyRuns.CONF);
         double reported = metrics.stream().filter(r -> r.containsKey("accuracy"))
                 .mapToDouble(r -> ((Number) r.get("accuracy")).doubleValue()).reduce((a, b) -> b).orElseThrow();
-        try (TrainedVit classifier = TrainedVit.load(vit.run().dir(), TinyRuns.CONF, 2)) {
+        try (TrainedVit classifier = TrainedVit.load(RunCheckpoint.latest(vit.run().dir()), TinyRuns.CONF, 2)) {
             assertThat(classifier.step()).isEqualTo(200);
             ImageSet heldOut = classifier.images().heldOut();
             int[] predicted = classifier.classify(heldOut);
@@ -88,8 +88,8 @@ class SampleQualityTest {
     void measuresFidelityAndTheDistancesWithTheirReferences() throws Exception {
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         SampleQuality q;
-        try (TrainedDit generator = TrainedDit.load(dit.run().dir(), TinyRuns.CONF, 2);
-                TrainedVit classifier = TrainedVit.load(vit.run().dir(), TinyRuns.CONF, 2)) {
+        try (TrainedDit generator = TrainedDit.load(RunCheckpoint.latest(dit.run().dir()), TinyRuns.CONF, 2);
+                TrainedVit classifier = TrainedVit.load(RunCheckpoint.latest(vit.run().dir()), TinyRuns.CONF, 2)) {
             TrainedDit.Sampling how = generator.sampling(new GenerateRequest(List.of(), 1, null, null, null, null, null));
             q = SampleQuality.measure(generator, how, classifier, 3, 200, new PrintStream(log, true,
                     StandardCharsets.UTF_8));

@@ -17,6 +17,7 @@ import io.megalith.core.data.PairsData;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.family.gpt.GptRun;
 import io.megalith.core.finetune.ModelFiles;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedGpt;
 import io.megalith.core.lora.Lora;
 import io.megalith.core.lora.LoraLinear;
@@ -131,7 +132,7 @@ class FinetuneRunTest {
             assertThat(remerged.get(name).contentEquals(merged.tensors().get(name))).as(name).isTrue();
         }
         // the run dir stays a normal run dir: it loads (with its adapters) for generation
-        try (TrainedGpt trained = TrainedGpt.load(cfg.run().dir(), CONF, 1)) {
+        try (TrainedGpt trained = TrainedGpt.load(RunCheckpoint.latest(cfg.run().dir()), CONF, 1)) {
             assertThat(trained.model().parameters().stream().anyMatch(p -> Lora.isAdapter(p.name()))).isTrue();
             int vocab = trained.model().config().vocabSize();
             long[] ids = new Random(1).longs(2 * 16, 0, vocab).toArray();
@@ -145,7 +146,7 @@ class FinetuneRunTest {
     void theFineTuneStartsFromTheBase() throws Exception {
         MegalithConfig cfg = finetune("start");
         try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(cfg, CONF, QUIET);
-                TrainedGpt base = TrainedGpt.load(tmp.resolve("base").toString(), CONF, 1)) {
+                TrainedGpt base = TrainedGpt.load(RunCheckpoint.latest(tmp.resolve("base").toString()), CONF, 1)) {
             Batch b = ((GptRun) run.rankModel()).data().validation(0, 4);
             try (NDScope scope = new NDScope(); NDManager m = base.manager().newSubManager()) {
                 float[] a = ((GptRun) run.rankModel()).model().logits(Ops.longs(m, b.inputs(), b.size(), b.seqLen()), ForwardContext.inference(m))

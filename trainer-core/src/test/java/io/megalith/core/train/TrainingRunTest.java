@@ -15,6 +15,7 @@ import io.megalith.core.data.Batch;
 import io.megalith.core.data.TrainingData;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.family.gpt.GptRun;
+import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedGpt;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.Targets;
@@ -135,7 +136,7 @@ class TrainingRunTest {
     @Test
     void trainedModelLoadsTheSameModel() throws Exception {
         try (TrainingRun run = ModelFamilies.GPT.newInProcessRun(cfg, CONF, TinyRuns.QUIET);
-                TrainedGpt loaded = TrainedGpt.load(cfg.run().dir(), CONF, 1)) {
+                TrainedGpt loaded = TrainedGpt.load(RunCheckpoint.latest(cfg.run().dir()), CONF, 1)) {
             assertThat(loaded.step()).isEqualTo(STEPS);
             assertThat(loaded.config()).isEqualTo(cfg);
             assertThat(loaded.tokenizer().vocabSize()).isEqualTo(AdditionData.ALPHABET.length());

@@ -1,5 +1,6 @@
 package io.megalith.core.family.vit;
 
+import io.megalith.core.inference.RunCheckpoint;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -151,7 +152,7 @@ class VitRunTest {
                 "model.pool=mean", "model.pos_emb=sincos", "model.bias=false");
         assertThat(ModelFamilies.VIT.parameterCount(sized.model(), 0)).isEqualTo(VitEvaluation.parameterCount(
                 new VitConfig(8, 8, 3, 2, 4, 2, 4, 32, 0, false, VitConfig.Pool.MEAN, VitConfig.Positions.SINCOS)));
-        assertThatThrownBy(() -> ModelFamilies.VIT.loadTrained(tmp.toString(), TinyRuns.CONF, 1))
+        assertThatThrownBy(() -> ModelFamilies.VIT.loadTrained(RunCheckpoint.latest(tmp.toString()), TinyRuns.CONF, 1))
                 .hasMessageContaining("an image classifier does not generate");
         assertThatThrownBy(() -> ConfigLoader.fromYaml("run: {dir: x}", List.of("model.pool=max"), "t"))
                 .hasMessageContaining("model.pool: must be one of cls, mean (got 'max')");
