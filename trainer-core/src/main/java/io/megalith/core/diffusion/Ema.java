@@ -12,8 +12,13 @@ public final class Ema {
 
     /** One update of {@code shadow} toward {@code values[from, from + shadow.length)}. */
     public static void update(float[] shadow, FloatBuffer values, int from, double decay) {
-        for (int i = 0; i < shadow.length; i++) {
-            shadow[i] = (float) (decay * shadow[i] + (1 - decay) * values.get(from + i));
+        update(shadow, 0, shadow.length, values, from, decay);
+    }
+
+    /** One update of {@code shadow[at, at + n)} toward {@code values[from, from + n)}. */
+    public static void update(float[] shadow, int at, int n, FloatBuffer values, int from, double decay) {
+        for (int i = 0; i < n; i++) {
+            shadow[at + i] = (float) (decay * shadow[at + i] + (1 - decay) * values.get(from + i));
         }
     }
 }

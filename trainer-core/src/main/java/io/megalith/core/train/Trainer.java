@@ -27,6 +27,7 @@ import io.megalith.core.zero.DataParallelOptimizer;
 import io.megalith.core.zero.GradientBuckets;
 import io.megalith.core.zero.PartitionedOptimizer;
 import io.megalith.core.zero.PartitionedParameters;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -208,6 +209,27 @@ public final class Trainer implements ShardedCheckpointer.Source, AutoCloseable 
         } else {
             partitioned.copyState(which, out);
         }
+    }
+
+    /**
+     * ZeRO-2/3: copies a state the caller keeps like AdamW's moments, one float per element of this rank's shard
+     * ({@code shard}: {@link PartitionedParameters#shardSize()} floats in shard order), as whole tensors
+     * {@code <prefix><param>} of the parameters {@code which} selects: a collective over dp, one group at a time.
+     */
+    public void copyShardState(String prefix, FloatBuffer shard, Predicate<Parameter> which, HostCopies out) {
+        partitioned().copyShardState(prefix, shard, which, out);
+    }
+
+    /** ZeRO-2/3: takes this rank's pieces of whole tensors {@code <prefix><param>} into {@code shard} (no collective). */
+    public void loadShardState(Map<String, HostTensor> tensors, String prefix, FloatBuffer shard) {
+        partitioned().loadShardState(tensors, prefix, shard);
+    }
+
+    private PartitionedOptimizer partitioned() {
+        if (partitioned == null) {
+            throw new IllegalStateException("shard-shaped state needs partitioned parameters (zero.stage 2 or 3)");
+        }
+        return partitioned;
     }
 
     /** Full AdamW state by name, whatever the layout (a collective over every group). */

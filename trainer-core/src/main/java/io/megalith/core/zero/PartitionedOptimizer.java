@@ -285,20 +285,29 @@ public final class PartitionedOptimizer implements AutoCloseable {
 
     /**
      * Copies the AdamW moments of the parameters {@code which} selects into {@code out}, whole (a collective: every
-     * rank of the group calls it, each with its own selection). One group at a time is gathered into the staging
-     * buffer the step already reuses, so a rank holds its selection and one group, never the whole state.
+     * rank of the group calls it, each with its own selection); see {@link #copyShardState}.
      */
     public void copyState(Predicate<Parameter> which, HostCopies out) {
-        for (String prefix : List.of("exp_avg.", "exp_avg_sq.")) {
-            FloatBuffer state = prefix.equals("exp_avg.") ? adam.expAvg() : adam.expAvgSq();
-            for (PartitionedParameters.Group g : params.groups()) {
-                FloatBuffer f = gatherGroup(state, g);
-                for (Parameter p : g.params()) {
-                    if (which.test(p)) {
-                        int at = (int) (p.offset() - g.from());
-                        out.put(prefix + p.name(), p.shape(), f.duplicate().position(at).limit(at + (int) p.numel())
-                                .slice());
-                    }
+        copyShardState("exp_avg.", adam.expAvg(), which, out);
+        copyShardState("exp_avg_sq.", adam.expAvgSq(), which, out);
+    }
+
+    /**
+     * Copies a state kept like the moments, one value per element of this rank's shard ({@code state}: shardSize
+     * floats in shard order), as whole tensors {@code <prefix><param>} of the parameters {@code which} selects into
+     * {@code out}: a collective over each group's communicator, every rank with its own selection. One group at a
+     * time is gathered into the staging buffer the step already reuses, so a rank holds its selection and one group,
+     * never the whole state.
+     */
+    public void copyShardState(String prefix, FloatBuffer state, Predicate<Parameter> which, HostCopies out) {
+        checkShardShaped(prefix, state);
+        for (PartitionedParameters.Group g : params.groups()) {
+            FloatBuffer f = gatherGroup(state, g);
+            for (Parameter p : g.params()) {
+                if (which.test(p)) {
+                    int at = (int) (p.offset() - g.from());
+                    out.put(prefix + p.name(), p.shape(), f.duplicate().position(at).limit(at + (int) p.numel())
+                            .slice());
                 }
             }
         }
@@ -306,12 +315,17 @@ public final class PartitionedOptimizer implements AutoCloseable {
 
     /** Restores this rank's pieces of the AdamW state from full named tensors, and the step count. */
     public void loadState(Map<String, HostTensor> tensors, long stepCount) {
-        loadInto(tensors, "exp_avg.", adam.expAvg());
-        loadInto(tensors, "exp_avg_sq.", adam.expAvgSq());
+        loadShardState(tensors, "exp_avg.", adam.expAvg());
+        loadShardState(tensors, "exp_avg_sq.", adam.expAvgSq());
         adam.setStepCount(stepCount);
     }
 
-    private void loadInto(Map<String, HostTensor> tensors, String prefix, FloatBuffer state) {
+    /**
+     * Takes this rank's pieces of the whole tensors {@code <prefix><param>} into the shard-shaped {@code state} (the
+     * inverse of {@link #copyShardState}; no communication).
+     */
+    public void loadShardState(Map<String, HostTensor> tensors, String prefix, FloatBuffer state) {
+        checkShardShaped(prefix, state);
         for (PartitionedParameters.Group g : params.groups()) {
             for (Parameter p : g.params()) {
                 HostTensor t = tensors.get(prefix + p.name());
@@ -326,6 +340,13 @@ public final class PartitionedOptimizer implements AutoCloseable {
                             (int) (a - p.offset()), (int) (b - a));
                 }
             }
+        }
+    }
+
+    private void checkShardShaped(String prefix, FloatBuffer state) {
+        if (state.capacity() != params.shardSize()) {
+            throw new IllegalArgumentException("state " + prefix + " holds " + state.capacity() + " floats, the shard "
+                    + params.shardSize());
         }
     }
 

@@ -89,9 +89,14 @@ public final class DitRun extends SegmentRun {
         ema.update();
     }
 
-    /** This rank's EMA tensors by parameter name (its tp slices). */
+    /** This rank's EMA tensors by parameter name (its tp slices; under ZeRO-2/3 gathered: every dp rank calls it). */
     public Map<String, float[]> emaValues() {
         return ema.values();
+    }
+
+    /** Floats of EMA state this rank holds (under ZeRO-2/3 its shard of the model, else its tp slices). */
+    public long emaHeldFloats() {
+        return ema.heldFloats();
     }
 
     public DitConfig ditConfig() {

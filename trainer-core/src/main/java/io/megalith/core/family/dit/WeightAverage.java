@@ -10,6 +10,7 @@ import io.megalith.core.tensor.HostCopies;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensorparallel.TensorParallelState;
 import io.megalith.core.train.Trainer;
+import io.megalith.core.zero.PartitionedParameters;
 import java.nio.FloatBuffer;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -17,61 +18,104 @@ import java.util.Map;
 import java.util.function.Predicate;
 
 /**
- * The EMA of a run's weights as this rank holds them (its tp slices; under ZeRO-2/3 whole, gathered each step):
- * shadow = decay shadow + (1 - decay) theta after every optimizer step, from the initial weights, as DiT samples from
- * ({@link Ema#update}). It rides in checkpoints beside AdamW's moments as
- * {@code ema.<param>}: this is the trainer's checkpoint {@link ShardedCheckpointer.Source} with that one more state.
+ * The EMA of a run's weights as this rank holds them: shadow = decay shadow + (1 - decay) theta after every optimizer
+ * step, from the initial weights, as DiT samples from ({@link Ema#update}). What each layout keeps:
+ * <ul>
+ * <li>replicated parameters (ZeRO 0/1, with or without tp): one array per parameter, this rank's tp slice of it,
+ *     updated from the flat values; it never communicates (a resume hands each tp rank its slices).
+ * <li>partitioned parameters (ZeRO-2/3): one buffer of {@link PartitionedParameters#shardSize()} floats, the EMA of
+ *     exactly the flat pieces this rank owns (those its AdamW moments cover), updated from
+ *     {@link PartitionedParameters#piece} after each step: no communication per step and 1/dp of the model's memory.
+ *     It communicates only when a checkpoint is saved (each group gathered over dp in turn, as the moments are) and
+ *     when {@link #values()} is asked for (a gather; for tests).
+ * </ul>
+ * It rides in checkpoints beside AdamW's moments as whole tensors {@code ema.<param>} in either case (so any layout
+ * resumes any other, and {@code inference/TrainedDit} loads them): this is the trainer's checkpoint
+ * {@link ShardedCheckpointer.Source} with that one more state.
  */
 final class WeightAverage implements ShardedCheckpointer.Source {
     static final String PREFIX = "ema.";
     private final Trainer trainer;
     private final Communicator tp;
     private final double decay;
-    private final Map<String, float[]> shadow = new LinkedHashMap<>();
+    private final PartitionedParameters partitioned; // ZeRO-2/3, else null
+    private final Map<String, float[]> shadow = new LinkedHashMap<>(); // replicated: by parameter, this rank's slices
+    private float[] shard; // partitioned: this rank's pieces, in shard order
 
     WeightAverage(Trainer trainer, Communicator tp, double decay) {
         this.trainer = trainer;
         this.tp = tp;
         this.decay = decay;
+        this.partitioned = trainer.parameters() instanceof PartitionedParameters pp ? pp : null;
+        if (partitioned != null && partitioned.trainableElements() != partitioned.numel()) {
+            // frozen parameters are in no group: the shard would not cover them
+            throw new IllegalArgumentException("the DiT's EMA under zero.stage 2/3 needs every parameter trained");
+        }
         reset();
     }
 
     /** Starts the average at the current weights. */
     void reset() {
         shadow.clear();
-        ModelParameters params = trainer.parameters();
-        if (params instanceof ParameterStore store) {
-            FloatBuffer v = store.values();
-            for (Parameter p : params.parameters()) {
-                float[] s = new float[(int) p.numel()];
-                v.get((int) p.offset(), s);
-                shadow.put(p.name(), s);
-            }
-        } else {
-            params.toHost().forEach((name, t) -> shadow.put(name, t.toFloats()));
-        }
-    }
-
-    /** One update from the trainer's weights after an optimizer step (a collective under ZeRO-2/3). */
-    void update() {
-        ModelParameters params = trainer.parameters();
-        if (params instanceof ParameterStore store) {
-            FloatBuffer v = store.values();
-            for (Parameter p : params.parameters()) {
-                Ema.update(shadow.get(p.name()), v, (int) p.offset(), decay);
+        if (partitioned != null) {
+            shard = new float[partitioned.shardSize()];
+            for (PartitionedParameters.Group g : partitioned.groups()) {
+                int i = g.index();
+                partitioned.piece(i).get(0, shard, partitioned.shardOffset(i), pieceLength(i));
             }
             return;
         }
-        for (Map.Entry<String, HostTensor> e : params.toHost().entrySet()) {
-            Ema.update(shadow.get(e.getKey()), FloatBuffer.wrap(e.getValue().toFloats()), 0, decay);
+        ParameterStore store = (ParameterStore) trainer.parameters();
+        FloatBuffer v = store.values();
+        for (Parameter p : store.parameters()) {
+            float[] s = new float[(int) p.numel()];
+            v.get((int) p.offset(), s);
+            shadow.put(p.name(), s);
         }
     }
 
-    /** This rank's averaged tensors by parameter name (copies). */
+    /** One update from the trainer's weights after an optimizer step (local: this rank's slices or pieces). */
+    void update() {
+        if (partitioned != null) {
+            for (PartitionedParameters.Group g : partitioned.groups()) {
+                int i = g.index();
+                Ema.update(shard, partitioned.shardOffset(i), pieceLength(i), partitioned.piece(i), 0, decay);
+            }
+            return;
+        }
+        ParameterStore store = (ParameterStore) trainer.parameters();
+        FloatBuffer v = store.values();
+        for (Parameter p : store.parameters()) {
+            Ema.update(shadow.get(p.name()), v, (int) p.offset(), decay);
+        }
+    }
+
+    private int pieceLength(int g) {
+        return (int) (partitioned.pieceTo(g) - partitioned.pieceFrom(g));
+    }
+
+    /**
+     * This rank's averaged tensors by parameter name (copies; its tp slices). Under ZeRO-2/3 a gather over dp that
+     * every rank must call: for tests and tools, never per step.
+     */
     Map<String, float[]> values() {
         Map<String, float[]> out = new LinkedHashMap<>();
-        shadow.forEach((k, v) -> out.put(k, v.clone()));
+        if (partitioned == null) {
+            shadow.forEach((k, v) -> out.put(k, v.clone()));
+            return out;
+        }
+        try (HostCopies copies = new HostCopies()) {
+            trainer.copyShardState(PREFIX, FloatBuffer.wrap(shard), p -> true, copies);
+            for (Parameter p : partitioned.parameters()) {
+                out.put(p.name(), copies.get(PREFIX + p.name()).toFloats());
+            }
+        }
         return out;
+    }
+
+    /** Floats of EMA state this rank holds: its shard under ZeRO-2/3, else its slices of every parameter. */
+    long heldFloats() {
+        return partitioned != null ? shard.length : shadow.values().stream().mapToLong(a -> a.length).sum();
     }
 
     @Override
@@ -82,6 +126,10 @@ final class WeightAverage implements ShardedCheckpointer.Source {
     @Override
     public void copyOptimizerState(Predicate<Parameter> which, HostCopies out) {
         trainer.copyOptimizerState(which, out);
+        if (partitioned != null) {
+            trainer.copyShardState(PREFIX, FloatBuffer.wrap(shard), which, out); // gathered as the moments are
+            return;
+        }
         for (Parameter p : trainer.parameters().parameters()) {
             if (which.test(p)) {
                 out.put(PREFIX + p.name(), p.shape(), FloatBuffer.wrap(shadow.get(p.name())));
@@ -94,7 +142,7 @@ final class WeightAverage implements ShardedCheckpointer.Source {
         trainer.loadFullParameters(full);
     }
 
-    /** The moments go to the trainer; the average takes this rank's slices of {@code ema.*}. */
+    /** The moments go to the trainer; the average takes this rank's slices (ZeRO-2/3: pieces) of {@code ema.*}. */
     @Override
     public void loadOptimizerState(Map<String, HostTensor> tensors, long stepCount) {
         Map<String, HostTensor> moments = new LinkedHashMap<>();
@@ -108,12 +156,16 @@ final class WeightAverage implements ShardedCheckpointer.Source {
             if (t == null) {
                 throw new IllegalArgumentException("the checkpoint holds no EMA tensor " + PREFIX + p.name());
             }
-            float[] v = t.toFloats();
-            if (v.length != p.numel()) {
-                throw new IllegalArgumentException("EMA tensor " + PREFIX + p.name() + " has " + v.length
+            if (t.numel() != p.numel()) {
+                throw new IllegalArgumentException("EMA tensor " + PREFIX + p.name() + " has " + t.numel()
                         + " values, the parameter " + p.numel());
             }
-            shadow.put(p.name(), v);
+            if (partitioned == null) {
+                shadow.put(p.name(), t.toFloats());
+            }
+        }
+        if (partitioned != null) {
+            trainer.loadShardState(local, PREFIX, FloatBuffer.wrap(shard));
         }
     }
 

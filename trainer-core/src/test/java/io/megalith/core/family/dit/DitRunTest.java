@@ -49,7 +49,7 @@ class DitRunTest {
         resumesBitForBit("replicated");
     }
 
-    /** ZeRO-3 partitions the weights: the EMA is kept from their gathered values. */
+    /** ZeRO-3 partitions the weights: the EMA is kept of the shard this rank owns. */
     @Test
     void aResumedRunAtZero3HasTheLossesAndEmaOfAnUninterruptedOne() throws Exception {
         resumesBitForBit("zero3", "zero.stage=3");
