@@ -331,17 +331,18 @@ public record MegalithConfig(
     /**
      * Denoising diffusion (model.family dit): {@code timesteps} of a linear or cosine beta {@code schedule}, what the
      * network predicts (eps or v), the probability of dropping a label to the null class in training (classifier-free
-     * guidance), the EMA decay of the weights, and the sampler {@code megalith generate} uses by default: ddpm (all
+     * guidance), the EMA decay of the weights (with {@code ema_warmup}: min(decay, (1 + n) / (10 + n)) at the n-th
+     * update, so a short run's average is not dominated by the initial weights), and the sampler {@code megalith generate} uses by default: ddpm (all
      * timesteps) or ddim ({@code sample_steps}, noise {@code eta}), guidance scale, and the clamp of predicted x_0
      * ({@code clip}, 0: none).
      */
     public record Diffusion(String schedule, int timesteps, String prediction, double classDropout, double emaDecay,
-            String sampler, int sampleSteps, double eta, double guidance, double clip) {
+            String sampler, int sampleSteps, double eta, double guidance, double clip, boolean emaWarmup) {
         public static final List<String> SCHEDULES = List.of("linear", "cosine");
         public static final List<String> PREDICTIONS = List.of("eps", "v");
         public static final List<String> SAMPLERS = List.of("ddpm", "ddim");
         public static final Diffusion DEFAULT = new Diffusion("linear", 1000, "eps", 0.1, 0.9999, "ddim", 50, 0.0, 4.0,
-                0.0);
+                0.0, true);
     }
 
     /** Sampling after training and for {@code megalith generate}. */

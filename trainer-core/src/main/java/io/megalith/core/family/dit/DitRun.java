@@ -53,7 +53,7 @@ public final class DitRun extends SegmentRun {
         MegalithConfig.Diffusion d = cfg.diffusion();
         train(parallel.model(), parallel.segments(null, null), this::part, ditConfig + " diffusion " + d.schedule() + " "
                 + d.timesteps() + " " + d.prediction(), c);
-        this.ema = new WeightAverage(trainer(), c.groups().tensorParallel(), diffusion.emaDecay());
+        this.ema = new WeightAverage(trainer(), c.groups().tensorParallel(), diffusion.emaDecay(), d.emaWarmup());
     }
 
     /**

@@ -19,7 +19,8 @@ import java.util.function.Predicate;
 
 /**
  * The EMA of a run's weights as this rank holds them: shadow = decay shadow + (1 - decay) theta after every optimizer
- * step, from the initial weights, as DiT samples from ({@link Ema#update}). What each layout keeps:
+ * step, from the initial weights, as DiT samples from ({@link Ema#update}); with warm-up the decay of the n-th update
+ * is {@link Ema#warmedUp} (n from the optimizer's step count, so a resume continues the schedule). What each layout keeps:
  * <ul>
  * <li>replicated parameters (ZeRO 0/1, with or without tp): one array per parameter, this rank's tp slice of it,
  *     updated from the flat values; it never communicates (a resume hands each tp rank its slices).
@@ -38,14 +39,16 @@ final class WeightAverage implements ShardedCheckpointer.Source {
     private final Trainer trainer;
     private final Communicator tp;
     private final double decay;
+    private final boolean warmup;
     private final PartitionedParameters partitioned; // ZeRO-2/3, else null
     private final Map<String, float[]> shadow = new LinkedHashMap<>(); // replicated: by parameter, this rank's slices
     private float[] shard; // partitioned: this rank's pieces, in shard order
 
-    WeightAverage(Trainer trainer, Communicator tp, double decay) {
+    WeightAverage(Trainer trainer, Communicator tp, double decay, boolean warmup) {
         this.trainer = trainer;
         this.tp = tp;
         this.decay = decay;
+        this.warmup = warmup;
         this.partitioned = trainer.parameters() instanceof PartitionedParameters pp ? pp : null;
         if (partitioned != null && partitioned.trainableElements() != partitioned.numel()) {
             // frozen parameters are in no group: the shard would not cover them
@@ -76,6 +79,7 @@ final class WeightAverage implements ShardedCheckpointer.Source {
 
     /** One update from the trainer's weights after an optimizer step (local: this rank's slices or pieces). */
     void update() {
+        double decay = warmup ? Ema.warmedUp(this.decay, trainer.optimizerSteps() - 1) : this.decay;
         if (partitioned != null) {
             for (PartitionedParameters.Group g : partitioned.groups()) {
                 int i = g.index();
