@@ -58,8 +58,9 @@ public final class DiffusionQuality {
             System.out.printf("QUALITY Frechet distance over %d images each vs held-out: samples %.3f, train images "
                     + "(floor) %.3f, class means + noise (bad generator) %.3f%n", q.images(), q.samplesVsHeldOut(),
                     q.trainVsHeldOut(), q.badVsHeldOut());
-            System.out.printf("QUALITY classifier accuracy on those held-out images %.2f%%; it labels %.1f%% of the bad "
-                    + "generator's images with their class%n", 100 * q.classifierAccuracy(), 100 * q.badFidelity());
+            System.out.printf("QUALITY classifier accuracy on those held-out images %.2f%% (per class %s); it labels "
+                    + "%.1f%% of the bad generator's images with their class%n", 100 * q.classifierAccuracy(),
+                    percentages(q.classifierByClass()), 100 * q.badFidelity());
             if (args.length > 2) {
                 Map<String, Object> out = new LinkedHashMap<>();
                 out.put("dit_run", args[0]);

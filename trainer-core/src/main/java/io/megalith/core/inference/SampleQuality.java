@@ -29,11 +29,12 @@ import java.util.SplittableRandom;
  * @param trainVsHeldOut the floor
  * @param badVsHeldOut the bad generator's distance
  * @param classifierAccuracy the classifier's accuracy on those held-out images (how far its labels can be trusted)
+ * @param classifierByClass the same per class (what each class's fidelity can be read against)
  * @param badFidelity the classifier's class fidelity on the bad generator's images
  */
 public record SampleQuality(int perClass, double fidelity, double[] classFidelity, double sampleSeconds, int images,
         double samplesVsHeldOut, double trainVsHeldOut, double badVsHeldOut, double classifierAccuracy,
-        double badFidelity) {
+        double[] classifierByClass, double badFidelity) {
 
     /**
      * Samples {@code max(perClass x classes, images)} images of {@code generator} (class i mod classes for image i,
@@ -78,11 +79,11 @@ public record SampleQuality(int perClass, double fidelity, double[] classFidelit
         double fidSamples = FrechetDistance.between(classifier.features(samples.slice(0, images)), heldOutFeatures);
         double fidTrain = FrechetDistance.between(classifier.features(train), heldOutFeatures);
         double fidBad = FrechetDistance.between(classifier.features(bad), heldOutFeatures);
-        double accuracy = mean(agreement(classifier.classify(heldOut), heldOut.labels(), classes), heldOut.labels(),
-                classes);
+        double[] heldOutByClass = agreement(classifier.classify(heldOut), heldOut.labels(), classes);
         double badFidelity = mean(agreement(classifier.classify(bad), bad.labels(), classes), bad.labels(), classes);
         return new SampleQuality(perClass, mean(perClassHits, labelledSamples.labels(), classes), perClassHits,
-                seconds, images, fidSamples, fidTrain, fidBad, accuracy, badFidelity);
+                seconds, images, fidSamples, fidTrain, fidBad, mean(heldOutByClass, heldOut.labels(), classes),
+                heldOutByClass, badFidelity);
     }
 
     /** Per class c: the share of images labelled c that {@code predicted} labels c (NaN for a class with none). */
@@ -161,6 +162,7 @@ public record SampleQuality(int perClass, double fidelity, double[] classFidelit
         r.put("fid_train_vs_held_out", trainVsHeldOut);
         r.put("fid_bad_generator_vs_held_out", badVsHeldOut);
         r.put("classifier_accuracy_held_out", classifierAccuracy);
+        r.put("classifier_accuracy_by_class", classifierByClass);
         r.put("bad_generator_class_fidelity", badFidelity);
         return r;
     }

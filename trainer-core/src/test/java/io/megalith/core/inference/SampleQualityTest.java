@@ -14,6 +14,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
@@ -95,11 +96,13 @@ class SampleQualityTest {
                     StandardCharsets.UTF_8));
         }
         assertThat(log.toString(StandardCharsets.UTF_8)).contains("sampled 30 images (3 per class)");
-        assertThat(java.util.Arrays.stream(q.classFidelity()).boxed().toList()).hasSize(10)
+        assertThat(Arrays.stream(q.classFidelity()).boxed().toList()).hasSize(10)
                 .allSatisfy(f -> assertThat(f).isBetween(0.0, 1.0));
         assertThat(q.fidelity()).isBetween(0.0, 1.0);
         assertThat(q.sampleSeconds()).isPositive();
         assertThat(q.classifierAccuracy()).as("twice chance").isGreaterThan(0.2);
+        assertThat(Arrays.stream(q.classifierByClass()).average().orElseThrow())
+                .isCloseTo(q.classifierAccuracy(), within(1e-9)); // shapes: 20 held-out images per class
         assertThat(q.trainVsHeldOut()).isPositive().isLessThan(q.badVsHeldOut() / 3);
         assertThat(q.samplesVsHeldOut()).isPositive().isFinite();
     }
