@@ -51,6 +51,10 @@ final class DitFamily implements ModelFamily {
                 + "); set model.dropout=0");
         c.require(cfg.finetune().loraConfig().rank() == 0, "finetune.lora: model.family dit trains no LoRA adapters "
                 + "yet; set finetune.lora.rank=0");
+        // under ZeRO-2/3 the EMA is kept per dp shard of the trained parameters, which frozen ones are not part of
+        c.require(cfg.zero().stage() < 2 || cfg.finetune().freeze().isEmpty(), "finetune.freeze: model.family dit's "
+                + "EMA under zero.stage " + cfg.zero().stage() + " needs every parameter trained; set finetune.freeze=[] "
+                + "or zero.stage <= 1");
     }
 
     /** Counted on the model itself: patch embedding, timestep MLP, class table, adaLN-Zero blocks, final layer. */

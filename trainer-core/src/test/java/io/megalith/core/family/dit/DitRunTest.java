@@ -130,6 +130,9 @@ class DitRunTest {
                 + "<= diffusion.timesteps"));
         assertThat(problems("diffusion.stepz=3")).anyMatch(p -> p.contains("diffusion.stepz"));
         assertThat(problems("data.task=text", "data.path=x")).anyMatch(p -> p.startsWith("data.task: model.family dit"));
+        assertThat(problems("zero.stage=3", "parallel.dp=2", "finetune.freeze=[final_layer.]"))
+                .anyMatch(p -> p.startsWith("finetune.freeze: model.family dit's EMA under zero.stage 3"));
+        assertThat(problems("zero.stage=1", "parallel.dp=2", "finetune.freeze=[final_layer.]")).isEmpty();
         assertThat(problems()).isEmpty();
     }
 
