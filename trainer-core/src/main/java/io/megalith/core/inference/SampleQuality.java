@@ -61,10 +61,10 @@ public record SampleQuality(int perClass, double fidelity, double[] classFidelit
             labels[i] = i % classes;
         }
         long t0 = System.nanoTime();
-        float[] first = generator.sample(Arrays.copyOf(labels, labelled), how);
+        float[] first = generator.sample(Arrays.copyOf(labels, labelled), 0, how);
         double seconds = (System.nanoTime() - t0) / 1e9;
         log.printf("sampled %d images (%d per class) in %.1f s%n", labelled, perClass, seconds);
-        float[] rest = generator.sample(Arrays.copyOfRange(labels, labelled, n), how);
+        float[] rest = generator.sample(Arrays.copyOfRange(labels, labelled, n), labelled, how); // new noise
         float[] all = Arrays.copyOf(first, first.length + rest.length);
         System.arraycopy(rest, 0, all, first.length, rest.length);
         ImageSet samples = generator.stored(all, labels);

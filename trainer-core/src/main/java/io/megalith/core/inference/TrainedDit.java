@@ -130,9 +130,10 @@ public final class TrainedDit implements TrainedModel {
 
     /**
      * Images of the classes {@code labels}, normalised as the run's data ([n, C, H, W]), sampled in batches of
-     * {@link #BATCH}: image i depends only on (seed, i, its label), not on the batching.
+     * {@link #BATCH}; {@code labels[i]} is sample {@code firstSample + i}, whose noise depends only on (seed, that
+     * index): calls with consecutive ranges of indices give the images of one call over all of them.
      */
-    public float[] sample(long[] labels, Sampling how) {
+    public float[] sample(long[] labels, long firstSample, Sampling how) {
         MegalithConfig.Diffusion d = config.diffusion();
         DiffusionConfig diffusion = new DiffusionConfig(d.timesteps(), d.schedule(), Prediction.of(d.prediction()), 0,
                 how.steps(), how.eta(), how.guidance(), d.clip(), d.emaDecay());
@@ -142,8 +143,9 @@ public final class TrainedDit implements TrainedModel {
         float[] pixels = new float[labels.length * values];
         for (int from = 0; from < labels.length; from += BATCH) {
             long[] part = Arrays.copyOfRange(labels, from, Math.min(labels.length, from + BATCH));
-            float[] x = how.sampler().equals("ddpm") ? s.ddpm(part, how.guidance(), how.seed(), from)
-                    : s.ddim(part, how.steps(), how.eta(), how.guidance(), how.seed(), from);
+            long first = firstSample + from;
+            float[] x = how.sampler().equals("ddpm") ? s.ddpm(part, how.guidance(), how.seed(), first)
+                    : s.ddim(part, how.steps(), how.eta(), how.guidance(), how.seed(), first);
             System.arraycopy(x, 0, pixels, from * values, x.length);
         }
         return pixels;
@@ -196,7 +198,7 @@ public final class TrainedDit implements TrainedModel {
         Path dir = Path.of(o.out() != null ? o.out() : runDir + "/samples");
         Files.createDirectories(dir);
         long t0 = System.nanoTime();
-        float[] pixels = sample(labels, how);
+        float[] pixels = sample(labels, 0, how);
         double seconds = (System.nanoTime() - t0) / 1e9;
         String what = how.describe(config.diffusion().timesteps());
         if (o.count() != null) {

@@ -107,6 +107,25 @@ class SampleQualityTest {
         assertThat(q.samplesVsHeldOut()).isPositive().isFinite();
     }
 
+    /** Sample i's noise is keyed by its global index: two calls over consecutive ranges give one call's images. */
+    @Test
+    void samplesInPartsAreTheSamplesOfOneCall() throws Exception {
+        long[] labels = {0, 1, 2, 3, 4, 5};
+        try (TrainedDit generator = TrainedDit.load(RunCheckpoint.latest(dit.run().dir()), TinyRuns.CONF, 2)) {
+            TrainedDit.Sampling how = generator.sampling(new GenerateRequest(List.of(), 1, null, null, null, null, null));
+            float[] whole = generator.sample(labels, 0, how);
+            float[] head = generator.sample(Arrays.copyOf(labels, 2), 0, how);
+            float[] tail = generator.sample(Arrays.copyOfRange(labels, 2, 6), 2, how);
+            float[] again = generator.sample(Arrays.copyOfRange(labels, 2, 6), 0, how);
+            int n = whole.length / labels.length;
+            for (int i = 0; i < whole.length; i++) {
+                float part = i < 2 * n ? head[i] : tail[i - 2 * n];
+                assertThat(part).as("value %d", i).isCloseTo(whole[i], within(1e-4f));
+            }
+            assertThat(again).as("other indices, other noise").isNotEqualTo(tail);
+        }
+    }
+
     @Test
     void theBadGeneratorDrawsEachClassMeanImagePlusNoise() {
         int n = 16;
