@@ -32,16 +32,22 @@ public record ImageSet(byte[] pixels, int[] labels, int channels, int height, in
     public float[] normalised(double[] mean, double[] std) {
         int plane = height * width;
         float[] out = new float[pixels.length];
+        float[][] table = normalisation(mean, std, channels);
+        for (int at = 0; at < pixels.length; at++) {
+            out[at] = table[(at / plane) % channels][pixels[at] & 0xff];
+        }
+        return out;
+    }
+
+    /** Each channel's byte -> normalised value table: (v / 255 - mean[c]) / std[c]. */
+    static float[][] normalisation(double[] mean, double[] std, int channels) {
         float[][] table = new float[channels][256];
         for (int c = 0; c < channels; c++) {
             for (int v = 0; v < 256; v++) {
                 table[c][v] = (float) ((v / 255.0 - mean[c]) / std[c]);
             }
         }
-        for (int at = 0; at < pixels.length; at++) {
-            out[at] = table[(at / plane) % channels][pixels[at] & 0xff];
-        }
-        return out;
+        return table;
     }
 
     /** Images [first, first + count). */

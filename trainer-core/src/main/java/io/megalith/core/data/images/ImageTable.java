@@ -36,12 +36,7 @@ final class ImageTable implements ImageData {
         this.classNames = List.copyOf(classNames);
         this.mean = mean.clone();
         this.std = std.clone();
-        this.normalised = new float[train.channels()][256];
-        for (int c = 0; c < train.channels(); c++) {
-            for (int v = 0; v < 256; v++) {
-                normalised[c][v] = (float) ((v / 255.0 - mean[c]) / std[c]);
-            }
-        }
+        this.normalised = ImageSet.normalisation(mean, std, train.channels());
         this.augmenter = new Augmenter(augment, seed);
         this.sampleKey = CounterRng.key(seed, "data.images.train");
         this.description = String.format("%s: %,d training + %,d held-out images of %dx%dx%d, %d classes, mean %s std %s%s",
