@@ -148,11 +148,22 @@ public record MegalithConfig(
      * stream_block_kib KiB the streaming cache holds at most. task "images": labelled images (package
      * {@code data.images}) from {@code path}, IDX files or a folder per class ({@code format} idx | folder | auto), or
      * the {@code builtin} set "shapes"; {@code augment}: random changes to training images (all off by default).
+     * task "captions": captioned images (package {@code data.captions}), generated from the images of {@code path}
+     * or {@code builtin} as {@code captions} says, or read from JSON Lines ({@code format} jsonl).
      */
     public record Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
             double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
             int maxLen, int speakers, String builtin, String streaming, int streamCacheBlocks, int streamBlockKib,
-            Augment augment) {
+            Augment augment, Captions captions) {
+        public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
+                double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
+                int maxLen, int speakers, String builtin, String streaming, int streamCacheBlocks, int streamBlockKib,
+                Augment augment) {
+            this(task, path, tokenizer, bpeVocabSize, valFraction, digits, heldOutFraction, evalPairs, format, textField,
+                    cacheDir, minLen, maxLen, speakers, builtin, streaming, streamCacheBlocks, streamBlockKib, augment,
+                    Captions.DEFAULT);
+        }
+
         public Data(String task, String path, String tokenizer, int bpeVocabSize, double valFraction, int digits,
                 double heldOutFraction, int evalPairs, String format, String textField, String cacheDir, int minLen,
                 int maxLen, int speakers, String builtin, String streaming, int streamCacheBlocks, int streamBlockKib) {
@@ -202,6 +213,17 @@ public record MegalithConfig(
      */
     public record Augment(boolean flip, int cropPadding, int translate) {
         public static final Augment NONE = new Augment(false, 0, 0);
+    }
+
+    /**
+     * The captioned set generated from an image set's items (data.task captions): canvas wide (two cells side by
+     * side: left of / right of) or tall (one above the other: above / below); single_fraction of the training
+     * canvases hold one item, the rest two of distinct classes; held_out_pairs unordered class pairs, chosen from the
+     * seed, never together on a training canvas (the held-out compositions).
+     */
+    public record Captions(String canvas, double singleFraction, int heldOutPairs) {
+        public static final List<String> CANVASES = List.of("wide", "tall");
+        public static final Captions DEFAULT = new Captions("wide", 0.5, 8);
     }
 
     /** Optimisation, as nanoGPT's train.py: AdamW, warmup + cosine decay to min_lr, clipping. */
@@ -418,6 +440,42 @@ public record MegalithConfig(
         return "images".equals(data.task());
     }
 
+    /**
+     * Whether the run trains on captioned images (package data.captions): accepted here for any family; the family's
+     * own check (FamilyRules.checkConfig) decides whether it trains on them.
+     */
+    public boolean captions() {
+        return "captions".equals(data.task());
+    }
+
+    /** data.task captions: a path or the built-in set to generate from, the generated set's keys in range. */
+    private void captionProblems(Checks c) {
+        Captions k = data.captions();
+        if (k == null) {
+            c.require(false, "data.captions: must be a map (canvas, single_fraction, held_out_pairs)");
+            return;
+        }
+        c.oneOf("data.captions.canvas", k.canvas(), Captions.CANVASES);
+        c.inRange("data.captions.single_fraction", k.singleFraction(), 0.0, 1.0);
+        c.atLeast("data.captions.held_out_pairs", k.heldOutPairs(), 0);
+        if (!captions()) {
+            c.require(k.equals(Captions.DEFAULT), "data.captions: only for data.task captions (got data.task "
+                    + data.task() + "); remove it");
+            return;
+        }
+        boolean file = data.path() != null && !data.path().isBlank();
+        boolean builtin = data.builtin() != null && !data.builtin().isBlank();
+        c.require(file != builtin, "data: data.task captions needs exactly one of data.path (IDX files or a folder "
+                + "with a sub-folder per class to generate from, or a directory with train.jsonl and data.format "
+                + "jsonl) and data.builtin (" + String.join(", ", IMAGE_BUILTINS) + "); got "
+                + (file ? "both" : "neither"));
+        if (builtin) {
+            c.oneOf("data.builtin", data.builtin(), IMAGE_BUILTINS);
+            c.require(!"jsonl".equals(data.format()), "data.format: jsonl reads captions from data.path, and "
+                    + "data.builtin generates them from its images; remove one of them");
+        }
+    }
+
     /** data.task images: a path or the built-in set; augmentation only for images. */
     private void imageProblems(Checks c) {
         Augment a = data.augment();
@@ -446,8 +504,8 @@ public record MegalithConfig(
     private void pairsProblems(Checks c) {
         boolean file = data.path() != null && !data.path().isBlank();
         boolean builtin = data.builtin() != null && !data.builtin().isBlank();
-        if (images()) {
-            return; // imageProblems
+        if (images() || captions()) {
+            return; // imageProblems, captionProblems
         }
         if (!"pairs".equals(data.task()) || !can(FamilyRules::promptAnswerPairs)) {
             c.require(!builtin, "data.builtin: only for data.task pairs with model.family gpt (got data.task "
@@ -489,8 +547,8 @@ public record MegalithConfig(
     }
 
     /**
-     * The token tasks; data.task images (package data.images) is accepted too, but not listed in data.task's message
-     * (whose text tests pin; see imageProblems).
+     * The token tasks; data.task images (package data.images) and captions (package data.captions) are accepted too,
+     * but not listed in data.task's message (whose text tests pin; see imageProblems, captionProblems).
      */
     public static final List<String> TASKS = List.of("text", "addition", "reverse", "pairs", "classify", "speakers");
 
@@ -569,6 +627,8 @@ public record MegalithConfig(
     public static final List<String> DATA_FORMATS = List.of("auto", "text", "jsonl", "parquet");
     /** data.format of data.task images: IDX files (MNIST's) or a folder per class; auto tells them apart. */
     public static final List<String> IMAGE_FORMATS = List.of("auto", "idx", "folder");
+    /** data.format of data.task captions: the image formats to generate from, or captions read from JSON Lines. */
+    public static final List<String> CAPTION_FORMATS = List.of("auto", "idx", "folder", "jsonl");
     /** data.builtin of data.task images (no files needed). */
     public static final List<String> IMAGE_BUILTINS = List.of("shapes");
 
@@ -654,7 +714,7 @@ public record MegalithConfig(
         moeProblems(c);
         familyProblems(c);
         finetuneProblems(c);
-        if (!images()) {
+        if (!images() && !captions()) {
             c.oneOf("data.task", data.task(), TASKS);
         }
         c.oneOf("data.tokenizer", data.tokenizer(), TOKENIZERS);
@@ -664,6 +724,7 @@ public record MegalithConfig(
         }
         pairsProblems(c);
         imageProblems(c);
+        captionProblems(c);
         initTokenizerProblems(c);
         if ("addition".equals(data.task())) {
             c.require("char".equals(data.tokenizer()), "data.tokenizer: data.task=addition uses the char tokenizer");
@@ -680,7 +741,7 @@ public record MegalithConfig(
                     + "(exact match is measured on held-out pairs; e.g. 0.1)");
         }
         c.atLeast("data.eval_pairs", data.evalPairs(), 1);
-        c.oneOf("data.format", data.format(), images() ? IMAGE_FORMATS : DATA_FORMATS);
+        c.oneOf("data.format", data.format(), images() ? IMAGE_FORMATS : captions() ? CAPTION_FORMATS : DATA_FORMATS);
         c.require(data.textField() != null && !data.textField().isBlank(), "data.text_field: must name the field "
                 + "(JSON Lines) or column (Parquet) holding the text (got " + Checks.quote(data.textField()) + ")");
         c.oneOf("data.streaming", data.streaming(), ShardReading.MODES);

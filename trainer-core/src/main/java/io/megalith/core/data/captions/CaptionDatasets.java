@@ -1,6 +1,7 @@
 package io.megalith.core.data.captions;
 
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.images.ImageDatasets;
 import java.io.IOException;
 import org.apache.hadoop.conf.Configuration;
 
@@ -14,6 +15,28 @@ public final class CaptionDatasets {
      * images, or null to read data.path in process.
      */
     public static CaptionData open(MegalithConfig cfg, Configuration hadoop, String preparedData) throws IOException {
-        throw new UnsupportedOperationException("data.task captions: not built yet (issue 18)");
+        MegalithConfig.Data d = cfg.data();
+        if (readsJsonl(cfg, hadoop)) {
+            return JsonlCaptions.read(d.path(), d.valFraction(), cfg.seed(), hadoop);
+        }
+        return generate(ImageDatasets.read(cfg, hadoop, preparedData), d.captions(), cfg.seed());
+    }
+
+    /** The captioned set generated from {@code source}'s items as {@code captions} says, drawn from {@code seed}. */
+    public static CaptionData generate(ImageDatasets.Stored source, MegalithConfig.Captions captions, long seed) {
+        return new GeneratedCaptions(source, captions, seed);
+    }
+
+    /**
+     * Whether the captions are read from JSON Lines in process (data.format jsonl, or auto with a train.jsonl in
+     * data.path) rather than generated from source images the launcher prepares as for data.task images.
+     */
+    public static boolean readsJsonl(MegalithConfig cfg, Configuration hadoop) throws IOException {
+        MegalithConfig.Data d = cfg.data();
+        if ("jsonl".equals(d.format())) {
+            return true;
+        }
+        boolean path = d.path() != null && !d.path().isBlank() && (d.builtin() == null || d.builtin().isBlank());
+        return "auto".equals(d.format()) && path && JsonlCaptions.present(d.path(), hadoop);
     }
 }
