@@ -1,6 +1,7 @@
 package io.megalith.launcher.data;
 
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.captions.CaptionDatasets;
 import io.megalith.core.data.images.ImageIndex;
 import io.megalith.core.data.images.ImageShardWriter;
 import io.megalith.core.data.images.ImageShards;
@@ -23,13 +24,14 @@ import org.apache.spark.sql.SparkSession;
 import org.apache.spark.util.SerializableConfiguration;
 
 /**
- * Prepares the images of a run (data.task images) once, with Spark, as {@link DataPreparation} does text: the
- * driver resolves data.path ({@code ImageSource}: the files, the splits, the image shape), each split is cut into
- * contiguous pieces that executors read, decode and write as shards in parallel, and the driver commits them in
- * order with the training split's per-channel mean and std (exact pixel sums from the tasks) into a verified image
- * data set (package {@code io.megalith.core.data.images}), published atomically. Same destination and reuse rule as
- * text: {@code <data.cache_dir>/<fingerprint>} or {@code <run.dir>/data}, nothing done while the fingerprint (files,
- * sizes, modification times, split settings) matches.
+ * Prepares the images of a run (data.task images, or the source images of generated data.task captions) once, with
+ * Spark, as {@link DataPreparation} does text: the driver resolves data.path ({@code ImageSource}: the files, the
+ * splits, the image shape), each split is cut into contiguous pieces that executors read, decode and write as shards
+ * in parallel, and the driver commits them in order with the training split's per-channel mean and std (exact pixel
+ * sums from the tasks) into a verified image data set (package {@code io.megalith.core.data.images}), published
+ * atomically. Same destination and reuse rule as text: {@code <data.cache_dir>/<fingerprint>} or
+ * {@code <run.dir>/data}, nothing done while the fingerprint (files, sizes, modification times, split settings)
+ * matches.
  */
 public final class ImagePreparation {
     private final MegalithConfig cfg;
@@ -46,17 +48,24 @@ public final class ImagePreparation {
     record Piece(boolean train, int index, int first, int count) implements Serializable {}
 
     public ImagePreparation(MegalithConfig cfg, SparkSession spark) {
-        if (!cfg.images()) {
-            throw new IllegalArgumentException("data.task is " + cfg.data().task() + ": only images are prepared here");
+        if (!cfg.images() && !cfg.captions()) {
+            throw new IllegalArgumentException("data.task is " + cfg.data().task() + ": only images (and the source "
+                    + "images of generated captions) are prepared here");
         }
         this.cfg = cfg;
         this.spark = spark;
     }
 
-    /** The prepared directory to pass to {@code ImageDatasets.open}, or null for the built-in set (nothing to read). */
+    /**
+     * The prepared directory to pass to {@code ImageDatasets.open} (data.task images) or {@code CaptionDatasets.open}
+     * (data.task captions: the source images the captioned canvases are generated from, prepared exactly as for
+     * images), or null for the built-in set (nothing to read) and for captions read from JSON Lines (each rank reads
+     * them in process).
+     */
     public static String prepare(MegalithConfig cfg, SparkSession spark) throws IOException {
         boolean builtin = cfg.data().builtin() != null && !cfg.data().builtin().isBlank();
-        return builtin ? null : new ImagePreparation(cfg, spark).run().dir();
+        boolean jsonl = cfg.captions() && CaptionDatasets.readsJsonl(cfg, spark.sparkContext().hadoopConfiguration());
+        return builtin || jsonl ? null : new ImagePreparation(cfg, spark).run().dir();
     }
 
     public ImagePreparation console(PrintStream out) {

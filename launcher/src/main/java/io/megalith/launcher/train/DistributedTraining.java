@@ -54,7 +54,7 @@ public final class DistributedTraining {
             boolean fromRun = BaseRun.isRun(cfg.checkpoint().initFrom(), hadoop)
                     || !cfg.checkpoint().initTokenizer().isEmpty();
             String prepared = "text".equals(cfg.data().task()) && !fromRun ? DataPreparation.prepare(cfg, spark)
-                    : cfg.images() ? ImagePreparation.prepare(cfg, spark) : null;
+                    : cfg.images() || cfg.captions() ? ImagePreparation.prepare(cfg, spark) : null;
             FaultInjection failure = FaultInjection.fromSystemProperty();
             int attempts = cfg.launch().maxAttempts();
             for (int attempt = 1; ; attempt++) {

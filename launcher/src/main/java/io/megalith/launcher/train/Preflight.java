@@ -38,7 +38,8 @@ public final class Preflight {
         MegalithConfig.Data d = cfg.data();
         boolean readsPath = !"addition".equals(d.task()) && !"reverse".equals(d.task());
         if (readsPath && d.path() != null && !d.path().isBlank()) {
-            exists("data.path", d.path(), hadoop, !cfg.images(), problems); // images are not text to sniff
+            // images (and captioned images, whose JSON Lines point at images) are not text to sniff
+            exists("data.path", d.path(), hadoop, !cfg.images() && !cfg.captions(), problems);
         }
         String initFrom = cfg.checkpoint().initFrom();
         if (initFrom != null && !initFrom.isBlank()) {
