@@ -3,6 +3,7 @@ package io.megalith.core.data.captions;
 import static io.megalith.core.data.captions.CaptionFixtures.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.data.Offset.offset;
 
 import io.megalith.core.data.captions.Composition.Relation;
 import io.megalith.core.data.images.ImageFixtures;
@@ -73,7 +74,7 @@ class JsonlCaptionsTest {
                     sum += ImageFixtures.pixel(i, j);
                 }
             }
-            assertThat(data.mean()[0]).isCloseTo(sum / (6 * 24 * 255.0), org.assertj.core.data.Offset.offset(1e-12));
+            assertThat(data.mean()[0]).isCloseTo(sum / (6 * 24 * 255.0), offset(1e-12));
             // training rows sample the lines from (seed, step, row), whatever the layout
             CaptionBatch whole = data.train(4, 0, 10);
             assertThat(data.train(4, 5, 5).captions()).isEqualTo(whole.captions().subList(5, 10));
