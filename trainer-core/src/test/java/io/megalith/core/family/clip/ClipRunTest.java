@@ -9,6 +9,7 @@ import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.images.ImageBatch;
 import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.inference.ClipRetrieval;
 import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedClip;
 import io.megalith.core.inference.TrainedModel;
@@ -116,7 +117,27 @@ class ClipRunTest {
             }
             assertThat(hits).as("the loaded model classifies as the run evaluated it").isGreaterThan(16);
             assertThatThrownBy(() -> clip.generate(null, System.out)).hasMessageContaining("megalith clip");
+            ClipRetrieval q = ClipRetrieval.measure(clip, data(), 64, 64);
+            assertThat(q.zeroShot()).isGreaterThan(0.6);
+            assertThat(q.canvases()).isEqualTo(64);
+            assertThat(q.swapPairs()).as("every held-out canvas is a pair of two classes").isEqualTo(64);
+            for (double v : new double[] {q.captionToImageR1(), q.captionToImageR5(), q.imageToCaptionR1(),
+                    q.imageToCaptionR5(), q.swapAccuracy()}) {
+                assertThat(v).isBetween(0.0, 1.0);
+            }
+            assertThat(q.captionToImageR5()).isGreaterThanOrEqualTo(q.captionToImageR1());
+            assertThat(q.record()).containsKeys("swap_accuracy", "caption_to_image_recall_at_5");
         }
+    }
+
+    @Test
+    void swapExchangesWholeNames() {
+        assertThat(ClipRetrieval.swap("a bag to the left of a sneaker", "bag", "sneaker"))
+                .isEqualTo("a sneaker to the left of a bag");
+        assertThat(ClipRetrieval.swap("a t-shirt above a shirt", "shirt", "t-shirt")).isEqualTo("a shirt above a t-shirt");
+        assertThat(ClipRetrieval.swap("an ankle boot to the right of a bag", "ankle boot", "bag"))
+                .isEqualTo("a bag to the right of an ankle boot");
+        assertThat(ClipRetrieval.swap("a photo of a bag", "bag", "coat")).isNull();
     }
 
     @Test
