@@ -72,6 +72,12 @@ final class ClipFamily implements ModelFamily {
         return image + text + 2 * c * m.embedDim() + 1;
     }
 
+    /** Both towers' layers. */
+    @Override
+    public int layers(MegalithConfig.Model m) {
+        return 2 * m.nLayer();
+    }
+
     @Override
     public RankModel rankModel(RankModel.Context context) throws IOException {
         return new ClipRun(context);
