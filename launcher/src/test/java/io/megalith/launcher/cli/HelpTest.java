@@ -19,8 +19,8 @@ class HelpTest {
     @Test
     void everyCommandUsesTheSameMetavars() {
         List<List<String>> commands = List.of(List.of("train"), List.of("finetune"), List.of("generate"),
-                List.of("spark-check"), List.of("ckpt", "list"), List.of("ckpt", "inspect"), List.of("ckpt", "verify"),
-                List.of("ckpt", "export"));
+                List.of("clip"), List.of("spark-check"), List.of("ckpt", "list"), List.of("ckpt", "inspect"),
+                List.of("ckpt", "verify"), List.of("ckpt", "export"));
         for (List<String> c : commands) {
             String[] args = Stream.concat(c.stream(), Stream.of("--help"))
                     .toArray(String[]::new);

@@ -60,6 +60,11 @@ public interface FamilyRules {
         return false;
     }
 
+    /** Whether it trains on captioned images (data.task captions). */
+    default boolean captionedImages() {
+        return false;
+    }
+
     /**
      * The registered families, a {@link java.util.ServiceLoader} service: the family registry names its provider in
      * trainer-core's {@code META-INF/services}, and config finds it at validation time ({@link InstalledFamilies}).

@@ -63,11 +63,14 @@ public record MegalithConfig(
      * GPT shape, as nanoGPT's GPTConfig. vocab_size 0 means "from the tokenizer". BERT (family bert) reads pre_ln
      * (false: BERT's post-LN), type_vocab_size (segment types) and nsp (masked-LM pre-training adds next-sentence
      * prediction over halves of its windows) too. The ViT (family vit) reads image_size, channels and classes (0:
-     * from the data), patch_size, pool (cls | mean) and pos_emb (learned | sincos).
+     * from the data), patch_size, pool (cls | mean) and pos_emb (learned | sincos). CLIP (family clip) reads the
+     * ViT's keys for its image tower and embed_dim (the joint space), text_len (caption tokens) and text_mask (causal |
+     * bidirectional) for its text tower.
      */
     public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
             Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
-            boolean nsp, int imageSize, int channels, int patchSize, int classes, String pool, String posEmb) {
+            boolean nsp, int imageSize, int channels, int patchSize, int classes, String pool, String posEmb,
+            int embedDim, int textLen, String textMask) {
         /**
          * The GPT's model.family, which a model section or a checkpoint that names no family means: the only family
          * before model.family existed, so the legacy default of checkpoints written without it (RunState). The one
@@ -79,6 +82,17 @@ public record MegalithConfig(
         public static final List<String> POOLS = List.of("cls", "mean");
         /** model.pos_emb values (vit): learned positions, or fixed 2-D sin-cos ones. */
         public static final List<String> POS_EMBS = List.of("learned", "sincos");
+
+        /** model.text_mask values (clip): causal (pool the last token) or bidirectional (pool the mean). */
+        public static final List<String> TEXT_MASKS = List.of("causal", "bidirectional");
+
+        /** Any family but CLIP, whose keys keep their defaults (a joint space of 64, 32 tokens, causal). */
+        public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
+                Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
+                boolean nsp, int imageSize, int channels, int patchSize, int classes, String pool, String posEmb) {
+            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, family, nEncoderLayer, nDecoderLayer,
+                    preLn, typeVocabSize, nsp, imageSize, channels, patchSize, classes, pool, posEmb, 64, 32, "causal");
+        }
 
         /** Any family but the ViT, whose keys keep their defaults (sizes from the data, patch 4, [CLS], learned). */
         public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
@@ -441,8 +455,8 @@ public record MegalithConfig(
     }
 
     /**
-     * Whether the run trains on captioned images (package data.captions): accepted here for any family; the family's
-     * own check (FamilyRules.checkConfig) decides whether it trains on them.
+     * Whether the run trains on captioned images (package data.captions: data.task captions), which the families with
+     * {@link FamilyRules#captionedImages} take.
      */
     public boolean captions() {
         return "captions".equals(data.task());
@@ -693,6 +707,9 @@ public record MegalithConfig(
         c.atLeast("model.classes", model.classes(), 0);
         c.oneOf("model.pool", model.pool(), Model.POOLS);
         c.oneOf("model.pos_emb", model.posEmb(), Model.POS_EMBS);
+        c.atLeast("model.embed_dim", model.embedDim(), 1);
+        c.atLeast("model.text_len", model.textLen(), 1);
+        c.oneOf("model.text_mask", model.textMask(), Model.TEXT_MASKS);
     }
 
     /** Range and consistency checks that types alone cannot express. */
@@ -714,7 +731,10 @@ public record MegalithConfig(
         moeProblems(c);
         familyProblems(c);
         finetuneProblems(c);
-        if (!images() && !captions()) {
+        if (captions()) {
+            c.require(can(FamilyRules::captionedImages), "data.task: captions (captioned images) trains a family that "
+                    + "reads captions, e.g. model.family clip (got " + model.family() + ")");
+        } else if (!images()) {
             c.oneOf("data.task", data.task(), TASKS);
         }
         c.oneOf("data.tokenizer", data.tokenizer(), TOKENIZERS);

@@ -24,7 +24,7 @@ public final class ModelFamilies {
     public static final ModelFamily DIT = new DitFamily();
 
     /** In the order config errors list them. */
-    private static final Map<String, ModelFamily> REGISTERED = register(GPT, ENCODER_DECODER, BERT, VIT, DIT);
+    private static final Map<String, ModelFamily> REGISTERED = register(GPT, ENCODER_DECODER, BERT, VIT, DIT, new ClipFamily());
 
     private ModelFamilies() {}
 

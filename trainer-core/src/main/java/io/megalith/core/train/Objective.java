@@ -14,5 +14,7 @@ public enum Objective {
     /** The class of an image (a vision classifier): does not generate. */
     IMAGE_CLASSES,
     /** The noise in a noised image (a diffusion model): generates images of a class. */
-    IMAGE_NOISE
+    IMAGE_NOISE,
+    /** Which caption goes with which image (a contrastive image-text model): does not generate. */
+    IMAGE_TEXT
 }

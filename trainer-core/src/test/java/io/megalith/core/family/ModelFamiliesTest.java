@@ -16,13 +16,13 @@ import org.junit.jupiter.api.Test;
 class ModelFamiliesTest {
     /** What the config checks allowed before the registry: only the GPT takes these layouts and tasks. */
     private static final Map<String, Boolean> OLD_GPT_ONLY = Map.of("gpt", true, "bert", false, "encoder_decoder",
-            false, "vit", false, "dit", false);
+            false, "vit", false, "dit", false, "clip", false);
 
     @Test
     void unknownNameFailsNamingTheKnownOnes() {
         assertThatThrownBy(() -> ModelFamilies.byName("llama"))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessage("model.family: unknown family 'llama'; known: gpt, encoder_decoder, bert, vit, dit");
+                .hasMessage("model.family: unknown family 'llama'; known: gpt, encoder_decoder, bert, vit, dit, clip");
         assertThat(ModelFamilies.find("llama")).isEmpty();
         assertThat(ModelFamilies.find(null)).isEmpty();
     }
@@ -37,7 +37,7 @@ class ModelFamiliesTest {
         }
         assertThat(new HashSet<>(names)).hasSameSizeAs(names);
         assertThat(ModelFamilies.names()).containsExactlyElementsOf(names)
-                .containsExactly("gpt", "encoder_decoder", "bert", "vit", "dit");
+                .containsExactly("gpt", "encoder_decoder", "bert", "vit", "dit", "clip");
         assertThat(MegalithConfig.FAMILIES).isEqualTo(ModelFamilies.names());
     }
 
@@ -65,7 +65,7 @@ class ModelFamiliesTest {
     void configValidationRefusesExactlyTheLayoutsAFamilyLacks() {
         for (ModelFamily f : ModelFamilies.all()) {
             String task = f.objective() == Objective.SOURCE_TO_TARGET ? "reverse"
-                    : images(f) ? "images" : "addition";
+                    : images(f) ? "images" : f.captionedImages() ? "captions" : "addition";
             List<String> base = new ArrayList<>(List.of("model.family=" + f.name(), "data.task=" + task));
             if (images(f)) {
                 if (problems(base).stream().anyMatch(p -> p.startsWith("data.task: must be one of"))) {
