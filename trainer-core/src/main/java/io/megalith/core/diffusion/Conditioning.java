@@ -11,7 +11,7 @@ import java.util.Arrays;
 public sealed interface Conditioning permits Conditioning.Labels, Conditioning.Text {
     int rows();
 
-    /** These rows, then the same rows unconditional (labels {@code nullClass}, or captions dropped): one guided batch. */
+    /** These rows, then the same rows unconditional (labels {@code nullClass}, or captions dropped): a guided batch. */
     Conditioning withUnconditional(int nullClass);
 
     /** Class labels [rows]. */
@@ -29,7 +29,7 @@ public sealed interface Conditioning permits Conditioning.Labels, Conditioning.T
         }
     }
 
-    /** Captions: token states [rows, tokens, width] row-major as a text encoder gives them, and their mask and drops. */
+    /** Captions: token states [rows, tokens, width] row-major as a text encoder gives them, their mask and drops. */
     record Text(float[] states, DitText text, int width) implements Conditioning {
         public Text {
             if (states.length != (long) text.rows() * text.tokens() * width) {

@@ -160,7 +160,8 @@ public final class ParallelDit {
         out.add(Segment.of("blocks." + i + ".0", block.parameters(), (a, ctx) -> {
             PtNDArray x = tokens(a, t);
             PtNDArray c = condition(a, t);
-            return pack(Ops.add(Ops.mul(x, share), block.attentionBranch(x, block.modulate(c), ctx)), Ops.mul(c, share));
+            PtNDArray y = Ops.add(Ops.mul(x, share), block.attentionBranch(x, block.modulate(c), ctx));
+            return pack(y, Ops.mul(c, share));
         }));
         out.add(Segment.of("blocks." + i + ".1", List.of(), (a, ctx) -> {
             PtNDArray x = tokens(a, t);
@@ -170,7 +171,8 @@ public final class ParallelDit {
         out.add(Segment.of("blocks." + i + ".2", List.of(), (a, ctx) -> {
             PtNDArray x = tokens(a, t);
             PtNDArray c = condition(a, t);
-            return pack(Ops.add(Ops.mul(x, share), block.mlpBranch(x, block.modulate(c), ctx)), Ops.mul(c, share));
+            PtNDArray y = Ops.add(Ops.mul(x, share), block.mlpBranch(x, block.modulate(c), ctx));
+            return pack(y, Ops.mul(c, share));
         }));
     }
 

@@ -48,7 +48,8 @@ class TextDitParallelEquivalenceTest {
     static final DiffusionConfig DIFFUSION = new DiffusionConfig(100, "linear", Prediction.EPSILON, 0.2, 10, 0, 2,
             0, 0.99);
 
-    record Result(List<Double> losses, Map<String, float[]> grads, Map<Long, float[]> statesGrads, long localParameters) {}
+    record Result(List<Double> losses, Map<String, float[]> grads, Map<Long, float[]> statesGrads,
+            long localParameters) {}
 
     /** Captions of global rows [first, first + count) of a step: 1..TK tokens of random states each. */
     static Conditioning.Text captions(Noising noising, long step, int first, int count) {

@@ -128,7 +128,8 @@ public final class Dit extends Module {
         if (tk > 1) {
             nul = Ops.cat(new PtNDArray[] {nul, Ops.floats(m, new float[(tk - 1) * te], 1, tk - 1, te)}, 1);
         }
-        PtNDArray s = Ops.add(Ops.mul(states, Ops.floats(m, kept, b, 1, 1)), Ops.mul(nul, Ops.floats(m, drop, b, 1, 1)));
+        PtNDArray s = Ops.add(Ops.mul(states, Ops.floats(m, kept, b, 1, 1)),
+                Ops.mul(nul, Ops.floats(m, drop, b, 1, 1)));
         return textFc2.forward(Ops.gelu(textFc1.forward(s)));
     }
 

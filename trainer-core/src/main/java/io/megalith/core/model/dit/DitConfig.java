@@ -16,8 +16,8 @@ public record DitConfig(int channels, int height, int width, int patch, int nLay
         int frequencies, int textEmbd) {
     public DitConfig {
         if (textEmbd < 0 || (textEmbd > 0 && classes != 0)) {
-            throw new IllegalArgumentException("a text-conditioned DiT (text_embd " + textEmbd + ") has no classes, got "
-                    + classes);
+            throw new IllegalArgumentException("a text-conditioned DiT (text_embd " + textEmbd + ") has no classes, "
+                    + "got " + classes);
         }
         if (height % patch != 0 || width % patch != 0) {
             throw new IllegalArgumentException("image " + height + "x" + width + " not divisible by patch " + patch);

@@ -75,9 +75,9 @@ class DitTextTest {
     @Test
     void onlyATextDitHasTheCaptionParameters() {
         List<String> names = new Dit(CFG).parameters().stream().map(Parameter::name).toList();
-        assertThat(names).contains("null_text", "text_proj.fc1.weight", "text_proj.fc2.bias", "blocks.0.ln_cross.weight",
-                "blocks.1.cross.q.weight", "blocks.1.cross.kv.weight", "blocks.0.cross.proj.bias").doesNotContain(
-                "label.weight");
+        assertThat(names).contains("null_text", "text_proj.fc1.weight", "text_proj.fc2.bias",
+                "blocks.0.ln_cross.weight", "blocks.1.cross.q.weight", "blocks.1.cross.kv.weight",
+                "blocks.0.cross.proj.bias").doesNotContain("label.weight");
         assertThat(new Dit(CFG).textParameters().get(0).shape()).containsExactly(1, TEXT);
         List<String> classNames = new Dit(DitTest.CFG).parameters().stream().map(Parameter::name).toList();
         assertThat(classNames).noneMatch(n -> n.contains("cross") || n.contains("text"));
