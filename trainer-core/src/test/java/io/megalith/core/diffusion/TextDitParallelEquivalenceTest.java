@@ -9,14 +9,19 @@ import io.megalith.comm.RankGroups;
 import io.megalith.comm.SingleRankCommunicator;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.model.dit.Dit;
+import io.megalith.core.model.dit.DitBatch;
 import io.megalith.core.model.dit.DitConfig;
 import io.megalith.core.model.dit.DitText;
+import io.megalith.core.nn.Embedding;
 import io.megalith.core.nn.ModelParameters;
+import io.megalith.core.nn.Parameter;
 import io.megalith.core.parallelize.DitPlan;
 import io.megalith.core.parallelize.ParallelDit;
 import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.CounterRng;
+import io.megalith.core.tensor.HostTensor;
+import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.LoopbackRanks;
 import io.megalith.core.testing.Tolerances;
@@ -38,7 +43,8 @@ import org.junit.jupiter.api.Test;
  * on one rank, through the {@link Trainer}, ranks over real sockets: the losses of 4 AdamW steps agree within 1e-5
  * relative, the step-1 gradients of every parameter (from random weights; replicated storage) and of every row's
  * caption states (what a text encoder receives: summed over the tensor-parallel group) within 1e-5 of their largest
- * element.
+ * element. Then with a stand-in text encoder in the same pass (a token embedding, replicated with PARTIAL gradients):
+ * its gradients too.
  */
 class TextDitParallelEquivalenceTest {
     static final int STEPS = 4;
@@ -71,7 +77,25 @@ class TextDitParallelEquivalenceTest {
 
     record Sink(long step, int first, int count, float[] grad) {}
 
+    static final int VOCAB = 11;
+
+    /** Token ids [count, TK] of global rows [first, first + count) of a step. */
+    static long[] ids(long step, int first, int count) {
+        long[] out = new long[count * TK];
+        for (int r = 0; r < count; r++) {
+            long key = CounterRng.key(78, step, first + r);
+            for (int k = 0; k < TK; k++) {
+                out[r * TK + k] = CounterRng.below(key, k, VOCAB);
+            }
+        }
+        return out;
+    }
+
     static Result run(int dp, int tp, int zero, Communicator dpGroup, Communicator tpGroup) {
+        return run(dp, tp, zero, false, dpGroup, tpGroup);
+    }
+
+    static Result run(int dp, int tp, int zero, boolean withEncoder, Communicator dpGroup, Communicator tpGroup) {
         List<Double> losses = new ArrayList<>();
         Map<String, float[]> grads = new LinkedHashMap<>();
         Map<Long, float[]> statesGrads = new TreeMap<>();
@@ -84,18 +108,40 @@ class TextDitParallelEquivalenceTest {
         Noising noising = new Noising(DIFFUSION, cfg.seed(), 0);
         List<Sink> sinks = new ArrayList<>();
         long local;
+        Embedding embed = new Embedding("encoder.embed", VOCAB, TEXT, 1.0);
+        if (tpGroup.size() > 1) {
+            embed.weight().shard(Parameter.Sharding.PARTIAL); // replicated: each rank's gradient is its heads' part
+        }
+        List<Segment> encoder = List.of(Segment.of("encoder", embed.parameters(), Segment.Boundary.NONE, 0,
+                (ids, skip, ctx) -> embed.forward(ids)));
         PartSource.Rows rows = (step, first, count) -> {
             Conditioning.Text text = captions(noising, step, first, count);
+            DitBatch batch = noising.rows(DitRuns.halves(step, first, count), step, first);
+            if (withEncoder) {
+                long[] ids = ids(step, first, count);
+                return DiffusionPart.of(model, batch, text.text(), new DiffusionPart.TextEncoder(encoder,
+                        m -> Ops.longs(m, ids, count, TK)));
+            }
             float[] grad = new float[text.states().length];
             sinks.add(new Sink(step, first, count, grad));
-            return DiffusionPart.of(model, noising.rows(DitRuns.halves(step, first, count), step, first), text, grad);
+            return DiffusionPart.of(model, batch, text, grad);
         };
-        List<Segment> plan = model.textSegments(null, null, null).all();
+        List<Segment> plan = new ArrayList<>(withEncoder ? encoder : List.of());
+        plan.addAll(model.textSegments(null, null, null).all());
         RankGroups groups = new RankGroups(dpGroup, tpGroup, new SingleRankCommunicator("pp", 0), null);
         try (NDManager manager = Torch.newManager();
                 ModelParameters params = Trainer.createParameters(cfg, plan, manager, groups);
                 Trainer trainer = new Trainer(cfg, PartSource.of(plan, rows), params, manager, groups)) {
-            trainer.loadFullParameters(DitRuns.randomWeights(DIT, 0.1));
+            Map<String, HostTensor> start = new LinkedHashMap<>(DitRuns.randomWeights(DIT, 0.1));
+            if (withEncoder) {
+                float[] table = new float[VOCAB * TEXT];
+                long key = CounterRng.key(79, "encoder");
+                for (int i = 0; i < table.length; i++) {
+                    table[i] = (float) CounterRng.normal(key, i);
+                }
+                start.put("encoder.embed.weight", HostTensor.ofFloats(table, new long[] {VOCAB, TEXT}));
+            }
+            trainer.loadFullParameters(start);
             local = params.numel();
             for (int s = 0; s < STEPS; s++) {
                 losses.add(trainer.step(s).loss());
@@ -164,5 +210,21 @@ class TextDitParallelEquivalenceTest {
             assertThat(rows).as("the ranks' rows").hasSize(8);
         }
         assertThat(one.losses().get(STEPS - 1)).as("it trains").isLessThan(one.losses().get(0));
+    }
+
+    @Test
+    void withATextEncoderInThePassTp2AndDp2ReproduceOneRank() throws Exception {
+        Result one = run(1, 1, 0, true, new SingleRankCommunicator(), new SingleRankCommunicator());
+        assertThat(one.grads()).containsKeys("encoder.embed.weight", "null_text", "blocks.1.cross.kv.weight");
+        List<Result> tp2 = LoopbackRanks.run(DeviceMesh.of(1, 2, 1),
+                (ParallelContext ctx) -> run(1, 2, 0, true, ctx.dataParallel(), ctx.tensorParallel()));
+        for (Result r : tp2) {
+            assertSame(one, r, "tp=2 with an encoder");
+        }
+        List<Result> dp2 = LoopbackRanks.run(DeviceMesh.of(2, 1, 1),
+                (ParallelContext ctx) -> run(2, 1, 2, true, ctx.dataParallel(), ctx.tensorParallel()));
+        for (Result r : dp2) {
+            assertSame(one, r, "dp=2 zero 2 with an encoder");
+        }
     }
 }
