@@ -29,7 +29,7 @@ import org.junit.jupiter.api.Test;
  * tells apart: "A B" lights the left half, "B A" the right (token states = word vector + position vector, as a text
  * encoder's carry both, then a padded key of garbage; the same sum over keys for both captions). Its loss falls, and
  * guided DDIM samples of each caption light its side: the cross-attention reads the caption token by token, padding
- * masked (a bag of words could not tell the two apart; at 150 steps a quarter of the samples still take the wrong side).
+ * masked (a bag of words could not tell the two apart; at 150 steps a quarter of its samples took the wrong side).
  */
 class TextDitLearnsTest {
     static final int STEPS = 600;
