@@ -7,7 +7,8 @@ import io.megalith.core.tensor.CounterRng;
 /**
  * The DDPM training rows: for each image x_0, a timestep t uniform in [0, T), noise eps ~ N(0, I),
  * x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, and the target eps (or v); the label is replaced by the null class
- * with probability {@code classDropout} (classifier-free guidance). t, eps and the label drop of a row are keyed by
+ * with probability {@code classDropout} (classifier-free guidance; a text-conditioned DiT's caption by the null text,
+ * {@link #captionDrops}). t, eps and the label drop of a row are keyed by
  * CounterRng on (seed, step, global row), so a row is the same however the step's batch is cut over ranks.
  */
 public final class Noising {
@@ -39,7 +40,7 @@ public final class Noising {
         for (int r = 0; r < n; r++) {
             long rowKey = CounterRng.key(key, step, firstRow + r);
             t[r] = CounterRng.below(rowKey, 0, schedule.steps());
-            labels[r] = CounterRng.uniform(rowKey, 1) < cfg.classDropout() ? nullClass : images.labels()[r];
+            labels[r] = dropped(rowKey) ? nullClass : images.labels()[r];
             long noiseKey = CounterRng.key(rowKey, "noise");
             double ab = schedule.alphaBar((int) t[r]);
             double a = Math.sqrt(ab);
@@ -52,5 +53,21 @@ public final class Noising {
             }
         }
         return new DitBatch(xt, t, labels, target, n);
+    }
+
+    /**
+     * Which of rows [firstRow, firstRow + rows) of step {@code step} drop their caption for the null text: the same
+     * draw, on the same key, as a class-conditioned row's label drop in {@link #rows}.
+     */
+    public boolean[] captionDrops(long step, long firstRow, int rows) {
+        boolean[] out = new boolean[rows];
+        for (int r = 0; r < rows; r++) {
+            out[r] = dropped(CounterRng.key(key, step, firstRow + r));
+        }
+        return out;
+    }
+
+    private boolean dropped(long rowKey) {
+        return CounterRng.uniform(rowKey, 1) < cfg.classDropout();
     }
 }

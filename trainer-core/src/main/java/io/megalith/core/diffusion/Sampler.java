@@ -1,11 +1,13 @@
 package io.megalith.core.diffusion;
 
 import io.megalith.core.tensor.CounterRng;
+import java.util.Arrays;
 
 /**
  * Draws images from a trained {@link Denoiser} by running the reverse process from x_T ~ N(0, I), with
- * classifier-free guidance: each step predicts eps for the labels and for the null class in one batch and uses
- * eps = eps_uncond + s (eps_cond - eps_uncond). Host state is double precision. The starting noise and every step's
+ * classifier-free guidance: each step predicts eps for the rows' conditions (labels, or captions: {@link Conditioning})
+ * and unconditionally (the null class, or the null text) in one batch and uses eps = eps_uncond + s (eps_cond -
+ * eps_uncond). Host state is double precision. The starting noise and every step's
  * noise of a sample are keyed by CounterRng on (seed, global sample index, t): a sample does not depend on the batch
  * it is drawn in.
  * <ul>
@@ -50,13 +52,19 @@ public final class Sampler {
 
     /** DDPM ancestral samples of {@code labels}, global sample indices from {@code firstSample}. */
     public float[] ddpm(long[] labels, double guidance, long seed, long firstSample) {
+        return ddpm(new Conditioning.Labels(labels), guidance, seed, firstSample);
+    }
+
+    /** DDPM ancestral samples of rows conditioned on {@code cond}, global sample indices from {@code firstSample}. */
+    public float[] ddpm(Conditioning cond, double guidance, long seed, long firstSample) {
         long key = CounterRng.key(seed, "sample");
-        double[] x = noise(key, labels.length, firstSample, schedule.steps());
+        int rows = cond.rows();
+        double[] x = noise(key, rows, firstSample, schedule.steps());
         for (int t = schedule.steps() - 1; t >= 0; t--) {
-            double[] eps = epsilon(x, t, labels, guidance);
+            double[] eps = epsilon(x, t, cond, guidance);
             double coef = schedule.beta(t) / Math.sqrt(1 - schedule.alphaBar(t));
             double inv = 1 / Math.sqrt(schedule.alpha(t));
-            double[] z = t > 0 ? noise(key, labels.length, firstSample, t) : null;
+            double[] z = t > 0 ? noise(key, rows, firstSample, t) : null;
             double sigma = t > 0 ? Math.sqrt(schedule.posteriorVariance(t)) : 0;
             for (int i = 0; i < x.length; i++) {
                 x[i] = (x[i] - coef * eps[i]) * inv + (z == null ? 0 : sigma * z[i]);
@@ -67,18 +75,24 @@ public final class Sampler {
 
     /** DDIM samples of {@code labels} over {@code steps} timesteps with noise {@code eta}. */
     public float[] ddim(long[] labels, int steps, double eta, double guidance, long seed, long firstSample) {
+        return ddim(new Conditioning.Labels(labels), steps, eta, guidance, seed, firstSample);
+    }
+
+    /** DDIM samples of rows conditioned on {@code cond} over {@code steps} timesteps with noise {@code eta}. */
+    public float[] ddim(Conditioning cond, int steps, double eta, double guidance, long seed, long firstSample) {
         long key = CounterRng.key(seed, "sample");
+        int rows = cond.rows();
         int[] taus = ddimTimesteps(schedule.steps(), steps);
-        double[] x = noise(key, labels.length, firstSample, schedule.steps());
+        double[] x = noise(key, rows, firstSample, schedule.steps());
         for (int i = taus.length - 1; i >= 0; i--) {
             int t = taus[i];
             int prev = i > 0 ? taus[i - 1] : -1;
-            double[] eps = epsilon(x, t, labels, guidance);
+            double[] eps = epsilon(x, t, cond, guidance);
             double ab = schedule.alphaBar(t);
             double abPrev = schedule.alphaBar(prev);
             double sigma = eta * Math.sqrt((1 - abPrev) / (1 - ab)) * Math.sqrt(1 - ab / abPrev);
             double dir = Math.sqrt(Math.max(0, 1 - abPrev - sigma * sigma));
-            double[] z = sigma > 0 ? noise(key, labels.length, firstSample, t) : null;
+            double[] z = sigma > 0 ? noise(key, rows, firstSample, t) : null;
             for (int j = 0; j < x.length; j++) {
                 double x0 = (x[j] - Math.sqrt(1 - ab) * eps[j]) / Math.sqrt(ab);
                 x[j] = Math.sqrt(abPrev) * x0 + dir * eps[j] + (z == null ? 0 : sigma * z[j]);
@@ -101,21 +115,23 @@ public final class Sampler {
      * rows in one batch, eps = eps_uncond + s (eps_cond - eps_uncond).
      */
     public double[] epsilon(double[] x, int t, long[] labels, double guidance) {
-        int n = labels.length;
+        return epsilon(x, t, new Conditioning.Labels(labels), guidance);
+    }
+
+    /**
+     * The guided noise prediction at x (rows conditioned on {@code condition}) and step t: the conditional rows and the
+     * same rows unconditional in one batch, eps = eps_uncond + s (eps_cond - eps_uncond).
+     */
+    public double[] epsilon(double[] x, int t, Conditioning condition, double guidance) {
+        int n = condition.rows();
         float[] in = new float[2 * x.length];
         for (int i = 0; i < x.length; i++) {
             in[i] = (float) x[i];
             in[x.length + i] = (float) x[i];
         }
         long[] ts = new long[2 * n];
-        long[] ls = new long[2 * n];
-        for (int r = 0; r < n; r++) {
-            ts[r] = t;
-            ts[n + r] = t;
-            ls[r] = labels[r];
-            ls[n + r] = nullClass;
-        }
-        float[] out = model.predict(in, ts, ls, 2 * n);
+        Arrays.fill(ts, t);
+        float[] out = model.predict(in, ts, condition.withUnconditional(nullClass), 2 * n);
         double ab = schedule.alphaBar(t);
         double[] eps = new double[x.length];
         for (int i = 0; i < x.length; i++) {

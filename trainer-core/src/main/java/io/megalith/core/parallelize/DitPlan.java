@@ -10,7 +10,9 @@ import io.megalith.core.tensorparallel.TpLayout;
  * bound: every block's attention by heads and MLP by hidden units as the text families' layers
  * ({@link TransformerPlan#attention}, {@link TransformerPlan#feedForward}); the rest (patch embedding, timestep MLP,
  * class table, the blocks' adaLN modulations, the final layer) replicated with PARTIAL gradients, each rank seeing
- * only its part of the gradient flowing into them. No pipeline, sequence or expert parallelism.
+ * only its part of the gradient flowing into them. A text-conditioned DiT's cross-attentions split by heads as the
+ * encoder-decoder's ({@link TransformerPlan#attention}: q and kv column-, proj row-parallel), ln_cross and the caption
+ * side (null_text, text_proj) replicated and PARTIAL. No pipeline, sequence or expert parallelism.
  */
 public final class DitPlan {
     private DitPlan() {}
@@ -30,10 +32,15 @@ public final class DitPlan {
             partial(model.embeddingParameters());
             for (DitBlock block : model.blocks()) {
                 TransformerPlan.attention(block.attn(), tp);
+                if (block.cross() != null) {
+                    block.lnCross().markPartial();
+                    TransformerPlan.attention(block.cross(), tp);
+                }
                 TransformerPlan.feedForward(block.mlp(), tp);
                 partial(block.modulation().parameters());
             }
             partial(model.finalParameters());
+            partial(model.textParameters());
         }
         return new ParallelDit(model, placement);
     }

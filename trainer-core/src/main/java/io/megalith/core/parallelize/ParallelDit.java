@@ -6,12 +6,14 @@ import io.megalith.core.model.dit.Dit;
 import io.megalith.core.model.dit.DitBatch;
 import io.megalith.core.model.dit.DitBlock;
 import io.megalith.core.model.dit.DitConfig;
+import io.megalith.core.model.dit.DitText;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensorparallel.TpLayout;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * A DiT as one rank runs it after {@link DitPlan#apply}: its segment chain, with the all-reduces of its
@@ -20,6 +22,10 @@ import java.util.List;
  * c. Under tensor parallelism c travels, like the residual, as tp equal shares, so the all-reduce at each boundary
  * sums it back, and the gradient reaching it is summed with the tokens'. With {@link Placement#SINGLE} the chain
  * computes exactly {@link Dit#loss}.
+ *
+ * <p>A text-conditioned DiT runs as two chains ({@link #textSegments}), as the encoder-decoder does: the caption memory
+ * (one segment, {@code text}, appended to whatever makes the token states) and the DiT's chain over it, every block's
+ * cross-attention reading the memory as a second input.
  */
 public final class ParallelDit {
     private final Dit model;
@@ -57,6 +63,9 @@ public final class ParallelDit {
      * it (the replicated final layer's gradients and its input's add up once).
      */
     public List<Segment> segments(DitBatch batch, NDManager m) {
+        if (cfg.textConditioned()) {
+            throw new IllegalStateException("a text-conditioned DiT runs as two chains: textSegments");
+        }
         int t = cfg.tokens();
         PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
         List<Segment> out = new ArrayList<>();
@@ -86,13 +95,96 @@ public final class ParallelDit {
                 return pack(y, Ops.mul(c, share));
             }));
         }
-        out.add(Segment.of("final", model.finalParameters(), Segment.Boundary.NONE, 0, (a, skip, ctx) -> {
+        out.add(finalSegment(batch, share));
+        return out;
+    }
+
+    /**
+     * A text-conditioned DiT's loss as two chains for {@link io.megalith.core.segment.SegmentedPass#runTwoChains}:
+     * {@code text}, a segment from the captions' token states [B, Tk, text_embd] to the memory [B, Tk, D] (null text
+     * for the dropped rows, text_proj; {@link Dit#text}), which a text encoder's chain ends with, and the DiT's chain
+     * over that memory, whose input is {@link #input}. {@code text}'s boundary is NONE: under tensor parallelism the
+     * memory is complete and the same on every rank, and the gradient each rank's cross-attention heads give it is
+     * their partial sum, which {@code text} takes as its upstream (its parameters PARTIAL) and hands on to the token
+     * states, partial too: summed over the group by the text encoder's next boundary, as the encoder-decoder's encoder
+     * output is. Nulls: the shape only, for planning buckets.
+     */
+    public record TextChains(Segment text, Function<PtNDArray, List<Segment>> dit) {
+        /** Both chains as one list: each segment's parameters, for planning (after the text encoder's segments). */
+        public List<Segment> all() {
+            List<Segment> out = new ArrayList<>(List.of(text));
+            out.addAll(dit.apply(null));
+            return out;
+        }
+    }
+
+    /**
+     * The chains of {@code batch} with captions {@code text} (their mask and drops; {@code batch.labels()} unread).
+     * One rank: embed (patches and c = time(t)), one segment per block, final; under tensor parallelism three per
+     * block, the attention, cross-attention and MLP branches, each this rank's partial sum of x/tp + branch.
+     */
+    public TextChains textSegments(DitBatch batch, DitText text, NDManager m) {
+        if (!cfg.textConditioned()) {
+            throw new IllegalStateException("a class-conditioned DiT has no text chains: segments");
+        }
+        if (batch != null && text.rows() != batch.rows()) {
+            throw new IllegalArgumentException(batch.rows() + " rows with the text of " + text.rows());
+        }
+        PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
+        PtNDArray bias = text == null ? null : Dit.textBias(text, m);
+        Segment textSegment = Segment.of("text", model.textParameters(), Segment.Boundary.NONE, 0,
+                (states, skip, ctx) -> model.text(states, text, ctx.manager()));
+        Function<PtNDArray, List<Segment>> dit = memory -> {
+            List<Segment> out = new ArrayList<>();
+            out.add(Segment.of("embed", model.embeddingParameters(), Segment.Boundary.NONE, 0,
+                    (x, skip, ctx) -> pack(model.embed(x), model.time(batch.t(), ctx.manager()))));
+            for (int i = 0; i < model.blocks().size(); i++) {
+                addTextBlock(out, i, memory, bias, share);
+            }
+            out.add(finalSegment(batch, share));
+            return out;
+        };
+        return new TextChains(textSegment, dit);
+    }
+
+    private void addTextBlock(List<Segment> out, int i, PtNDArray memory, PtNDArray bias, PtNDArray share) {
+        int t = cfg.tokens();
+        DitBlock block = model.blocks().get(i);
+        if (!tp.parallel()) {
+            out.add(Segment.of("blocks." + i, block.parameters(), (a, ctx) -> {
+                PtNDArray c = condition(a, t);
+                return pack(block.forward(tokens(a, t), c, memory, bias, ctx), c);
+            }));
+            return;
+        }
+        out.add(Segment.of("blocks." + i + ".0", block.parameters(), (a, ctx) -> {
+            PtNDArray x = tokens(a, t);
+            PtNDArray c = condition(a, t);
+            PtNDArray y = Ops.add(Ops.mul(x, share), block.attentionBranch(x, block.modulate(c), ctx));
+            return pack(y, Ops.mul(c, share));
+        }));
+        out.add(Segment.of("blocks." + i + ".1", List.of(), (a, ctx) -> {
+            PtNDArray x = tokens(a, t);
+            PtNDArray y = Ops.add(Ops.mul(x, share), block.crossBranch(x, memory, bias, ctx));
+            return pack(y, Ops.mul(condition(a, t), share));
+        }));
+        out.add(Segment.of("blocks." + i + ".2", List.of(), (a, ctx) -> {
+            PtNDArray x = tokens(a, t);
+            PtNDArray c = condition(a, t);
+            PtNDArray y = Ops.add(Ops.mul(x, share), block.mlpBranch(x, block.modulate(c), ctx));
+            return pack(y, Ops.mul(c, share));
+        }));
+    }
+
+    /** The final layer and the loss on complete activations (1/tp of it under tensor parallelism). */
+    private Segment finalSegment(DitBatch batch, PtNDArray share) {
+        int t = cfg.tokens();
+        return Segment.of("final", model.finalParameters(), Segment.Boundary.NONE, 0, (a, skip, ctx) -> {
             PtNDArray target = Ops.floats(ctx.manager(), batch.target(), batch.rows(), cfg.channels(), cfg.height(),
                     cfg.width());
             PtNDArray loss = Dit.mse(model.output(tokens(a, t), condition(a, t)), target);
             return tp.parallel() ? shareOf(loss, share, ctx) : loss;
-        }));
-        return out;
+        });
     }
 
     private static PtNDArray shareOf(PtNDArray loss, PtNDArray share, ForwardContext ctx) {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.core.nn.Embedding;
 import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.Init;
 import io.megalith.core.nn.Linear;
 import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
@@ -25,6 +26,17 @@ import java.util.List;
  * outputs exactly 0. Names: {@code patch}, {@code time.fc1}, {@code time.fc2}, {@code label},
  * {@code blocks.i.{attn,mlp,modulation}}, {@code final.modulation}, {@code final.linear}.
  *
+ * <p>A text-conditioned DiT ({@link DitConfig#textEmbd} > 0, PixArt-alpha's layout) has no class table: c is the
+ * timestep embedding alone (adaLN-single's choice: the caption is read token by token through cross-attention, where
+ * word order survives; a pooled vector would add a bag-of-words summary the left/right compositions cannot use), and
+ * its blocks cross-attend to the caption memory
+ * <pre>
+ *   s = states, each dropped row's replaced by null_text (one key; {@link DitText})    [B, Tk, text_embd]
+ *   memory = text_proj.fc2(gelu(text_proj.fc1(s)))                                      [B, Tk, D]
+ * </pre>
+ * (PixArt's caption projection: text_embd may differ from D). Names: {@code null_text} [1, text_embd],
+ * {@code text_proj.{fc1,fc2}}, {@code blocks.i.{ln_cross,cross.q,cross.kv,cross.proj}}.
+ *
  * <p>One-rank code: tensor parallelism is applied from outside ({@code parallelize.DitPlan}), whose
  * {@code ParallelDit} runs the blocks as segments.
  */
@@ -33,7 +45,10 @@ public final class Dit extends Module {
     private final Linear patch;
     private final Linear timeFc1;
     private final Linear timeFc2;
-    private final Embedding label;
+    private final Embedding label; // null in a text-conditioned DiT
+    private final Parameter nullText; // null in a class-conditioned DiT
+    private final Linear textFc1;
+    private final Linear textFc2;
     private final List<DitBlock> blocks = new ArrayList<>();
     private final ZeroLinear finalModulation;
     private final ZeroLinear finalLinear;
@@ -47,9 +62,15 @@ public final class Dit extends Module {
         this.patch = child(new Linear("patch", cfg.patchValues(), d, true, 0.02)); // a stride-p conv over patches
         this.timeFc1 = child(new Linear("time.fc1", cfg.frequencies(), d, true, 0.02));
         this.timeFc2 = child(new Linear("time.fc2", d, d, true, 0.02));
-        this.label = child(new Embedding("label", cfg.classes() + 1, d, 0.02)); // + the null class
+        boolean text = cfg.textConditioned();
+        this.label = text ? null : child(new Embedding("label", cfg.classes() + 1, d, 0.02)); // + the null class
+        int te = cfg.textEmbd();
+        // PixArt's null caption: randn / sqrt(text_embd); its caption MLP: normal(0.02)
+        this.nullText = text ? parameter("null_text", new long[] {1, te}, Init.normal(1 / Math.sqrt(te)), false) : null;
+        this.textFc1 = text ? child(new Linear("text_proj.fc1", te, d, true, 0.02)) : null;
+        this.textFc2 = text ? child(new Linear("text_proj.fc2", d, d, true, 0.02)) : null;
         for (int i = 0; i < cfg.nLayer(); i++) {
-            blocks.add(child(new DitBlock("blocks." + i, cfg.layerSpec())));
+            blocks.add(child(new DitBlock("blocks." + i, cfg.layerSpec(), text)));
         }
         this.finalModulation = child(new ZeroLinear("final.modulation", d, 2L * d)); // adaLN-Zero
         this.finalLinear = child(new ZeroLinear("final.linear", d, cfg.patchValues()));
@@ -63,12 +84,58 @@ public final class Dit extends Module {
     /** The predicted noise [B, C, H, W] of x_t [B, C, H, W] at timesteps t [B] for labels [B]. */
     public PtNDArray forward(PtNDArray x, long[] t, long[] labels, ForwardContext ctx) {
         requireWhole();
+        requireText(false);
         PtNDArray h = embed(x);
         PtNDArray c = condition(t, labels, ctx.manager());
         for (DitBlock block : blocks) {
             h = block.forward(h, c, ctx);
         }
         return output(h, c);
+    }
+
+    /**
+     * A text-conditioned DiT's predicted noise [B, C, H, W] of x_t at timesteps t, for the captions' token states
+     * [B, Tk, text_embd] with their mask and drops {@code text}.
+     */
+    public PtNDArray forward(PtNDArray x, long[] t, PtNDArray states, DitText text, ForwardContext ctx) {
+        requireWhole();
+        requireText(true);
+        NDManager m = ctx.manager();
+        PtNDArray h = embed(x);
+        PtNDArray c = time(t, m);
+        PtNDArray memory = text(states, text, m);
+        PtNDArray bias = textBias(text, m);
+        for (DitBlock block : blocks) {
+            h = block.forward(h, c, memory, bias, ctx);
+        }
+        return output(h, c);
+    }
+
+    /**
+     * The caption memory [B, Tk, D] the cross-attentions read: text_proj of the states with every dropped row's
+     * replaced by null_text at key 0 and zeros after it (keys its bias blocks). s kept + null (1 - kept) is exact.
+     */
+    public PtNDArray text(PtNDArray states, DitText text, NDManager m) {
+        int b = text.rows();
+        int tk = text.tokens();
+        int te = cfg.textEmbd();
+        float[] kept = text.kept();
+        float[] drop = new float[b];
+        for (int r = 0; r < b; r++) {
+            drop[r] = 1f - kept[r];
+        }
+        PtNDArray nul = Ops.reshape(nullText.value(), 1, 1, te);
+        if (tk > 1) {
+            nul = Ops.cat(new PtNDArray[] {nul, Ops.floats(m, new float[(tk - 1) * te], 1, tk - 1, te)}, 1);
+        }
+        PtNDArray s = Ops.add(Ops.mul(states, Ops.floats(m, kept, b, 1, 1)),
+                Ops.mul(nul, Ops.floats(m, drop, b, 1, 1)));
+        return textFc2.forward(Ops.gelu(textFc1.forward(s)));
+    }
+
+    /** The key bias [B, 1, 1, Tk] of {@code text} ({@link DitText#bias}). */
+    public static PtNDArray textBias(DitText text, NDManager m) {
+        return Ops.floats(m, text.bias(), text.rows(), 1, 1, text.tokens());
     }
 
     /** Mean squared error between the prediction and {@code target} [B, C, H, W] (the noise, or v). */
@@ -89,10 +156,14 @@ public final class Dit extends Module {
 
     /** c = time(sinusoid(t)) + label(y), [B, D]. */
     public PtNDArray condition(long[] t, long[] labels, NDManager m) {
+        return Ops.add(time(t, m), label.forward(Ops.longs(m, labels, labels.length)));
+    }
+
+    /** The timestep embedding time(sinusoid(t)) [B, D]: a text-conditioned DiT's whole c. */
+    public PtNDArray time(long[] t, NDManager m) {
         float[] freq = Sinusoids.timesteps(t, cfg.frequencies());
         PtNDArray te = Ops.floats(m, freq, t.length, cfg.frequencies());
-        PtNDArray time = timeFc2.forward(DitBlock.silu(timeFc1.forward(te)));
-        return Ops.add(time, label.forward(Ops.longs(m, labels, labels.length)));
+        return timeFc2.forward(DitBlock.silu(timeFc1.forward(te)));
     }
 
     /** The final adaLN layer and unpatchify: tokens [B, T, D] -> [B, C, H, W]. */
@@ -140,6 +211,12 @@ public final class Dit extends Module {
         }
     }
 
+    private void requireText(boolean text) {
+        if (cfg.textConditioned() != text) {
+            throw new IllegalStateException("this DiT is " + (text ? "class" : "text") + "-conditioned");
+        }
+    }
+
     public Linear patch() {
         return patch;
     }
@@ -148,12 +225,25 @@ public final class Dit extends Module {
         return blocks;
     }
 
-    /** The parameters of the embedding side: patch, time MLP, class table. */
+    /** The parameters of the embedding side: patch, time MLP, class table (none in a text-conditioned DiT). */
     public List<Parameter> embeddingParameters() {
         List<Parameter> out = new ArrayList<>(patch.parameters());
         out.addAll(timeFc1.parameters());
         out.addAll(timeFc2.parameters());
-        out.addAll(label.parameters());
+        if (label != null) {
+            out.addAll(label.parameters());
+        }
+        return out;
+    }
+
+    /** The parameters that make the caption memory: null_text and text_proj (none in a class-conditioned DiT). */
+    public List<Parameter> textParameters() {
+        if (nullText == null) {
+            return List.of();
+        }
+        List<Parameter> out = new ArrayList<>(List.of(nullText));
+        out.addAll(textFc1.parameters());
+        out.addAll(textFc2.parameters());
         return out;
     }
 

@@ -6,6 +6,7 @@ import io.megalith.core.model.transformer.FeedForward;
 import io.megalith.core.model.transformer.LayerSpec;
 import io.megalith.core.model.transformer.MultiHeadAttention;
 import io.megalith.core.nn.ForwardContext;
+import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
 
@@ -18,17 +19,34 @@ import io.megalith.core.tensor.Ops;
  * </pre>
  * with norm a LayerNorm without affine parameters (eps 1e-6). The modulation is zero-initialised, so every gate is
  * 0 and the block is the identity at init. Names: {@code attn}, {@code mlp}, {@code modulation}.
+ *
+ * <p>A text-conditioned block (PixArt-alpha) cross-attends between the two, through the shared cross-attention layer
+ * (queries from the patches, keys and values from the caption memory [B, Tk, D], padding masked by an additive bias):
+ * <pre>
+ *   x = x + cross(ln_cross(x), memory, bias)
+ * </pre>
+ * ungated, not modulated (the caption, not the timestep, steers it); names {@code ln_cross}, {@code cross.{q,kv,proj}}.
  */
 public final class DitBlock extends Module {
     private final MultiHeadAttention attn;
     private final FeedForward mlp;
+    private final LayerNorm lnCross; // null in a class-conditioned block
+    private final MultiHeadAttention cross; // null in a class-conditioned block
     private final ZeroLinear modulation;
     private final ShiftScale shiftScale;
 
+    /** A class-conditioned block. */
     public DitBlock(String prefix, LayerSpec spec) {
+        this(prefix, spec, false);
+    }
+
+    /** A block, with cross-attention over text where {@code withCrossAttention}. */
+    public DitBlock(String prefix, LayerSpec spec, boolean withCrossAttention) {
         super(prefix);
         long d = spec.nEmbd();
         this.attn = child(new MultiHeadAttention(childName("attn"), spec, false));
+        this.lnCross = withCrossAttention ? child(new LayerNorm(childName("ln_cross"), d, spec.bias())) : null;
+        this.cross = withCrossAttention ? child(new MultiHeadAttention(childName("cross"), spec, true)) : null;
         this.mlp = child(new FeedForward(childName("mlp"), spec));
         this.modulation = child(new ZeroLinear(childName("modulation"), d, 6 * d)); // adaLN-Zero
         this.shiftScale = new ShiftScale(modulation.weight(), d);
@@ -46,11 +64,34 @@ public final class DitBlock extends Module {
         return modulation;
     }
 
+    /** The norm before the cross-attention, or null (a class-conditioned block). */
+    public LayerNorm lnCross() {
+        return lnCross;
+    }
+
+    /** The cross-attention over the caption, or null (a class-conditioned block). */
+    public MultiHeadAttention cross() {
+        return cross;
+    }
+
     /** x [B, T, D], c [B, D] -> [B, T, D]. */
     public PtNDArray forward(PtNDArray x, PtNDArray c, ForwardContext ctx) {
         PtNDArray[] mod = modulate(c);
         x = Ops.add(x, attentionBranch(x, mod, ctx));
         return Ops.add(x, mlpBranch(x, mod, ctx));
+    }
+
+    /** x [B, T, D], c [B, D], caption memory [B, Tk, D] and its key bias [B, 1, 1, Tk] -> [B, T, D]. */
+    public PtNDArray forward(PtNDArray x, PtNDArray c, PtNDArray memory, PtNDArray bias, ForwardContext ctx) {
+        PtNDArray[] mod = modulate(c);
+        x = Ops.add(x, attentionBranch(x, mod, ctx));
+        x = Ops.add(x, crossBranch(x, memory, bias, ctx));
+        return Ops.add(x, mlpBranch(x, mod, ctx));
+    }
+
+    /** cross(ln_cross(x), memory, bias): under tensor parallelism this rank's heads' part. */
+    public PtNDArray crossBranch(PtNDArray x, PtNDArray memory, PtNDArray bias, ForwardContext ctx) {
+        return cross.forward(lnCross.forward(x), memory, bias, ctx, null);
     }
 
     /** gate_msa * attn(modulate(norm(x), shift_msa, scale_msa)): under tensor parallelism this rank's heads' part. */

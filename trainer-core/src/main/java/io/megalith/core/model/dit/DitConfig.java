@@ -8,10 +8,17 @@ import io.megalith.core.model.transformer.LayerSpec;
  * {@code nLayer} blocks of width {@code nEmbd} with {@code nHead} heads, {@code classes} labels (the class table has
  * one more row, the null class {@code classes}, for classifier-free guidance) and a sinusoidal timestep embedding of
  * {@code frequencies} components (256 in the paper) over {@code timesteps} diffusion steps.
+ *
+ * <p>{@code textEmbd} > 0 makes a text-conditioned DiT (PixArt-alpha's layout, {@link DitText}): its blocks
+ * cross-attend to a caption's token states of that width, it has no class table ({@code classes} must be 0).
  */
 public record DitConfig(int channels, int height, int width, int patch, int nLayer, int nHead, int nEmbd, int classes,
-        int frequencies) {
+        int frequencies, int textEmbd) {
     public DitConfig {
+        if (textEmbd < 0 || (textEmbd > 0 && classes != 0)) {
+            throw new IllegalArgumentException("a text-conditioned DiT (text_embd " + textEmbd + ") has no classes, "
+                    + "got " + classes);
+        }
         if (height % patch != 0 || width % patch != 0) {
             throw new IllegalArgumentException("image " + height + "x" + width + " not divisible by patch " + patch);
         }
@@ -26,9 +33,20 @@ public record DitConfig(int channels, int height, int width, int patch, int nLay
         }
     }
 
+    /** A class-conditioned DiT. */
+    public DitConfig(int channels, int height, int width, int patch, int nLayer, int nHead, int nEmbd, int classes,
+            int frequencies) {
+        this(channels, height, width, patch, nLayer, nHead, nEmbd, classes, frequencies, 0);
+    }
+
     /** The paper's 256 timestep frequencies. */
     public DitConfig(int channels, int height, int width, int patch, int nLayer, int nHead, int nEmbd, int classes) {
         this(channels, height, width, patch, nLayer, nHead, nEmbd, classes, 256);
+    }
+
+    /** Whether the DiT reads text states through cross-attention (else class labels). */
+    public boolean textConditioned() {
+        return textEmbd > 0;
     }
 
     /** Patches per image: the sequence length. */
@@ -49,5 +67,13 @@ public record DitConfig(int channels, int height, int width, int patch, int nLay
     /** Pre-LN-shaped layers without dropout or LoRA; residual projections scaled by the depth as in GPT-2. */
     public LayerSpec layerSpec() {
         return new LayerSpec(nEmbd, nHead, 0.0, true, true, nLayer, LoraConfig.NONE);
+    }
+
+    /** As a record prints itself; {@code textEmbd} only when set, so a class DiT's shape (checked on resume) stays. */
+    @Override
+    public String toString() {
+        return "DitConfig[channels=" + channels + ", height=" + height + ", width=" + width + ", patch=" + patch
+                + ", nLayer=" + nLayer + ", nHead=" + nHead + ", nEmbd=" + nEmbd + ", classes=" + classes
+                + ", frequencies=" + frequencies + (textEmbd > 0 ? ", textEmbd=" + textEmbd : "") + "]";
     }
 }
