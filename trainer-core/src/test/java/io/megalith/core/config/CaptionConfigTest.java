@@ -3,13 +3,19 @@ package io.megalith.core.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The data.* keys of data.task captions: their defaults and the messages of their checks. */
 class CaptionConfigTest {
+    /** Loads these overrides; a captions task trains the clip family (the family that reads captions). */
     private static MegalithConfig load(String... sets) {
-        return ConfigLoader.fromYaml("", List.of(sets), "test");
+        List<String> all = new ArrayList<>(List.of(sets));
+        if (all.contains("data.task=captions")) {
+            all.add(0, "model.family=clip");
+        }
+        return ConfigLoader.fromYaml("", all, "test");
     }
 
     private static List<String> problems(String... sets) {

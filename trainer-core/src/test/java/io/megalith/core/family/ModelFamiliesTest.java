@@ -71,6 +71,8 @@ class ModelFamiliesTest {
                 if (problems(base).stream().anyMatch(p -> p.startsWith("data.task: must be one of"))) {
                     continue; // data.task images comes with the image reader (data/images)
                 }
+            }
+            if (images(f) || f.captionedImages()) {
                 base.add("data.builtin=shapes");
             }
             assertThat(problems(base)).as(f.name()).isEmpty();

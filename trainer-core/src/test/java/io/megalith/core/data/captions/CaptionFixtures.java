@@ -14,7 +14,7 @@ final class CaptionFixtures {
     private CaptionFixtures() {}
 
     static MegalithConfig config(String... overrides) {
-        List<String> all = new ArrayList<>(List.of("data.task=captions", "run.dir=/tmp/unused-run"));
+        List<String> all = new ArrayList<>(List.of("model.family=clip", "data.task=captions", "run.dir=/tmp/unused-run"));
         all.addAll(Arrays.asList(overrides));
         return ConfigLoader.fromYaml("", all, "test");
     }
