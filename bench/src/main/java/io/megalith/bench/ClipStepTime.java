@@ -60,25 +60,18 @@ public final class ClipStepTime {
             ParallelClip model = ClipPlan.single(new Clip(new ClipConfig(image, text, s[2])));
             long params = model.model().parameters().stream().mapToLong(p -> p.numel()).sum();
             List<Segment> plan = model.segments(null, null, 0, null, 1f).all();
-            double[] ms = new double[steps];
+            StepTimes times;
             try (NDManager manager = Torch.newManager();
                     ModelParameters store = Trainer.createParameters(cfg, plan, manager, RankGroups.single());
                     Trainer trainer = new Trainer(cfg, PartSource.of(plan,
                             (step, first, count) -> ClipPart.of(model, batch(step, first, count), t)), store, manager,
                             RankGroups.single())) {
-                for (int i = 0; i < steps + 2; i++) {
-                    long t0 = System.nanoTime();
-                    trainer.step(i);
-                    if (i >= 2) {
-                        ms[i - 2] = (System.nanoTime() - t0) / 1e6;
-                    }
-                }
+                times = StepTimes.of(trainer, steps);
             }
-            Arrays.sort(ms);
             System.out.printf("CLIPBENCH patch %d, 2 towers of %d layers x %d wide x %d heads, %d image tokens, %d text "
                     + "tokens: %,d parameters, median %.0f ms/step at batch %d on %d threads (min %.0f, max %.0f)%n",
-                    s[0], s[1], s[2], s[3], image.tokens(), s[4], params, ms[steps / 2], batch, threads, ms[0],
-                    ms[steps - 1]);
+                    s[0], s[1], s[2], s[3], image.tokens(), s[4], params, times.median(), batch, threads, times.min(),
+                    times.max());
         }
     }
 

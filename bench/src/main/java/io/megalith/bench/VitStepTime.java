@@ -51,24 +51,17 @@ public final class VitStepTime {
             VitConfig shape = new VitConfig(28, 28, 1, s[0], 10, s[1], s[3], s[2], 0.0, true, pool, pos);
             ParallelVit model = VitPlan.apply(new Vit(shape), Placement.SINGLE);
             long params = model.model().parameters().stream().mapToLong(p -> p.numel()).sum();
-            double[] ms = new double[steps];
+            StepTimes times;
             try (NDManager manager = Torch.newManager();
                     ParameterStore store = new ParameterStore(model.model(), manager, 1);
                     Trainer trainer = new Trainer(cfg, PartSource.of(model.segments(null, null, 1f),
                             (step, first, count) -> VitRun.part(model, images.train(step, first, count))), store,
                             manager, RankGroups.single())) {
-                for (int i = 0; i < steps + 2; i++) {
-                    long t0 = System.nanoTime();
-                    trainer.step(i);
-                    if (i >= 2) {
-                        ms[i - 2] = (System.nanoTime() - t0) / 1e6;
-                    }
-                }
+                times = StepTimes.of(trainer, steps);
             }
-            Arrays.sort(ms);
             System.out.printf("VITBENCH patch %d, %d layers x %d wide x %d heads, %s %s, %d tokens: %,d parameters, "
                     + "median %.0f ms/step at batch 128 on %d threads (min %.0f, max %.0f)%n", s[0], s[1], s[2], s[3],
-                    pool, pos, shape.tokens(), params, ms[steps / 2], threads, ms[0], ms[steps - 1]);
+                    pool, pos, shape.tokens(), params, times.median(), threads, times.min(), times.max());
         }
         }
     }
