@@ -157,7 +157,7 @@ class ClipCommandTest {
                 run: {dir: "%s", name: clip-command}
                 model: {family: clip, n_layer: 1, n_head: 2, n_embd: 16, patch_size: 4, pool: mean, embed_dim: 16,
                         text_len: 24}
-                data: {task: captions}
+                data: {task: captions, builtin: shapes}   # the config names a set; the run reads Stripes
                 train: {max_steps: 30, batch_size: 8, lr: 3.0e-3, warmup_steps: 2, eval_every: 30, eval_batches: 1}
                 checkpoint: {every: 30, keep_last: 0}
                 runtime: {threads: 1}

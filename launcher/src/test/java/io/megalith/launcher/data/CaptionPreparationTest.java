@@ -26,8 +26,8 @@ class CaptionPreparationTest {
     Path tmp;
 
     private MegalithConfig config(String... sets) {
-        List<String> all = new ArrayList<>(List.of("data.task=captions", "run.dir=" + tmp.resolve("run"),
-                "data.captions.held_out_pairs=3"));
+        List<String> all = new ArrayList<>(List.of("model.family=clip", "data.task=captions",
+                "run.dir=" + tmp.resolve("run"), "data.captions.held_out_pairs=3"));
         all.addAll(List.of(sets));
         return ConfigLoader.fromYaml("", all, "test");
     }
