@@ -39,7 +39,7 @@ class ClipRunTest {
                 run: {dir: "%s", name: tiny-clip}
                 model: {family: clip, n_layer: 2, n_head: 2, n_embd: 32, dropout: 0.1, bias: true, patch_size: 4,
                         pool: mean, pos_emb: sincos, embed_dim: 32, text_len: 36, text_mask: causal}
-                data: {task: captions, tokenizer: char}
+                data: {task: captions, builtin: shapes, tokenizer: char}
                 train: {max_steps: 6, batch_size: 16, grad_accum: 1, lr: 3.0e-3, min_lr: 3.0e-4, warmup_steps: 2,
                         eval_every: 3, eval_batches: 2, weight_decay: 0.05}
                 checkpoint: {every: 3, keep_last: 0}
