@@ -65,7 +65,7 @@ public final class CaptionDitRun extends DiffusionRun {
         super(c);
         this.data = data;
         this.tokens = new CaptionTokens(CaptionTokens.fit(cfg.data(), data, List.of()), cfg.model().textLen());
-        this.textConfig = textConfig(cfg.model(), tokens);
+        this.textConfig = TextToImage.encoderConfig(cfg.model(), tokens);
         this.ditConfig = config(cfg.model(), data);
         TextToImage model = new TextToImage(ditConfig, textConfig);
         Placement placement = Placement.tensorParallel(c.groups().tensorParallel());
@@ -91,14 +91,7 @@ public final class CaptionDitRun extends DiffusionRun {
             throw new IllegalArgumentException("model.channels: " + m.channels() + ", but the canvases have "
                     + data.channels() + "; set it to 0 (from the data)");
         }
-        return new DitConfig(data.channels(), data.height(), data.width(), m.patchSize(), m.nLayer(), m.nHead(),
-                m.nEmbd(), 0, 256, m.nEmbd());
-    }
-
-    /** The text encoder: model.text_layers (0: n_layer) of the DiT's width and heads over model.text_len tokens. */
-    public static TextEncoderConfig textConfig(MegalithConfig.Model m, CaptionTokens tokens) {
-        return new TextEncoderConfig(tokens.vocabSize(), tokens.padId(), m.textLen(), m.textEncoderLayers(), m.nHead(),
-                m.nEmbd(), m.dropout(), true, TextEncoderConfig.Mask.valueOf(m.textMask().toUpperCase(Locale.ROOT)));
+        return TextToImage.ditConfig(m, data.channels(), data.height(), data.width());
     }
 
     /** Global rows [first, first + count) of a step: noised, captions encoded and drawn for dropping. */

@@ -3,10 +3,13 @@ package io.megalith.core.model.dit;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.pytorch.jni.JniUtils;
+import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.model.clip.CaptionTokens;
 import io.megalith.core.model.transformer.TextEncoder;
 import io.megalith.core.model.transformer.TextEncoderConfig;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Module;
+import java.util.Locale;
 
 /**
  * A text-to-image model trained as one: a text-conditioned {@link Dit} and the {@link TextEncoder} whose token states
@@ -26,6 +29,18 @@ public final class TextToImage extends Module {
         }
         this.dit = child(new Dit(dit));
         this.encoder = child(new TextEncoder(ENCODER, text));
+    }
+
+    /** The DiT's shape on canvases [channels, height, width]: no classes, reading text states of n_embd. */
+    public static DitConfig ditConfig(MegalithConfig.Model m, int channels, int height, int width) {
+        return new DitConfig(channels, height, width, m.patchSize(), m.nLayer(), m.nHead(), m.nEmbd(), 0, 256,
+                m.nEmbd());
+    }
+
+    /** The text encoder: model.text_layers (0: n_layer) of the DiT's width and heads over model.text_len tokens. */
+    public static TextEncoderConfig encoderConfig(MegalithConfig.Model m, CaptionTokens tokens) {
+        return new TextEncoderConfig(tokens.vocabSize(), tokens.padId(), m.textLen(), m.textEncoderLayers(), m.nHead(),
+                m.nEmbd(), m.dropout(), true, TextEncoderConfig.Mask.valueOf(m.textMask().toUpperCase(Locale.ROOT)));
     }
 
     public Dit dit() {
