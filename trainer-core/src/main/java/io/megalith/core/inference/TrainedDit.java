@@ -125,7 +125,7 @@ public final class TrainedDit implements TrainedModel {
     /** How images are sampled: the run's diffusion section unless a request overrides it. */
     public record Sampling(String sampler, int steps, double eta, double guidance, long seed) {
         /** ddpm: ancestral over all timesteps; else ddim over {@code steps} with noise {@code eta}. */
-        String describe(int timesteps) {
+        public String describe(int timesteps) {
             return sampler.equals("ddpm") ? "ddpm, " + timesteps + " steps" : "ddim, " + steps + " steps, eta " + eta;
         }
     }
