@@ -25,7 +25,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "text to continue (default: the run's generate.prompt, or a newline; "
             + "on an addition or a GPT prompt -> answer run: show held-out problems worked greedily); an "
             + "encoder_decoder run: a source string "
-            + "to decode (default: held-out examples). Repeatable")
+            + "to decode (default: held-out examples); a dit run on captions: a caption, a grid row each (default: "
+            + "held-out compositions' captions). Repeatable")
     List<String> prompts;
 
     @Option(names = "--beams", defaultValue = "1", paramLabel = "N", description = "encoder_decoder runs: beam search with this many "
@@ -51,8 +52,8 @@ final class GenerateCommand implements Callable<Integer> {
             + "(default: the run's samples directory)")
     String out;
 
-    @Option(names = "--count", paramLabel = "N", description = "dit runs: N single PNGs (classes in turn) instead of "
-            + "the grid (a row per class, --samples per row, default 8)")
+    @Option(names = "--count", paramLabel = "N", description = "dit runs: N single PNGs (classes, or "
+            + "prompts, in turn) instead of the grid (a row per class or prompt, --samples per row, default 8)")
     Integer count;
 
     @Option(names = "--sampler", paramLabel = "TEXT", description = "dit runs: ddpm or ddim (default: the run's "

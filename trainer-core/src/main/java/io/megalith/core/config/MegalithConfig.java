@@ -65,12 +65,13 @@ public record MegalithConfig(
      * prediction over halves of its windows) too. The ViT (family vit) reads image_size, channels and classes (0:
      * from the data), patch_size, pool (cls | mean) and pos_emb (learned | sincos). CLIP (family clip) reads the
      * ViT's keys for its image tower and embed_dim (the joint space), text_len (caption tokens) and text_mask (causal |
-     * bidirectional) for its text tower.
+     * bidirectional) for its text tower. A text-to-image DiT (family dit, data.task captions) reads text_len, text_mask
+     * and text_layers (its text encoder's layers, 0: n_layer; n_head and n_embd as the DiT's).
      */
     public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
             Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
             boolean nsp, int imageSize, int channels, int patchSize, int classes, String pool, String posEmb,
-            int embedDim, int textLen, String textMask) {
+            int embedDim, int textLen, String textMask, int textLayers) {
         /**
          * The GPT's model.family, which a model section or a checkpoint that names no family means: the only family
          * before model.family existed, so the legacy default of checkpoints written without it (RunState). The one
@@ -85,6 +86,16 @@ public record MegalithConfig(
 
         /** model.text_mask values (clip): causal (pool the last token) or bidirectional (pool the mean). */
         public static final List<String> TEXT_MASKS = List.of("causal", "bidirectional");
+
+        /** Any family but the text-to-image DiT, whose text encoder has n_layer layers. */
+        public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
+                Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
+                boolean nsp, int imageSize, int channels, int patchSize, int classes, String pool, String posEmb,
+                int embedDim, int textLen, String textMask) {
+            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, family, nEncoderLayer, nDecoderLayer,
+                    preLn, typeVocabSize, nsp, imageSize, channels, patchSize, classes, pool, posEmb, embedDim, textLen,
+                    textMask, 0);
+        }
 
         /** Any family but CLIP, whose keys keep their defaults (a joint space of 64, 32 tokens, causal). */
         public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
@@ -128,6 +139,11 @@ public record MegalithConfig(
         /** Decoder layers of an encoder_decoder (n_decoder_layer, or n_layer when 0). */
         public int decoderLayers() {
             return nDecoderLayer > 0 ? nDecoderLayer : nLayer;
+        }
+
+        /** Layers of a text-to-image DiT's text encoder (text_layers, or n_layer when 0). */
+        public int textEncoderLayers() {
+            return textLayers > 0 ? textLayers : nLayer;
         }
     }
 
@@ -710,6 +726,7 @@ public record MegalithConfig(
         c.atLeast("model.embed_dim", model.embedDim(), 1);
         c.atLeast("model.text_len", model.textLen(), 1);
         c.oneOf("model.text_mask", model.textMask(), Model.TEXT_MASKS);
+        c.atLeast("model.text_layers", model.textLayers(), 0);
     }
 
     /** Range and consistency checks that types alone cannot express. */

@@ -2,6 +2,7 @@ package io.megalith.core.family;
 
 import io.megalith.core.config.Checks;
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.family.dit.CaptionDitRun;
 import io.megalith.core.family.dit.DitEvaluation;
 import io.megalith.core.family.dit.DitRun;
 import io.megalith.core.inference.TrainedDit;
@@ -16,7 +17,9 @@ import org.apache.hadoop.conf.Configuration;
 /**
  * The diffusion transformer ({@code model/dit}): learns to denoise data.task images (DDPM, the diffusion section),
  * trained by {@link DitRun} with data and tensor parallelism and ZeRO; {@code megalith generate} samples a grid of
- * images per class from its EMA weights ({@link TrainedDit}).
+ * images per class from its EMA weights ({@link TrainedDit}). On data.task captions, a text-to-image DiT: its
+ * cross-attentions read the token states of a text encoder trained with it ({@link CaptionDitRun}), and generate
+ * samples a row per prompt.
  */
 final class DitFamily implements ModelFamily {
     /** Without the data (model.image_size, channels or classes 0), the dry run counts Fashion-MNIST's shape. */
@@ -38,11 +41,19 @@ final class DitFamily implements ModelFamily {
         return Objective.IMAGE_NOISE;
     }
 
+    /** data.task captions: a text-to-image DiT. */
+    @Override
+    public boolean captionedImages() {
+        return true;
+    }
+
     @Override
     public void checkConfig(MegalithConfig cfg, Checks c) {
         MegalithConfig.Model m = cfg.model();
-        c.require(cfg.images(), "data.task: model.family dit generates images: set data.task "
-                + "images (got " + cfg.data().task() + ")");
+        c.require(cfg.images() || cfg.captions(), "data.task: model.family dit generates images: set data.task "
+                + "images (class-conditioned) or captions (text-to-image) (got " + cfg.data().task() + ")");
+        c.require(!cfg.captions() || m.classes() == 0, "model.classes: a text-to-image dit (data.task captions) is "
+                + "conditioned on captions, not classes (got " + m.classes() + "); set model.classes=0");
         c.require(m.imageSize() <= 0 || m.patchSize() < 1 || m.imageSize() % m.patchSize() == 0, "model.patch_size: "
                 + m.patchSize() + " does not divide model.image_size " + m.imageSize() + "; choose a divisor");
         c.require(m.nEmbd() % 4 == 0, "model.n_embd: model.family dit's 2-D sin-cos positions need "
@@ -72,7 +83,7 @@ final class DitFamily implements ModelFamily {
 
     @Override
     public RankModel rankModel(RankModel.Context context) throws IOException {
-        return new DitRun(context);
+        return context.cfg().captions() ? new CaptionDitRun(context) : new DitRun(context);
     }
 
     /** The run's EMA weights, sampling a grid of images per class (or single images). */

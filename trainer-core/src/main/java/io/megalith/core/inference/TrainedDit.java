@@ -4,13 +4,19 @@ import ai.djl.ndarray.NDManager;
 import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.images.ImageSet;
+import io.megalith.core.data.tokenizer.Tokenizers;
+import io.megalith.core.diffusion.Conditioning;
 import io.megalith.core.diffusion.DiffusionConfig;
 import io.megalith.core.diffusion.DitDenoiser;
 import io.megalith.core.diffusion.ImageGrid;
 import io.megalith.core.diffusion.Prediction;
 import io.megalith.core.diffusion.Sampler;
 import io.megalith.core.model.dit.Dit;
+import io.megalith.core.model.clip.CaptionTokens;
 import io.megalith.core.model.dit.DitConfig;
+import io.megalith.core.model.dit.DitText;
+import io.megalith.core.model.dit.TextToImage;
+import io.megalith.core.nn.Module;
 import io.megalith.core.nn.Parameter;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.tensor.HostTensor;
@@ -19,10 +25,12 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntFunction;
 import org.apache.hadoop.conf.Configuration;
 
 /**
@@ -30,7 +38,8 @@ import org.apache.hadoop.conf.Configuration;
  * wrote it, with its EMA weights ({@code ema.<param>} beside the optimizer state). The image shape, classes and
  * normalisation come from the checkpoint's image record ({@link DitImages}), the widths from its saved config, the
  * sampler from its diffusion section unless the request overrides it. Writes a PNG grid (a row per class) or single
- * PNGs.
+ * PNGs. A text-to-image run (data.task captions: its record holds the tokenizer and default prompts) loads its text
+ * encoder's EMA weights too and samples a row per prompt (its captions' token states read by the cross-attentions).
  */
 public final class TrainedDit implements TrainedModel {
     /** Grid columns when the request gives no --samples. */
@@ -43,14 +52,19 @@ public final class TrainedDit implements TrainedModel {
     private final DitImages images;
     private final NDManager manager;
     private final Dit model;
+    private final TextToImage text; // null: class-conditioned
+    private final CaptionTokens tokens; // null: class-conditioned
 
-    private TrainedDit(String runDir, MegalithConfig config, long step, DitImages images, NDManager manager, Dit model) {
+    private TrainedDit(String runDir, MegalithConfig config, long step, DitImages images, NDManager manager, Dit model,
+            TextToImage text, CaptionTokens tokens) {
         this.runDir = runDir;
         this.config = config;
         this.step = step;
         this.images = images;
         this.manager = manager;
         this.model = model;
+        this.text = text;
+        this.tokens = tokens;
     }
 
     public static TrainedDit load(RunCheckpoint which, Configuration hadoop, int threads) throws IOException {
@@ -61,15 +75,21 @@ public final class TrainedDit implements TrainedModel {
         MegalithConfig cfg = saved.config();
         DitImages images = DitImages.decode(saved.tokenizer());
         MegalithConfig.Model m = cfg.model();
-        DitConfig shape = new DitConfig(images.channels(), images.height(), images.width(), m.patchSize(), m.nLayer(),
-                m.nHead(), m.nEmbd(), images.classes());
+        CaptionTokens tokens = images.captions() == null ? null
+                : new CaptionTokens(Tokenizers.fromBytes(images.captions().tokenizer()), m.textLen());
+        DitConfig shape = tokens != null ? TextToImage.ditConfig(m, images.channels(), images.height(), images.width())
+                : new DitConfig(images.channels(), images.height(), images.width(), m.patchSize(), m.nLayer(),
+                        m.nHead(), m.nEmbd(), images.classes());
+        TextToImage text = tokens == null ? null : new TextToImage(shape, TextToImage.encoderConfig(m, tokens)
+                .withDropout(0));
+        Module whole = text != null ? text : new Dit(shape);
+        Dit model = text != null ? text.dit() : (Dit) whole;
         if (state.familyModel() == null || !state.familyModel().startsWith(shape + " ")) {
             throw new IOException(runDir + ": the checkpoint's model (" + state.familyModel() + ") is not the one its "
                     + "config and image record describe (" + shape + ")");
         }
         Map<String, HostTensor> ema = new LinkedHashMap<>();
-        Dit model = new Dit(shape);
-        for (Parameter p : model.parameters()) {
+        for (Parameter p : whole.parameters()) {
             HostTensor t = saved.optimizer().get("ema." + p.name());
             if (t == null) {
                 throw new IOException(runDir + ": the checkpoint of step " + state.step() + " holds no EMA weight ema."
@@ -79,9 +99,9 @@ public final class TrainedDit implements TrainedModel {
         }
         NDManager manager = Torch.newManager();
         try {
-            ParameterStore params = new ParameterStore(model, manager, state.seed());
+            ParameterStore params = new ParameterStore(whole, manager, state.seed());
             params.load(ema);
-            return new TrainedDit(runDir, cfg, state.step(), images, manager, model);
+            return new TrainedDit(runDir, cfg, state.step(), images, manager, model, text, tokens);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -105,7 +125,7 @@ public final class TrainedDit implements TrainedModel {
     /** How images are sampled: the run's diffusion section unless a request overrides it. */
     public record Sampling(String sampler, int steps, double eta, double guidance, long seed) {
         /** ddpm: ancestral over all timesteps; else ddim over {@code steps} with noise {@code eta}. */
-        String describe(int timesteps) {
+        public String describe(int timesteps) {
             return sampler.equals("ddpm") ? "ddpm, " + timesteps + " steps" : "ddim, " + steps + " steps, eta " + eta;
         }
     }
@@ -134,21 +154,61 @@ public final class TrainedDit implements TrainedModel {
      * index): calls with consecutive ranges of indices give the images of one call over all of them.
      */
     public float[] sample(long[] labels, long firstSample, Sampling how) {
+        if (text != null) {
+            throw new IllegalStateException(runDir + " is a text-to-image run: sample captions, not classes");
+        }
+        return sample(labels.length, from -> new Conditioning.Labels(Arrays.copyOfRange(labels, from,
+                Math.min(labels.length, from + BATCH))), firstSample, how);
+    }
+
+    /**
+     * Images of the captions {@code prompts} (a text-to-image run), normalised as the run's data, as {@link #sample}:
+     * {@code prompts.get(i)} is sample {@code firstSample + i}, whose noise depends only on (seed, that index).
+     */
+    public float[] sampleCaptions(List<String> prompts, long firstSample, Sampling how) {
+        if (text == null) {
+            throw new IllegalStateException(runDir + " is a class-conditioned run: sample classes, not captions");
+        }
+        return sample(prompts.size(), from -> captions(prompts.subList(from, Math.min(prompts.size(), from + BATCH))),
+                firstSample, how);
+    }
+
+    /** The captions' token states from the text encoder, every non-pad token read, none dropped. */
+    private Conditioning.Text captions(List<String> prompts) {
+        int n = prompts.size();
+        long[] ids = tokens.encode(prompts);
+        DitText read = TextToImage.captions(ids, n, tokens.padId(), new boolean[n]);
+        return new Conditioning.Text(text.states(ids, n, manager), read, text.encoder().config().nEmbd());
+    }
+
+    /** {@code n} samples in batches of {@link #BATCH}, batch {@code from}'s conditioning from {@code condition}. */
+    private float[] sample(int n, IntFunction<Conditioning> condition, long firstSample,
+            Sampling how) {
         MegalithConfig.Diffusion d = config.diffusion();
         DiffusionConfig diffusion = new DiffusionConfig(d.timesteps(), d.schedule(), Prediction.of(d.prediction()), 0,
                 how.steps(), how.eta(), how.guidance(), d.clip(), d.emaDecay());
         DitConfig c = model.config();
         int values = c.channels() * c.height() * c.width();
         Sampler s = diffusion.sampler(new DitDenoiser(model, manager), c.nullClass(), values);
-        float[] pixels = new float[labels.length * values];
-        for (int from = 0; from < labels.length; from += BATCH) {
-            long[] part = Arrays.copyOfRange(labels, from, Math.min(labels.length, from + BATCH));
+        float[] pixels = new float[n * values];
+        for (int from = 0; from < n; from += BATCH) {
+            Conditioning part = condition.apply(from);
             long first = firstSample + from;
             float[] x = how.sampler().equals("ddpm") ? s.ddpm(part, how.guidance(), how.seed(), first)
                     : s.ddim(part, how.steps(), how.eta(), how.guidance(), how.seed(), first);
             System.arraycopy(x, 0, pixels, from * values, x.length);
         }
         return pixels;
+    }
+
+    /** Whether the run generates from captions (data.task captions) rather than classes. */
+    public boolean textConditioned() {
+        return text != null;
+    }
+
+    /** The prompts a text-to-image run samples by default: both orders of its first held-out compositions. */
+    public List<String> defaultPrompts() {
+        return images.captions() == null ? List.of() : images.captions().prompts();
     }
 
     /** Sampled {@code pixels} as the bytes their PNGs hold (the run's normalisation undone, rounded, clamped). */
@@ -182,6 +242,10 @@ public final class TrainedDit implements TrainedModel {
      */
     @Override
     public void generate(GenerateRequest request, PrintStream out) throws IOException {
+        if (text != null) {
+            generateCaptions(request, out);
+            return;
+        }
         GenerateRequest.Images o = request.images();
         Sampling how = sampling(request);
         DitConfig c = model.config();
@@ -212,6 +276,52 @@ public final class TrainedDit implements TrainedModel {
         out.printf("wrote %s: %d classes x %d samples (%s, guidance %s, EMA weights of step %d) in %.1f s%n", grid,
                 classes, columns, what, how.guidance(), step, seconds);
         out.println("rows: " + String.join(", ", images.classNames()));
+    }
+
+    /**
+     * A grid of {@code samples} (default 8) images per prompt ({@code --prompt}, repeatable; default: the run's
+     * held-out compositions), a row each, as {@code <out>/grid.png}; with a count, that many single images (prompt i mod
+     * prompts) as {@code <out>/sample_00000.png}, ...
+     */
+    private void generateCaptions(GenerateRequest request, PrintStream out) throws IOException {
+        GenerateRequest.Images o = request.images();
+        Sampling how = sampling(request);
+        DitConfig c = model.config();
+        List<String> prompts = request.prompts().isEmpty() ? defaultPrompts() : request.prompts();
+        if (prompts.isEmpty()) {
+            throw new IllegalArgumentException("--prompt: the run records no default prompts; give at least one");
+        }
+        int columns = request.samples() != null && request.samples() > 0 ? request.samples() : DEFAULT_COLUMNS;
+        int n = o.count() != null ? o.count() : prompts.size() * columns;
+        if (n < 1) {
+            throw new IllegalArgumentException("--count: " + n + " images; give at least 1");
+        }
+        List<String> each = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            each.add(prompts.get(o.count() != null ? i % prompts.size() : i / columns)); // the grid: a row per prompt
+        }
+        Path dir = Path.of(o.out() != null ? o.out() : runDir + "/samples");
+        Files.createDirectories(dir);
+        long t0 = System.nanoTime();
+        float[] pixels = sampleCaptions(each, 0, how);
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        String what = how.describe(config.diffusion().timesteps());
+        if (o.count() != null) {
+            List<Path> files = ImageGrid.writeEach(dir, pixels, n, c.channels(), c.height(), c.width(), scale());
+            out.printf("wrote %d images (%s, guidance %s, EMA weights of step %d) to %s in %.1f s%n", files.size(),
+                    what, how.guidance(), step, dir, seconds);
+            for (int i = 0; i < Math.min(n, prompts.size()); i++) {
+                out.printf("%s: \"%s\"%n", files.get(i).getFileName(), each.get(i));
+            }
+            return;
+        }
+        Path grid = dir.resolve("grid.png");
+        ImageGrid.writeGrid(grid, pixels, prompts.size(), columns, c.channels(), c.height(), c.width(), scale());
+        out.printf("wrote %s: %d prompts x %d samples (%s, guidance %s, EMA weights of step %d) in %.1f s%n", grid,
+                prompts.size(), columns, what, how.guidance(), step, seconds);
+        for (int i = 0; i < prompts.size(); i++) {
+            out.printf("row %d: \"%s\"%n", i + 1, prompts.get(i));
+        }
     }
 
     @Override

@@ -10,7 +10,7 @@ import io.megalith.core.tensorparallel.TpLayout;
 /**
  * How a {@link Clip} is split for one rank, in place before its storage is bound. Tensor parallelism: every layer of
  * both towers as {@link TransformerPlan#layer} (attention by heads, feed-forward by hidden units, norms PARTIAL), as the
- * ViT's plan does; the embeddings, both ln_f, the projections and logit_scale replicated and PARTIAL (each rank computes
+ * ViT's plan does (the text tower by {@link TextEncoderPlan}); the embeddings, both ln_f, the projections and logit_scale replicated and PARTIAL (each rank computes
  * them whole on complete activations and sees part of their gradient). Data parallelism: the contrastive loss reads
  * every data-parallel rank's embeddings ({@link ParallelClip}), so the plan is given the group. No pipeline, sequence
  * or expert parallelism.
@@ -26,7 +26,6 @@ public final class ClipPlan {
         }
         TpLayout tp = placement.tp();
         TransformerPlan.checkHeads(clip.config().image().nHead(), tp);
-        TransformerPlan.checkHeads(clip.config().text().nHead(), tp);
         if (tp.parallel()) {
             if (clip.visualProj().weight().sharding().kind() != Parameter.Sharding.Kind.NONE) {
                 throw new IllegalArgumentException("a plan applies to the whole one-rank model (not to a rank's part)");
@@ -34,21 +33,15 @@ public final class ClipPlan {
             for (TransformerLayer layer : clip.visual().layers()) {
                 TransformerPlan.layer(layer, tp);
             }
-            for (TransformerLayer layer : clip.text().layers()) {
-                TransformerPlan.layer(layer, tp);
-            }
             clip.visual().lnF().markPartial();
-            clip.text().lnF().markPartial();
             for (Parameter p : clip.visual().embeddingParameters()) {
-                p.shard(Parameter.Sharding.PARTIAL);
-            }
-            for (Parameter p : clip.text().embeddingParameters()) {
                 p.shard(Parameter.Sharding.PARTIAL);
             }
             clip.visualProj().weight().shard(Parameter.Sharding.PARTIAL);
             clip.textProj().weight().shard(Parameter.Sharding.PARTIAL);
             clip.logitScale().shard(Parameter.Sharding.PARTIAL);
         }
+        TextEncoderPlan.apply(clip.text(), tp);
         return new ParallelClip(clip, placement, dp == null ? new SingleRankCommunicator() : dp);
     }
 

@@ -77,4 +77,23 @@ class CaptionConfigTest {
         assertThat(problems("data.task=images", "data.path=x", "data.format=jsonl"))
                 .containsExactly("data.format: must be one of auto, idx, folder (got 'jsonl')");
     }
+
+    @Test
+    void ditTrainsOnCaptionsAsTextToImage() {
+        MegalithConfig c = ConfigLoader.fromYaml("", List.of("model.family=dit", "data.task=captions",
+                "data.builtin=shapes"), "test");
+        assertThat(c.captions()).isTrue();
+        assertThat(c.model().textLayers()).as("default: as n_layer").isZero();
+        assertThat(c.model().textEncoderLayers()).isEqualTo(c.model().nLayer());
+        assertThat(ConfigLoader.fromYaml("", List.of("model.family=dit", "data.task=captions", "data.builtin=shapes",
+                "model.text_layers=1"), "test").model().textEncoderLayers()).isEqualTo(1);
+        assertThat(problems("model.family=dit", "data.task=captions", "data.builtin=shapes", "model.classes=3"))
+                .containsExactly("model.classes: a text-to-image dit (data.task captions) is conditioned on captions, "
+                        + "not classes (got 3); set model.classes=0");
+        assertThat(problems("model.family=dit", "data.task=captions", "data.builtin=shapes", "model.text_layers=-1"))
+                .containsExactly("model.text_layers: must be >= 0 (got -1)");
+        assertThat(problems("model.family=dit", "data.task=text", "data.path=x")).containsExactly("data.task: "
+                + "model.family dit generates images: set data.task images (class-conditioned) or captions "
+                + "(text-to-image) (got text)");
+    }
 }

@@ -19,7 +19,6 @@ import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.Part;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -32,9 +31,6 @@ import java.util.Map;
  * ({@link ClipEvaluation}) into metrics.jsonl and a console line.
  */
 public final class ClipRun extends SegmentRun {
-    /** Training rows whose captions (with the zero-shot prompts) the tokenizer is fitted to. */
-    static final int TOKENIZER_ROWS = 2048;
-
     private final CaptionData data;
     private final CaptionTokens tokens;
     private final ClipConfig clipConfig;
@@ -57,15 +53,9 @@ public final class ClipRun extends SegmentRun {
         train(model, parallel.segments(null, null, 0, null, 1f).all(), this::part, shape(clipConfig, data), c);
     }
 
-    /**
-     * The tokenizer data.tokenizer names, fitted to the captions of the first {@value #TOKENIZER_ROWS} training rows
-     * and the zero-shot prompts (the same on every rank and on resume: rows are pure functions of the step).
-     */
+    /** The tokenizer data.tokenizer names, fitted to the first training captions and the zero-shot prompts. */
     public static Tokenizer tokenizer(MegalithConfig cfg, CaptionData data) {
-        int rows = (int) Math.min(TOKENIZER_ROWS, Math.max(1, data.trainSize()));
-        List<String> texts = new ArrayList<>(data.train(0, 0, rows).captions());
-        texts.addAll(ClipEvaluation.prompts(ClipEvaluation.PROMPT, data.classNames()));
-        return CaptionTokens.fit(cfg.data().tokenizer(), texts, cfg.data().bpeVocabSize());
+        return CaptionTokens.fit(cfg.data(), data, ClipEvaluation.prompts(ClipEvaluation.PROMPT, data.classNames()));
     }
 
     /** The model's shape from model.*, the canvases and the tokenizer. */

@@ -1,6 +1,5 @@
 package io.megalith.core.family.dit;
 
-import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.images.ImageData;
 import io.megalith.core.data.images.ImageDatasets;
@@ -9,7 +8,6 @@ import io.megalith.core.diffusion.DiffusionPart;
 import io.megalith.core.diffusion.Noising;
 import io.megalith.core.diffusion.Prediction;
 import io.megalith.core.family.segment.ImageShape;
-import io.megalith.core.family.segment.SegmentRun;
 import io.megalith.core.inference.DitImages;
 import io.megalith.core.model.dit.Dit;
 import io.megalith.core.model.dit.DitConfig;
@@ -24,19 +22,17 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The DiT's part of a training run on one rank ({@link SegmentRun}): images from {@link ImageDatasets#open}, noised
- * by {@link Noising} (t, noise and label drops keyed by (seed, step, global row)), a {@link Dit} split by
+ * The class-conditioned DiT's part of a training run on one rank ({@link DiffusionRun}): images from
+ * {@link ImageDatasets#open}, noised by {@link Noising} (t, noise and label drops keyed by (seed, step, global row)), a {@link Dit} split by
  * {@link DitPlan}, each step's loss the mean squared error over its rows ({@link DiffusionPart}); the EMA of the
  * weights ({@link WeightAverage}) updated after every step and checkpointed with the optimizer state; evaluation: the
  * held-out diffusion loss ({@link DitEvaluation}) into metrics.jsonl.
  */
-public final class DitRun extends SegmentRun {
+public final class DitRun extends DiffusionRun {
     private final ImageData data;
     private final DitConfig ditConfig;
-    private final DiffusionConfig diffusion;
     private final ParallelDit parallel;
     private final Noising noising;
-    private final WeightAverage ema;
 
     public DitRun(Context c) throws IOException {
         this(c, ImageDatasets.open(c.cfg(), c.hadoop(), c.preparedData()));
@@ -47,13 +43,11 @@ public final class DitRun extends SegmentRun {
         super(c);
         this.data = data;
         this.ditConfig = config(cfg.model(), data);
-        this.diffusion = diffusion(cfg.diffusion());
         this.parallel = DitPlan.apply(new Dit(ditConfig), Placement.tensorParallel(c.groups().tensorParallel()));
         this.noising = new Noising(diffusion, cfg.seed(), ditConfig.nullClass());
         MegalithConfig.Diffusion d = cfg.diffusion();
-        train(parallel.model(), parallel.segments(null, null), this::part, ditConfig + " diffusion " + d.schedule() + " "
-                + d.timesteps() + " " + d.prediction(), c);
-        this.ema = new WeightAverage(trainer(), c.groups().tensorParallel(), diffusion.emaDecay(), d.emaWarmup());
+        trainAveraged(parallel.model(), parallel.segments(null, null), this::part, ditConfig + " diffusion "
+                + d.schedule() + " " + d.timesteps() + " " + d.prediction(), c);
     }
 
     /**
@@ -75,28 +69,6 @@ public final class DitRun extends SegmentRun {
     /** Global rows [first, first + count) of a step, noised, as a trainer {@link Part}. */
     private Part part(long step, int first, int count) {
         return DiffusionPart.of(parallel, noising.rows(data.train(step, first, count), step, first));
-    }
-
-    /** Checkpoints hold the EMA beside the optimizer state. */
-    @Override
-    public ShardedCheckpointer.Source checkpointed() {
-        return ema;
-    }
-
-    /** After every optimizer step, on every rank: the EMA moves toward the new weights. */
-    @Override
-    public void stepFigures(Map<String, Object> rec) {
-        ema.update();
-    }
-
-    /** This rank's EMA tensors by parameter name (its tp slices; under ZeRO-2/3 gathered: every dp rank calls it). */
-    public Map<String, float[]> emaValues() {
-        return ema.values();
-    }
-
-    /** Floats of EMA state this rank holds (under ZeRO-2/3 its shard of the model, else its tp slices). */
-    public long emaHeldFloats() {
-        return ema.heldFloats();
     }
 
     public DitConfig ditConfig() {
