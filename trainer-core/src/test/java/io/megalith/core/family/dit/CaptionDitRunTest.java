@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.model.dit.TextToImage;
 import io.megalith.core.testing.InJvmRanks;
 import io.megalith.core.train.TinyRuns;
 import io.megalith.core.train.TrainingRun;
@@ -24,7 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * process through {@link TrainingRun}, its text encoder with it: dp=2 and tp=2 (in-JVM ranks) give the losses of one
  * rank (1e-5 relative); a run stopped at its step-3 checkpoint and resumed gives the losses, held-out losses and EMA
  * (the text encoder's weights among them) of a run that never stopped, bit for bit; a resume on other captions is
- * refused.
+ * refused. The dry run counts the model's parameters.
  */
 class CaptionDitRunTest {
     @TempDir
@@ -69,7 +70,11 @@ class CaptionDitRunTest {
     void dp2AndTp2TrainAsOneRank() throws Exception {
         MegalithConfig one = config(tmp.resolve("one"));
         try (TrainingRun run = ModelFamilies.DIT.newInProcessRun(one, TinyRuns.CONF, TinyRuns.QUIET)) {
-            assertThat(run.rankModel()).isInstanceOf(CaptionDitRun.class);
+            CaptionDitRun t2i = (CaptionDitRun) run.rankModel();
+            long params = new TextToImage(t2i.ditConfig(), t2i.textConfig()).parameters().stream()
+                    .mapToLong(p -> p.numel()).sum();
+            assertThat(ModelFamilies.DIT.parameterCount(one, t2i.textConfig().vocabSize() - 1))
+                    .as("the dry run's count").isEqualTo(params);
             run.run();
         }
         List<Double> losses = column(one, "loss");
