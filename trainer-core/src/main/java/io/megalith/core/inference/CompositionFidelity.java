@@ -137,7 +137,12 @@ public record CompositionFidelity(int samples, double both, double eachCell, dou
         for (int i = 0; i < n; i++) {
             CaptionBatch row = data.heldOut(i % held, 1);
             captions.add(row.captions().get(0));
-            compositions.add(row.compositions().get(0));
+            Composition c = row.compositions().get(0);
+            if (c == null || !c.isPair()) {
+                throw new IllegalArgumentException("held-out canvas " + (i % held) + " (\"" + captions.get(i)
+                        + "\") records no pair of items: the DiT run's data must say what its captions compose");
+            }
+            compositions.add(c);
             float[] p = row.images().pixels();
             real = real == null ? new float[n * p.length] : real;
             System.arraycopy(p, 0, real, i * p.length, p.length);

@@ -22,10 +22,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The text-to-image DiT (model.family dit, data.task captions on data.builtin shapes' wide canvases) trained in
- * process through {@link TrainingRun}, its text encoder with it: dp=2 and tp=2 (in-JVM ranks) give the losses of one
- * rank (1e-5 relative); a run stopped at its step-3 checkpoint and resumed gives the losses, held-out losses and EMA
- * (the text encoder's weights among them) of a run that never stopped, bit for bit; a resume on other captions is
- * refused. The dry run counts the model's parameters.
+ * process through {@link TrainingRun}, its text encoder with it: dp=2 (ZeRO 0 and 2) and tp=2 (in-JVM ranks) give the
+ * losses of one rank (1e-5 relative); a run stopped at its step-3 checkpoint and resumed gives the losses, held-out
+ * losses and EMA (the text encoder's weights among them) of a run that never stopped, bit for bit; a resume on other
+ * captions is refused. The dry run counts the model's parameters.
  */
 class CaptionDitRunTest {
     @TempDir
@@ -79,9 +79,11 @@ class CaptionDitRunTest {
         }
         List<Double> losses = column(one, "loss");
         assertThat(losses).hasSize(6).allSatisfy(v -> assertThat(v).isPositive().isFinite());
-        for (String layout : List.of("parallel.dp=2", "parallel.tp=2")) {
-            MegalithConfig cfg = config(tmp.resolve(layout), layout);
-            train(cfg, layout.endsWith("dp=2") ? DeviceMesh.of(2, 1, 1) : DeviceMesh.of(1, 2, 1), Long.MAX_VALUE);
+        for (String layout : List.of("parallel.dp=2", "parallel.tp=2", "zero.stage=2")) {
+            // zero.stage=2 at dp=2: the EMA kept per dp shard of the DiT's and the encoder's weights
+            MegalithConfig cfg = layout.startsWith("zero") ? config(tmp.resolve(layout), layout, "parallel.dp=2")
+                    : config(tmp.resolve(layout), layout);
+            train(cfg, cfg.parallel().dp() == 2 ? DeviceMesh.of(2, 1, 1) : DeviceMesh.of(1, 2, 1), Long.MAX_VALUE);
             List<Double> other = column(cfg, "loss");
             assertThat(other).hasSize(6);
             for (int s = 0; s < 6; s++) {
