@@ -80,6 +80,8 @@ public final class CompositionQuality {
             System.out.printf("QUALITY cells right %.1f%% (first cell %.1f%%, second %.1f%%); items swapped %.1f%%%n",
                     100 * f.eachCell(), 100 * f.firstCell(), 100 * f.secondCell(), 100 * f.swapped());
             System.out.printf("QUALITY sampling %d canvases took %.1f s%n", f.samples(), m.sampleSeconds());
+            System.out.printf("QUALITY the judge on the real held-out canvases of those captions: both items and "
+                    + "order %.1f%%, cells %.1f%%%n", 100 * m.real().both(), 100 * m.real().eachCell());
             writeGrid(dit, vit, m, Math.min(gridRows, samples / COLUMNS), out);
             Map<String, Object> json = new LinkedHashMap<>();
             json.put("dit_run", args[0]);
@@ -89,6 +91,7 @@ public final class CompositionQuality {
             json.put("sampling", how);
             json.putAll(f.record());
             json.put("sample_seconds", m.sampleSeconds());
+            json.put("judge_on_real_canvases", m.real().record());
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(
                     out.resolve("composition.json").toFile(), json);
         }

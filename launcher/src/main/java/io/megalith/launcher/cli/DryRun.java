@@ -60,7 +60,7 @@ final class DryRun {
         long c = m.nEmbd();
         long t = m.blockSize();
         ModelFamily family = ModelFamilies.of(cfg);
-        long params = family.parameterCount(m, v);
+        long params = family.parameterCount(cfg, v);
         int layers = family.layers(m);
         // a rank holds its tensor- and pipeline-parallel share; ZeRO partitions over the data-parallel ranks
         long shard = ceil(params, (long) p.tp() * p.pp());

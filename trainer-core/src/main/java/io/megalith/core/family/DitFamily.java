@@ -9,6 +9,8 @@ import io.megalith.core.inference.TrainedDit;
 import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedModel;
 import io.megalith.core.model.dit.DitConfig;
+import io.megalith.core.model.dit.TextToImage;
+import io.megalith.core.model.transformer.TextEncoderConfig;
 import io.megalith.core.train.Objective;
 import io.megalith.core.train.RankModel;
 import java.io.IOException;
@@ -25,6 +27,8 @@ final class DitFamily implements ModelFamily {
     /** Without the data (model.image_size, channels or classes 0), the dry run counts Fashion-MNIST's shape. */
     private static final int DEFAULT_SIZE = 28;
     private static final int DEFAULT_CLASSES = 10;
+    /** Without the data, the dry run counts a caption alphabet of this many characters. */
+    private static final int CHARS = 40;
 
     @Override
     public String name() {
@@ -79,6 +83,31 @@ final class DitFamily implements ModelFamily {
         }
         return DitEvaluation.parameterCount(new DitConfig(channels, size, size, m.patchSize(), m.nLayer(), m.nHead(),
                 m.nEmbd(), classes));
+    }
+
+    /**
+     * On data.task captions: the text-conditioned DiT on the canvas (two items of the data's size, or
+     * Fashion-MNIST's) and its text encoder over {@code vocab} ids (0: a {@value #CHARS}-character alphabet) and the
+     * pad.
+     */
+    @Override
+    public long parameterCount(MegalithConfig cfg, long vocab) {
+        MegalithConfig.Model m = cfg.model();
+        if (!cfg.captions()) {
+            return parameterCount(m, vocab);
+        }
+        int size = m.imageSize() > 0 ? m.imageSize() : DEFAULT_SIZE;
+        boolean wide = "wide".equals(cfg.data().captions().canvas());
+        int h = wide ? size : 2 * size;
+        int w = wide ? 2 * size : size;
+        if (h % m.patchSize() != 0 || w % m.patchSize() != 0 || m.nEmbd() % m.nHead() != 0 || m.nEmbd() % 4 != 0) {
+            return 0; // config validation says why
+        }
+        int ids = (int) (vocab > 0 ? vocab : CHARS);
+        TextEncoderConfig text = new TextEncoderConfig(ids + 1, ids, m.textLen(), m.textEncoderLayers(), m.nHead(),
+                m.nEmbd(), 0, true, TextEncoderConfig.Mask.CAUSAL);
+        return new TextToImage(TextToImage.ditConfig(m, m.channels() > 0 ? m.channels() : 1, h, w), text)
+                .parameters().stream().mapToLong(p -> p.numel()).sum();
     }
 
     @Override

@@ -29,6 +29,11 @@ public interface ModelFamily extends FamilyRules {
     /** Parameters of the whole model for a vocabulary of {@code vocab} tokens (megalith train --dry-run). */
     long parameterCount(MegalithConfig.Model m, long vocab);
 
+    /** Parameters of the whole model {@code cfg} trains (a family whose model depends on its data task overrides). */
+    default long parameterCount(MegalithConfig cfg, long vocab) {
+        return parameterCount(cfg.model(), vocab);
+    }
+
     /** Transformer layers, each holding one micro-batch's activations (the dry run's activation estimate). */
     default int layers(MegalithConfig.Model m) {
         return m.nLayer();

@@ -107,10 +107,11 @@ public record CompositionFidelity(int samples, double both, double eachCell, dou
 
     /**
      * What {@link #measure} sampled and judged: the canvases ([n, C, H, W] normalised as the DiT's data), their
-     * captions and compositions, the judge's label of each cell, and the time sampling took.
+     * captions and compositions, the judge's label of each cell, the time sampling took, and the judge's score of
+     * the real held-out canvases those captions describe (its ceiling: how far its labels can be trusted).
      */
     public record Measured(CompositionFidelity fidelity, float[] pixels, List<String> captions,
-            List<Composition> compositions, int[] predicted, double sampleSeconds) {}
+            List<Composition> compositions, int[] predicted, double sampleSeconds, CompositionFidelity real) {}
 
     /**
      * Samples {@code n} canvases of {@code generator} from the captions of {@code data}'s held-out compositions, in
@@ -132,19 +133,29 @@ public record CompositionFidelity(int samples, double both, double eachCell, dou
         }
         List<String> captions = new ArrayList<>(n);
         List<Composition> compositions = new ArrayList<>(n);
+        float[] real = null;
         for (int i = 0; i < n; i++) {
             CaptionBatch row = data.heldOut(i % held, 1);
             captions.add(row.captions().get(0));
-            compositions.add(row.compositions().get(0));
+            Composition c = row.compositions().get(0);
+            if (c == null || !c.isPair()) {
+                throw new IllegalArgumentException("held-out canvas " + (i % held) + " (\"" + captions.get(i)
+                        + "\") records no pair of items: the DiT run's data must say what its captions compose");
+            }
+            compositions.add(c);
+            float[] p = row.images().pixels();
+            real = real == null ? new float[n * p.length] : real;
+            System.arraycopy(p, 0, real, i * p.length, p.length);
         }
         long t0 = System.nanoTime();
         float[] pixels = generator.sampleCaptions(captions, 0, how);
         double seconds = (System.nanoTime() - t0) / 1e9;
         log.printf("sampled %d canvases from %d held-out captions in %.1f s%n", n, Math.min(n, held), seconds);
-        ImageSet canvases = generator.stored(pixels, new long[n]);
         ImageSet items = judge.images().train();
-        int[] predicted = judge.classify(cells(canvases, items.height(), items.width()));
-        return new Measured(score(predicted, compositions), pixels, captions, compositions, predicted, seconds);
+        int[] predicted = judge.classify(cells(generator.stored(pixels, new long[n]), items.height(), items.width()));
+        int[] onReal = judge.classify(cells(generator.stored(real, new long[n]), items.height(), items.width()));
+        return new Measured(score(predicted, compositions), pixels, captions, compositions, predicted, seconds,
+                score(onReal, compositions));
     }
 
     /** A class name as captions spell it: lower case, the part before "/" ("T-shirt/top" -> "t-shirt"). */

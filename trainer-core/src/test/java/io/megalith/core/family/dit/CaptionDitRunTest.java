@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
+import io.megalith.core.model.dit.TextToImage;
 import io.megalith.core.testing.InJvmRanks;
 import io.megalith.core.train.TinyRuns;
 import io.megalith.core.train.TrainingRun;
@@ -21,10 +22,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The text-to-image DiT (model.family dit, data.task captions on data.builtin shapes' wide canvases) trained in
- * process through {@link TrainingRun}, its text encoder with it: dp=2 and tp=2 (in-JVM ranks) give the losses of one
- * rank (1e-5 relative); a run stopped at its step-3 checkpoint and resumed gives the losses, held-out losses and EMA
- * (the text encoder's weights among them) of a run that never stopped, bit for bit; a resume on other captions is
- * refused.
+ * process through {@link TrainingRun}, its text encoder with it: dp=2 (ZeRO 0 and 2) and tp=2 (in-JVM ranks) give the
+ * losses of one rank (1e-5 relative); a run stopped at its step-3 checkpoint and resumed gives the losses, held-out
+ * losses and EMA (the text encoder's weights among them) of a run that never stopped, bit for bit; a resume on other
+ * captions is refused. The dry run counts the model's parameters.
  */
 class CaptionDitRunTest {
     @TempDir
@@ -69,14 +70,20 @@ class CaptionDitRunTest {
     void dp2AndTp2TrainAsOneRank() throws Exception {
         MegalithConfig one = config(tmp.resolve("one"));
         try (TrainingRun run = ModelFamilies.DIT.newInProcessRun(one, TinyRuns.CONF, TinyRuns.QUIET)) {
-            assertThat(run.rankModel()).isInstanceOf(CaptionDitRun.class);
+            CaptionDitRun t2i = (CaptionDitRun) run.rankModel();
+            long params = new TextToImage(t2i.ditConfig(), t2i.textConfig()).parameters().stream()
+                    .mapToLong(p -> p.numel()).sum();
+            assertThat(ModelFamilies.DIT.parameterCount(one, t2i.textConfig().vocabSize() - 1))
+                    .as("the dry run's count").isEqualTo(params);
             run.run();
         }
         List<Double> losses = column(one, "loss");
         assertThat(losses).hasSize(6).allSatisfy(v -> assertThat(v).isPositive().isFinite());
-        for (String layout : List.of("parallel.dp=2", "parallel.tp=2")) {
-            MegalithConfig cfg = config(tmp.resolve(layout), layout);
-            train(cfg, layout.endsWith("dp=2") ? DeviceMesh.of(2, 1, 1) : DeviceMesh.of(1, 2, 1), Long.MAX_VALUE);
+        for (String layout : List.of("parallel.dp=2", "parallel.tp=2", "zero.stage=2")) {
+            // zero.stage=2 at dp=2: the EMA kept per dp shard of the DiT's and the encoder's weights
+            MegalithConfig cfg = layout.startsWith("zero") ? config(tmp.resolve(layout), layout, "parallel.dp=2")
+                    : config(tmp.resolve(layout), layout);
+            train(cfg, cfg.parallel().dp() == 2 ? DeviceMesh.of(2, 1, 1) : DeviceMesh.of(1, 2, 1), Long.MAX_VALUE);
             List<Double> other = column(cfg, "loss");
             assertThat(other).hasSize(6);
             for (int s = 0; s < 6; s++) {
