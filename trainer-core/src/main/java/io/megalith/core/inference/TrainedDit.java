@@ -25,7 +25,6 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -237,89 +236,55 @@ public final class TrainedDit implements TrainedModel {
     }
 
     /**
-     * A grid of {@code samples} (default 8) images per class, a row each, as {@code <out>/grid.png}; with a count,
-     * that many single images (class i mod classes) as {@code <out>/sample_00000.png}, ...
+     * A grid of {@code samples} (default 8) images per row, a row per class (a text-to-image run: per prompt,
+     * {@code --prompt}, repeatable; default the run's held-out compositions), as {@code <out>/grid.png}; with a count,
+     * that many single images (row i mod rows) as {@code <out>/sample_00000.png}, ...
      */
     @Override
     public void generate(GenerateRequest request, PrintStream out) throws IOException {
-        if (text != null) {
-            generateCaptions(request, out);
-            return;
-        }
         GenerateRequest.Images o = request.images();
         Sampling how = sampling(request);
         DitConfig c = model.config();
-        int classes = classes();
-        int columns = request.samples() != null && request.samples() > 0 ? request.samples() : DEFAULT_COLUMNS;
-        int n = o.count() != null ? o.count() : classes * columns;
-        if (n < 1) {
-            throw new IllegalArgumentException("--count: " + n + " images; give at least 1");
-        }
-        long[] labels = new long[n];
-        for (int i = 0; i < n; i++) {
-            labels[i] = o.count() != null ? i % classes : i / columns; // the grid: a row per class
-        }
-        Path dir = Path.of(o.out() != null ? o.out() : runDir + "/samples");
-        Files.createDirectories(dir);
-        long t0 = System.nanoTime();
-        float[] pixels = sample(labels, 0, how);
-        double seconds = (System.nanoTime() - t0) / 1e9;
-        String what = how.describe(config.diffusion().timesteps());
-        if (o.count() != null) {
-            List<Path> files = ImageGrid.writeEach(dir, pixels, n, c.channels(), c.height(), c.width(), scale());
-            out.printf("wrote %d images (%s, guidance %s, EMA weights of step %d) to %s in %.1f s%n", files.size(),
-                    what, how.guidance(), step, dir, seconds);
-            return;
-        }
-        Path grid = dir.resolve("grid.png");
-        ImageGrid.writeGrid(grid, pixels, classes, columns, c.channels(), c.height(), c.width(), scale());
-        out.printf("wrote %s: %d classes x %d samples (%s, guidance %s, EMA weights of step %d) in %.1f s%n", grid,
-                classes, columns, what, how.guidance(), step, seconds);
-        out.println("rows: " + String.join(", ", images.classNames()));
-    }
-
-    /**
-     * A grid of {@code samples} (default 8) images per prompt ({@code --prompt}, repeatable; default: the run's
-     * held-out compositions), a row each, as {@code <out>/grid.png}; with a count, that many single images (prompt i mod
-     * prompts) as {@code <out>/sample_00000.png}, ...
-     */
-    private void generateCaptions(GenerateRequest request, PrintStream out) throws IOException {
-        GenerateRequest.Images o = request.images();
-        Sampling how = sampling(request);
-        DitConfig c = model.config();
-        List<String> prompts = request.prompts().isEmpty() ? defaultPrompts() : request.prompts();
-        if (prompts.isEmpty()) {
+        List<String> prompts = text != null ? (request.prompts().isEmpty() ? defaultPrompts() : request.prompts())
+                : null;
+        if (prompts != null && prompts.isEmpty()) {
             throw new IllegalArgumentException("--prompt: the run records no default prompts; give at least one");
         }
+        int rows = prompts != null ? prompts.size() : classes();
         int columns = request.samples() != null && request.samples() > 0 ? request.samples() : DEFAULT_COLUMNS;
-        int n = o.count() != null ? o.count() : prompts.size() * columns;
+        int n = o.count() != null ? o.count() : rows * columns;
         if (n < 1) {
             throw new IllegalArgumentException("--count: " + n + " images; give at least 1");
         }
-        List<String> each = new ArrayList<>(n);
+        int[] rowOf = new int[n];
         for (int i = 0; i < n; i++) {
-            each.add(prompts.get(o.count() != null ? i % prompts.size() : i / columns)); // the grid: a row per prompt
+            rowOf[i] = o.count() != null ? i % rows : i / columns; // the grid: a row per class or prompt
         }
         Path dir = Path.of(o.out() != null ? o.out() : runDir + "/samples");
         Files.createDirectories(dir);
         long t0 = System.nanoTime();
-        float[] pixels = sampleCaptions(each, 0, how);
+        float[] pixels = prompts != null
+                ? sampleCaptions(Arrays.stream(rowOf).mapToObj(prompts::get).toList(), 0, how)
+                : sample(Arrays.stream(rowOf).asLongStream().toArray(), 0, how);
         double seconds = (System.nanoTime() - t0) / 1e9;
         String what = how.describe(config.diffusion().timesteps());
         if (o.count() != null) {
             List<Path> files = ImageGrid.writeEach(dir, pixels, n, c.channels(), c.height(), c.width(), scale());
             out.printf("wrote %d images (%s, guidance %s, EMA weights of step %d) to %s in %.1f s%n", files.size(),
                     what, how.guidance(), step, dir, seconds);
-            for (int i = 0; i < Math.min(n, prompts.size()); i++) {
-                out.printf("%s: \"%s\"%n", files.get(i).getFileName(), each.get(i));
+            for (int i = 0; prompts != null && i < Math.min(n, rows); i++) {
+                out.printf("%s: \"%s\"%n", files.get(i).getFileName(), prompts.get(rowOf[i]));
             }
             return;
         }
         Path grid = dir.resolve("grid.png");
-        ImageGrid.writeGrid(grid, pixels, prompts.size(), columns, c.channels(), c.height(), c.width(), scale());
-        out.printf("wrote %s: %d prompts x %d samples (%s, guidance %s, EMA weights of step %d) in %.1f s%n", grid,
-                prompts.size(), columns, what, how.guidance(), step, seconds);
-        for (int i = 0; i < prompts.size(); i++) {
+        ImageGrid.writeGrid(grid, pixels, rows, columns, c.channels(), c.height(), c.width(), scale());
+        out.printf("wrote %s: %d %s x %d samples (%s, guidance %s, EMA weights of step %d) in %.1f s%n", grid, rows,
+                prompts != null ? "prompts" : "classes", columns, what, how.guidance(), step, seconds);
+        if (prompts == null) {
+            out.println("rows: " + String.join(", ", images.classNames()));
+        }
+        for (int i = 0; prompts != null && i < rows; i++) {
             out.printf("row %d: \"%s\"%n", i + 1, prompts.get(i));
         }
     }
