@@ -7,7 +7,6 @@ import io.megalith.core.data.captions.CaptionDatasets;
 import io.megalith.core.diffusion.ImageGrid;
 import io.megalith.core.inference.CompositionFidelity;
 import io.megalith.core.inference.DitImages;
-import io.megalith.core.inference.GenerateRequest;
 import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedDit;
 import io.megalith.core.inference.TrainedVit;
@@ -51,25 +50,18 @@ public final class CompositionQuality {
         }
         int samples = Integer.getInteger("quality.samples", 500);
         int gridRows = Integer.getInteger("quality.gridRows", 8);
-        int threads = Integer.getInteger("quality.threads", 2);
-        String guidance = System.getProperty("quality.guidance");
-        String steps = System.getProperty("quality.steps");
-        String eta = System.getProperty("quality.eta");
-        Long ditStep = Long.getLong("quality.ditStep");
+        SamplingOptions options = SamplingOptions.fromProperties();
+        int threads = options.threads();
         Configuration hadoop = new Configuration();
         Path out = Path.of(args.length > 2 ? args[2] : args[0] + "/samples");
         Files.createDirectories(out);
-        try (TrainedDit dit = TrainedDit.load(new RunCheckpoint(args[0], ditStep), hadoop, threads);
+        try (TrainedDit dit = options.loadDit(args[0], hadoop);
                 TrainedVit vit = TrainedVit.load(RunCheckpoint.latest(args[1]), hadoop, threads);
                 CaptionData data = CaptionDatasets.open(dit.config(), hadoop, null)) {
             if (!dit.textConditioned()) {
                 throw new IllegalArgumentException(args[0] + " is a class-conditioned dit run; use DiffusionQuality");
             }
-            GenerateRequest request = new GenerateRequest(List.of(), 1, null, null, null, null, null,
-                    new GenerateRequest.Images(null, null, System.getProperty("quality.sampler"),
-                            steps == null ? null : Integer.valueOf(steps), eta == null ? null : Double.valueOf(eta),
-                            guidance == null ? null : Double.valueOf(guidance)));
-            TrainedDit.Sampling how = dit.sampling(request);
+            TrainedDit.Sampling how = dit.sampling(options.request());
             System.out.printf("DiT step %d (%s), ViT step %d; %s, guidance %s on %d threads; %s%n", dit.step(),
                     args[0], vit.step(), how.describe(dit.config().diffusion().timesteps()), how.guidance(), threads,
                     data.describe());

@@ -3,13 +3,11 @@ package io.megalith.bench;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.megalith.core.inference.RunCheckpoint;
-import io.megalith.core.inference.GenerateRequest;
 import io.megalith.core.inference.SampleQuality;
 import io.megalith.core.inference.TrainedDit;
 import io.megalith.core.inference.TrainedVit;
 import java.io.File;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 
@@ -36,19 +34,12 @@ public final class DiffusionQuality {
         }
         int perClass = Integer.getInteger("quality.perClass", 100);
         int images = Integer.getInteger("quality.images", 5000);
-        int threads = Integer.getInteger("quality.threads", 2);
-        String guidance = System.getProperty("quality.guidance");
-        String steps = System.getProperty("quality.steps");
-        String eta = System.getProperty("quality.eta");
-        Long ditStep = Long.getLong("quality.ditStep"); // null: the latest checkpoint
+        SamplingOptions options = SamplingOptions.fromProperties();
+        int threads = options.threads();
         Configuration hadoop = new Configuration();
-        try (TrainedDit dit = TrainedDit.load(new RunCheckpoint(args[0], ditStep), hadoop, threads);
+        try (TrainedDit dit = options.loadDit(args[0], hadoop);
                 TrainedVit vit = TrainedVit.load(RunCheckpoint.latest(args[1]), hadoop, threads)) {
-            GenerateRequest request = new GenerateRequest(List.of(), 1, null, null, null, null, null,
-                    new GenerateRequest.Images(null, null, System.getProperty("quality.sampler"),
-                            steps == null ? null : Integer.valueOf(steps), eta == null ? null : Double.valueOf(eta),
-                            guidance == null ? null : Double.valueOf(guidance)));
-            TrainedDit.Sampling how = dit.sampling(request);
+            TrainedDit.Sampling how = dit.sampling(options.request());
             System.out.printf("DiT step %d (%s), ViT step %d; %s, guidance %s on %d threads%n", dit.step(), args[0],
                     vit.step(), how.sampler(), how.guidance(), threads);
             SampleQuality q = SampleQuality.measure(dit, how, vit, perClass, images, System.out);

@@ -4,7 +4,6 @@ import io.megalith.core.data.captions.CaptionBatch;
 import io.megalith.core.data.captions.CaptionData;
 import io.megalith.core.data.images.ImageBatch;
 import io.megalith.core.family.clip.ClipEvaluation;
-import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedClip;
 import io.megalith.core.model.clip.ClipEmbeddings;
 import java.io.IOException;
@@ -16,6 +15,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.apache.hadoop.conf.Configuration;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -53,12 +53,8 @@ final class ClipCommand implements Callable<Integer> {
     @Option(names = {"-k", "--top-k"}, defaultValue = "5", paramLabel = "N", description = "how many to retrieve")
     int topK;
 
-    @Option(names = "--step", paramLabel = "N", description = "load the checkpoint of this step (default: the latest "
-            + "complete one)")
-    Long step;
-
-    @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "libtorch threads (0 = its default)")
-    int threads;
+    @Mixin
+    CheckpointOptions checkpoint;
 
     @Override
     public Integer call() throws IOException {
@@ -67,7 +63,7 @@ final class ClipCommand implements Callable<Integer> {
         }
         PrintStream out = System.out;
         Configuration hadoop = new Configuration();
-        try (TrainedClip clip = TrainedClip.load(new RunCheckpoint(runDir, step), hadoop, threads)) {
+        try (TrainedClip clip = TrainedClip.load(checkpoint.of(runDir), hadoop, checkpoint.threads)) {
             out.printf("megalith clip: %s step %d, %d classes, prompts \"%s\"%n", runDir, clip.step(),
                     clip.canvas().classNames().size(), template);
             List<String> classes = clip.canvas().classNames();

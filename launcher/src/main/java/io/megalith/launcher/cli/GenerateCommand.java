@@ -2,13 +2,13 @@ package io.megalith.launcher.cli;
 
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.inference.GenerateRequest;
-import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedModel;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.Callable;
 import org.apache.hadoop.conf.Configuration;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -72,12 +72,8 @@ final class GenerateCommand implements Callable<Integer> {
             + "the run's diffusion.guidance)")
     Double guidance;
 
-    @Option(names = "--step", paramLabel = "N", description = "load the checkpoint of this step (default: the latest "
-            + "complete one)")
-    Long step;
-
-    @Option(names = "--threads", defaultValue = "0", paramLabel = "N", description = "libtorch threads (0 = its default)")
-    int threads;
+    @Mixin
+    CheckpointOptions checkpoint;
 
     /** One path for every family: the run's family (its checkpoint says which) loads it and generates. */
     @Override
@@ -85,8 +81,8 @@ final class GenerateCommand implements Callable<Integer> {
         Configuration hadoop = new Configuration();
         GenerateRequest request = new GenerateRequest(prompts, beams, maxNewTokens, temperature, topK, samples, seed,
                 new GenerateRequest.Images(out, count, sampler, steps, eta, guidance));
-        try (TrainedModel trained = ModelFamilies.ofRun(runDir, hadoop).loadTrained(new RunCheckpoint(runDir, step), hadoop,
-                threads)) {
+        try (TrainedModel trained = ModelFamilies.ofRun(runDir, hadoop).loadTrained(checkpoint.of(runDir), hadoop,
+                checkpoint.threads)) {
             trained.generate(request, System.out);
         }
         return 0;

@@ -5,7 +5,7 @@ import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.comm.Communicator;
 import io.megalith.core.model.clip.Clip;
 import io.megalith.core.model.clip.ContrastiveLoss;
-import io.megalith.core.model.clip.ImageEncoder;
+import io.megalith.core.model.vit.ImageEncoder;
 import io.megalith.core.model.transformer.TextEncoder;
 import io.megalith.core.model.transformer.TransformerLayer;
 import io.megalith.core.nn.Parameter;
@@ -78,10 +78,7 @@ public final class ParallelClip {
         PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
         PtNDArray bias = ids == null ? null : text.attentionBias(m, ids, b);
         PtNDArray poolWeights = ids == null ? null : text.poolWeights(m, ids, b);
-        List<Segment> image = new ArrayList<>();
-        image.add(Segment.of("visual.embed", visual.embeddingParameters(), boundary(), 0,
-                (x, skip, ctx) -> visual.embed(x, ctx)));
-        addLayers(image, "visual.layers.", visual.layers(), null, share);
+        List<Segment> image = new ArrayList<>(ImageEncoderPlan.segments(visual, tp, share));
         image.add(Segment.of("visual.head", clip.imageHeadParameters(), Segment.Boundary.NONE, 0,
                 (x, skip, ctx) -> clip.projectImages(visual.pooled(x))));
         Function<PtNDArray, List<Segment>> textChain = memory -> {

@@ -2,7 +2,6 @@ package io.megalith.core.parallelize;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
-import io.megalith.core.model.transformer.TransformerLayer;
 import io.megalith.core.model.vit.Vit;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Ops;
@@ -48,30 +47,8 @@ public final class ParallelVit {
      * shape only (its parameters per segment, for gradient buckets).
      */
     public List<Segment> segments(long[] labels, NDManager m, float weight) {
-        List<Segment> out = new ArrayList<>();
-        List<TransformerLayer> layers = vit.layers();
         PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
-        if (!tp.parallel()) {
-            out.add(Segment.of("embed", vit.embeddingParameters(), (images, ctx) -> vit.embed(images, ctx)));
-            for (int i = 0; i < layers.size(); i++) {
-                TransformerLayer layer = layers.get(i);
-                out.add(Segment.of("layers." + i, layer.parameters(),
-                        (x, ctx) -> layer.forward(x, null, null, null, ctx, null, null)));
-            }
-        } else {
-            out.add(Segment.of("embed", vit.embeddingParameters(), Segment.Boundary.NONE, 0,
-                    (images, skip, ctx) -> vit.embed(images, ctx)));
-            for (int i = 0; i < layers.size(); i++) {
-                TransformerLayer layer = layers.get(i);
-                List<TransformerPlan.Half> halves = TransformerPlan.halves(layer, null, null, null, share, null);
-                for (int k = 0; k < halves.size(); k++) {
-                    TransformerPlan.Half h = halves.get(k);
-                    // the whole layer's parameters with its first step: complete once that step's backward is done
-                    out.add(Segment.of("layers." + i + "." + k, k == 0 ? layer.parameters() : List.of(),
-                            Segment.Boundary.ALL_REDUCE, 0, (x, skip, ctx) -> h.forward(x, ctx)));
-                }
-            }
-        }
+        List<Segment> out = new ArrayList<>(ImageEncoderPlan.segments(vit.encoder(), tp, share));
         out.add(Segment.of("head", vit.headParameters(), Segment.Boundary.NONE, 0, (x, skip, ctx) -> {
             PtNDArray loss = Vit.crossEntropy(vit.headLogits(x), labels, ctx);
             if (weight != 1f) {

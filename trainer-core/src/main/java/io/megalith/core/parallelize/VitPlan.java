@@ -1,16 +1,13 @@
 package io.megalith.core.parallelize;
 
-import io.megalith.core.model.transformer.TransformerLayer;
 import io.megalith.core.model.vit.Vit;
 import io.megalith.core.nn.Parameter;
-import io.megalith.core.tensorparallel.TpLayout;
 
 /**
- * How a {@link Vit} is split over a tensor-parallel group, in place before its storage is bound: every layer as
- * {@link TransformerPlan#layer} (attention column/row-parallel by heads, feed-forward by hidden units, norms
- * PARTIAL), as in the text families; the patch embedding, [CLS], positions, ln_f and the head replicated and PARTIAL
- * (each rank computes them whole on complete activations, and sees part of their gradient). No pipeline, sequence or
- * expert parallelism.
+ * How a {@link Vit} is split over a tensor-parallel group, in place before its storage is bound: its trunk as
+ * {@link ImageEncoderPlan} (layers split by heads and hidden units, as in the text families; embeddings and ln_f
+ * replicated and PARTIAL), the head replicated and PARTIAL (each rank computes it whole on complete activations, and
+ * sees part of its gradient). No pipeline, sequence or expert parallelism.
  */
 public final class VitPlan {
     private VitPlan() {}
@@ -21,19 +18,8 @@ public final class VitPlan {
             throw new IllegalArgumentException("the ViT runs data and tensor parallelism only (no pipeline, sequence "
                     + "or expert parallelism)");
         }
-        TpLayout tp = placement.tp();
-        TransformerPlan.checkHeads(vit.config().nHead(), tp);
-        if (tp.parallel()) {
-            if (vit.patchEmbed().weight().sharding().kind() != Parameter.Sharding.Kind.NONE) {
-                throw new IllegalArgumentException("a plan applies to the whole one-rank model (not to a rank's part)");
-            }
-            for (TransformerLayer layer : vit.layers()) {
-                TransformerPlan.layer(layer, tp);
-            }
-            vit.lnF().markPartial();
-            for (Parameter p : vit.embeddingParameters()) {
-                p.shard(Parameter.Sharding.PARTIAL);
-            }
+        ImageEncoderPlan.apply(vit.encoder(), placement.tp());
+        if (placement.tp().parallel()) {
             for (Parameter p : vit.head().parameters()) {
                 p.shard(Parameter.Sharding.PARTIAL);
             }

@@ -54,7 +54,6 @@ public final class CaptionDitRun extends DiffusionRun {
     private final ParallelDit parallel;
     private final TextEncoder encoder; // this rank's part
     private final TpLayout tp;
-    private final Noising noising;
 
     public CaptionDitRun(Context c) throws IOException {
         this(c, CaptionDatasets.open(c.cfg(), c.hadoop(), c.preparedData()));
@@ -73,12 +72,10 @@ public final class CaptionDitRun extends DiffusionRun {
         TextEncoderPlan.apply(model.encoder(), placement.tp());
         this.encoder = model.encoder();
         this.tp = placement.tp();
-        this.noising = new Noising(diffusion, cfg.seed(), ditConfig.nullClass());
         List<Segment> plan = new ArrayList<>(TextEncoderPlan.segments(encoder, tp, null, 0));
         plan.addAll(parallel.textSegments(null, null, null).all());
-        MegalithConfig.Diffusion d = cfg.diffusion();
-        trainAveraged(model, plan, this::part, ditConfig + " text " + textConfig.withDropout(0) + " diffusion "
-                + d.schedule() + " " + d.timesteps() + " " + d.prediction(), c);
+        trainAveraged(model, ditConfig.nullClass(), plan, this::part, ditConfig + " text " + textConfig.withDropout(0),
+                c);
     }
 
     /** The DiT's shape: the canvases' (model.image_size 0 or theirs), no classes, reading text states of n_embd. */
@@ -162,10 +159,8 @@ public final class CaptionDitRun extends DiffusionRun {
      */
     @Override
     protected Evaluation evaluate(long step, Map<String, HostTensor> full, List<String> samples) {
-        long n = samples != null ? data.heldOutSize()
-                : Math.min(data.heldOutSize(), (long) cfg.train().evalBatches() * cfg.train().batchSize());
         DitEvaluation ev = DitEvaluation.ofCaptions(ditConfig, textConfig.withDropout(0), diffusion, cfg.seed(), data,
-                tokens, n, cfg.train().batchSize(), full, manager);
+                tokens, evaluated(data.heldOutSize(), samples), cfg.train().batchSize(), full, manager);
         String line = String.format("step %d: held-out diffusion loss %.4f on %d held-out compositions", step,
                 ev.loss(), ev.images());
         if (samples != null) {

@@ -3,10 +3,7 @@ package io.megalith.core.family.dit;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.images.ImageData;
 import io.megalith.core.data.images.ImageDatasets;
-import io.megalith.core.diffusion.DiffusionConfig;
 import io.megalith.core.diffusion.DiffusionPart;
-import io.megalith.core.diffusion.Noising;
-import io.megalith.core.diffusion.Prediction;
 import io.megalith.core.family.segment.ImageShape;
 import io.megalith.core.inference.DitImages;
 import io.megalith.core.model.dit.Dit;
@@ -23,8 +20,8 @@ import java.util.Map;
 
 /**
  * The class-conditioned DiT's part of a training run on one rank ({@link DiffusionRun}): images from
- * {@link ImageDatasets#open}, noised by {@link Noising} (t, noise and label drops keyed by (seed, step, global row)), a {@link Dit} split by
- * {@link DitPlan}, each step's loss the mean squared error over its rows ({@link DiffusionPart}); the EMA of the
+ * {@link ImageDatasets#open}, noised by {@link DiffusionRun} (t, noise and label drops keyed by (seed, step, global
+ * row)), a {@link Dit} split by {@link DitPlan}, each step's loss the mean squared error over its rows ({@link DiffusionPart}); the EMA of the
  * weights ({@link WeightAverage}) updated after every step and checkpointed with the optimizer state; evaluation: the
  * held-out diffusion loss ({@link DitEvaluation}) into metrics.jsonl.
  */
@@ -32,7 +29,6 @@ public final class DitRun extends DiffusionRun {
     private final ImageData data;
     private final DitConfig ditConfig;
     private final ParallelDit parallel;
-    private final Noising noising;
 
     public DitRun(Context c) throws IOException {
         this(c, ImageDatasets.open(c.cfg(), c.hadoop(), c.preparedData()));
@@ -44,10 +40,8 @@ public final class DitRun extends DiffusionRun {
         this.data = data;
         this.ditConfig = config(cfg.model(), data);
         this.parallel = DitPlan.apply(new Dit(ditConfig), Placement.tensorParallel(c.groups().tensorParallel()));
-        this.noising = new Noising(diffusion, cfg.seed(), ditConfig.nullClass());
-        MegalithConfig.Diffusion d = cfg.diffusion();
-        trainAveraged(parallel.model(), parallel.segments(null, null), this::part, ditConfig + " diffusion "
-                + d.schedule() + " " + d.timesteps() + " " + d.prediction(), c);
+        trainAveraged(parallel.model(), ditConfig.nullClass(), parallel.segments(null, null), this::part,
+                ditConfig.toString(), c);
     }
 
     /**
@@ -58,12 +52,6 @@ public final class DitRun extends DiffusionRun {
         int classes = ImageShape.classes(m, data);
         return new DitConfig(data.channels(), data.height(), data.width(), m.patchSize(), m.nLayer(), m.nHead(),
                 m.nEmbd(), classes);
-    }
-
-    /** The diffusion section as the diffusion package reads it. */
-    public static DiffusionConfig diffusion(MegalithConfig.Diffusion d) {
-        return new DiffusionConfig(d.timesteps(), d.schedule(), Prediction.of(d.prediction()), d.classDropout(),
-                d.sampleSteps(), d.eta(), d.guidance(), d.clip(), d.emaDecay());
     }
 
     /** Global rows [first, first + count) of a step, noised, as a trainer {@link Part}. */
@@ -107,9 +95,7 @@ public final class DitRun extends DiffusionRun {
      */
     @Override
     protected Evaluation evaluate(long step, Map<String, HostTensor> full, List<String> samples) {
-        long n = samples != null ? data.heldOutSize()
-                : Math.min(data.heldOutSize(), (long) cfg.train().evalBatches() * cfg.train().batchSize());
-        DitEvaluation ev = DitEvaluation.of(ditConfig, diffusion, cfg.seed(), data, n, cfg.train().batchSize(), full,
+        DitEvaluation ev = DitEvaluation.of(ditConfig, diffusion, cfg.seed(), data, evaluated(data.heldOutSize(), samples), cfg.train().batchSize(), full,
                 manager);
         String line = String.format("step %d: held-out diffusion loss %.4f on %d images", step, ev.loss(), ev.images());
         if (samples != null) {

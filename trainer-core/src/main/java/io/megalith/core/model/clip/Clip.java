@@ -3,6 +3,7 @@ package io.megalith.core.model.clip;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.core.model.transformer.TextEncoder;
+import io.megalith.core.model.vit.ImageEncoder;
 import io.megalith.core.nn.ForwardContext;
 import io.megalith.core.nn.Init;
 import io.megalith.core.nn.Linear;

@@ -81,7 +81,7 @@ class VitTest {
                 NDManager m = root.newSubManager()) {
             ForwardContext ctx = new ForwardContext(true, 9, m);
             PtNDArray images = Vit.pixels(m, pixels(3, c, 1), 3, c);
-            assertThat(vit.embed(images, ctx).getShape().getShape()).containsExactly(3, c.tokens(), 16);
+            assertThat(vit.encoder().embed(images, ctx).getShape().getShape()).containsExactly(3, c.tokens(), 16);
             PtNDArray logits = vit.logits(images, ctx);
             assertThat(logits.getShape().getShape()).containsExactly(3, 5);
             assertThat(Arrays.stream(Vit.argmax(logits)).boxed().toList()).hasSize(3).allMatch(k -> k >= 0 && k < 5);
@@ -101,8 +101,8 @@ class VitTest {
         float[] px = pixels(n, c, 2);
         try (ParameterStore store = new ParameterStore(vit, root, 4); NDScope scope = new NDScope();
                 NDManager m = root.newSubManager()) {
-            float[] w = vit.patchEmbed().weight().value().toFloatArray(); // [C', C P P]
-            float[] got = vit.patchEmbed().forward(vit.patchify(Vit.pixels(m, px, n, c))).toFloatArray();
+            float[] w = vit.encoder().patchEmbed().weight().value().toFloatArray(); // [C', C P P]
+            float[] got = vit.encoder().patchEmbed().forward(vit.encoder().patchify(Vit.pixels(m, px, n, c))).toFloatArray();
             int out = c.nEmbd();
             for (int b = 0; b < n; b++) {
                 for (int patch = 0; patch < c.patches(); patch++) {
@@ -130,7 +130,7 @@ class VitTest {
     @Test
     void sinCosPositionsEncodeRowThenColumn() {
         VitConfig c = config(VitConfig.Pool.CLS, VitConfig.Positions.SINCOS);
-        float[] t = Vit.sinCos(c);
+        float[] t = ImageEncoder.sinCos(c);
         int w = c.nEmbd();
         int q = w / 4;
         for (int j = 0; j < w; j++) {
