@@ -11,7 +11,7 @@ import java.util.Arrays;
 public record HostTensor(DType dtype, long[] shape, ByteBuffer data) {
     /** Element types that cross the host boundary; names follow safetensors. */
     public enum DType {
-        F32(4), F16(2), BF16(2), I64(8), I32(4), U8(1);
+        F32(4), F16(2), BF16(2), I64(8), I32(4), U8(1), I8(1);
 
         public final int bytes;
 

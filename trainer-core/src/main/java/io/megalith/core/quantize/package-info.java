@@ -1,0 +1,7 @@
+/**
+ * Post-training weight quantization for inference (issue 19): {@link io.megalith.core.quantize.Int8Rows}, a weight
+ * matrix as int8 with one fp32 scale per output channel (symmetric, per row), and
+ * {@link io.megalith.core.quantize.Int8Kernel}, the matrix-vector product computed from the int8 weights with the
+ * Vector API (DJL exposes no int8 GEMM), so batch-1 decoding reads a quarter of the fp32 weight bytes.
+ */
+package io.megalith.core.quantize;
