@@ -37,6 +37,22 @@ public final class Int8Kernel {
         return sum;
     }
 
+    /** sum_i w[wOff + i] * x[xOff + i] of two fp32 vectors, the same way (the fp32 reference's kernel). */
+    public static float dot(float[] w, int wOff, float[] x, int xOff, int n) {
+        int lanes = FLOATS.length();
+        int bound = n - n % lanes;
+        FloatVector acc = FloatVector.zero(FLOATS);
+        int i = 0;
+        for (; i < bound; i += lanes) {
+            acc = FloatVector.fromArray(FLOATS, w, wOff + i).fma(FloatVector.fromArray(FLOATS, x, xOff + i), acc);
+        }
+        float sum = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            sum += w[wOff + i] * x[xOff + i];
+        }
+        return sum;
+    }
+
     /** The same sum in plain Java with a double accumulator: the reference the kernel is tested against. */
     public static double dotScalar(byte[] q, int qOff, float[] x, int xOff, int n) {
         double sum = 0;

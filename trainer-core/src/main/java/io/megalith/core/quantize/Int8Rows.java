@@ -15,7 +15,7 @@ import java.util.Arrays;
  * {@link #multiply} computes y = W x from the int8 values (y_r = scale_r sum_c q_rc x_c), never from a dequantised
  * copy. Stored in safetensors as an I8 tensor [rows, cols] and an F32 tensor [rows] of scales.
  */
-public record Int8Rows(int rows, int cols, byte[] q, float[] scale) {
+public record Int8Rows(int rows, int cols, byte[] q, float[] scale) implements WeightRows {
     public Int8Rows {
         if ((long) rows * cols != q.length || scale.length != rows) {
             throw new IllegalArgumentException("int8 rows [" + rows + ", " + cols + "] need " + (long) rows * cols
@@ -61,9 +61,18 @@ public record Int8Rows(int rows, int cols, byte[] q, float[] scale) {
     }
 
     /** y[yOff + r] = scale_r sum_c q_rc x[xOff + c] for rows [from, to) ({@link Int8Kernel#dot}). */
+    @Override
     public void multiply(float[] x, int xOff, float[] y, int yOff, int from, int to) {
         for (int r = from; r < to; r++) {
             y[yOff + r] = scale[r] * Int8Kernel.dot(q, r * cols, x, xOff, cols);
+        }
+    }
+
+    /** Row r dequantised: scale_r q_r. */
+    @Override
+    public void row(int r, float[] out, int off) {
+        for (int c = 0; c < cols; c++) {
+            out[off + c] = scale[r] * q[r * cols + c];
         }
     }
 
