@@ -7,6 +7,8 @@ import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
 import io.megalith.core.checkpoint.SafetensorsWeights;
 import io.megalith.core.checkpoint.ShardedCheckpointer;
+import io.megalith.core.quantize.HalfFloats;
+import io.megalith.core.quantize.Int8Weights;
 import io.megalith.core.tensor.HostTensor;
 import java.io.File;
 import java.io.IOException;
@@ -233,6 +235,11 @@ final class CkptCommand {
                 + "weights (for checkpoint.init_tokenizer, or Hugging Face tooling)")
         boolean withTokenizer;
 
+        @Option(names = "--dtype", defaultValue = "f32", paramLabel = "f32|int8|f16|bf16", description = "how the "
+                + "weights are stored: f32 (as trained, the default); int8: every matrix as int8 with a fp32 scale per "
+                + "output channel (NAME_scale), vectors fp32; f16 / bf16: every fp32 tensor rounded to 16 bits")
+        String dtype;
+
         @picocli.CommandLine.Spec
         picocli.CommandLine.Model.CommandSpec spec;
 
@@ -259,8 +266,10 @@ final class CkptCommand {
             Map<String, HostTensor> weights = m.sharded()
                     ? t.store().assemble(s, m, n -> !n.startsWith("exp_avg"))
                     : t.store().load(s).tensorFiles().get(ShardedCheckpointer.MODEL);
+            long trained = bytes(weights);
+            weights = stored(weights);
             byte[] tokenizer = withTokenizer ? tokenizer(t.store(), s, m) : null;
-            Map<String, String> meta = Map.of("megalith.step", Long.toString(s));
+            Map<String, String> meta = Map.of("megalith.step", Long.toString(s), "megalith.dtype", dtype);
             List<Path> files = new ArrayList<>(singleFile
                     ? List.of(SafetensorsWeights.exportFile(fs, out, weights, meta))
                     : SafetensorsWeights.export(fs, out, weights, (long) (maxShardMb * 1048576), meta));
@@ -273,7 +282,32 @@ final class CkptCommand {
             }
             this.out.printf("exported %d tensors of step %d to %s: %s%n", weights.size(), s,
                     singleFile ? out.getParent() : out, files.stream().map(Path::getName).collect(Collectors.joining(", ")));
+            if (!"f32".equals(dtype)) {
+                this.out.printf(java.util.Locale.ROOT, "%s: %,d bytes of weights, %.3fx the %,d of fp32%n", dtype,
+                        bytes(weights), (double) bytes(weights) / trained, trained);
+            }
             return 0;
+        }
+
+        /** The weights as --dtype stores them. */
+        private Map<String, HostTensor> stored(Map<String, HostTensor> weights) {
+            switch (dtype) {
+                case "f32":
+                    return weights;
+                case "int8":
+                    return Int8Weights.quantize(weights);
+                case "f16":
+                    return HalfFloats.convert(weights, HostTensor.DType.F16);
+                case "bf16":
+                    return HalfFloats.convert(weights, HostTensor.DType.BF16);
+                default:
+                    throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--dtype: " + dtype
+                            + " is not one of f32, int8, f16, bf16");
+            }
+        }
+
+        private static long bytes(Map<String, HostTensor> weights) {
+            return weights.values().stream().mapToLong(w -> w.data().remaining()).sum();
         }
 
         private static byte[] tokenizer(CheckpointStore store, long s, CheckpointManifest m) throws IOException {

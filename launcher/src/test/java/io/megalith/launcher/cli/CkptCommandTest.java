@@ -4,10 +4,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.megalith.core.checkpoint.SafetensorsWeights;
+import io.megalith.core.quantize.HalfFloats;
+import io.megalith.core.quantize.Int8Rows;
+import io.megalith.core.quantize.Int8Weights;
+import io.megalith.core.tensor.HostTensor;
 import io.megalith.launcher.testing.CliRun;
 import java.io.File;
 import java.nio.file.Files;
 import java.util.List;
+import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FSDataOutputStream;
@@ -96,6 +102,40 @@ class CkptCommandTest {
         String single = hdfs.getUri() + "/export/single";
         assertThat(megalith("ckpt", "export", run, "--out", single).exit()).isZero();
         assertThat(hdfs.exists(new Path(single, "model.safetensors"))).isTrue();
+        // int8 (a scale per output channel) and bf16 storage: every weight back within half a step of its fp32 value
+        Map<String, HostTensor> fp32 = SafetensorsWeights.read(single, hdfs.getConf());
+        String int8File = hdfs.getUri() + "/export/int8/model.safetensors";
+        CliRun int8 = megalith("ckpt", "export", run, "--out", int8File, "--dtype", "int8");
+        assertThat(int8.exit()).as(int8.err()).isZero();
+        assertThat(int8.out()).containsPattern("int8: [0-9,]+ bytes of weights, 0\\.[0-9]+x the [0-9,]+ of fp32");
+        Map<String, HostTensor> quantized = SafetensorsWeights.read(int8File, hdfs.getConf());
+        assertThat(quantized.get("wte.weight").dtype()).isEqualTo(HostTensor.DType.I8);
+        Map<String, Int8Rows> matrices = Int8Weights.matrices(quantized);
+        Map<String, HostTensor> dequantized = Int8Weights.dequantize(quantized);
+        assertThat(dequantized.keySet()).isEqualTo(fp32.keySet());
+        for (Map.Entry<String, Int8Rows> e : matrices.entrySet()) {
+            float[] a = fp32.get(e.getKey()).toFloats();
+            float[] b = dequantized.get(e.getKey()).toFloats();
+            int cols = e.getValue().cols();
+            for (int i = 0; i < a.length; i++) {
+                assertThat((double) Math.abs(a[i] - b[i])).as(e.getKey())
+                        .isLessThanOrEqualTo(e.getValue().scale()[i / cols] / 2 * (1 + 1e-5));
+            }
+        }
+        String bf16File = hdfs.getUri() + "/export/bf16.safetensors";
+        assertThat(megalith("ckpt", "export", run, "--out", bf16File, "--dtype", "bf16").exit()).isZero();
+        HostTensor bf16 = SafetensorsWeights.read(bf16File, hdfs.getConf()).get("wte.weight");
+        assertThat(bf16.dtype()).isEqualTo(HostTensor.DType.BF16);
+        float[] widened = HalfFloats.widen(bf16).toFloats();
+        float[] wte = fp32.get("wte.weight").toFloats();
+        for (int i = 0; i < wte.length; i++) {
+            assertThat((double) Math.abs(widened[i] - wte[i])).isLessThanOrEqualTo(Math.abs(wte[i]) * 0x1p-8);
+        }
+        CliRun badDtype = megalith("ckpt", "export", run, "--out", hdfs.getUri() + "/export/never", "--dtype", "int4");
+        assertThat(badDtype.exit()).isNotZero();
+        assertThat(badDtype.err()).contains("--dtype: int4 is not one of f32, int8, f16, bf16");
+        assertThat(hdfs.exists(new Path(hdfs.getUri() + "/export/never"))).isFalse();
+
         String sharded = hdfs.getUri() + "/export/sharded";
         CliRun export = megalith("ckpt", "export", run, "--step", "20", "--out", sharded, "--max-shard-mb", "0.02");
         assertThat(export.exit()).as(export.err()).isZero();
