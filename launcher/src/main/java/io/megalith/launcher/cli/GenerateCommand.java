@@ -2,6 +2,7 @@ package io.megalith.launcher.cli;
 
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.inference.GenerateRequest;
+import io.megalith.core.inference.TrainedGpt;
 import io.megalith.core.inference.TrainedModel;
 import java.io.IOException;
 import java.util.List;
@@ -72,6 +73,11 @@ final class GenerateCommand implements Callable<Integer> {
             + "the run's diffusion.guidance)")
     Double guidance;
 
+    @Option(names = "--weights", paramLabel = "FILE|DIR", description = "a GPT run: generate from these weights "
+            + "instead of the checkpoint's (as megalith ckpt export writes them, any --dtype); int8 weights decode "
+            + "with the Java batch-1 decoder from the int8 values")
+    String weights;
+
     @Mixin
     CheckpointOptions checkpoint;
 
@@ -83,6 +89,14 @@ final class GenerateCommand implements Callable<Integer> {
                 new GenerateRequest.Images(out, count, sampler, steps, eta, guidance));
         try (TrainedModel trained = ModelFamilies.ofRun(runDir, hadoop).loadTrained(checkpoint.of(runDir), hadoop,
                 checkpoint.threads)) {
+            if (weights != null) {
+                if (!(trained instanceof TrainedGpt gpt)) {
+                    throw new IllegalArgumentException("--weights: " + runDir + " is a " + trained.config().model()
+                            .family() + " run; generating from exported weights is for GPT runs");
+                }
+                gpt.useWeights(weights);
+                System.out.printf("megalith: generating from %s%n", weights);
+            }
             trained.generate(request, System.out);
         }
         return 0;

@@ -131,6 +131,26 @@ class CkptCommandTest {
         for (int i = 0; i < wte.length; i++) {
             assertThat((double) Math.abs(widened[i] - wte[i])).isLessThanOrEqualTo(Math.abs(wte[i]) * 0x1p-8);
         }
+        // generating from exported weights: the Java decoder on the fp32 file writes what libtorch writes from the
+        // checkpoint, greedy and sampled (same draws), past block_size (8) too; and it runs from the int8 file
+        String local = tmp.resolve("run").toString();
+        for (String[] sampling : new String[][] {{"-t", "0"}, {"-t", "1.0", "--seed", "7", "--samples", "2"}}) {
+            List<String> common = new java.util.ArrayList<>(List.of("generate", "--run", local, "--prompt", "1+2=",
+                    "-n", "10"));
+            common.addAll(List.of(sampling));
+            CliRun torch = megalith(common.toArray(String[]::new));
+            common.addAll(List.of("--weights", single));
+            CliRun java = megalith(common.toArray(String[]::new));
+            assertThat(torch.exit()).as(torch.err()).isZero();
+            assertThat(java.exit()).as(java.err()).isZero();
+            assertThat(java.out()).contains("generating from " + single);
+            assertThat(java.out().replaceAll("megalith: generating from .*\\n", "")).isEqualTo(torch.out());
+        }
+        CliRun fromInt8 = megalith("generate", "--run", local, "--prompt", "1+2=", "-n", "10", "-t", "0",
+                "--weights", int8File);
+        assertThat(fromInt8.exit()).as(fromInt8.err()).isZero();
+        assertThat(fromInt8.out()).contains("1+2=");
+
         CliRun badDtype = megalith("ckpt", "export", run, "--out", hdfs.getUri() + "/export/never", "--dtype", "int4");
         assertThat(badDtype.exit()).isNotZero();
         assertThat(badDtype.err()).contains("--dtype: int4 is not one of f32, int8, f16, bf16");

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDManager;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.model.Gpt;
+import io.megalith.core.quantize.GptDecoder;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -20,6 +21,18 @@ public final class TextSamples {
      * tokenizer fitted on a one-line text).
      */
     public static List<String> of(Gpt model, Tokenizer tok, NDManager manager, MegalithConfig.Generate g, long seed) {
+        long[][] out = new Generator(model, manager).generate(prompts(tok, g), g.maxNewTokens(), g.temperature(),
+                g.topK(), seed, true);
+        return decoded(tok, out);
+    }
+
+    /** The same continuations by the Java decoder ({@link DecoderGenerator}: int8 or fp32 weights, batch 1). */
+    public static List<String> of(GptDecoder decoder, Tokenizer tok, MegalithConfig.Generate g, long seed) {
+        return decoded(tok, DecoderGenerator.generate(decoder, prompts(tok, g), g.maxNewTokens(), g.temperature(),
+                g.topK(), seed));
+    }
+
+    private static long[][] prompts(Tokenizer tok, MegalithConfig.Generate g) {
         int[] ids = g.prompt().isEmpty() ? startOfText(tok) : tok.encode(g.prompt());
         long[][] prompts = new long[g.samples()][];
         for (int i = 0; i < prompts.length; i++) {
@@ -28,8 +41,10 @@ public final class TextSamples {
                 prompts[i][j] = ids[j];
             }
         }
-        long[][] out = new Generator(model, manager).generate(prompts, g.maxNewTokens(), g.temperature(), g.topK(), seed,
-                true);
+        return prompts;
+    }
+
+    private static List<String> decoded(Tokenizer tok, long[][] out) {
         List<String> texts = new ArrayList<>();
         for (long[] row : out) {
             int[] all = new int[row.length];

@@ -2,6 +2,7 @@ package io.megalith.core.inference;
 
 import ai.djl.ndarray.NDManager;
 import io.megalith.core.checkpoint.RunState;
+import io.megalith.core.checkpoint.SafetensorsWeights;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.PairsData;
@@ -10,6 +11,10 @@ import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.generate.TextSamples;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.quantize.GptDecoder;
+import io.megalith.core.quantize.HalfFloats;
+import io.megalith.core.quantize.Int8Weights;
+import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.BaseRun;
 import io.megalith.core.train.eval.AdditionAccuracy;
@@ -17,6 +22,8 @@ import io.megalith.core.train.eval.PairAccuracy;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
 
 /** A GPT and its tokenizer loaded from the latest complete checkpoint of a run directory, for inference. */
@@ -28,9 +35,11 @@ public final class TrainedGpt implements TrainedModel {
     private final Tokenizer tokenizer;
     private final NDManager manager;
     private final Gpt model;
+    private final ParameterStore params;
+    private GptDecoder decoder; // set by useWeights: free text decodes with it
 
     private TrainedGpt(String runDir, Configuration hadoop, MegalithConfig config, RunState state, Tokenizer tokenizer,
-            NDManager manager, Gpt model) {
+            NDManager manager, Gpt model, ParameterStore params) {
         this.runDir = runDir;
         this.hadoop = hadoop;
         this.config = config;
@@ -38,6 +47,26 @@ public final class TrainedGpt implements TrainedModel {
         this.tokenizer = tokenizer;
         this.manager = manager;
         this.model = model;
+        this.params = params;
+    }
+
+    /**
+     * Generates from the weights at {@code location} instead of the checkpoint's (a safetensors file or directory, as
+     * {@code megalith ckpt export} writes, any --dtype): free text decodes with the Java batch-1 decoder
+     * ({@link GptDecoder}: from the int8 values themselves when the file is int8); the held-out evaluations run the
+     * model with the weights those stand for (dequantised, or widened from 16 bits).
+     */
+    public void useWeights(String location) throws IOException {
+        Map<String, HostTensor> stored = SafetensorsWeights.read(location, hadoop);
+        if (stored.keySet().stream().anyMatch(n -> n.contains("lora_"))) {
+            throw new IllegalArgumentException(location + " holds LoRA adapters: the decoder runs merged weights "
+                    + "(export the fine-tune's merged model)");
+        }
+        boolean int8 = stored.values().stream().anyMatch(t -> t.dtype() == HostTensor.DType.I8);
+        Map<String, HostTensor> full = new LinkedHashMap<>();
+        (int8 ? Int8Weights.dequantize(stored) : stored).forEach((n, t) -> full.put(n, HalfFloats.widen(t)));
+        params.load(full);
+        this.decoder = int8 ? GptDecoder.int8(state.model(), stored) : GptDecoder.fp32(state.model(), full);
     }
 
     public static TrainedGpt load(RunCheckpoint which, Configuration hadoop, int threads) throws IOException {
@@ -57,7 +86,7 @@ public final class TrainedGpt implements TrainedModel {
         ParameterStore params = new ParameterStore(model, manager, state.seed());
         model.initConstants(manager);
         params.load(saved.model());
-        return new TrainedGpt(runDir, hadoop, cfg, state, tok, manager, model);
+        return new TrainedGpt(runDir, hadoop, cfg, state, tok, manager, model, params);
     }
 
     /**
@@ -105,7 +134,8 @@ public final class TrainedGpt implements TrainedModel {
         for (String p : r.prompts().isEmpty() ? Collections.singletonList(g.prompt()) : r.prompts()) {
             MegalithConfig.Generate one = new MegalithConfig.Generate(p, g.maxNewTokens(), g.temperature(), g.topK(),
                     g.samples());
-            for (String t : TextSamples.of(model, tokenizer, manager, one, seed)) {
+            for (String t : decoder != null ? TextSamples.of(decoder, tokenizer, one, seed)
+                    : TextSamples.of(model, tokenizer, manager, one, seed)) {
                 out.println(t);
                 out.println("---");
             }
