@@ -235,7 +235,7 @@ final class CkptCommand {
                 + "weights (for checkpoint.init_tokenizer, or Hugging Face tooling)")
         boolean withTokenizer;
 
-        @Option(names = "--dtype", defaultValue = "f32", paramLabel = "f32|int8|f16|bf16", description = "how the "
+        @Option(names = "--dtype", defaultValue = "f32", paramLabel = "TEXT", description = "how the "
                 + "weights are stored: f32 (as trained, the default); int8: every matrix as int8 with a fp32 scale per "
                 + "output channel (NAME_scale), vectors fp32; f16 / bf16: every fp32 tensor rounded to 16 bits")
         String dtype;
