@@ -21,9 +21,9 @@ import java.util.Map;
 /**
  * The class-conditioned DiT's part of a training run on one rank ({@link DiffusionRun}): images from
  * {@link ImageDatasets#open}, noised by {@link DiffusionRun} (t, noise and label drops keyed by (seed, step, global
- * row)), a {@link Dit} split by {@link DitPlan}, each step's loss the mean squared error over its rows ({@link DiffusionPart}); the EMA of the
- * weights ({@link WeightAverage}) updated after every step and checkpointed with the optimizer state; evaluation: the
- * held-out diffusion loss ({@link DitEvaluation}) into metrics.jsonl.
+ * row)), a {@link Dit} split by {@link DitPlan}, each step's loss the mean squared error over its rows
+ * ({@link DiffusionPart}); the EMA of the weights ({@link WeightAverage}) updated after every step and checkpointed
+ * with the optimizer state; evaluation: the held-out diffusion loss ({@link DitEvaluation}) into metrics.jsonl.
  */
 public final class DitRun extends DiffusionRun {
     private final ImageData data;
