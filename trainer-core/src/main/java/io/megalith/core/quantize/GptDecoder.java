@@ -1,6 +1,7 @@
 package io.megalith.core.quantize;
 
 import io.megalith.core.model.GptConfig;
+import io.megalith.core.nn.LayerNorm;
 import io.megalith.core.tensor.HostTensor;
 import java.util.Map;
 
@@ -235,7 +236,7 @@ public final class GptDecoder {
             var += (v - mean) * (v - mean);
         }
         var /= n;
-        double inv = 1.0 / Math.sqrt(var + io.megalith.core.nn.LayerNorm.EPS);
+        double inv = 1.0 / Math.sqrt(var + LayerNorm.EPS);
         for (int i = 0; i < n; i++) {
             double y = (in[i] - mean) * inv * norm.weight()[i];
             result[i] = (float) (norm.bias() == null ? y : y + norm.bias()[i]);
