@@ -7,10 +7,7 @@ import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
 import io.megalith.core.checkpoint.SafetensorsWeights;
 import io.megalith.core.checkpoint.ShardedCheckpointer;
-import io.megalith.core.quantize.HalfFloats;
-import io.megalith.core.quantize.Int8Weights;
 import io.megalith.core.tensor.HostTensor;
-import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -25,7 +22,6 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.ChecksumFileSystem;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import picocli.CommandLine.Command;
@@ -237,7 +233,8 @@ final class CkptCommand {
 
         @Option(names = "--dtype", defaultValue = "f32", paramLabel = "TEXT", description = "how the "
                 + "weights are stored: f32 (as trained, the default); int8: every matrix as int8 with a fp32 scale per "
-                + "output channel (NAME_scale), vectors fp32; f16 / bf16: every fp32 tensor rounded to 16 bits")
+                + "output channel (NAME_scale), vectors fp32; f16 (or fp16) / bf16: every fp32 tensor rounded to 16 bits "
+                + "(megalith quantize writes these too)")
         String dtype;
 
         @picocli.CommandLine.Spec
@@ -245,14 +242,11 @@ final class CkptCommand {
 
         @Override
         public Integer call() throws IOException {
-            Path out = new Path(outPath);
-            if (out.toUri().getScheme() == null) {
-                out = new Path(new File(outPath).getAbsoluteFile().toURI());
-            }
-            FileSystem fs = out.getFileSystem(new Configuration());
-            if (fs instanceof ChecksumFileSystem checksummed) {
-                fs = checksummed.getRawFileSystem(); // no .crc sidecars: the output is for other tools
-            }
+            WeightsExport.Dtype stored = WeightsExport.Dtype.parse(dtype).orElseThrow(() ->
+                    new picocli.CommandLine.ParameterException(spec.commandLine(), "--dtype: " + dtype
+                            + " is not one of f32, int8, f16, bf16"));
+            Path out = WeightsExport.outputPath(outPath);
+            FileSystem fs = WeightsExport.outputFs(out);
             // A name ending in .safetensors is the file itself, unless a directory of that name is already there.
             boolean singleFile = outPath.endsWith(SAFETENSORS) && !(fs.exists(out) && fs.getFileStatus(out).isDirectory());
             if (singleFile && maxShardMb > 0) {
@@ -263,15 +257,11 @@ final class CkptCommand {
             Target t = Target.of(path, step);
             long s = t.stepOrLatest();
             CheckpointManifest m = t.store().manifest(s);
-            Map<String, HostTensor> weights = m.sharded()
-                    ? t.store().assemble(s, m, n -> !n.startsWith("exp_avg"))
-                    : t.store().load(s).tensorFiles().get(ShardedCheckpointer.MODEL);
-            long trained = bytes(weights);
-            weights = stored(weights);
+            Map<String, HostTensor> weights = WeightsExport.read(t.store(), s, m);
+            long trained = WeightsExport.bytes(weights);
+            weights = stored.store(weights);
             byte[] tokenizer = withTokenizer ? tokenizer(t.store(), s, m) : null;
-            // an f32 export stays byte for byte what earlier versions wrote (PreviousCheckpointTest)
-            Map<String, String> meta = "f32".equals(dtype) ? Map.of("megalith.step", Long.toString(s))
-                    : Map.of("megalith.step", Long.toString(s), "megalith.dtype", dtype);
+            Map<String, String> meta = stored.metadata(s);
             List<Path> files = new ArrayList<>(singleFile
                     ? List.of(SafetensorsWeights.exportFile(fs, out, weights, meta))
                     : SafetensorsWeights.export(fs, out, weights, (long) (maxShardMb * 1048576), meta));
@@ -284,32 +274,10 @@ final class CkptCommand {
             }
             this.out.printf("exported %d tensors of step %d to %s: %s%n", weights.size(), s,
                     singleFile ? out.getParent() : out, files.stream().map(Path::getName).collect(Collectors.joining(", ")));
-            if (!"f32".equals(dtype)) {
-                this.out.printf(java.util.Locale.ROOT, "%s: %,d bytes of weights, %.3fx the %,d of fp32%n", dtype,
-                        bytes(weights), (double) bytes(weights) / trained, trained);
+            if (stored != WeightsExport.Dtype.F32) {
+                this.out.println(WeightsExport.sizeLine(stored.exportName, weights, trained));
             }
             return 0;
-        }
-
-        /** The weights as --dtype stores them. */
-        private Map<String, HostTensor> stored(Map<String, HostTensor> weights) {
-            switch (dtype) {
-                case "f32":
-                    return weights;
-                case "int8":
-                    return Int8Weights.quantize(weights);
-                case "f16":
-                    return HalfFloats.convert(weights, HostTensor.DType.F16);
-                case "bf16":
-                    return HalfFloats.convert(weights, HostTensor.DType.BF16);
-                default:
-                    throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--dtype: " + dtype
-                            + " is not one of f32, int8, f16, bf16");
-            }
-        }
-
-        private static long bytes(Map<String, HostTensor> weights) {
-            return weights.values().stream().mapToLong(w -> w.data().remaining()).sum();
         }
 
         private static byte[] tokenizer(CheckpointStore store, long s, CheckpointManifest m) throws IOException {

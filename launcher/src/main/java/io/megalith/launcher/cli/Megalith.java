@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
 @Command(name = "megalith", mixinStandardHelpOptions = true, version = "megalith 0.1.0",
         description = "Distributed training of transformers on the JVM.",
         subcommands = {TrainCommand.class, FinetuneCommand.class, GenerateCommand.class, ClipCommand.class,
-                CkptCommand.class, SparkCheckCommand.class, CommandLine.HelpCommand.class})
+                CkptCommand.class, QuantizeCommand.class, EvalCommand.class, SparkCheckCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Megalith {
     /** Exit code of a configuration error (nothing was started or written), or of invalid input a config names. */
     public static final int CONFIG_ERROR = 2;

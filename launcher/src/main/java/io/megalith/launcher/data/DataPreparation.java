@@ -9,6 +9,7 @@ import io.megalith.core.data.shards.TokenShards;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.fs.RunDirFs;
+import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.List;
@@ -105,6 +106,31 @@ public final class DataPreparation {
         String cache = cfg.data().cacheDir();
         return cache != null ? RunDirFs.of(cache, conf).file(fingerprint.substring(0, 16)).toString()
                 : RunDirFs.of(cfg.run().dir(), conf).file("data").toString();
+    }
+
+    /**
+     * The data set a Spark launch of {@code cfg} prepared, if it is there: under the cache directory, by the
+     * fingerprint of the input as it is now; else in {@code runDir}/data ({@code runDir}: where the run is now, which
+     * may not be its saved run.dir). Empty when there is none (an in-process run, data.path gone, shards deleted).
+     */
+    public static Optional<String> existing(MegalithConfig cfg, String runDir, Configuration conf) throws IOException {
+        String dir;
+        if (cfg.data().cacheDir() != null) {
+            try {
+                String fingerprint = InputSpec.resolve(cfg.data(), conf, BPE_SAMPLE_CHARS).fingerprint();
+                dir = defaultDestination(cfg, fingerprint, conf);
+            } catch (FileNotFoundException inputGone) {
+                return Optional.empty();
+            }
+        } else {
+            dir = RunDirFs.of(runDir, conf).file("data").toString();
+        }
+        try {
+            TokenShards.inspect(dir, conf);
+            return Optional.of(dir);
+        } catch (InvalidShardSetException none) {
+            return Optional.empty();
+        }
     }
 
     public Result run() throws IOException {

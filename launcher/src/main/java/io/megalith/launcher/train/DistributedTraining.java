@@ -50,9 +50,9 @@ public final class DistributedTraining {
             String yaml = ConfigLoader.toYaml(cfg);
             // text is tokenized once, by Spark, into shards the ranks read (reused while the input is unchanged); a
             // fine-tune of a run (or of weights with checkpoint.init_tokenizer) must keep the base's token ids, so its
-            // ranks tokenize with the base's tokenizer
+            // ranks tokenize with the base's tokenizer (a distilled student: with its teacher's)
             boolean fromRun = BaseRun.isRun(cfg.checkpoint().initFrom(), hadoop)
-                    || !cfg.checkpoint().initTokenizer().isEmpty();
+                    || !cfg.checkpoint().initTokenizer().isEmpty() || cfg.distill().active();
             String prepared = "text".equals(cfg.data().task()) && !fromRun ? DataPreparation.prepare(cfg, spark)
                     : cfg.images() || cfg.captions() ? ImagePreparation.prepare(cfg, spark) : null;
             FaultInjection failure = FaultInjection.fromSystemProperty();

@@ -49,6 +49,12 @@ public final class Preflight {
         if (tokenizer != null && !tokenizer.isBlank()) {
             exists("checkpoint.init_tokenizer", tokenizer, hadoop, false, problems);
         }
+        if (cfg.distill().active()) {
+            exists("distill.teacher", cfg.distill().teacher(), hadoop, false, problems);
+            if (!cfg.distill().weights().isBlank()) {
+                exists("distill.weights", cfg.distill().weights(), hadoop, false, problems);
+            }
+        }
         if (!problems.isEmpty()) {
             throw new ConfigException(source, problems);
         }

@@ -20,7 +20,7 @@ class HelpTest {
     void everyCommandUsesTheSameMetavars() {
         List<List<String>> commands = List.of(List.of("train"), List.of("finetune"), List.of("generate"),
                 List.of("clip"), List.of("spark-check"), List.of("ckpt", "list"), List.of("ckpt", "inspect"),
-                List.of("ckpt", "verify"), List.of("ckpt", "export"));
+                List.of("ckpt", "verify"), List.of("ckpt", "export"), List.of("quantize"), List.of("eval"));
         for (List<String> c : commands) {
             String[] args = Stream.concat(c.stream(), Stream.of("--help"))
                     .toArray(String[]::new);

@@ -31,7 +31,16 @@ public record MegalithConfig(
         Launch launch,
         Finetune finetune,
         Report report,
-        Diffusion diffusion) {
+        Diffusion diffusion,
+        Distill distill) {
+
+    /** A run without a distill section's settings (no teacher). */
+    public MegalithConfig(long seed, Run run, Model model, Data data, Train train, Checkpoint checkpoint,
+            Runtime runtime, Generate generate, Parallel parallel, Zero zero, Comm comm, Launch launch,
+            Finetune finetune, Report report, Diffusion diffusion) {
+        this(seed, run, model, data, train, checkpoint, runtime, generate, parallel, zero, comm, launch, finetune,
+                report, diffusion, Distill.NONE);
+    }
 
     /** A run without a diffusion section's settings (DiT's defaults). */
     public MegalithConfig(long seed, Run run, Model model, Data data, Train train, Checkpoint checkpoint,
@@ -395,6 +404,53 @@ public record MegalithConfig(
         public static final List<String> SAMPLERS = List.of("ddpm", "ddim");
         public static final Diffusion DEFAULT = new Diffusion("linear", 1000, "eps", 0.1, 0.9999, "ddim", 50, 0.0, 4.0,
                 0.0, true);
+    }
+
+    /**
+     * Knowledge distillation (Hinton et al.): a frozen {@code teacher} (a GPT run directory: its latest complete
+     * checkpoint, any layout; or with {@code weights} the safetensors file {@code ckpt export} or {@code quantize}
+     * wrote from it) runs on every batch in this run's ranks, and the loss is
+     * {@code alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * cross-entropy}, where {@code _T} is the softmax
+     * of the logits divided by {@code temperature} T (T^2 keeps the soft gradients' scale independent of T).
+     */
+    public record Distill(String teacher, String weights, double temperature, double alpha) {
+        public static final Distill NONE = new Distill("", "", 2.0, 0.5);
+
+        public Distill {
+            teacher = teacher == null ? "" : teacher;
+            weights = weights == null ? "" : weights;
+        }
+
+        /** Whether this run learns from a teacher. */
+        public boolean active() {
+            return !teacher.isBlank();
+        }
+    }
+
+    private void distillProblems(Checks c) {
+        if (distill == null) {
+            c.require(false, "distill: must be a section (teacher: \"\" for none)");
+            return;
+        }
+        if (!distill.active()) {
+            c.require(distill.weights().isBlank(), "distill.weights: names the teacher's weights, which need "
+                    + "distill.teacher (the teacher's run.dir, for its shape and tokenizer); set distill.teacher or "
+                    + "remove distill.weights");
+            return;
+        }
+        c.require(distill.temperature() > 0, "distill.temperature: must be > 0 (got " + distill.temperature()
+                + "); e.g. 2");
+        c.require(distill.alpha() >= 0 && distill.alpha() <= 1, "distill.alpha: must be in [0, 1] (got "
+                + distill.alpha() + "): the weight of the teacher's soft loss; e.g. 0.5");
+        c.require("gpt".equals(model.family()), "distill.teacher: distillation trains model.family gpt (got "
+                + model.family() + "); remove the distill section");
+        c.require("text".equals(data.task()), "distill.teacher: distillation learns next-token text (data.task text, "
+                + "got " + data.task() + "); remove the distill section or set data.task=text");
+        // the student's logits split by vocabulary under tp would need a vocab-parallel KL
+        c.require(parallel == null || parallel.tp() <= 1, "distill.teacher: a student with parallel.tp > 1 is not "
+                + "supported (its vocab-parallel logits); set parallel.tp=1 (dp, pp and ZeRO work)");
+        c.require(!distill.teacher().equals(run.dir()), "distill.teacher: is this run's own run.dir ("
+                + run.dir() + "); name the teacher's run directory");
     }
 
     /** Sampling after training and for {@code megalith generate}. */
@@ -874,6 +930,7 @@ public record MegalithConfig(
         c.atLeast("generate.top_k", generate.topK(), 0);
         c.atLeast("generate.samples", generate.samples(), 0);
         diffusionProblems(c);
+        distillProblems(c);
         if (report == null) {
             c.require(false, "report: must be a section (e.g. report: {loss_axis: auto})");
         } else {

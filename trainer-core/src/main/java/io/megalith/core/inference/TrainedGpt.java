@@ -6,6 +6,7 @@ import io.megalith.core.checkpoint.SafetensorsWeights;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.AdditionData;
 import io.megalith.core.data.PairsData;
+import io.megalith.core.data.TrainingData;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.generate.TextSamples;
@@ -19,6 +20,7 @@ import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.BaseRun;
 import io.megalith.core.train.eval.AdditionAccuracy;
 import io.megalith.core.train.eval.PairAccuracy;
+import io.megalith.core.train.eval.ValidationLoss;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.Collections;
@@ -68,6 +70,30 @@ public final class TrainedGpt implements TrainedModel {
         params.load(full);
         this.decoder = int8 ? GptDecoder.int8(state.model(), stored) : GptDecoder.fp32(state.model(), full);
     }
+
+    /**
+     * The run's validation loss on the weights loaded now (the checkpoint's, or those {@link #useWeights} loaded): the
+     * mean over the first {@code batches} validation batches of train.batch_size rows, what training logs as
+     * val_loss. The data is rebuilt from the saved config and the checkpoint's tokenizer.
+     *
+     * @param preparedData the token shards Spark prepared for a text run (what its ranks read), or null to tokenize
+     *     data.path here (an in-process run's data)
+     */
+    public Validation validate(int batches, String preparedData) throws IOException {
+        try (TrainingData data = GptRunData.open(config, tokenizer, preparedData, hadoop)) {
+            int rows = config.train().batchSize();
+            return new Validation(ValidationLoss.of(model, data, batches, rows, manager), batches, rows,
+                    data.describe());
+        }
+    }
+
+    /** The validation loss as {@link #validate} computes it, on data.path tokenized here. */
+    public double validationLoss(int batches) throws IOException {
+        return validate(batches, null).loss();
+    }
+
+    /** A validation loss, over {@code batches} batches of {@code rows} rows of {@code data} (its description). */
+    public record Validation(double loss, int batches, int rows, String data) {}
 
     public static TrainedGpt load(RunCheckpoint which, Configuration hadoop, int threads) throws IOException {
         Torch.load(threads);

@@ -162,7 +162,7 @@ public final class Gpt extends Module {
     /** Final LayerNorm, tied head and mean cross-entropy of hidden states [B, T, C] (ignored targets excluded). */
     private PtNDArray headLoss(PtNDArray x, Targets targets) {
         PtNDArray logits = head(Ops.reshape(lnF.forward(x), -1, cfg.nEmbd()));
-        return Ops.crossEntropy(logits, targets.safe(), targets.mask(), targets.counted());
+        return targets.loss(logits);
     }
 
     /** Final hidden states [B, T, C] for token ids [B, T] (int64), continuing after {@code cache} if given. */

@@ -141,7 +141,10 @@ public final class ParallelGpt {
     private PtNDArray headLoss(PtNDArray h, Targets targets, ForwardContext ctx) {
         PtNDArray logits = gpt.head(Ops.reshape(h, -1, cfg.nEmbd()));
         if (!tp.parallel()) {
-            return Ops.crossEntropy(logits, targets.safe(), targets.mask(), targets.counted());
+            return targets.loss(logits);
+        }
+        if (targets.soft() != null) {
+            throw new IllegalStateException("distillation with vocab-parallel logits (tp > 1) is not supported");
         }
         float[] loss = new float[1];
         PtNDArray surrogate = VocabParallelCrossEntropy.surrogate(logits, targets.host(), gpt.wte().firstRow(),

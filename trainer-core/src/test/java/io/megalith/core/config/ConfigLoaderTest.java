@@ -19,7 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ConfigLoaderTest {
     private static final String TRAIN_KEYS = "max_steps, batch_size, grad_accum, lr, min_lr, warmup_steps, "
             + "lr_decay_steps, weight_decay, beta1, beta2, eps, grad_clip, eval_every, eval_batches, log_every, activation_checkpointing";
-    private static final String TOP_KEYS = "seed, run, model, data, train, checkpoint, runtime, parallel, zero, comm, finetune, launch, report, diffusion, generate";
+    private static final String TOP_KEYS = "seed, run, model, data, train, checkpoint, runtime, parallel, zero, comm, finetune, launch, report, diffusion, distill, generate";
 
     @TempDir
     Path dir;
@@ -97,6 +97,23 @@ class ConfigLoaderTest {
         assertThat(problem("", "finetune.lora.rank=4", "finetune.lora.targets=[]"))
                 .startsWith("finetune.lora.targets: must name at least one linear layer");
         assertThat(problem("", "finetune.lora.rank=-1")).startsWith("finetune.lora.rank:");
+    }
+
+    @Test
+    void distillSectionNamesATeacherAndChecksItsSettings() throws IOException {
+        MegalithConfig defaults = ConfigLoader.load(null, List.of());
+        assertThat(defaults.distill().active()).isFalse();
+        String text = "data:\n  task: text\n  path: input.txt\n";
+        MegalithConfig c = load(text, "distill.teacher=runs/teacher", "distill.temperature=4", "distill.alpha=0.9");
+        assertThat(c.distill()).isEqualTo(new MegalithConfig.Distill("runs/teacher", "", 4.0, 0.9));
+        assertThat(problem(text, "distill.teacher=runs/t", "distill.alpha=1.5")).startsWith("distill.alpha: must be in [0, 1]");
+        assertThat(problem(text, "distill.teacher=runs/t", "distill.temperature=0")).startsWith("distill.temperature:");
+        assertThat(problem(text, "distill.weights=t.safetensors")).startsWith("distill.weights: names the teacher's "
+                + "weights, which need distill.teacher");
+        assertThat(problem(text, "distill.teacher=runs/t", "parallel.tp=2"))
+                .startsWith("distill.teacher: a student with parallel.tp > 1 is not supported");
+        assertThat(problem("", "distill.teacher=runs/t", "data.task=addition"))
+                .startsWith("distill.teacher: distillation learns next-token text");
     }
 
     @Test

@@ -1,7 +1,6 @@
 package io.megalith.core.family.gpt;
 
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.comm.Communicator;
@@ -9,6 +8,7 @@ import io.megalith.comm.RankGroups;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.Batch;
 import io.megalith.core.data.TrainingData;
+import io.megalith.core.distill.Teacher;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.model.GptConfig;
 import io.megalith.core.model.Targets;
@@ -29,6 +29,7 @@ import io.megalith.core.tensor.Ops;
 import io.megalith.core.train.Part;
 import io.megalith.core.train.PartSource;
 import io.megalith.core.train.Trainer;
+import io.megalith.core.train.eval.ValidationLoss;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -42,10 +43,17 @@ import java.util.function.Function;
 public final class GptParts implements PartSource {
     private final ParallelGpt parallel;
     private final TrainingData data;
+    private final Teacher teacher; // distillation's frozen teacher, else null
 
     public GptParts(ParallelGpt parallel, TrainingData data) {
+        this(parallel, data, null);
+    }
+
+    /** With a frozen {@code teacher} (or null) whose soft targets enter every part's loss. */
+    public GptParts(ParallelGpt parallel, TrainingData data, Teacher teacher) {
         this.parallel = parallel;
         this.data = data;
+        this.teacher = teacher;
     }
 
     /** Parameters for the whole one-rank {@code model} as {@code config}'s ZeRO stage wants them. */
@@ -73,7 +81,7 @@ public final class GptParts implements PartSource {
 
     @Override
     public Part part(long step, int first, int count) {
-        return new Rows(parallel, data.train(step, first, count), 0, count);
+        return new Rows(parallel, teacher, data.train(step, first, count), 0, count);
     }
 
     @Override
@@ -92,12 +100,12 @@ public final class GptParts implements PartSource {
                 Placement.SINGLE);
         ParameterStore views = new ParameterStore(replica.model(), primary);
         replica.initConstants(manager);
-        return new Replica(new GptParts(replica, data), views);
+        return new Replica(new GptParts(replica, data, teacher), views);
     }
 
     @Override
     public Part rowsOf(Part whole, int from, int to) {
-        return new Rows(parallel, ((Rows) whole).batch, from, to);
+        return new Rows(parallel, teacher, ((Rows) whole).batch, from, to);
     }
 
     @Override
@@ -109,14 +117,16 @@ public final class GptParts implements PartSource {
     /** Rows [from, to) of a batch of next-token rows, through {@code net}. */
     private static final class Rows implements Part {
         private final ParallelGpt net;
+        private final Teacher teacher;
         private final Batch batch; // the whole batch a rank read; rowsOf cuts it for the workers
         private final long[] inputs;
         private final long[] targets;
         private final int rows;
 
-        Rows(ParallelGpt net, Batch batch, int from, int to) {
+        Rows(ParallelGpt net, Teacher teacher, Batch batch, int from, int to) {
             int t = batch.seqLen();
             this.net = net;
+            this.teacher = teacher;
             this.batch = batch;
             this.inputs = Arrays.copyOfRange(batch.inputs(), from * t, to * t);
             this.targets = Arrays.copyOfRange(batch.targets(), from * t, to * t);
@@ -144,7 +154,7 @@ public final class GptParts implements PartSource {
                 SegmentedPass.Recompute recompute, Communicator tp) {
             NDManager m = ctx.manager();
             PtNDArray ids = Ops.longs(m, inputs, rows, batch.seqLen());
-            Targets tg = Targets.of(m, targets);
+            Targets tg = targets(ids, m);
             double share = (double) tg.counted() / stepScored;
             float loss = SegmentedPass.run(net.segments(tg), ids, ctx, (float) share, hooks, recompute, tp);
             return loss * share;
@@ -155,12 +165,20 @@ public final class GptParts implements PartSource {
                 SegmentedPass.Recompute recompute, Communicator tp) {
             boolean first = net.placement().pp().first();
             boolean last = net.placement().pp().last();
-            Targets tg = Targets.of(ctx.manager(), targets);
+            PtNDArray ids = first || (last && teacher != null) ? Ops.longs(ctx.manager(), inputs, rows, batch.seqLen())
+                    : null;
+            // only the last stage computes the loss, so only it runs the teacher
+            Targets tg = last ? targets(ids, ctx.manager()) : Targets.of(ctx.manager(), targets);
             double share = (double) tg.counted() / stepScored;
             SegmentedPass pass = new SegmentedPass(net.segments(tg), ctx, hooks, recompute, tp, !first, last,
                     net.stageBoundary());
-            PtNDArray input = first ? Ops.longs(ctx.manager(), inputs, rows, batch.seqLen()) : null;
-            return new PipelineExecutor.MicroBatch(pass, input, share);
+            return new PipelineExecutor.MicroBatch(pass, first ? ids : null, share);
+        }
+
+        /** The hard targets, with the teacher's soft targets for input {@code ids} under distillation. */
+        private Targets targets(PtNDArray ids, NDManager m) {
+            Targets hard = Targets.of(m, targets);
+            return teacher == null ? hard : hard.withSoft(teacher.softTargets(ids, m));
         }
 
         @Override
@@ -202,14 +220,6 @@ public final class GptParts implements PartSource {
 
     /** Mean loss of {@code full}, the one-rank GPT of {@code trainer}, over {@code batches} validation batches. */
     public double validationLoss(Trainer trainer, Gpt full, int batches) {
-        double sum = 0;
-        for (int i = 0; i < batches; i++) {
-            Batch batch = data.validation(i, trainer.settings().batchSize());
-            try (NDScope scope = new NDScope(); NDManager m = trainer.manager().newSubManager()) {
-                PtNDArray ids = Ops.longs(m, batch.inputs(), batch.size(), batch.seqLen());
-                sum += full.loss(ids, Targets.of(m, batch.targets()), ForwardContext.inference(m)).getFloat();
-            }
-        }
-        return sum / batches;
+        return ValidationLoss.of(full, data, batches, trainer.settings().batchSize(), trainer.manager());
     }
 }

@@ -17,6 +17,7 @@ import io.megalith.core.data.tokenizer.BpeTokenizer;
 import io.megalith.core.data.tokenizer.CharTokenizer;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
+import io.megalith.core.distill.Teacher;
 import io.megalith.core.finetune.Freezing;
 import io.megalith.core.fs.RunDirFs;
 import io.megalith.core.generate.TextSamples;
@@ -72,6 +73,7 @@ public final class GptRun implements RankModel {
     private final GptParts parts; // the model and its data as the trainer runs them
     private final Trainer trainer;
     private final BaseRun base; // checkpoint.init_from as a run directory, else null
+    private final Teacher teacher; // distill.teacher, frozen, else null
 
     /** Builds the GPT of {@code c.cfg()} for its rank, checking a checkpoint to resume is a GPT's of the same shape. */
     public GptRun(Context c) throws IOException {
@@ -97,8 +99,14 @@ public final class GptRun implements RankModel {
             throw new InvalidInputException("checkpoint.init_tokenizer: checkpoint.init_from " + base.location() + " is "
                     + "a run directory, which carries its own tokenizer; remove checkpoint.init_tokenizer");
         }
+        this.teacher = Teacher.load(cfg.distill(), hadoop);
         byte[] tokenizerBytes = resumed != null ? checkpointTokenizer : base != null ? base.tokenizer()
-                : !initTokenizer.isEmpty() ? RunDirFs.readFully(initTokenizer, hadoop) : null;
+                : !initTokenizer.isEmpty() ? RunDirFs.readFully(initTokenizer, hadoop)
+                : teacher != null ? teacher.tokenizer() : null;
+        if (teacher != null) { // a student reads the token ids its teacher was trained on
+            teacher.requireTokenizer(tokenizerBytes, resumed != null ? "the checkpoint in " + cfg.run().dir()
+                    : base != null ? "checkpoint.init_from " + base.location() : "checkpoint.init_tokenizer");
+        }
         Tokenizer tokenizer = tokenizerBytes != null ? Tokenizers.fromBytes(tokenizerBytes) : null;
         this.data = c.preparedData() != null && "text".equals(cfg.data().task())
                 ? openPrepared(c.preparedData(), tokenizerBytes)
@@ -122,7 +130,7 @@ public final class GptRun implements RankModel {
         // partitioned over the data-parallel group from ZeRO stage 2
         this.params = GptParts.createParameters(cfg, parallel, manager, groups);
         parallel.initConstants(manager);
-        this.parts = new GptParts(parallel, data);
+        this.parts = new GptParts(parallel, data, teacher);
         this.trainer = new Trainer(cfg, parts, params, manager, groups);
     }
 
@@ -188,6 +196,11 @@ public final class GptRun implements RankModel {
                 cfg.model().nLayer(), cfg.model().nHead(), cfg.model().nEmbd(), cfg.model().blockSize(),
                 model.config().vocabSize(), params.numel(), workers == 1 ? Torch.threads() + " libtorch thread(s)"
                         : workers + " workers of " + Torch.threads() + " libtorch thread(s) each");
+        if (teacher != null) {
+            GptConfig t = teacher.model().config();
+            out.printf("megalith: distilled from %s: a frozen GPT of %d layers, %d wide (temperature %s, alpha %s)%n",
+                    cfg.distill().teacher(), t.nLayer(), t.nEmbd(), cfg.distill().temperature(), cfg.distill().alpha());
+        }
     }
 
     @Override
@@ -411,5 +424,8 @@ public final class GptRun implements RankModel {
         trainer.close();
         data.close();
         manager.close();
+        if (teacher != null) {
+            teacher.close();
+        }
     }
 }
