@@ -49,6 +49,10 @@ public final class Preflight {
         if (tokenizer != null && !tokenizer.isBlank()) {
             exists("checkpoint.init_tokenizer", tokenizer, hadoop, false, problems);
         }
+        String textFrom = cfg.checkpoint().initTextFrom();
+        if (!textFrom.isBlank()) {
+            exists("checkpoint.init_text_from", textFrom, hadoop, false, problems);
+        }
         if (cfg.distill().active()) {
             exists("distill.teacher", cfg.distill().teacher(), hadoop, false, problems);
             if (!cfg.distill().weights().isBlank()) {

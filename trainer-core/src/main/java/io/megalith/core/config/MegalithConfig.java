@@ -283,7 +283,16 @@ public record MegalithConfig(
      * its own), "" for a tokenizer built from the data.
      */
     public record Checkpoint(int every, int keepLast, String initFrom, boolean async, String initTokenizer,
-            double commitTimeoutSeconds) {
+            double commitTimeoutSeconds, String initTextFrom) {
+        public Checkpoint {
+            initTextFrom = initTextFrom == null ? "" : initTextFrom;
+        }
+
+        public Checkpoint(int every, int keepLast, String initFrom, boolean async, String initTokenizer,
+                double commitTimeoutSeconds) {
+            this(every, keepLast, initFrom, async, initTokenizer, commitTimeoutSeconds, "");
+        }
+
         public Checkpoint(int every, int keepLast, String initFrom, boolean async, String initTokenizer) {
             this(every, keepLast, initFrom, async, initTokenizer, 600);
         }
@@ -425,6 +434,17 @@ public record MegalithConfig(
         public boolean active() {
             return !teacher.isBlank();
         }
+    }
+
+    private void initTextProblems(Checks c) {
+        if (checkpoint == null || checkpoint.initTextFrom().isBlank()) {
+            return;
+        }
+        c.require("dit".equals(model.family()) && captions(), "checkpoint.init_text_from: starts a text-to-image "
+                + "DiT's text encoder (model.family dit, data.task captions) from a clip run's text tower (got "
+                + "model.family " + model.family() + ", data.task " + data.task() + "); remove it");
+        c.require(!checkpoint.initTextFrom().equals(run.dir()), "checkpoint.init_text_from: is this run's own run.dir ("
+                + run.dir() + "); name a clip run's directory");
     }
 
     private void distillProblems(Checks c) {
@@ -931,6 +951,7 @@ public record MegalithConfig(
         c.atLeast("generate.samples", generate.samples(), 0);
         diffusionProblems(c);
         distillProblems(c);
+        initTextProblems(c);
         if (report == null) {
             c.require(false, "report: must be a section (e.g. report: {loss_axis: auto})");
         } else {

@@ -117,6 +117,13 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void initTextFromStartsATextToImageDitsEncoderOnly() throws IOException {
+        assertThat(ConfigLoader.load(null, List.of()).checkpoint().initTextFrom()).isEmpty();
+        assertThat(problem("", "checkpoint.init_text_from=runs/clip"))
+                .startsWith("checkpoint.init_text_from: starts a text-to-image DiT's text encoder");
+    }
+
+    @Test
     void dataStreamingIsAutoTrueOrFalse() throws IOException {
         MegalithConfig defaults = ConfigLoader.load(null, List.of());
         assertThat(defaults.data().streaming()).isEqualTo("auto");

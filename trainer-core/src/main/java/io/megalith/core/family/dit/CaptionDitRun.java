@@ -1,5 +1,6 @@
 package io.megalith.core.family.dit;
 
+import io.megalith.core.config.InvalidInputException;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.captions.CaptionBatch;
 import io.megalith.core.data.captions.CaptionData;
@@ -7,6 +8,7 @@ import io.megalith.core.data.captions.CaptionDatasets;
 import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.diffusion.DiffusionPart;
 import io.megalith.core.diffusion.Noising;
+import io.megalith.core.inference.ClipTextTower;
 import io.megalith.core.inference.DitImages;
 import io.megalith.core.model.clip.CaptionTokens;
 import io.megalith.core.model.dit.DitConfig;
@@ -26,11 +28,16 @@ import io.megalith.core.train.Part;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import org.apache.hadoop.conf.Configuration;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The text-to-image DiT's part of a training run on one rank ({@link DiffusionRun}; model.family dit, data.task
@@ -52,8 +59,11 @@ public final class CaptionDitRun extends DiffusionRun {
     private final DitConfig ditConfig;
     private final TextEncoderConfig textConfig;
     private final ParallelDit parallel;
+    private static final Logger LOG = LoggerFactory.getLogger(CaptionDitRun.class);
+
     private final TextEncoder encoder; // this rank's part
     private final TpLayout tp;
+    private final Configuration hadoop;
 
     public CaptionDitRun(Context c) throws IOException {
         this(c, CaptionDatasets.open(c.cfg(), c.hadoop(), c.preparedData()));
@@ -62,6 +72,7 @@ public final class CaptionDitRun extends DiffusionRun {
     /** A run on {@code data} (closed with the run). */
     public CaptionDitRun(Context c, CaptionData data) throws IOException {
         super(c);
+        this.hadoop = c.hadoop();
         this.data = data;
         this.tokens = new CaptionTokens(CaptionTokens.fit(cfg.data(), data, List.of()), cfg.model().textLen());
         this.textConfig = TextToImage.encoderConfig(cfg.model(), tokens);
@@ -89,6 +100,42 @@ public final class CaptionDitRun extends DiffusionRun {
                     + data.channels() + "; set it to 0 (from the data)");
         }
         return TextToImage.ditConfig(m, data.channels(), data.height(), data.width());
+    }
+
+    /**
+     * checkpoint.init_text_from: the text encoder starts from a clip run's text tower (same tokenizer and text
+     * shape); everything else keeps its fresh init, and the EMA starts at these weights. Every rank calls it (a
+     * collective under TP and ZeRO-3).
+     */
+    @Override
+    public void startFresh() throws IOException {
+        String clipRun = cfg.checkpoint().initTextFrom();
+        if (clipRun.isEmpty()) {
+            return;
+        }
+        ClipTextTower tower = ClipTextTower.load(clipRun, hadoop);
+        if (!Arrays.equals(tower.tokenizer(), Tokenizers.toBytes(tokens.tokenizer()))) {
+            throw new InvalidInputException("checkpoint.init_text_from: " + clipRun + " tokenizes captions with "
+                    + "another vocabulary than this run's (fitted to its training captions); train the clip run on "
+                    + "the same data.captions settings, with data.tokenizer " + tokens.tokenizer().kind());
+        }
+        if (!tower.shape().equals(textConfig.withDropout(0))) {
+            throw new InvalidInputException("checkpoint.init_text_from: " + clipRun + "'s text tower is "
+                    + tower.shape() + ", this run's text encoder " + textConfig.withDropout(0) + "; set model.text_len, "
+                    + "model.text_layers, model.text_mask, model.n_head and model.n_embd to the clip run's (its "
+                    + "n_layer is the tower's layers)");
+        }
+        Map<String, HostTensor> all = new LinkedHashMap<>(trainer().fullParameters());
+        tower.weights().forEach((name, t) -> {
+            String own = TextToImage.ENCODER + "." + name;
+            if (!all.containsKey(own)) {
+                throw new IllegalStateException("the text encoder has no " + own + " for the clip tower's " + name);
+            }
+            all.put(own, t);
+        });
+        trainer().loadFullParameters(all);
+        restartAverage();
+        LOG.info("Text encoder initialised from the clip run {} ({} tensors)", clipRun, tower.weights().size());
     }
 
     /** Global rows [first, first + count) of a step: noised, captions encoded and drawn for dropping. */

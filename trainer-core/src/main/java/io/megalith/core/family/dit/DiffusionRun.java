@@ -58,6 +58,11 @@ public abstract class DiffusionRun extends SegmentRun {
                 : Math.min(heldOut, (long) cfg.train().evalBatches() * cfg.train().batchSize());
     }
 
+    /** Starts the EMA again at the current weights (after a fresh run replaced some of its initial weights). */
+    protected final void restartAverage() {
+        ema.reset();
+    }
+
     /** Checkpoints hold the EMA beside the optimizer state. */
     @Override
     public ShardedCheckpointer.Source checkpointed() {
