@@ -65,6 +65,16 @@ public interface FamilyRules {
         return false;
     }
 
+    /** Whether it generates images from captions through a text encoder (checkpoint.init_text_from can start it). */
+    default boolean textToImage() {
+        return false;
+    }
+
+    /** Whether it learns next tokens a teacher of the same family can teach (the distill section). */
+    default boolean distillable() {
+        return false;
+    }
+
     /**
      * The registered families, a {@link java.util.ServiceLoader} service: the family registry names its provider in
      * trainer-core's {@code META-INF/services}, and config finds it at validation time ({@link InstalledFamilies}).

@@ -440,7 +440,7 @@ public record MegalithConfig(
         if (checkpoint == null || checkpoint.initTextFrom().isBlank()) {
             return;
         }
-        c.require("dit".equals(model.family()) && captions(), "checkpoint.init_text_from: starts a text-to-image "
+        c.require(can(FamilyRules::textToImage) && captions(), "checkpoint.init_text_from: starts a text-to-image "
                 + "DiT's text encoder (model.family dit, data.task captions) from a clip run's text tower (got "
                 + "model.family " + model.family() + ", data.task " + data.task() + "); remove it");
         c.require(!checkpoint.initTextFrom().equals(run.dir()), "checkpoint.init_text_from: is this run's own run.dir ("
@@ -462,7 +462,7 @@ public record MegalithConfig(
                 + "); e.g. 2");
         c.require(distill.alpha() >= 0 && distill.alpha() <= 1, "distill.alpha: must be in [0, 1] (got "
                 + distill.alpha() + "): the weight of the teacher's soft loss; e.g. 0.5");
-        c.require("gpt".equals(model.family()), "distill.teacher: distillation trains model.family gpt (got "
+        c.require(can(FamilyRules::distillable), "distill.teacher: distillation trains model.family gpt (got "
                 + model.family() + "); remove the distill section");
         c.require("text".equals(data.task()), "distill.teacher: distillation learns next-token text (data.task text, "
                 + "got " + data.task() + "); remove the distill section or set data.task=text");

@@ -47,6 +47,11 @@ final class DitFamily implements ModelFamily {
 
     /** data.task captions: a text-to-image DiT. */
     @Override
+    public boolean textToImage() {
+        return true;
+    }
+
+    @Override
     public boolean captionedImages() {
         return true;
     }

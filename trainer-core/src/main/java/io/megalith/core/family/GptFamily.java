@@ -59,6 +59,11 @@ final class GptFamily implements ModelFamily {
     }
 
     @Override
+    public boolean distillable() {
+        return true;
+    }
+
+    @Override
     public boolean pipelineParallel() {
         return true;
     }

@@ -1,9 +1,10 @@
 package io.megalith.core.inference;
 
-import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.config.InvalidInputException;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.tokenizer.Tokenizers;
+import io.megalith.core.fs.RunDirFs;
+import io.megalith.core.family.clip.ClipCanvas;
 import io.megalith.core.model.clip.CaptionTokens;
 import io.megalith.core.model.transformer.TextEncoderConfig;
 import io.megalith.core.tensor.HostTensor;
@@ -31,10 +32,9 @@ public record ClipTextTower(byte[] tokenizer, TextEncoderConfig shape, Map<Strin
             throw new InvalidInputException("checkpoint.init_text_from: " + runDir + " has no complete checkpoint ("
                     + e.getMessage() + "); name a trained clip run's directory", e);
         }
-        RunState state = saved.state();
-        if (!"clip".equals(state.family())) {
+        if (!RunDirFs.of(runDir, hadoop).exists(ClipCanvas.FILE)) { // what every clip run writes (TrainedClip)
             throw new InvalidInputException("checkpoint.init_text_from: " + runDir + " is a model.family "
-                    + state.family() + " run; name a clip run's directory");
+                    + saved.state().family() + " run; name a clip run's directory");
         }
         MegalithConfig.Model m = saved.config().model();
         byte[] tokenizer = saved.tokenizer();
