@@ -3,6 +3,7 @@ package io.megalith.bench;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.megalith.core.data.captions.CaptionData;
+import io.megalith.core.family.clip.ClipEvaluation;
 import io.megalith.core.inference.ClipRetrieval;
 import io.megalith.core.inference.RunCheckpoint;
 import io.megalith.core.inference.TrainedClip;
@@ -43,6 +44,8 @@ public final class ClipQuality {
             ClipRetrieval q = ClipRetrieval.measure(clip, data, items, canvases);
             System.out.printf("QUALITY zero-shot accuracy %.2f%% on %d held-out items (\"a photo of a {class}\")%n",
                     100 * q.zeroShot(), q.items());
+            System.out.printf("QUALITY zero-shot accuracy %.2f%% with the prompt ensemble %s%n",
+                    100 * q.zeroShotEnsemble(), ClipEvaluation.TRAINING_TEMPLATES);
             System.out.printf("QUALITY held-out compositions (%d canvases): caption->image recall@1 %.1f%%, @5 %.1f%%; "
                     + "image->caption recall@1 %.1f%%, @5 %.1f%%%n", q.canvases(), 100 * q.captionToImageR1(),
                     100 * q.captionToImageR5(), 100 * q.imageToCaptionR1(), 100 * q.imageToCaptionR5());

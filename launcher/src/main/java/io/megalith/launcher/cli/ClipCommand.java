@@ -37,9 +37,10 @@ final class ClipCommand implements Callable<Integer> {
             + "single items (zero-shot accuracy) and N held-out canvases (the pool --caption searches)")
     Integer heldOut;
 
-    @Option(names = "--template", defaultValue = ClipEvaluation.PROMPT, paramLabel = "TEXT",
-            description = "zero-shot prompt, {class} the class name (default: ${DEFAULT-VALUE})")
-    String template;
+    @Option(names = "--template", paramLabel = "TEXT", description = "zero-shot prompt, {class} the class name (default: "
+            + "\"" + ClipEvaluation.PROMPT + "\"). Repeatable: several are CLIP's prompt ensemble (each class's mean "
+            + "embedding over them)")
+    List<String> templates = new ArrayList<>();
 
     @Option(names = {"-c", "--caption"}, paramLabel = "TEXT", description = "print the top-k images for this caption. "
             + "Repeatable")
@@ -64,10 +65,11 @@ final class ClipCommand implements Callable<Integer> {
         PrintStream out = System.out;
         Configuration hadoop = new Configuration();
         try (TrainedClip clip = TrainedClip.load(checkpoint.of(runDir), hadoop, checkpoint.threads)) {
-            out.printf("megalith clip: %s step %d, %d classes, prompts \"%s\"%n", runDir, clip.step(),
-                    clip.canvas().classNames().size(), template);
+            List<String> prompting = templates.isEmpty() ? List.of(ClipEvaluation.PROMPT) : templates;
+            out.printf("megalith clip: %s step %d, %d classes, prompts %s%n", runDir, clip.step(),
+                    clip.canvas().classNames().size(), prompting);
             List<String> classes = clip.canvas().classNames();
-            float[][] prompts = clip.embedTexts(clip.prompts(template));
+            float[][] prompts = clip.classEmbeddings(prompting);
             List<String> names = new ArrayList<>();
             float[][] pool;
             List<String> pick = new ArrayList<>(candidates);
@@ -111,7 +113,7 @@ final class ClipCommand implements Callable<Integer> {
             }
             if (!images.isEmpty()) {
                 if (pick.isEmpty()) {
-                    pick.addAll(clip.prompts(template));
+                    pick.addAll(clip.prompts(prompting.get(0)));
                 }
                 float[][] texts = clip.embedTexts(pick);
                 for (int i = 0; i < images.size(); i++) {

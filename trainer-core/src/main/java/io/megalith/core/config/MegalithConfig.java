@@ -74,13 +74,14 @@ public record MegalithConfig(
      * prediction over halves of its windows) too. The ViT (family vit) reads image_size, channels and classes (0:
      * from the data), patch_size, pool (cls | mean) and pos_emb (learned | sincos). CLIP (family clip) reads the
      * ViT's keys for its image tower and embed_dim (the joint space), text_len (caption tokens) and text_mask (causal |
-     * bidirectional) for its text tower. A text-to-image DiT (family dit, data.task captions) reads text_len, text_mask
-     * and text_layers (its text encoder's layers, 0: n_layer; n_head and n_embd as the DiT's).
+     * bidirectional) for its text tower. A text-to-image DiT (family dit, data.task captions) reads text_len, text_mask,
+     * text_layers (its text encoder's layers, 0: n_layer; n_head and n_embd as the DiT's) and pooled_text (c reads
+     * the caption pooled too: its last token under a causal mask, the mean under a bidirectional one).
      */
     public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
             Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
             boolean nsp, int imageSize, int channels, int patchSize, int classes, String pool, String posEmb,
-            int embedDim, int textLen, String textMask, int textLayers) {
+            int embedDim, int textLen, String textMask, int textLayers, boolean pooledText) {
         /**
          * The GPT's model.family, which a model section or a checkpoint that names no family means: the only family
          * before model.family existed, so the legacy default of checkpoints written without it (RunState). The one
@@ -95,6 +96,16 @@ public record MegalithConfig(
 
         /** model.text_mask values (clip): causal (pool the last token) or bidirectional (pool the mean). */
         public static final List<String> TEXT_MASKS = List.of("causal", "bidirectional");
+
+        /** Any family, a text-to-image DiT's c without the pooled caption. */
+        public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
+                Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
+                boolean nsp, int imageSize, int channels, int patchSize, int classes, String pool, String posEmb,
+                int embedDim, int textLen, String textMask, int textLayers) {
+            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, family, nEncoderLayer, nDecoderLayer,
+                    preLn, typeVocabSize, nsp, imageSize, channels, patchSize, classes, pool, posEmb, embedDim, textLen,
+                    textMask, textLayers, false);
+        }
 
         /** Any family but the text-to-image DiT, whose text encoder has n_layer layers. */
         public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
@@ -437,6 +448,9 @@ public record MegalithConfig(
     }
 
     private void initTextProblems(Checks c) {
+        c.require(!model.pooledText() || (can(FamilyRules::textToImage) && captions()), "model.pooled_text: adds the "
+                + "pooled caption to a text-to-image DiT's conditioning (model.family dit, data.task captions; got "
+                + "model.family " + model.family() + ", data.task " + data.task() + "); remove it");
         if (checkpoint == null || checkpoint.initTextFrom().isBlank()) {
             return;
         }

@@ -17,7 +17,9 @@ import java.util.regex.Pattern;
 /**
  * What a trained CLIP gets right on held-out data (bench/ClipQuality prints it):
  * <ul>
- *   <li>zero-shot accuracy on held-out single items, each labelled by the nearest prompt "a photo of a {class}";
+ *   <li>zero-shot accuracy on held-out single items, each labelled by the nearest prompt "a photo of a {class}", and
+ *       by the nearest prompt ensemble of the captions' single-item templates
+ *       ({@link ClipEvaluation#TRAINING_TEMPLATES});
  *   <li>retrieval on held-out compositions (pairs of classes never together in training): caption -> image recall@k,
  *       a hit when one of the k nearest canvases has the query's caption (captions repeat: many canvases show the same
  *       pair in the same order), and image -> caption recall@k among the distinct captions of those canvases;
@@ -26,11 +28,13 @@ import java.util.regex.Pattern;
  *       order (a bag of words) scores both the same: 50% at best.
  * </ul>
  */
-public record ClipRetrieval(double zeroShot, long items, double captionToImageR1, double captionToImageR5,
+public record ClipRetrieval(double zeroShot, double zeroShotEnsemble, long items, double captionToImageR1, double captionToImageR5,
         double imageToCaptionR1, double imageToCaptionR5, double swapAccuracy, long canvases, long swapPairs) {
     public Map<String, Object> record() {
         Map<String, Object> r = new LinkedHashMap<>();
         r.put("zero_shot_accuracy", zeroShot);
+        r.put("zero_shot_ensemble_accuracy", zeroShotEnsemble);
+        r.put("zero_shot_templates", ClipEvaluation.TRAINING_TEMPLATES);
         r.put("zero_shot_items", items);
         r.put("caption_to_image_recall_at_1", captionToImageR1);
         r.put("caption_to_image_recall_at_5", captionToImageR5);
@@ -45,13 +49,18 @@ public record ClipRetrieval(double zeroShot, long items, double captionToImageR1
     /** Measures {@code clip} on the first {@code items} held-out items and the first {@code canvases} canvases. */
     public static ClipRetrieval measure(TrainedClip clip, CaptionData data, long items, int canvases) {
         items = Math.min(items, data.heldOutItemsSize());
-        float[][] prompts = clip.embedTexts(clip.prompts(ClipEvaluation.PROMPT));
+        float[][] prompts = clip.classEmbeddings(List.of(ClipEvaluation.PROMPT));
+        float[][] ensemble = clip.classEmbeddings(ClipEvaluation.TRAINING_TEMPLATES);
         long hits = 0;
+        long ensembleHits = 0;
         for (long from = 0; from < items; from += ClipEmbeddings.CHUNK) {
             ImageBatch b = data.heldOutItems(from, (int) Math.min(ClipEmbeddings.CHUNK, items - from));
-            int[] predicted = ClipEmbeddings.nearest(clip.embedImages(b.pixels(), b.rows()), prompts);
+            float[][] images = clip.embedImages(b.pixels(), b.rows());
+            int[] predicted = ClipEmbeddings.nearest(images, prompts);
+            int[] byEnsemble = ClipEmbeddings.nearest(images, ensemble);
             for (int i = 0; i < predicted.length; i++) {
                 hits += predicted[i] == b.labels()[i] ? 1 : 0;
+                ensembleHits += byEnsemble[i] == b.labels()[i] ? 1 : 0;
             }
         }
         CaptionBatch held = data.heldOut(0, (int) Math.min(canvases, data.heldOutSize()));
@@ -103,7 +112,8 @@ public record ClipRetrieval(double zeroShot, long items, double captionToImageR1
                     swappedTexts[k]) ? 1 : 0;
         }
         double n = Math.max(1, held.rows());
-        return new ClipRetrieval(items == 0 ? Double.NaN : (double) hits / items, items, t2i[0] / n, t2i[1] / n,
+        return new ClipRetrieval(items == 0 ? Double.NaN : (double) hits / items,
+                items == 0 ? Double.NaN : (double) ensembleHits / items, items, t2i[0] / n, t2i[1] / n,
                 i2t[0] / n, i2t[1] / n, swaps == 0 ? Double.NaN : (double) wins / swaps, held.rows(), swaps);
     }
 

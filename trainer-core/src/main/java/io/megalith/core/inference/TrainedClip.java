@@ -144,6 +144,40 @@ public final class TrainedClip implements TrainedModel {
         return ClipEmbeddings.nearest(embedImages(pixels, rows), embedTexts(prompts(template)));
     }
 
+    /**
+     * Each class's unit embedding [classes][D] from {@code templates}: with one template its prompt's, with several
+     * CLIP's prompt ensemble, the mean of the class's prompt embeddings normalised again.
+     */
+    public float[][] classEmbeddings(List<String> templates) {
+        if (templates.isEmpty()) {
+            throw new IllegalArgumentException("no prompt template");
+        }
+        float[][] sum = null;
+        for (String template : templates) {
+            float[][] e = embedTexts(prompts(template));
+            if (sum == null) {
+                sum = e;
+                continue;
+            }
+            for (int c = 0; c < e.length; c++) {
+                for (int j = 0; j < e[c].length; j++) {
+                    sum[c][j] += e[c][j];
+                }
+            }
+        }
+        for (float[] row : sum) {
+            double norm = 0;
+            for (float v : row) {
+                norm += (double) v * v;
+            }
+            float inv = (float) (1 / Math.sqrt(Math.max(norm, 1e-24)));
+            for (int j = 0; j < row.length; j++) {
+                row[j] *= inv;
+            }
+        }
+        return sum;
+    }
+
     /** PNG files as the run's canvases read them (normalised as its batches): each must be of the canvas's size. */
     public float[] readPngs(List<Path> files) throws IOException {
         int c = canvas.channels();

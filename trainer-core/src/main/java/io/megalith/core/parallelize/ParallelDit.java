@@ -120,7 +120,8 @@ public final class ParallelDit {
 
     /**
      * The chains of {@code batch} with captions {@code text} (their mask and drops; {@code batch.labels()} unread).
-     * One rank: embed (patches and c = time(t)), one segment per block, final; under tensor parallelism three per
+     * One rank: embed (patches and c = time(t), plus the pooled memory where the DiT pools it: that gradient reaches the
+     * memory as the cross-attentions' do), one segment per block, final; under tensor parallelism three per
      * block, the attention, cross-attention and MLP branches, each this rank's partial sum of x/tp + branch.
      */
     public TextChains textSegments(DitBatch batch, DitText text, NDManager m) {
@@ -137,7 +138,8 @@ public final class ParallelDit {
         Function<PtNDArray, List<Segment>> dit = memory -> {
             List<Segment> out = new ArrayList<>();
             out.add(Segment.of("embed", model.embeddingParameters(), Segment.Boundary.NONE, 0,
-                    (x, skip, ctx) -> pack(model.embed(x), model.time(batch.t(), ctx.manager()))));
+                    (x, skip, ctx) -> pack(model.embed(x), model.textCondition(batch.t(), memory, text,
+                            ctx.manager()))));
             for (int i = 0; i < model.blocks().size(); i++) {
                 addTextBlock(out, i, memory, bias, share);
             }

@@ -124,6 +124,14 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void pooledTextIsATextToImageDitsKey() throws IOException {
+        assertThat(ConfigLoader.load(null, List.of()).model().pooledText()).isFalse();
+        assertThat(problem("", "model.pooled_text=true")).startsWith("model.pooled_text: adds the pooled caption");
+        assertThat(load("", "model.family=dit", "data.task=captions", "data.path=x", "model.pooled_text=true").model()
+                .pooledText()).isTrue();
+    }
+
+    @Test
     void dataStreamingIsAutoTrueOrFalse() throws IOException {
         MegalithConfig defaults = ConfigLoader.load(null, List.of());
         assertThat(defaults.data().streaming()).isEqualTo("auto");

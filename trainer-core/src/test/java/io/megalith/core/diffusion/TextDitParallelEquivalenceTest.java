@@ -43,14 +43,16 @@ import org.junit.jupiter.api.Test;
  * on one rank, through the {@link Trainer}, ranks over real sockets: the losses of 4 AdamW steps agree within 1e-5
  * relative, the step-1 gradients of every parameter (from random weights; replicated storage) and of every row's
  * caption states (what a text encoder receives: summed over the tensor-parallel group) within 1e-5 of their largest
- * element. Then with a stand-in text encoder in the same pass (a token embedding, replicated with PARTIAL gradients):
- * its gradients too.
+ * element. Then with a stand-in text encoder in the same pass (a token embedding, replicated with PARTIAL gradients)
+ * and a DiT whose c reads the pooled caption too (model.pooled_text): its gradients too.
  */
 class TextDitParallelEquivalenceTest {
     static final int STEPS = 4;
     static final int TEXT = 24;
     static final int TK = 5;
     static final DitConfig DIT = new DitConfig(1, DitRuns.SIDE, DitRuns.SIDE, 2, 2, 4, 32, 0, 32, TEXT);
+    static final DitConfig POOLED = new DitConfig(1, DitRuns.SIDE, DitRuns.SIDE, 2, 2, 4, 32, 0, 32, TEXT,
+            DitConfig.TextPool.LAST);
     static final DiffusionConfig DIFFUSION = new DiffusionConfig(100, "linear", Prediction.EPSILON, 0.2, 10, 0, 2,
             0, 0.99);
 
@@ -104,7 +106,8 @@ class TextDitParallelEquivalenceTest {
         Torch.load(1);
         Torch.enterThread();
         JniUtils.setNumThreads(1);
-        ParallelDit model = DitPlan.apply(new Dit(DIT), Placement.tensorParallel(tpGroup));
+        DitConfig dit = withEncoder ? POOLED : DIT;
+        ParallelDit model = DitPlan.apply(new Dit(dit), Placement.tensorParallel(tpGroup));
         Noising noising = new Noising(DIFFUSION, cfg.seed(), 0);
         List<Sink> sinks = new ArrayList<>();
         long local;
@@ -132,7 +135,7 @@ class TextDitParallelEquivalenceTest {
         try (NDManager manager = Torch.newManager();
                 ModelParameters params = Trainer.createParameters(cfg, plan, manager, groups);
                 Trainer trainer = new Trainer(cfg, PartSource.of(plan, rows), params, manager, groups)) {
-            Map<String, HostTensor> start = new LinkedHashMap<>(DitRuns.randomWeights(DIT, 0.1));
+            Map<String, HostTensor> start = new LinkedHashMap<>(DitRuns.randomWeights(dit, 0.1));
             if (withEncoder) {
                 float[] table = new float[VOCAB * TEXT];
                 long key = CounterRng.key(79, "encoder");
@@ -215,7 +218,8 @@ class TextDitParallelEquivalenceTest {
     @Test
     void withATextEncoderInThePassTp2AndDp2ReproduceOneRank() throws Exception {
         Result one = run(1, 1, 0, true, new SingleRankCommunicator(), new SingleRankCommunicator());
-        assertThat(one.grads()).containsKeys("encoder.embed.weight", "null_text", "blocks.1.cross.kv.weight");
+        assertThat(one.grads()).containsKeys("encoder.embed.weight", "null_text", "blocks.1.cross.kv.weight",
+                "text_pool.weight");
         List<Result> tp2 = LoopbackRanks.run(DeviceMesh.of(1, 2, 1),
                 (ParallelContext ctx) -> run(1, 2, 0, true, ctx.dataParallel(), ctx.tensorParallel()));
         for (Result r : tp2) {

@@ -37,11 +37,23 @@ public record ClipEvaluation(double loss, double zeroShot, long canvases, long i
         return r;
     }
 
-    /** The prompts of {@code template} for every class name. */
+    /**
+     * The single-item templates generated captions use ({@code data.captions}), as prompts: CLIP's prompt ensemble
+     * (Radford et al., 2021) averages a class's unit embeddings over them.
+     */
+    public static final List<String> TRAINING_TEMPLATES = List.of(PROMPT, "a {class}", "a picture of a {class}");
+
+    /**
+     * The prompts of {@code template} for every class name, the article before it agreeing with the name as in the
+     * captions ("a photo of an ankle boot": "an" before a vowel letter).
+     */
     public static List<String> prompts(String template, List<String> classNames) {
         List<String> out = new ArrayList<>();
         for (String name : classNames) {
-            out.add(template.replace("{class}", name));
+            boolean vowel = !name.isEmpty() && "aeiou".indexOf(Character.toLowerCase(name.charAt(0))) >= 0;
+            String withArticle = (template.startsWith("a {class}") ? "an" + template.substring(1) : template)
+                    .replace(" a {class}", " an {class}");
+            out.add((vowel ? withArticle : template).replace("{class}", name));
         }
         return out;
     }

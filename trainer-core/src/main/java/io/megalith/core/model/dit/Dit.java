@@ -35,7 +35,13 @@ import java.util.List;
  *   memory = text_proj.fc2(gelu(text_proj.fc1(s)))                                      [B, Tk, D]
  * </pre>
  * (PixArt's caption projection: text_embd may differ from D). Names: {@code null_text} [1, text_embd],
- * {@code text_proj.{fc1,fc2}}, {@code blocks.i.{ln_cross,cross.q,cross.kv,cross.proj}}.
+ * {@code text_proj.{fc1,fc2}}, {@code blocks.i.{ln_cross,cross.q,cross.kv,cross.proj}}. With a text pool
+ * ({@link DitConfig.TextPool}, Imagen's choice), c reads the caption too:
+ * <pre>
+ *   c = time(sinusoid(t)) + text_pool(pool(memory))   pool: the last read key, or the mean over them
+ * </pre>
+ * (a dropped row pools its null text), so the caption modulates every block as a class label does; under a causal
+ * text encoder the last token has read the whole caption, word order included.
  *
  * <p>One-rank code: tensor parallelism is applied from outside ({@code parallelize.DitPlan}), whose
  * {@code ParallelDit} runs the blocks as segments.
@@ -49,6 +55,7 @@ public final class Dit extends Module {
     private final Parameter nullText; // null in a class-conditioned DiT
     private final Linear textFc1;
     private final Linear textFc2;
+    private final Linear textPool; // null unless c reads the pooled caption
     private final List<DitBlock> blocks = new ArrayList<>();
     private final ZeroLinear finalModulation;
     private final ZeroLinear finalLinear;
@@ -69,6 +76,8 @@ public final class Dit extends Module {
         this.nullText = text ? parameter("null_text", new long[] {1, te}, Init.normal(1 / Math.sqrt(te)), false) : null;
         this.textFc1 = text ? child(new Linear("text_proj.fc1", te, d, true, 0.02)) : null;
         this.textFc2 = text ? child(new Linear("text_proj.fc2", d, d, true, 0.02)) : null;
+        boolean pooled = cfg.textPool() != DitConfig.TextPool.NONE;
+        this.textPool = pooled ? child(new Linear("text_pool", d, d, true, 0.02)) : null; // as the class table's init
         for (int i = 0; i < cfg.nLayer(); i++) {
             blocks.add(child(new DitBlock("blocks." + i, cfg.layerSpec(), text)));
         }
@@ -102,8 +111,8 @@ public final class Dit extends Module {
         requireText(true);
         NDManager m = ctx.manager();
         PtNDArray h = embed(x);
-        PtNDArray c = time(t, m);
         PtNDArray memory = text(states, text, m);
+        PtNDArray c = textCondition(t, memory, text, m);
         PtNDArray bias = textBias(text, m);
         for (DitBlock block : blocks) {
             h = block.forward(h, c, memory, bias, ctx);
@@ -159,7 +168,21 @@ public final class Dit extends Module {
         return Ops.add(time(t, m), label.forward(Ops.longs(m, labels, labels.length)));
     }
 
-    /** The timestep embedding time(sinusoid(t)) [B, D]: a text-conditioned DiT's whole c. */
+    /**
+     * A text-conditioned DiT's c [B, D]: time(sinusoid(t)), plus text_pool of the caption memory [B, Tk, D] pooled
+     * where the config pools it.
+     */
+    public PtNDArray textCondition(long[] t, PtNDArray memory, DitText text, NDManager m) {
+        PtNDArray c = time(t, m);
+        if (textPool == null) {
+            return c;
+        }
+        float[] w = text.poolWeights(cfg.textPool() == DitConfig.TextPool.LAST);
+        PtNDArray pooled = Ops.matmul(Ops.floats(m, w, text.rows(), 1, text.tokens()), memory); // [B, 1, D]
+        return Ops.add(c, textPool.forward(Ops.reshape(pooled, text.rows(), cfg.nEmbd())));
+    }
+
+    /** The timestep embedding time(sinusoid(t)) [B, D]: c of a DiT without labels or a pooled caption. */
     public PtNDArray time(long[] t, NDManager m) {
         float[] freq = Sinusoids.timesteps(t, cfg.frequencies());
         PtNDArray te = Ops.floats(m, freq, t.length, cfg.frequencies());
@@ -225,13 +248,19 @@ public final class Dit extends Module {
         return blocks;
     }
 
-    /** The parameters of the embedding side: patch, time MLP, class table (none in a text-conditioned DiT). */
+    /**
+     * The parameters of the embedding side: patch, time MLP, class table (none in a text-conditioned DiT), text_pool
+     * (where c reads the pooled caption).
+     */
     public List<Parameter> embeddingParameters() {
         List<Parameter> out = new ArrayList<>(patch.parameters());
         out.addAll(timeFc1.parameters());
         out.addAll(timeFc2.parameters());
         if (label != null) {
             out.addAll(label.parameters());
+        }
+        if (textPool != null) {
+            out.addAll(textPool.parameters());
         }
         return out;
     }

@@ -11,10 +11,22 @@ import io.megalith.core.model.transformer.LayerSpec;
  *
  * <p>{@code textEmbd} > 0 makes a text-conditioned DiT (PixArt-alpha's layout, {@link DitText}): its blocks
  * cross-attend to a caption's token states of that width, it has no class table ({@code classes} must be 0).
+ * {@code textPool} other than NONE adds the caption, pooled, to the conditioning c as well ({@link TextPool}).
  */
 public record DitConfig(int channels, int height, int width, int patch, int nLayer, int nHead, int nEmbd, int classes,
-        int frequencies, int textEmbd) {
+        int frequencies, int textEmbd, TextPool textPool) {
+    /**
+     * How a text-conditioned DiT's c reads the caption besides the cross-attention: not at all (PixArt-alpha's
+     * adaLN-single), or its memory pooled, at the last token (a causal text encoder's summary, as CLIP pools it) or
+     * the mean over its tokens (a bidirectional one), through text_pool into c (Imagen's pooled embedding; SDXL's).
+     * Through c the caption steers every block's adaLN modulation, as a class label does.
+     */
+    public enum TextPool { NONE, LAST, MEAN }
+
     public DitConfig {
+        if (textPool != TextPool.NONE && textEmbd <= 0) {
+            throw new IllegalArgumentException("text pooling " + textPool + " needs a text-conditioned DiT");
+        }
         if (textEmbd < 0 || (textEmbd > 0 && classes != 0)) {
             throw new IllegalArgumentException("a text-conditioned DiT (text_embd " + textEmbd + ") has no classes, "
                     + "got " + classes);
@@ -31,6 +43,12 @@ public record DitConfig(int channels, int height, int width, int patch, int nLay
         if (frequencies % 2 != 0) {
             throw new IllegalArgumentException("timestep frequencies must be even, got " + frequencies);
         }
+    }
+
+    /** A DiT whose c reads no pooled caption (cross-attention only where text-conditioned). */
+    public DitConfig(int channels, int height, int width, int patch, int nLayer, int nHead, int nEmbd, int classes,
+            int frequencies, int textEmbd) {
+        this(channels, height, width, patch, nLayer, nHead, nEmbd, classes, frequencies, textEmbd, TextPool.NONE);
     }
 
     /** A class-conditioned DiT. */
@@ -69,11 +87,15 @@ public record DitConfig(int channels, int height, int width, int patch, int nLay
         return new LayerSpec(nEmbd, nHead, 0.0, true, true, nLayer, LoraConfig.NONE);
     }
 
-    /** As a record prints itself; {@code textEmbd} only when set, so a class DiT's shape (checked on resume) stays. */
+    /**
+     * As a record prints itself; {@code textEmbd} and {@code textPool} only when set, so the shapes of DiTs made
+     * before them (checked on resume) stay.
+     */
     @Override
     public String toString() {
         return "DitConfig[channels=" + channels + ", height=" + height + ", width=" + width + ", patch=" + patch
                 + ", nLayer=" + nLayer + ", nHead=" + nHead + ", nEmbd=" + nEmbd + ", classes=" + classes
-                + ", frequencies=" + frequencies + (textEmbd > 0 ? ", textEmbd=" + textEmbd : "") + "]";
+                + ", frequencies=" + frequencies + (textEmbd > 0 ? ", textEmbd=" + textEmbd : "") + (textPool != TextPool.NONE ? ", textPool=" + textPool : "")
+                + "]";
     }
 }

@@ -50,6 +50,36 @@ public record DitText(boolean[] mask, boolean[] dropped, int rows, int tokens) {
         return out;
     }
 
+    /**
+     * The pooling weights [rows, tokens] row-major of {@link DitConfig.TextPool#LAST} ({@code last}: 1 at each row's
+     * last read token) or MEAN (1/n over its n read tokens); a dropped row pools its null text, key 0.
+     */
+    public float[] poolWeights(boolean last) {
+        float[] out = new float[rows * tokens];
+        for (int r = 0; r < rows; r++) {
+            if (dropped[r]) {
+                out[r * tokens] = 1f;
+                continue;
+            }
+            int n = 0;
+            int lastRead = 0;
+            for (int k = 0; k < tokens; k++) {
+                if (mask[r * tokens + k]) {
+                    n++;
+                    lastRead = k;
+                }
+            }
+            for (int k = 0; k < tokens; k++) {
+                if (last) {
+                    out[r * tokens + k] = k == lastRead ? 1f : 0f;
+                } else {
+                    out[r * tokens + k] = mask[r * tokens + k] ? 1f / n : 0f;
+                }
+            }
+        }
+        return out;
+    }
+
     /** Per row 1 where its own states are read, 0 where it was dropped. */
     public float[] kept() {
         float[] out = new float[rows];

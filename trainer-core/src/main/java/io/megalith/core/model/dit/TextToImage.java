@@ -31,10 +31,15 @@ public final class TextToImage extends Module {
         this.encoder = child(new TextEncoder(ENCODER, text));
     }
 
-    /** The DiT's shape on canvases [channels, height, width]: no classes, reading text states of n_embd. */
+    /**
+     * The DiT's shape on canvases [channels, height, width]: no classes, reading text states of n_embd, and with
+     * model.pooled_text the caption pooled into c as the text encoder's mask summarises it (causal: its last token).
+     */
     public static DitConfig ditConfig(MegalithConfig.Model m, int channels, int height, int width) {
+        DitConfig.TextPool pool = !m.pooledText() ? DitConfig.TextPool.NONE
+                : m.textMask().equals("causal") ? DitConfig.TextPool.LAST : DitConfig.TextPool.MEAN;
         return new DitConfig(channels, height, width, m.patchSize(), m.nLayer(), m.nHead(), m.nEmbd(), 0, 256,
-                m.nEmbd());
+                m.nEmbd(), pool);
     }
 
     /** The text encoder: model.text_layers (0: n_layer) of the DiT's width and heads over model.text_len tokens. */

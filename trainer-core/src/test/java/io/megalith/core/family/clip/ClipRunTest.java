@@ -119,6 +119,7 @@ class ClipRunTest {
             assertThatThrownBy(() -> clip.generate(null, System.out)).hasMessageContaining("megalith clip");
             ClipRetrieval q = ClipRetrieval.measure(clip, data(), 64, 64);
             assertThat(q.zeroShot()).isGreaterThan(0.6);
+            assertThat(q.zeroShotEnsemble()).isGreaterThan(0.6);
             assertThat(q.canvases()).isEqualTo(64);
             assertThat(q.swapPairs()).as("every held-out canvas is a pair of two classes").isEqualTo(64);
             for (double v : new double[] {q.captionToImageR1(), q.captionToImageR5(), q.imageToCaptionR1(),

@@ -14,10 +14,13 @@ import io.megalith.core.parallelize.DitPlan;
 import io.megalith.core.parallelize.ParallelDit;
 import io.megalith.core.parallelize.Placement;
 import io.megalith.core.segment.SegmentedPass;
+import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Ops;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.Tolerances;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -31,6 +34,7 @@ class DitTextTest {
     static final int TEXT = 12;
     static final int TK = 5;
     static final DitConfig CFG = new DitConfig(3, 8, 12, 4, 2, 2, 16, 0, 32, TEXT);
+    static final DitConfig POOLED = new DitConfig(3, 8, 12, 4, 2, 2, 16, 0, 32, TEXT, DitConfig.TextPool.LAST);
     private static NDManager root;
 
     @BeforeAll
@@ -126,8 +130,58 @@ class DitTextTest {
     }
 
     @Test
+    void aPooledDitReadsTheCaptionThroughCAndOtherwiseComputesAsWithoutIt() {
+        DitText text = text();
+        assertThat(text.poolWeights(true)).containsExactly(0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0);
+        float third = 1f / 3;
+        assertThat(text.poolWeights(false)).containsExactly(third, third, third, 0, 0, 0.2f, 0.2f, 0.2f, 0.2f, 0.2f,
+                1, 0, 0, 0, 0, 1, 0, 0, 0, 0);
+        assertThat(POOLED.toString()).contains("textPool=LAST");
+        assertThat(CFG.toString()).doesNotContain("textPool");
+        assertThatThrownBy(() -> new DitConfig(3, 8, 12, 4, 2, 2, 16, 5, 32, 0, DitConfig.TextPool.LAST))
+                .isInstanceOf(IllegalArgumentException.class);
+        Dit plain = new Dit(CFG);
+        Dit pooled = new Dit(POOLED);
+        int n = 4 * 3 * 8 * 12;
+        float[] x = DitTest.random(n, 21);
+        float[] states = DitTest.random(4 * TK * TEXT, 22);
+        try (ParameterStore plainStore = new ParameterStore(plain, root, 3);
+                ParameterStore pooledStore = new ParameterStore(pooled, root, 3)) {
+            DitTest.randomise(plainStore, 23);
+            JniUtils.setGradMode(false);
+            float[] want = forward(plain, x, states, text);
+            Map<String, HostTensor> weights = withoutPool(plainStore.toHost());
+            pooledStore.load(weights);
+            Tolerances.assertCloseToLargest(want, forward(pooled, x, states, text), "text_pool 0: the plain DiT");
+            DitTest.randomise(pooledStore, 23);
+            float[] read = forward(pooled, x, states, text);
+            float[] other = states.clone();
+            for (int j = 0; j < TEXT; j++) {
+                other[(0 * TK + 4) * TEXT + j] += 3f; // row 0's padding
+                other[(3 * TK + 1) * TEXT + j] += 3f; // the dropped row's states
+            }
+            assertThat(forward(pooled, x, other, text)).containsExactly(read);
+            pooledStore.load(withoutPool(pooledStore.toHost()));
+            assertThat(forward(pooled, x, states, text)).as("the pooled caption moves c").isNotEqualTo(read);
+        }
+    }
+
+    /** {@code weights} with text_pool zeroed (added where missing). */
+    private static Map<String, HostTensor> withoutPool(Map<String, HostTensor> weights) {
+        Map<String, HostTensor> out = new LinkedHashMap<>(weights);
+        out.put("text_pool.weight", HostTensor.ofFloats(new float[16 * 16], new long[] {16, 16}));
+        out.put("text_pool.bias", HostTensor.ofFloats(new float[16], new long[] {16}));
+        return out;
+    }
+
+    @Test
     void theOneRankTwoChainPassComputesTheLossAndTheStatesGradient() {
-        Dit model = new Dit(CFG);
+        twoChainPassMatchesTheModel(CFG);
+        twoChainPassMatchesTheModel(POOLED);
+    }
+
+    private static void twoChainPassMatchesTheModel(DitConfig cfg) {
+        Dit model = new Dit(cfg);
         DitText text = text();
         int b = text.rows();
         int n = b * 3 * 8 * 12;
