@@ -36,6 +36,10 @@ final class EvalCommand implements Callable<Integer> {
             + "checkpoint's (as megalith quantize or ckpt export writes them, any dtype)")
     String weights;
 
+    @Option(names = "--prune", paramLabel = "X", description = "first prune each layer weight matrix to sparsity X "
+            + "in [0, 1) by magnitude, at once (no fine-tuning: a prune: section trains through it)")
+    Double prune;
+
     @Option(names = "--batches", paramLabel = "N", description = "validation batches (default: the run's "
             + "train.eval_batches, as training evaluates)")
     Integer batches;
@@ -51,6 +55,9 @@ final class EvalCommand implements Callable<Integer> {
         Configuration hadoop = new Configuration();
         if (batches != null && batches < 1) {
             throw new ParameterException(spec.commandLine(), "--batches: must be at least 1, got " + batches);
+        }
+        if (prune != null && (prune < 0 || prune >= 1)) {
+            throw new ParameterException(spec.commandLine(), "--prune: must be in [0, 1), got " + prune);
         }
         List<Long> complete = new CheckpointStore(runDir, hadoop, 0).completeSteps();
         if (complete.isEmpty()) {
@@ -76,11 +83,14 @@ final class EvalCommand implements Callable<Integer> {
                     throw new ParameterException(spec.commandLine(), "--weights: " + e.getMessage());
                 }
             }
+            double sparsity = prune == null ? 0 : gpt.prune(prune);
             MegalithConfig cfg = gpt.config();
             int n = batches != null ? batches : cfg.train().evalBatches();
             TrainedGpt.Validation v = gpt.validate(n, preparedData(cfg, hadoop));
-            out.printf("megalith: %s at step %d, %s%n", runDir, gpt.step(), weights == null ? "checkpoint weights"
-                    : "weights of " + weights);
+            out.printf("megalith: %s at step %d, %s%s%n", runDir, gpt.step(), weights == null ? "checkpoint weights"
+                    : "weights of " + weights, prune == null ? ""
+                    : String.format(java.util.Locale.ROOT, ", layer matrices pruned at once to %.1f%% zeros",
+                            100 * sparsity));
             out.printf("megalith: data: %s%n", v.data());
             out.printf("val_loss %s (%d batches of %d rows)%n", v.loss(), v.batches(), v.rows());
         }

@@ -106,6 +106,15 @@ class QuantizeCommandTest {
         double quantized = evalLoss("--weights", int8.toString());
         assertThat(quantized).isNotEqualTo(checkpoint).isCloseTo(checkpoint, Offset.offset(0.05 * checkpoint));
 
+        // one-shot magnitude pruning: a little costs little, most of the layers' weights cost much more
+        double prunedLightly = evalLoss("--prune", "0.1");
+        double prunedHard = evalLoss("--prune", "0.9");
+        assertThat(prunedLightly).isNotEqualTo(checkpoint).isCloseTo(checkpoint, Offset.offset(0.05 * checkpoint));
+        assertThat(prunedHard).isGreaterThan(prunedLightly);
+        CliRun badPrune = CliRun.of("eval", "--run", run.toString(), "--prune", "1");
+        assertThat(badPrune.exit()).isNotZero();
+        assertThat(badPrune.err()).contains("--prune: must be in [0, 1)");
+
         CliRun badBatches = CliRun.of("eval", "--run", run.toString(), "--batches", "0");
         assertThat(badBatches.exit()).isNotZero();
         assertThat(badBatches.err()).contains("--batches: must be at least 1");

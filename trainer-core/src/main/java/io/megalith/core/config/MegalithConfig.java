@@ -32,7 +32,16 @@ public record MegalithConfig(
         Finetune finetune,
         Report report,
         Diffusion diffusion,
-        Distill distill) {
+        Distill distill,
+        Prune prune) {
+
+    /** A run without a prune section's settings (nothing pruned). */
+    public MegalithConfig(long seed, Run run, Model model, Data data, Train train, Checkpoint checkpoint,
+            Runtime runtime, Generate generate, Parallel parallel, Zero zero, Comm comm, Launch launch,
+            Finetune finetune, Report report, Diffusion diffusion, Distill distill) {
+        this(seed, run, model, data, train, checkpoint, runtime, generate, parallel, zero, comm, launch, finetune,
+                report, diffusion, distill, Prune.NONE);
+    }
 
     /** A run without a distill section's settings (no teacher). */
     public MegalithConfig(long seed, Run run, Model model, Data data, Train train, Checkpoint checkpoint,
@@ -459,6 +468,48 @@ public record MegalithConfig(
                 + "model.family " + model.family() + ", data.task " + data.task() + "); remove it");
         c.require(!checkpoint.initTextFrom().equals(run.dir()), "checkpoint.init_text_from: is this run's own run.dir ("
                 + run.dir() + "); name a clip run's directory");
+    }
+
+    /**
+     * Gradual magnitude pruning (Zhu and Gupta, 2017, "To prune, or not to prune"): every {@code every} steps from
+     * {@code start_step} to {@code end_step} (0: train.max_steps) each weight matrix of the transformer's layers is
+     * masked to the sparsity of the cubic schedule s_t = s_f (1 - (1 - (t - t0) / (t1 - t0))^3), its smallest
+     * magnitudes zeroed; the masks are enforced after every optimizer step and kept in checkpoints
+     * ({@code io.megalith.core.prune}). {@code sparsity} 0: off.
+     */
+    public record Prune(double sparsity, int startStep, int endStep, int every) {
+        public static final Prune NONE = new Prune(0, 0, 0, 100);
+
+        /** Whether this run prunes. */
+        public boolean active() {
+            return sparsity > 0;
+        }
+
+        /** The last step of the schedule: end_step, or max_steps when 0. */
+        public long end(long maxSteps) {
+            return endStep > 0 ? endStep : maxSteps;
+        }
+    }
+
+    private void pruneProblems(Checks c) {
+        if (prune == null) {
+            c.require(false, "prune: must be a section (sparsity: 0 for none)");
+            return;
+        }
+        c.require(prune.sparsity() >= 0 && prune.sparsity() < 1, "prune.sparsity: must be in [0, 1) (got "
+                + prune.sparsity() + "): the final fraction of each layer weight matrix set to zero; e.g. 0.5");
+        if (!prune.active()) {
+            return;
+        }
+        c.atLeast("prune.start_step", prune.startStep(), 0);
+        c.atLeast("prune.every", prune.every(), 1);
+        long end = prune.end(train.maxSteps());
+        c.require(end > prune.startStep(), "prune.end_step: must be after prune.start_step (" + prune.startStep()
+                + "), got " + end + (prune.endStep() == 0 ? " (train.max_steps)" : "") + "; set prune.end_step");
+        c.require(end <= train.maxSteps(), "prune.end_step: must be at most train.max_steps (" + train.maxSteps()
+                + "), got " + prune.endStep());
+        c.require(zero == null || zero.stage() < 2, "prune.sparsity: pruning masks replicated parameters (zero.stage 0 "
+                + "or 1), got zero.stage " + (zero == null ? 0 : zero.stage()) + "; set zero.stage=1");
     }
 
     private void distillProblems(Checks c) {
@@ -965,6 +1016,7 @@ public record MegalithConfig(
         c.atLeast("generate.samples", generate.samples(), 0);
         diffusionProblems(c);
         distillProblems(c);
+        pruneProblems(c);
         initTextProblems(c);
         if (report == null) {
             c.require(false, "report: must be a section (e.g. report: {loss_axis: auto})");

@@ -12,6 +12,7 @@ import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.generate.TextSamples;
 import io.megalith.core.model.Gpt;
 import io.megalith.core.nn.ParameterStore;
+import io.megalith.core.prune.MagnitudeMask;
 import io.megalith.core.quantize.GptDecoder;
 import io.megalith.core.quantize.HalfFloats;
 import io.megalith.core.quantize.Int8Weights;
@@ -69,6 +70,18 @@ public final class TrainedGpt implements TrainedModel {
         (int8 ? Int8Weights.dequantize(stored) : stored).forEach((n, t) -> full.put(n, HalfFloats.widen(t)));
         params.load(full);
         this.decoder = int8 ? GptDecoder.int8(state.model(), stored) : GptDecoder.fp32(state.model(), full);
+    }
+
+    /**
+     * Prunes the weights loaded now at once: each layer weight matrix loses its {@code sparsity} smallest magnitudes
+     * ({@link MagnitudeMask}, one-shot, without the fine-tuning a prune section gives); evaluation and decoding use
+     * the pruned weights. Returns the sparsity reached over the prunable tensors.
+     */
+    public double prune(double sparsity) {
+        Map<String, HostTensor> pruned = MagnitudeMask.pruned(params.toHost(), sparsity);
+        params.load(pruned);
+        this.decoder = GptDecoder.fp32(state.model(), pruned);
+        return MagnitudeMask.sparsity(pruned);
     }
 
     /**

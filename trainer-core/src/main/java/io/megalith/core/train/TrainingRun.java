@@ -7,6 +7,8 @@ import io.megalith.core.checkpoint.ShardedCheckpointer;
 import io.megalith.core.config.ConfigLoader;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.fs.RunDirFs;
+import io.megalith.core.prune.PruneSchedule;
+import io.megalith.core.prune.Pruning;
 import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.train.outputs.LoraOutputs;
@@ -47,6 +49,7 @@ public final class TrainingRun implements AutoCloseable {
     private final RankModel rank;
     private final Trainer trainer;
     private final ShardedCheckpointer checkpointer;
+    private final Pruning pruning; // a prune section, else null
     private final long startStep;
     private final boolean leader;
 
@@ -89,7 +92,11 @@ public final class TrainingRun implements AutoCloseable {
         Optional<ShardedCheckpointer.Restored> latest = ShardedCheckpointer.peekLatest(checkpoints);
         this.rank = family.build(new RankModel.Context(cfg, hadoop, console, groups, leader, preparedData, latest));
         this.trainer = rank.trainer();
-        this.checkpointer = new ShardedCheckpointer(checkpoints, groups, rank.checkpointed(), rank.tiedParameter(),
+        // pruning applies to every family from outside: its masks ride in checkpoints beside what the family keeps
+        this.pruning = cfg.prune().active() ? new Pruning(rank.checkpointed(), trainer::fullParameters,
+                groups.tensorParallel(), PruneSchedule.of(cfg.prune(), cfg.train().maxSteps())) : null;
+        this.checkpointer = new ShardedCheckpointer(checkpoints, groups, pruning != null ? pruning : rank.checkpointed(),
+                rank.tiedParameter(),
                 rank.expertParallel(), cfg.zero().stage(), cfg.checkpoint().async(), cfg.checkpoint().commitTimeoutMillis());
         Optional<ShardedCheckpointer.Restored> restored = latest.isPresent()
                 ? checkpointer.restore(latest.get().step()) : Optional.empty();
@@ -112,6 +119,11 @@ public final class TrainingRun implements AutoCloseable {
     /** The step this run starts from: 0, or the step of the checkpoint it resumed. */
     public long startStep() {
         return startStep;
+    }
+
+    /** This rank's pruning masks by parameter name (its slices; empty without a prune section or before a cut). */
+    public Map<String, float[]> pruningMasks() {
+        return pruning == null ? Map.of() : pruning.masks();
     }
 
     /** The family's part of this run: its model, data and trainer on this rank. */
@@ -168,6 +180,10 @@ public final class TrainingRun implements AutoCloseable {
                 rec.put("tokens_per_sec", tokensPerSec);
                 rec.put("step_ms", nanos / 1e6);
                 rec.put("comm_ms", s.commMs()); // communication the step waited for (not hidden by backward)
+                if (pruning != null) {
+                    pruning.afterStep(done); // before the family's figures: an EMA averages the pruned weights
+                    rec.put("sparsity", pruning.sparsity());
+                }
                 rank.stepFigures(rec);
                 try {
                     stepListener.stepDone(done);
