@@ -8,6 +8,7 @@ import io.megalith.core.data.captions.CaptionDatasets;
 import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.diffusion.DiffusionPart;
 import io.megalith.core.diffusion.Noising;
+import io.megalith.core.finetune.Freezing;
 import io.megalith.core.inference.ClipTextTower;
 import io.megalith.core.inference.DitImages;
 import io.megalith.core.model.clip.CaptionTokens;
@@ -83,6 +84,8 @@ public final class CaptionDitRun extends DiffusionRun {
         TextEncoderPlan.apply(model.encoder(), placement.tp());
         this.encoder = model.encoder();
         this.tp = placement.tp();
+        // finetune.freeze: e.g. [text_encoder], a pretrained encoder kept as it is (Imagen's frozen T5, SD's CLIP)
+        Freezing.apply(model.parameters(), cfg.finetune());
         List<Segment> plan = new ArrayList<>(TextEncoderPlan.segments(encoder, tp, null, 0));
         plan.addAll(parallel.textSegments(null, null, null).all());
         trainAveraged(model, ditConfig.nullClass(), plan, this::part, ditConfig + " text " + textConfig.withDropout(0),

@@ -5,6 +5,7 @@ import io.megalith.core.data.images.ImageData;
 import io.megalith.core.data.images.ImageDatasets;
 import io.megalith.core.diffusion.DiffusionPart;
 import io.megalith.core.family.segment.ImageShape;
+import io.megalith.core.finetune.Freezing;
 import io.megalith.core.inference.DitImages;
 import io.megalith.core.model.dit.Dit;
 import io.megalith.core.model.dit.DitConfig;
@@ -40,6 +41,7 @@ public final class DitRun extends DiffusionRun {
         this.data = data;
         this.ditConfig = config(cfg.model(), data);
         this.parallel = DitPlan.apply(new Dit(ditConfig), Placement.tensorParallel(c.groups().tensorParallel()));
+        Freezing.apply(parallel.model().parameters(), cfg.finetune()); // finetune.freeze: prefixes that do not train
         trainAveraged(parallel.model(), ditConfig.nullClass(), parallel.segments(null, null), this::part,
                 ditConfig.toString(), c);
     }

@@ -8,6 +8,7 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.family.ModelFamilies;
 import io.megalith.core.model.dit.TextToImage;
 import io.megalith.core.testing.InJvmRanks;
+import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.train.TinyRuns;
 import io.megalith.core.train.TrainingRun;
 import io.megalith.parallel.mesh.DeviceMesh;
@@ -96,6 +97,23 @@ class CaptionDitRunTest {
                 assertThat(val.get(i)).as("%s held-out loss %d", layout, i).isCloseTo(column(one, "val_loss").get(i),
                         Percentage.withPercentage(1e-3));
             }
+        }
+    }
+
+    @Test
+    void aFrozenTextEncoderKeepsItsWeightsAndThePooledCaptionTrains() throws Exception {
+        MegalithConfig cfg = config(tmp.resolve("frozen"), "finetune.freeze=[text_encoder]", "model.pooled_text=true");
+        try (TrainingRun run = ModelFamilies.DIT.newInProcessRun(cfg, TinyRuns.CONF, TinyRuns.QUIET)) {
+            Map<String, HostTensor> before = run.fullParameters();
+            run.run();
+            Map<String, HostTensor> after = run.fullParameters();
+            assertThat(before).containsKeys("text_encoder.token_embed.weight", "text_pool.weight");
+            before.forEach((name, t) -> {
+                boolean same = java.util.Arrays.equals(t.toFloats(), after.get(name).toFloats());
+                if (name.startsWith("text_encoder.") || name.equals("text_pool.weight") || name.equals("patch.weight")) {
+                    assertThat(same).as("%s unchanged", name).isEqualTo(name.startsWith("text_encoder."));
+                }
+            });
         }
     }
 
