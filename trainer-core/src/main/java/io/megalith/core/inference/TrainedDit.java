@@ -172,6 +172,45 @@ public final class TrainedDit implements TrainedModel {
                 firstSample, how);
     }
 
+    /**
+     * The EMA model's noise prediction [C, H, W] for one noised image {@code x} at timestep {@code t} under each
+     * condition of {@code conditions} (a text-to-image run: captions, null for the unconditional null text; else
+     * class indices as strings, null for the null class), in order: how much the prediction moves with the condition
+     * is what guidance amplifies ({@code bench/ConditionSensitivity}).
+     */
+    public float[][] predictNoise(float[] x, long t, List<String> conditions) {
+        int n = conditions.size();
+        DitConfig c = model.config();
+        int values = c.channels() * c.height() * c.width();
+        float[] xs = new float[n * values];
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(x, 0, xs, i * values, values);
+        }
+        long[] ts = new long[n];
+        Arrays.fill(ts, t);
+        DitDenoiser denoiser = new DitDenoiser(model, manager);
+        float[] eps;
+        if (text != null) {
+            List<String> captions = conditions.stream().map(s -> s == null ? "" : s).toList();
+            Conditioning.Text read = captions(captions);
+            boolean[] dropped = new boolean[n];
+            for (int i = 0; i < n; i++) {
+                dropped[i] = conditions.get(i) == null;
+            }
+            eps = denoiser.predict(xs, ts, new Conditioning.Text(read.states(), read.text().withDrops(dropped),
+                    read.width()), n);
+        } else {
+            long[] labels = conditions.stream().mapToLong(s -> s == null ? c.nullClass() : Long.parseLong(s))
+                    .toArray();
+            eps = denoiser.predict(xs, ts, labels, n);
+        }
+        float[][] out = new float[n][values];
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(eps, i * values, out[i], 0, values);
+        }
+        return out;
+    }
+
     /** The captions' token states from the text encoder, every non-pad token read, none dropped. */
     private Conditioning.Text captions(List<String> prompts) {
         int n = prompts.size();
