@@ -19,7 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ConfigLoaderTest {
     private static final String TRAIN_KEYS = "max_steps, batch_size, grad_accum, lr, min_lr, warmup_steps, "
             + "lr_decay_steps, weight_decay, beta1, beta2, eps, grad_clip, eval_every, eval_batches, log_every, activation_checkpointing";
-    private static final String TOP_KEYS = "seed, run, model, data, train, checkpoint, runtime, parallel, zero, comm, finetune, launch, report, diffusion, distill, generate";
+    private static final String TOP_KEYS = "seed, run, model, data, train, checkpoint, runtime, parallel, zero, comm, finetune, launch, report, diffusion, distill, prune, generate";
 
     @TempDir
     Path dir;

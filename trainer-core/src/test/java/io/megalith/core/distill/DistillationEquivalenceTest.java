@@ -19,12 +19,12 @@ import io.megalith.core.tensor.HostTensor;
 import io.megalith.core.tensor.Torch;
 import io.megalith.core.testing.InJvmRanks;
 import io.megalith.core.testing.SyntheticText;
+import io.megalith.core.testing.Tolerances;
 import io.megalith.core.train.Trainer;
 import io.megalith.parallel.mesh.DeviceMesh;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.assertj.core.data.Percentage;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -112,17 +112,6 @@ class DistillationEquivalenceTest {
     }
 
     private static void compare(Result want, Result got, String what) {
-        for (int s = 0; s < STEPS; s++) {
-            assertThat(got.losses().get(s)).as("%s step %d loss", what, s + 1)
-                    .isCloseTo(want.losses().get(s), Percentage.withPercentage(1e-3));
-        }
-        for (Map.Entry<String, HostTensor> e : want.weights().entrySet()) {
-            float[] w = e.getValue().toFloats();
-            float[] g = got.weights().get(e.getKey()).toFloats();
-            for (int i = 0; i < w.length; i++) {
-                assertThat(Math.abs(g[i] - w[i])).as("%s %s[%d]", what, e.getKey(), i)
-                        .isLessThanOrEqualTo(1e-5f * Math.max(1f, Math.abs(w[i])));
-            }
-        }
+        Tolerances.assertSameTraining(want.losses(), want.weights(), got.losses(), got.weights(), what);
     }
 }
