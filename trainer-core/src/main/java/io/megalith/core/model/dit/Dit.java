@@ -27,9 +27,9 @@ import java.util.List;
  * {@code blocks.i.{attn,mlp,modulation}}, {@code final.modulation}, {@code final.linear}.
  *
  * <p>A text-conditioned DiT ({@link DitConfig#textEmbd} > 0, PixArt-alpha's layout) has no class table: c is the
- * timestep embedding alone (adaLN-single's choice: the caption is read token by token through cross-attention, where
- * word order survives; a pooled vector would add a bag-of-words summary the left/right compositions cannot use), and
- * its blocks cross-attend to the caption memory
+ * timestep embedding alone by default (PixArt's adaLN-single: the caption is read token by token through
+ * cross-attention, where word order survives; see the text pool below for the other choice), and its blocks
+ * cross-attend to the caption memory
  * <pre>
  *   s = states, each dropped row's replaced by null_text (one key; {@link DitText})    [B, Tk, text_embd]
  *   memory = text_proj.fc2(gelu(text_proj.fc1(s)))                                      [B, Tk, D]
