@@ -152,30 +152,10 @@ public final class TrainedClip implements TrainedModel {
         if (templates.isEmpty()) {
             throw new IllegalArgumentException("no prompt template");
         }
-        float[][] sum = null;
-        for (String template : templates) {
-            float[][] e = embedTexts(prompts(template));
-            if (sum == null) {
-                sum = e;
-                continue;
-            }
-            for (int c = 0; c < e.length; c++) {
-                for (int j = 0; j < e[c].length; j++) {
-                    sum[c][j] += e[c][j];
-                }
-            }
+        if (templates.size() == 1) {
+            return embedTexts(prompts(templates.get(0)));
         }
-        for (float[] row : sum) {
-            double norm = 0;
-            for (float v : row) {
-                norm += (double) v * v;
-            }
-            float inv = (float) (1 / Math.sqrt(Math.max(norm, 1e-24)));
-            for (int j = 0; j < row.length; j++) {
-                row[j] *= inv;
-            }
-        }
-        return sum;
+        return ClipEmbeddings.meanOfUnitRows(templates.stream().map(t -> embedTexts(prompts(t))).toList());
     }
 
     /** PNG files as the run's canvases read them (normalised as its batches): each must be of the canvas's size. */

@@ -56,6 +56,32 @@ public final class ClipEmbeddings {
         }
     }
 
+    /**
+     * The mean of several sets of unit rows [rows][D], row by row, normalised again: CLIP's prompt ensemble (a
+     * class's embedding from its prompts under several templates).
+     */
+    public static float[][] meanOfUnitRows(List<float[][]> sets) {
+        float[][] out = new float[sets.get(0).length][];
+        for (int r = 0; r < out.length; r++) {
+            float[] sum = new float[sets.get(0)[r].length];
+            for (float[][] set : sets) {
+                for (int j = 0; j < sum.length; j++) {
+                    sum[j] += set[r][j];
+                }
+            }
+            double norm = 0;
+            for (float v : sum) {
+                norm += (double) v * v;
+            }
+            float inv = (float) (1 / Math.sqrt(Math.max(norm, 1e-24)));
+            for (int j = 0; j < sum.length; j++) {
+                sum[j] *= inv;
+            }
+            out[r] = sum;
+        }
+        return out;
+    }
+
     /** Cosine similarity of two unit rows. */
     public static double similarity(float[] a, float[] b) {
         double s = 0;
