@@ -647,7 +647,7 @@ public record MegalithConfig(
         }
     }
 
-    /** data.task images: a path or the built-in set; augmentation only for images. */
+    /** data.task images: a path or the built-in set; augmentation for images and generated captions' items. */
     private void imageProblems(Checks c) {
         Augment a = data.augment();
         c.require(a != null, "data.augment: must be a map (flip, crop_padding, translate)");
@@ -657,8 +657,10 @@ public record MegalithConfig(
         c.atLeast("data.augment.crop_padding", a.cropPadding(), 0);
         c.atLeast("data.augment.translate", a.translate(), 0);
         if (!images()) {
-            c.require(a.equals(Augment.NONE), "data.augment: only for data.task images (got data.task " + data.task()
-                    + "); remove it");
+            c.require(a.equals(Augment.NONE) || captions(), "data.augment: only for data.task images and captions "
+                    + "(got data.task " + data.task() + "); remove it");
+            c.require(a.equals(Augment.NONE) || !captions() || !"jsonl".equals(data.format()), "data.augment: "
+                    + "changes the items of generated canvases, not JSON Lines captions (data.format jsonl); remove it");
             return;
         }
         boolean file = data.path() != null && !data.path().isBlank();

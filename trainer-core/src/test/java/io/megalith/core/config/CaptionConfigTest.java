@@ -66,8 +66,11 @@ class CaptionConfigTest {
         assertThat(problems("data.task=captions", "data.builtin=shapes", "data.captions.cells=3")).singleElement()
                 .asString().isEqualTo("--set data.captions.cells=3: data.captions.cells: unknown key 'cells'. Allowed "
                         + "here: canvas, single_fraction, held_out_pairs");
-        assertThat(problems("data.task=captions", "data.builtin=shapes", "data.augment.flip=true"))
-                .containsExactly("data.augment: only for data.task images (got data.task captions); remove it");
+        assertThat(load("data.task=captions", "data.builtin=shapes", "data.augment.flip=true").data().augment().flip())
+                .isTrue();
+        assertThat(problems("data.task=captions", "data.path=x", "data.format=jsonl", "data.augment.flip=true"))
+                .containsExactly("data.augment: changes the items of generated canvases, not JSON Lines captions "
+                        + "(data.format jsonl); remove it");
     }
 
     @Test

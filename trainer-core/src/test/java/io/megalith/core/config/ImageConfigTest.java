@@ -57,8 +57,8 @@ class ImageConfigTest {
 
     @Test
     void augmentationIsOnlyForImagesAndNotNegative() {
-        assertThat(problems("data.augment.flip=true")).containsExactly("data.augment: only for data.task images (got "
-                + "data.task addition); remove it");
+        assertThat(problems("data.augment.flip=true")).containsExactly("data.augment: only for data.task images and "
+                + "captions (got data.task addition); remove it");
         assertThat(problems("data.task=images", "data.builtin=shapes", "data.augment.translate=-1"))
                 .containsExactly("data.augment.translate: must be >= 0 (got -1)");
         assertThat(problems("data.task=images", "data.builtin=shapes", "data.augment.rotate=3")).singleElement()

@@ -41,12 +41,16 @@ record Canvas(boolean wide, int channels, int itemHeight, int itemWidth) {
 
     /** Pastes image {@code image} of {@code items} into the canvas at {@code out[at..]}, {@code offset} along the long side. */
     void paste(ImageSet items, int image, int offset, byte[] out, int at) {
+        paste(items.pixels(), image * items.imageBytes(), offset, out, at);
+    }
+
+    /** Pastes the item of raw bytes {@code item[from ..]} (shape [c, itemHeight, itemWidth]) likewise. */
+    void paste(byte[] item, int from, int offset, byte[] out, int at) {
         int dy = wide ? 0 : offset;
         int dx = wide ? offset : 0;
-        int src = image * items.imageBytes();
         for (int c = 0; c < channels; c++) {
             for (int y = 0; y < itemHeight; y++) {
-                System.arraycopy(items.pixels(), src + (c * itemHeight + y) * itemWidth, out,
+                System.arraycopy(item, from + (c * itemHeight + y) * itemWidth, out,
                         at + (c * height() + y + dy) * width() + dx, itemWidth);
             }
         }

@@ -17,14 +17,23 @@ public final class CaptionDatasets {
     public static CaptionData open(MegalithConfig cfg, Configuration hadoop, String preparedData) throws IOException {
         MegalithConfig.Data d = cfg.data();
         if (readsJsonl(cfg, hadoop)) {
+            if (!MegalithConfig.Augment.NONE.equals(d.augment())) {
+                throw new IllegalArgumentException("data.augment: changes the items of generated canvases, and "
+                        + d.path() + " holds JSON Lines captions (a whole captioned image cannot be flipped or moved "
+                        + "without changing what its caption says); remove data.augment");
+            }
             return JsonlCaptions.read(d.path(), d.valFraction(), cfg.seed(), hadoop);
         }
-        return generate(ImageDatasets.read(cfg, hadoop, preparedData), d.captions(), cfg.seed());
+        return generate(ImageDatasets.read(cfg, hadoop, preparedData), d.captions(), d.augment(), cfg.seed());
     }
 
-    /** The captioned set generated from {@code source}'s items as {@code captions} says, drawn from {@code seed}. */
-    public static CaptionData generate(ImageDatasets.Stored source, MegalithConfig.Captions captions, long seed) {
-        return new GeneratedCaptions(source, captions, seed);
+    /**
+     * The captioned set generated from {@code source}'s items as {@code captions} says, training items changed as
+     * {@code augment} says, drawn from {@code seed}.
+     */
+    public static CaptionData generate(ImageDatasets.Stored source, MegalithConfig.Captions captions,
+            MegalithConfig.Augment augment, long seed) {
+        return new GeneratedCaptions(source, captions, augment, seed);
     }
 
     /**

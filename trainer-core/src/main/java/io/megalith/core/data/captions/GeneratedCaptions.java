@@ -1,6 +1,7 @@
 package io.megalith.core.data.captions;
 
 import io.megalith.core.config.MegalithConfig;
+import io.megalith.core.data.images.Augmenter;
 import io.megalith.core.data.images.ImageBatch;
 import io.megalith.core.data.images.ImageDatasets;
 import io.megalith.core.data.images.ImageSet;
@@ -13,7 +14,8 @@ import java.util.List;
  * Captioned canvases generated from an image set's items (see the package documentation). Row i of step s draws
  * everything from key(seed, s, i): single or pair, the images, a single's offset and template, a pair's phrasing.
  * Held-out compositions use held-out images only, round-robin over the held-out pairs; within a pair's instance
- * m (its m-th held-out image of each class) four rows: both orders x both phrasings.
+ * m (its m-th held-out image of each class) four rows: both orders x both phrasings. data.augment changes each
+ * training item (row i's cell j drawn from (seed, s, 2i + j)) before it is pasted; held-out canvases are never augmented.
  */
 final class GeneratedCaptions implements CaptionData {
     private static final int VARIANTS = 4; // two orders x two phrasings
@@ -30,9 +32,11 @@ final class GeneratedCaptions implements CaptionData {
     private final int[][] heldByClass;
     private final int instances; // held-out images per class of each held-out pair used
     private final long trainKey;
+    private final Augmenter augmenter;
     private final String description;
 
-    GeneratedCaptions(ImageDatasets.Stored source, MegalithConfig.Captions cfg, long seed) {
+    GeneratedCaptions(ImageDatasets.Stored source, MegalithConfig.Captions cfg, MegalithConfig.Augment augment,
+            long seed) {
         this.train = source.train();
         this.heldOut = source.heldOut();
         this.names = source.classNames().stream().map(CaptionText::spell).toList();
@@ -71,10 +75,11 @@ final class GeneratedCaptions implements CaptionData {
         }
         this.instances = plan.heldOut().isEmpty() ? 0 : n;
         this.trainKey = CounterRng.key(seed, "data.captions.train");
+        this.augmenter = new Augmenter(augment, seed);
         this.description = String.format("captions generated from %s: %s canvases %dx%dx%d, %.0f%% single items, "
-                + "%d held-out pairs (%s), %,d held-out compositions", source.source(), canvas.wide() ? "wide" : "tall",
+                + "%d held-out pairs (%s), %,d held-out compositions%s", source.source(), canvas.wide() ? "wide" : "tall",
                 channels(), height(), width(), 100 * singleFraction, plan.heldOut().size(), heldOutNames(),
-                heldOutSize());
+                heldOutSize(), augmenter.active() ? ", training items augmented " + augment : "");
     }
 
     private static int[][] byClass(ImageSet images, int classes) {
@@ -126,21 +131,26 @@ final class GeneratedCaptions implements CaptionData {
     public CaptionBatch train(long step, int first, int count) {
         Rows rows = new Rows(count);
         long stepKey = CounterRng.key(trainKey, step);
+        Items items = new Items(step);
         for (int i = 0; i < count; i++) {
-            long k = CounterRng.key(stepKey, (long) first + i);
+            long row = (long) first + i;
+            long k = CounterRng.key(stepKey, row);
             if (plan.training().isEmpty() || CounterRng.uniform(k, 0) < singleFraction) {
                 int image = (int) CounterRng.below(k, 1, train.size());
                 int offset = (int) CounterRng.below(k, 2, canvas.extent() + 1);
                 int template = (int) CounterRng.below(k, 3, CaptionText.SINGLE_TEMPLATES.size());
-                canvas.paste(train, image, offset, rows.pixels, i * canvas.bytes());
+                items.paste(image, 2 * row, offset, rows.pixels, i * canvas.bytes());
                 int item = train.labels()[image];
                 rows.set(i, Composition.single(item), CaptionText.single(names, item, template));
             } else {
                 int[] p = plan.training().get((int) CounterRng.below(k, 1, plan.training().size()));
                 int[] a = trainByClass[p[0]];
                 int[] b = trainByClass[p[1]];
-                pair(rows, i, train, a[(int) CounterRng.below(k, 2, a.length)], b[(int) CounterRng.below(k, 3,
-                        b.length)], CounterRng.below(k, 4, 2) == 1);
+                int left = a[(int) CounterRng.below(k, 2, a.length)];
+                int right = b[(int) CounterRng.below(k, 3, b.length)];
+                items.paste(left, 2 * row, 0, rows.pixels, i * canvas.bytes());
+                items.paste(right, 2 * row + 1, canvas.extent(), rows.pixels, i * canvas.bytes());
+                phrase(rows, i, train, left, right, CounterRng.below(k, 4, 2) == 1);
             }
         }
         return rows.batch();
@@ -150,6 +160,10 @@ final class GeneratedCaptions implements CaptionData {
     private void pair(Rows rows, int i, ImageSet items, int left, int right, boolean converse) {
         canvas.paste(items, left, 0, rows.pixels, i * canvas.bytes());
         canvas.paste(items, right, canvas.extent(), rows.pixels, i * canvas.bytes());
+        phrase(rows, i, items, left, right, converse);
+    }
+
+    private void phrase(Rows rows, int i, ImageSet items, int left, int right, boolean converse) {
         int a = items.labels()[left];
         int b = items.labels()[right];
         Composition c = converse ? new Composition(b, a, canvas.secondCell())
@@ -216,6 +230,27 @@ final class GeneratedCaptions implements CaptionData {
     private static void check(String what, long first, int count, long size) {
         if (first < 0 || count < 0 || first + count > size) {
             throw new IndexOutOfBoundsException(what + " [" + first + ", " + (first + count) + ") of " + size);
+        }
+    }
+
+    /** Training items of one step, pasted as stored or augmented from (seed, step, slot). */
+    private final class Items {
+        final long step;
+        final byte[] scratch;
+
+        Items(long step) {
+            this.step = step;
+            this.scratch = augmenter.active() ? new byte[train.imageBytes()] : null;
+        }
+
+        void paste(int image, long slot, int offset, byte[] out, int at) {
+            if (scratch == null) {
+                canvas.paste(train, image, offset, out, at);
+                return;
+            }
+            augmenter.apply(train.pixels(), image * train.imageBytes(), train.channels(), train.height(), train.width(),
+                    step, slot, scratch, 0);
+            canvas.paste(scratch, 0, offset, out, at);
         }
     }
 

@@ -7,23 +7,24 @@ import io.megalith.core.tensor.CounterRng;
  * data.augment applied to one training image, drawn from (seed, step, global row) alone so a row's image does not
  * depend on which rank reads it. In order: flip left-right (probability 1/2); pad-and-crop, which moves the image
  * by (dy, dx) uniform in [-P, P]^2 with zeros coming in; translate by (ty, tx) uniform in [-N, N]^2, zero-filled.
- * Zero is a black raw pixel (as torchvision pads before normalising).
+ * Zero is a black raw pixel (as torchvision pads before normalising). Generated captions apply it to each item before
+ * it is pasted into its canvas cell (the canvas itself never flips: that would swap "left of" and "right of").
  */
-final class Augmenter {
+public final class Augmenter {
     private final Augment a;
     private final long key;
 
-    Augmenter(Augment a, long seed) {
+    public Augmenter(Augment a, long seed) {
         this.a = a;
         this.key = CounterRng.key(seed, "data.images.augment");
     }
 
-    boolean active() {
+    public boolean active() {
         return a.flip() || a.cropPadding() > 0 || a.translate() > 0;
     }
 
     /** Image {@code src[from ..]} of shape [c, h, w], augmented, into {@code out[to ..]}. */
-    void apply(byte[] src, int from, int c, int h, int w, long step, long row, byte[] out, int to) {
+    public void apply(byte[] src, int from, int c, int h, int w, long step, long row, byte[] out, int to) {
         long k = CounterRng.key(key, step, row);
         boolean flip = a.flip() && CounterRng.uniform(k, 0) < 0.5f;
         int p = a.cropPadding();

@@ -7,6 +7,7 @@ import static io.megalith.core.data.captions.CaptionFixtures.shapes;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.captions.Composition.Relation;
 import io.megalith.core.data.images.ImageBatch;
 import io.megalith.core.data.images.ImageDatasets;
@@ -14,6 +15,7 @@ import io.megalith.core.data.images.ImageSet;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -114,7 +116,8 @@ class GeneratedCaptionsTest {
         List<String> fashion = List.of("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                 "Sneaker", "Bag", "Ankle boot");
         CaptionData data = CaptionDatasets.generate(new ImageDatasets.Stored(one, one, fashion, new double[] {0},
-                new double[] {1}, "test"), config("data.builtin=shapes").data().captions(), 1);
+                new double[] {1}, "test"), config("data.builtin=shapes").data().captions(),
+                MegalithConfig.Augment.NONE, 1);
         assertThat(data.classNames()).containsExactly("t-shirt", "trouser", "pullover", "dress", "coat", "sandal",
                 "shirt", "sneaker", "bag", "ankle boot");
         assertThat(CaptionText.single(data.classNames(), 9, 0)).isEqualTo("a photo of an ankle boot");
@@ -158,6 +161,52 @@ class GeneratedCaptionsTest {
                 new Composition(h.compositions().get(0).first(), h.compositions().get(0).second(), Relation.RIGHT_OF));
         assertThat(cell(hr, 1, 0)).isEqualTo(cell(hr, 0, 1));
         assertThat(cell(hr, 2, 0)).isEqualTo(cell(hr, 0, 0));
+    }
+
+    @Test
+    void augmentationChangesTrainingItemsInTheirCellsAndNothingElse() throws IOException {
+        GeneratedCaptions plain = shapes("data.captions.single_fraction=0");
+        GeneratedCaptions flipped = shapes("data.captions.single_fraction=0", "data.augment.flip=true");
+        ImageDatasets.Stored source = ImageDatasets.read(config("data.builtin=shapes"), new Configuration(), null);
+        Map<ByteBuffer, Integer> train = index(source.train());
+        Map<ByteBuffer, Integer> mirrored = index(mirror(source.train()));
+        CaptionBatch a = plain.train(5, 0, 40);
+        CaptionBatch b = flipped.train(5, 0, 40);
+        assertThat(b.captions()).isEqualTo(a.captions());
+        assertThat(b.compositions()).isEqualTo(a.compositions());
+        byte[] ra = raw(a, plain);
+        byte[] rb = raw(b, flipped);
+        int changed = 0;
+        for (int i = 0; i < b.rows(); i++) {
+            for (int cell = 0; cell < 2; cell++) {
+                ByteBuffer item = cell(rb, i, cell);
+                Integer image = item.equals(cell(ra, i, cell)) ? train.get(item) : mirrored.get(item);
+                assertThat(image).as("row %d cell %d: a training item, as stored or mirrored", i, cell).isNotNull();
+                assertThat(source.train().labels()[image]).isEqualTo(source.train().labels()[train.get(cell(ra, i,
+                        cell))]);
+                changed += item.equals(cell(ra, i, cell)) ? 0 : 1;
+            }
+        }
+        assertThat(changed).isBetween(5, 60); // each cell flips with probability 1/2 (some shapes are symmetric)
+        // layout-independent, and held-out canvases are never augmented
+        CaptionBatch second = flipped.train(5, 20, 20);
+        assertThat(Arrays.copyOfRange(b.images().pixels(), b.images().pixels().length / 2, b.images().pixels().length))
+                .isEqualTo(second.images().pixels());
+        assertThat(flipped.heldOut(8, 8).images().pixels()).isEqualTo(plain.heldOut(8, 8).images().pixels());
+        assertThat(flipped.heldOutItems(3, 4).pixels()).isEqualTo(plain.heldOutItems(3, 4).pixels());
+        assertThat(flipped.describe()).contains("augmented");
+    }
+
+    private static ImageSet mirror(ImageSet s) {
+        byte[] out = new byte[s.pixels().length];
+        for (int i = 0; i < s.size(); i++) {
+            for (int y = 0; y < W; y++) {
+                for (int x = 0; x < W; x++) {
+                    out[i * W * W + y * W + x] = s.pixels()[i * W * W + y * W + W - 1 - x];
+                }
+            }
+        }
+        return new ImageSet(out, s.labels(), 1, W, W);
     }
 
     @Test
