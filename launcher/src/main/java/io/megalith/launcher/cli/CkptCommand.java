@@ -7,6 +7,8 @@ import io.megalith.core.checkpoint.RunState;
 import io.megalith.core.checkpoint.RunStateCodec;
 import io.megalith.core.checkpoint.SafetensorsWeights;
 import io.megalith.core.checkpoint.ShardedCheckpointer;
+import io.megalith.core.model.GptConfig;
+import io.megalith.core.prune.StructuredPruning;
 import io.megalith.core.tensor.HostTensor;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -15,6 +17,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
@@ -128,6 +131,12 @@ final class CkptCommand {
                 l.pp(), l.ep(), l.zeroStage(), l.world());
     }
 
+    /** The training state of checkpoint {@code s}. */
+    static RunState state(CheckpointStore store, long s, CheckpointManifest m) throws IOException {
+        byte[] stateBytes = store.readBlob(s, m, m.sharded() ? m.stateFile() : ShardedCheckpointer.LEGACY_STATE_FILE);
+        return m.sharded() ? RunStateCodec.decode(stateBytes) : RunState.fromJson(stateBytes);
+    }
+
     @Command(name = "inspect", mixinStandardHelpOptions = true,
             description = "The manifest of one checkpoint: layout, training state, files, tensors and their pieces.")
     static final class InspectCmd extends Sub {
@@ -142,9 +151,7 @@ final class CkptCommand {
             out.printf("checkpoint %s%n", t.store().directory(s));
             out.printf("step %d, format %d, created %s, layout %s%n", m.step(), m.formatVersion(), m.createdAt(),
                     layout(m));
-            byte[] stateBytes = t.store().readBlob(s, m, m.sharded() ? m.stateFile()
-                    : ShardedCheckpointer.LEGACY_STATE_FILE);
-            RunState st = m.sharded() ? RunStateCodec.decode(stateBytes) : RunState.fromJson(stateBytes);
+            RunState st = state(t.store(), s, m);
             out.printf("state: step %d, seed %d, optimizer step %d, data position %d, tokenizer %s%n",
                     st.step(), st.seed(), st.optimizerStep(), st.dataPosition(), st.tokenizerKind());
             String shape = st.model() != null ? st.model().toString() : st.familyModel();
@@ -237,11 +244,24 @@ final class CkptCommand {
                 + "(megalith quantize writes these too)")
         String dtype;
 
+        @Option(names = "--prune-heads", defaultValue = "0", paramLabel = "X", description = "a GPT: remove this "
+                + "fraction of each block's attention heads, the least important (structured pruning; the export is "
+                + "a smaller dense GPT: the command prints its model.n_head, head_size and mlp_hidden)")
+        double pruneHeads;
+
+        @Option(names = "--prune-neurons", defaultValue = "0", paramLabel = "X", description = "a GPT: remove this "
+                + "fraction of each block's MLP hidden units, the least important (structured pruning)")
+        double pruneNeurons;
+
         @picocli.CommandLine.Spec
         picocli.CommandLine.Model.CommandSpec spec;
 
         @Override
         public Integer call() throws IOException {
+            if (!(pruneHeads >= 0 && pruneHeads < 1) || !(pruneNeurons >= 0 && pruneNeurons < 1)) {
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--prune-heads and "
+                        + "--prune-neurons: fractions in [0, 1) (got " + pruneHeads + ", " + pruneNeurons + ")");
+            }
             WeightsExport.Dtype stored = WeightsExport.Dtype.parse(dtype).orElseThrow(() ->
                     new picocli.CommandLine.ParameterException(spec.commandLine(), "--dtype: " + dtype
                             + " is not one of f32, int8, f16, bf16"));
@@ -258,10 +278,25 @@ final class CkptCommand {
             long s = t.stepOrLatest();
             CheckpointManifest m = t.store().manifest(s);
             Map<String, HostTensor> weights = WeightsExport.read(t.store(), s, m);
+            Map<String, String> meta = new TreeMap<>(stored.metadata(s));
+            String pruned = null;
+            if (pruneHeads > 0 || pruneNeurons > 0) {
+                RunState st = state(t.store(), s, m);
+                if (st.model() == null) {
+                    throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--prune-heads and "
+                            + "--prune-neurons: structured pruning takes a GPT (this checkpoint is model.family "
+                            + st.family() + ")");
+                }
+                StructuredPruning.Result r = StructuredPruning.prune(st.model(), weights, pruneHeads, pruneNeurons);
+                pruned = structuredLine(st.model(), r.config(), weights, r.weights());
+                weights = r.weights();
+                meta.put("megalith.n_head", Integer.toString(r.config().nHead()));
+                meta.put("megalith.head_size", Integer.toString(r.config().headSize()));
+                meta.put("megalith.mlp_hidden", Integer.toString(r.config().mlpHidden()));
+            }
             long trained = WeightsExport.bytes(weights);
             weights = stored.store(weights);
             byte[] tokenizer = withTokenizer ? tokenizer(t.store(), s, m) : null;
-            Map<String, String> meta = stored.metadata(s);
             List<Path> files = new ArrayList<>(singleFile
                     ? List.of(SafetensorsWeights.exportFile(fs, out, weights, meta))
                     : SafetensorsWeights.export(fs, out, weights, (long) (maxShardMb * 1048576), meta));
@@ -274,10 +309,25 @@ final class CkptCommand {
             }
             this.out.printf("exported %d tensors of step %d to %s: %s%n", weights.size(), s,
                     singleFile ? out.getParent() : out, files.stream().map(Path::getName).collect(Collectors.joining(", ")));
+            if (pruned != null) {
+                this.out.println(pruned);
+            }
             if (stored != WeightsExport.Dtype.F32) {
                 this.out.println(WeightsExport.sizeLine(stored.exportName, weights, trained));
             }
             return 0;
+        }
+
+        /** What structured pruning removed, and the model keys of the shape it left. */
+        private static String structuredLine(GptConfig from, GptConfig to, Map<String, HostTensor> before,
+                Map<String, HostTensor> after) {
+            long n0 = before.values().stream().mapToLong(HostTensor::numel).sum();
+            long n1 = after.values().stream().mapToLong(HostTensor::numel).sum();
+            return String.format(Locale.ROOT, "structured pruning: %d -> %d heads of %d and %d -> %d MLP hidden units "
+                    + "in each of %d blocks: %,d -> %,d parameters (%.3fx); a model of this shape: model.n_head=%d "
+                    + "model.head_size=%d model.mlp_hidden=%d (megalith eval/generate --weights read it as is)",
+                    from.nHead(), to.nHead(), to.headSize(), from.mlpHidden(), to.mlpHidden(), to.nLayer(), n0, n1,
+                    (double) n1 / n0, to.nHead(), to.headSize(), to.mlpHidden());
         }
 
         private static byte[] tokenizer(CheckpointStore store, long s, CheckpointManifest m) throws IOException {

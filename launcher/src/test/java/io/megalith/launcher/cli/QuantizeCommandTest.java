@@ -123,6 +123,51 @@ class QuantizeCommandTest {
         assertThat(noRun.err()).contains("--run: ").contains("holds no complete checkpoint");
     }
 
+    /**
+     * Structured pruning: the export is a smaller dense GPT; eval and generate read it as is, and a run of its shape
+     * fine-tunes from it.
+     */
+    @Test
+    void structuredPruningExportsASmallerGptThatLoadsAsItsShape() throws Exception {
+        Path fp32 = tmp.resolve("whole.safetensors");
+        assertThat(CliRun.of("ckpt", "export", run.toString(), "--out", fp32.toString()).exit()).isZero();
+        Path dir = tmp.resolve("structured");
+        CliRun export = CliRun.of("ckpt", "export", run.toString(), "--out", dir.toString(), "--prune-heads", "0.5",
+                "--prune-neurons", "0.5", "--with-tokenizer");
+        assertThat(export.exit()).as(export.err()).isZero();
+        assertThat(export.out()).contains("structured pruning: 2 -> 1 heads of 64 and 512 -> 256 MLP hidden units in "
+                + "each of 1 blocks", "model.n_head=1 model.head_size=64 model.mlp_hidden=256");
+        Path pruned = dir.resolve("model.safetensors");
+        assertThat((double) Files.size(pruned)).isLessThan(0.8 * Files.size(fp32));
+
+        double whole = evalLoss();
+        double cut = evalLoss("--weights", pruned.toString());
+        assertThat(cut).isGreaterThan(whole).isLessThan(10);
+        CliRun generate = CliRun.of("generate", "--run", run.toString(), "--weights", pruned.toString(), "--prompt",
+                "the ", "-n", "8", "-t", "0");
+        assertThat(generate.exit()).as(generate.err()).isZero();
+
+        Path tuned = tmp.resolve("structured-tuned");
+        CliRun tune = CliRun.of("train", "--config", config.toString(), "--set", "run.dir=" + tuned, "--set",
+                "checkpoint.init_from=" + pruned, "--set", "checkpoint.init_tokenizer=" + dir.resolve("tokenizer.json"),
+                "--set", "model.n_head=1", "--set", "model.head_size=64", "--set", "model.mlp_hidden=256");
+        assertThat(tune.exit()).as(tune.err()).isZero();
+        CliRun inspect = CliRun.of("ckpt", "inspect", tuned.toString());
+        assertThat(inspect.out()).contains("head_size: 64", "mlp_hidden: 256");
+        // the run's shape must be the file's: a wrong one is named
+        CliRun wrong = CliRun.of("train", "--config", config.toString(), "--set", "run.dir=" + tmp.resolve("wrong"),
+                "--set", "checkpoint.init_from=" + pruned, "--set", "checkpoint.init_tokenizer="
+                        + dir.resolve("tokenizer.json"));
+        assertThat(wrong.exit()).isNotZero();
+        assertThat(wrong.err()).contains("set model.n_head=1 model.head_size=64 model.mlp_hidden=256");
+
+        Path never = tmp.resolve("never-pruned");
+        CliRun bad = CliRun.of("ckpt", "export", run.toString(), "--out", never.toString(), "--prune-heads", "1");
+        assertThat(bad.exit()).isNotZero();
+        assertThat(bad.err()).contains("--prune-heads and --prune-neurons: fractions in [0, 1)");
+        assertThat(never).doesNotExist();
+    }
+
     /** A Spark launch reads the shards Spark prepared (in run.dir/data): eval reads them too. */
     @Test
     void evalOfASparkLaunchedRunReadsItsPreparedShards() throws Exception {

@@ -16,12 +16,13 @@ import java.io.IOException;
  * the RNG description (counter-based streams keyed by (seed, purpose, coordinates): the seed is the whole
  * RNG state), model config, tokenizer kind and the run's config YAML. Format 2 adds the model's mixture of
  * experts settings ({@code model.moe}) after the dense model config; format 3 allows no GPT config (another
- * model family) and adds {@code model.family} and that family's model shape at the end. Formats 1 and 2 are still
- * read (GPT runs).
+ * model family) and adds {@code model.family} and that family's model shape at the end; format 4 adds the GPT's
+ * head size and MLP hidden units after its MoE settings (a structurally pruned GPT's; earlier formats mean the
+ * defaults). Formats 1 to 3 are still read.
  */
 public final class RunStateCodec {
     public static final String FILE = "state.kryo";
-    public static final int FORMAT_VERSION = 3;
+    public static final int FORMAT_VERSION = 4;
     private static final int DENSE_FORMAT_VERSION = 1; // before model.moe was stored
     private static final int MAGIC = 0x4d4c5354; // "MLST"
     private static final String RNG = "counter-based: (seed, purpose, coordinates)";
@@ -123,6 +124,8 @@ public final class RunStateCodec {
             out.writeDouble(m.capacityFactor());
             out.writeDouble(m.auxLossCoef());
             out.writeDouble(m.zLossCoef());
+            out.writeVarInt(c.headSize(), true); // format 4
+            out.writeVarInt(c.mlpHidden(), true);
         }
 
         @Override
@@ -139,7 +142,9 @@ public final class RunStateCodec {
                 moe = new MegalithConfig.Moe(in.readVarInt(true), in.readVarInt(true),
                         in.readVarInt(true), in.readDouble(), in.readDouble(), in.readDouble());
             }
-            return new GptConfig(vocab, blockSize, nLayer, nHead, nEmbd, dropout, bias, moe);
+            int headSize = version >= 4 ? in.readVarInt(true) : 0; // 0: the defaults
+            int mlpHidden = version >= 4 ? in.readVarInt(true) : 0;
+            return new GptConfig(vocab, blockSize, nLayer, nHead, nEmbd, dropout, bias, moe, headSize, mlpHidden);
         }
     }
 }

@@ -85,12 +85,15 @@ public record MegalithConfig(
      * ViT's keys for its image tower and embed_dim (the joint space), text_len (caption tokens) and text_mask (causal |
      * bidirectional) for its text tower. A text-to-image DiT (family dit, data.task captions) reads text_len, text_mask,
      * text_layers (its text encoder's layers, 0: n_layer; n_head and n_embd as the DiT's) and pooled_text (c reads
-     * the caption pooled too: its last token under a causal mask, the mean under a bidirectional one).
+     * the caption pooled too: its last token under a causal mask, the mean under a bidirectional one). The GPT
+     * reads head_size (0: n_embd / n_head) and mlp_hidden (0: 4 n_embd), which only a structurally pruned GPT sets
+     * (`megalith ckpt export --prune-heads/--prune-neurons` prints them).
      */
     public record Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
             Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
             boolean nsp, int imageSize, int channels, int patchSize, int classes, String pool, String posEmb,
-            int embedDim, int textLen, String textMask, int textLayers, boolean pooledText) {
+            int embedDim, int textLen, String textMask, int textLayers, boolean pooledText, int headSize,
+            int mlpHidden) {
         /**
          * The GPT's model.family, which a model section or a checkpoint that names no family means: the only family
          * before model.family existed, so the legacy default of checkpoints written without it (RunState). The one
@@ -105,6 +108,16 @@ public record MegalithConfig(
 
         /** model.text_mask values (clip): causal (pool the last token) or bidirectional (pool the mean). */
         public static final List<String> TEXT_MASKS = List.of("causal", "bidirectional");
+
+        /** Any family, heads of n_embd / n_head and 4 n_embd hidden units (a model not structurally pruned). */
+        public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
+                Moe moe, String family, int nEncoderLayer, int nDecoderLayer, boolean preLn, int typeVocabSize,
+                boolean nsp, int imageSize, int channels, int patchSize, int classes, String pool, String posEmb,
+                int embedDim, int textLen, String textMask, int textLayers, boolean pooledText) {
+            this(nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, bias, moe, family, nEncoderLayer, nDecoderLayer,
+                    preLn, typeVocabSize, nsp, imageSize, channels, patchSize, classes, pool, posEmb, embedDim, textLen,
+                    textMask, textLayers, pooledText, 0, 0);
+        }
 
         /** Any family, a text-to-image DiT's c without the pooled caption. */
         public Model(int nLayer, int nHead, int nEmbd, int blockSize, int vocabSize, double dropout, boolean bias,
@@ -884,7 +897,14 @@ public record MegalithConfig(
         c.atLeast("model.vocab_size", model.vocabSize(), 0);
         c.below("model.dropout", model.dropout(), 0, 1);
         imageModelProblems(c);
-        if (model.nHead() >= 1 && model.nEmbd() % model.nHead() != 0) {
+        c.atLeast("model.head_size", model.headSize(), 0);
+        c.atLeast("model.mlp_hidden", model.mlpHidden(), 0);
+        boolean gpt = Model.DEFAULT_FAMILY.equals(model.family());
+        c.require(gpt || model.headSize() == 0, "model.head_size: only for model.family gpt (a structurally pruned "
+                + "GPT's heads; got " + model.family() + "); remove it");
+        c.require(gpt || model.mlpHidden() == 0, "model.mlp_hidden: only for model.family gpt (a structurally pruned "
+                + "GPT's MLP; got " + model.family() + "); remove it");
+        if (model.nHead() >= 1 && model.headSize() == 0 && model.nEmbd() % model.nHead() != 0) {
             c.require(false, "model.n_embd: must be divisible by model.n_head (" + model.nEmbd() + " % "
                     + model.nHead() + " != 0); choose n_embd a multiple of n_head");
         }

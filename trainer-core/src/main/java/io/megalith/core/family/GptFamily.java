@@ -34,16 +34,23 @@ final class GptFamily implements ModelFamily {
                 + "model.family=encoder_decoder or data.task=text | addition");
     }
 
-    /** wte (tied head), wpe, blocks, ln_f; MoE blocks: experts' MLPs and a router. */
+    /**
+     * wte (tied head), wpe, blocks, ln_f; MoE blocks: experts' MLPs and a router. A structurally pruned GPT's
+     * attention is A = n_head x head_size wide inside (qkv [3A, C], proj [C, A]) and its dense MLPs mlp_hidden.
+     */
     @Override
     public long parameterCount(MegalithConfig.Model m, long vocab) {
         LayerSizes s = LayerSizes.of(m);
         long c = s.width();
+        long bias = m.bias() ? 1 : 0;
+        long a = (long) m.nHead() * (m.headSize() > 0 ? m.headSize() : c / m.nHead());
+        long hidden = m.mlpHidden() > 0 ? m.mlpHidden() : 4 * c;
+        long attention = 4 * a * c + 3 * a * bias + c * bias;
+        long mlp = 2 * c * hidden + (hidden + c) * bias;
         long params = vocab * c + (long) m.blockSize() * c + s.norm();
         for (int l = 0; l < m.nLayer(); l++) {
             boolean moe = m.moe() != null && m.moe().moeLayer(l);
-            params += s.attention() + 2 * s.norm() + (moe ? m.moe().experts() * s.mlp() + c * m.moe().experts()
-                    : s.mlp());
+            params += attention + 2 * s.norm() + (moe ? m.moe().experts() * s.mlp() + c * m.moe().experts() : mlp);
         }
         return params;
     }

@@ -10,9 +10,12 @@ import io.megalith.core.data.TrainingData;
 import io.megalith.core.data.tokenizer.Tokenizer;
 import io.megalith.core.data.tokenizer.Tokenizers;
 import io.megalith.core.generate.TextSamples;
+import io.megalith.core.lora.LoraConfig;
 import io.megalith.core.model.Gpt;
+import io.megalith.core.model.GptConfig;
 import io.megalith.core.nn.ParameterStore;
 import io.megalith.core.prune.MagnitudeMask;
+import io.megalith.core.prune.StructuredPruning;
 import io.megalith.core.quantize.GptDecoder;
 import io.megalith.core.quantize.HalfFloats;
 import io.megalith.core.quantize.Int8Weights;
@@ -37,8 +40,8 @@ public final class TrainedGpt implements TrainedModel {
     private final RunState state;
     private final Tokenizer tokenizer;
     private final NDManager manager;
-    private final Gpt model;
-    private final ParameterStore params;
+    private Gpt model; // of the checkpoint's shape, or of structurally pruned weights useWeights loaded
+    private ParameterStore params;
     private GptDecoder decoder; // set by useWeights: free text decodes with it
 
     private TrainedGpt(String runDir, Configuration hadoop, MegalithConfig config, RunState state, Tokenizer tokenizer,
@@ -57,7 +60,8 @@ public final class TrainedGpt implements TrainedModel {
      * Generates from the weights at {@code location} instead of the checkpoint's (a safetensors file or directory, as
      * {@code megalith ckpt export} writes, any --dtype): free text decodes with the Java batch-1 decoder
      * ({@link GptDecoder}: from the int8 values themselves when the file is int8); the held-out evaluations run the
-     * model with the weights those stand for (dequantised, or widened from 16 bits).
+     * model with the weights those stand for (dequantised, or widened from 16 bits). Weights with fewer heads or
+     * hidden units than the run's (a structurally pruned export: {@link StructuredPruning}) get a model of their shape.
      */
     public void useWeights(String location) throws IOException {
         Map<String, HostTensor> stored = SafetensorsWeights.read(location, hadoop);
@@ -68,8 +72,14 @@ public final class TrainedGpt implements TrainedModel {
         boolean int8 = stored.values().stream().anyMatch(t -> t.dtype() == HostTensor.DType.I8);
         Map<String, HostTensor> full = new LinkedHashMap<>();
         (int8 ? Int8Weights.dequantize(stored) : stored).forEach((n, t) -> full.put(n, HalfFloats.widen(t)));
+        GptConfig shape = StructuredPruning.shapeOf(state.model(), full);
+        if (!shape.equals(model.config())) {
+            this.model = new Gpt(shape, LoraConfig.NONE);
+            this.params = new ParameterStore(model, manager, state.seed());
+            model.initConstants(manager);
+        }
         params.load(full);
-        this.decoder = int8 ? GptDecoder.int8(state.model(), stored) : GptDecoder.fp32(state.model(), full);
+        this.decoder = int8 ? GptDecoder.int8(shape, stored) : GptDecoder.fp32(shape, full);
     }
 
     /**
@@ -80,7 +90,7 @@ public final class TrainedGpt implements TrainedModel {
     public double prune(double sparsity) {
         Map<String, HostTensor> pruned = MagnitudeMask.pruned(params.toHost(), sparsity);
         params.load(pruned);
-        this.decoder = GptDecoder.fp32(state.model(), pruned);
+        this.decoder = GptDecoder.fp32(model.config(), pruned);
         return MagnitudeMask.sparsity(pruned);
     }
 

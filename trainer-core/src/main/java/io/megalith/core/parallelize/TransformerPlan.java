@@ -52,14 +52,14 @@ public final class TransformerPlan {
         if (!tp.parallel()) {
             return attn;
         }
-        long c = attn.proj().base().weight().shape()[0];
+        long a = attn.proj().base().weight().shape()[1]; // the heads side by side: n_head x head size
         if (attn.isCross()) {
-            attn.q().parallelize(ColumnParallelLinear.slice(tp.parts(c, 1), tp));
-            attn.kv().parallelize(ColumnParallelLinear.slice(tp.parts(c, 2), tp)); // k, v rows of its heads
+            attn.q().parallelize(ColumnParallelLinear.slice(tp.parts(a, 1), tp));
+            attn.kv().parallelize(ColumnParallelLinear.slice(tp.parts(a, 2), tp)); // k, v rows of its heads
         } else {
-            attn.qkv().parallelize(ColumnParallelLinear.slice(tp.parts(c, 3), tp)); // q, k, v rows of its heads
+            attn.qkv().parallelize(ColumnParallelLinear.slice(tp.parts(a, 3), tp)); // q, k, v rows of its heads
         }
-        attn.proj().parallelize(RowParallelLinear.slice(tp.part(c), tp)); // the same heads' columns
+        attn.proj().parallelize(RowParallelLinear.slice(tp.part(a), tp)); // the same heads' columns
         return attn;
     }
 

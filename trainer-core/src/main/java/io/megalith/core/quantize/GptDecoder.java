@@ -52,30 +52,32 @@ public final class GptDecoder {
         }
         this.cfg = cfg;
         int c = cfg.nEmbd();
+        int a = cfg.attentionWidth(); // c unless heads were pruned
+        int f = cfg.mlpHidden(); // 4c unless hidden units were pruned
         this.wte = check(matrices.get("wte.weight"), "wte.weight", cfg.vocabSize(), c);
         this.wpe = check(matrices.get("wpe.weight"), "wpe.weight", cfg.blockSize(), c);
         this.blocks = new Block[cfg.nLayer()];
         for (int i = 0; i < blocks.length; i++) {
             String p = "blocks." + i + ".";
             blocks[i] = new Block(norm(weights, p + "ln1", c),
-                    check(matrices.get(p + "attn.qkv.weight"), p + "attn.qkv.weight", 3 * c, c),
-                    vector(weights, p + "attn.qkv.bias", 3 * c),
-                    check(matrices.get(p + "attn.proj.weight"), p + "attn.proj.weight", c, c),
+                    check(matrices.get(p + "attn.qkv.weight"), p + "attn.qkv.weight", 3 * a, c),
+                    vector(weights, p + "attn.qkv.bias", 3 * a),
+                    check(matrices.get(p + "attn.proj.weight"), p + "attn.proj.weight", c, a),
                     vector(weights, p + "attn.proj.bias", c), norm(weights, p + "ln2", c),
-                    check(matrices.get(p + "mlp.fc.weight"), p + "mlp.fc.weight", 4 * c, c),
-                    vector(weights, p + "mlp.fc.bias", 4 * c),
-                    check(matrices.get(p + "mlp.proj.weight"), p + "mlp.proj.weight", c, 4 * c),
+                    check(matrices.get(p + "mlp.fc.weight"), p + "mlp.fc.weight", f, c),
+                    vector(weights, p + "mlp.fc.bias", f),
+                    check(matrices.get(p + "mlp.proj.weight"), p + "mlp.proj.weight", c, f),
                     vector(weights, p + "mlp.proj.bias", c));
         }
         this.lnF = norm(weights, "ln_f", c);
-        this.keys = new float[blocks.length][cfg.blockSize() * c];
-        this.values = new float[blocks.length][cfg.blockSize() * c];
+        this.keys = new float[blocks.length][cfg.blockSize() * a];
+        this.values = new float[blocks.length][cfg.blockSize() * a];
         this.x = new float[c];
         this.h = new float[c];
-        this.qkv = new float[3 * c];
-        this.att = new float[c];
+        this.qkv = new float[3 * a];
+        this.att = new float[a];
         this.out = new float[c];
-        this.hidden = new float[4 * c];
+        this.hidden = new float[f];
         this.scores = new float[cfg.blockSize()];
     }
 
@@ -148,6 +150,7 @@ public final class GptDecoder {
             throw new IllegalStateException("the sequence is full (block_size " + cfg.blockSize() + ")");
         }
         int c = cfg.nEmbd();
+        int a = cfg.attentionWidth();
         wte.row(token, x, 0);
         wpe.row(length, h, 0);
         for (int i = 0; i < c; i++) {
@@ -157,8 +160,8 @@ public final class GptDecoder {
             Block b = blocks[l];
             layerNorm(x, b.ln1(), h);
             linear(b.qkv(), b.qkvBias(), h, qkv);
-            System.arraycopy(qkv, c, keys[l], length * c, c);
-            System.arraycopy(qkv, 2 * c, values[l], length * c, c);
+            System.arraycopy(qkv, a, keys[l], length * a, a);
+            System.arraycopy(qkv, 2 * a, values[l], length * a, a);
             attend(l);
             linear(b.proj(), b.projBias(), att, out);
             add(x, out);
@@ -179,7 +182,7 @@ public final class GptDecoder {
 
     /** att = each head's softmax(q k^T / sqrt(hs)) v over the cached positions 0..length of layer l. */
     private void attend(int l) {
-        int c = cfg.nEmbd();
+        int c = cfg.attentionWidth(); // a cached position's keys (values): every head's, side by side
         int hs = cfg.headSize();
         float scale = (float) (1.0 / Math.sqrt(hs));
         int n = length + 1;

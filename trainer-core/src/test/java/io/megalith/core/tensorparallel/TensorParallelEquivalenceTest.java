@@ -57,14 +57,16 @@ class TensorParallelEquivalenceTest {
 
     record Result(List<Double> losses, Map<String, float[]> grads, long localParameters) {}
 
-    static MegalithConfig config(int dp, int tp) {
+    static MegalithConfig config(int dp, int tp, String... more) {
+        List<String> sets = new ArrayList<>(List.of("parallel.dp=" + dp, "parallel.tp=" + tp));
+        sets.addAll(List.of(more));
         return ConfigLoader.fromYaml("""
                 seed: 3
                 model: {n_layer: 2, n_head: 4, n_embd: 32, block_size: 16, dropout: 0.1, bias: true}
                 data: {task: text, path: unused, tokenizer: char}
                 train: {max_steps: 6, batch_size: 4, grad_accum: 2, lr: 3.0e-3, warmup_steps: 2, min_lr: 3.0e-4}
                 runtime: {threads: 1}
-                """, List.of("parallel.dp=" + dp, "parallel.tp=" + tp), "tp test");
+                """, sets, "tp test");
     }
 
     static String text() {
@@ -166,5 +168,19 @@ class TensorParallelEquivalenceTest {
             }
         }
         assertThat(one.losses().get(STEPS - 1)).as("it trains").isLessThan(one.losses().get(0));
+    }
+
+    /** A structurally pruned shape (2 heads of 8 in a 32-wide model, 48 hidden units) splits as any other. */
+    @Test
+    void aPrunedShapeSplitsAsAnyOther() throws Exception {
+        String[] pruned = {"model.n_head=2", "model.head_size=8", "model.mlp_hidden=48"};
+        Result one = train(config(1, 1, pruned), new SingleRankCommunicator(), new SingleRankCommunicator());
+        assertThat(one.localParameters()).isLessThan(train(config(1, 1), new SingleRankCommunicator(),
+                new SingleRankCommunicator()).localParameters());
+        List<Result> tp2 = LoopbackRanks.run(DeviceMesh.of(1, 2, 1),
+                (ParallelContext ctx) -> train(config(1, 2, pruned), ctx.dataParallel(), ctx.tensorParallel()));
+        for (Result r : tp2) {
+            assertSame(one, r, "pruned shape, tp=2");
+        }
     }
 }

@@ -27,6 +27,7 @@ import io.megalith.core.model.GptConfig;
 import io.megalith.core.moe.MoeStats;
 import io.megalith.core.nn.ModelParameters;
 import io.megalith.core.nn.Parameter;
+import io.megalith.core.prune.StructuredPruning;
 import io.megalith.core.parallelize.GptPlan;
 import io.megalith.core.parallelize.ParallelGpt;
 import io.megalith.core.parallelize.Placement;
@@ -329,7 +330,7 @@ public final class GptRun implements RankModel {
             if (!Arrays.equals(t.shape(), want) || t.dtype() != HostTensor.DType.F32) {
                 throw new InvalidInputException("checkpoint.init_from " + location + ": tensor " + p.name()
                         + " is " + t.dtype() + Arrays.toString(t.shape()) + ", the model needs F32"
-                        + Arrays.toString(want));
+                        + Arrays.toString(want) + prunedShapeHint(weights));
             }
         }
         if (freshAdapters) { // every rank calls this (a collective under TP / ZeRO-3): the adapters' init values
@@ -345,27 +346,35 @@ public final class GptRun implements RankModel {
         LOG.info("Initialised {} parameters from {} (fresh optimizer, step 0)", params.parameters().size(), location);
     }
 
+    /** Weights of a structurally pruned GPT of this run's head size: the model keys that describe their shape. */
+    private String prunedShapeHint(Map<String, HostTensor> weights) {
+        GptConfig now = model.config();
+        try {
+            GptConfig theirs = StructuredPruning.shapeOf(now, weights);
+            return theirs.equals(now) ? "" : "; the weights are a GPT with " + theirs.nHead() + " heads of "
+                    + theirs.headSize() + " and " + theirs.mlpHidden() + " MLP hidden units (structurally pruned?): "
+                    + "set model.n_head=" + theirs.nHead() + " model.head_size=" + theirs.headSize()
+                    + " model.mlp_hidden=" + theirs.mlpHidden();
+        } catch (IllegalArgumentException e) {
+            return "";
+        }
+    }
+
     /** The model section must describe the base's shape (its weights are loaded by name and shape). */
     private void checkBase(BaseRun b, GptConfig now) throws InvalidInputException {
         GptConfig s = b.state().model();
-        GptConfig a = new GptConfig(s.vocabSize(), s.blockSize(), s.nLayer(), s.nHead(), s.nEmbd(), 0, s.bias(), s.moe());
-        GptConfig n = new GptConfig(now.vocabSize(), now.blockSize(), now.nLayer(), now.nHead(), now.nEmbd(), 0,
-                now.bias(), now.moe());
-        if (!a.equals(n)) {
+        if (!s.shape().equals(now.shape())) {
             throw new InvalidInputException("checkpoint.init_from " + b.location() + " is a GPT with n_layer "
                     + s.nLayer() + ", n_head " + s.nHead() + ", n_embd " + s.nEmbd() + ", block_size " + s.blockSize()
                     + ", bias " + s.bias() + ", vocab " + s.vocabSize() + (s.moe().enabled() ? ", MoE " + s.moe() : "")
                     + "; the config asks for " + now + ": set model.n_layer=" + s.nLayer() + " model.n_head=" + s.nHead()
-                    + " model.n_embd=" + s.nEmbd() + " model.block_size=" + s.blockSize() + " model.bias=" + s.bias());
+                    + " model.n_embd=" + s.nEmbd() + " model.block_size=" + s.blockSize() + " model.bias=" + s.bias()
+                    + (s.pruned() ? " model.head_size=" + s.headSize() + " model.mlp_hidden=" + s.mlpHidden() : ""));
         }
     }
 
     private static void checkCompatible(GptConfig saved, GptConfig now) {
-        GptConfig a = new GptConfig(saved.vocabSize(), saved.blockSize(), saved.nLayer(), saved.nHead(), saved.nEmbd(), 0,
-                saved.bias(), saved.moe());
-        GptConfig b = new GptConfig(now.vocabSize(), now.blockSize(), now.nLayer(), now.nHead(), now.nEmbd(), 0, now.bias(),
-                now.moe());
-        if (!a.equals(b)) {
+        if (!saved.shape().equals(now.shape())) {
             throw new IllegalStateException("run.dir holds checkpoints of a different model (" + saved + ") than the "
                     + "config asks for (" + now + "); use another run.dir or the same model settings");
         }

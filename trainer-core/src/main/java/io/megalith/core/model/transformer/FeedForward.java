@@ -7,8 +7,8 @@ import io.megalith.core.nn.Module;
 import io.megalith.core.tensor.Ops;
 
 /**
- * The feed-forward sub-layer, proj(gelu(fc(x))) with hidden width 4C (nanoGPT's MLP; names {@code fc},
- * {@code proj}), with {@link LoraLinear} projections so LoRA can target {@code mlp.fc} and {@code mlp.proj}. A tensor-parallel plan may keep a slice of the hidden units (fc's rows, proj's columns): the
+ * The feed-forward sub-layer, proj(gelu(fc(x))) with hidden width H = 4C (nanoGPT's MLP; names {@code fc},
+ * {@code proj}; a structurally pruned model keeps fewer hidden units), with {@link LoraLinear} projections so LoRA can target {@code mlp.fc} and {@code mlp.proj}. A tensor-parallel plan may keep a slice of the hidden units (fc's rows, proj's columns): the
  * layer then computes their partial sum of the output.
  */
 public final class FeedForward extends Module {
@@ -20,16 +20,17 @@ public final class FeedForward extends Module {
         super(prefix);
         this.spec = spec;
         long c = spec.nEmbd();
-        this.fc = child(new LoraLinear(childName("fc"), c, 4 * c, spec.bias(), 0.02, spec.lora()));
-        this.proj = child(new LoraLinear(childName("proj"), 4 * c, c, spec.bias(), spec.residualStd(), spec.lora()));
+        long h = spec.mlpHidden();
+        this.fc = child(new LoraLinear(childName("fc"), c, h, spec.bias(), 0.02, spec.lora()));
+        this.proj = child(new LoraLinear(childName("proj"), h, c, spec.bias(), spec.residualStd(), spec.lora()));
     }
 
-    /** The expansion [4C, C]. */
+    /** The expansion [H, C]. */
     public LoraLinear fc() {
         return fc;
     }
 
-    /** The projection back [C, 4C]. */
+    /** The projection back [C, H]. */
     public LoraLinear proj() {
         return proj;
     }

@@ -38,35 +38,36 @@ public final class MultiHeadAttention extends Module {
         this.spec = spec;
         this.cross = cross;
         long c = spec.nEmbd();
+        long a = spec.attentionWidth(); // n_head x head size: c unless heads were pruned
         LoraConfig lora = spec.lora();
         if (cross) {
             this.qkv = null;
-            this.q = child(new LoraLinear(childName("q"), c, c, spec.bias(), 0.02, lora));
-            this.kv = child(new LoraLinear(childName("kv"), c, 2 * c, spec.bias(), 0.02, lora));
+            this.q = child(new LoraLinear(childName("q"), c, a, spec.bias(), 0.02, lora));
+            this.kv = child(new LoraLinear(childName("kv"), c, 2 * a, spec.bias(), 0.02, lora));
         } else {
-            this.qkv = child(new LoraLinear(childName("qkv"), c, 3 * c, spec.bias(), 0.02, lora));
+            this.qkv = child(new LoraLinear(childName("qkv"), c, 3 * a, spec.bias(), 0.02, lora));
             this.q = null;
             this.kv = null;
         }
-        this.proj = child(new LoraLinear(childName("proj"), c, c, spec.bias(), spec.residualStd(), lora));
+        this.proj = child(new LoraLinear(childName("proj"), a, c, spec.bias(), spec.residualStd(), lora));
     }
 
-    /** The fused q, k, v projection [3C, C] of a self-attention (null in a cross-attention). */
+    /** The fused q, k, v projection [3A, C] of a self-attention (null in a cross-attention); A = n_head x head size. */
     public LoraLinear qkv() {
         return qkv;
     }
 
-    /** The query projection [C, C] of a cross-attention (null in a self-attention). */
+    /** The query projection [A, C] of a cross-attention (null in a self-attention). */
     public LoraLinear q() {
         return q;
     }
 
-    /** The fused key, value projection [2C, C] of a cross-attention over the memory (null in a self-attention). */
+    /** The fused key, value projection [2A, C] of a cross-attention over the memory (null in a self-attention). */
     public LoraLinear kv() {
         return kv;
     }
 
-    /** The output projection [C, C]. */
+    /** The output projection [C, A]. */
     public LoraLinear proj() {
         return proj;
     }
