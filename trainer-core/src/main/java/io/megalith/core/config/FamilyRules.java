@@ -70,7 +70,7 @@ public interface FamilyRules {
         return false;
     }
 
-    /** Whether it learns next tokens a teacher of the same family can teach (the distill section). */
+    /** Whether a trained model of the same family can teach it (the distill section): next tokens, or classes. */
     default boolean distillable() {
         return false;
     }

@@ -540,13 +540,19 @@ public record MegalithConfig(
                 + "); e.g. 2");
         c.require(distill.alpha() >= 0 && distill.alpha() <= 1, "distill.alpha: must be in [0, 1] (got "
                 + distill.alpha() + "): the weight of the teacher's soft loss; e.g. 0.5");
-        c.require(can(FamilyRules::distillable), "distill.teacher: distillation trains model.family gpt (got "
+        c.require(can(FamilyRules::distillable), "distill.teacher: distillation trains model.family gpt or vit (got "
                 + model.family() + "); remove the distill section");
-        c.require("text".equals(data.task()), "distill.teacher: distillation learns next-token text (data.task text, "
-                + "got " + data.task() + "); remove the distill section or set data.task=text");
-        // the student's logits split by vocabulary under tp would need a vocab-parallel KL
-        c.require(parallel == null || parallel.tp() <= 1, "distill.teacher: a student with parallel.tp > 1 is not "
-                + "supported (its vocab-parallel logits); set parallel.tp=1 (dp, pp and ZeRO work)");
+        if (images()) { // a vit student of a vit teacher: its classes, on the same images
+            c.require(distill.weights().isBlank(), "distill.weights: a GPT teacher's exported weights; a vit teacher "
+                    + "is read from its run.dir (distill.teacher); remove distill.weights");
+        } else {
+            c.require("text".equals(data.task()), "distill.teacher: distillation learns next-token text (data.task "
+                    + "text, got " + data.task() + ") or classes of images (model.family vit, data.task images); "
+                    + "remove the distill section or set data.task=text");
+            // the student's logits split by vocabulary under tp would need a vocab-parallel KL
+            c.require(parallel == null || parallel.tp() <= 1, "distill.teacher: a student with parallel.tp > 1 is "
+                    + "not supported (its vocab-parallel logits); set parallel.tp=1 (dp, pp and ZeRO work)");
+        }
         c.require(!distill.teacher().equals(run.dir()), "distill.teacher: is this run's own run.dir ("
                 + run.dir() + "); name the teacher's run directory");
     }

@@ -74,4 +74,10 @@ final class VitFamily implements ModelFamily {
         throw new IllegalArgumentException(which.runDir() + " holds a model.family " + name() + " run: an image "
                 + "classifier does not generate; its held-out accuracy is in " + which.runDir() + "/metrics.jsonl");
     }
+
+    /** A smaller ViT learns a trained ViT's class distributions on the same images (distill section). */
+    @Override
+    public boolean distillable() {
+        return true;
+    }
 }

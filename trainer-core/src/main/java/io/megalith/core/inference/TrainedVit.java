@@ -68,6 +68,11 @@ public final class TrainedVit implements AutoCloseable {
         return model.config();
     }
 
+    /** The model, its weights alive until {@link #close} (a distillation teacher's: {@code distill.ImageTeacher}). */
+    public Vit model() {
+        return model;
+    }
+
     /** The step of the checkpoint it was loaded from. */
     public long step() {
         return step;

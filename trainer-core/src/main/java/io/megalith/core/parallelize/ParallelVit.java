@@ -2,6 +2,8 @@ package io.megalith.core.parallelize;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
+import io.megalith.core.model.SoftTargets;
+import io.megalith.core.model.Targets;
 import io.megalith.core.model.vit.Vit;
 import io.megalith.core.segment.Segment;
 import io.megalith.core.tensor.Ops;
@@ -47,10 +49,21 @@ public final class ParallelVit {
      * shape only (its parameters per segment, for gradient buckets).
      */
     public List<Segment> segments(long[] labels, NDManager m, float weight) {
+        return segments(labels, null, m, weight);
+    }
+
+    /**
+     * The same with a teacher's soft targets for these images (distillation: alpha T^2 KL + (1 - alpha) cross-entropy,
+     * {@link SoftTargets}), or null for the cross-entropy alone. The logits are complete on every rank, so the soft
+     * loss is too.
+     */
+    public List<Segment> segments(long[] labels, SoftTargets soft, NDManager m, float weight) {
         PtNDArray share = m == null ? null : Ops.scalar(m, 1f / tp.size());
         List<Segment> out = new ArrayList<>(ImageEncoderPlan.segments(vit.encoder(), tp, share));
         out.add(Segment.of("head", vit.headParameters(), Segment.Boundary.NONE, 0, (x, skip, ctx) -> {
-            PtNDArray loss = Vit.crossEntropy(vit.headLogits(x), labels, ctx);
+            PtNDArray logits = vit.headLogits(x);
+            PtNDArray loss = soft == null ? Vit.crossEntropy(logits, labels, ctx)
+                    : soft.loss(logits, Targets.of(ctx.manager(), labels));
             if (weight != 1f) {
                 loss = Ops.mul(loss, Ops.scalar(ctx.manager(), weight));
             }

@@ -114,6 +114,18 @@ class ConfigLoaderTest {
                 .startsWith("distill.teacher: a student with parallel.tp > 1 is not supported");
         assertThat(problem("", "distill.teacher=runs/t", "data.task=addition"))
                 .startsWith("distill.teacher: distillation learns next-token text");
+        // a vit student of a vit teacher, any layout; its teacher is read from the run.dir only
+        String[] vit = {"model.family=vit", "data.task=images", "data.builtin=shapes", "distill.teacher=runs/t"};
+        assertThat(load("", concat(vit, "parallel.tp=2")).distill().active()).isTrue();
+        assertThat(problem("", concat(vit, "distill.weights=t.safetensors")))
+                .startsWith("distill.weights: a GPT teacher's exported weights; a vit teacher is read from its run.dir");
+        assertThat(problem("", "model.family=bert", "data.task=text", "data.path=x", "distill.teacher=runs/t"))
+                .startsWith("distill.teacher: distillation trains model.family gpt or vit (got bert)");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        return java.util.stream.Stream.concat(java.util.Arrays.stream(a), java.util.Arrays.stream(b))
+                .toArray(String[]::new);
     }
 
     @Test

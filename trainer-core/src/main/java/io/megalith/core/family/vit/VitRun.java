@@ -1,5 +1,6 @@
 package io.megalith.core.family.vit;
 
+import ai.djl.pytorch.engine.PtNDArray;
 import io.megalith.comm.Communicator;
 import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.images.ImageBatch;
@@ -7,7 +8,9 @@ import io.megalith.core.data.images.ImageData;
 import io.megalith.core.data.images.ImageDatasets;
 import io.megalith.core.family.segment.ImageShape;
 import io.megalith.core.family.segment.SegmentRun;
+import io.megalith.core.distill.ImageTeacher;
 import io.megalith.core.finetune.Freezing;
+import io.megalith.core.model.SoftTargets;
 import io.megalith.core.model.vit.Vit;
 import io.megalith.core.model.vit.VitConfig;
 import io.megalith.core.nn.ForwardContext;
@@ -33,6 +36,7 @@ public final class VitRun extends SegmentRun {
     private final ImageData data;
     private final VitConfig vitConfig;
     private final ParallelVit parallel;
+    private final ImageTeacher teacher; // distill.teacher, frozen, else null
 
     public VitRun(Context c) throws IOException {
         this(c, ImageDatasets.open(c.cfg(), c.hadoop(), c.preparedData()));
@@ -44,6 +48,10 @@ public final class VitRun extends SegmentRun {
         this.data = data;
         this.vitConfig = config(cfg.model(), data);
         this.parallel = VitPlan.apply(new Vit(vitConfig), Placement.tensorParallel(c.groups().tensorParallel()));
+        this.teacher = ImageTeacher.load(cfg.distill(), c.hadoop());
+        if (teacher != null) {
+            teacher.requireSameImages(data, vitConfig);
+        }
         Vit model = parallel.model();
         Freezing.apply(model.parameters(), cfg.finetune());
         train(model, parallel.segments(null, null, 1f), this::part, shape(vitConfig, data), c);
@@ -67,14 +75,20 @@ public final class VitRun extends SegmentRun {
 
     /** Global rows [first, first + count) of a step as a trainer {@link Part}. */
     private Part part(long step, int first, int count) {
-        return part(parallel, data.train(step, first, count));
+        return part(parallel, data.train(step, first, count), teacher);
+    }
+
+    /** {@link #part(ParallelVit, ImageBatch, ImageTeacher)} without a teacher. */
+    public static Part part(ParallelVit model, ImageBatch b) {
+        return part(model, b, null);
     }
 
     /**
      * Images {@code b} as a trainer {@link Part} of {@code model}'s chain: the step's loss is the mean
-     * cross-entropy over all its images, so this part's mean is weighted by its share of them.
+     * cross-entropy over all its images (with a {@code teacher}, the distillation loss), so this part's mean is
+     * weighted by its share of them.
      */
-    public static Part part(ParallelVit model, ImageBatch b) {
+    public static Part part(ParallelVit model, ImageBatch b, ImageTeacher teacher) {
         VitConfig shape = model.model().config();
         long[] labels = new long[b.rows()];
         for (int i = 0; i < labels.length; i++) {
@@ -100,8 +114,10 @@ public final class VitRun extends SegmentRun {
             public double run(ForwardContext ctx, long stepScored, long stepRows, SegmentedPass.Hooks hooks,
                     SegmentedPass.Recompute recompute, Communicator tp) {
                 float w = (float) ((double) b.rows() / stepRows);
-                return SegmentedPass.run(model.segments(labels, ctx.manager(), w),
-                        Vit.pixels(ctx.manager(), b.pixels(), b.rows(), shape), ctx, 1f, hooks, recompute, tp);
+                PtNDArray pixels = Vit.pixels(ctx.manager(), b.pixels(), b.rows(), shape);
+                SoftTargets soft = teacher == null ? null : teacher.softTargets(pixels, ctx.manager());
+                return SegmentedPass.run(model.segments(labels, soft, ctx.manager(), w), pixels, ctx, 1f, hooks,
+                        recompute, tp);
             }
         };
     }
@@ -116,6 +132,12 @@ public final class VitRun extends SegmentRun {
             console.printf("megalith: vit %d layers x %d heads x %d wide, %dx%d patches of %s, %,d parameters%n",
                     vitConfig.nLayer(), vitConfig.nHead(), vitConfig.nEmbd(), vitConfig.patch(), vitConfig.patch(),
                     data.describe(), VitEvaluation.parameterCount(vitConfig));
+            if (teacher != null) {
+                VitConfig t = teacher.model().config();
+                console.printf("megalith: distilled from %s (vit %d layers x %d wide, %,d parameters, frozen), "
+                        + "temperature %s, alpha %s%n", cfg.distill().teacher(), t.nLayer(), t.nEmbd(),
+                        VitEvaluation.parameterCount(t), cfg.distill().temperature(), cfg.distill().alpha());
+            }
         }
     }
 
@@ -151,5 +173,8 @@ public final class VitRun extends SegmentRun {
     @Override
     protected void closeData() {
         data.close();
+        if (teacher != null) {
+            teacher.close();
+        }
     }
 }
