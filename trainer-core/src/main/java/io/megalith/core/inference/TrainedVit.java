@@ -9,7 +9,7 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.images.ImageData;
 import io.megalith.core.data.images.ImageDatasets;
 import io.megalith.core.data.images.ImageSet;
-import io.megalith.core.family.vit.VitRun;
+import io.megalith.core.family.segment.ImageShape;
 import io.megalith.core.model.vit.Vit;
 import io.megalith.core.model.vit.VitConfig;
 import io.megalith.core.nn.ForwardContext;
@@ -47,10 +47,10 @@ public final class TrainedVit implements AutoCloseable {
         MegalithConfig cfg = saved.config();
         ImageDatasets.Stored images = ImageDatasets.read(cfg, hadoop, null);
         ImageData data = images.open(cfg.data().augment(), cfg.seed());
-        VitConfig shape = VitRun.config(cfg.model(), data).withDropout(0);
-        if (!VitRun.shape(shape, data).equals(state.familyModel())) {
+        VitConfig shape = ImageShape.vit(cfg.model(), data).withDropout(0);
+        if (!ImageShape.vitResumeKey(shape, data).equals(state.familyModel())) {
             throw new IOException(runDir + ": the checkpoint's model (" + state.familyModel() + ") is not the one its "
-                    + "config and images describe (" + VitRun.shape(shape, data) + ")");
+                    + "config and images describe (" + ImageShape.vitResumeKey(shape, data) + ")");
         }
         Vit model = new Vit(shape);
         NDManager manager = Torch.newManager();

@@ -6,9 +6,9 @@ import io.megalith.core.config.MegalithConfig;
 import io.megalith.core.data.images.ImageBatch;
 import io.megalith.core.data.images.ImageData;
 import io.megalith.core.data.images.ImageDatasets;
+import io.megalith.core.distill.ImageTeacher;
 import io.megalith.core.family.segment.ImageShape;
 import io.megalith.core.family.segment.SegmentRun;
-import io.megalith.core.distill.ImageTeacher;
 import io.megalith.core.finetune.Freezing;
 import io.megalith.core.model.SoftTargets;
 import io.megalith.core.model.vit.Vit;
@@ -24,7 +24,6 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -59,18 +58,15 @@ public final class VitRun extends SegmentRun {
 
     /**
      * The model's shape from model.* and the data: image size, channels and classes from the data where the config
-     * says 0, else they must agree with it.
+     * says 0, else they must agree with it ({@link ImageShape#vit}).
      */
     public static VitConfig config(MegalithConfig.Model m, ImageData data) {
-        int classes = ImageShape.classes(m, data);
-        return new VitConfig(data.height(), data.width(), data.channels(), m.patchSize(), classes, m.nLayer(),
-                m.nHead(), m.nEmbd(), m.dropout(), m.bias(), VitConfig.Pool.valueOf(m.pool().toUpperCase(Locale.ROOT)),
-                VitConfig.Positions.valueOf(m.posEmb().toUpperCase(Locale.ROOT)));
+        return ImageShape.vit(m, data);
     }
 
     /** What a resume must find again: the model's shape (no dropout) and the class names. */
     public static String shape(VitConfig c, ImageData data) {
-        return c.withDropout(0) + " classes " + data.classNames();
+        return ImageShape.vitResumeKey(c, data);
     }
 
     /** Global rows [first, first + count) of a step as a trainer {@link Part}. */
