@@ -79,9 +79,11 @@ final class MetricsFollower implements AutoCloseable {
             if (r.containsKey("val_loss")) {
                 String line = String.format("step %d: %sval loss %.4f", step,
                         r.containsKey("loss") ? String.format("train loss %.4f, ", num(r, "loss")) : "", num(r, "val_loss"));
-                if (r.containsKey("accuracy")) {
-                    line += String.format(", accuracy %.1f%% (majority class %.1f%%)", num(r, "accuracy") * 100,
-                            num(r, "majority_baseline") * 100);
+                if (r.containsKey("accuracy")) { // a classifier's; BERT's records also carry the majority baseline
+                    line += String.format(", accuracy %.1f%%", num(r, "accuracy") * 100);
+                    if (r.containsKey("majority_baseline")) {
+                        line += String.format(" (majority class %.1f%%)", num(r, "majority_baseline") * 100);
+                    }
                 }
                 if (r.containsKey("exact_match")) {
                     line += String.format(", exact match %.1f%%", num(r, "exact_match") * 100);
